@@ -1,0 +1,110 @@
+//! The `moor` command line: a thin edge over the library.
+//!
+//! Invariants: data goes to stdout, logs and diagnostics to stderr; `anyhow` lives here and in
+//! `main` only; every command maps its outcome to the documented exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod validate;
+
+/// moor keeps a Docker Engine in the state that a folder of YAML manifests describes.
+#[derive(Debug, Parser)]
+#[command(name = "moor", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Name of this moor instance; several instances can share one daemon.
+    #[arg(long, global = true, env = "MOOR_INSTANCE", default_value = "default")]
+    pub instance: String,
+    /// Docker host, such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375.
+    #[arg(long, global = true, env = "DOCKER_HOST")]
+    pub host: Option<String>,
+    /// Output format for data written to stdout.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More logs (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests against the schema and the semantic rules.
+    Validate {
+        /// Files or folders (default ./manifests).
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON schema of a manifest document.
+    Schema,
+}
+
+/// The default manifest folder.
+pub fn default_dir() -> PathBuf {
+    PathBuf::from("manifests")
+}
+
+fn init_logging(global: &Global) {
+    use tracing_subscriber::EnvFilter;
+    let level = match global.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("MOOR_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("moor={level},warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match global.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("moor: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { paths } => validate::run(&paths, cli.global.output),
+        Command::Schema => {
+            print!("{}", crate::manifest::schema::document_schema_text());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

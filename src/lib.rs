@@ -1,0 +1,20 @@
+//! moor: a Kubernetes-style declarative reconciler for Docker.
+//!
+//! # Layout
+//!
+//! Data flows one way (see `../shared/design.md`, "Layers"):
+//!
+//! ```text
+//! manifests/*.yaml --manifest--> Desired --\
+//!                                            plan (pure) --> Plan --apply--> Docker Engine
+//! Docker Engine --observe------> Observed -/
+//! ```
+//!
+//! - [`manifest`]: raw serde types (the JSON schema's source), the validated model with defaults,
+//!   loading with `file:line:col` problems.
+//! - [`cli`]: the `moor` command line; the binary's `main` only calls [`cli::main`].
+//!
+//! Errors are typed in the library (`thiserror`); `anyhow` appears only in [`cli`] and `main`.
+
+pub mod cli;
+pub mod manifest;

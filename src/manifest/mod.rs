@@ -1,0 +1,37 @@
+//! The manifest layer: `moor/v1` YAML in, a validated [`Desired`] set out.
+//!
+//! Two stages, as in ripgrep's config: [`raw`] holds the serde types a user writes (and the
+//! schema is generated from them); [`model`] holds the validated types with defaults applied and
+//! every scalar parsed. [`load`] walks files, checks each document against the schema and the
+//! semantic rules, and locates every problem as `file:line:col`.
+//!
+//! Invariants: no I/O beyond reading the manifest files; `serde_yaml` is used only inside this
+//! module, so switching to a maintained fork touches one folder.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub mod load;
+mod locate;
+pub mod model;
+pub mod problem;
+pub mod raw;
+pub mod schema;
+pub mod units;
+
+pub use load::{load_paths, Loaded};
+pub use model::{ContainerSpec, Network, Service, Volume};
+pub use problem::Problem;
+
+/// Everything the manifests ask for.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Desired {
+    pub services: BTreeMap<String, Service>,
+    pub networks: BTreeMap<String, Network>,
+    pub volumes: BTreeMap<String, Volume>,
+    /// True only when every manifest loaded without a problem. Prune is suspended otherwise:
+    /// a service whose manifest failed to load is missing here, and must not be taken for
+    /// deleted.
+    pub complete: bool,
+}

@@ -1,0 +1,933 @@
+//! The validated model: what the rest of moor works with.
+//!
+//! Invariants:
+//! - Every default is applied here, in [`DEFAULTS`] and the `convert_*` functions, and nowhere
+//!   else.
+//! - Durations, sizes, ports and mounts are parsed; relative bind paths are absolute (resolved
+//!   against the manifest's folder).
+//! - [`ContainerSpec`] holds exactly the fields that affect a container. Its canonical JSON is
+//!   what `moor.spec-hash` and `moor.last-applied` are made of, so lists whose order does not
+//!   matter to Docker (ports, mounts, networks) are sorted here: reordering a manifest must not
+//!   recreate a container.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::problem::FieldPath;
+use super::raw;
+use super::units::{self, duration_text};
+
+pub use raw::{DependCondition, Protocol, PullPolicy, State, Strategy, Watch};
+
+/// The defaults of the `moor/v1` format.
+pub struct Defaults {
+    pub stop_timeout: Duration,
+    pub update_interval: Duration,
+    pub health_timeout: Duration,
+    pub network_driver: &'static str,
+    pub volume_driver: &'static str,
+}
+
+pub const DEFAULTS: Defaults = Defaults {
+    stop_timeout: Duration::from_secs(10),
+    update_interval: Duration::from_secs(300),
+    health_timeout: Duration::from_secs(60),
+    network_driver: "bridge",
+    volume_driver: "local",
+};
+
+/// Where an object was declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub name: String,
+    #[serde(skip)]
+    pub source: Option<Source>,
+    pub state: State,
+    pub pull: PullPolicy,
+    pub replicas: u32,
+    pub depends_on: BTreeMap<String, DependCondition>,
+    pub update: UpdatePolicy,
+    pub container: ContainerSpec,
+}
+
+impl Service {
+    /// The container names of this service: the service name, or `name-1` .. `name-N`.
+    pub fn container_names(&self) -> Vec<String> {
+        if self.replicas == 1 {
+            vec![self.name.clone()]
+        } else {
+            (1..=self.replicas)
+                .map(|i| format!("{}-{i}", self.name))
+                .collect()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdatePolicy {
+    pub watch: Watch,
+    #[serde(with = "duration_text")]
+    pub interval: Duration,
+    pub strategy: Strategy,
+    #[serde(with = "duration_text")]
+    pub health_timeout: Duration,
+    pub rollback: bool,
+}
+
+/// Everything that shapes a container. Changing any field means the container is replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerSpec {
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    #[serde(default)]
+    pub networks: Vec<String>,
+    pub restart: Restart,
+    pub auto_remove: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(with = "duration_text")]
+    pub stop_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PortBinding {
+    pub container: u16,
+    pub protocol: Protocol,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "type",
+    deny_unknown_fields
+)]
+pub enum Mount {
+    Bind {
+        source: String,
+        target: String,
+        read_only: bool,
+    },
+    Volume {
+        source: String,
+        target: String,
+        read_only: bool,
+    },
+    Tmpfs {
+        target: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+    },
+}
+
+impl Mount {
+    pub fn target(&self) -> &str {
+        match self {
+            Mount::Bind { target, .. }
+            | Mount::Volume { target, .. }
+            | Mount::Tmpfs { target, .. } => target,
+        }
+    }
+}
+
+/// Docker's restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure(Option<u32>),
+}
+
+impl Restart {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "no" => Restart::No,
+            "always" => Restart::Always,
+            "unless-stopped" => Restart::UnlessStopped,
+            "on-failure" => Restart::OnFailure(None),
+            other => match other.strip_prefix("on-failure:").map(str::parse) {
+                Some(Ok(n)) => Restart::OnFailure(Some(n)),
+                _ => {
+                    return Err(format!(
+                        "invalid restart policy {other:?}; use no, always, unless-stopped, on-failure or on-failure:N"
+                    ))
+                }
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Restart::No => f.write_str("no"),
+            Restart::Always => f.write_str("always"),
+            Restart::UnlessStopped => f.write_str("unless-stopped"),
+            Restart::OnFailure(None) => f.write_str("on-failure"),
+            Restart::OnFailure(Some(n)) => write!(f, "on-failure:{n}"),
+        }
+    }
+}
+
+impl Serialize for Restart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Restart {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Restart::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Healthcheck {
+    /// Docker's form: `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
+    pub test: Vec<String>,
+    #[serde(
+        default,
+        with = "duration_text::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub interval: Option<Duration>,
+    #[serde(
+        default,
+        with = "duration_text::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    #[serde(
+        default,
+        with = "duration_text::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_period: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Network {
+    pub name: String,
+    #[serde(skip)]
+    pub source: Option<Source>,
+    pub labels: BTreeMap<String, String>,
+    pub driver: String,
+    pub internal: bool,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Volume {
+    pub name: String,
+    #[serde(skip)]
+    pub source: Option<Source>,
+    pub labels: BTreeMap<String, String>,
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+/// A problem found while converting one document, located by field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub path: FieldPath,
+    pub message: String,
+}
+
+/// Collects problems while converting, so that every problem of a document is reported.
+#[derive(Default)]
+struct Checker {
+    problems: Vec<FieldProblem>,
+}
+
+impl Checker {
+    fn report(&mut self, path: FieldPath, message: impl Into<String>) {
+        self.problems.push(FieldProblem {
+            path,
+            message: message.into(),
+        });
+    }
+
+    /// Keeps `Ok` values and records `Err` messages at `path`.
+    fn check<T>(&mut self, path: FieldPath, result: Result<T, String>) -> Option<T> {
+        result.map_err(|m| self.report(path, m)).ok()
+    }
+}
+
+/// Checks a DNS-1123 label: what Docker names, Kubernetes names and DNS all accept.
+pub fn check_dns1123(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a DNS-1123 label: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+fn env_text(value: &raw::EnvValue) -> String {
+    match value {
+        raw::EnvValue::String(s) => s.clone(),
+        raw::EnvValue::Integer(n) => n.to_string(),
+        raw::EnvValue::Float(x) => x.to_string(),
+        raw::EnvValue::Bool(b) => b.to_string(),
+    }
+}
+
+fn check_port_number(n: u32, what: &str) -> Result<u16, String> {
+    match u16::try_from(n) {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("{what} port {n} is out of range (1-65535)")),
+    }
+}
+
+/// Parses `[hostIp:][hostPort:]containerPort[/protocol]`; `hostIp` may be `[v6]`.
+pub fn parse_port(text: &str) -> Result<PortBinding, String> {
+    let (addr, protocol) = match text.rsplit_once('/') {
+        Some((a, p)) => (
+            a,
+            serde_json::from_value(serde_json::Value::String(p.to_string())).map_err(|_| {
+                format!("unknown protocol {p:?} in port {text:?}; use tcp, udp or sctp")
+            })?,
+        ),
+        None => (text, Protocol::Tcp),
+    };
+    let (host_ip, rest) = if let Some(v6) = addr.strip_prefix('[') {
+        let (ip, rest) = v6
+            .split_once("]:")
+            .ok_or_else(|| format!("invalid port {text:?}"))?;
+        (Some(ip.to_string()), rest)
+    } else {
+        match addr.matches(':').count() {
+            0 | 1 => (None, addr),
+            2 => {
+                let (ip, rest) = addr.split_once(':').expect("two colons");
+                (Some(ip.to_string()).filter(|s| !s.is_empty()), rest)
+            }
+            _ => {
+                return Err(format!(
+                    "invalid port {text:?}; write an IPv6 host address in brackets"
+                ))
+            }
+        }
+    };
+    let number = |s: &str, what: &str| -> Result<u16, String> {
+        if s.contains('-') {
+            return Err(format!(
+                "port ranges such as {text:?} are not supported; list each port"
+            ));
+        }
+        let n: u32 = s
+            .parse()
+            .map_err(|_| format!("invalid {what} port {s:?} in {text:?}"))?;
+        check_port_number(n, what)
+    };
+    let (host, container) = match rest.split_once(':') {
+        Some(("", c)) => (None, number(c, "container")?),
+        Some((h, c)) => (Some(number(h, "host")?), number(c, "container")?),
+        None => (None, number(rest, "container")?),
+    };
+    Ok(PortBinding {
+        container,
+        protocol,
+        host,
+        host_ip,
+    })
+}
+
+fn convert_port(port: &raw::Port) -> Result<PortBinding, String> {
+    match port {
+        raw::Port::Short(text) => parse_port(text),
+        raw::Port::Long(p) => Ok(PortBinding {
+            container: check_port_number(p.container, "container")?,
+            host: p.host.map(|h| check_port_number(h, "host")).transpose()?,
+            protocol: p.protocol.unwrap_or(Protocol::Tcp),
+            host_ip: p.host_ip.clone(),
+        }),
+    }
+}
+
+fn is_host_path(source: &str) -> bool {
+    source.starts_with('/') || source.starts_with('.')
+}
+
+fn check_volume_name(name: &str) -> Result<(), String> {
+    let ok = name.len() >= 2
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid volume name {name:?}: use letters, digits, '_', '.' and '-'"
+        ))
+    }
+}
+
+fn resolve_bind(source: &str, base: &Path) -> String {
+    let path = Path::new(source);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
+    // Normalise `.` and `..` lexically: the path may not exist yet, so no canonicalize().
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.to_string_lossy().into_owned()
+}
+
+fn convert_mount(mount: &raw::Mount, base: &Path) -> Result<Mount, String> {
+    let absolute_target = |t: &str| {
+        if t.starts_with('/') {
+            Ok(t.to_string())
+        } else {
+            Err(format!("mount target {t:?} must be an absolute path"))
+        }
+    };
+    match mount {
+        raw::Mount::Short(text) => {
+            let parts: Vec<&str> = text.split(':').collect();
+            let (source, target, read_only) = match parts.as_slice() {
+                [s, t] => (*s, *t, false),
+                [s, t, "ro"] => (*s, *t, true),
+                [s, t, "rw"] => (*s, *t, false),
+                [s, t, mode] if !s.is_empty() && !t.is_empty() => {
+                    return Err(format!("unknown mount mode {mode:?} in {text:?}; use ro or rw"))
+                }
+                [_] => {
+                    return Err(format!(
+                        "anonymous volume {text:?} is not supported: it would be lost on every replacement; name it, as in data:{text}"
+                    ))
+                }
+                _ => return Err(format!("invalid mount {text:?}; use source:target[:ro]")),
+            };
+            let target = absolute_target(target)?;
+            if is_host_path(source) {
+                Ok(Mount::Bind {
+                    source: resolve_bind(source, base),
+                    target,
+                    read_only,
+                })
+            } else {
+                check_volume_name(source)?;
+                Ok(Mount::Volume {
+                    source: source.to_string(),
+                    target,
+                    read_only,
+                })
+            }
+        }
+        raw::Mount::Long(m) => {
+            let target = absolute_target(&m.target)?;
+            let read_only = m.read_only.unwrap_or(false);
+            let source = || {
+                m.source
+                    .clone()
+                    .ok_or_else(|| format!("a {:?} mount needs a source", m.kind))
+            };
+            if m.size.is_some() && m.kind != raw::MountKind::Tmpfs {
+                return Err("size applies to tmpfs mounts only".into());
+            }
+            match m.kind {
+                raw::MountKind::Bind => Ok(Mount::Bind {
+                    source: resolve_bind(&source()?, base),
+                    target,
+                    read_only,
+                }),
+                raw::MountKind::Volume => {
+                    let source = source()?;
+                    check_volume_name(&source)?;
+                    Ok(Mount::Volume {
+                        source,
+                        target,
+                        read_only,
+                    })
+                }
+                raw::MountKind::Tmpfs => {
+                    if m.source.is_some() {
+                        return Err("a tmpfs mount has no source".into());
+                    }
+                    let size = m.size.as_ref().map(size_bytes).transpose()?;
+                    Ok(Mount::Tmpfs { target, size })
+                }
+            }
+        }
+    }
+}
+
+fn size_bytes(size: &raw::Size) -> Result<u64, String> {
+    match size {
+        raw::Size::Bytes(n) => Ok(*n),
+        raw::Size::Text(t) => units::parse_size(t),
+    }
+}
+
+fn convert_healthcheck(
+    h: &raw::Healthcheck,
+    path: &FieldPath,
+    c: &mut Checker,
+) -> Option<Healthcheck> {
+    let test = match &h.test {
+        raw::HealthTest::Shell(cmd) => vec!["CMD-SHELL".to_string(), cmd.clone()],
+        raw::HealthTest::Exec(v) => v.clone(),
+    };
+    let ok_test = match test.first().map(String::as_str) {
+        Some("NONE") => test.len() == 1,
+        Some("CMD") | Some("CMD-SHELL") => test.len() >= 2,
+        _ => false,
+    };
+    if !ok_test {
+        c.report(
+            path.key("test"),
+            "healthcheck test must be a string, [\"CMD\", args...], [\"CMD-SHELL\", \"command\"] or [\"NONE\"]",
+        );
+    }
+    let mut duration = |name: &str, d: &Option<raw::Duration>| {
+        d.as_ref()
+            .and_then(|d| c.check(path.key(name), units::parse_duration(&d.0)))
+    };
+    let interval = duration("interval", &h.interval);
+    let timeout = duration("timeout", &h.timeout);
+    let start_period = duration("startPeriod", &h.start_period);
+    ok_test.then_some(Healthcheck {
+        test,
+        interval,
+        timeout,
+        retries: h.retries,
+        start_period,
+    })
+}
+
+/// Converts a Service document. `base` is the manifest's folder, for relative bind paths.
+pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Vec<FieldProblem>> {
+    let mut c = Checker::default();
+    let spec = &doc.spec;
+    let sp = FieldPath::root().key("spec");
+    let name = doc.metadata.name.clone();
+    c.check(FieldPath::parse("metadata.name"), check_dns1123(&name));
+
+    let state = spec.state.unwrap_or(State::Running);
+    let replicas = spec.replicas.unwrap_or(1);
+    if replicas == 0 {
+        c.report(
+            sp.key("replicas"),
+            "replicas must be at least 1; use state: absent for no container",
+        );
+    }
+    if replicas > 1 {
+        let longest = format!("{name}-{replicas}");
+        if check_dns1123(&longest).is_err() {
+            c.report(
+                sp.key("replicas"),
+                format!("container name {longest:?} would be longer than 63 characters"),
+            );
+        }
+    }
+
+    let restart = spec
+        .restart
+        .as_ref()
+        .map(|r| c.check(sp.key("restart"), Restart::parse(&r.0)))
+        .unwrap_or(Some(Restart::No));
+    let auto_remove = spec.auto_remove.unwrap_or(false);
+    if let (true, Some(r)) = (auto_remove, restart) {
+        if r != Restart::No {
+            c.report(
+                sp.key("autoRemove"),
+                format!("true cannot be combined with restart: {r}: Docker deletes an auto-removed container when it stops, so it can never restart (Docker rejects this with 400); use restart: no"),
+            );
+        }
+    }
+    if auto_remove && state == State::Stopped {
+        c.report(
+            sp.key("state"),
+            "stopped cannot hold with autoRemove: true: Docker deletes an auto-removed container as soon as it stops; use state: absent",
+        );
+    }
+
+    let mut ports = Vec::new();
+    for (i, p) in spec.ports.iter().enumerate() {
+        if let Some(p) = c.check(sp.key("ports").index(i), convert_port(p)) {
+            ports.push(p);
+        }
+    }
+    let mut seen_host = BTreeMap::new();
+    for (i, p) in ports.iter().enumerate() {
+        if let Some(h) = p.host {
+            if let Some(first) = seen_host.insert((h, p.protocol, p.host_ip.clone()), i) {
+                c.report(
+                    sp.key("ports").index(i),
+                    format!("host port {h} is already published by ports[{first}]"),
+                );
+            }
+        }
+    }
+    let fixed_host_port = ports.iter().find_map(|p| p.host);
+    if let (Some(h), true) = (fixed_host_port, replicas > 1) {
+        c.report(
+            sp.key("replicas"),
+            format!("replicas: {replicas} cannot share fixed host port {h}; leave the host port out for an ephemeral one"),
+        );
+    }
+
+    let mut mounts = Vec::new();
+    for (i, m) in spec.volumes.iter().enumerate() {
+        if let Some(m) = c.check(sp.key("volumes").index(i), convert_mount(m, base)) {
+            mounts.push(m);
+        }
+    }
+    let mut targets = BTreeMap::new();
+    for (i, m) in mounts.iter().enumerate() {
+        if let Some(first) = targets.insert(m.target().to_string(), i) {
+            c.report(
+                sp.key("volumes").index(i),
+                format!(
+                    "mount target {} is already used by volumes[{first}]",
+                    m.target()
+                ),
+            );
+        }
+    }
+
+    let healthcheck = spec
+        .healthcheck
+        .as_ref()
+        .and_then(|h| convert_healthcheck(h, &sp.key("healthcheck"), &mut c));
+
+    let mut resources = Resources::default();
+    if let Some(r) = &spec.resources {
+        let rp = sp.key("resources");
+        resources.memory = r
+            .memory
+            .as_ref()
+            .and_then(|m| c.check(rp.key("memory"), size_bytes(m)));
+        if let Some(cpus) = r.cpus {
+            if cpus > 0.0 && cpus.is_finite() {
+                resources.cpus = Some(cpus);
+            } else {
+                c.report(
+                    rp.key("cpus"),
+                    format!("cpus must be greater than 0, got {cpus}"),
+                );
+            }
+        }
+        resources.pids = r.pids;
+    }
+
+    let stop_timeout = match &spec.stop_timeout {
+        Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0)),
+        None => Some(DEFAULTS.stop_timeout),
+    };
+
+    let mut depends_on = BTreeMap::new();
+    match &spec.depends_on {
+        None => {}
+        Some(raw::DependsOn::List(names)) => {
+            depends_on.extend(names.iter().map(|n| (n.clone(), DependCondition::Started)));
+        }
+        Some(raw::DependsOn::Map(map)) => depends_on.extend(map.clone()),
+    }
+    if depends_on.contains_key(&name) {
+        c.report(
+            sp.key("dependsOn"),
+            format!("service {name:?} cannot depend on itself"),
+        );
+    }
+
+    let update = convert_update(spec.update.as_ref(), &sp.key("update"), &mut c);
+    if let (Some(u), Some(h)) = (&update, fixed_host_port) {
+        if u.strategy == Strategy::StartFirst {
+            c.report(
+                sp.key("update").key("strategy"),
+                format!("start-first cannot work with fixed host port {h}: the old and new containers would both bind it; use stop-first or an ephemeral host port"),
+            );
+        }
+    }
+
+    let mut networks: Vec<String> = spec.networks.clone();
+    networks.sort();
+    networks.dedup();
+    ports.sort();
+    mounts.sort_by(|a, b| a.target().cmp(b.target()));
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    Ok(Service {
+        name,
+        source: None,
+        state,
+        pull: spec.pull.unwrap_or(PullPolicy::Missing),
+        replicas,
+        depends_on,
+        update: update.expect("no problems"),
+        container: ContainerSpec {
+            image: spec.image.clone(),
+            command: spec.command.clone(),
+            entrypoint: spec.entrypoint.clone(),
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            env: spec
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), env_text(v)))
+                .collect(),
+            labels: doc.metadata.labels.clone(),
+            ports,
+            mounts,
+            networks,
+            restart: restart.expect("no problems"),
+            auto_remove,
+            healthcheck,
+            resources,
+            stop_signal: spec.stop_signal.clone(),
+            stop_timeout: stop_timeout.expect("no problems"),
+        },
+    })
+}
+
+fn convert_update(
+    u: Option<&raw::Update>,
+    path: &FieldPath,
+    c: &mut Checker,
+) -> Option<UpdatePolicy> {
+    let duration =
+        |c: &mut Checker, name: &str, d: Option<&raw::Duration>, default: Duration| match d {
+            Some(d) => c.check(path.key(name), units::parse_duration(&d.0)),
+            None => Some(default),
+        };
+    let interval = duration(
+        c,
+        "interval",
+        u.and_then(|u| u.interval.as_ref()),
+        DEFAULTS.update_interval,
+    );
+    let health_timeout = duration(
+        c,
+        "healthTimeout",
+        u.and_then(|u| u.health_timeout.as_ref()),
+        DEFAULTS.health_timeout,
+    );
+    Some(UpdatePolicy {
+        watch: u.and_then(|u| u.watch).unwrap_or(Watch::None),
+        interval: interval?,
+        strategy: u.and_then(|u| u.strategy).unwrap_or(Strategy::StopFirst),
+        health_timeout: health_timeout?,
+        rollback: u.and_then(|u| u.rollback).unwrap_or(true),
+    })
+}
+
+pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProblem>> {
+    check_dns1123(&doc.metadata.name).map_err(|m| {
+        vec![FieldProblem {
+            path: FieldPath::parse("metadata.name"),
+            message: m,
+        }]
+    })?;
+    let spec = doc.spec.clone().unwrap_or(raw::NetworkSpec {
+        driver: None,
+        internal: None,
+        options: BTreeMap::new(),
+    });
+    Ok(Network {
+        name: doc.metadata.name.clone(),
+        source: None,
+        labels: doc.metadata.labels.clone(),
+        driver: spec
+            .driver
+            .unwrap_or_else(|| DEFAULTS.network_driver.to_string()),
+        internal: spec.internal.unwrap_or(false),
+        options: spec.options,
+    })
+}
+
+pub fn convert_volume(doc: &raw::VolumeDoc) -> Result<Volume, Vec<FieldProblem>> {
+    check_dns1123(&doc.metadata.name).map_err(|m| {
+        vec![FieldProblem {
+            path: FieldPath::parse("metadata.name"),
+            message: m,
+        }]
+    })?;
+    let spec = doc.spec.clone().unwrap_or(raw::VolumeSpec {
+        driver: None,
+        options: BTreeMap::new(),
+    });
+    Ok(Volume {
+        name: doc.metadata.name.clone(),
+        source: None,
+        labels: doc.metadata.labels.clone(),
+        driver: spec
+            .driver
+            .unwrap_or_else(|| DEFAULTS.volume_driver.to_string()),
+        options: spec.options,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ports() {
+        let p = parse_port("127.0.0.1:9000:9000/udp").unwrap();
+        assert_eq!(
+            p,
+            PortBinding {
+                container: 9000,
+                protocol: Protocol::Udp,
+                host: Some(9000),
+                host_ip: Some("127.0.0.1".into())
+            }
+        );
+        assert_eq!(parse_port("8080").unwrap().host, None);
+        assert_eq!(parse_port("8080:80").unwrap().host, Some(8080));
+        assert_eq!(
+            parse_port("[::1]:53:53/udp").unwrap().host_ip.as_deref(),
+            Some("::1")
+        );
+        assert_eq!(parse_port("127.0.0.1::80").unwrap().host, None);
+        assert!(parse_port("70000:80").unwrap_err().contains("out of range"));
+        assert!(parse_port("80:0").unwrap_err().contains("out of range"));
+        assert!(parse_port("80/icmp").unwrap_err().contains("protocol"));
+        assert!(parse_port("8000-8010:8000-8010")
+            .unwrap_err()
+            .contains("ranges"));
+    }
+
+    #[test]
+    fn short_mounts() {
+        let base = Path::new("/srv/manifests");
+        let m = convert_mount(&raw::Mount::Short("./conf:/etc/web:ro".into()), base).unwrap();
+        assert_eq!(
+            m,
+            Mount::Bind {
+                source: "/srv/manifests/conf".into(),
+                target: "/etc/web".into(),
+                read_only: true
+            }
+        );
+        let m = convert_mount(&raw::Mount::Short("../shared:/x".into()), base).unwrap();
+        assert_eq!(
+            m,
+            Mount::Bind {
+                source: "/srv/shared".into(),
+                target: "/x".into(),
+                read_only: false
+            }
+        );
+        let m = convert_mount(&raw::Mount::Short("data:/var/lib/web".into()), base).unwrap();
+        assert_eq!(
+            m,
+            Mount::Volume {
+                source: "data".into(),
+                target: "/var/lib/web".into(),
+                read_only: false
+            }
+        );
+        assert!(
+            convert_mount(&raw::Mount::Short("data:relative".into()), base)
+                .unwrap_err()
+                .contains("absolute")
+        );
+        assert!(convert_mount(&raw::Mount::Short("/data".into()), base)
+            .unwrap_err()
+            .contains("anonymous"));
+        assert!(convert_mount(&raw::Mount::Short("a:/b:zz".into()), base)
+            .unwrap_err()
+            .contains("mode"));
+    }
+
+    #[test]
+    fn restart_policies_round_trip() {
+        for text in [
+            "no",
+            "always",
+            "unless-stopped",
+            "on-failure",
+            "on-failure:3",
+        ] {
+            assert_eq!(Restart::parse(text).unwrap().to_string(), text);
+        }
+        assert!(Restart::parse("sometimes").is_err());
+    }
+
+    #[test]
+    fn dns1123() {
+        assert!(check_dns1123("web-1").is_ok());
+        for bad in ["Web", "-web", "web-", "we_b", "", &"a".repeat(64)] {
+            assert!(check_dns1123(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

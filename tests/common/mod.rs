@@ -1,0 +1,200 @@
+//! Shared harness for the tests that talk to the real Docker Engine.
+//!
+//! - [`image`] builds the test images once per test process, `FROM scratch` with the static
+//!   busybox of Debian's `busybox-static`: no registry is needed.
+//! - [`TestEnv`] gives each test its own `--instance`, unique names and a manifest folder, and
+//!   removes everything labelled with its instance when dropped, even after a failed assertion.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::sync::OnceCell;
+
+/// The command test containers run: busybox `sleep` as PID 1 ignores SIGTERM, so a trap makes
+/// every stop prompt.
+pub const SLEEPER: &str = "trap 'exit 0' TERM; sleep 1000000 & wait";
+
+pub const IMAGE: &str = "moor-test/busybox:1";
+
+pub async fn docker() -> Docker {
+    Docker::connect_with_defaults()
+        .expect("docker client")
+        .negotiate_version()
+        .await
+        .expect("a Docker Engine must answer; .ci/run starts one")
+}
+
+fn tar_context(variant: &str) -> Vec<u8> {
+    let busybox =
+        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let dockerfile = format!(
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nLABEL moor.test.variant=\"{variant}\"\n"
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data, mode) in [
+        ("Dockerfile", dockerfile.as_bytes(), 0o644),
+        ("busybox", &busybox[..], 0o755),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+/// Builds `tag` from scratch with busybox; `variant` changes the image ID without changing
+/// what it runs.
+pub async fn build_image(docker: &Docker, tag: &str, variant: &str) -> String {
+    let options = BuildImageOptionsBuilder::default()
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let body = bollard::body_full(tar_context(variant).into());
+    let mut stream = docker.build_image(options, None, Some(body));
+    while let Some(item) = stream.next().await {
+        let info = item.unwrap_or_else(|e| panic!("building {tag}: {e}"));
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            panic!("building {tag}: {err}");
+        }
+    }
+    docker
+        .inspect_image(tag)
+        .await
+        .expect("built image")
+        .id
+        .expect("image id")
+}
+
+static BASE: OnceCell<String> = OnceCell::const_new();
+
+/// The shared test image, built once per test process. Returns its ID.
+pub async fn image() -> &'static str {
+    BASE.get_or_init(|| async { build_image(&docker().await, IMAGE, "base").await })
+        .await
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// One test's slice of the daemon.
+pub struct TestEnv {
+    pub instance: String,
+    token: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new(test: &str) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let token = format!("{}{n}", std::process::id() % 100_000);
+        let instance = format!("t-{test}-{token}");
+        TestEnv {
+            instance,
+            token,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A daemon-wide unique name derived from `base`.
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}-{}", self.token)
+    }
+
+    pub fn manifests(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a manifest file into the test's folder.
+    pub fn write(&self, file: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(file);
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        path
+    }
+
+    pub fn remove(&self, file: &str) {
+        std::fs::remove_file(self.dir.path().join(file)).unwrap();
+    }
+
+    /// `moor ARGS... --instance <this test's instance>`.
+    pub fn moor(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_moor"))
+            .args(args)
+            .args(["--instance", &self.instance])
+            .output()
+            .expect("run moor")
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let filter = format!("label=moor.instance={}", self.instance);
+        let ids = docker_cli(&["ps", "-aq", "--filter", &filter]);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            docker_cli(&args);
+        }
+        for kind in ["network", "volume"] {
+            let names = docker_cli(&[kind, "ls", "-q", "--filter", &filter]);
+            for name in names.split_whitespace() {
+                docker_cli(&[kind, "rm", name]);
+            }
+        }
+        // Containers made by hand in a test carry this token in their name.
+        let names = docker_cli(&["ps", "-aq", "--filter", &format!("name={}", self.token)]);
+        for id in names.split_whitespace() {
+            docker_cli(&["rm", "-f", id]);
+        }
+    }
+}
+
+/// Runs the docker CLI and returns stdout; used in cleanup, where async is not available.
+pub fn docker_cli(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The labels of the container `name`, or `None` when it does not exist.
+pub async fn labels(docker: &Docker, name: &str) -> Option<HashMap<String, String>> {
+    docker
+        .inspect_container(name, None)
+        .await
+        .ok()?
+        .config?
+        .labels
+}
