@@ -16,5 +16,12 @@
 //!
 //! Errors are typed in the library (`thiserror`); `anyhow` appears only in [`cli`] and `main`.
 
+pub mod apply;
 pub mod cli;
+pub mod engine;
+pub mod labels;
 pub mod manifest;
+pub mod observe;
+pub mod plan;
+pub mod reconcile;
+pub mod spec_hash;

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod converge;
+mod render;
 mod validate;
 
 /// moor keeps a Docker Engine in the state that a folder of YAML manifests describes.
@@ -60,6 +62,27 @@ pub enum Command {
     },
     /// Print the JSON schema of a manifest document.
     Schema,
+    /// Show what `apply` would do, field by field. Exit 0 in sync, 2 changes pending, 1 error.
+    Plan {
+        /// Manifest folder (default ./manifests).
+        dir: Option<PathBuf>,
+    },
+    /// Converge once and wait. Exit 0 converged, 1 when any service failed.
+    Apply {
+        /// Manifest folder (default ./manifests).
+        dir: Option<PathBuf>,
+        /// Only show the plan (same as `moor plan`).
+        #[arg(long)]
+        dry_run: bool,
+        /// Services applied at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// One row per service: desired, observed, in sync, health, image. Exit 0 all in sync, 2 not.
+    Status {
+        /// Manifest folder (default ./manifests).
+        dir: Option<PathBuf>,
+    },
 }
 
 /// The default manifest folder.
@@ -106,5 +129,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::manifest::schema::document_schema_text());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan { dir } => converge::plan(dir, &cli.global),
+        Command::Apply {
+            dir, dry_run: true, ..
+        } => converge::plan(dir, &cli.global),
+        Command::Apply {
+            dir, concurrency, ..
+        } => converge::apply(dir, concurrency, &cli.global),
+        Command::Status { dir } => converge::status(dir, &cli.global),
     }
 }

@@ -95,6 +95,19 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     loaded
 }
 
+/// Loads manifests from text, as if read from `file` (for tests, benchmarks and tools).
+pub fn load_str(file: &Path, text: &str) -> Loaded {
+    let mut loaded = Loaded {
+        files: vec![file.to_path_buf()],
+        ..Loaded::default()
+    };
+    let mut objects = Vec::new();
+    load_text(file, text, &mut objects, &mut loaded.problems);
+    loaded.desired = assemble(objects, &mut loaded.problems);
+    loaded.desired.complete = loaded.problems.is_empty();
+    loaded
+}
+
 /// One valid object and where it came from.
 #[derive(Debug)]
 enum Object {

@@ -1,0 +1,238 @@
+//! Single actions: create, start, stop, remove, wait, rename. Replacement is in
+//! [`super::replace`].
+//!
+//! Invariant: every container moor creates carries the instance, service, replica, spec-hash
+//! and last-applied labels, with the hash computed from the image ID it is created from.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tracing::info;
+
+use crate::engine::{CreateRequest, Engine, EngineError};
+use crate::labels;
+use crate::manifest::model::PullPolicy;
+use crate::manifest::{ContainerSpec, Desired, Service};
+use crate::observe::{Observed, ObservedContainer};
+use crate::plan::{Action, Target};
+use crate::spec_hash::{canonical_json, parse_last_applied, spec_hash};
+
+/// How long Docker may take to finish removing a container it is already removing.
+const WAIT_REMOVED: Duration = Duration::from_secs(30);
+/// The stop timeout for a container whose spec is unknown (Docker's own default).
+const DEFAULT_STOP: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("container name {name:?} is held by {holder}; moor never touches a container it does not own")]
+    Conflict { name: String, holder: String },
+    #[error("image {0:?} is not present and the pull policy is never")]
+    ImageMissing(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl ActionError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ActionError::Engine(e) if e.is_transient())
+    }
+}
+
+pub type ActionResult<T = ()> = Result<T, ActionError>;
+
+pub struct Context<'a, E: Engine> {
+    pub engine: &'a E,
+    pub desired: &'a Desired,
+    pub observed: &'a Observed,
+    pub instance: &'a str,
+}
+
+impl<E: Engine> Context<'_, E> {
+    pub fn observed_container(&self, id: &str) -> Option<&ObservedContainer> {
+        self.observed.containers.iter().find(|c| c.id == id)
+    }
+
+    /// The stop timeout of an observed container, from the spec it was built from.
+    pub fn stop_timeout_of(&self, target: &Target) -> Duration {
+        self.observed_container(&target.id)
+            .and_then(|c| c.last_applied())
+            .and_then(parse_last_applied)
+            .map(|s| s.stop_timeout)
+            .unwrap_or(DEFAULT_STOP)
+    }
+}
+
+/// Runs one action of `service` (`None` for an orphan being pruned).
+pub async fn run<E: Engine>(
+    ctx: &Context<'_, E>,
+    service: Option<&Service>,
+    action: &Action,
+) -> ActionResult {
+    let engine = ctx.engine;
+    match action {
+        Action::Create {
+            replica,
+            name,
+            start,
+        } => {
+            let service =
+                service.ok_or_else(|| ActionError::Failed("create without a manifest".into()))?;
+            let id = create(ctx, service, *replica, name).await?;
+            if *start {
+                engine.start(&id).await?;
+            }
+            Ok(())
+        }
+        Action::Replace { .. } => super::replace::replace(ctx, service, action).await,
+        Action::Start { container } => {
+            let service =
+                service.ok_or_else(|| ActionError::Failed("start without a manifest".into()))?;
+            match engine.start(&container.id).await {
+                Ok(()) => Ok(()),
+                // An auto-removing container that exited is on its way out, or already gone:
+                // it is absent, so make a new one.
+                Err(EngineError::MarkedForRemoval(_)) | Err(EngineError::NotFound { .. }) => {
+                    engine.wait_removed(&container.id, WAIT_REMOVED).await?;
+                    let replica = ctx
+                        .observed_container(&container.id)
+                        .map(|c| c.replica())
+                        .unwrap_or(1);
+                    let id = create(ctx, service, replica, &container.name).await?;
+                    engine.start(&id).await.map_err(Into::into)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Action::Stop { container } => {
+            let timeout = service
+                .map(|s| s.container.stop_timeout)
+                .unwrap_or_else(|| ctx.stop_timeout_of(container));
+            Ok(engine.stop(&container.id, timeout).await?)
+        }
+        Action::Remove { container, reason } => {
+            info!(container = %container.name, reason = %reason, "removing");
+            remove_gracefully(ctx, container).await
+        }
+        Action::WaitRemoved { container } => {
+            Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?)
+        }
+        Action::Rename { container, to } => Ok(engine.rename(&container.id, to).await?),
+    }
+}
+
+/// Stops the container with its own stop timeout, then removes it. An `--rm` container that
+/// Docker deletes on stop is fine: the engine reports its removal as success.
+pub async fn remove_gracefully<E: Engine>(
+    ctx: &Context<'_, E>,
+    container: &Target,
+) -> ActionResult {
+    ctx.engine
+        .stop(&container.id, ctx.stop_timeout_of(container))
+        .await?;
+    Ok(ctx.engine.remove(&container.id).await?)
+}
+
+/// Resolves the service's image to a local image ID, pulling as its policy says.
+pub async fn ensure_image<E: Engine>(
+    ctx: &Context<'_, E>,
+    service: &Service,
+) -> ActionResult<String> {
+    let reference = &service.container.image;
+    if service.pull == PullPolicy::Always {
+        info!(image = %reference, "pulling");
+        ctx.engine.pull(reference).await?;
+    }
+    if let Some(id) = ctx.engine.image_id(reference).await? {
+        return Ok(id);
+    }
+    if service.pull == PullPolicy::Never {
+        return Err(ActionError::ImageMissing(reference.clone()));
+    }
+    info!(image = %reference, "pulling");
+    ctx.engine.pull(reference).await?;
+    ctx.engine.image_id(reference).await?.ok_or_else(|| {
+        ActionError::Failed(format!(
+            "image {reference:?} is still missing after the pull"
+        ))
+    })
+}
+
+/// moor's labels for a container of `service` built from `spec` and `image_id`.
+pub fn container_labels(
+    instance: &str,
+    service: &str,
+    replica: u32,
+    spec: &ContainerSpec,
+    image_id: &str,
+) -> BTreeMap<String, String> {
+    let mut labels = spec.labels.clone();
+    labels.insert(labels::INSTANCE.into(), instance.into());
+    labels.insert(labels::SERVICE.into(), service.into());
+    labels.insert(labels::REPLICA.into(), replica.to_string());
+    labels.insert(labels::SPEC_HASH.into(), spec_hash(spec, image_id));
+    labels.insert(labels::LAST_APPLIED.into(), canonical_json(spec));
+    labels
+}
+
+/// Creates (does not start) a container of `service` named `name`. Returns its ID.
+pub async fn create<E: Engine>(
+    ctx: &Context<'_, E>,
+    service: &Service,
+    replica: u32,
+    name: &str,
+) -> ActionResult<String> {
+    let image_id = ensure_image(ctx, service).await?;
+    let request = CreateRequest {
+        name: name.to_string(),
+        service: service.name.clone(),
+        spec: service.container.clone(),
+        labels: container_labels(
+            ctx.instance,
+            &service.name,
+            replica,
+            &service.container,
+            &image_id,
+        ),
+    };
+    create_request(ctx, &request).await
+}
+
+/// Creates from a ready request, turning a 409 name conflict into a precise report: whose
+/// container holds the name.
+pub async fn create_request<E: Engine>(
+    ctx: &Context<'_, E>,
+    request: &CreateRequest,
+) -> ActionResult<String> {
+    match ctx.engine.create_container(request).await {
+        Ok(id) => Ok(id),
+        Err(EngineError::NameInUse { .. }) => {
+            // Re-observe the holder of the name: it decides between a conflict and a race.
+            let holder = ctx.engine.inspect_container(&request.name).await?;
+            let Some(holder) = holder else {
+                return Err(EngineError::Unavailable(format!(
+                    "name {:?} was busy and is free again; retry",
+                    request.name
+                ))
+                .into());
+            };
+            let short = &holder.id[..holder.id.len().min(12)];
+            let who = match holder.labels.get(labels::INSTANCE) {
+                Some(i) if i == ctx.instance => {
+                    return Err(ActionError::Failed(format!(
+                        "name {:?} is held by container {short}, which this instance owns but did not observe; it will be reconciled on the next pass",
+                        request.name
+                    )))
+                }
+                Some(other) => format!("container {short} of moor instance {other:?}"),
+                None => format!("container {short}, which moor does not own"),
+            };
+            Err(ActionError::Conflict {
+                name: request.name.clone(),
+                holder: who,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}

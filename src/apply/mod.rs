@@ -1,0 +1,248 @@
+//! Apply: runs a [`Plan`] through an [`Engine`].
+//!
+//! Invariants:
+//! - Networks and volumes are created before any service is touched, and pruned after.
+//! - One service's actions run in order; different services run concurrently, at most
+//!   `concurrency` at a time, and a service starts only after the services it `dependsOn` are
+//!   started (or healthy, as asked).
+//! - A failed service never stops the others; each service's result is reported.
+//! - Apply trusts Docker's answers only as the engine maps them: an `--rm` container that Docker
+//!   removed first is a success, never a failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde::Serialize;
+use tokio::sync::{watch, Semaphore};
+use tracing::{info, warn, Instrument};
+
+use crate::engine::Engine;
+use crate::manifest::model::DependCondition;
+use crate::manifest::Desired;
+use crate::observe::Observed;
+use crate::plan::{Plan, ResourceAction, ServicePlan};
+
+mod actions;
+mod replace;
+mod wait;
+
+pub use actions::ActionError;
+
+/// Defaults for one apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub instance: String,
+    /// Services applied at once.
+    pub concurrency: usize,
+}
+
+/// What happened to one service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceResult {
+    /// The kinds of the actions that completed, in order.
+    pub done: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error is worth a retry after a backoff (Docker away or failing on its side).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
+    /// A container name found held by another owner: `(name, holder)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    pub services: BTreeMap<String, ServiceResult>,
+    /// Network and volume results, such as `network shop: created`.
+    pub resources: Vec<String>,
+    pub resource_errors: Vec<String>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> impl Iterator<Item = (&String, &ServiceResult)> {
+        self.services.iter().filter(|(_, r)| r.error.is_some())
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.failed().next().is_none() && self.resource_errors.is_empty()
+    }
+}
+
+/// Runs `plan`. `observed` is the snapshot the plan was made from; replacement reads the old
+/// container's labels from it for rollback.
+pub async fn apply<E: Engine>(
+    engine: &E,
+    desired: &Desired,
+    observed: &Observed,
+    plan: &Plan,
+    options: &ApplyOptions,
+) -> ApplyReport {
+    let mut report = ApplyReport::default();
+    resources(engine, desired, plan, options, true, &mut report).await;
+
+    // Each service publishes its result; dependants wait on it.
+    let mut senders = BTreeMap::new();
+    let mut receivers = BTreeMap::new();
+    for name in plan.services.keys() {
+        let (tx, rx) = watch::channel(None::<bool>);
+        senders.insert(name.clone(), tx);
+        receivers.insert(name.clone(), rx);
+    }
+    let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let ctx = actions::Context {
+        engine,
+        desired,
+        observed,
+        instance: &options.instance,
+    };
+
+    let tasks = plan.services.iter().map(|(name, sp)| {
+        let ctx = &ctx;
+        let limit = limit.clone();
+        let receivers = &receivers;
+        let done = senders.remove(name).expect("one sender per service");
+        let span = tracing::info_span!("service", service = %name);
+        async move {
+            let result = run_service(ctx, name, sp, receivers, &limit).await;
+            let _ = done.send(Some(result.error.is_none()));
+            (name.clone(), result)
+        }
+        .instrument(span)
+    });
+    report.services = join_all(tasks).await.into_iter().collect();
+
+    resources(engine, desired, plan, options, false, &mut report).await;
+    report
+}
+
+async fn run_service<E: Engine>(
+    ctx: &actions::Context<'_, E>,
+    name: &str,
+    sp: &ServicePlan,
+    receivers: &BTreeMap<String, watch::Receiver<Option<bool>>>,
+    limit: &Semaphore,
+) -> ServiceResult {
+    let mut result = ServiceResult::default();
+    if let Some(conflict) = &sp.conflict {
+        result.error = Some(conflict.clone());
+        return result;
+    }
+    let service = ctx.desired.services.get(name);
+    if let Some(service) = service.filter(|_| sp.actions.iter().any(|a| a.kind() != "remove")) {
+        for (dep, condition) in &service.depends_on {
+            if let Err(e) = wait_for_dependency(ctx, dep, *condition, receivers).await {
+                result.error = Some(e);
+                return result;
+            }
+        }
+    }
+    let _permit = limit
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    for action in &sp.actions {
+        let span = tracing::info_span!("action", kind = action.kind());
+        match actions::run(ctx, service, action).instrument(span).await {
+            Ok(()) => result.done.push(action.kind().to_string()),
+            Err(e) => {
+                warn!(service = name, action = action.kind(), error = %e, "action failed");
+                result.transient = e.is_transient();
+                if let ActionError::Conflict { name, holder } = &e {
+                    result.conflict = Some((name.clone(), holder.clone()));
+                }
+                result.error = Some(e.to_string());
+                return result;
+            }
+        }
+    }
+    if !sp.actions.is_empty() {
+        info!(service = name, actions = sp.actions.len(), "converged");
+    }
+    result
+}
+
+/// Waits until `dep` has finished its own actions, then until its containers are started or
+/// healthy.
+async fn wait_for_dependency<E: Engine>(
+    ctx: &actions::Context<'_, E>,
+    dep: &str,
+    condition: DependCondition,
+    receivers: &BTreeMap<String, watch::Receiver<Option<bool>>>,
+) -> Result<(), String> {
+    if let Some(rx) = receivers.get(dep) {
+        let mut rx = rx.clone();
+        let ok = rx
+            .wait_for(|v| v.is_some())
+            .await
+            .map(|v| v.unwrap_or(false))
+            .unwrap_or(false);
+        if !ok {
+            return Err(format!("dependency {dep:?} failed to converge"));
+        }
+    }
+    let Some(dep_service) = ctx.desired.services.get(dep) else {
+        return Err(format!("dependency {dep:?} has no manifest"));
+    };
+    let timeout = dep_service
+        .update
+        .health_timeout
+        .max(Duration::from_secs(30));
+    for name in dep_service.container_names() {
+        wait::until_ready(
+            ctx.engine,
+            &name,
+            condition == DependCondition::Healthy,
+            timeout,
+        )
+        .await
+        .map_err(|e| format!("dependency {dep:?} is not {condition:?}: {e}").to_lowercase())?;
+    }
+    Ok(())
+}
+
+/// Creates (`create == true`) or prunes the plan's networks and volumes.
+async fn resources<E: Engine>(
+    engine: &E,
+    desired: &Desired,
+    plan: &Plan,
+    options: &ApplyOptions,
+    create: bool,
+    report: &mut ApplyReport,
+) {
+    for (kind, list) in [("network", &plan.networks), ("volume", &plan.volumes)] {
+        for action in list {
+            let result = match (action, create, kind) {
+                (ResourceAction::Create { name }, true, "network") => engine
+                    .create_network(&desired.networks[name], &options.instance)
+                    .await
+                    .map(|_| "created"),
+                (ResourceAction::Create { name }, true, _) => engine
+                    .create_volume(&desired.volumes[name], &options.instance)
+                    .await
+                    .map(|_| "created"),
+                (ResourceAction::Remove { name }, false, "network") => {
+                    engine.remove_network(name).await.map(|_| "removed")
+                }
+                (ResourceAction::Remove { name }, false, _) => {
+                    engine.remove_volume(name).await.map(|_| "removed")
+                }
+                _ => continue,
+            };
+            let name = match action {
+                ResourceAction::Create { name } | ResourceAction::Remove { name } => name,
+            };
+            match result {
+                Ok(what) => report.resources.push(format!("{kind} {name}: {what}")),
+                // Something still uses it (perhaps a container moor does not own): keep it.
+                Err(crate::engine::EngineError::InUse(_)) => report
+                    .resources
+                    .push(format!("{kind} {name}: kept, still in use")),
+                Err(e) => report.resource_errors.push(format!("{kind} {name}: {e}")),
+            }
+        }
+    }
+}

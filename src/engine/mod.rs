@@ -1,0 +1,153 @@
+//! The one door to Docker: a narrow [`Engine`] trait, and its production implementation over
+//! bollard in [`docker`].
+//!
+//! Invariants:
+//! - Every Docker call of moor goes through an `Engine`. The meaning of Docker's answers (the
+//!   table in the design: 404, 409, 304) is decided once, in [`docker`], and callers only ever
+//!   see [`EngineError`] for what is really an error:
+//!   - stop and start answer `Ok` for 304 (already in that state) and stop for 404;
+//!   - remove answers `Ok` for 404, and for a 409 "removal already in progress" once Docker's
+//!     removal has finished;
+//!   - inspect answers `Ok(None)` for 404.
+//! - The trait speaks moor's types, not bollard's, so that an in-memory fake can stand in for
+//!   controller edge cases.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use crate::manifest::{ContainerSpec, Network, Volume};
+use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
+
+pub mod create_body;
+pub mod docker;
+
+pub use docker::DockerEngine;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The daemon cannot be reached (connection refused, timeout, broken stream).
+    #[error("Docker is unavailable: {0}")]
+    Unavailable(String),
+    /// Create answered 409: another container holds the name.
+    #[error("container name {name:?} is already in use")]
+    NameInUse { name: String },
+    /// Start answered 409: the container is an auto-removing one that is going away.
+    #[error("container {0} is marked for removal")]
+    MarkedForRemoval(String),
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// A network or volume that something still uses.
+    #[error("{0} is in use")]
+    InUse(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// Any other answer of the API.
+    #[error("Docker answered {status}: {message}")]
+    Api { status: u16, message: String },
+}
+
+impl EngineError {
+    /// Worth retrying after a backoff: the daemon is away or failing on its side (5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Unavailable(_) | EngineError::Timeout(_) => true,
+            EngineError::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
+    /// The HTTP status, for the `moor_docker_errors_total{status}` metric.
+    pub fn status_label(&self) -> String {
+        match self {
+            EngineError::Unavailable(_) => "unavailable".into(),
+            EngineError::Timeout(_) => "timeout".into(),
+            EngineError::NameInUse { .. }
+            | EngineError::MarkedForRemoval(_)
+            | EngineError::InUse(_) => "409".into(),
+            EngineError::NotFound { .. } => "404".into(),
+            EngineError::Api { status, .. } => status.to_string(),
+        }
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// What an inspect tells beyond the list call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub state: RunState,
+    pub health: Health,
+    pub exit_code: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Everything needed to create one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateRequest {
+    pub name: String,
+    /// The service name: a network alias, so that other services reach it by name.
+    pub service: String,
+    pub spec: ContainerSpec,
+    /// All labels: the user's and moor's.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The Docker operations moor needs, and no more.
+pub trait Engine: Send + Sync + 'static {
+    /// Owned containers: one list call filtered by `moor.instance=<instance>`.
+    fn list_containers(
+        &self,
+        instance: &str,
+    ) -> impl Future<Output = EngineResult<Vec<ObservedContainer>>> + Send;
+    fn list_networks(
+        &self,
+        instance: &str,
+    ) -> impl Future<Output = EngineResult<Vec<ObservedResource>>> + Send;
+    fn list_volumes(
+        &self,
+        instance: &str,
+    ) -> impl Future<Output = EngineResult<Vec<ObservedResource>>> + Send;
+    /// `Ok(None)` when no such container exists.
+    fn inspect_container(
+        &self,
+        id_or_name: &str,
+    ) -> impl Future<Output = EngineResult<Option<ContainerInfo>>> + Send;
+    /// The local image ID of `reference`, or `None` when it is not present.
+    fn image_id(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = EngineResult<Option<String>>> + Send;
+    fn pull(&self, reference: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Creates the container (joined to all its networks) and returns its ID.
+    fn create_container(
+        &self,
+        request: &CreateRequest,
+    ) -> impl Future<Output = EngineResult<String>> + Send;
+    fn start(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    fn stop(&self, id: &str, timeout: Duration) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Removes the container (force, keeping named volumes) and returns once it is gone.
+    fn remove(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Returns once the container no longer exists.
+    fn wait_removed(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
+    fn rename(&self, id: &str, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Creates the network; one that already exists is left as it is.
+    fn create_network(
+        &self,
+        network: &Network,
+        instance: &str,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
+    fn remove_network(&self, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    fn create_volume(
+        &self,
+        volume: &Volume,
+        instance: &str,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
+    fn remove_volume(&self, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
+}

@@ -1,0 +1,175 @@
+//! The observed state: what Docker runs that this instance owns.
+//!
+//! Invariants:
+//! - An [`Observed`] snapshot comes from one container list call (filtered by the instance
+//!   label), plus one list per Network or Volume kind only when manifests declare that kind.
+//!   Everything the plan compares is in the labels and the list entry; no inspect is needed.
+//! - A snapshot is all or nothing: when any list call fails there is no snapshot, and nothing is
+//!   planned (never act on partial knowledge).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::labels;
+
+/// Docker's container states, as the list call reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl RunState {
+    pub fn parse(text: &str) -> RunState {
+        match text {
+            "created" => RunState::Created,
+            "running" => RunState::Running,
+            "paused" => RunState::Paused,
+            "restarting" => RunState::Restarting,
+            "removing" => RunState::Removing,
+            "dead" => RunState::Dead,
+            _ => RunState::Exited,
+        }
+    }
+
+    /// Running in the sense of `state: running`: the process is up (or Docker is restarting it
+    /// under its restart policy).
+    pub fn is_up(self) -> bool {
+        matches!(self, RunState::Running | RunState::Restarting)
+    }
+
+    /// The container is on its way out; it must be treated as absent.
+    pub fn is_going(self) -> bool {
+        matches!(self, RunState::Removing | RunState::Dead)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl Health {
+    /// Reads the health from the list call's status text, such as `Up 5 seconds (healthy)`.
+    pub fn from_status(status: &str) -> Health {
+        if status.contains("(healthy)") {
+            Health::Healthy
+        } else if status.contains("(unhealthy)") {
+            Health::Unhealthy
+        } else if status.contains("(health: starting)") {
+            Health::Starting
+        } else {
+            Health::None
+        }
+    }
+}
+
+/// One owned container, as the list call shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedContainer {
+    pub id: String,
+    pub name: String,
+    pub state: RunState,
+    pub health: Health,
+    pub image: String,
+    pub image_id: String,
+    /// Unix seconds.
+    pub created: i64,
+    #[serde(skip)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ObservedContainer {
+    pub fn service(&self) -> Option<&str> {
+        self.labels.get(labels::SERVICE).map(String::as_str)
+    }
+
+    /// The replica number; a container without a readable one counts as replica 0, which no
+    /// manifest asks for, so it is removed as a leftover.
+    pub fn replica(&self) -> u32 {
+        self.labels
+            .get(labels::REPLICA)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn spec_hash(&self) -> Option<&str> {
+        self.labels.get(labels::SPEC_HASH).map(String::as_str)
+    }
+
+    pub fn last_applied(&self) -> Option<&str> {
+        self.labels.get(labels::LAST_APPLIED).map(String::as_str)
+    }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+}
+
+/// An owned network or volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedResource {
+    pub name: String,
+    #[serde(skip)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    pub containers: Vec<ObservedContainer>,
+    /// `None` when not listed (no Network manifests): nothing is known, so nothing is pruned.
+    pub networks: Option<Vec<ObservedResource>>,
+    /// `None` when not listed (no Volume manifests).
+    pub volumes: Option<Vec<ObservedResource>>,
+    /// Names held by containers this instance does not own, as learned from a 409 on create.
+    /// The value says who holds it.
+    pub conflicts: BTreeMap<String, String>,
+}
+
+impl Observed {
+    /// The owned containers of each service, grouped by the `moor.service` label.
+    pub fn by_service(&self) -> BTreeMap<&str, Vec<&ObservedContainer>> {
+        let mut map: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
+        for c in &self.containers {
+            map.entry(c.service().unwrap_or("")).or_default().push(c);
+        }
+        map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_from_status_text() {
+        assert_eq!(
+            Health::from_status("Up 3 seconds (healthy)"),
+            Health::Healthy
+        );
+        assert_eq!(
+            Health::from_status("Up 3 seconds (unhealthy)"),
+            Health::Unhealthy
+        );
+        assert_eq!(
+            Health::from_status("Up 1 second (health: starting)"),
+            Health::Starting
+        );
+        assert_eq!(
+            Health::from_status("Exited (0) 2 minutes ago"),
+            Health::None
+        );
+    }
+}

@@ -1,0 +1,415 @@
+//! The plan: `plan(&Desired, &Observed) -> Plan`, pure data.
+//!
+//! Invariants:
+//! - No I/O, no async, no clock, no randomness: the same inputs give the same plan, so every
+//!   convergence rule is snapshot-tested here.
+//! - Level-based: the plan asks "what must change so that the observed state is the desired
+//!   one?", never "did my last call work?". A container Docker already removed is simply absent.
+//! - Only owned containers (those in [`Observed`]) are ever acted on. A name held by another
+//!   owner is a conflict, reported and never touched.
+//! - Prune (removing what no manifest asks for) happens only when the load was complete.
+//! - Any number of owned containers per service is accepted (crash leftovers): the best one is
+//!   kept, the rest removed, and the survivor renamed to its proper name.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::manifest::model::State;
+use crate::manifest::{Desired, Service};
+use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
+use crate::spec_hash::{canonical_json, hash_canonical};
+
+mod diff;
+#[cfg(test)]
+mod tests;
+
+pub use diff::{changes, Change};
+
+/// A container an action works on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&ObservedContainer> for Target {
+    fn from(c: &ObservedContainer) -> Self {
+        Target {
+            id: c.id.clone(),
+            name: c.name.clone(),
+        }
+    }
+}
+
+/// One step on one container. A service's actions run in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(
+    tag = "action",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Action {
+    /// Create the container `name` for `replica`, and start it when `start`.
+    Create {
+        replica: u32,
+        name: String,
+        start: bool,
+    },
+    /// Replace `old` with a new container built from the desired spec (see `apply::replace`).
+    Replace {
+        replica: u32,
+        name: String,
+        old: Target,
+        start: bool,
+        changes: Vec<Change>,
+    },
+    Start {
+        container: Target,
+    },
+    Stop {
+        container: Target,
+    },
+    Remove {
+        container: Target,
+        reason: String,
+    },
+    /// Docker is already removing it; wait until it is gone.
+    WaitRemoved {
+        container: Target,
+    },
+    Rename {
+        container: Target,
+        to: String,
+    },
+}
+
+impl Action {
+    /// A short verb for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Create { .. } => "create",
+            Action::Replace { .. } => "replace",
+            Action::Start { .. } => "start",
+            Action::Stop { .. } => "stop",
+            Action::Remove { .. } => "remove",
+            Action::WaitRemoved { .. } => "wait-removed",
+            Action::Rename { .. } => "rename",
+        }
+    }
+}
+
+/// What one service (or one orphaned service label) needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlan {
+    pub actions: Vec<Action>,
+    /// Why the service cannot converge without help, such as a name held by a container moor
+    /// does not own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+    /// The service has no manifest: these actions are prune.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub orphan: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum ResourceAction {
+    Create { name: String },
+    Remove { name: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Keyed by service name. Services that need nothing are left out.
+    pub services: BTreeMap<String, ServicePlan>,
+    /// Created before any service is touched, removed after.
+    pub networks: Vec<ResourceAction>,
+    pub volumes: Vec<ResourceAction>,
+    /// True when loading was incomplete: nothing is pruned.
+    pub prune_suspended: bool,
+    /// What would have been pruned had loading been complete (containers, networks, volumes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune_held: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.networks.is_empty()
+            && self.volumes.is_empty()
+            && self
+                .services
+                .values()
+                .all(|s| s.actions.is_empty() && s.conflict.is_none())
+    }
+
+    pub fn action_count(&self) -> usize {
+        self.networks.len()
+            + self.volumes.len()
+            + self
+                .services
+                .values()
+                .map(|s| s.actions.len())
+                .sum::<usize>()
+    }
+}
+
+/// Is `c` built from the desired spec? Its hash label must equal the hash of the desired spec
+/// (as canonical JSON) and the image the container runs.
+fn is_current(canonical: &str, c: &ObservedContainer) -> bool {
+    c.spec_hash() == Some(hash_canonical(canonical, &c.image_id).as_str())
+}
+
+/// Computes what must change so that `observed` becomes `desired`.
+pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
+    let mut out = Plan {
+        prune_suspended: !desired.complete,
+        ..Plan::default()
+    };
+    let by_service = observed.by_service();
+
+    for service in desired.services.values() {
+        let owned = by_service
+            .get(service.name.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let sp = plan_service(service, owned, &observed.conflicts);
+        if !sp.actions.is_empty() || sp.conflict.is_some() {
+            out.services.insert(service.name.clone(), sp);
+        }
+    }
+
+    for (name, owned) in &by_service {
+        if desired.services.contains_key(*name) {
+            continue;
+        }
+        let mut sorted = owned.clone();
+        sorted.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        if out.prune_suspended {
+            out.prune_held
+                .extend(sorted.iter().map(|c| format!("container {}", c.name)));
+            continue;
+        }
+        let actions = sorted
+            .iter()
+            .map(|c| remove_or_wait(c, "no manifest declares this service"))
+            .collect();
+        let key = if name.is_empty() {
+            "(unlabelled)"
+        } else {
+            name
+        };
+        out.services.insert(
+            key.to_string(),
+            ServicePlan {
+                actions,
+                conflict: None,
+                orphan: true,
+            },
+        );
+    }
+
+    let used_networks: BTreeSet<&str> = desired
+        .services
+        .values()
+        .flat_map(|s| s.container.networks.iter().map(String::as_str))
+        .collect();
+    let used_volumes: BTreeSet<&str> = desired
+        .services
+        .values()
+        .flat_map(|s| s.container.mounts.iter())
+        .filter_map(|m| match m {
+            crate::manifest::model::Mount::Volume { source, .. } => Some(source.as_str()),
+            _ => None,
+        })
+        .collect();
+    out.networks = plan_resources(
+        desired.networks.keys(),
+        observed.networks.as_deref(),
+        &used_networks,
+        "network",
+        &mut out.prune_held,
+        out.prune_suspended,
+    );
+    out.volumes = plan_resources(
+        desired.volumes.keys(),
+        observed.volumes.as_deref(),
+        &used_volumes,
+        "volume",
+        &mut out.prune_held,
+        out.prune_suspended,
+    );
+    out
+}
+
+fn remove_or_wait(c: &ObservedContainer, reason: &str) -> Action {
+    if c.state == RunState::Removing {
+        Action::WaitRemoved {
+            container: c.into(),
+        }
+    } else {
+        Action::Remove {
+            container: c.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+fn plan_service(
+    service: &Service,
+    owned: &[&ObservedContainer],
+    conflicts: &BTreeMap<String, String>,
+) -> ServicePlan {
+    let mut sp = ServicePlan::default();
+    let mut owned: Vec<&ObservedContainer> = owned.to_vec();
+    owned.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+
+    if service.state == State::Absent {
+        sp.actions = owned
+            .iter()
+            .map(|c| remove_or_wait(c, "state: absent"))
+            .collect();
+        return sp;
+    }
+
+    let names = service.container_names();
+    // Containers on their way out are absent already; a dead one still needs its removal.
+    for c in owned.iter().filter(|c| c.state.is_going()) {
+        sp.actions.push(remove_or_wait(c, "dead"));
+    }
+    let live: Vec<&ObservedContainer> = owned
+        .iter()
+        .copied()
+        .filter(|c| !c.state.is_going())
+        .collect();
+    for c in live
+        .iter()
+        .filter(|c| c.replica() == 0 || c.replica() as usize > names.len())
+    {
+        sp.actions.push(Action::Remove {
+            container: (*c).into(),
+            reason: "replica no longer desired".into(),
+        });
+    }
+
+    let start = service.state == State::Running;
+    let canonical = canonical_json(&service.container);
+    let mut conflicts_found = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let replica = i as u32 + 1;
+        let mut candidates: Vec<(bool, &ObservedContainer)> = live
+            .iter()
+            .filter(|c| c.replica() == replica)
+            .map(|c| (is_current(&canonical, c), *c))
+            .collect();
+        // Best first: built from the desired spec, then up, then already named right, then newest.
+        candidates.sort_by_key(|(current, c)| {
+            std::cmp::Reverse((
+                *current,
+                c.state.is_up(),
+                &c.name == name,
+                c.created,
+                c.id.clone(),
+            ))
+        });
+        let mut rest = candidates.iter();
+        let best = rest.next().copied();
+        for (_, extra) in rest {
+            sp.actions.push(Action::Remove {
+                container: (*extra).into(),
+                reason: "duplicate of this replica".into(),
+            });
+        }
+        let holds_name = best.is_some_and(|(_, b)| &b.name == name);
+        if let (false, Some(holder)) = (holds_name, conflicts.get(name)) {
+            conflicts_found.push(format!(
+                "container name {name:?} is held by {holder}; moor never touches it"
+            ));
+            continue;
+        }
+        let Some((current, best)) = best else {
+            sp.actions.push(Action::Create {
+                replica,
+                name: name.clone(),
+                start,
+            });
+            continue;
+        };
+        if !current {
+            let changes = changes(best.last_applied(), &service.container);
+            sp.actions.push(Action::Replace {
+                replica,
+                name: name.clone(),
+                old: best.into(),
+                start,
+                changes,
+            });
+            continue;
+        }
+        if !holds_name {
+            sp.actions.push(Action::Rename {
+                container: best.into(),
+                to: name.clone(),
+            });
+        }
+        match (
+            service.state,
+            best.state.is_up() || best.state == RunState::Paused,
+        ) {
+            (State::Running, false) => sp.actions.push(Action::Start {
+                container: best.into(),
+            }),
+            (State::Stopped, true) => sp.actions.push(Action::Stop {
+                container: best.into(),
+            }),
+            _ => {}
+        }
+    }
+    if !conflicts_found.is_empty() {
+        sp.conflict = Some(conflicts_found.join("; "));
+    }
+    sp
+}
+
+fn plan_resources<'a>(
+    desired: impl Iterator<Item = &'a String>,
+    observed: Option<&[ObservedResource]>,
+    used: &BTreeSet<&str>,
+    kind: &str,
+    held: &mut Vec<String>,
+    prune_suspended: bool,
+) -> Vec<ResourceAction> {
+    let desired: BTreeSet<&str> = desired.map(String::as_str).collect();
+    let Some(observed) = observed else {
+        // Not listed: nothing is known about what exists, so create what is declared (Docker
+        // answers 409 when it exists) and prune nothing.
+        return desired
+            .iter()
+            .map(|n| ResourceAction::Create {
+                name: n.to_string(),
+            })
+            .collect();
+    };
+    let existing: BTreeSet<&str> = observed.iter().map(|r| r.name.as_str()).collect();
+    let mut actions: Vec<ResourceAction> = desired
+        .difference(&existing)
+        .map(|n| ResourceAction::Create {
+            name: n.to_string(),
+        })
+        .collect();
+    for orphan in existing.difference(&desired) {
+        if used.contains(orphan) {
+            continue; // a service still names it
+        }
+        if prune_suspended {
+            held.push(format!("{kind} {orphan}"));
+        } else {
+            actions.push(ResourceAction::Remove {
+                name: orphan.to_string(),
+            });
+        }
+    }
+    actions
+}

@@ -1,0 +1,264 @@
+//! Snapshot tests of the convergence rules. Each builds a desired set from YAML and an observed
+//! snapshot by hand, and records the plan.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use insta::assert_yaml_snapshot;
+
+use super::*;
+use crate::labels;
+use crate::manifest::{load_str, Desired};
+use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
+use crate::spec_hash::{canonical_json, spec_hash};
+
+const IMAGE_ID: &str = "sha256:1111";
+
+fn desired(yaml: &str) -> Desired {
+    let loaded = load_str(Path::new("/m/test.yaml"), yaml);
+    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+    loaded.desired
+}
+
+fn service(name: &str, extra: &str) -> String {
+    format!("---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  image: app:1\n  env: {{LOG_LEVEL: info}}\n{extra}\n")
+}
+
+/// A container of `svc`'s replica, built from `svc`'s spec when `current`, else from an older spec
+/// (`LOG_LEVEL: debug`, image `app:0`).
+fn container(
+    d: &Desired,
+    svc: &str,
+    name: &str,
+    replica: u32,
+    state: RunState,
+    current: bool,
+) -> ObservedContainer {
+    let mut spec = d.services[svc].container.clone();
+    if !current {
+        spec.env.insert("LOG_LEVEL".into(), "debug".into());
+        spec.image = "app:0".into();
+    }
+    let labels = BTreeMap::from([
+        (labels::INSTANCE.to_string(), "test".to_string()),
+        (labels::SERVICE.to_string(), svc.to_string()),
+        (labels::REPLICA.to_string(), replica.to_string()),
+        (labels::SPEC_HASH.to_string(), spec_hash(&spec, IMAGE_ID)),
+        (labels::LAST_APPLIED.to_string(), canonical_json(&spec)),
+    ]);
+    ObservedContainer {
+        id: format!("id-{name}"),
+        name: name.to_string(),
+        state,
+        health: Health::None,
+        image: spec.image.clone(),
+        image_id: IMAGE_ID.to_string(),
+        created: 100,
+        labels,
+    }
+}
+
+fn observed(containers: Vec<ObservedContainer>) -> Observed {
+    Observed {
+        containers,
+        ..Observed::default()
+    }
+}
+
+#[test]
+fn nothing_observed_creates_every_service_in_its_state() {
+    let d = desired(
+        &[
+            service("web", ""),
+            service("idle", "  state: stopped"),
+            service("gone", "  state: absent"),
+        ]
+        .concat(),
+    );
+    assert_yaml_snapshot!(plan(&d, &observed(vec![])));
+}
+
+#[test]
+fn in_sync_is_an_empty_plan() {
+    let d = desired(&[service("web", ""), service("idle", "  state: stopped")].concat());
+    let o = observed(vec![
+        container(&d, "web", "web", 1, RunState::Running, true),
+        container(&d, "idle", "idle", 1, RunState::Exited, true),
+    ]);
+    let p = plan(&d, &o);
+    assert!(p.is_empty(), "{p:#?}");
+    assert_eq!(p.action_count(), 0);
+}
+
+#[test]
+fn reformatting_a_manifest_keeps_it_in_sync() {
+    let d = desired(&service(
+        "web",
+        "  ports: [\"8080:80\", \"9090:90\"]\n  networks: [b, a]",
+    ));
+    let o = observed(vec![container(
+        &d,
+        "web",
+        "web",
+        1,
+        RunState::Running,
+        true,
+    )]);
+    // The same service, written differently: other key order, flow style, lists reordered.
+    let again = desired(
+        "apiVersion: moor/v1\nkind: Service\nspec:\n  networks: [a, b]\n  ports:\n    - {container: 90, host: 9090}\n    - \"8080:80\"\n  env:\n    LOG_LEVEL: \"info\"\n  image: app:1\nmetadata:\n  name: web\n",
+    );
+    assert!(plan(&again, &o).is_empty(), "{:#?}", plan(&again, &o));
+}
+
+#[test]
+fn exited_is_started_and_running_is_stopped() {
+    let d = desired(&[service("web", ""), service("idle", "  state: stopped")].concat());
+    let o = observed(vec![
+        container(&d, "web", "web", 1, RunState::Exited, true),
+        container(&d, "idle", "idle", 1, RunState::Running, true),
+    ]);
+    assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn a_changed_spec_is_replaced_and_the_fields_are_named() {
+    let d = desired(&service("web", ""));
+    let o = observed(vec![container(
+        &d,
+        "web",
+        "web",
+        1,
+        RunState::Running,
+        false,
+    )]);
+    assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn an_auto_removed_container_is_created_again() {
+    // Docker deleted the `--rm` container when it stopped: it is simply absent.
+    let d = desired(&service("job", "  autoRemove: true"));
+    assert_yaml_snapshot!(plan(&d, &observed(vec![])));
+}
+
+#[test]
+fn a_container_being_removed_is_waited_for_then_created() {
+    let d = desired(&service("job", "  autoRemove: true"));
+    let o = observed(vec![container(
+        &d,
+        "job",
+        "job",
+        1,
+        RunState::Removing,
+        true,
+    )]);
+    assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn absent_removes_every_owned_container_of_the_service() {
+    let d = desired(&service("web", "  state: absent"));
+    let o = observed(vec![
+        container(&d, "web", "web", 1, RunState::Running, true),
+        container(&d, "web", "web-moor-next", 1, RunState::Created, false),
+    ]);
+    assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn orphans_are_pruned_when_loading_was_complete() {
+    let d = desired(&service("web", ""));
+    let mut o = observed(vec![container(
+        &d,
+        "web",
+        "web",
+        1,
+        RunState::Running,
+        true,
+    )]);
+    let mut orphan = container(&d, "web", "old", 1, RunState::Running, true);
+    orphan.labels.insert(labels::SERVICE.into(), "old".into());
+    o.containers.push(orphan);
+    assert_yaml_snapshot!("prune", plan(&d, &o));
+
+    let mut incomplete = d.clone();
+    incomplete.complete = false;
+    let p = plan(&incomplete, &o);
+    assert!(p.prune_suspended);
+    assert!(p.services.is_empty(), "nothing may be pruned: {p:#?}");
+    assert_eq!(p.prune_held, ["container old"]);
+}
+
+#[test]
+fn crash_leftovers_keep_the_best_and_rename_it() {
+    // moor died mid-replace: the old container holds the name, the new one (current, running)
+    // still has its temporary name.
+    let d = desired(&service("web", ""));
+    let mut fresh = container(&d, "web", "web-moor-next", 1, RunState::Running, true);
+    fresh.created = 200;
+    let o = observed(vec![
+        container(&d, "web", "web", 1, RunState::Exited, false),
+        fresh,
+    ]);
+    assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn a_name_held_by_a_foreign_container_is_a_conflict() {
+    let d = desired(&service("web", ""));
+    let mut o = observed(vec![]);
+    o.conflicts.insert(
+        "web".into(),
+        "container 0123456789ab, which moor does not own".into(),
+    );
+    let p = plan(&d, &o);
+    assert!(!p.is_empty());
+    assert_yaml_snapshot!(p);
+}
+
+#[test]
+fn replicas_scale_up_and_down() {
+    let d = desired(&service("web", "  replicas: 3"));
+    let o = observed(vec![
+        container(&d, "web", "web-1", 1, RunState::Running, true),
+        container(&d, "web", "web-4", 4, RunState::Running, true),
+    ]);
+    assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn networks_and_volumes_are_created_and_pruned_when_unused() {
+    let d = desired(
+        &[
+            service("web", "  networks: [front]\n  volumes: [\"data:/data\"]"),
+            "---\napiVersion: moor/v1\nkind: Network\nmetadata: {name: front}\n".to_string(),
+            "---\napiVersion: moor/v1\nkind: Volume\nmetadata: {name: data}\n".to_string(),
+        ]
+        .concat(),
+    );
+    let resource = |name: &str| ObservedResource {
+        name: name.into(),
+        labels: BTreeMap::new(),
+    };
+    let o = Observed {
+        containers: vec![container(&d, "web", "web", 1, RunState::Running, true)],
+        networks: Some(vec![resource("old-net")]),
+        volumes: Some(vec![resource("data"), resource("old-vol")]),
+        conflicts: BTreeMap::new(),
+    };
+    assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn plan_is_deterministic() {
+    let d = desired(&[service("b", ""), service("a", "  replicas: 2")].concat());
+    let o = observed(vec![
+        container(&d, "a", "a-2", 2, RunState::Exited, false),
+        container(&d, "b", "b", 1, RunState::Running, false),
+    ]);
+    let first = serde_json::to_string(&plan(&d, &o)).unwrap();
+    let mut reversed = o.clone();
+    reversed.containers.reverse();
+    assert_eq!(first, serde_json::to_string(&plan(&d, &reversed)).unwrap());
+}
