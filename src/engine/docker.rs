@@ -352,10 +352,19 @@ impl Engine for DockerEngine {
         };
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
-            Err(e) if status_of(&e) == Some(404) => Ok(()),
+            Err(e) if status_of(&e) == Some(404) => {
+                tracing::debug!(container = id, "remove: 404, already absent");
+                Ok(())
+            }
             // Docker is removing it already (an `--rm` container that just stopped): the work
             // is done once Docker finishes.
-            Err(e) if is_removal_in_progress(&e) => self.wait_removed(id, REMOVAL_TIMEOUT).await,
+            Err(e) if is_removal_in_progress(&e) => {
+                tracing::debug!(
+                    container = id,
+                    "remove: 409 removal already in progress; waiting for Docker"
+                );
+                self.wait_removed(id, REMOVAL_TIMEOUT).await
+            }
             Err(e) => Err(classify(e)),
         }
     }

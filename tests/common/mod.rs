@@ -198,3 +198,55 @@ pub async fn labels(docker: &Docker, name: &str) -> Option<HashMap<String, Strin
         .config?
         .labels
 }
+
+/// A Service manifest on the test image, running [`SLEEPER`], with `extra` spec lines (each
+/// indented by two spaces).
+pub fn service_yaml(name: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: moor/v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  image: {IMAGE}\n  pull: never\n  command: [\"sh\", \"-c\", \"{SLEEPER}\"]\n  stopTimeout: 5s\n{extra}"
+    )
+}
+
+/// Owned containers of `instance` as `name -> id`.
+pub async fn owned(docker: &Docker, instance: &str) -> std::collections::BTreeMap<String, String> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("moor.instance={instance}")],
+    )]);
+    let options = bollard::query_parameters::ListContainersOptions {
+        all: true,
+        filters: Some(filters),
+        ..Default::default()
+    };
+    docker
+        .list_containers(Some(options))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            (
+                c.names.unwrap()[0].trim_start_matches('/').to_string(),
+                c.id.unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `(running, env)` of a container, or `None` when it does not exist.
+pub async fn running_env(docker: &Docker, name: &str) -> Option<(bool, Vec<String>)> {
+    let info = docker.inspect_container(name, None).await.ok()?;
+    Some((info.state?.running?, info.config?.env.unwrap_or_default()))
+}
+
+/// Asserts the exit code of a moor run and returns its stdout.
+#[track_caller]
+pub fn expect_code(out: std::process::Output, code: i32) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
