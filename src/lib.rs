@@ -18,7 +18,9 @@
 
 pub mod apply;
 pub mod cli;
+pub mod controller;
 pub mod engine;
+pub mod http;
 pub mod labels;
 pub mod manifest;
 pub mod observe;

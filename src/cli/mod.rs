@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod converge;
 mod render;
+mod run;
 mod validate;
 
 /// moor keeps a Docker Engine in the state that a folder of YAML manifests describes.
@@ -78,6 +79,9 @@ pub enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// The controller: converge continuously on interval, Docker events and manifest changes.
+    /// Runs until SIGTERM or SIGINT, then exits 0; managed containers keep running.
+    Run(run::RunArgs),
     /// One row per service: desired, observed, in sync, health, image. Exit 0 all in sync, 2 not.
     Status {
         /// Manifest folder (default ./manifests).
@@ -137,5 +141,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dir, concurrency, ..
         } => converge::apply(dir, concurrency, &cli.global),
         Command::Status { dir } => converge::status(dir, &cli.global),
+        Command::Run(args) => run::run(args, &cli.global),
     }
 }

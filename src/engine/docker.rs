@@ -26,7 +26,10 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::create_body::{create_body, endpoint};
-use super::{ContainerInfo, CreateRequest, Engine, EngineError, EngineResult};
+use super::{
+    ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream,
+    WATCHED_ACTIONS,
+};
 use crate::labels;
 use crate::manifest::{Network, Volume};
 use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
@@ -144,6 +147,36 @@ fn split_reference(reference: &str) -> (String, String) {
 }
 
 impl Engine for DockerEngine {
+    async fn ping(&self) -> EngineResult<()> {
+        self.docker.ping().await.map(|_| ()).map_err(classify)
+    }
+
+    fn events(&self, instance: &str) -> EventStream {
+        let mut filters = label_filter(instance);
+        filters.insert("type".into(), vec!["container".into()]);
+        filters.insert(
+            "event".into(),
+            WATCHED_ACTIONS.iter().map(|a| a.to_string()).collect(),
+        );
+        let options = bollard::query_parameters::EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        Box::pin(self.docker.events(Some(options)).map(|item| {
+            let event = item.map_err(classify)?;
+            let actor = event.actor.unwrap_or_default();
+            let attributes = actor.attributes.unwrap_or_default();
+            Ok(ContainerEvent {
+                service: attributes.get(labels::SERVICE).cloned(),
+                action: event.action.unwrap_or_default(),
+                container: attributes
+                    .get("name")
+                    .cloned()
+                    .unwrap_or_else(|| actor.id.unwrap_or_default()),
+            })
+        }))
+    }
+
     async fn list_containers(&self, instance: &str) -> EngineResult<Vec<ObservedContainer>> {
         let options = ListContainersOptions {
             all: true,

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::manifest::{ContainerSpec, Network, Volume};
@@ -84,6 +85,34 @@ pub struct ContainerInfo {
     pub labels: BTreeMap<String, String>,
 }
 
+/// A container event of this instance, as the controller needs it: which service it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    pub service: Option<String>,
+    pub action: String,
+    pub container: String,
+}
+
+/// The event stream: it ends, or yields an error, when the daemon goes away.
+pub type EventStream =
+    Pin<Box<dyn futures_util::Stream<Item = EngineResult<ContainerEvent>> + Send>>;
+
+/// The container event actions the controller reacts to. Docker also streams `exec_*` events
+/// for every healthcheck run; asking only for these keeps the stream quiet.
+pub const WATCHED_ACTIONS: &[&str] = &[
+    "create",
+    "start",
+    "die",
+    "destroy",
+    "stop",
+    "kill",
+    "oom",
+    "pause",
+    "unpause",
+    "health_status",
+    "rename",
+];
+
 /// Everything needed to create one container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateRequest {
@@ -97,6 +126,10 @@ pub struct CreateRequest {
 
 /// The Docker operations moor needs, and no more.
 pub trait Engine: Send + Sync + 'static {
+    /// Answers when the daemon answers.
+    fn ping(&self) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Container events of `instance`, filtered to [`WATCHED_ACTIONS`].
+    fn events(&self, instance: &str) -> EventStream;
     /// Owned containers: one list call filtered by `moor.instance=<instance>`.
     fn list_containers(
         &self,

@@ -139,6 +139,16 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The controller's log explains a failed wait better than the timeout does.
+            if let Ok(log) = std::fs::read_to_string(self.dir.path().join(".moor-run.log")) {
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!(
+                    "--- moor run log (last 80 lines) ---\n{}",
+                    lines[lines.len().saturating_sub(80)..].join("\n")
+                );
+            }
+        }
         let filter = format!("label=moor.instance={}", self.instance);
         let ids = docker_cli(&["ps", "-aq", "--filter", &filter]);
         let ids: Vec<&str> = ids.split_whitespace().collect();
@@ -249,4 +259,77 @@ pub fn expect_code(out: std::process::Output, code: i32) -> String {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     stdout
+}
+
+/// A `moor run` child process of a test; killed when dropped.
+pub struct Controller {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl Controller {
+    /// Starts `moor run` on the test's folder with `--interval 60s` (so that only events and the
+    /// file watch can explain a quick reaction) and waits until `/readyz` answers 200.
+    pub async fn start(env: &TestEnv, extra: &[&str]) -> Controller {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_moor"))
+            .arg("run")
+            .arg(env.manifests())
+            .args([
+                "--instance",
+                &env.instance,
+                "--interval",
+                "60s",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "-v",
+            ])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(env.dir.path().join(".moor-run.log")).unwrap())
+            .spawn()
+            .expect("spawn moor run");
+        let c = Controller { child, port };
+        eventually(Duration::from_secs(30), "/readyz", || async {
+            (c.get("/readyz").0 == 200).then_some(())
+        })
+        .await;
+        c
+    }
+
+    /// `GET path` on the controller's endpoint: `(status, body)`; `(0, "")` when it does not answer.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new());
+        };
+        let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/status").1).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,113 @@
+//! `moor run`: the controller, its endpoints and clean shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::{default_dir, Global};
+use crate::controller::backoff::{self, Backoff};
+use crate::controller::state::Shared;
+use crate::controller::{self, Config};
+use crate::engine::DockerEngine;
+use crate::manifest::units::parse_duration;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Manifest folder (default ./manifests).
+    dir: Option<PathBuf>,
+    /// Full resync period.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    interval: Duration,
+    /// Services reconciled at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Serve /healthz, /readyz, /metrics and /status on this address, such as 127.0.0.1:9090.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// How long in-flight reconciles may finish after SIGTERM or SIGINT.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+/// Cancels `token` on SIGTERM or SIGINT.
+fn on_signals(token: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM"),
+            _ = int.recv() => info!("SIGINT"),
+        }
+        token.cancel();
+    });
+    Ok(())
+}
+
+/// Connects to Docker, waiting with backoff while it does not answer. `None` on shutdown.
+async fn connect(
+    global: &Global,
+    shared: &Shared,
+    token: &CancellationToken,
+) -> Option<DockerEngine> {
+    let mut retry = Backoff::new(backoff::DAEMON);
+    loop {
+        match DockerEngine::connect(global.host.as_deref()).await {
+            Ok(engine) => {
+                shared.set_docker_ok(true);
+                return Some(engine);
+            }
+            Err(e) => {
+                let delay = retry.next_delay();
+                warn!(error = %e, retry_in = ?delay, "Docker does not answer");
+                tokio::select! {
+                    _ = token.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+}
+
+pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let token = CancellationToken::new();
+        on_signals(token.clone())?;
+        let shared = Arc::new(Shared::default());
+        let server = match args.listen {
+            Some(addr) => Some(
+                crate::http::serve(addr, shared.clone(), token.clone())
+                    .await
+                    .with_context(|| format!("listening on {addr}"))?,
+            ),
+            None => None,
+        };
+        let config = Config {
+            dir: args.dir.unwrap_or_else(default_dir),
+            instance: global.instance.clone(),
+            interval: args.interval,
+            concurrency: args.concurrency,
+            shutdown_timeout: args.shutdown_timeout,
+        };
+        info!(dir = %config.dir.display(), instance = %config.instance, "moor run");
+        if let Some(engine) = connect(global, &shared, &token).await {
+            controller::run(Arc::new(engine), config, shared, token.clone()).await;
+        }
+        token.cancel();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        info!("stopped; managed containers keep running");
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,150 @@
+//! Prometheus metrics of the controller, in the text format `/metrics` serves.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+fn label(key: &str, value: &str) -> Labels {
+    vec![(key.to_string(), value.to_string())]
+}
+
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<Labels, Counter>,
+    duration: Histogram,
+    actions: Family<Labels, Counter>,
+    drift_repairs: Counter,
+    queue_depth: Gauge,
+    docker_errors: Family<Labels, Counter>,
+    services: Family<Labels, Gauge>,
+    manifest_errors: Gauge,
+    updates: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            reconciles: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            actions: Family::default(),
+            drift_repairs: Counter::default(),
+            queue_depth: Gauge::default(),
+            docker_errors: Family::default(),
+            services: Family::default(),
+            manifest_errors: Gauge::default(),
+            updates: Family::default(),
+            registry: Registry::default(),
+        };
+        // prometheus-client appends `_total` to counters.
+        registry.register(
+            "moor_reconcile",
+            "Service reconciles by result",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "moor_reconcile_duration_seconds",
+            "Duration of a service reconcile",
+            m.duration.clone(),
+        );
+        registry.register(
+            "moor_actions",
+            "Actions applied, by kind",
+            m.actions.clone(),
+        );
+        registry.register(
+            "moor_drift_repairs",
+            "Reconciles that repaired drift of a converged service",
+            m.drift_repairs.clone(),
+        );
+        registry.register(
+            "moor_queue_depth",
+            "Services waiting in the work queue",
+            m.queue_depth.clone(),
+        );
+        registry.register(
+            "moor_docker_errors",
+            "Docker API errors, by status",
+            m.docker_errors.clone(),
+        );
+        registry.register(
+            "moor_services",
+            "Services by state (in_sync, pending, failing)",
+            m.services.clone(),
+        );
+        registry.register(
+            "moor_manifest_errors",
+            "Problems in the manifests as last loaded",
+            m.manifest_errors.clone(),
+        );
+        registry.register(
+            "moor_updates",
+            "Image updates, by result",
+            m.updates.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    pub fn reconciled(&self, success: bool, seconds: f64) {
+        let result = if success { "success" } else { "error" };
+        self.reconciles
+            .get_or_create(&label("result", result))
+            .inc();
+        self.duration.observe(seconds);
+    }
+
+    pub fn action(&self, kind: &str) {
+        self.actions.get_or_create(&label("kind", kind)).inc();
+    }
+
+    pub fn drift_repaired(&self) {
+        self.drift_repairs.inc();
+    }
+
+    pub fn queue_depth(&self, depth: usize) {
+        self.queue_depth.set(depth as i64);
+    }
+
+    pub fn docker_error(&self, status: &str) {
+        self.docker_errors
+            .get_or_create(&label("status", status))
+            .inc();
+    }
+
+    pub fn services(&self, in_sync: usize, pending: usize, failing: usize) {
+        for (state, n) in [
+            ("in_sync", in_sync),
+            ("pending", pending),
+            ("failing", failing),
+        ] {
+            self.services
+                .get_or_create(&label("state", state))
+                .set(n as i64);
+        }
+    }
+
+    pub fn manifest_errors(&self, n: usize) {
+        self.manifest_errors.set(n as i64);
+    }
+
+    pub fn update(&self, result: &str) {
+        self.updates.get_or_create(&label("result", result)).inc();
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

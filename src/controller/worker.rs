@@ -1,0 +1,129 @@
+//! One reconcile of one service key: observe, plan, apply that service's part.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use crate::apply::{apply, ApplyOptions};
+use crate::engine::Engine;
+use crate::manifest::model::State;
+use crate::manifest::{Desired, Service};
+use crate::observe::ObservedContainer;
+use crate::plan::{plan, Plan, ResourceAction};
+use crate::reconcile::observe;
+
+/// The key of network and volume prune, which belongs to no service.
+pub const RESOURCES: &str = "(networks and volumes)";
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub key: String,
+    pub done: Vec<String>,
+    pub error: Option<String>,
+    pub duration: Duration,
+    /// The service's observed state before this reconcile acted, for status.
+    pub observed: Option<String>,
+    /// Statuses of Docker errors met, for the metric.
+    pub docker_errors: Vec<String>,
+}
+
+pub fn desired_text(service: &Service) -> String {
+    match (service.state, service.replicas) {
+        (State::Running, n) if n > 1 => format!("running x{n}"),
+        (state, _) => format!("{state:?}").to_lowercase(),
+    }
+}
+
+pub fn observed_text(containers: &[&ObservedContainer]) -> String {
+    match containers {
+        [] => "absent".into(),
+        [one] => format!("{:?}", one.state).to_lowercase(),
+        many => format!(
+            "running {}/{}",
+            many.iter().filter(|c| c.state.is_up()).count(),
+            many.len()
+        ),
+    }
+}
+
+/// The part of `full` that belongs to `key`: its service actions, plus the creation of missing
+/// networks and volumes (idempotent). Network and volume prune belongs to [`RESOURCES`] alone.
+fn part_of(full: &Plan, key: &str) -> Plan {
+    let resources = |list: &[ResourceAction]| -> Vec<ResourceAction> {
+        list.iter()
+            .filter(|a| key == RESOURCES || matches!(a, ResourceAction::Create { .. }))
+            .cloned()
+            .collect()
+    };
+    Plan {
+        services: full
+            .services
+            .get(key)
+            .map(|sp| [(key.to_string(), sp.clone())].into())
+            .unwrap_or_default(),
+        networks: resources(&full.networks),
+        volumes: resources(&full.volumes),
+        prune_suspended: full.prune_suspended,
+        prune_held: Vec::new(),
+    }
+}
+
+pub async fn reconcile<E: Engine>(
+    engine: Arc<E>,
+    desired: Arc<Desired>,
+    instance: String,
+    key: String,
+    id: u64,
+) -> Outcome {
+    let span = tracing::info_span!("reconcile", service = %key, reconcile = id);
+    let started = Instant::now();
+    async move {
+        let mut outcome = Outcome {
+            key: key.clone(),
+            done: Vec::new(),
+            error: None,
+            duration: Duration::ZERO,
+            observed: None,
+            docker_errors: Vec::new(),
+        };
+        let observed = match observe(engine.as_ref(), &instance, &desired).await {
+            Ok(o) => o,
+            Err(e) => {
+                outcome.docker_errors.push(e.status_label());
+                outcome.error = Some(format!("observing Docker: {e}"));
+                outcome.duration = started.elapsed();
+                return outcome;
+            }
+        };
+        let containers = observed
+            .by_service()
+            .get(key.as_str())
+            .cloned()
+            .unwrap_or_default();
+        outcome.observed = Some(observed_text(&containers));
+        let part = part_of(&plan(&desired, &observed), &key);
+        tracing::debug!(actions = part.action_count(), observed = ?outcome.observed, "planned");
+        if part.action_count() > 0 || part.services.values().any(|s| s.conflict.is_some()) {
+            let options = ApplyOptions {
+                instance: instance.clone(),
+                concurrency: 1,
+            };
+            let report = apply(engine.as_ref(), &desired, &observed, &part, &options).await;
+            if let Some(result) = report.services.get(&key) {
+                outcome.done = result.done.clone();
+                outcome.error = result.error.clone();
+            }
+            outcome
+                .done
+                .extend(report.resources.iter().map(|_| "resource".to_string()));
+            if !report.resource_errors.is_empty() && outcome.error.is_none() {
+                outcome.error = Some(report.resource_errors.join("; "));
+            }
+        }
+        outcome.duration = started.elapsed();
+        outcome
+    }
+    .instrument(span)
+    .await
+}
