@@ -31,13 +31,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        shared.metrics.text(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], shared.metrics.text())
 }
 
 async fn status(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
@@ -54,8 +48,6 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving /healthz /readyz /metrics /status");
     Ok(tokio::spawn(async move {
-        axum::serve(listener, router(shared))
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await
+        axum::serve(listener, router(shared)).with_graceful_shutdown(token.cancelled_owned()).await
     }))
 }

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod controller;
 pub mod engine;
 pub mod http;
+pub mod images;
 pub mod labels;
 pub mod manifest;
 pub mod observe;

@@ -99,10 +99,7 @@ impl ObservedContainer {
     /// The replica number; a container without a readable one counts as replica 0, which no
     /// manifest asks for, so it is removed as a leftover.
     pub fn replica(&self) -> u32 {
-        self.labels
-            .get(labels::REPLICA)
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(0)
+        self.labels.get(labels::REPLICA).and_then(|r| r.parse().ok()).unwrap_or(0)
     }
 
     pub fn spec_hash(&self) -> Option<&str> {
@@ -136,6 +133,9 @@ pub struct Observed {
     /// Names held by containers this instance does not own, as learned from a 409 on create.
     /// The value says who holds it.
     pub conflicts: BTreeMap<String, String>,
+    /// The image ID a service must run, when an update check (or a rollback) decided it. A
+    /// service without a pin runs whatever image its containers were built from.
+    pub pinned: BTreeMap<String, String>,
 }
 
 impl Observed {
@@ -155,21 +155,9 @@ mod tests {
 
     #[test]
     fn health_from_status_text() {
-        assert_eq!(
-            Health::from_status("Up 3 seconds (healthy)"),
-            Health::Healthy
-        );
-        assert_eq!(
-            Health::from_status("Up 3 seconds (unhealthy)"),
-            Health::Unhealthy
-        );
-        assert_eq!(
-            Health::from_status("Up 1 second (health: starting)"),
-            Health::Starting
-        );
-        assert_eq!(
-            Health::from_status("Exited (0) 2 minutes ago"),
-            Health::None
-        );
+        assert_eq!(Health::from_status("Up 3 seconds (healthy)"), Health::Healthy);
+        assert_eq!(Health::from_status("Up 3 seconds (unhealthy)"), Health::Unhealthy);
+        assert_eq!(Health::from_status("Up 1 second (health: starting)"), Health::Starting);
+        assert_eq!(Health::from_status("Exited (0) 2 minutes ago"), Health::None);
     }
 }

@@ -11,11 +11,7 @@ use crate::plan::{plan, Plan};
 
 /// Observes what this instance owns: one container list call, plus one network list and one
 /// volume list only when manifests declare networks or volumes.
-pub async fn observe<E: Engine>(
-    engine: &E,
-    instance: &str,
-    desired: &Desired,
-) -> EngineResult<Observed> {
+pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -> EngineResult<Observed> {
     let containers = engine.list_containers(instance).await?;
     let networks = match desired.networks.is_empty() {
         true => None,
@@ -25,12 +21,7 @@ pub async fn observe<E: Engine>(
         true => None,
         false => Some(engine.list_volumes(instance).await?),
     };
-    Ok(Observed {
-        containers,
-        networks,
-        volumes,
-        conflicts: Default::default(),
-    })
+    Ok(Observed { containers, networks, volumes, ..Observed::default() })
 }
 
 /// The outcome of one pass.
@@ -42,17 +33,9 @@ pub struct Pass {
 }
 
 /// Observes, plans and applies once.
-pub async fn reconcile_once<E: Engine>(
-    engine: &E,
-    desired: &Desired,
-    options: &ApplyOptions,
-) -> EngineResult<Pass> {
+pub async fn reconcile_once<E: Engine>(engine: &E, desired: &Desired, options: &ApplyOptions) -> EngineResult<Pass> {
     let observed = observe(engine, &options.instance, desired).await?;
     let plan = plan(desired, &observed);
     let report = apply(engine, desired, &observed, &plan, options).await;
-    Ok(Pass {
-        observed,
-        plan,
-        report,
-    })
+    Ok(Pass { observed, plan, report })
 }

@@ -18,34 +18,25 @@ async fn a_removed_container_runs_again_within_a_second() {
         owned(&docker, &env.instance).await.get(&web).cloned()
     })
     .await;
-    eventually(Duration::from_secs(10), "running", || async {
-        running_env(&docker, &web).await.filter(|r| r.0)
-    })
-    .await;
+    eventually(Duration::from_secs(10), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
 
     common::docker_cli(&["rm", "-f", &web]);
     let gone = Instant::now();
     // --interval is 60 s: only the event stream can explain a repair this fast.
-    eventually(
-        Duration::from_secs(1),
-        "running again within 1 s",
-        || async {
-            let now = owned(&docker, &env.instance).await;
-            let id = now.get(&web).filter(|id| **id != first)?;
-            running_env(&docker, id).await.filter(|r| r.0)
-        },
-    )
+    eventually(Duration::from_secs(1), "running again within 1 s", || async {
+        let now = owned(&docker, &env.instance).await;
+        let id = now.get(&web).filter(|id| **id != first)?;
+        running_env(&docker, id).await.filter(|r| r.0)
+    })
     .await;
     eprintln!("repaired {:?} after the container was gone", gone.elapsed());
 
     // A `docker stop`: Docker's list shows the exit a moment after the event; it is still seen.
     let id = owned(&docker, &env.instance).await[&web].clone();
     common::docker_cli(&["stop", "-t", "1", &web]);
-    eventually(
-        Duration::from_secs(5),
-        "started again after docker stop",
-        || async { running_env(&docker, &id).await.filter(|r| r.0) },
-    )
+    eventually(Duration::from_secs(5), "started again after docker stop", || async {
+        running_env(&docker, &id).await.filter(|r| r.0)
+    })
     .await;
 }
 
@@ -62,28 +53,16 @@ async fn an_auto_remove_container_stopped_from_outside_is_created_again() {
     })
     .await;
     common::docker_cli(&["stop", &job]);
-    eventually(
-        Duration::from_secs(10),
-        "a new running job container",
-        || async {
-            let id = owned(&docker, &env.instance)
-                .await
-                .get(&job)
-                .cloned()
-                .filter(|id| *id != first)?;
-            running_env(&docker, &id).await.filter(|r| r.0)
-        },
-    )
+    eventually(Duration::from_secs(10), "a new running job container", || async {
+        let id = owned(&docker, &env.instance).await.get(&job).cloned().filter(|id| *id != first)?;
+        running_env(&docker, &id).await.filter(|r| r.0)
+    })
     .await;
     // The repair is booked when its reconcile ends, a moment after the container runs.
-    eventually(
-        Duration::from_secs(10),
-        "the repair counted as drift",
-        || async {
-            let metrics = moor.get("/metrics").1;
-            (!metrics.contains("moor_drift_repairs_total 0")).then_some(())
-        },
-    )
+    eventually(Duration::from_secs(10), "the repair counted as drift", || async {
+        let metrics = moor.get("/metrics").1;
+        (!metrics.contains("moor_drift_repairs_total 0")).then_some(())
+    })
     .await;
 }
 
@@ -106,9 +85,7 @@ async fn manifest_edits_deletions_and_breakage_are_followed() {
     let temp = env.write(".a.yaml.tmp", &service_yaml(&a, "  env: { V: \"2\" }\n"));
     std::fs::rename(&temp, env.manifests().join("a.yaml")).unwrap();
     eventually(Duration::from_secs(20), "the edit applied", || async {
-        running_env(&docker, &a)
-            .await
-            .filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()))
+        running_env(&docker, &a).await.filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()))
     })
     .await;
 
@@ -120,30 +97,16 @@ async fn manifest_edits_deletions_and_breakage_are_followed() {
 
     // Break a's manifest and add c: a is left as it is, c converges, the problem shows.
     let before = owned(&docker, &env.instance).await[&a].clone();
-    env.write(
-        "a.yaml",
-        "apiVersion: moor/v1\nkind: Service\nmetadata: {name: [\n",
-    );
+    env.write("a.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: [\n");
     env.write("c.yaml", &service_yaml(&c, ""));
-    eventually(
-        Duration::from_secs(20),
-        "c created and the problem shown",
-        || async {
-            let problems = moor.status()["problems"]
-                .as_array()
-                .map(|p| p.len())
-                .unwrap_or(0);
-            let has_c = owned(&docker, &env.instance).await.contains_key(&c);
-            (problems == 1 && has_c).then_some(())
-        },
-    )
+    eventually(Duration::from_secs(20), "c created and the problem shown", || async {
+        let problems = moor.status()["problems"].as_array().map(|p| p.len()).unwrap_or(0);
+        let has_c = owned(&docker, &env.instance).await.contains_key(&c);
+        (problems == 1 && has_c).then_some(())
+    })
     .await;
     let now = owned(&docker, &env.instance).await;
-    assert_eq!(
-        now.get(&a),
-        Some(&before),
-        "a broken manifest must not touch its service"
-    );
+    assert_eq!(now.get(&a), Some(&before), "a broken manifest must not touch its service");
     assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true));
     let metrics = moor.get("/metrics").1;
     assert!(metrics.contains("moor_manifest_errors 1"), "{metrics}");
@@ -157,10 +120,7 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     let web = env.name("web");
     env.write("web.yaml", &service_yaml(&web, ""));
     let mut moor = Controller::start(&env, &[]).await;
-    eventually(Duration::from_secs(20), "running", || async {
-        running_env(&docker, &web).await.filter(|r| r.0)
-    })
-    .await;
+    eventually(Duration::from_secs(20), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
 
     let (status, body) = moor.get("/healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
@@ -180,27 +140,17 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     }
 
     let pid = moor.child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let code = loop {
         if let Some(code) = moor.child.try_wait().unwrap() {
             break code;
         }
-        assert!(
-            Instant::now() < deadline,
-            "moor did not exit within 20 s of SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "moor did not exit within 20 s of SIGTERM");
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     assert_eq!(code.code(), Some(0));
-    assert_eq!(
-        running_env(&docker, &web).await.map(|r| r.0),
-        Some(true),
-        "shutdown stopped a managed container"
-    );
+    assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true), "shutdown stopped a managed container");
 }
 
 #[tokio::test]
@@ -211,15 +161,9 @@ async fn a_crash_looping_service_is_slowed_down_and_shown() {
     let text = service_yaml(&name, "").replace(common::SLEEPER, "sleep 0.2; exit 3");
     env.write("crash.yaml", &text);
     let moor = Controller::start(&env, &[]).await;
-    let note = eventually(
-        Duration::from_secs(30),
-        "a crash-loop note in /status",
-        || async {
-            moor.status()["services"][&name]["crashLoop"]
-                .as_str()
-                .map(str::to_string)
-        },
-    )
+    let note = eventually(Duration::from_secs(30), "a crash-loop note in /status", || async {
+        moor.status()["services"][&name]["crashLoop"].as_str().map(str::to_string)
+    })
     .await;
     assert!(note.contains("back-off"), "{note}");
     let log = std::fs::read_to_string(env.dir.path().join(".moor-run.log")).unwrap();

@@ -23,43 +23,19 @@ async fn scratch_busybox_image_runs_and_stops_promptly() {
         ..Default::default()
     };
     let created = docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::default().name(&name).build()),
-            body,
-        )
+        .create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body)
         .await
         .unwrap();
     docker.start_container(&created.id, None).await.unwrap();
-    let state = docker
-        .inspect_container(&name, None)
-        .await
-        .unwrap()
-        .state
-        .unwrap();
+    let state = docker.inspect_container(&name, None).await.unwrap().state.unwrap();
     assert_eq!(state.running, Some(true));
 
     // The trap makes SIGTERM end the container at once, far inside the default 10 s timeout.
     let started = std::time::Instant::now();
     docker.stop_container(&name, None).await.unwrap();
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "stop took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "stop took {:?}", started.elapsed());
 
-    docker
-        .remove_container(
-            &name,
-            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
-        )
-        .await
-        .unwrap();
+    docker.remove_container(&name, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await.unwrap();
     let gone = docker.inspect_container(&name, None).await;
-    assert!(matches!(
-        gone,
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        })
-    ));
+    assert!(matches!(gone, Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })));
 }

@@ -13,7 +13,7 @@ use moor::apply::ApplyOptions;
 use moor::controller::state::Shared;
 use moor::controller::{self, Config};
 use moor::engine::{
-    ContainerInfo, CreateRequest, DockerEngine, Engine, EngineError, EngineResult, EventStream,
+    ContainerInfo, CreateRequest, DockerEngine, Engine, EngineError, EngineResult, EventStream, ImageInfo,
 };
 use moor::manifest::{load_paths, Network, Volume};
 use moor::observe::{ObservedContainer, ObservedResource};
@@ -47,9 +47,7 @@ impl Faulty {
     fn gate(&self) -> EngineResult<()> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if *self.down.borrow() {
-            Err(EngineError::Unavailable(
-                "connection refused (injected)".into(),
-            ))
+            Err(EngineError::Unavailable("connection refused (injected)".into()))
         } else {
             Ok(())
         }
@@ -64,9 +62,7 @@ impl Engine for Faulty {
     fn events(&self, instance: &str) -> EventStream {
         if self.gate().is_err() {
             return Box::pin(futures_util::stream::once(async {
-                Err(EngineError::Unavailable(
-                    "connection refused (injected)".into(),
-                ))
+                Err(EngineError::Unavailable("connection refused (injected)".into()))
             }));
         }
         // The stream breaks when the daemon "goes away".
@@ -92,9 +88,13 @@ impl Engine for Faulty {
         self.gate()?;
         self.inner.inspect_container(id).await
     }
-    async fn image_id(&self, reference: &str) -> EngineResult<Option<String>> {
+    async fn image(&self, reference: &str) -> EngineResult<Option<ImageInfo>> {
         self.gate()?;
-        self.inner.image_id(reference).await
+        self.inner.image(reference).await
+    }
+    async fn registry_digest(&self, reference: &str) -> EngineResult<String> {
+        self.gate()?;
+        self.inner.registry_digest(reference).await
     }
     async fn pull(&self, reference: &str) -> EngineResult<()> {
         self.gate()?;
@@ -103,28 +103,16 @@ impl Engine for Faulty {
     async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
         self.gate()?;
         let id = self.inner.create_container(request).await?;
-        self.created
-            .lock()
-            .unwrap()
-            .push((id.clone(), request.name.clone()));
+        self.created.lock().unwrap().push((id.clone(), request.name.clone()));
         Ok(id)
     }
     async fn start(&self, id: &str) -> EngineResult<()> {
         self.gate()?;
-        let name = self
-            .created
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, n)| n.clone());
+        let name = self.created.lock().unwrap().iter().find(|(i, _)| i == id).map(|(_, n)| n.clone());
         let fail = self.fail_start_named.lock().unwrap().clone();
         if let (Some(name), Some(fail)) = (name, fail) {
             if name.contains(&fail) {
-                return Err(EngineError::Api {
-                    status: 500,
-                    message: "start failed (injected)".into(),
-                });
+                return Err(EngineError::Api { status: 500, message: "start failed (injected)".into() });
             }
         }
         self.inner.start(id).await
@@ -180,12 +168,7 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
         concurrency: 4,
         shutdown_timeout: Duration::from_secs(10),
     };
-    let run = tokio::spawn(controller::run(
-        engine.clone(),
-        config,
-        shared.clone(),
-        token.clone(),
-    ));
+    let run = tokio::spawn(controller::run(engine.clone(), config, shared.clone(), token.clone()));
     eventually(Duration::from_secs(20), "first converge", || async {
         running_env(&docker, &web).await.filter(|r| r.0)
     })
@@ -193,10 +176,8 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
     assert!(shared.is_ready());
 
     engine.down.send_replace(true);
-    eventually(Duration::from_secs(10), "the outage noticed", || async {
-        (!shared.status().docker).then_some(())
-    })
-    .await;
+    eventually(Duration::from_secs(10), "the outage noticed", || async { (!shared.status().docker).then_some(()) })
+        .await;
     assert!(!shared.is_ready(), "/readyz must fail while Docker is away");
     // Events are lost while Docker is away: this removal is only seen by the resync.
     common::docker_cli(&["rm", "-f", &web]);
@@ -205,36 +186,18 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
     let before = engine.calls.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let attempts = engine.calls.load(Ordering::Relaxed) - before;
-    assert!(
-        attempts <= 8,
-        "{attempts} calls in 3 s while Docker was away"
-    );
-    assert!(
-        !run.is_finished(),
-        "the controller exited while Docker was away"
-    );
+    assert!(attempts <= 8, "{attempts} calls in 3 s while Docker was away");
+    assert!(!run.is_finished(), "the controller exited while Docker was away");
 
     engine.down.send_replace(false);
-    eventually(
-        Duration::from_secs(40),
-        "resynced after the daemon came back",
-        || async { running_env(&docker, &web).await.filter(|r| r.0) },
-    )
-    .await;
-    eventually(Duration::from_secs(10), "ready again", || async {
-        shared.is_ready().then_some(())
+    eventually(Duration::from_secs(40), "resynced after the daemon came back", || async {
+        running_env(&docker, &web).await.filter(|r| r.0)
     })
     .await;
+    eventually(Duration::from_secs(10), "ready again", || async { shared.is_ready().then_some(()) }).await;
     token.cancel();
-    tokio::time::timeout(Duration::from_secs(15), run)
-        .await
-        .expect("shutdown in time")
-        .unwrap();
-    assert_eq!(
-        running_env(&docker, &web).await.map(|r| r.0),
-        Some(true),
-        "shutdown stopped a container"
-    );
+    tokio::time::timeout(Duration::from_secs(15), run).await.expect("shutdown in time").unwrap();
+    assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true), "shutdown stopped a container");
 }
 
 /// A replacement whose new container fails to start: the new one is removed and the old one
@@ -246,58 +209,29 @@ async fn a_failed_replacement_rolls_back_even_for_an_auto_remove_container() {
         let env = TestEnv::new(if auto_remove { "rollrm" } else { "roll" });
         let docker = docker().await;
         let svc = env.name("svc");
-        let extra = if auto_remove {
-            "  autoRemove: true\n"
-        } else {
-            ""
-        };
-        env.write(
-            "svc.yaml",
-            &service_yaml(&svc, &format!("{extra}  env: {{ V: \"1\" }}\n")),
-        );
+        let extra = if auto_remove { "  autoRemove: true\n" } else { "" };
+        env.write("svc.yaml", &service_yaml(&svc, &format!("{extra}  env: {{ V: \"1\" }}\n")));
         let engine = Faulty::new().await;
-        let options = ApplyOptions {
-            instance: env.instance.clone(),
-            concurrency: 8,
-        };
+        let options = ApplyOptions { instance: env.instance.clone(), concurrency: 8 };
         let load = |dir: &Path| load_paths(&[dir.to_path_buf()]).desired;
-        let pass = reconcile_once(&engine, &load(env.manifests()), &options)
-            .await
-            .unwrap();
+        let pass = reconcile_once(&engine, &load(env.manifests()), &options).await.unwrap();
         assert!(pass.report.is_success(), "{:?}", pass.report);
 
-        env.write(
-            "svc.yaml",
-            &service_yaml(&svc, &format!("{extra}  env: {{ V: \"2\" }}\n")),
-        );
+        env.write("svc.yaml", &service_yaml(&svc, &format!("{extra}  env: {{ V: \"2\" }}\n")));
         *engine.fail_start_named.lock().unwrap() = Some("moor-next".into());
         let started = Instant::now();
-        let pass = reconcile_once(&engine, &load(env.manifests()), &options)
-            .await
-            .unwrap();
-        let error = pass.report.services[&svc]
-            .error
-            .clone()
-            .expect("the replacement must fail");
+        let pass = reconcile_once(&engine, &load(env.manifests()), &options).await.unwrap();
+        let error = pass.report.services[&svc].error.clone().expect("the replacement must fail");
         assert!(error.contains("rolled back"), "{error}");
         let now = owned(&docker, &env.instance).await;
-        assert_eq!(
-            now.keys().collect::<Vec<_>>(),
-            [&svc],
-            "auto_remove={auto_remove}: {now:?}"
-        );
+        assert_eq!(now.keys().collect::<Vec<_>>(), [&svc], "auto_remove={auto_remove}: {now:?}");
         let (running, vars) = running_env(&docker, &svc).await.unwrap();
-        assert!(
-            running && vars.contains(&"V=1".to_string()),
-            "auto_remove={auto_remove}: {vars:?}"
-        );
+        assert!(running && vars.contains(&"V=1".to_string()), "auto_remove={auto_remove}: {vars:?}");
         assert!(started.elapsed() < Duration::from_secs(30));
 
         // Once starts work again, the update goes through.
         *engine.fail_start_named.lock().unwrap() = None;
-        let pass = reconcile_once(&engine, &load(env.manifests()), &options)
-            .await
-            .unwrap();
+        let pass = reconcile_once(&engine, &load(env.manifests()), &options).await.unwrap();
         assert!(pass.report.is_success(), "{:?}", pass.report);
         let (_, vars) = running_env(&docker, &svc).await.unwrap();
         assert!(vars.contains(&"V=2".to_string()), "{vars:?}");

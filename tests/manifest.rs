@@ -12,12 +12,7 @@ fn fixtures() -> PathBuf {
 
 /// The `# expect: L:C: field: message` lines of a fixture file (a prefix; `…` skips text).
 fn expectations(file: &Path) -> Vec<String> {
-    fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("# expect: "))
-        .map(str::to_string)
-        .collect()
+    fs::read_to_string(file).unwrap().lines().filter_map(|l| l.strip_prefix("# expect: ")).map(str::to_string).collect()
 }
 
 /// `want` is a prefix of `got`, where `…` in `want` stands for any text.
@@ -46,10 +41,7 @@ fn every_invalid_fixture_reports_its_problems_where_they_are() {
     for entry in fs::read_dir(fixtures()).unwrap() {
         let path = entry.unwrap().path();
         let files: Vec<PathBuf> = if path.is_dir() {
-            fs::read_dir(&path)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect()
+            fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()).collect()
         } else {
             vec![path.clone()]
         };
@@ -59,37 +51,16 @@ fn every_invalid_fixture_reports_its_problems_where_they_are() {
             for want in expectations(file) {
                 expected += 1;
                 let found = loaded.problems.iter().any(|p| {
-                    let got = format!(
-                        "{}:{}: {}: {}",
-                        p.line.unwrap_or(0),
-                        p.column.unwrap_or(0),
-                        p.field,
-                        p.message
-                    );
+                    let got = format!("{}:{}: {}: {}", p.line.unwrap_or(0), p.column.unwrap_or(0), p.field, p.message);
                     let got = got.replace(": : ", ": ");
                     p.file.ends_with(file.file_name().unwrap()) && matches(&got, &want)
                 });
-                assert!(
-                    found,
-                    "{}: expected `{want}`, got {:#?}",
-                    file.display(),
-                    loaded.problems
-                );
+                assert!(found, "{}: expected `{want}`, got {:#?}", file.display(), loaded.problems);
             }
         }
         assert!(expected > 0, "{} has no `# expect:` line", path.display());
-        assert_eq!(
-            loaded.problems.len(),
-            expected,
-            "{}: {:#?}",
-            path.display(),
-            loaded.problems
-        );
-        assert!(
-            !loaded.desired.complete,
-            "{}: an invalid load must not be complete",
-            path.display()
-        );
+        assert_eq!(loaded.problems.len(), expected, "{}: {:#?}", path.display(), loaded.problems);
+        assert!(!loaded.desired.complete, "{}: an invalid load must not be complete", path.display());
         checked += 1;
     }
     assert!(checked >= 15, "only {checked} fixtures found");
@@ -134,15 +105,9 @@ fn relative_bind_paths_resolve_against_the_manifest_folder() {
     assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
     let mounts = serde_json::to_value(&loaded.desired.services["web"].container.mounts).unwrap();
     let base = std::path::absolute(dir.path()).unwrap();
-    assert_eq!(
-        mounts[0]["source"],
-        base.join("svc/conf").to_string_lossy().as_ref()
-    );
+    assert_eq!(mounts[0]["source"], base.join("svc/conf").to_string_lossy().as_ref());
     assert_eq!(mounts[0]["readOnly"], true);
-    assert_eq!(
-        mounts[1]["source"],
-        base.join("shared").to_string_lossy().as_ref()
-    );
+    assert_eq!(mounts[1]["source"], base.join("shared").to_string_lossy().as_ref());
 }
 
 #[test]
@@ -160,26 +125,19 @@ fn multi_document_files_and_folder_scan_rules() {
     let loaded = load_paths(&[dir.path().to_path_buf()]);
     assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
     assert_eq!(loaded.files.len(), 1);
-    assert!(
-        loaded.desired.networks.contains_key("net") && loaded.desired.volumes.contains_key("vol")
-    );
+    assert!(loaded.desired.networks.contains_key("net") && loaded.desired.volumes.contains_key("vol"));
 }
 
 #[test]
 fn a_missing_folder_is_a_problem_not_an_empty_set() {
     let loaded = load_paths(&[PathBuf::from("/nonexistent/moor-manifests")]);
     assert_eq!(loaded.problems.len(), 1);
-    assert!(
-        !loaded.desired.complete,
-        "prune must be suspended when the folder cannot be read"
-    );
+    assert!(!loaded.desired.complete, "prune must be suspended when the folder cannot be read");
 }
 
 #[test]
 fn committed_schema_is_fresh() {
-    let committed =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/moor.schema.json"))
-            .unwrap();
+    let committed = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/moor.schema.json")).unwrap();
     assert!(
         committed == schema::document_schema_text(),
         "schema/moor.schema.json is stale: run `cargo run -- schema > schema/moor.schema.json`"
@@ -188,35 +146,19 @@ fn committed_schema_is_fresh() {
 
 #[test]
 fn cli_schema_prints_the_committed_schema() {
-    let out = Command::cargo_bin("moor")
-        .unwrap()
-        .arg("schema")
-        .output()
-        .unwrap();
+    let out = Command::cargo_bin("moor").unwrap().arg("schema").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        schema::document_schema_text()
-    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), schema::document_schema_text());
 }
 
 #[test]
 fn cli_validate_exit_codes_and_text_output() {
     let root = env!("CARGO_MANIFEST_DIR");
-    Command::cargo_bin("moor")
-        .unwrap()
-        .current_dir(root)
-        .arg("validate")
-        .assert()
-        .success();
+    Command::cargo_bin("moor").unwrap().current_dir(root).arg("validate").assert().success();
     let out = Command::cargo_bin("moor")
         .unwrap()
         .current_dir(root)
-        .args([
-            "validate",
-            "manifests",
-            "tests/fixtures/invalid/unknown-field.yaml",
-        ])
+        .args(["validate", "manifests", "tests/fixtures/invalid/unknown-field.yaml"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -4,9 +4,7 @@ mod common;
 
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
-use common::{
-    docker, expect_code, image, owned, running_env, service_yaml, TestEnv, IMAGE, SLEEPER,
-};
+use common::{docker, expect_code, image, owned, running_env, service_yaml, TestEnv, IMAGE, SLEEPER};
 
 fn dir(env: &TestEnv) -> String {
     env.manifests().to_string_lossy().into_owned()
@@ -18,14 +16,8 @@ async fn first_apply_creates_everything_and_the_second_is_a_no_op() {
     let env = TestEnv::new("noop");
     let docker = docker().await;
     let (web, worker) = (env.name("web"), env.name("worker"));
-    env.write(
-        "web.yaml",
-        &service_yaml(&web, "  ports: [\"8080\"]\n  replicas: 2\n"),
-    );
-    env.write(
-        "worker.yaml",
-        &service_yaml(&worker, "  autoRemove: true\n"),
-    );
+    env.write("web.yaml", &service_yaml(&web, "  ports: [\"8080\"]\n  replicas: 2\n"));
+    env.write("worker.yaml", &service_yaml(&worker, "  autoRemove: true\n"));
 
     expect_code(env.moor(&["plan", &dir(&env)]), 2);
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
@@ -35,11 +27,7 @@ async fn first_apply_creates_everything_and_the_second_is_a_no_op() {
 
     let out = expect_code(env.moor(&["apply", &dir(&env)]), 0);
     assert!(out.contains("in sync"), "{out}");
-    assert_eq!(
-        owned(&docker, &env.instance).await,
-        first,
-        "a no-op apply must keep every container"
-    );
+    assert_eq!(owned(&docker, &env.instance).await, first, "a no-op apply must keep every container");
     expect_code(env.moor(&["plan", &dir(&env)]), 0);
     let status = expect_code(env.moor(&["status", "-o", "json", &dir(&env)]), 0);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&status).unwrap();
@@ -58,11 +46,7 @@ async fn running_stopped_and_absent_converge() {
     env.write("c.yaml", &service_yaml(&c, ""));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true));
-    assert_eq!(
-        running_env(&docker, &b).await.map(|r| r.0),
-        Some(false),
-        "stopped: created, not running"
-    );
+    assert_eq!(running_env(&docker, &b).await.map(|r| r.0), Some(false), "stopped: created, not running");
     assert_eq!(running_env(&docker, &c).await.map(|r| r.0), Some(true));
 
     // Flip every state.
@@ -95,11 +79,7 @@ async fn drift_is_repaired_after_rm_and_after_stop() {
     let out = expect_code(env.moor(&["apply", &dir(&env)]), 0);
     assert!(out.contains(&format!("start {web}")), "{out}");
     assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true));
-    assert_eq!(
-        owned(&docker, &env.instance).await[&web],
-        id,
-        "a stopped container is started, not replaced"
-    );
+    assert_eq!(owned(&docker, &env.instance).await[&web], id, "a stopped container is started, not replaced");
 }
 
 #[tokio::test]
@@ -112,17 +92,11 @@ async fn a_changed_env_or_image_recreates_the_container() {
     assert_ne!(v2_id, base_id);
 
     let web = env.name("web");
-    env.write(
-        "web.yaml",
-        &service_yaml(&web, "  env: { LOG_LEVEL: info }\n"),
-    );
+    env.write("web.yaml", &service_yaml(&web, "  env: { LOG_LEVEL: info }\n"));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let first = owned(&docker, &env.instance).await[&web].clone();
 
-    env.write(
-        "web.yaml",
-        &service_yaml(&web, "  env: { LOG_LEVEL: debug }\n"),
-    );
+    env.write("web.yaml", &service_yaml(&web, "  env: { LOG_LEVEL: debug }\n"));
     let plan = expect_code(env.moor(&["plan", &dir(&env)]), 2);
     assert!(plan.contains("env.LOG_LEVEL: info -> debug"), "{plan}");
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
@@ -130,10 +104,7 @@ async fn a_changed_env_or_image_recreates_the_container() {
     assert_eq!(second.len(), 1, "{second:?}");
     assert_ne!(second[&web], first);
     let (running, vars) = running_env(&docker, &web).await.unwrap();
-    assert!(
-        running && vars.contains(&"LOG_LEVEL=debug".to_string()),
-        "{vars:?}"
-    );
+    assert!(running && vars.contains(&"LOG_LEVEL=debug".to_string()), "{vars:?}");
 
     let text = service_yaml(&web, "  env: { LOG_LEVEL: debug }\n").replace(IMAGE, &v2);
     env.write("web.yaml", &text);
@@ -156,27 +127,12 @@ async fn an_auto_remove_service_is_replaced_twenty_times_without_a_failure() {
     let docker = docker().await;
     let job = env.name("job");
     for round in 0..20 {
-        env.write(
-            "job.yaml",
-            &service_yaml(
-                &job,
-                &format!("  autoRemove: true\n  env: {{ ROUND: \"{round}\" }}\n"),
-            ),
-        );
+        env.write("job.yaml", &service_yaml(&job, &format!("  autoRemove: true\n  env: {{ ROUND: \"{round}\" }}\n")));
         expect_code(env.moor(&["apply", &dir(&env)]), 0);
-        let (running, vars) = running_env(&docker, &job)
-            .await
-            .expect("the job container exists");
+        let (running, vars) = running_env(&docker, &job).await.expect("the job container exists");
         assert!(running, "round {round}: not running");
-        assert!(
-            vars.contains(&format!("ROUND={round}")),
-            "round {round}: {vars:?}"
-        );
-        assert_eq!(
-            owned(&docker, &env.instance).await.len(),
-            1,
-            "round {round}: leftovers"
-        );
+        assert!(vars.contains(&format!("ROUND={round}")), "round {round}: {vars:?}");
+        assert_eq!(owned(&docker, &env.instance).await.len(), 1, "round {round}: leftovers");
     }
 }
 
@@ -195,10 +151,7 @@ async fn an_auto_remove_container_being_removed_converges_to_absent() {
             let job = job.clone();
             tokio::spawn(async move { docker.stop_container(&job, None).await })
         };
-        env.write(
-            "job.yaml",
-            &service_yaml(&job, "  autoRemove: true\n  state: absent\n"),
-        );
+        env.write("job.yaml", &service_yaml(&job, "  autoRemove: true\n  state: absent\n"));
         expect_code(env.moor(&["apply", &dir(&env)]), 0);
         let _ = stopper.await;
         assert_eq!(running_env(&docker, &job).await, None, "round {round}");
@@ -219,11 +172,7 @@ async fn an_unowned_container_holding_a_desired_name_is_reported_and_left_alone(
             ..Default::default()
         };
         let options = CreateContainerOptionsBuilder::default().name(name).build();
-        let id = docker
-            .create_container(Some(options), body)
-            .await
-            .unwrap()
-            .id;
+        let id = docker.create_container(Some(options), body).await.unwrap().id;
         docker.start_container(&id, None).await.unwrap();
         foreign_ids.push(id);
     }
@@ -234,11 +183,7 @@ async fn an_unowned_container_holding_a_desired_name_is_reported_and_left_alone(
     for (name, id) in [&web, &other].into_iter().zip(&foreign_ids) {
         let info = docker.inspect_container(name, None).await.unwrap();
         assert_eq!(info.id.as_ref(), Some(id), "{name} was replaced");
-        assert_eq!(
-            info.state.unwrap().running,
-            Some(true),
-            "{name} was stopped"
-        );
+        assert_eq!(info.state.unwrap().running, Some(true), "{name} was stopped");
     }
     assert!(owned(&docker, &env.instance).await.is_empty());
 }
@@ -255,32 +200,19 @@ async fn a_deleted_manifest_is_pruned_but_never_while_a_manifest_is_broken() {
 
     // b's manifest is gone, a's is broken, c is new: c converges, nothing is pruned.
     env.remove("b.yaml");
-    env.write(
-        "a.yaml",
-        "apiVersion: moor/v1\nkind: Service\nmetadata: {name: broken\n",
-    );
+    env.write("a.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: broken\n");
     env.write("c.yaml", &service_yaml(&c, ""));
     let out = env.moor(&["apply", &dir(&env)]);
     let stdout = expect_code(out, 1);
     assert!(stdout.contains("prune suspended"), "{stdout}");
     let now = owned(&docker, &env.instance).await;
-    assert!(
-        now.contains_key(&a) && now.contains_key(&b) && now.contains_key(&c),
-        "{now:?}"
-    );
-    assert_eq!(
-        running_env(&docker, &a).await.map(|r| r.0),
-        Some(true),
-        "a keeps running as it was"
-    );
+    assert!(now.contains_key(&a) && now.contains_key(&b) && now.contains_key(&c), "{now:?}");
+    assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true), "a keeps running as it was");
 
     env.write("a.yaml", &service_yaml(&a, ""));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let now = owned(&docker, &env.instance).await;
-    assert!(
-        now.contains_key(&a) && !now.contains_key(&b) && now.contains_key(&c),
-        "{now:?}"
-    );
+    assert!(now.contains_key(&a) && !now.contains_key(&b) && now.contains_key(&c), "{now:?}");
 }
 
 #[tokio::test]
@@ -322,20 +254,9 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
     image().await;
     let env = TestEnv::new("e2e");
     let docker = docker().await;
-    let (net, vol, db, app) = (
-        env.name("net"),
-        env.name("vol"),
-        env.name("db"),
-        env.name("app"),
-    );
-    env.write(
-        "net.yaml",
-        &format!("apiVersion: moor/v1\nkind: Network\nmetadata: {{name: {net}}}\n"),
-    );
-    env.write(
-        "vol.yaml",
-        &format!("apiVersion: moor/v1\nkind: Volume\nmetadata: {{name: {vol}}}\n"),
-    );
+    let (net, vol, db, app) = (env.name("net"), env.name("vol"), env.name("db"), env.name("app"));
+    env.write("net.yaml", &format!("apiVersion: moor/v1\nkind: Network\nmetadata: {{name: {net}}}\n"));
+    env.write("vol.yaml", &format!("apiVersion: moor/v1\nkind: Volume\nmetadata: {{name: {vol}}}\n"));
     env.write(
         "db.yaml",
         &service_yaml(
@@ -343,45 +264,23 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
             &format!("  networks: [{net}]\n  volumes: [\"{vol}:/data\"]\n  healthcheck: {{ test: [\"CMD\", \"test\", \"-d\", \"/data\"], interval: 1s, retries: 3 }}\n"),
         ),
     );
-    let app_extra = format!(
-        "  networks: [{net}]\n  ports: [\"127.0.0.1::8080\"]\n  dependsOn: {{ {db}: healthy }}\n"
-    );
+    let app_extra = format!("  networks: [{net}]\n  ports: [\"127.0.0.1::8080\"]\n  dependsOn: {{ {db}: healthy }}\n");
     env.write("app.yaml", &service_yaml(&app, &app_extra));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
 
     let db_info = docker.inspect_container(&db, None).await.unwrap();
     let app_info = docker.inspect_container(&app, None).await.unwrap();
     let health = db_info.state.as_ref().unwrap().health.as_ref().unwrap();
-    let first_ok = health
-        .log
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|l| l.exit_code == Some(0))
-        .expect("a passing check");
+    let first_ok = health.log.as_ref().unwrap().iter().find(|l| l.exit_code == Some(0)).expect("a passing check");
     let started = app_info.state.as_ref().unwrap().started_at.clone().unwrap();
-    assert!(
-        first_ok.end.clone().unwrap() <= started,
-        "app started before db was healthy"
-    );
+    assert!(first_ok.end.clone().unwrap() <= started, "app started before db was healthy");
 
     for info in [&db_info, &app_info] {
-        let networks = info
-            .network_settings
-            .as_ref()
-            .unwrap()
-            .networks
-            .as_ref()
-            .unwrap();
+        let networks = info.network_settings.as_ref().unwrap().networks.as_ref().unwrap();
         assert!(networks.contains_key(&net), "{networks:?}");
     }
     let mounts = db_info.mounts.clone().unwrap();
-    assert!(
-        mounts
-            .iter()
-            .any(|m| m.name.as_deref() == Some(vol.as_str())),
-        "{mounts:?}"
-    );
+    assert!(mounts.iter().any(|m| m.name.as_deref() == Some(vol.as_str())), "{mounts:?}");
     let ports = app_info.network_settings.unwrap().ports.unwrap();
     let binding = ports["8080/tcp"].as_ref().unwrap()[0].clone();
     assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
@@ -390,22 +289,16 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
     // A service change never deletes a named volume's data.
     common::docker_cli(&["exec", &db, "sh", "-c", "echo kept > /data/file"]);
     let db_yaml = std::fs::read_to_string(env.manifests().join("db.yaml")).unwrap();
-    env.write(
-        "db.yaml",
-        &format!("{db_yaml}  env: {{ CHANGED: \"yes\" }}\n"),
-    );
+    env.write("db.yaml", &format!("{db_yaml}  env: {{ CHANGED: \"yes\" }}\n"));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let content = common::docker_cli(&["exec", &db, "cat", "/data/file"]);
     assert_eq!(content.trim(), "kept");
 
     // A deleted Network manifest is pruned only when nothing uses it.
     let (net2, net3) = (env.name("net2"), env.name("net3"));
-    let network =
-        |name: &str| format!("apiVersion: moor/v1\nkind: Network\nmetadata: {{name: {name}}}\n");
+    let network = |name: &str| format!("apiVersion: moor/v1\nkind: Network\nmetadata: {{name: {name}}}\n");
     let exists = |name: &str| {
-        !common::docker_cli(&["network", "ls", "-q", "--filter", &format!("name=^{name}$")])
-            .trim()
-            .is_empty()
+        !common::docker_cli(&["network", "ls", "-q", "--filter", &format!("name=^{name}$")]).trim().is_empty()
     };
     env.write("net2.yaml", &network(&net2));
     env.write("net3.yaml", &network(&net3));
@@ -415,9 +308,6 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
     env.remove("net2.yaml"); // used by nothing
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     assert!(exists(&net), "a network in use was pruned");
-    assert!(
-        !exists(&net2),
-        "an unused network without manifest was kept"
-    );
+    assert!(!exists(&net2), "an unused network without manifest was kept");
     assert!(exists(&net3));
 }

@@ -110,17 +110,10 @@ fn every_field_that_shapes_the_container_changes_the_hash() {
     ];
     for (from, to) in edits {
         assert!(BASE.contains(from), "{from} is not in the base manifest");
-        assert_ne!(
-            hash(&BASE.replacen(from, to, 1)),
-            base,
-            "changing {from} -> {to} kept the hash"
-        );
+        assert_ne!(hash(&BASE.replacen(from, to, 1)), base, "changing {from} -> {to} kept the hash");
     }
     let with_auto_remove = BASE.replace("restart: on-failure:3", "autoRemove: true");
-    assert_ne!(
-        hash(&with_auto_remove),
-        hash(&BASE.replace("restart: on-failure:3", ""))
-    );
+    assert_ne!(hash(&with_auto_remove), hash(&BASE.replace("restart: on-failure:3", "")));
 }
 
 #[test]
@@ -141,10 +134,6 @@ fn fields_that_do_not_shape_the_container_keep_the_hash() {
         "  replicas: 3\n",
         "  update: { watch: digest, interval: 1m, healthTimeout: 5s }\n",
     ] {
-        assert_eq!(
-            hash(&format!("{base_text}{extra}")),
-            base,
-            "{extra} changed the hash"
-        );
+        assert_eq!(hash(&format!("{base_text}{extra}")), base, "{extra} changed the hash");
     }
 }

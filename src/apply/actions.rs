@@ -65,20 +65,11 @@ impl<E: Engine> Context<'_, E> {
 }
 
 /// Runs one action of `service` (`None` for an orphan being pruned).
-pub async fn run<E: Engine>(
-    ctx: &Context<'_, E>,
-    service: Option<&Service>,
-    action: &Action,
-) -> ActionResult {
+pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, action: &Action) -> ActionResult {
     let engine = ctx.engine;
     match action {
-        Action::Create {
-            replica,
-            name,
-            start,
-        } => {
-            let service =
-                service.ok_or_else(|| ActionError::Failed("create without a manifest".into()))?;
+        Action::Create { replica, name, start } => {
+            let service = service.ok_or_else(|| ActionError::Failed("create without a manifest".into()))?;
             let id = create(ctx, service, *replica, name).await?;
             if *start {
                 engine.start(&id).await?;
@@ -87,18 +78,14 @@ pub async fn run<E: Engine>(
         }
         Action::Replace { .. } => super::replace::replace(ctx, service, action).await,
         Action::Start { container } => {
-            let service =
-                service.ok_or_else(|| ActionError::Failed("start without a manifest".into()))?;
+            let service = service.ok_or_else(|| ActionError::Failed("start without a manifest".into()))?;
             match engine.start(&container.id).await {
                 Ok(()) => Ok(()),
                 // An auto-removing container that exited is on its way out, or already gone:
                 // it is absent, so make a new one.
                 Err(EngineError::MarkedForRemoval(_)) | Err(EngineError::NotFound { .. }) => {
                     engine.wait_removed(&container.id, WAIT_REMOVED).await?;
-                    let replica = ctx
-                        .observed_container(&container.id)
-                        .map(|c| c.replica())
-                        .unwrap_or(1);
+                    let replica = ctx.observed_container(&container.id).map(|c| c.replica()).unwrap_or(1);
                     let id = create(ctx, service, replica, &container.name).await?;
                     engine.start(&id).await.map_err(Into::into)
                 }
@@ -106,57 +93,50 @@ pub async fn run<E: Engine>(
             }
         }
         Action::Stop { container } => {
-            let timeout = service
-                .map(|s| s.container.stop_timeout)
-                .unwrap_or_else(|| ctx.stop_timeout_of(container));
+            let timeout = service.map(|s| s.container.stop_timeout).unwrap_or_else(|| ctx.stop_timeout_of(container));
             Ok(engine.stop(&container.id, timeout).await?)
         }
         Action::Remove { container, reason } => {
             info!(container = %container.name, reason = %reason, "removing");
             remove_gracefully(ctx, container).await
         }
-        Action::WaitRemoved { container } => {
-            Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?)
-        }
+        Action::WaitRemoved { container } => Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?),
         Action::Rename { container, to } => Ok(engine.rename(&container.id, to).await?),
     }
 }
 
 /// Stops the container with its own stop timeout, then removes it. An `--rm` container that
 /// Docker deletes on stop is fine: the engine reports its removal as success.
-pub async fn remove_gracefully<E: Engine>(
-    ctx: &Context<'_, E>,
-    container: &Target,
-) -> ActionResult {
-    ctx.engine
-        .stop(&container.id, ctx.stop_timeout_of(container))
-        .await?;
+pub async fn remove_gracefully<E: Engine>(ctx: &Context<'_, E>, container: &Target) -> ActionResult {
+    ctx.engine.stop(&container.id, ctx.stop_timeout_of(container)).await?;
     Ok(ctx.engine.remove(&container.id).await?)
 }
 
-/// Resolves the service's image to a local image ID, pulling as its policy says.
-pub async fn ensure_image<E: Engine>(
-    ctx: &Context<'_, E>,
-    service: &Service,
-) -> ActionResult<String> {
+/// The image a new container of `service` is created from, and the image ID its hash is made
+/// with: the pinned ID when an update check or a rollback set one, else the reference resolved
+/// as the pull policy says. `pull: always` goes through the registry digest check, so an
+/// unchanged digest pulls nothing.
+pub async fn resolve_image<E: Engine>(ctx: &Context<'_, E>, service: &Service) -> ActionResult<(String, String)> {
     let reference = &service.container.image;
-    if service.pull == PullPolicy::Always {
-        info!(image = %reference, "pulling");
-        ctx.engine.pull(reference).await?;
+    if let Some(id) = ctx.observed.pinned.get(&service.name) {
+        return Ok((id.clone(), id.clone()));
     }
-    if let Some(id) = ctx.engine.image_id(reference).await? {
-        return Ok(id);
-    }
-    if service.pull == PullPolicy::Never {
-        return Err(ActionError::ImageMissing(reference.clone()));
-    }
-    info!(image = %reference, "pulling");
-    ctx.engine.pull(reference).await?;
-    ctx.engine.image_id(reference).await?.ok_or_else(|| {
-        ActionError::Failed(format!(
-            "image {reference:?} is still missing after the pull"
-        ))
-    })
+    let id = match service.pull {
+        PullPolicy::Always => crate::images::check_and_pull(ctx.engine, reference).await?.image_id,
+        PullPolicy::Missing | PullPolicy::Never => match ctx.engine.image(reference).await? {
+            Some(image) => image.id,
+            None if service.pull == PullPolicy::Never => return Err(ActionError::ImageMissing(reference.clone())),
+            None => {
+                info!(image = %reference, "pulling");
+                ctx.engine.pull(reference).await?;
+                let image = ctx.engine.image(reference).await?;
+                image.map(|i| i.id).ok_or_else(|| {
+                    ActionError::Failed(format!("image {reference:?} is still missing after the pull"))
+                })?
+            }
+        },
+    };
+    Ok((reference.clone(), id))
 }
 
 /// moor's labels for a container of `service` built from `spec` and `image_id`.
@@ -183,28 +163,20 @@ pub async fn create<E: Engine>(
     replica: u32,
     name: &str,
 ) -> ActionResult<String> {
-    let image_id = ensure_image(ctx, service).await?;
+    let (image, image_id) = resolve_image(ctx, service).await?;
     let request = CreateRequest {
         name: name.to_string(),
+        image,
         service: service.name.clone(),
         spec: service.container.clone(),
-        labels: container_labels(
-            ctx.instance,
-            &service.name,
-            replica,
-            &service.container,
-            &image_id,
-        ),
+        labels: container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
     };
     create_request(ctx, &request).await
 }
 
 /// Creates from a ready request, turning a 409 name conflict into a precise report: whose
 /// container holds the name.
-pub async fn create_request<E: Engine>(
-    ctx: &Context<'_, E>,
-    request: &CreateRequest,
-) -> ActionResult<String> {
+pub async fn create_request<E: Engine>(ctx: &Context<'_, E>, request: &CreateRequest) -> ActionResult<String> {
     match ctx.engine.create_container(request).await {
         Ok(id) => Ok(id),
         Err(EngineError::NameInUse { .. }) => {
@@ -228,10 +200,7 @@ pub async fn create_request<E: Engine>(
                 Some(other) => format!("container {short} of moor instance {other:?}"),
                 None => format!("container {short}, which moor does not own"),
             };
-            Err(ActionError::Conflict {
-                name: request.name.clone(),
-                holder: who,
-            })
+            Err(ActionError::Conflict { name: request.name.clone(), holder: who })
         }
         Err(e) => Err(e.into()),
     }

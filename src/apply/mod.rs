@@ -93,12 +93,7 @@ pub async fn apply<E: Engine>(
         receivers.insert(name.clone(), rx);
     }
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let ctx = actions::Context {
-        engine,
-        desired,
-        observed,
-        instance: &options.instance,
-    };
+    let ctx = actions::Context { engine, desired, observed, instance: &options.instance };
 
     let tasks = plan.services.iter().map(|(name, sp)| {
         let ctx = &ctx;
@@ -140,10 +135,7 @@ async fn run_service<E: Engine>(
             }
         }
     }
-    let _permit = limit
-        .acquire()
-        .await
-        .expect("the semaphore is never closed");
+    let _permit = limit.acquire().await.expect("the semaphore is never closed");
     for action in &sp.actions {
         let span = tracing::info_span!("action", kind = action.kind());
         match actions::run(ctx, service, action).instrument(span).await {
@@ -175,11 +167,7 @@ async fn wait_for_dependency<E: Engine>(
 ) -> Result<(), String> {
     if let Some(rx) = receivers.get(dep) {
         let mut rx = rx.clone();
-        let ok = rx
-            .wait_for(|v| v.is_some())
-            .await
-            .map(|v| v.unwrap_or(false))
-            .unwrap_or(false);
+        let ok = rx.wait_for(|v| v.is_some()).await.map(|v| v.unwrap_or(false)).unwrap_or(false);
         if !ok {
             return Err(format!("dependency {dep:?} failed to converge"));
         }
@@ -187,19 +175,11 @@ async fn wait_for_dependency<E: Engine>(
     let Some(dep_service) = ctx.desired.services.get(dep) else {
         return Err(format!("dependency {dep:?} has no manifest"));
     };
-    let timeout = dep_service
-        .update
-        .health_timeout
-        .max(Duration::from_secs(30));
+    let timeout = dep_service.update.health_timeout.max(Duration::from_secs(30));
     for name in dep_service.container_names() {
-        wait::until_ready(
-            ctx.engine,
-            &name,
-            condition == DependCondition::Healthy,
-            timeout,
-        )
-        .await
-        .map_err(|e| format!("dependency {dep:?} is not {condition:?}: {e}").to_lowercase())?;
+        wait::until_ready(ctx.engine, &name, condition == DependCondition::Healthy, timeout)
+            .await
+            .map_err(|e| format!("dependency {dep:?} is not {condition:?}: {e}").to_lowercase())?;
     }
     Ok(())
 }
@@ -216,20 +196,16 @@ async fn resources<E: Engine>(
     for (kind, list) in [("network", &plan.networks), ("volume", &plan.volumes)] {
         for action in list {
             let result = match (action, create, kind) {
-                (ResourceAction::Create { name }, true, "network") => engine
-                    .create_network(&desired.networks[name], &options.instance)
-                    .await
-                    .map(|_| "created"),
-                (ResourceAction::Create { name }, true, _) => engine
-                    .create_volume(&desired.volumes[name], &options.instance)
-                    .await
-                    .map(|_| "created"),
+                (ResourceAction::Create { name }, true, "network") => {
+                    engine.create_network(&desired.networks[name], &options.instance).await.map(|_| "created")
+                }
+                (ResourceAction::Create { name }, true, _) => {
+                    engine.create_volume(&desired.volumes[name], &options.instance).await.map(|_| "created")
+                }
                 (ResourceAction::Remove { name }, false, "network") => {
                     engine.remove_network(name).await.map(|_| "removed")
                 }
-                (ResourceAction::Remove { name }, false, _) => {
-                    engine.remove_volume(name).await.map(|_| "removed")
-                }
+                (ResourceAction::Remove { name }, false, _) => engine.remove_volume(name).await.map(|_| "removed"),
                 _ => continue,
             };
             let name = match action {
@@ -238,9 +214,9 @@ async fn resources<E: Engine>(
             match result {
                 Ok(what) => report.resources.push(format!("{kind} {name}: {what}")),
                 // Something still uses it (perhaps a container moor does not own): keep it.
-                Err(crate::engine::EngineError::InUse(_)) => report
-                    .resources
-                    .push(format!("{kind} {name}: kept, still in use")),
+                Err(crate::engine::EngineError::InUse(_)) => {
+                    report.resources.push(format!("{kind} {name}: kept, still in use"))
+                }
                 Err(e) => report.resource_errors.push(format!("{kind} {name}: {e}")),
             }
         }

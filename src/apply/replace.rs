@@ -26,32 +26,17 @@ pub fn temporary_name(name: &str) -> String {
     format!("{name}-moor-next")
 }
 
-pub async fn replace<E: Engine>(
-    ctx: &Context<'_, E>,
-    service: Option<&Service>,
-    action: &Action,
-) -> ActionResult {
-    let Action::Replace {
-        replica,
-        name,
-        old,
-        start,
-        changes,
-    } = action
-    else {
+pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, action: &Action) -> ActionResult {
+    let Action::Replace { replica, name, old, start, changes } = action else {
         unreachable!("replace() is only called with Action::Replace");
     };
-    let service =
-        service.ok_or_else(|| ActionError::Failed("replace without a manifest".into()))?;
+    let service = service.ok_or_else(|| ActionError::Failed("replace without a manifest".into()))?;
     let changed: Vec<String> = changes.iter().map(ToString::to_string).collect();
     info!(container = %name, changes = %changed.join(", "), "replacing");
 
     let temp = temporary_name(name);
     let new_id = actions::create(ctx, service, *replica, &temp).await?;
-    let new = Target {
-        id: new_id,
-        name: temp,
-    };
+    let new = Target { id: new_id, name: temp };
 
     if !*start {
         // state: stopped — nothing to start or wait for.
@@ -105,24 +90,16 @@ async fn roll_back<E: Engine>(
     }
     // Docker deleted the old container when it stopped (`--rm`): build it again, exactly as it
     // was, from its labels and its image ID.
-    let observed = ctx.observed_container(&old.id).ok_or_else(|| {
-        ActionError::Failed(format!(
-            "the old container {} is gone and was never observed",
-            old.name
-        ))
+    let observed = ctx
+        .observed_container(&old.id)
+        .ok_or_else(|| ActionError::Failed(format!("the old container {} is gone and was never observed", old.name)))?;
+    let spec = observed.last_applied().and_then(parse_last_applied).ok_or_else(|| {
+        ActionError::Failed(format!("the old container {} is gone and its last-applied label is unreadable", old.name))
     })?;
-    let mut spec = observed
-        .last_applied()
-        .and_then(parse_last_applied)
-        .ok_or_else(|| {
-            ActionError::Failed(format!(
-                "the old container {} is gone and its last-applied label is unreadable",
-                old.name
-            ))
-        })?;
-    spec.image = observed.image_id.clone();
     let request = CreateRequest {
         name: name.to_string(),
+        // The old image by ID: its tag may name the new image by now.
+        image: observed.image_id.clone(),
         service: observed.service().unwrap_or(name).to_string(),
         spec,
         labels: observed.labels.clone(),

@@ -17,27 +17,17 @@ pub async fn until_ready<E: Engine>(
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let info = engine
-            .inspect_container(id_or_name)
-            .await
-            .map_err(|e| e.to_string())?;
+        let info = engine.inspect_container(id_or_name).await.map_err(|e| e.to_string())?;
         let Some(info) = info else {
             return Err(format!("container {id_or_name} is gone"));
         };
         if !info.state.is_up() && info.state != crate::observe::RunState::Created {
-            let code = info
-                .exit_code
-                .map(|c| format!(" with code {c}"))
-                .unwrap_or_default();
+            let code = info.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
             return Err(format!("container {id_or_name} exited{code}"));
         }
         match (info.state.is_up(), healthy, info.health) {
-            (true, false, _) | (true, true, Health::None) | (true, true, Health::Healthy) => {
-                return Ok(())
-            }
-            (_, true, Health::Unhealthy) => {
-                return Err(format!("container {id_or_name} is unhealthy"))
-            }
+            (true, false, _) | (true, true, Health::None) | (true, true, Health::Healthy) => return Ok(()),
+            (_, true, Health::Unhealthy) => return Err(format!("container {id_or_name} is unhealthy")),
             _ => {}
         }
         if Instant::now() >= deadline {

@@ -18,11 +18,7 @@ const ERROR: u8 = 1;
 const PENDING: u8 = 2;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting tokio")
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")
 }
 
 /// Loads the manifest folder and prints its problems on stderr. The valid services still
@@ -36,51 +32,36 @@ fn load(dir: Option<PathBuf>) -> Loaded {
 }
 
 async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
-    DockerEngine::connect(global.host.as_deref())
-        .await
-        .context("connecting to Docker")
+    DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")
 }
 
 pub fn plan(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode> {
     let loaded = load(dir);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
-        let observed = observe(&engine, &global.instance, &loaded.desired)
-            .await
-            .context("observing Docker")?;
+        let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
         match global.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
             Output::Text => print!("{}", render::plan_text(&plan)),
         }
-        Ok(ExitCode::from(
-            match (loaded.problems.is_empty(), plan.is_empty()) {
-                (false, _) => ERROR,
-                (true, true) => IN_SYNC,
-                (true, false) => PENDING,
-            },
-        ))
+        Ok(ExitCode::from(match (loaded.problems.is_empty(), plan.is_empty()) {
+            (false, _) => ERROR,
+            (true, true) => IN_SYNC,
+            (true, false) => PENDING,
+        }))
     })
 }
 
-pub fn apply(
-    dir: Option<PathBuf>,
-    concurrency: usize,
-    global: &Global,
-) -> anyhow::Result<ExitCode> {
+pub fn apply(dir: Option<PathBuf>, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
     let loaded = load(dir);
-    let options = ApplyOptions {
-        instance: global.instance.clone(),
-        concurrency,
-    };
+    let options = ApplyOptions { instance: global.instance.clone(), concurrency };
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let span = tracing::info_span!("reconcile", instance = %global.instance, reconcile = 1);
         let pass = {
             let _enter = span.enter();
-            reconcile_once(&engine, &loaded.desired, &options)
-                .await
-                .context("observing Docker")?
+            reconcile_once(&engine, &loaded.desired, &options).await.context("observing Docker")?
         };
         match global.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(&pass.report)?),
@@ -95,9 +76,7 @@ pub fn status(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode>
     let loaded = load(dir);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
-        let observed = observe(&engine, &global.instance, &loaded.desired)
-            .await
-            .context("observing Docker")?;
+        let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
         let rows = render::status_rows(&loaded.desired, &observed, &plan);
         match global.output {
@@ -105,12 +84,10 @@ pub fn status(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode>
             Output::Text => print!("{}", render::status_table(&rows)),
         }
         let in_sync = rows.iter().all(|r| r.in_sync);
-        Ok(ExitCode::from(
-            match (loaded.problems.is_empty(), in_sync) {
-                (false, _) => ERROR,
-                (true, true) => IN_SYNC,
-                (true, false) => PENDING,
-            },
-        ))
+        Ok(ExitCode::from(match (loaded.problems.is_empty(), in_sync) {
+            (false, _) => ERROR,
+            (true, true) => IN_SYNC,
+            (true, false) => PENDING,
+        }))
     })
 }

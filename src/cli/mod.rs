@@ -102,11 +102,8 @@ fn init_logging(global: &Global) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("MOOR_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("moor={level},warn")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("MOOR_LOG").unwrap_or_else(|_| EnvFilter::new(format!("moor={level},warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match global.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -134,12 +131,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { dir } => converge::plan(dir, &cli.global),
-        Command::Apply {
-            dir, dry_run: true, ..
-        } => converge::plan(dir, &cli.global),
-        Command::Apply {
-            dir, concurrency, ..
-        } => converge::apply(dir, concurrency, &cli.global),
+        Command::Apply { dir, dry_run: true, .. } => converge::plan(dir, &cli.global),
+        Command::Apply { dir, concurrency, .. } => converge::apply(dir, concurrency, &cli.global),
         Command::Status { dir } => converge::status(dir, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
     }

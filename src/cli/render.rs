@@ -13,10 +13,7 @@ use crate::plan::{Action, Plan, ResourceAction};
 fn action_line(action: &Action) -> String {
     match action {
         Action::Create { name, start, .. } => {
-            format!(
-                "create {name}{}",
-                if *start { "" } else { " (not started)" }
-            )
+            format!("create {name}{}", if *start { "" } else { " (not started)" })
         }
         Action::Replace { name, changes, .. } => {
             let fields: Vec<String> = changes.iter().map(ToString::to_string).collect();
@@ -55,11 +52,7 @@ pub fn plan_text(plan: &Plan) -> String {
         }
     }
     if plan.prune_suspended {
-        let held = if plan.prune_held.is_empty() {
-            "nothing held".to_string()
-        } else {
-            plan.prune_held.join(", ")
-        };
+        let held = if plan.prune_held.is_empty() { "nothing held".to_string() } else { plan.prune_held.join(", ") };
         let _ = writeln!(out, "prune suspended: manifests failed to load ({held})");
     }
     if plan.is_empty() {
@@ -80,12 +73,7 @@ pub fn apply_text(plan: &Plan, report: &ApplyReport) -> String {
     }
     for (name, result) in &report.services {
         let sp = &plan.services[name];
-        let done = sp
-            .actions
-            .iter()
-            .take(result.done.len())
-            .map(action_line)
-            .collect::<Vec<_>>();
+        let done = sp.actions.iter().take(result.done.len()).map(action_line).collect::<Vec<_>>();
         for line in done {
             let _ = writeln!(out, "{name}: {line}: done");
         }
@@ -175,10 +163,7 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
             observed: observed_summary(containers),
             in_sync: false,
             health: health_summary(containers),
-            image: containers
-                .first()
-                .map(|c| c.image.clone())
-                .unwrap_or_default(),
+            image: containers.first().map(|c| c.image.clone()).unwrap_or_default(),
             last_error: None,
         });
     }
@@ -186,15 +171,7 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
 }
 
 pub fn status_table(rows: &[StatusRow]) -> String {
-    let header = [
-        "SERVICE",
-        "DESIRED",
-        "OBSERVED",
-        "SYNC",
-        "HEALTH",
-        "IMAGE",
-        "LAST ERROR",
-    ];
+    let header = ["SERVICE", "DESIRED", "OBSERVED", "SYNC", "HEALTH", "IMAGE", "LAST ERROR"];
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
@@ -217,11 +194,7 @@ pub fn status_table(rows: &[StatusRow]) -> String {
     }
     let mut out = String::new();
     let mut line = |cols: Vec<&str>| {
-        let text: Vec<String> = cols
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let text: Vec<String> = cols.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
         let _ = writeln!(out, "{}", text.join("  ").trim_end());
     };
     line(header.to_vec());

@@ -51,11 +51,7 @@ fn on_signals(token: CancellationToken) -> anyhow::Result<()> {
 }
 
 /// Connects to Docker, waiting with backoff while it does not answer. `None` on shutdown.
-async fn connect(
-    global: &Global,
-    shared: &Shared,
-    token: &CancellationToken,
-) -> Option<DockerEngine> {
+async fn connect(global: &Global, shared: &Shared, token: &CancellationToken) -> Option<DockerEngine> {
     let mut retry = Backoff::new(backoff::DAEMON);
     loop {
         match DockerEngine::connect(global.host.as_deref()).await {
@@ -76,10 +72,7 @@ async fn connect(
 }
 
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let token = CancellationToken::new();
         on_signals(token.clone())?;

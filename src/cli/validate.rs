@@ -7,11 +7,7 @@ use super::{default_dir, Output};
 use crate::manifest::load_paths;
 
 pub fn run(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
-    let paths = if paths.is_empty() {
-        vec![default_dir()]
-    } else {
-        paths.to_vec()
-    };
+    let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
     let loaded = load_paths(&paths);
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&loaded.problems)?),
@@ -29,17 +25,9 @@ pub fn run(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
                     d.volumes.len()
                 );
             } else {
-                eprintln!(
-                    "{} problem(s) in {} file(s)",
-                    loaded.problems.len(),
-                    loaded.files.len()
-                );
+                eprintln!("{} problem(s) in {} file(s)", loaded.problems.len(), loaded.files.len());
             }
         }
     }
-    Ok(if loaded.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if loaded.problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -18,19 +18,11 @@ pub struct Policy {
 }
 
 /// The design's per-service policy: about 1 s, doubling, capped at 5 min.
-pub const SERVICE: Policy = Policy {
-    min: Duration::from_secs(1),
-    max: Duration::from_secs(300),
-    factor: 2.0,
-    seed: None,
-};
+pub const SERVICE: Policy =
+    Policy { min: Duration::from_secs(1), max: Duration::from_secs(300), factor: 2.0, seed: None };
 /// Reconnecting to the daemon: kube's defaults, 800 ms to 30 s.
-pub const DAEMON: Policy = Policy {
-    min: Duration::from_millis(800),
-    max: Duration::from_secs(30),
-    factor: 2.0,
-    seed: None,
-};
+pub const DAEMON: Policy =
+    Policy { min: Duration::from_millis(800), max: Duration::from_secs(30), factor: 2.0, seed: None };
 
 #[derive(Debug)]
 pub struct Backoff {
@@ -41,11 +33,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(policy: Policy) -> Self {
-        Backoff {
-            policy,
-            current: None,
-            attempts: 0,
-        }
+        Backoff { policy, current: None, attempts: 0 }
     }
 
     fn build(&self) -> ExponentialBackoff {
@@ -66,11 +54,7 @@ impl Backoff {
             self.current = Some(self.build());
         }
         self.attempts += 1;
-        let next = self
-            .current
-            .as_mut()
-            .and_then(Iterator::next)
-            .unwrap_or(self.policy.max);
+        let next = self.current.as_mut().and_then(Iterator::next).unwrap_or(self.policy.max);
         next.min(self.policy.max)
     }
 
@@ -91,18 +75,12 @@ mod tests {
 
     #[test]
     fn grows_exponentially_is_capped_and_resets() {
-        let policy = Policy {
-            seed: Some(7),
-            ..SERVICE
-        };
+        let policy = Policy { seed: Some(7), ..SERVICE };
         let mut b = Backoff::new(policy);
         let delays: Vec<Duration> = (0..12).map(|_| b.next_delay()).collect();
         for (n, d) in delays.iter().enumerate() {
             let floor = (policy.min * 2u32.pow(n as u32)).min(policy.max);
-            assert!(
-                *d >= floor.min(policy.max) && *d <= policy.max,
-                "delay {n} = {d:?}, floor {floor:?}"
-            );
+            assert!(*d >= floor.min(policy.max) && *d <= policy.max, "delay {n} = {d:?}, floor {floor:?}");
         }
         assert!(delays[3] > delays[0] * 4, "{delays:?}");
         assert_eq!(*delays.last().unwrap(), policy.max, "{delays:?}");

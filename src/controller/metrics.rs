@@ -48,59 +48,29 @@ impl Metrics {
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
-        registry.register(
-            "moor_reconcile",
-            "Service reconciles by result",
-            m.reconciles.clone(),
-        );
-        registry.register(
-            "moor_reconcile_duration_seconds",
-            "Duration of a service reconcile",
-            m.duration.clone(),
-        );
-        registry.register(
-            "moor_actions",
-            "Actions applied, by kind",
-            m.actions.clone(),
-        );
+        registry.register("moor_reconcile", "Service reconciles by result", m.reconciles.clone());
+        registry.register("moor_reconcile_duration_seconds", "Duration of a service reconcile", m.duration.clone());
+        registry.register("moor_actions", "Actions applied, by kind", m.actions.clone());
         registry.register(
             "moor_drift_repairs",
             "Reconciles that repaired drift of a converged service",
             m.drift_repairs.clone(),
         );
-        registry.register(
-            "moor_queue_depth",
-            "Services waiting in the work queue",
-            m.queue_depth.clone(),
-        );
-        registry.register(
-            "moor_docker_errors",
-            "Docker API errors, by status",
-            m.docker_errors.clone(),
-        );
-        registry.register(
-            "moor_services",
-            "Services by state (in_sync, pending, failing)",
-            m.services.clone(),
-        );
+        registry.register("moor_queue_depth", "Services waiting in the work queue", m.queue_depth.clone());
+        registry.register("moor_docker_errors", "Docker API errors, by status", m.docker_errors.clone());
+        registry.register("moor_services", "Services by state (in_sync, pending, failing)", m.services.clone());
         registry.register(
             "moor_manifest_errors",
             "Problems in the manifests as last loaded",
             m.manifest_errors.clone(),
         );
-        registry.register(
-            "moor_updates",
-            "Image updates, by result",
-            m.updates.clone(),
-        );
+        registry.register("moor_updates", "Image updates, by result", m.updates.clone());
         Metrics { registry, ..m }
     }
 
     pub fn reconciled(&self, success: bool, seconds: f64) {
         let result = if success { "success" } else { "error" };
-        self.reconciles
-            .get_or_create(&label("result", result))
-            .inc();
+        self.reconciles.get_or_create(&label("result", result)).inc();
         self.duration.observe(seconds);
     }
 
@@ -117,20 +87,12 @@ impl Metrics {
     }
 
     pub fn docker_error(&self, status: &str) {
-        self.docker_errors
-            .get_or_create(&label("status", status))
-            .inc();
+        self.docker_errors.get_or_create(&label("status", status)).inc();
     }
 
     pub fn services(&self, in_sync: usize, pending: usize, failing: usize) {
-        for (state, n) in [
-            ("in_sync", in_sync),
-            ("pending", pending),
-            ("failing", failing),
-        ] {
-            self.services
-                .get_or_create(&label("state", state))
-                .set(n as i64);
+        for (state, n) in [("in_sync", in_sync), ("pending", pending), ("failing", failing)] {
+            self.services.get_or_create(&label("state", state)).set(n as i64);
         }
     }
 

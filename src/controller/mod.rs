@@ -83,18 +83,12 @@ const EXIT_CONFIRM: [Duration; 5] = [
 
 impl CrashLoop {
     fn new() -> Self {
-        CrashLoop {
-            backoff: Backoff::new(backoff::SERVICE),
-            last_repair: None,
-            not_before: None,
-        }
+        CrashLoop { backoff: Backoff::new(backoff::SERVICE), last_repair: None, not_before: None }
     }
 
     /// Records a repair; returns the delay before the next one may run, if any.
     fn repaired(&mut self, now: Instant) -> Option<Duration> {
-        let again_soon = self
-            .last_repair
-            .is_some_and(|t| now.duration_since(t) < CRASH_WINDOW);
+        let again_soon = self.last_repair.is_some_and(|t| now.duration_since(t) < CRASH_WINDOW);
         self.last_repair = Some(now);
         if again_soon {
             let delay = self.backoff.next_delay();
@@ -126,12 +120,7 @@ struct Controller<E: Engine> {
 }
 
 /// Runs until `token` is cancelled.
-pub async fn run<E: Engine>(
-    engine: Arc<E>,
-    config: Config,
-    shared: Arc<Shared>,
-    token: CancellationToken,
-) {
+pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>, token: CancellationToken) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _watcher = match triggers::watch_manifests(&config.dir, tx.clone()) {
         Ok(w) => Some(w),
@@ -210,10 +199,7 @@ pub async fn run<E: Engine>(
         }
     }
 
-    info!(
-        in_flight = workers.len(),
-        "shutting down; finishing in-flight reconciles"
-    );
+    info!(in_flight = workers.len(), "shutting down; finishing in-flight reconciles");
     events.abort();
     let shutdown_timeout = c.config.shutdown_timeout;
     let drain = async {
@@ -230,20 +216,12 @@ pub async fn run<E: Engine>(
 }
 
 fn signature(service: &crate::manifest::Service) -> String {
-    format!(
-        "{:?}/{}/{}",
-        service.state,
-        service.replicas,
-        crate::spec_hash::canonical_json(&service.container)
-    )
+    format!("{:?}/{}/{}", service.state, service.replicas, crate::spec_hash::canonical_json(&service.container))
 }
 
 impl<E: Engine> Controller<E> {
     fn desired(&self) -> Arc<Desired> {
-        self.desired
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.desired.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Loads the manifests again. Problems are logged and shown; the services they hide are
@@ -253,25 +231,15 @@ impl<E: Engine> Controller<E> {
         for p in &loaded.problems {
             warn!(problem = %p, "manifest problem; prune suspended, the service is left as it is");
         }
-        self.shared
-            .set_problems(loaded.problems.iter().map(ToString::to_string).collect());
-        info!(
-            services = loaded.desired.services.len(),
-            complete = loaded.desired.complete,
-            "manifests loaded"
-        );
+        self.shared.set_problems(loaded.problems.iter().map(ToString::to_string).collect());
+        info!(services = loaded.desired.services.len(), complete = loaded.desired.complete, "manifests loaded");
         *self.desired.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded.desired);
     }
 
     /// Queues `key` after `settle`, or later when its repairs are slowed down by a crash loop.
     fn enqueue(&self, key: &str, settle: Duration) {
         let now = Instant::now();
-        match self
-            .crash
-            .get(key)
-            .and_then(|c| c.not_before)
-            .filter(|t| *t > now)
-        {
+        match self.crash.get(key).and_then(|c| c.not_before).filter(|t| *t > now) {
             Some(t) => self.queue.add_after(key, t - now),
             None if settle.is_zero() => self.queue.add(key),
             None => self.queue.add_settled(key, settle),
@@ -294,10 +262,7 @@ impl<E: Engine> Controller<E> {
         let by_service = observed.by_service();
         for (name, service) in &desired.services {
             let pending = plan.services.contains_key(name);
-            let containers = by_service
-                .get(name.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
+            let containers = by_service.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             self.shared.service(name, |s| {
                 s.desired = worker::desired_text(service);
                 s.observed = worker::observed_text(containers);
@@ -318,9 +283,7 @@ impl<E: Engine> Controller<E> {
         if !plan.networks.is_empty() || !plan.volumes.is_empty() {
             self.enqueue(RESOURCES, Duration::ZERO);
         }
-        self.shared.retain_services(|name| {
-            desired.services.contains_key(name) || plan.services.contains_key(name)
-        });
+        self.shared.retain_services(|name| desired.services.contains_key(name) || plan.services.contains_key(name));
         self.shared.resynced();
         Ok(())
     }
@@ -341,8 +304,7 @@ impl<E: Engine> Controller<E> {
         let signature_now = desired.services.get(&key).map(signature);
         let mut crash_note = None;
         if outcome.error.is_none() && !outcome.done.is_empty() {
-            let was_converged =
-                signature_now.is_some() && self.converged.get(&key) == signature_now.as_ref();
+            let was_converged = signature_now.is_some() && self.converged.get(&key) == signature_now.as_ref();
             if was_converged {
                 metrics.drift_repaired();
                 info!(service = %key, actions = ?outcome.done, "drift repaired");
@@ -350,9 +312,7 @@ impl<E: Engine> Controller<E> {
                 if let Some(delay) = crash.repaired(now) {
                     let restarts = crash.backoff.attempts();
                     warn!(service = %key, restarts, back_off = ?delay, "crash loop: slowing down repairs");
-                    crash_note = Some(format!(
-                        "back-off {delay:?} restarting failed container ({restarts} restarts)"
-                    ));
+                    crash_note = Some(format!("back-off {delay:?} restarting failed container ({restarts} restarts)"));
                 }
             }
         }
@@ -374,11 +334,8 @@ impl<E: Engine> Controller<E> {
                 });
             }
             Some(error) => {
-                let delay = self
-                    .failures
-                    .entry(key.clone())
-                    .or_insert_with(|| Backoff::new(backoff::SERVICE))
-                    .next_delay();
+                let delay =
+                    self.failures.entry(key.clone()).or_insert_with(|| Backoff::new(backoff::SERVICE)).next_delay();
                 warn!(service = %key, %error, retry_in = ?delay, "reconcile failed");
                 self.queue.add_after(&key, delay);
                 self.shared.service(&key, |s| {
@@ -391,11 +348,7 @@ impl<E: Engine> Controller<E> {
         }
         // Nothing to do right after an exit event: Docker may not show the exit yet.
         match self.exits.get_mut(&key) {
-            Some(n)
-                if outcome.done.is_empty()
-                    && outcome.error.is_none()
-                    && *n < EXIT_CONFIRM.len() =>
-            {
+            Some(n) if outcome.done.is_empty() && outcome.error.is_none() && *n < EXIT_CONFIRM.len() => {
                 self.queue.add_after(&key, EXIT_CONFIRM[*n]);
                 *n += 1;
             }

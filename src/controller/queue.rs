@@ -88,12 +88,7 @@ impl WorkQueue {
             let wake_at = {
                 let mut s = self.lock();
                 let now = Instant::now();
-                let due: Vec<String> = s
-                    .delayed
-                    .iter()
-                    .filter(|(_, at)| **at <= now)
-                    .map(|(k, _)| k.clone())
-                    .collect();
+                let due: Vec<String> = s.delayed.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
                 for key in due {
                     s.delayed.remove(&key);
                     if s.running.contains(&key) {
@@ -171,11 +166,7 @@ mod tests {
         let waiting = tokio::time::timeout(Duration::from_secs(60), q.next()).await;
         assert!(waiting.is_err(), "a key in flight was handed out again");
         q.done("a");
-        assert_eq!(
-            q.next().await,
-            "a",
-            "the dirty key runs once more after done"
-        );
+        assert_eq!(q.next().await, "a", "the dirty key runs once more after done");
         q.done("a");
         assert_eq!(q.depth(), 0);
     }
@@ -188,11 +179,7 @@ mod tests {
         q.add("a"); // an event does not cut a backoff short
         assert_eq!(q.depth(), 1);
         assert_eq!(q.next().await, "a");
-        assert!(
-            start.elapsed() >= Duration::from_secs(4),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() >= Duration::from_secs(4), "{:?}", start.elapsed());
         q.done("a");
 
         // An event settles briefly, but never cuts a backoff short.

@@ -99,17 +99,8 @@ impl Shared {
     }
 
     fn publish_counts(&self, doc: &StatusDoc) {
-        let failing = doc
-            .services
-            .values()
-            .filter(|s| s.last_error.is_some())
-            .count();
-        let in_sync = doc
-            .services
-            .values()
-            .filter(|s| s.in_sync && s.last_error.is_none())
-            .count();
-        self.metrics
-            .services(in_sync, doc.services.len() - in_sync - failing, failing);
+        let failing = doc.services.values().filter(|s| s.last_error.is_some()).count();
+        let in_sync = doc.services.values().filter(|s| s.in_sync && s.last_error.is_none()).count();
+        self.metrics.services(in_sync, doc.services.len() - in_sync - failing, failing);
     }
 }

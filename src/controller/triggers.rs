@@ -43,27 +43,22 @@ pub type Watcher = Debouncer<notify::RecommendedWatcher, RecommendedCache>;
 /// would be lost). Any batch that touches a manifest file, or the folder itself, is one trigger.
 pub fn watch_manifests(dir: &Path, tx: UnboundedSender<Trigger>) -> Result<Watcher, notify::Error> {
     let root = dir.to_path_buf();
-    let mut debouncer =
-        new_debouncer(
-            DEBOUNCE,
-            None,
-            move |result: DebounceEventResult| match result {
-                Ok(events) => {
-                    // Only changes count: moor's own reads of the files raise access events, and
-                    // reloading on those would loop.
-                    let relevant = events
-                        .iter()
-                        .filter(|e| is_change(&e.kind))
-                        .flat_map(|e| e.paths.iter())
-                        .any(|p| p == &root || is_manifest_file(p));
-                    if relevant {
-                        debug!(events = events.len(), "manifest folder changed");
-                        let _ = tx.send(Trigger::Manifests);
-                    }
-                }
-                Err(errors) => warn!(?errors, "watching the manifest folder"),
-            },
-        )?;
+    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
+        Ok(events) => {
+            // Only changes count: moor's own reads of the files raise access events, and
+            // reloading on those would loop.
+            let relevant = events
+                .iter()
+                .filter(|e| is_change(&e.kind))
+                .flat_map(|e| e.paths.iter())
+                .any(|p| p == &root || is_manifest_file(p));
+            if relevant {
+                debug!(events = events.len(), "manifest folder changed");
+                let _ = tx.send(Trigger::Manifests);
+            }
+        }
+        Err(errors) => warn!(?errors, "watching the manifest folder"),
+    })?;
     debouncer.watch(dir, RecursiveMode::NonRecursive)?;
     Ok(debouncer)
 }
@@ -97,13 +92,8 @@ pub async fn follow_events<E: Engine>(
                 Some(Ok(event)) => {
                     if let Some(service) = event.service {
                         debug!(%service, action = %event.action, container = %event.container, "docker event");
-                        let exited =
-                            matches!(event.action.as_str(), "die" | "kill" | "stop" | "oom");
-                        let _ = tx.send(if exited {
-                            Trigger::Exited(service)
-                        } else {
-                            Trigger::Service(service)
-                        });
+                        let exited = matches!(event.action.as_str(), "die" | "kill" | "stop" | "oom");
+                        let _ = tx.send(if exited { Trigger::Exited(service) } else { Trigger::Service(service) });
                     }
                 }
                 Some(Err(e)) => {

@@ -39,11 +39,7 @@ pub fn observed_text(containers: &[&ObservedContainer]) -> String {
     match containers {
         [] => "absent".into(),
         [one] => format!("{:?}", one.state).to_lowercase(),
-        many => format!(
-            "running {}/{}",
-            many.iter().filter(|c| c.state.is_up()).count(),
-            many.len()
-        ),
+        many => format!("running {}/{}", many.iter().filter(|c| c.state.is_up()).count(), many.len()),
     }
 }
 
@@ -51,17 +47,10 @@ pub fn observed_text(containers: &[&ObservedContainer]) -> String {
 /// networks and volumes (idempotent). Network and volume prune belongs to [`RESOURCES`] alone.
 fn part_of(full: &Plan, key: &str) -> Plan {
     let resources = |list: &[ResourceAction]| -> Vec<ResourceAction> {
-        list.iter()
-            .filter(|a| key == RESOURCES || matches!(a, ResourceAction::Create { .. }))
-            .cloned()
-            .collect()
+        list.iter().filter(|a| key == RESOURCES || matches!(a, ResourceAction::Create { .. })).cloned().collect()
     };
     Plan {
-        services: full
-            .services
-            .get(key)
-            .map(|sp| [(key.to_string(), sp.clone())].into())
-            .unwrap_or_default(),
+        services: full.services.get(key).map(|sp| [(key.to_string(), sp.clone())].into()).unwrap_or_default(),
         networks: resources(&full.networks),
         volumes: resources(&full.volumes),
         prune_suspended: full.prune_suspended,
@@ -96,27 +85,18 @@ pub async fn reconcile<E: Engine>(
                 return outcome;
             }
         };
-        let containers = observed
-            .by_service()
-            .get(key.as_str())
-            .cloned()
-            .unwrap_or_default();
+        let containers = observed.by_service().get(key.as_str()).cloned().unwrap_or_default();
         outcome.observed = Some(observed_text(&containers));
         let part = part_of(&plan(&desired, &observed), &key);
         tracing::debug!(actions = part.action_count(), observed = ?outcome.observed, "planned");
         if part.action_count() > 0 || part.services.values().any(|s| s.conflict.is_some()) {
-            let options = ApplyOptions {
-                instance: instance.clone(),
-                concurrency: 1,
-            };
+            let options = ApplyOptions { instance: instance.clone(), concurrency: 1 };
             let report = apply(engine.as_ref(), &desired, &observed, &part, &options).await;
             if let Some(result) = report.services.get(&key) {
                 outcome.done = result.done.clone();
                 outcome.error = result.error.clone();
             }
-            outcome
-                .done
-                .extend(report.resources.iter().map(|_| "resource".to_string()));
+            outcome.done.extend(report.resources.iter().map(|_| "resource".to_string()));
             if !report.resource_errors.is_empty() && outcome.error.is_none() {
                 outcome.error = Some(report.resource_errors.join("; "));
             }

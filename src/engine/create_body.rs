@@ -7,9 +7,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount as DockerMount,
-    MountTmpfsOptions, MountType, NetworkingConfig, PortBinding as DockerPortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount as DockerMount, MountTmpfsOptions,
+    MountType, NetworkingConfig, PortBinding as DockerPortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::CreateRequest;
@@ -38,11 +37,7 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             host_ip: p.host_ip.clone(),
             host_port: Some(p.host.map(|h| h.to_string()).unwrap_or_default()),
         };
-        port_bindings
-            .entry(key)
-            .or_default()
-            .get_or_insert_with(Vec::new)
-            .push(binding);
+        port_bindings.entry(key).or_default().get_or_insert_with(Vec::new).push(binding);
     }
     let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
     exposed.sort();
@@ -51,22 +46,14 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         .mounts
         .iter()
         .map(|m| match m {
-            Mount::Bind {
-                source,
-                target,
-                read_only,
-            } => DockerMount {
+            Mount::Bind { source, target, read_only } => DockerMount {
                 typ: Some(MountType::BIND),
                 source: Some(source.clone()),
                 target: Some(target.clone()),
                 read_only: Some(*read_only),
                 ..Default::default()
             },
-            Mount::Volume {
-                source,
-                target,
-                read_only,
-            } => DockerMount {
+            Mount::Volume { source, target, read_only } => DockerMount {
                 typ: Some(MountType::VOLUME),
                 source: Some(source.clone()),
                 target: Some(target.clone()),
@@ -76,32 +63,22 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             Mount::Tmpfs { target, size } => DockerMount {
                 typ: Some(MountType::TMPFS),
                 target: Some(target.clone()),
-                tmpfs_options: size.map(|s| MountTmpfsOptions {
-                    size_bytes: i64::try_from(s).ok(),
-                    ..Default::default()
-                }),
+                tmpfs_options: size
+                    .map(|s| MountTmpfsOptions { size_bytes: i64::try_from(s).ok(), ..Default::default() }),
                 ..Default::default()
             },
         })
         .collect();
 
     let restart_policy = match spec.restart {
-        Restart::No => RestartPolicy {
-            name: Some(RestartPolicyNameEnum::NO),
-            maximum_retry_count: None,
-        },
-        Restart::Always => RestartPolicy {
-            name: Some(RestartPolicyNameEnum::ALWAYS),
-            maximum_retry_count: None,
-        },
-        Restart::UnlessStopped => RestartPolicy {
-            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-            maximum_retry_count: None,
-        },
-        Restart::OnFailure(n) => RestartPolicy {
-            name: Some(RestartPolicyNameEnum::ON_FAILURE),
-            maximum_retry_count: n.map(i64::from),
-        },
+        Restart::No => RestartPolicy { name: Some(RestartPolicyNameEnum::NO), maximum_retry_count: None },
+        Restart::Always => RestartPolicy { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: None },
+        Restart::UnlessStopped => {
+            RestartPolicy { name: Some(RestartPolicyNameEnum::UNLESS_STOPPED), maximum_retry_count: None }
+        }
+        Restart::OnFailure(n) => {
+            RestartPolicy { name: Some(RestartPolicyNameEnum::ON_FAILURE), maximum_retry_count: n.map(i64::from) }
+        }
     };
 
     let healthcheck = spec.healthcheck.as_ref().map(|h| HealthConfig {
@@ -114,23 +91,17 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
     });
 
     let first_network = spec.networks.first();
-    let networking_config = first_network.map(|n| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service))])),
-    });
+    let networking_config = first_network
+        .map(|n| NetworkingConfig { endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service))])) });
 
     ContainerCreateBody {
-        image: Some(spec.image.clone()),
+        image: Some(req.image.clone()),
         cmd: spec.command.clone(),
         entrypoint: spec.entrypoint.clone(),
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(
-            req.labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
+        labels: Some(req.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         healthcheck,
         stop_signal: spec.stop_signal.clone(),
@@ -153,10 +124,7 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
 
 /// The endpoint of a service on a network: its name is a DNS alias there, as in compose.
 pub fn endpoint(service: &str) -> EndpointSettings {
-    EndpointSettings {
-        aliases: Some(vec![service.to_string()]),
-        ..Default::default()
-    }
+    EndpointSettings { aliases: Some(vec![service.to_string()]), ..Default::default() }
 }
 
 #[cfg(test)]
@@ -171,6 +139,7 @@ mod tests {
         let web = &loaded.desired.services["web"];
         let req = CreateRequest {
             name: "web".into(),
+            image: web.container.image.clone(),
             service: "web".into(),
             spec: web.container.clone(),
             labels: [("moor.instance".to_string(), "x".to_string())].into(),

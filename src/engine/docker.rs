@@ -19,15 +19,16 @@ use std::time::{Duration, Instant};
 use bollard::errors::Error as BollardError;
 use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions,
-    ListVolumesOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
+    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::auth::credentials_for;
 use super::create_body::{create_body, endpoint};
 use super::{
-    ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream,
+    ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo,
     WATCHED_ACTIONS,
 };
 use crate::labels;
@@ -57,10 +58,7 @@ impl DockerEngine {
         }
         .map_err(classify)?;
         let docker = docker.negotiate_version().await.map_err(classify)?;
-        Ok(DockerEngine {
-            docker,
-            progress: std::io::stderr().is_terminal(),
-        })
+        Ok(DockerEngine { docker, progress: std::io::stderr().is_terminal() })
     }
 
     /// The bollard client, for the controller's event stream.
@@ -73,41 +71,21 @@ impl DockerEngine {
 /// are handled by the callers below, which all live in this file.
 pub fn classify(error: BollardError) -> EngineError {
     match error {
-        BollardError::DockerResponseServerError {
-            status_code,
-            message,
-        } => {
+        BollardError::DockerResponseServerError { status_code, message } => {
             let lower = message.to_lowercase();
             match status_code {
                 404 => EngineError::NotFound { what: message },
                 409 if lower.contains("is already in use") => {
-                    let name = message
-                        .split('"')
-                        .nth(1)
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_string();
+                    let name = message.split('"').nth(1).unwrap_or_default().trim_start_matches('/').to_string();
                     EngineError::NameInUse { name }
                 }
-                409 if lower.contains("marked for removal") => {
-                    EngineError::MarkedForRemoval(message)
-                }
-                409 if lower.contains("in use") || lower.contains("active endpoints") => {
-                    EngineError::InUse(message)
-                }
-                _ => EngineError::Api {
-                    status: status_code,
-                    message,
-                },
+                409 if lower.contains("marked for removal") => EngineError::MarkedForRemoval(message),
+                409 if lower.contains("in use") || lower.contains("active endpoints") => EngineError::InUse(message),
+                _ => EngineError::Api { status: status_code, message },
             }
         }
-        BollardError::RequestTimeoutError => {
-            EngineError::Timeout("Docker did not answer in time".into())
-        }
-        BollardError::DockerStreamError { error } => EngineError::Api {
-            status: 500,
-            message: error,
-        },
+        BollardError::RequestTimeoutError => EngineError::Timeout("Docker did not answer in time".into()),
+        BollardError::DockerStreamError { error } => EngineError::Api { status: 500, message: error },
         other => EngineError::Unavailable(other.to_string()),
     }
 }
@@ -125,10 +103,7 @@ fn is_removal_in_progress(error: &BollardError) -> bool {
 }
 
 fn label_filter(instance: &str) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_string(),
-        vec![format!("{}={instance}", labels::INSTANCE)],
-    )])
+    HashMap::from([("label".to_string(), vec![format!("{}={instance}", labels::INSTANCE)])])
 }
 
 fn to_btree(map: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
@@ -154,14 +129,8 @@ impl Engine for DockerEngine {
     fn events(&self, instance: &str) -> EventStream {
         let mut filters = label_filter(instance);
         filters.insert("type".into(), vec!["container".into()]);
-        filters.insert(
-            "event".into(),
-            WATCHED_ACTIONS.iter().map(|a| a.to_string()).collect(),
-        );
-        let options = bollard::query_parameters::EventsOptions {
-            filters: Some(filters),
-            ..Default::default()
-        };
+        filters.insert("event".into(), WATCHED_ACTIONS.iter().map(|a| a.to_string()).collect());
+        let options = bollard::query_parameters::EventsOptions { filters: Some(filters), ..Default::default() };
         Box::pin(self.docker.events(Some(options)).map(|item| {
             let event = item.map_err(classify)?;
             let actor = event.actor.unwrap_or_default();
@@ -169,25 +138,14 @@ impl Engine for DockerEngine {
             Ok(ContainerEvent {
                 service: attributes.get(labels::SERVICE).cloned(),
                 action: event.action.unwrap_or_default(),
-                container: attributes
-                    .get("name")
-                    .cloned()
-                    .unwrap_or_else(|| actor.id.unwrap_or_default()),
+                container: attributes.get("name").cloned().unwrap_or_else(|| actor.id.unwrap_or_default()),
             })
         }))
     }
 
     async fn list_containers(&self, instance: &str) -> EngineResult<Vec<ObservedContainer>> {
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(label_filter(instance)),
-            ..Default::default()
-        };
-        let list = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(classify)?;
+        let options = ListContainersOptions { all: true, filters: Some(label_filter(instance)), ..Default::default() };
+        let list = self.docker.list_containers(Some(options)).await.map_err(classify)?;
         Ok(list
             .into_iter()
             .map(|c| {
@@ -211,40 +169,22 @@ impl Engine for DockerEngine {
     }
 
     async fn list_networks(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
-        let options = ListNetworksOptions {
-            filters: Some(label_filter(instance)),
-        };
-        let list = self
-            .docker
-            .list_networks(Some(options))
-            .await
-            .map_err(classify)?;
+        let options = ListNetworksOptions { filters: Some(label_filter(instance)) };
+        let list = self.docker.list_networks(Some(options)).await.map_err(classify)?;
         Ok(list
             .into_iter()
-            .map(|n| ObservedResource {
-                name: n.name.unwrap_or_default(),
-                labels: to_btree(n.labels),
-            })
+            .map(|n| ObservedResource { name: n.name.unwrap_or_default(), labels: to_btree(n.labels) })
             .collect())
     }
 
     async fn list_volumes(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
-        let options = ListVolumesOptions {
-            filters: Some(label_filter(instance)),
-        };
-        let list = self
-            .docker
-            .list_volumes(Some(options))
-            .await
-            .map_err(classify)?;
+        let options = ListVolumesOptions { filters: Some(label_filter(instance)) };
+        let list = self.docker.list_volumes(Some(options)).await.map_err(classify)?;
         Ok(list
             .volumes
             .unwrap_or_default()
             .into_iter()
-            .map(|v| ObservedResource {
-                name: v.name,
-                labels: v.labels.into_iter().collect(),
-            })
+            .map(|v| ObservedResource { name: v.name, labels: v.labels.into_iter().collect() })
             .collect())
     }
 
@@ -255,12 +195,7 @@ impl Engine for DockerEngine {
             Err(e) => return Err(classify(e)),
         };
         let state = info.state.unwrap_or_default();
-        let health = match state
-            .health
-            .as_ref()
-            .and_then(|h| h.status)
-            .map(|s| s.to_string())
-        {
+        let health = match state.health.as_ref().and_then(|h| h.status).map(|s| s.to_string()) {
             Some(s) if s == "healthy" => Health::Healthy,
             Some(s) if s == "unhealthy" => Health::Unhealthy,
             Some(s) if s == "starting" => Health::Starting,
@@ -268,11 +203,7 @@ impl Engine for DockerEngine {
         };
         Ok(Some(ContainerInfo {
             id: info.id.unwrap_or_default(),
-            name: info
-                .name
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
+            name: info.name.unwrap_or_default().trim_start_matches('/').to_string(),
             state: RunState::parse(&state.status.map(|s| s.to_string()).unwrap_or_default()),
             health,
             exit_code: state.exit_code,
@@ -280,28 +211,33 @@ impl Engine for DockerEngine {
         }))
     }
 
-    async fn image_id(&self, reference: &str) -> EngineResult<Option<String>> {
+    async fn image(&self, reference: &str) -> EngineResult<Option<ImageInfo>> {
         match self.docker.inspect_image(reference).await {
-            Ok(image) => Ok(image.id),
+            Ok(image) => Ok(Some(ImageInfo {
+                id: image.id.unwrap_or_default(),
+                repo_digests: image.repo_digests.unwrap_or_default(),
+            })),
             Err(e) if status_of(&e) == Some(404) => Ok(None),
             Err(e) => Err(classify(e)),
         }
     }
 
+    async fn registry_digest(&self, reference: &str) -> EngineResult<String> {
+        let inspect =
+            self.docker.inspect_registry_image(reference, credentials_for(reference)).await.map_err(classify)?;
+        Ok(inspect.descriptor.digest.unwrap_or_default())
+    }
+
     async fn pull(&self, reference: &str) -> EngineResult<()> {
         let (repo, tag) = split_reference(reference);
-        let options = CreateImageOptions {
-            from_image: Some(repo),
-            tag: Some(tag),
-            ..Default::default()
-        };
+        let options = CreateImageOptions { from_image: Some(repo), tag: Some(tag), ..Default::default() };
         let bar = self.progress.then(|| {
             let bar = indicatif::ProgressBar::new_spinner();
             bar.set_message(format!("pulling {reference}"));
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        let mut stream = self.docker.create_image(Some(options), None, credentials_for(reference));
         let mut result = Ok(());
         while let Some(item) = stream.next().await {
             match item {
@@ -324,23 +260,14 @@ impl Engine for DockerEngine {
     }
 
     async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
-        let options = CreateContainerOptions {
-            name: Some(request.name.clone()),
-            ..Default::default()
-        };
-        let created = self
-            .docker
-            .create_container(Some(options), create_body(request))
-            .await
-            .map_err(|e| {
-                match classify(e) {
-                    // Docker's message names the holder by ID; the caller wants our name.
-                    EngineError::NameInUse { .. } => EngineError::NameInUse {
-                        name: request.name.clone(),
-                    },
-                    other => other,
-                }
-            })?;
+        let options = CreateContainerOptions { name: Some(request.name.clone()), ..Default::default() };
+        let created = self.docker.create_container(Some(options), create_body(request)).await.map_err(|e| {
+            match classify(e) {
+                // Docker's message names the holder by ID; the caller wants our name.
+                EngineError::NameInUse { .. } => EngineError::NameInUse { name: request.name.clone() },
+                other => other,
+            }
+        })?;
         for network in request.spec.networks.iter().skip(1) {
             let connect = NetworkConnectRequest {
                 container: created.id.clone(),
@@ -365,10 +292,7 @@ impl Engine for DockerEngine {
 
     async fn stop(&self, id: &str, timeout: Duration) -> EngineResult<()> {
         let t = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
-        let options = StopContainerOptions {
-            t: Some(t),
-            signal: None,
-        };
+        let options = StopContainerOptions { t: Some(t), signal: None };
         match self.docker.stop_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             // 304: already stopped. 404: already gone (an auto-removed container that exited).
@@ -378,11 +302,7 @@ impl Engine for DockerEngine {
     }
 
     async fn remove(&self, id: &str) -> EngineResult<()> {
-        let options = RemoveContainerOptions {
-            force: true,
-            v: false,
-            ..Default::default()
-        };
+        let options = RemoveContainerOptions { force: true, v: false, ..Default::default() };
         match self.docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => {
@@ -392,10 +312,7 @@ impl Engine for DockerEngine {
             // Docker is removing it already (an `--rm` container that just stopped): the work
             // is done once Docker finishes.
             Err(e) if is_removal_in_progress(&e) => {
-                tracing::debug!(
-                    container = id,
-                    "remove: 409 removal already in progress; waiting for Docker"
-                );
+                tracing::debug!(container = id, "remove: 409 removal already in progress; waiting for Docker");
                 self.wait_removed(id, REMOVAL_TIMEOUT).await
             }
             Err(e) => Err(classify(e)),
@@ -409,9 +326,7 @@ impl Engine for DockerEngine {
                 Err(e) if status_of(&e) == Some(404) => return Ok(()),
                 Err(e) => return Err(classify(e)),
                 Ok(_) if Instant::now() >= deadline => {
-                    return Err(EngineError::Timeout(format!(
-                        "container {id} was not removed within {timeout:?}"
-                    )))
+                    return Err(EngineError::Timeout(format!("container {id} was not removed within {timeout:?}")))
                 }
                 Ok(_) => tokio::time::sleep(REMOVAL_POLL).await,
             }
@@ -419,13 +334,8 @@ impl Engine for DockerEngine {
     }
 
     async fn rename(&self, id: &str, name: &str) -> EngineResult<()> {
-        let options = RenameContainerOptions {
-            name: name.to_string(),
-        };
-        self.docker
-            .rename_container(id, options)
-            .await
-            .map_err(classify)
+        let options = RenameContainerOptions { name: name.to_string() };
+        self.docker.rename_container(id, options).await.map_err(classify)
     }
 
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
@@ -451,10 +361,9 @@ impl Engine for DockerEngine {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             // Docker 20.10 answers 403 for "network has active endpoints".
-            Err(BollardError::DockerResponseServerError {
-                status_code: 403,
-                message,
-            }) => Err(EngineError::InUse(message)),
+            Err(BollardError::DockerResponseServerError { status_code: 403, message }) => {
+                Err(EngineError::InUse(message))
+            }
             Err(e) => Err(classify(e)),
         }
     }
@@ -469,19 +378,11 @@ impl Engine for DockerEngine {
             labels: Some(labels),
             ..Default::default()
         };
-        self.docker
-            .create_volume(request)
-            .await
-            .map(|_| ())
-            .map_err(classify)
+        self.docker.create_volume(request).await.map(|_| ()).map_err(classify)
     }
 
     async fn remove_volume(&self, name: &str) -> EngineResult<()> {
-        match self
-            .docker
-            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-            .await
-        {
+        match self.docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(classify(e)),
@@ -494,53 +395,29 @@ mod tests {
     use super::*;
 
     fn server(status_code: u16, message: &str) -> BollardError {
-        BollardError::DockerResponseServerError {
-            status_code,
-            message: message.into(),
-        }
+        BollardError::DockerResponseServerError { status_code, message: message.into() }
     }
 
     #[test]
     fn docker_answers_are_classified() {
         assert_eq!(
-            classify(server(
-                409,
-                "Conflict. The container name \"/web\" is already in use by container \"abc\"."
-            )),
+            classify(server(409, "Conflict. The container name \"/web\" is already in use by container \"abc\".")),
             EngineError::NameInUse { name: "web".into() }
         );
         assert!(matches!(
-            classify(server(
-                409,
-                "container is marked for removal and cannot be started"
-            )),
+            classify(server(409, "container is marked for removal and cannot be started")),
             EngineError::MarkedForRemoval(_)
         ));
-        assert!(matches!(
-            classify(server(404, "No such container: x")),
-            EngineError::NotFound { .. }
-        ));
+        assert!(matches!(classify(server(404, "No such container: x")), EngineError::NotFound { .. }));
         assert!(classify(server(500, "boom")).is_transient());
         assert!(!classify(server(400, "bad")).is_transient());
-        assert!(is_removal_in_progress(&server(
-            409,
-            "removal of container abc is already in progress"
-        )));
+        assert!(is_removal_in_progress(&server(409, "removal of container abc is already in progress")));
     }
 
     #[test]
     fn references_split_into_repo_and_tag() {
-        assert_eq!(
-            split_reference("127.0.0.1:5000/app:1"),
-            ("127.0.0.1:5000/app".into(), "1".into())
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/app"),
-            ("127.0.0.1:5000/app".into(), "latest".into())
-        );
-        assert_eq!(
-            split_reference("app@sha256:ab"),
-            ("app".into(), "sha256:ab".into())
-        );
+        assert_eq!(split_reference("127.0.0.1:5000/app:1"), ("127.0.0.1:5000/app".into(), "1".into()));
+        assert_eq!(split_reference("127.0.0.1:5000/app"), ("127.0.0.1:5000/app".into(), "latest".into()));
+        assert_eq!(split_reference("app@sha256:ab"), ("app".into(), "sha256:ab".into()));
     }
 }

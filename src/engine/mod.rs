@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::manifest::{ContainerSpec, Network, Volume};
 use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
 
+pub mod auth;
 pub mod create_body;
 pub mod docker;
 
@@ -63,9 +64,7 @@ impl EngineError {
         match self {
             EngineError::Unavailable(_) => "unavailable".into(),
             EngineError::Timeout(_) => "timeout".into(),
-            EngineError::NameInUse { .. }
-            | EngineError::MarkedForRemoval(_)
-            | EngineError::InUse(_) => "409".into(),
+            EngineError::NameInUse { .. } | EngineError::MarkedForRemoval(_) | EngineError::InUse(_) => "409".into(),
             EngineError::NotFound { .. } => "404".into(),
             EngineError::Api { status, .. } => status.to_string(),
         }
@@ -94,29 +93,40 @@ pub struct ContainerEvent {
 }
 
 /// The event stream: it ends, or yields an error, when the daemon goes away.
-pub type EventStream =
-    Pin<Box<dyn futures_util::Stream<Item = EngineResult<ContainerEvent>> + Send>>;
+pub type EventStream = Pin<Box<dyn futures_util::Stream<Item = EngineResult<ContainerEvent>> + Send>>;
 
 /// The container event actions the controller reacts to. Docker also streams `exec_*` events
 /// for every healthcheck run; asking only for these keeps the stream quiet.
-pub const WATCHED_ACTIONS: &[&str] = &[
-    "create",
-    "start",
-    "die",
-    "destroy",
-    "stop",
-    "kill",
-    "oom",
-    "pause",
-    "unpause",
-    "health_status",
-    "rename",
-];
+pub const WATCHED_ACTIONS: &[&str] =
+    &["create", "start", "die", "destroy", "stop", "kill", "oom", "pause", "unpause", "health_status", "rename"];
+
+/// A local image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    /// `repo@sha256:…` for each registry the image came from or went to.
+    pub repo_digests: Vec<String>,
+}
+
+impl ImageInfo {
+    /// True when this image is the registry manifest `digest`.
+    pub fn has_digest(&self, digest: &str) -> bool {
+        self.repo_digests.iter().any(|d| d.rsplit_once('@').is_some_and(|(_, x)| x == digest))
+    }
+
+    /// The first registry digest of this image, if it has one.
+    pub fn digest(&self) -> Option<&str> {
+        self.repo_digests.first().and_then(|d| d.rsplit_once('@')).map(|(_, x)| x)
+    }
+}
 
 /// Everything needed to create one container.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateRequest {
     pub name: String,
+    /// What to create from: the spec's reference, or an image ID when the service is pinned to
+    /// one (after an update check or a rollback).
+    pub image: String,
     /// The service name: a network alias, so that other services reach it by name.
     pub service: String,
     pub spec: ContainerSpec,
@@ -131,56 +141,29 @@ pub trait Engine: Send + Sync + 'static {
     /// Container events of `instance`, filtered to [`WATCHED_ACTIONS`].
     fn events(&self, instance: &str) -> EventStream;
     /// Owned containers: one list call filtered by `moor.instance=<instance>`.
-    fn list_containers(
-        &self,
-        instance: &str,
-    ) -> impl Future<Output = EngineResult<Vec<ObservedContainer>>> + Send;
-    fn list_networks(
-        &self,
-        instance: &str,
-    ) -> impl Future<Output = EngineResult<Vec<ObservedResource>>> + Send;
-    fn list_volumes(
-        &self,
-        instance: &str,
-    ) -> impl Future<Output = EngineResult<Vec<ObservedResource>>> + Send;
+    fn list_containers(&self, instance: &str) -> impl Future<Output = EngineResult<Vec<ObservedContainer>>> + Send;
+    fn list_networks(&self, instance: &str) -> impl Future<Output = EngineResult<Vec<ObservedResource>>> + Send;
+    fn list_volumes(&self, instance: &str) -> impl Future<Output = EngineResult<Vec<ObservedResource>>> + Send;
     /// `Ok(None)` when no such container exists.
-    fn inspect_container(
-        &self,
-        id_or_name: &str,
-    ) -> impl Future<Output = EngineResult<Option<ContainerInfo>>> + Send;
-    /// The local image ID of `reference`, or `None` when it is not present.
-    fn image_id(
-        &self,
-        reference: &str,
-    ) -> impl Future<Output = EngineResult<Option<String>>> + Send;
+    fn inspect_container(&self, id_or_name: &str) -> impl Future<Output = EngineResult<Option<ContainerInfo>>> + Send;
+    /// The local image `reference` (a name or an ID), or `None` when it is not present.
+    fn image(&self, reference: &str) -> impl Future<Output = EngineResult<Option<ImageInfo>>> + Send;
+    /// The registry's current manifest digest for `reference`, asked through the daemon
+    /// (`GET /distribution/{name}/json`): no pull, no rate limit used up.
+    fn registry_digest(&self, reference: &str) -> impl Future<Output = EngineResult<String>> + Send;
     fn pull(&self, reference: &str) -> impl Future<Output = EngineResult<()>> + Send;
     /// Creates the container (joined to all its networks) and returns its ID.
-    fn create_container(
-        &self,
-        request: &CreateRequest,
-    ) -> impl Future<Output = EngineResult<String>> + Send;
+    fn create_container(&self, request: &CreateRequest) -> impl Future<Output = EngineResult<String>> + Send;
     fn start(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
     fn stop(&self, id: &str, timeout: Duration) -> impl Future<Output = EngineResult<()>> + Send;
     /// Removes the container (force, keeping named volumes) and returns once it is gone.
     fn remove(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
     /// Returns once the container no longer exists.
-    fn wait_removed(
-        &self,
-        id: &str,
-        timeout: Duration,
-    ) -> impl Future<Output = EngineResult<()>> + Send;
+    fn wait_removed(&self, id: &str, timeout: Duration) -> impl Future<Output = EngineResult<()>> + Send;
     fn rename(&self, id: &str, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
     /// Creates the network; one that already exists is left as it is.
-    fn create_network(
-        &self,
-        network: &Network,
-        instance: &str,
-    ) -> impl Future<Output = EngineResult<()>> + Send;
+    fn create_network(&self, network: &Network, instance: &str) -> impl Future<Output = EngineResult<()>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
-    fn create_volume(
-        &self,
-        volume: &Volume,
-        instance: &str,
-    ) -> impl Future<Output = EngineResult<()>> + Send;
+    fn create_volume(&self, volume: &Volume, instance: &str) -> impl Future<Output = EngineResult<()>> + Send;
     fn remove_volume(&self, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
 }

@@ -65,13 +65,7 @@ fn collect_files(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf>
 }
 
 fn file_problem(file: &Path, message: String) -> Problem {
-    Problem {
-        file: file.to_path_buf(),
-        line: None,
-        column: None,
-        field: String::new(),
-        message,
-    }
+    Problem { file: file.to_path_buf(), line: None, column: None, field: String::new(), message }
 }
 
 /// Loads every manifest under `paths`.
@@ -82,25 +76,18 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     for file in loaded.files.clone() {
         match fs::read_to_string(&file) {
             Ok(text) => load_text(&file, &text, &mut objects, &mut loaded.problems),
-            Err(e) => loaded
-                .problems
-                .push(file_problem(&file, format!("cannot read file: {e}"))),
+            Err(e) => loaded.problems.push(file_problem(&file, format!("cannot read file: {e}"))),
         }
     }
     loaded.desired = assemble(objects, &mut loaded.problems);
-    loaded
-        .problems
-        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     loaded.desired.complete = loaded.problems.is_empty();
     loaded
 }
 
 /// Loads manifests from text, as if read from `file` (for tests, benchmarks and tools).
 pub fn load_str(file: &Path, text: &str) -> Loaded {
-    let mut loaded = Loaded {
-        files: vec![file.to_path_buf()],
-        ..Loaded::default()
-    };
+    let mut loaded = Loaded { files: vec![file.to_path_buf()], ..Loaded::default() };
     let mut objects = Vec::new();
     load_text(file, text, &mut objects, &mut loaded.problems);
     loaded.desired = assemble(objects, &mut loaded.problems);
@@ -125,24 +112,11 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
         let value = match Value::deserialize(document) {
             Ok(v) => v,
             Err(e) => {
-                let (line, column) = e
-                    .location()
-                    .map(|l| (Some(l.line()), Some(l.column())))
-                    .unwrap_or_default();
+                let (line, column) = e.location().map(|l| (Some(l.line()), Some(l.column()))).unwrap_or_default();
                 let message = e.to_string();
                 // serde_yaml appends " at line L column C"; the location is already in front.
-                let message = message
-                    .split(" at line ")
-                    .next()
-                    .unwrap_or(&message)
-                    .to_string();
-                problems.push(Problem {
-                    file: file.into(),
-                    line,
-                    column,
-                    field: String::new(),
-                    message,
-                });
+                let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                problems.push(Problem { file: file.into(), line, column, field: String::new(), message });
                 // A syntax error leaves the rest of the stream unreadable.
                 return;
             }
@@ -164,11 +138,8 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
         match check_document(value, &base) {
             Ok(mut object) => {
                 let pos = index.and_then(|i| i.value(&FieldPath::parse("metadata.name")));
-                let source = Some(Source {
-                    file: file.into(),
-                    line: pos.map(|p| p.line),
-                    column: pos.map(|p| p.column),
-                });
+                let source =
+                    Some(Source { file: file.into(), line: pos.map(|p| p.line), column: pos.map(|p| p.column) });
                 match &mut object {
                     Object::Service(s) => s.source = source,
                     Object::Network(n) => n.source = source,
@@ -184,10 +155,7 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
 type Found = Vec<(FieldPath, bool, String)>;
 
 fn field_problems(found: Vec<FieldProblem>) -> Found {
-    found
-        .into_iter()
-        .map(|p| (p.path, false, p.message))
-        .collect()
+    found.into_iter().map(|p| (p.path, false, p.message)).collect()
 }
 
 /// Checks one document: apiVersion and kind first (so that a wrong kind is one clear message),
@@ -203,25 +171,15 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
     };
     let mut found = Found::new();
     match map.get("apiVersion") {
-        None => found.push((
-            root.clone(),
-            false,
-            "missing apiVersion: expected moor/v1".into(),
-        )),
+        None => found.push((root.clone(), false, "missing apiVersion: expected moor/v1".into())),
         Some(Value::String(v)) if v == "moor/v1" => {}
-        Some(other) => found.push((
-            root.key("apiVersion"),
-            false,
-            format!("unsupported version {other}: expected moor/v1"),
-        )),
+        Some(other) => {
+            found.push((root.key("apiVersion"), false, format!("unsupported version {other}: expected moor/v1")))
+        }
     }
     let kind = match map.remove("kind") {
         None => {
-            found.push((
-                root.clone(),
-                false,
-                "missing kind: expected Service, Network or Volume".into(),
-            ));
+            found.push((root.clone(), false, "missing kind: expected Service, Network or Volume".into()));
             None
         }
         Some(k) => {
@@ -245,33 +203,22 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
         remove_field(&mut value, &v.path);
     }
     let flagged: Vec<FieldPath> = violations.iter().map(|v| v.path.clone()).collect();
-    found.extend(
-        violations
-            .into_iter()
-            .map(|v| (v.path, v.on_key, v.message)),
-    );
+    found.extend(violations.into_iter().map(|v| (v.path, v.on_key, v.message)));
     // With the violating fields taken out, the semantic rules still run on the rest, so that
     // one pass reports every problem. A violation that cannot be taken out (a missing required
     // field, a bad list item) leaves the document undecodable: then only the schema speaks.
     let converted = match kind {
         Kind::Service => decode::<raw::ServiceDoc>(value)
             .map(|d| model::convert_service(&d, base).map(|s| Object::Service(Box::new(s)))),
-        Kind::Network => decode::<raw::NetworkDoc>(value)
-            .map(|d| model::convert_network(&d).map(Object::Network)),
-        Kind::Volume => {
-            decode::<raw::VolumeDoc>(value).map(|d| model::convert_volume(&d).map(Object::Volume))
-        }
+        Kind::Network => decode::<raw::NetworkDoc>(value).map(|d| model::convert_network(&d).map(Object::Network)),
+        Kind::Volume => decode::<raw::VolumeDoc>(value).map(|d| model::convert_volume(&d).map(Object::Volume)),
     };
     match converted {
         Some(Ok(object)) if found.is_empty() => return Ok(object),
         Some(Err(problems)) => found.extend(
-            field_problems(problems)
-                .into_iter()
-                .filter(|(path, ..)| !flagged.iter().any(|f| path.0.starts_with(&f.0))),
+            field_problems(problems).into_iter().filter(|(path, ..)| !flagged.iter().any(|f| path.0.starts_with(&f.0))),
         ),
-        None if found.is_empty() => {
-            found.push((root, false, "this document cannot be decoded".into()))
-        }
+        None if found.is_empty() => found.push((root, false, "this document cannot be decoded".into())),
         _ => {}
     }
     Err(found)
@@ -308,29 +255,15 @@ fn remove_field(value: &mut Value, path: &FieldPath) {
 
 fn source_text(source: &Option<Source>) -> String {
     match source {
-        Some(Source {
-            file,
-            line: Some(l),
-            column: Some(c),
-        }) => format!("{}:{l}:{c}", file.display()),
+        Some(Source { file, line: Some(l), column: Some(c) }) => format!("{}:{l}:{c}", file.display()),
         Some(s) => s.file.display().to_string(),
         None => "another manifest".into(),
     }
 }
 
 fn source_problem(source: &Option<Source>, field: &str, message: String) -> Problem {
-    let source = source.clone().unwrap_or(Source {
-        file: PathBuf::new(),
-        line: None,
-        column: None,
-    });
-    Problem {
-        file: source.file,
-        line: source.line,
-        column: source.column,
-        field: field.into(),
-        message,
-    }
+    let source = source.clone().unwrap_or(Source { file: PathBuf::new(), line: None, column: None });
+    Problem { file: source.file, line: source.line, column: source.column, field: field.into(), message }
 }
 
 /// Puts the objects of all files together and applies the cross-file rules: unique names per
@@ -346,10 +279,7 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
         problems: &mut Vec<Problem>,
     ) {
         if let Some(first) = map.get(&name) {
-            let message = format!(
-                "duplicate {kind} {name:?}: already defined at {}",
-                source_text(&source(first))
-            );
+            let message = format!("duplicate {kind} {name:?}: already defined at {}", source_text(&source(first)));
             problems.push(source_problem(&source(&item), "metadata.name", message));
         } else {
             map.insert(name, item);
@@ -357,30 +287,15 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     }
     for object in objects {
         match object {
-            Object::Service(s) => insert(
-                &mut desired.services,
-                s.name.clone(),
-                *s,
-                |s| s.source.clone(),
-                "Service",
-                problems,
-            ),
-            Object::Network(n) => insert(
-                &mut desired.networks,
-                n.name.clone(),
-                n,
-                |n| n.source.clone(),
-                "Network",
-                problems,
-            ),
-            Object::Volume(v) => insert(
-                &mut desired.volumes,
-                v.name.clone(),
-                v,
-                |v| v.source.clone(),
-                "Volume",
-                problems,
-            ),
+            Object::Service(s) => {
+                insert(&mut desired.services, s.name.clone(), *s, |s| s.source.clone(), "Service", problems)
+            }
+            Object::Network(n) => {
+                insert(&mut desired.networks, n.name.clone(), n, |n| n.source.clone(), "Network", problems)
+            }
+            Object::Volume(v) => {
+                insert(&mut desired.volumes, v.name.clone(), v, |v| v.source.clone(), "Volume", problems)
+            }
         }
     }
     for service in desired.services.values() {
@@ -436,8 +351,5 @@ fn find_cycle(desired: &Desired) -> Option<Vec<String>> {
         None
     }
     let mut marks = BTreeMap::new();
-    desired
-        .services
-        .keys()
-        .find_map(|name| visit(name, desired, &mut marks, &mut Vec::new()))
+    desired.services.keys().find_map(|name| visit(name, desired, &mut marks, &mut Vec::new()))
 }

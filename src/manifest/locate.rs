@@ -54,22 +54,13 @@ impl DocumentIndex {
 }
 
 enum Frame {
-    Mapping {
-        path: FieldPath,
-        key: Option<String>,
-    },
-    Sequence {
-        path: FieldPath,
-        next: usize,
-    },
+    Mapping { path: FieldPath, key: Option<String> },
+    Sequence { path: FieldPath, next: usize },
 }
 
 fn position(m: &Marker) -> Position {
     // yaml-rust2's column is 0-based (its doc comment notwithstanding); lines are 1-based.
-    Position {
-        line: m.line(),
-        column: m.col() + 1,
-    }
+    Position { line: m.line(), column: m.col() + 1 }
 }
 
 /// Indexes every document of `text`. A syntax error ends the indexing early; the documents
@@ -84,10 +75,7 @@ pub fn index_documents(text: &str) -> Vec<DocumentIndex> {
         match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
-                current = Some(DocumentIndex {
-                    start: Some(pos),
-                    ..Default::default()
-                });
+                current = Some(DocumentIndex { start: Some(pos), ..Default::default() });
                 stack.clear();
             }
             Event::DocumentEnd => {
@@ -125,17 +113,10 @@ pub fn index_documents(text: &str) -> Vec<DocumentIndex> {
                 }
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let path = if stack.is_empty() {
-                    Some(FieldPath::root())
-                } else {
-                    node_path(&mut stack)
-                };
+                let path = if stack.is_empty() { Some(FieldPath::root()) } else { node_path(&mut stack) };
                 let Some(path) = path else {
                     // A complex mapping key; keep the stack balanced without indexing it.
-                    stack.push(Frame::Sequence {
-                        path: FieldPath::root().key("?"),
-                        next: 0,
-                    });
+                    stack.push(Frame::Sequence { path: FieldPath::root().key("?"), next: 0 });
                     continue;
                 };
                 if let Some(doc) = current.as_mut() {
@@ -209,13 +190,7 @@ metadata: { name: data }
     #[test]
     fn unknown_paths_fall_back_to_the_nearest_ancestor() {
         let docs = index_documents(TEXT);
-        assert_eq!(
-            docs[0].value(&FieldPath::parse("spec.ports[1].nope")),
-            at(7, 7)
-        );
-        assert_eq!(
-            docs[1].value(&FieldPath::parse("metadata.name")),
-            at(11, 19)
-        );
+        assert_eq!(docs[0].value(&FieldPath::parse("spec.ports[1].nope")), at(7, 7));
+        assert_eq!(docs[1].value(&FieldPath::parse("metadata.name")), at(11, 19));
     }
 }

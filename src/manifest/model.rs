@@ -67,9 +67,7 @@ impl Service {
         if self.replicas == 1 {
             vec![self.name.clone()]
         } else {
-            (1..=self.replicas)
-                .map(|i| format!("{}-{i}", self.name))
-                .collect()
+            (1..=self.replicas).map(|i| format!("{}-{i}", self.name)).collect()
         }
     }
 }
@@ -133,12 +131,7 @@ pub struct PortBinding {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    tag = "type",
-    deny_unknown_fields
-)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "type", deny_unknown_fields)]
 pub enum Mount {
     Bind {
         source: String,
@@ -160,9 +153,7 @@ pub enum Mount {
 impl Mount {
     pub fn target(&self) -> &str {
         match self {
-            Mount::Bind { target, .. }
-            | Mount::Volume { target, .. }
-            | Mount::Tmpfs { target, .. } => target,
+            Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Tmpfs { target, .. } => target,
         }
     }
 }
@@ -224,25 +215,13 @@ impl<'de> Deserialize<'de> for Restart {
 pub struct Healthcheck {
     /// Docker's form: `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
     pub test: Vec<String>,
-    #[serde(
-        default,
-        with = "duration_text::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "duration_text::option", skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
-    #[serde(
-        default,
-        with = "duration_text::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "duration_text::option", skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
-    #[serde(
-        default,
-        with = "duration_text::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, with = "duration_text::option", skip_serializing_if = "Option::is_none")]
     pub start_period: Option<Duration>,
 }
 
@@ -293,10 +272,7 @@ struct Checker {
 
 impl Checker {
     fn report(&mut self, path: FieldPath, message: impl Into<String>) {
-        self.problems.push(FieldProblem {
-            path,
-            message: message.into(),
-        });
+        self.problems.push(FieldProblem { path, message: message.into() });
     }
 
     /// Keeps `Ok` values and records `Err` messages at `path`.
@@ -309,9 +285,7 @@ impl Checker {
 pub fn check_dns1123(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -344,16 +318,13 @@ pub fn parse_port(text: &str) -> Result<PortBinding, String> {
     let (addr, protocol) = match text.rsplit_once('/') {
         Some((a, p)) => (
             a,
-            serde_json::from_value(serde_json::Value::String(p.to_string())).map_err(|_| {
-                format!("unknown protocol {p:?} in port {text:?}; use tcp, udp or sctp")
-            })?,
+            serde_json::from_value(serde_json::Value::String(p.to_string()))
+                .map_err(|_| format!("unknown protocol {p:?} in port {text:?}; use tcp, udp or sctp"))?,
         ),
         None => (text, Protocol::Tcp),
     };
     let (host_ip, rest) = if let Some(v6) = addr.strip_prefix('[') {
-        let (ip, rest) = v6
-            .split_once("]:")
-            .ok_or_else(|| format!("invalid port {text:?}"))?;
+        let (ip, rest) = v6.split_once("]:").ok_or_else(|| format!("invalid port {text:?}"))?;
         (Some(ip.to_string()), rest)
     } else {
         match addr.matches(':').count() {
@@ -362,22 +333,14 @@ pub fn parse_port(text: &str) -> Result<PortBinding, String> {
                 let (ip, rest) = addr.split_once(':').expect("two colons");
                 (Some(ip.to_string()).filter(|s| !s.is_empty()), rest)
             }
-            _ => {
-                return Err(format!(
-                    "invalid port {text:?}; write an IPv6 host address in brackets"
-                ))
-            }
+            _ => return Err(format!("invalid port {text:?}; write an IPv6 host address in brackets")),
         }
     };
     let number = |s: &str, what: &str| -> Result<u16, String> {
         if s.contains('-') {
-            return Err(format!(
-                "port ranges such as {text:?} are not supported; list each port"
-            ));
+            return Err(format!("port ranges such as {text:?} are not supported; list each port"));
         }
-        let n: u32 = s
-            .parse()
-            .map_err(|_| format!("invalid {what} port {s:?} in {text:?}"))?;
+        let n: u32 = s.parse().map_err(|_| format!("invalid {what} port {s:?} in {text:?}"))?;
         check_port_number(n, what)
     };
     let (host, container) = match rest.split_once(':') {
@@ -385,12 +348,7 @@ pub fn parse_port(text: &str) -> Result<PortBinding, String> {
         Some((h, c)) => (Some(number(h, "host")?), number(c, "container")?),
         None => (None, number(rest, "container")?),
     };
-    Ok(PortBinding {
-        container,
-        protocol,
-        host,
-        host_ip,
-    })
+    Ok(PortBinding { container, protocol, host, host_ip })
 }
 
 fn convert_port(port: &raw::Port) -> Result<PortBinding, String> {
@@ -411,29 +369,18 @@ fn is_host_path(source: &str) -> bool {
 
 fn check_volume_name(name: &str) -> Result<(), String> {
     let ok = name.len() >= 2
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid volume name {name:?}: use letters, digits, '_', '.' and '-'"
-        ))
+        Err(format!("invalid volume name {name:?}: use letters, digits, '_', '.' and '-'"))
     }
 }
 
 fn resolve_bind(source: &str, base: &Path) -> String {
     let path = Path::new(source);
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    };
+    let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
     // Normalise `.` and `..` lexically: the path may not exist yet, so no canonicalize().
     let mut out = PathBuf::new();
     for part in joined.components() {
@@ -475,45 +422,25 @@ fn convert_mount(mount: &raw::Mount, base: &Path) -> Result<Mount, String> {
             };
             let target = absolute_target(target)?;
             if is_host_path(source) {
-                Ok(Mount::Bind {
-                    source: resolve_bind(source, base),
-                    target,
-                    read_only,
-                })
+                Ok(Mount::Bind { source: resolve_bind(source, base), target, read_only })
             } else {
                 check_volume_name(source)?;
-                Ok(Mount::Volume {
-                    source: source.to_string(),
-                    target,
-                    read_only,
-                })
+                Ok(Mount::Volume { source: source.to_string(), target, read_only })
             }
         }
         raw::Mount::Long(m) => {
             let target = absolute_target(&m.target)?;
             let read_only = m.read_only.unwrap_or(false);
-            let source = || {
-                m.source
-                    .clone()
-                    .ok_or_else(|| format!("a {:?} mount needs a source", m.kind))
-            };
+            let source = || m.source.clone().ok_or_else(|| format!("a {:?} mount needs a source", m.kind));
             if m.size.is_some() && m.kind != raw::MountKind::Tmpfs {
                 return Err("size applies to tmpfs mounts only".into());
             }
             match m.kind {
-                raw::MountKind::Bind => Ok(Mount::Bind {
-                    source: resolve_bind(&source()?, base),
-                    target,
-                    read_only,
-                }),
+                raw::MountKind::Bind => Ok(Mount::Bind { source: resolve_bind(&source()?, base), target, read_only }),
                 raw::MountKind::Volume => {
                     let source = source()?;
                     check_volume_name(&source)?;
-                    Ok(Mount::Volume {
-                        source,
-                        target,
-                        read_only,
-                    })
+                    Ok(Mount::Volume { source, target, read_only })
                 }
                 raw::MountKind::Tmpfs => {
                     if m.source.is_some() {
@@ -534,11 +461,7 @@ fn size_bytes(size: &raw::Size) -> Result<u64, String> {
     }
 }
 
-fn convert_healthcheck(
-    h: &raw::Healthcheck,
-    path: &FieldPath,
-    c: &mut Checker,
-) -> Option<Healthcheck> {
+fn convert_healthcheck(h: &raw::Healthcheck, path: &FieldPath, c: &mut Checker) -> Option<Healthcheck> {
     let test = match &h.test {
         raw::HealthTest::Shell(cmd) => vec!["CMD-SHELL".to_string(), cmd.clone()],
         raw::HealthTest::Exec(v) => v.clone(),
@@ -555,19 +478,12 @@ fn convert_healthcheck(
         );
     }
     let mut duration = |name: &str, d: &Option<raw::Duration>| {
-        d.as_ref()
-            .and_then(|d| c.check(path.key(name), units::parse_duration(&d.0)))
+        d.as_ref().and_then(|d| c.check(path.key(name), units::parse_duration(&d.0)))
     };
     let interval = duration("interval", &h.interval);
     let timeout = duration("timeout", &h.timeout);
     let start_period = duration("startPeriod", &h.start_period);
-    ok_test.then_some(Healthcheck {
-        test,
-        interval,
-        timeout,
-        retries: h.retries,
-        start_period,
-    })
+    ok_test.then_some(Healthcheck { test, interval, timeout, retries: h.retries, start_period })
 }
 
 /// Converts a Service document. `base` is the manifest's folder, for relative bind paths.
@@ -581,26 +497,17 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     let state = spec.state.unwrap_or(State::Running);
     let replicas = spec.replicas.unwrap_or(1);
     if replicas == 0 {
-        c.report(
-            sp.key("replicas"),
-            "replicas must be at least 1; use state: absent for no container",
-        );
+        c.report(sp.key("replicas"), "replicas must be at least 1; use state: absent for no container");
     }
     if replicas > 1 {
         let longest = format!("{name}-{replicas}");
         if check_dns1123(&longest).is_err() {
-            c.report(
-                sp.key("replicas"),
-                format!("container name {longest:?} would be longer than 63 characters"),
-            );
+            c.report(sp.key("replicas"), format!("container name {longest:?} would be longer than 63 characters"));
         }
     }
 
-    let restart = spec
-        .restart
-        .as_ref()
-        .map(|r| c.check(sp.key("restart"), Restart::parse(&r.0)))
-        .unwrap_or(Some(Restart::No));
+    let restart =
+        spec.restart.as_ref().map(|r| c.check(sp.key("restart"), Restart::parse(&r.0))).unwrap_or(Some(Restart::No));
     let auto_remove = spec.auto_remove.unwrap_or(false);
     if let (true, Some(r)) = (auto_remove, restart) {
         if r != Restart::No {
@@ -627,10 +534,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     for (i, p) in ports.iter().enumerate() {
         if let Some(h) = p.host {
             if let Some(first) = seen_host.insert((h, p.protocol, p.host_ip.clone()), i) {
-                c.report(
-                    sp.key("ports").index(i),
-                    format!("host port {h} is already published by ports[{first}]"),
-                );
+                c.report(sp.key("ports").index(i), format!("host port {h} is already published by ports[{first}]"));
             }
         }
     }
@@ -638,7 +542,9 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     if let (Some(h), true) = (fixed_host_port, replicas > 1) {
         c.report(
             sp.key("replicas"),
-            format!("replicas: {replicas} cannot share fixed host port {h}; leave the host port out for an ephemeral one"),
+            format!(
+                "replicas: {replicas} cannot share fixed host port {h}; leave the host port out for an ephemeral one"
+            ),
         );
     }
 
@@ -653,34 +559,22 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         if let Some(first) = targets.insert(m.target().to_string(), i) {
             c.report(
                 sp.key("volumes").index(i),
-                format!(
-                    "mount target {} is already used by volumes[{first}]",
-                    m.target()
-                ),
+                format!("mount target {} is already used by volumes[{first}]", m.target()),
             );
         }
     }
 
-    let healthcheck = spec
-        .healthcheck
-        .as_ref()
-        .and_then(|h| convert_healthcheck(h, &sp.key("healthcheck"), &mut c));
+    let healthcheck = spec.healthcheck.as_ref().and_then(|h| convert_healthcheck(h, &sp.key("healthcheck"), &mut c));
 
     let mut resources = Resources::default();
     if let Some(r) = &spec.resources {
         let rp = sp.key("resources");
-        resources.memory = r
-            .memory
-            .as_ref()
-            .and_then(|m| c.check(rp.key("memory"), size_bytes(m)));
+        resources.memory = r.memory.as_ref().and_then(|m| c.check(rp.key("memory"), size_bytes(m)));
         if let Some(cpus) = r.cpus {
             if cpus > 0.0 && cpus.is_finite() {
                 resources.cpus = Some(cpus);
             } else {
-                c.report(
-                    rp.key("cpus"),
-                    format!("cpus must be greater than 0, got {cpus}"),
-                );
+                c.report(rp.key("cpus"), format!("cpus must be greater than 0, got {cpus}"));
             }
         }
         resources.pids = r.pids;
@@ -700,10 +594,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         Some(raw::DependsOn::Map(map)) => depends_on.extend(map.clone()),
     }
     if depends_on.contains_key(&name) {
-        c.report(
-            sp.key("dependsOn"),
-            format!("service {name:?} cannot depend on itself"),
-        );
+        c.report(sp.key("dependsOn"), format!("service {name:?} cannot depend on itself"));
     }
 
     let update = convert_update(spec.update.as_ref(), &sp.key("update"), &mut c);
@@ -739,11 +630,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
             entrypoint: spec.entrypoint.clone(),
             working_dir: spec.working_dir.clone(),
             user: spec.user.clone(),
-            env: spec
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), env_text(v)))
-                .collect(),
+            env: spec.env.iter().map(|(k, v)| (k.clone(), env_text(v))).collect(),
             labels: doc.metadata.labels.clone(),
             ports,
             mounts,
@@ -758,28 +645,14 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     })
 }
 
-fn convert_update(
-    u: Option<&raw::Update>,
-    path: &FieldPath,
-    c: &mut Checker,
-) -> Option<UpdatePolicy> {
-    let duration =
-        |c: &mut Checker, name: &str, d: Option<&raw::Duration>, default: Duration| match d {
-            Some(d) => c.check(path.key(name), units::parse_duration(&d.0)),
-            None => Some(default),
-        };
-    let interval = duration(
-        c,
-        "interval",
-        u.and_then(|u| u.interval.as_ref()),
-        DEFAULTS.update_interval,
-    );
-    let health_timeout = duration(
-        c,
-        "healthTimeout",
-        u.and_then(|u| u.health_timeout.as_ref()),
-        DEFAULTS.health_timeout,
-    );
+fn convert_update(u: Option<&raw::Update>, path: &FieldPath, c: &mut Checker) -> Option<UpdatePolicy> {
+    let duration = |c: &mut Checker, name: &str, d: Option<&raw::Duration>, default: Duration| match d {
+        Some(d) => c.check(path.key(name), units::parse_duration(&d.0)),
+        None => Some(default),
+    };
+    let interval = duration(c, "interval", u.and_then(|u| u.interval.as_ref()), DEFAULTS.update_interval);
+    let health_timeout =
+        duration(c, "healthTimeout", u.and_then(|u| u.health_timeout.as_ref()), DEFAULTS.health_timeout);
     Some(UpdatePolicy {
         watch: u.and_then(|u| u.watch).unwrap_or(Watch::None),
         interval: interval?,
@@ -790,47 +663,28 @@ fn convert_update(
 }
 
 pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProblem>> {
-    check_dns1123(&doc.metadata.name).map_err(|m| {
-        vec![FieldProblem {
-            path: FieldPath::parse("metadata.name"),
-            message: m,
-        }]
-    })?;
-    let spec = doc.spec.clone().unwrap_or(raw::NetworkSpec {
-        driver: None,
-        internal: None,
-        options: BTreeMap::new(),
-    });
+    check_dns1123(&doc.metadata.name)
+        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), message: m }])?;
+    let spec = doc.spec.clone().unwrap_or(raw::NetworkSpec { driver: None, internal: None, options: BTreeMap::new() });
     Ok(Network {
         name: doc.metadata.name.clone(),
         source: None,
         labels: doc.metadata.labels.clone(),
-        driver: spec
-            .driver
-            .unwrap_or_else(|| DEFAULTS.network_driver.to_string()),
+        driver: spec.driver.unwrap_or_else(|| DEFAULTS.network_driver.to_string()),
         internal: spec.internal.unwrap_or(false),
         options: spec.options,
     })
 }
 
 pub fn convert_volume(doc: &raw::VolumeDoc) -> Result<Volume, Vec<FieldProblem>> {
-    check_dns1123(&doc.metadata.name).map_err(|m| {
-        vec![FieldProblem {
-            path: FieldPath::parse("metadata.name"),
-            message: m,
-        }]
-    })?;
-    let spec = doc.spec.clone().unwrap_or(raw::VolumeSpec {
-        driver: None,
-        options: BTreeMap::new(),
-    });
+    check_dns1123(&doc.metadata.name)
+        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), message: m }])?;
+    let spec = doc.spec.clone().unwrap_or(raw::VolumeSpec { driver: None, options: BTreeMap::new() });
     Ok(Volume {
         name: doc.metadata.name.clone(),
         source: None,
         labels: doc.metadata.labels.clone(),
-        driver: spec
-            .driver
-            .unwrap_or_else(|| DEFAULTS.volume_driver.to_string()),
+        driver: spec.driver.unwrap_or_else(|| DEFAULTS.volume_driver.to_string()),
         options: spec.options,
     })
 }
@@ -853,71 +707,31 @@ mod tests {
         );
         assert_eq!(parse_port("8080").unwrap().host, None);
         assert_eq!(parse_port("8080:80").unwrap().host, Some(8080));
-        assert_eq!(
-            parse_port("[::1]:53:53/udp").unwrap().host_ip.as_deref(),
-            Some("::1")
-        );
+        assert_eq!(parse_port("[::1]:53:53/udp").unwrap().host_ip.as_deref(), Some("::1"));
         assert_eq!(parse_port("127.0.0.1::80").unwrap().host, None);
         assert!(parse_port("70000:80").unwrap_err().contains("out of range"));
         assert!(parse_port("80:0").unwrap_err().contains("out of range"));
         assert!(parse_port("80/icmp").unwrap_err().contains("protocol"));
-        assert!(parse_port("8000-8010:8000-8010")
-            .unwrap_err()
-            .contains("ranges"));
+        assert!(parse_port("8000-8010:8000-8010").unwrap_err().contains("ranges"));
     }
 
     #[test]
     fn short_mounts() {
         let base = Path::new("/srv/manifests");
         let m = convert_mount(&raw::Mount::Short("./conf:/etc/web:ro".into()), base).unwrap();
-        assert_eq!(
-            m,
-            Mount::Bind {
-                source: "/srv/manifests/conf".into(),
-                target: "/etc/web".into(),
-                read_only: true
-            }
-        );
+        assert_eq!(m, Mount::Bind { source: "/srv/manifests/conf".into(), target: "/etc/web".into(), read_only: true });
         let m = convert_mount(&raw::Mount::Short("../shared:/x".into()), base).unwrap();
-        assert_eq!(
-            m,
-            Mount::Bind {
-                source: "/srv/shared".into(),
-                target: "/x".into(),
-                read_only: false
-            }
-        );
+        assert_eq!(m, Mount::Bind { source: "/srv/shared".into(), target: "/x".into(), read_only: false });
         let m = convert_mount(&raw::Mount::Short("data:/var/lib/web".into()), base).unwrap();
-        assert_eq!(
-            m,
-            Mount::Volume {
-                source: "data".into(),
-                target: "/var/lib/web".into(),
-                read_only: false
-            }
-        );
-        assert!(
-            convert_mount(&raw::Mount::Short("data:relative".into()), base)
-                .unwrap_err()
-                .contains("absolute")
-        );
-        assert!(convert_mount(&raw::Mount::Short("/data".into()), base)
-            .unwrap_err()
-            .contains("anonymous"));
-        assert!(convert_mount(&raw::Mount::Short("a:/b:zz".into()), base)
-            .unwrap_err()
-            .contains("mode"));
+        assert_eq!(m, Mount::Volume { source: "data".into(), target: "/var/lib/web".into(), read_only: false });
+        assert!(convert_mount(&raw::Mount::Short("data:relative".into()), base).unwrap_err().contains("absolute"));
+        assert!(convert_mount(&raw::Mount::Short("/data".into()), base).unwrap_err().contains("anonymous"));
+        assert!(convert_mount(&raw::Mount::Short("a:/b:zz".into()), base).unwrap_err().contains("mode"));
     }
 
     #[test]
     fn restart_policies_round_trip() {
-        for text in [
-            "no",
-            "always",
-            "unless-stopped",
-            "on-failure",
-            "on-failure:3",
-        ] {
+        for text in ["no", "always", "unless-stopped", "on-failure", "on-failure:3"] {
             assert_eq!(Restart::parse(text).unwrap().to_string(), text);
         }
         assert!(Restart::parse("sometimes").is_err());

@@ -103,11 +103,7 @@ mod tests {
 
     #[test]
     fn paths_print_and_parse_alike() {
-        let p = FieldPath::root()
-            .key("spec")
-            .key("ports")
-            .index(1)
-            .key("host");
+        let p = FieldPath::root().key("spec").key("ports").index(1).key("host");
         assert_eq!(p.to_string(), "spec.ports[1].host");
         assert_eq!(FieldPath::parse("spec.ports[1].host"), p);
     }

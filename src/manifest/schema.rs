@@ -120,16 +120,9 @@ fn describe(error: &ValidationError<'_>, out: &mut Vec<Violation>) {
             }
         }
         ValidationErrorKind::Required { property } => {
-            let name = property
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| property.to_string());
+            let name = property.as_str().map(str::to_string).unwrap_or_else(|| property.to_string());
             // Point at the key of the incomplete mapping (`spec:`), not into its body.
-            out.push(Violation {
-                path,
-                on_key: true,
-                message: format!("missing required field {name:?}"),
-            });
+            out.push(Violation { path, on_key: true, message: format!("missing required field {name:?}") });
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
             // An untagged form (say a port as text or as a mapping): report the errors of the
@@ -137,10 +130,9 @@ fn describe(error: &ValidationError<'_>, out: &mut Vec<Violation>) {
             let typed: Vec<_> = context
                 .iter()
                 .filter(|branch| {
-                    !branch.iter().any(|e| {
-                        matches!(e.kind(), ValidationErrorKind::Type { .. })
-                            && field_path(e) == path
-                    })
+                    !branch
+                        .iter()
+                        .any(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }) && field_path(e) == path)
                 })
                 .collect();
             if let [branch] = typed.as_slice() {
@@ -161,16 +153,9 @@ fn describe(error: &ValidationError<'_>, out: &mut Vec<Violation>) {
         ValidationErrorKind::Pattern { pattern } => out.push(Violation {
             path,
             on_key: false,
-            message: format!(
-                "invalid value {}: must match {pattern}",
-                short(error.instance())
-            ),
+            message: format!("invalid value {}: must match {pattern}", short(error.instance())),
         }),
-        _ => out.push(Violation {
-            path,
-            on_key: false,
-            message: error.to_string(),
-        }),
+        _ => out.push(Violation { path, on_key: false, message: error.to_string() }),
     }
 }
 
@@ -187,16 +172,11 @@ mod tests {
     fn every_violation_is_reported_with_its_field() {
         let v = violations(
             Kind::Service,
-            &doc(
-                json!({"image": "x", "imagee": "y", "ports": [{"container": 80, "hots": 1}], "state": "up"}),
-            ),
+            &doc(json!({"image": "x", "imagee": "y", "ports": [{"container": 80, "hots": 1}], "state": "up"})),
         );
         let found: Vec<_> = v.iter().map(|v| (v.path.to_string(), v.on_key)).collect();
         assert!(found.contains(&("spec.imagee".into(), true)), "{v:?}");
-        assert!(
-            found.contains(&("spec.ports[0].hots".into(), true)),
-            "{v:?}"
-        );
+        assert!(found.contains(&("spec.ports[0].hots".into(), true)), "{v:?}");
         assert!(found.contains(&("spec.state".into(), false)), "{v:?}");
         assert_eq!(v.len(), 3, "{v:?}");
     }
@@ -213,10 +193,7 @@ mod tests {
     fn schema_has_one_entry_per_kind() {
         let text = document_schema_text();
         for kind in ["Service", "Network", "Volume"] {
-            assert!(
-                text.contains(&format!("\"const\": \"{kind}\"")),
-                "{kind} missing from schema"
-            );
+            assert!(text.contains(&format!("\"const\": \"{kind}\"")), "{kind} missing from schema");
         }
     }
 }

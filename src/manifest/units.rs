@@ -7,9 +7,8 @@ use std::time::Duration;
 
 /// Parses a humantime duration such as `10s`, `5m` or `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("invalid duration {text:?} ({e}); use a form such as 10s, 5m or 1h30m")
-    })
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?} ({e}); use a form such as 10s, 5m or 1h30m"))
 }
 
 /// Formats a duration the way [`parse_duration`] reads it back.
@@ -21,9 +20,7 @@ pub fn format_duration(d: Duration) -> String {
 /// multiples, as in `docker run --memory 1g`; a plain number is bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let bad = || format!("invalid size {text:?}; use a form such as 256Mi, 1Gi, 512k or 1g");
     let value: f64 = number.parse().map_err(|_| bad())?;

@@ -20,13 +20,7 @@ pub struct Change {
 impl std::fmt::Display for Change {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
-        write!(
-            f,
-            "{}: {} -> {}",
-            self.field,
-            show(&self.from),
-            show(&self.to)
-        )
+        write!(f, "{}: {} -> {}", self.field, show(&self.from), show(&self.to))
     }
 }
 
@@ -75,26 +69,14 @@ pub fn changes(last_applied: Option<&str>, desired: &ContainerSpec) -> Vec<Chang
     flatten("", &old, &mut a);
     flatten("", &new, &mut b);
     let mut out = Vec::new();
-    for key in a
-        .keys()
-        .chain(b.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
+    for key in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {
         let (from, to) = (a.get(key), b.get(key));
         if from != to {
-            out.push(Change {
-                field: key.clone(),
-                from: from.cloned(),
-                to: to.cloned(),
-            });
+            out.push(Change { field: key.clone(), from: from.cloned(), to: to.cloned() });
         }
     }
     if out.is_empty() {
-        out.push(Change {
-            field: "moor.spec-hash".into(),
-            from: None,
-            to: Some("(does not match: replacing)".into()),
-        });
+        out.push(Change { field: "moor.spec-hash".into(), from: None, to: Some("(does not match: replacing)".into()) });
     }
     out
 }

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::images::short;
 use crate::manifest::model::State;
 use crate::manifest::{Desired, Service};
 use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
@@ -35,20 +36,13 @@ pub struct Target {
 
 impl From<&ObservedContainer> for Target {
     fn from(c: &ObservedContainer) -> Self {
-        Target {
-            id: c.id.clone(),
-            name: c.name.clone(),
-        }
+        Target { id: c.id.clone(), name: c.name.clone() }
     }
 }
 
 /// One step on one container. A service's actions run in order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(
-    tag = "action",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "action", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Action {
     /// Create the container `name` for `replica`, and start it when `start`.
     Create {
@@ -139,20 +133,11 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.networks.is_empty()
             && self.volumes.is_empty()
-            && self
-                .services
-                .values()
-                .all(|s| s.actions.is_empty() && s.conflict.is_none())
+            && self.services.values().all(|s| s.actions.is_empty() && s.conflict.is_none())
     }
 
     pub fn action_count(&self) -> usize {
-        self.networks.len()
-            + self.volumes.len()
-            + self
-                .services
-                .values()
-                .map(|s| s.actions.len())
-                .sum::<usize>()
+        self.networks.len() + self.volumes.len() + self.services.values().map(|s| s.actions.len()).sum::<usize>()
     }
 }
 
@@ -164,18 +149,12 @@ fn is_current(canonical: &str, c: &ObservedContainer) -> bool {
 
 /// Computes what must change so that `observed` becomes `desired`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
-    let mut out = Plan {
-        prune_suspended: !desired.complete,
-        ..Plan::default()
-    };
+    let mut out = Plan { prune_suspended: !desired.complete, ..Plan::default() };
     let by_service = observed.by_service();
 
     for service in desired.services.values() {
-        let owned = by_service
-            .get(service.name.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let sp = plan_service(service, owned, &observed.conflicts);
+        let owned = by_service.get(service.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+        let sp = plan_service(service, owned, &observed.conflicts, &observed.pinned);
         if !sp.actions.is_empty() || sp.conflict.is_some() {
             out.services.insert(service.name.clone(), sp);
         }
@@ -188,34 +167,16 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         let mut sorted = owned.clone();
         sorted.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         if out.prune_suspended {
-            out.prune_held
-                .extend(sorted.iter().map(|c| format!("container {}", c.name)));
+            out.prune_held.extend(sorted.iter().map(|c| format!("container {}", c.name)));
             continue;
         }
-        let actions = sorted
-            .iter()
-            .map(|c| remove_or_wait(c, "no manifest declares this service"))
-            .collect();
-        let key = if name.is_empty() {
-            "(unlabelled)"
-        } else {
-            name
-        };
-        out.services.insert(
-            key.to_string(),
-            ServicePlan {
-                actions,
-                conflict: None,
-                orphan: true,
-            },
-        );
+        let actions = sorted.iter().map(|c| remove_or_wait(c, "no manifest declares this service")).collect();
+        let key = if name.is_empty() { "(unlabelled)" } else { name };
+        out.services.insert(key.to_string(), ServicePlan { actions, conflict: None, orphan: true });
     }
 
-    let used_networks: BTreeSet<&str> = desired
-        .services
-        .values()
-        .flat_map(|s| s.container.networks.iter().map(String::as_str))
-        .collect();
+    let used_networks: BTreeSet<&str> =
+        desired.services.values().flat_map(|s| s.container.networks.iter().map(String::as_str)).collect();
     let used_volumes: BTreeSet<&str> = desired
         .services
         .values()
@@ -246,14 +207,9 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
 
 fn remove_or_wait(c: &ObservedContainer, reason: &str) -> Action {
     if c.state == RunState::Removing {
-        Action::WaitRemoved {
-            container: c.into(),
-        }
+        Action::WaitRemoved { container: c.into() }
     } else {
-        Action::Remove {
-            container: c.into(),
-            reason: reason.to_string(),
-        }
+        Action::Remove { container: c.into(), reason: reason.to_string() }
     }
 }
 
@@ -261,16 +217,14 @@ fn plan_service(
     service: &Service,
     owned: &[&ObservedContainer],
     conflicts: &BTreeMap<String, String>,
+    pinned: &BTreeMap<String, String>,
 ) -> ServicePlan {
     let mut sp = ServicePlan::default();
     let mut owned: Vec<&ObservedContainer> = owned.to_vec();
     owned.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
 
     if service.state == State::Absent {
-        sp.actions = owned
-            .iter()
-            .map(|c| remove_or_wait(c, "state: absent"))
-            .collect();
+        sp.actions = owned.iter().map(|c| remove_or_wait(c, "state: absent")).collect();
         return sp;
     }
 
@@ -279,91 +233,60 @@ fn plan_service(
     for c in owned.iter().filter(|c| c.state.is_going()) {
         sp.actions.push(remove_or_wait(c, "dead"));
     }
-    let live: Vec<&ObservedContainer> = owned
-        .iter()
-        .copied()
-        .filter(|c| !c.state.is_going())
-        .collect();
-    for c in live
-        .iter()
-        .filter(|c| c.replica() == 0 || c.replica() as usize > names.len())
-    {
-        sp.actions.push(Action::Remove {
-            container: (*c).into(),
-            reason: "replica no longer desired".into(),
-        });
+    let live: Vec<&ObservedContainer> = owned.iter().copied().filter(|c| !c.state.is_going()).collect();
+    for c in live.iter().filter(|c| c.replica() == 0 || c.replica() as usize > names.len()) {
+        sp.actions.push(Action::Remove { container: (*c).into(), reason: "replica no longer desired".into() });
     }
 
     let start = service.state == State::Running;
     let canonical = canonical_json(&service.container);
+    let pinned = pinned.get(&service.name);
     let mut conflicts_found = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let replica = i as u32 + 1;
         let mut candidates: Vec<(bool, &ObservedContainer)> = live
             .iter()
             .filter(|c| c.replica() == replica)
-            .map(|c| (is_current(&canonical, c), *c))
+            .map(|c| (is_current(&canonical, c) && pinned.is_none_or(|id| *id == c.image_id), *c))
             .collect();
         // Best first: built from the desired spec, then up, then already named right, then newest.
         candidates.sort_by_key(|(current, c)| {
-            std::cmp::Reverse((
-                *current,
-                c.state.is_up(),
-                &c.name == name,
-                c.created,
-                c.id.clone(),
-            ))
+            std::cmp::Reverse((*current, c.state.is_up(), &c.name == name, c.created, c.id.clone()))
         });
         let mut rest = candidates.iter();
         let best = rest.next().copied();
         for (_, extra) in rest {
-            sp.actions.push(Action::Remove {
-                container: (*extra).into(),
-                reason: "duplicate of this replica".into(),
-            });
+            sp.actions.push(Action::Remove { container: (*extra).into(), reason: "duplicate of this replica".into() });
         }
         let holds_name = best.is_some_and(|(_, b)| &b.name == name);
         if let (false, Some(holder)) = (holds_name, conflicts.get(name)) {
-            conflicts_found.push(format!(
-                "container name {name:?} is held by {holder}; moor never touches it"
-            ));
+            conflicts_found.push(format!("container name {name:?} is held by {holder}; moor never touches it"));
             continue;
         }
         let Some((current, best)) = best else {
-            sp.actions.push(Action::Create {
-                replica,
-                name: name.clone(),
-                start,
-            });
+            sp.actions.push(Action::Create { replica, name: name.clone(), start });
             continue;
         };
         if !current {
-            let changes = changes(best.last_applied(), &service.container);
-            sp.actions.push(Action::Replace {
-                replica,
-                name: name.clone(),
-                old: best.into(),
-                start,
-                changes,
-            });
+            let mut changes = changes(best.last_applied(), &service.container);
+            if let Some(id) = pinned.filter(|id| **id != best.image_id) {
+                // The spec may be the same: the image behind its tag changed.
+                changes.retain(|c| c.field != "moor.spec-hash");
+                changes.push(Change {
+                    field: "imageId".into(),
+                    from: Some(short(&best.image_id)),
+                    to: Some(short(id)),
+                });
+            }
+            sp.actions.push(Action::Replace { replica, name: name.clone(), old: best.into(), start, changes });
             continue;
         }
         if !holds_name {
-            sp.actions.push(Action::Rename {
-                container: best.into(),
-                to: name.clone(),
-            });
+            sp.actions.push(Action::Rename { container: best.into(), to: name.clone() });
         }
-        match (
-            service.state,
-            best.state.is_up() || best.state == RunState::Paused,
-        ) {
-            (State::Running, false) => sp.actions.push(Action::Start {
-                container: best.into(),
-            }),
-            (State::Stopped, true) => sp.actions.push(Action::Stop {
-                container: best.into(),
-            }),
+        match (service.state, best.state.is_up() || best.state == RunState::Paused) {
+            (State::Running, false) => sp.actions.push(Action::Start { container: best.into() }),
+            (State::Stopped, true) => sp.actions.push(Action::Stop { container: best.into() }),
             _ => {}
         }
     }
@@ -385,20 +308,11 @@ fn plan_resources<'a>(
     let Some(observed) = observed else {
         // Not listed: nothing is known about what exists, so create what is declared (Docker
         // answers 409 when it exists) and prune nothing.
-        return desired
-            .iter()
-            .map(|n| ResourceAction::Create {
-                name: n.to_string(),
-            })
-            .collect();
+        return desired.iter().map(|n| ResourceAction::Create { name: n.to_string() }).collect();
     };
     let existing: BTreeSet<&str> = observed.iter().map(|r| r.name.as_str()).collect();
-    let mut actions: Vec<ResourceAction> = desired
-        .difference(&existing)
-        .map(|n| ResourceAction::Create {
-            name: n.to_string(),
-        })
-        .collect();
+    let mut actions: Vec<ResourceAction> =
+        desired.difference(&existing).map(|n| ResourceAction::Create { name: n.to_string() }).collect();
     for orphan in existing.difference(&desired) {
         if used.contains(orphan) {
             continue; // a service still names it
@@ -406,9 +320,7 @@ fn plan_resources<'a>(
         if prune_suspended {
             held.push(format!("{kind} {orphan}"));
         } else {
-            actions.push(ResourceAction::Remove {
-                name: orphan.to_string(),
-            });
+            actions.push(ResourceAction::Remove { name: orphan.to_string() });
         }
     }
     actions

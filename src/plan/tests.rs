@@ -26,14 +26,7 @@ fn service(name: &str, extra: &str) -> String {
 
 /// A container of `svc`'s replica, built from `svc`'s spec when `current`, else from an older spec
 /// (`LOG_LEVEL: debug`, image `app:0`).
-fn container(
-    d: &Desired,
-    svc: &str,
-    name: &str,
-    replica: u32,
-    state: RunState,
-    current: bool,
-) -> ObservedContainer {
+fn container(d: &Desired, svc: &str, name: &str, replica: u32, state: RunState, current: bool) -> ObservedContainer {
     let mut spec = d.services[svc].container.clone();
     if !current {
         spec.env.insert("LOG_LEVEL".into(), "debug".into());
@@ -59,21 +52,13 @@ fn container(
 }
 
 fn observed(containers: Vec<ObservedContainer>) -> Observed {
-    Observed {
-        containers,
-        ..Observed::default()
-    }
+    Observed { containers, ..Observed::default() }
 }
 
 #[test]
 fn nothing_observed_creates_every_service_in_its_state() {
     let d = desired(
-        &[
-            service("web", ""),
-            service("idle", "  state: stopped"),
-            service("gone", "  state: absent"),
-        ]
-        .concat(),
+        &[service("web", ""), service("idle", "  state: stopped"), service("gone", "  state: absent")].concat(),
     );
     assert_yaml_snapshot!(plan(&d, &observed(vec![])));
 }
@@ -92,18 +77,8 @@ fn in_sync_is_an_empty_plan() {
 
 #[test]
 fn reformatting_a_manifest_keeps_it_in_sync() {
-    let d = desired(&service(
-        "web",
-        "  ports: [\"8080:80\", \"9090:90\"]\n  networks: [b, a]",
-    ));
-    let o = observed(vec![container(
-        &d,
-        "web",
-        "web",
-        1,
-        RunState::Running,
-        true,
-    )]);
+    let d = desired(&service("web", "  ports: [\"8080:80\", \"9090:90\"]\n  networks: [b, a]"));
+    let o = observed(vec![container(&d, "web", "web", 1, RunState::Running, true)]);
     // The same service, written differently: other key order, flow style, lists reordered.
     let again = desired(
         "apiVersion: moor/v1\nkind: Service\nspec:\n  networks: [a, b]\n  ports:\n    - {container: 90, host: 9090}\n    - \"8080:80\"\n  env:\n    LOG_LEVEL: \"info\"\n  image: app:1\nmetadata:\n  name: web\n",
@@ -124,14 +99,7 @@ fn exited_is_started_and_running_is_stopped() {
 #[test]
 fn a_changed_spec_is_replaced_and_the_fields_are_named() {
     let d = desired(&service("web", ""));
-    let o = observed(vec![container(
-        &d,
-        "web",
-        "web",
-        1,
-        RunState::Running,
-        false,
-    )]);
+    let o = observed(vec![container(&d, "web", "web", 1, RunState::Running, false)]);
     assert_yaml_snapshot!(plan(&d, &o));
 }
 
@@ -145,14 +113,7 @@ fn an_auto_removed_container_is_created_again() {
 #[test]
 fn a_container_being_removed_is_waited_for_then_created() {
     let d = desired(&service("job", "  autoRemove: true"));
-    let o = observed(vec![container(
-        &d,
-        "job",
-        "job",
-        1,
-        RunState::Removing,
-        true,
-    )]);
+    let o = observed(vec![container(&d, "job", "job", 1, RunState::Removing, true)]);
     assert_yaml_snapshot!(plan(&d, &o));
 }
 
@@ -169,14 +130,7 @@ fn absent_removes_every_owned_container_of_the_service() {
 #[test]
 fn orphans_are_pruned_when_loading_was_complete() {
     let d = desired(&service("web", ""));
-    let mut o = observed(vec![container(
-        &d,
-        "web",
-        "web",
-        1,
-        RunState::Running,
-        true,
-    )]);
+    let mut o = observed(vec![container(&d, "web", "web", 1, RunState::Running, true)]);
     let mut orphan = container(&d, "web", "old", 1, RunState::Running, true);
     orphan.labels.insert(labels::SERVICE.into(), "old".into());
     o.containers.push(orphan);
@@ -197,10 +151,7 @@ fn crash_leftovers_keep_the_best_and_rename_it() {
     let d = desired(&service("web", ""));
     let mut fresh = container(&d, "web", "web-moor-next", 1, RunState::Running, true);
     fresh.created = 200;
-    let o = observed(vec![
-        container(&d, "web", "web", 1, RunState::Exited, false),
-        fresh,
-    ]);
+    let o = observed(vec![container(&d, "web", "web", 1, RunState::Exited, false), fresh]);
     assert_yaml_snapshot!(plan(&d, &o));
 }
 
@@ -208,10 +159,7 @@ fn crash_leftovers_keep_the_best_and_rename_it() {
 fn a_name_held_by_a_foreign_container_is_a_conflict() {
     let d = desired(&service("web", ""));
     let mut o = observed(vec![]);
-    o.conflicts.insert(
-        "web".into(),
-        "container 0123456789ab, which moor does not own".into(),
-    );
+    o.conflicts.insert("web".into(), "container 0123456789ab, which moor does not own".into());
     let p = plan(&d, &o);
     assert!(!p.is_empty());
     assert_yaml_snapshot!(p);
@@ -237,17 +185,25 @@ fn networks_and_volumes_are_created_and_pruned_when_unused() {
         ]
         .concat(),
     );
-    let resource = |name: &str| ObservedResource {
-        name: name.into(),
-        labels: BTreeMap::new(),
-    };
+    let resource = |name: &str| ObservedResource { name: name.into(), labels: BTreeMap::new() };
     let o = Observed {
         containers: vec![container(&d, "web", "web", 1, RunState::Running, true)],
         networks: Some(vec![resource("old-net")]),
         volumes: Some(vec![resource("data"), resource("old-vol")]),
-        conflicts: BTreeMap::new(),
+        ..Observed::default()
     };
     assert_yaml_snapshot!(plan(&d, &o));
+}
+
+#[test]
+fn a_pinned_image_replaces_a_container_of_the_same_spec() {
+    // An update check found a new image behind the same tag.
+    let d = desired(&service("web", ""));
+    let mut o = observed(vec![container(&d, "web", "web", 1, RunState::Running, true)]);
+    o.pinned.insert("web".into(), "sha256:2222".into());
+    assert_yaml_snapshot!(plan(&d, &o));
+    o.pinned.insert("web".into(), IMAGE_ID.into());
+    assert!(plan(&d, &o).is_empty(), "pinned to what runs: nothing to do");
 }
 
 #[test]

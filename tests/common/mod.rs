@@ -33,16 +33,12 @@ pub async fn docker() -> Docker {
 }
 
 fn tar_context(variant: &str) -> Vec<u8> {
-    let busybox =
-        std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
     let dockerfile = format!(
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nLABEL moor.test.variant=\"{variant}\"\n"
     );
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, data, mode) in [
-        ("Dockerfile", dockerfile.as_bytes(), 0o644),
-        ("busybox", &busybox[..], 0o755),
-    ] {
+    for (name, data, mode) in [("Dockerfile", dockerfile.as_bytes(), 0o644), ("busybox", &busybox[..], 0o755)] {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
@@ -56,11 +52,7 @@ fn tar_context(variant: &str) -> Vec<u8> {
 /// Builds `tag` from scratch with busybox; `variant` changes the image ID without changing
 /// what it runs.
 pub async fn build_image(docker: &Docker, tag: &str, variant: &str) -> String {
-    let options = BuildImageOptionsBuilder::default()
-        .t(tag)
-        .rm(true)
-        .forcerm(true)
-        .build();
+    let options = BuildImageOptionsBuilder::default().t(tag).rm(true).forcerm(true).build();
     let body = bollard::body_full(tar_context(variant).into());
     let mut stream = docker.build_image(options, None, Some(body));
     while let Some(item) = stream.next().await {
@@ -69,20 +61,14 @@ pub async fn build_image(docker: &Docker, tag: &str, variant: &str) -> String {
             panic!("building {tag}: {err}");
         }
     }
-    docker
-        .inspect_image(tag)
-        .await
-        .expect("built image")
-        .id
-        .expect("image id")
+    docker.inspect_image(tag).await.expect("built image").id.expect("image id")
 }
 
 static BASE: OnceCell<String> = OnceCell::const_new();
 
 /// The shared test image, built once per test process. Returns its ID.
 pub async fn image() -> &'static str {
-    BASE.get_or_init(|| async { build_image(&docker().await, IMAGE, "base").await })
-        .await
+    BASE.get_or_init(|| async { build_image(&docker().await, IMAGE, "base").await }).await
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -99,11 +85,7 @@ impl TestEnv {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let token = format!("{}{n}", std::process::id() % 100_000);
         let instance = format!("t-{test}-{token}");
-        TestEnv {
-            instance,
-            token,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        TestEnv { instance, token, dir: tempfile::tempdir().unwrap() }
     }
 
     /// A daemon-wide unique name derived from `base`.
@@ -173,10 +155,7 @@ impl Drop for TestEnv {
 
 /// Runs the docker CLI and returns stdout; used in cleanup, where async is not available.
 pub fn docker_cli(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker CLI");
+    let out = Command::new("docker").args(args).output().expect("docker CLI");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -191,22 +170,14 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
 /// The labels of the container `name`, or `None` when it does not exist.
 pub async fn labels(docker: &Docker, name: &str) -> Option<HashMap<String, String>> {
-    docker
-        .inspect_container(name, None)
-        .await
-        .ok()?
-        .config?
-        .labels
+    docker.inspect_container(name, None).await.ok()?.config?.labels
 }
 
 /// A Service manifest on the test image, running [`SLEEPER`], with `extra` spec lines (each
@@ -219,26 +190,15 @@ pub fn service_yaml(name: &str, extra: &str) -> String {
 
 /// Owned containers of `instance` as `name -> id`.
 pub async fn owned(docker: &Docker, instance: &str) -> std::collections::BTreeMap<String, String> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("moor.instance={instance}")],
-    )]);
-    let options = bollard::query_parameters::ListContainersOptions {
-        all: true,
-        filters: Some(filters),
-        ..Default::default()
-    };
+    let filters = HashMap::from([("label".to_string(), vec![format!("moor.instance={instance}")])]);
+    let options =
+        bollard::query_parameters::ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
     docker
         .list_containers(Some(options))
         .await
         .unwrap()
         .into_iter()
-        .map(|c| {
-            (
-                c.names.unwrap()[0].trim_start_matches('/').to_string(),
-                c.id.unwrap(),
-            )
-        })
+        .map(|c| (c.names.unwrap()[0].trim_start_matches('/').to_string(), c.id.unwrap()))
         .collect()
 }
 
@@ -253,11 +213,7 @@ pub async fn running_env(docker: &Docker, name: &str) -> Option<(bool, Vec<Strin
 pub fn expect_code(out: std::process::Output, code: i32) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    assert_eq!(out.status.code(), Some(code), "stdout:\n{stdout}\nstderr:\n{stderr}");
     stdout
 }
 
@@ -271,33 +227,18 @@ impl Controller {
     /// Starts `moor run` on the test's folder with `--interval 60s` (so that only events and the
     /// file watch can explain a quick reaction) and waits until `/readyz` answers 200.
     pub async fn start(env: &TestEnv, extra: &[&str]) -> Controller {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_moor"))
             .arg("run")
             .arg(env.manifests())
-            .args([
-                "--instance",
-                &env.instance,
-                "--interval",
-                "60s",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "-v",
-            ])
+            .args(["--instance", &env.instance, "--interval", "60s", "--listen", &format!("127.0.0.1:{port}"), "-v"])
             .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(env.dir.path().join(".moor-run.log")).unwrap())
             .spawn()
             .expect("spawn moor run");
         let c = Controller { child, port };
-        eventually(Duration::from_secs(30), "/readyz", || async {
-            (c.get("/readyz").0 == 200).then_some(())
-        })
-        .await;
+        eventually(Duration::from_secs(30), "/readyz", || async { (c.get("/readyz").0 == 200).then_some(()) }).await;
         c
     }
 
@@ -310,15 +251,8 @@ impl Controller {
         let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
         let mut text = String::new();
         let _ = s.read_to_string(&mut text);
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
         (status, body)
     }
 
