@@ -23,6 +23,11 @@ pub struct Check {
 /// digest.
 pub async fn check_and_pull<E: Engine>(engine: &E, reference: &str) -> EngineResult<Check> {
     let registry_digest = engine.registry_digest(reference).await?;
+    pull_unless_local(engine, reference, registry_digest).await
+}
+
+/// Pulls `reference` unless the local image already is `registry_digest`.
+pub async fn pull_unless_local<E: Engine>(engine: &E, reference: &str, registry_digest: String) -> EngineResult<Check> {
     if let Some(local) = engine.image(reference).await? {
         if local.has_digest(&registry_digest) {
             return Ok(Check { reference: reference.into(), registry_digest, image_id: local.id, pulled: false });

@@ -24,6 +24,7 @@ pub mod http;
 pub mod images;
 pub mod labels;
 pub mod manifest;
+pub mod notify;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;

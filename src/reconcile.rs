@@ -3,8 +3,12 @@
 //! Invariants: level-based (each pass observes afresh); a failed observe means no plan and no
 //! action at all.
 
+use futures_util::future::join_all;
+
 use crate::apply::{apply, ApplyOptions, ApplyReport};
 use crate::engine::{Engine, EngineResult};
+use crate::images::check_and_pull;
+use crate::manifest::model::{PullPolicy, State};
 use crate::manifest::Desired;
 use crate::observe::Observed;
 use crate::plan::{plan, Plan};
@@ -32,10 +36,27 @@ pub struct Pass {
     pub report: ApplyReport,
 }
 
-/// Observes, plans and applies once.
+/// Observes, plans and applies once. Services with `pull: always` first go through the
+/// registry digest check (pulling only a new digest), and are pinned to the image it found, so
+/// a new image behind the same tag replaces their containers.
 pub async fn reconcile_once<E: Engine>(engine: &E, desired: &Desired, options: &ApplyOptions) -> EngineResult<Pass> {
-    let observed = observe(engine, &options.instance, desired).await?;
+    let mut observed = observe(engine, &options.instance, desired).await?;
+    let always = desired.services.values().filter(|s| s.pull == PullPolicy::Always && s.state != State::Absent);
+    let checks =
+        join_all(always.map(|s| async move { (s.name.clone(), check_and_pull(engine, &s.container.image).await) }));
+    let mut check_errors = Vec::new();
+    for (name, result) in checks.await {
+        match result {
+            Ok(check) => {
+                observed.pinned.insert(name, check.image_id);
+            }
+            Err(e) => check_errors.push((name, format!("checking the image in its registry: {e}"))),
+        }
+    }
     let plan = plan(desired, &observed);
-    let report = apply(engine, desired, &observed, &plan, options).await;
+    let mut report = apply(engine, desired, &observed, &plan, options).await;
+    for (name, error) in check_errors {
+        report.services.entry(name).or_default().error.get_or_insert(error);
+    }
     Ok(Pass { observed, plan, report })
 }

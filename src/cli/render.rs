@@ -72,9 +72,8 @@ pub fn apply_text(plan: &Plan, report: &ApplyReport) -> String {
         let _ = writeln!(out, "error: {line}");
     }
     for (name, result) in &report.services {
-        let sp = &plan.services[name];
-        let done = sp.actions.iter().take(result.done.len()).map(action_line).collect::<Vec<_>>();
-        for line in done {
+        let actions = plan.services.get(name).map(|sp| sp.actions.as_slice()).unwrap_or(&[]);
+        for line in actions.iter().take(result.done.len()).map(action_line) {
             let _ = writeln!(out, "{name}: {line}: done");
         }
         if let Some(e) = &result.error {
@@ -85,12 +84,12 @@ pub fn apply_text(plan: &Plan, report: &ApplyReport) -> String {
         let _ = writeln!(out, "prune suspended: manifests failed to load");
     }
     let failed = report.failed().count();
-    if plan.is_empty() {
-        out.push_str("in sync: nothing to do\n");
-    } else if failed == 0 && report.resource_errors.is_empty() {
-        let _ = writeln!(out, "converged: {} action(s)", plan.action_count());
-    } else {
+    if failed > 0 || !report.resource_errors.is_empty() {
         let _ = writeln!(out, "{failed} service(s) failed");
+    } else if plan.is_empty() {
+        out.push_str("in sync: nothing to do\n");
+    } else {
+        let _ = writeln!(out, "converged: {} action(s)", plan.action_count());
     }
     out
 }

@@ -30,6 +30,9 @@ pub struct RunArgs {
     /// Serve /healthz, /readyz, /metrics and /status on this address, such as 127.0.0.1:9090.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// POST a JSON note of each image update here (http:// only; see the README).
+    #[arg(long)]
+    notify_url: Option<String>,
     /// How long in-flight reconciles may finish after SIGTERM or SIGINT.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
@@ -91,6 +94,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             interval: args.interval,
             concurrency: args.concurrency,
             shutdown_timeout: args.shutdown_timeout,
+            notify_url: args.notify_url,
         };
         info!(dir = %config.dir.display(), instance = %config.instance, "moor run");
         if let Some(engine) = connect(global, &shared, &token).await {

@@ -15,7 +15,7 @@
 //! [`triggers`] (file watch, Docker events), [`state`] and [`metrics`] (what `/status` and
 //! `/metrics` serve), [`worker`] (one service reconcile).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -36,12 +36,14 @@ pub mod metrics;
 pub mod queue;
 pub mod state;
 pub mod triggers;
+pub mod updates;
 mod worker;
 
 use backoff::Backoff;
 use queue::WorkQueue;
 use state::{timestamp, Shared};
 use triggers::Trigger;
+use updates::{CheckOutcome, Pending, Pins, Watch};
 use worker::{Outcome, RESOURCES};
 
 #[derive(Debug, Clone)]
@@ -54,6 +56,8 @@ pub struct Config {
     pub concurrency: usize,
     /// How long in-flight reconciles may finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Where to POST a JSON note of each image update (`http://` only).
+    pub notify_url: Option<String>,
 }
 
 /// Kubernetes' CrashLoopBackOff in spirit: a repair that is needed again soon after the last one
@@ -117,6 +121,9 @@ struct Controller<E: Engine> {
     /// Services with a recent exit-like event, and how often a reconcile since found nothing:
     /// Docker's list may still show the container running (see [`EXIT_CONFIRM`]).
     exits: HashMap<String, usize>,
+    /// Services with `update.watch: digest`.
+    watches: BTreeMap<String, Watch>,
+    pins: Pins,
 }
 
 /// Runs until `token` is cancelled.
@@ -147,10 +154,13 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
         converged: HashMap::new(),
         reconcile_ids: 0,
         exits: HashMap::new(),
+        watches: BTreeMap::new(),
+        pins: Pins::default(),
     };
     c.reload();
 
     let mut workers: JoinSet<Outcome> = JoinSet::new();
+    let mut checks: JoinSet<CheckOutcome> = JoinSet::new();
     let mut next_resync = Instant::now();
     let mut resync_retry = Backoff::new(backoff::DAEMON);
     loop {
@@ -190,8 +200,14 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
             key = c.queue.next(), if workers.len() < c.config.concurrency.max(1) => {
                 c.reconcile_ids += 1;
                 let desired = c.desired();
-                workers.spawn(worker::reconcile(c.engine.clone(), desired, c.config.instance.clone(), key, c.reconcile_ids));
+                let pin = c.pin_for(&desired, &key);
+                workers.spawn(worker::reconcile(c.engine.clone(), desired, c.config.instance.clone(), key, c.reconcile_ids, pin));
             }
+            _ = tokio::time::sleep_until(c.next_check_at()), if c.has_idle_watch() => c.start_checks(&mut checks),
+            Some(joined) = checks.join_next() => match joined {
+                Ok(outcome) => c.checked(outcome),
+                Err(e) => warn!(error = %e, "an update check panicked"),
+            },
             Some(joined) = workers.join_next() => match joined {
                 Ok(outcome) => c.finished(outcome),
                 Err(e) => warn!(error = %e, "a reconcile task panicked"),
@@ -233,7 +249,121 @@ impl<E: Engine> Controller<E> {
         }
         self.shared.set_problems(loaded.problems.iter().map(ToString::to_string).collect());
         info!(services = loaded.desired.services.len(), complete = loaded.desired.complete, "manifests loaded");
-        *self.desired.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded.desired);
+        let desired = Arc::new(loaded.desired);
+        updates::sync(&mut self.watches, &self.pins, &desired, |name| signature(&desired.services[name]));
+        *self.desired.write().unwrap_or_else(|e| e.into_inner()) = desired;
+    }
+
+    /// The image ID `key` is pinned to, while its pin names the manifest's current reference.
+    fn pin_for(&self, desired: &Desired, key: &str) -> Option<String> {
+        let pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+        let (reference, id) = pins.get(key)?;
+        (desired.services.get(key)?.container.image == *reference).then(|| id.clone())
+    }
+
+    fn has_idle_watch(&self) -> bool {
+        self.watches.values().any(|w| !w.checking)
+    }
+
+    fn next_check_at(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        self.watches.values().filter(|w| !w.checking).map(|w| w.next_check).min().unwrap_or(far)
+    }
+
+    /// Starts the registry checks that are due.
+    fn start_checks(&mut self, checks: &mut JoinSet<CheckOutcome>) {
+        let now = Instant::now();
+        for (name, watch) in self.watches.iter_mut().filter(|(_, w)| !w.checking && w.next_check <= now) {
+            watch.checking = true;
+            watch.next_check = now + watch.interval;
+            let failed = watch.failed_digest.clone();
+            let instance = self.config.instance.clone();
+            checks.spawn(updates::check(self.engine.clone(), instance, name.clone(), watch.reference.clone(), failed));
+        }
+    }
+
+    /// Books a registry check: status, and a pin plus a reconcile when the image is new.
+    fn checked(&mut self, outcome: CheckOutcome) {
+        let Some(watch) = self.watches.get_mut(&outcome.service) else { return };
+        watch.checking = false;
+        watch.status.last_check = Some(timestamp(Duration::ZERO));
+        watch.status.registry_digest = outcome.registry_digest.clone().or(watch.status.registry_digest.take());
+        if outcome.running_digest.is_some() {
+            watch.status.running_digest = outcome.running_digest.clone();
+        }
+        if let Some(error) = &outcome.error {
+            warn!(service = %outcome.service, %error, "update check failed");
+            watch.status.last_result = Some(error.clone());
+        }
+        if let Some(check) = outcome.check {
+            // Only a container that runs another image makes an update; with none running, the
+            // pin just decides what the next create uses.
+            let running = outcome.running_image.as_ref().filter(|id| **id != check.image_id);
+            if let (Some(running), None) = (running, &watch.pending) {
+                info!(service = %outcome.service, image = %check.reference, digest = %check.registry_digest, pulled = check.pulled, "new image; updating");
+                watch.pending = Some(Pending {
+                    digest: check.registry_digest.clone(),
+                    image_id: check.image_id.clone(),
+                    from: watch.status.running_digest.clone().or_else(|| Some(running.clone())),
+                });
+                self.queue.add_now(&outcome.service);
+            }
+            self.pins
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(outcome.service.clone(), (check.reference, check.image_id));
+        }
+        let status = watch.status.clone();
+        self.shared.service(&outcome.service, |s| s.update = Some(status));
+    }
+
+    /// Books the end of a reconcile that carried an update: success, or rollback (the digest is
+    /// not tried again and the service stays pinned to the image it rolled back to).
+    fn book_update(&mut self, outcome: &Outcome) {
+        let Some(watch) = self.watches.get_mut(&outcome.key) else { return };
+        let Some(pending) = watch.pending.clone() else { return };
+        let result = match &outcome.error {
+            None if outcome.done.is_empty() => None, // it already ran that image
+            None => {
+                watch.status.running_digest = Some(pending.digest.clone());
+                Some(("success", format!("updated to {}", crate::images::short(&pending.digest))))
+            }
+            Some(error) if error.contains("rolled back") => {
+                watch.failed_digest = Some(pending.digest.clone());
+                if let Some(before) = &outcome.image_before {
+                    let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
+                    pins.insert(outcome.key.clone(), (watch.reference.clone(), before.clone()));
+                }
+                Some(("rolled_back", updates::failure_text(&pending.digest, error)))
+            }
+            Some(error) => {
+                // Not rolled back (say the create failed): the pin stays, the backoff retries.
+                self.shared.metrics.update("failed");
+                watch.status.last_result = Some(updates::failure_text(&pending.digest, error));
+                let status = watch.status.clone();
+                self.shared.service(&outcome.key, |s| s.update = Some(status));
+                return;
+            }
+        };
+        watch.pending = None;
+        let Some((result, message)) = result else { return };
+        self.shared.metrics.update(result);
+        watch.status.last_result = Some(message.clone());
+        info!(service = %outcome.key, image = %watch.reference, from = ?pending.from, to = %pending.digest, result, %message, "image update");
+        let status = watch.status.clone();
+        self.shared.service(&outcome.key, |s| s.update = Some(status));
+        crate::notify::send(
+            self.config.notify_url.clone(),
+            crate::notify::UpdateEvent {
+                service: outcome.key.clone(),
+                image: watch.reference.clone(),
+                from: pending.from,
+                to: pending.digest,
+                result: result.to_string(),
+                message,
+                time: timestamp(Duration::ZERO),
+            },
+        );
     }
 
     /// Queues `key` after `settle`, or later when its repairs are slowed down by a crash loop.
@@ -346,6 +476,7 @@ impl<E: Engine> Controller<E> {
                 });
             }
         }
+        self.book_update(&outcome);
         // Nothing to do right after an exit event: Docker may not show the exit yet.
         match self.exits.get_mut(&key) {
             Some(n) if outcome.done.is_empty() && outcome.error.is_none() && *n < EXIT_CONFIRM.len() => {

@@ -26,6 +26,9 @@ pub struct ServiceStatus {
     pub crash_loop: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_reconcile: Option<String>,
+    /// For `update.watch: digest`: digests, last check, last update result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<super::updates::UpdateStatus>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

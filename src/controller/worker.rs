@@ -26,6 +26,8 @@ pub struct Outcome {
     pub observed: Option<String>,
     /// Statuses of Docker errors met, for the metric.
     pub docker_errors: Vec<String>,
+    /// The image ID the service's first container ran before this reconcile acted.
+    pub image_before: Option<String>,
 }
 
 pub fn desired_text(service: &Service) -> String {
@@ -64,6 +66,7 @@ pub async fn reconcile<E: Engine>(
     instance: String,
     key: String,
     id: u64,
+    pin: Option<String>,
 ) -> Outcome {
     let span = tracing::info_span!("reconcile", service = %key, reconcile = id);
     let started = Instant::now();
@@ -75,8 +78,9 @@ pub async fn reconcile<E: Engine>(
             duration: Duration::ZERO,
             observed: None,
             docker_errors: Vec::new(),
+            image_before: None,
         };
-        let observed = match observe(engine.as_ref(), &instance, &desired).await {
+        let mut observed = match observe(engine.as_ref(), &instance, &desired).await {
             Ok(o) => o,
             Err(e) => {
                 outcome.docker_errors.push(e.status_label());
@@ -87,6 +91,10 @@ pub async fn reconcile<E: Engine>(
         };
         let containers = observed.by_service().get(key.as_str()).cloned().unwrap_or_default();
         outcome.observed = Some(observed_text(&containers));
+        outcome.image_before = containers.first().map(|c| c.image_id.clone());
+        if let Some(pin) = pin {
+            observed.pinned.insert(key.clone(), pin);
+        }
         let part = part_of(&plan(&desired, &observed), &key);
         tracing::debug!(actions = part.action_count(), observed = ?outcome.observed, "planned");
         if part.action_count() > 0 || part.services.values().any(|s| s.conflict.is_some()) {

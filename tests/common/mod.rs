@@ -6,6 +6,8 @@
 //!   removes everything labelled with its instance when dropped, even after a failed assertion.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,10 +34,12 @@ pub async fn docker() -> Docker {
         .expect("a Docker Engine must answer; .ci/run starts one")
 }
 
-fn tar_context(variant: &str) -> Vec<u8> {
+fn tar_context(variant: &str, healthy: bool) -> Vec<u8> {
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    // `/ok` is what the update tests' healthcheck looks for.
+    let ok = if healthy { "RUN [\"/bin/touch\", \"/ok\"]\n" } else { "" };
     let dockerfile = format!(
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nLABEL moor.test.variant=\"{variant}\"\n"
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n{ok}LABEL moor.test.variant=\"{variant}\"\n"
     );
     let mut tar = tar::Builder::new(Vec::new());
     for (name, data, mode) in [("Dockerfile", dockerfile.as_bytes(), 0o644), ("busybox", &busybox[..], 0o755)] {
@@ -52,8 +56,13 @@ fn tar_context(variant: &str) -> Vec<u8> {
 /// Builds `tag` from scratch with busybox; `variant` changes the image ID without changing
 /// what it runs.
 pub async fn build_image(docker: &Docker, tag: &str, variant: &str) -> String {
+    build_image_with(docker, tag, variant, true).await
+}
+
+/// [`build_image`], with or without the `/ok` file a healthcheck can test for.
+pub async fn build_image_with(docker: &Docker, tag: &str, variant: &str, healthy: bool) -> String {
     let options = BuildImageOptionsBuilder::default().t(tag).rm(true).forcerm(true).build();
-    let body = bollard::body_full(tar_context(variant).into());
+    let body = bollard::body_full(tar_context(variant, healthy).into());
     let mut stream = docker.build_image(options, None, Some(body));
     while let Some(item) = stream.next().await {
         let info = item.unwrap_or_else(|e| panic!("building {tag}: {e}"));
@@ -78,6 +87,8 @@ pub struct TestEnv {
     pub instance: String,
     token: String,
     pub dir: tempfile::TempDir,
+    /// Image references this test made, removed on drop.
+    images: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestEnv {
@@ -85,12 +96,17 @@ impl TestEnv {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let token = format!("{}{n}", std::process::id() % 100_000);
         let instance = format!("t-{test}-{token}");
-        TestEnv { instance, token, dir: tempfile::tempdir().unwrap() }
+        TestEnv { instance, token, dir: tempfile::tempdir().unwrap(), images: Default::default() }
     }
 
     /// A daemon-wide unique name derived from `base`.
     pub fn name(&self, base: &str) -> String {
         format!("{base}-{}", self.token)
+    }
+
+    /// Marks an image reference for removal when the test ends.
+    pub fn own_image(&self, reference: &str) {
+        self.images.lock().unwrap().push(reference.to_string());
     }
 
     pub fn manifests(&self) -> &Path {
@@ -144,6 +160,9 @@ impl Drop for TestEnv {
             for name in names.split_whitespace() {
                 docker_cli(&[kind, "rm", name]);
             }
+        }
+        for image in self.images.lock().unwrap().iter() {
+            docker_cli(&["rmi", "-f", image]);
         }
         // Containers made by hand in a test carry this token in their name.
         let names = docker_cli(&["ps", "-aq", "--filter", &format!("name={}", self.token)]);

@@ -1,0 +1,101 @@
+//! A local registry for the update tests: Debian's `docker-registry` on a free loopback port
+//! (Docker treats loopback registries as insecure, so plain HTTP works). Killed when dropped.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::query_parameters::{PushImageOptions, TagImageOptions};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::eventually;
+
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub async fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        let registry = Registry { child, addr: addr.clone(), _dir: dir };
+        eventually(Duration::from_secs(20), "the registry to answer", || async {
+            std::net::TcpStream::connect(&addr).ok().map(|_| ())
+        })
+        .await;
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pushes `reference` (`host:port/repo:tag`) to its registry.
+pub async fn push(docker: &Docker, reference: &str) {
+    let (repo, tag) = reference.rsplit_once(':').unwrap();
+    let options = PushImageOptions { tag: Some(tag.to_string()), ..Default::default() };
+    let mut stream = docker.push_image(repo, Some(options), None);
+    while let Some(item) = stream.next().await {
+        let info = item.unwrap_or_else(|e| panic!("pushing {reference}: {e}"));
+        if let Some(e) = info.error_detail.and_then(|d| d.message) {
+            panic!("pushing {reference}: {e}");
+        }
+    }
+}
+
+/// Points `reference` at the image `id`.
+pub async fn tag(docker: &Docker, id: &str, reference: &str) {
+    let (repo, tag) = reference.rsplit_once(':').unwrap();
+    let options = TagImageOptions { repo: Some(repo.to_string()), tag: Some(tag.to_string()) };
+    docker.tag_image(id, Some(options)).await.unwrap();
+}
+
+/// Docker events recorded in the background: `(type, action, name or image, time in ns)`.
+pub type Events = Arc<Mutex<Vec<(String, String, String, i64)>>>;
+
+/// Starts recording events that match `filters` (Docker's event filters).
+pub fn record_events(docker: &Docker, filters: &[(&str, &str)]) -> (Events, tokio::task::JoinHandle<()>) {
+    let mut map = std::collections::HashMap::<String, Vec<String>>::new();
+    for (k, v) in filters {
+        map.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    let options = bollard::query_parameters::EventsOptions { filters: Some(map), ..Default::default() };
+    let events: Events = Arc::default();
+    let sink = events.clone();
+    let docker = docker.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = docker.events(Some(options));
+        while let Some(Ok(e)) = stream.next().await {
+            let actor = e.actor.unwrap_or_default();
+            let attrs = actor.attributes.unwrap_or_default();
+            let name = attrs.get("name").cloned().unwrap_or_else(|| actor.id.unwrap_or_default());
+            let typ = e.typ.map(|t| t.to_string()).unwrap_or_default();
+            sink.lock().unwrap().push((typ, e.action.unwrap_or_default(), name, e.time_nano.unwrap_or_default()));
+        }
+    });
+    (events, task)
+}

@@ -1,0 +1,249 @@
+//! Image updates against a real local registry.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::Docker;
+use common::registry::{push, record_events, tag, Registry};
+use common::{build_image_with, docker, eventually, expect_code, image, owned, service_yaml, Controller, TestEnv};
+
+/// Builds `reference` (healthy or not), pushes it, and returns its image ID.
+async fn publish(docker: &Docker, env: &TestEnv, reference: &str, variant: &str, healthy: bool) -> String {
+    let id = build_image_with(docker, reference, &env.name(variant), healthy).await;
+    env.own_image(reference);
+    push(docker, reference).await;
+    id
+}
+
+async fn image_of(docker: &Docker, name: &str) -> Option<String> {
+    let info = docker.inspect_container(name, None).await.ok()?;
+    info.state?.running?.then_some(())?;
+    info.image
+}
+
+fn watched(name: &str, reference: &str, extra: &str) -> String {
+    let text = service_yaml(name, &format!("  update: {{ watch: digest, interval: 1s, healthTimeout: 10s{extra} }}\n"));
+    text.replace(common::IMAGE, reference).replace("pull: never", "pull: missing")
+}
+
+fn metric(moor: &Controller, line: &str) -> bool {
+    moor.get("/metrics").1.lines().any(|l| l == line)
+}
+
+/// A webhook receiver: collects the bodies it is sent.
+async fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = bodies.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut text = String::new();
+            let mut buf = vec![0u8; 8192];
+            loop {
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if let Some((_, body)) = text.split_once("\r\n\r\n") {
+                    if let Ok(v) = serde_json::from_str(body) {
+                        sink.lock().unwrap().push(v);
+                        break;
+                    }
+                }
+            }
+            let _ = s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await;
+        }
+    });
+    (url, bodies)
+}
+
+/// The seed's scenario: an `--rm` service watched by digest. The registry gets a new image
+/// under the same tag, and the local tag is put back on the old image, so that only the
+/// registry check can find the new one.
+#[tokio::test]
+async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_404() {
+    image().await;
+    let env = TestEnv::new("seedupd");
+    let docker = docker().await;
+    let registry = Registry::start().await;
+    let job = env.name("job");
+    let reference = format!("{}/{job}:1", registry.addr);
+    let v1 = publish(&docker, &env, &reference, "v1", true).await;
+    env.write("job.yaml", &watched(&job, &reference, "").replace("  stopTimeout", "  autoRemove: true\n  stopTimeout"));
+    let (url, hooks) = webhook().await;
+    let moor = Controller::start(&env, &["--notify-url", &url]).await;
+    eventually(Duration::from_secs(20), "v1 running", || async {
+        (image_of(&docker, &job).await? == v1).then_some(())
+    })
+    .await;
+
+    let v2 = publish(&docker, &env, &reference, "v2", true).await;
+    tag(&docker, &v1, &reference).await;
+    eventually(Duration::from_secs(30), "v2 running", || async {
+        (image_of(&docker, &job).await? == v2).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "the update booked", || async {
+        metric(&moor, "moor_updates_total{result=\"success\"} 1").then_some(())
+    })
+    .await;
+    let status = moor.status();
+    let svc = &status["services"][&job];
+    assert!(svc.get("lastError").is_none(), "{svc}");
+    assert!(svc["update"]["lastResult"].as_str().unwrap().starts_with("updated to sha256:"), "{svc}");
+    assert!(!moor.get("/metrics").1.contains("moor_reconcile_total{result=\"error\"}"), "a reconcile failed");
+    assert_eq!(owned(&docker, &env.instance).await.len(), 1);
+    let hook =
+        eventually(Duration::from_secs(10), "the webhook", || async { hooks.lock().unwrap().first().cloned() }).await;
+    assert_eq!(hook["service"], job.as_str());
+    assert_eq!(hook["result"], "success");
+    assert_eq!(hook["to"], svc["update"]["registryDigest"]);
+}
+
+#[tokio::test]
+async fn an_unhealthy_update_is_rolled_back_and_not_retried_in_a_loop() {
+    image().await;
+    let env = TestEnv::new("rollback");
+    let docker = docker().await;
+    let registry = Registry::start().await;
+    let web = env.name("web");
+    let reference = format!("{}/{web}:1", registry.addr);
+    let v1 = publish(&docker, &env, &reference, "v1", true).await;
+    let health = "  healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ok\"], interval: 1s, retries: 1 }\n";
+    env.write("web.yaml", &format!("{}{health}", watched(&web, &reference, ", healthTimeout: 8s")));
+    let moor = Controller::start(&env, &[]).await;
+    eventually(Duration::from_secs(20), "v1 running", || async {
+        (image_of(&docker, &web).await? == v1).then_some(())
+    })
+    .await;
+
+    publish(&docker, &env, &reference, "v2-broken", false).await;
+    let result = eventually(Duration::from_secs(40), "the rollback", || async {
+        let status = moor.status();
+        let text = status["services"][&web]["update"]["lastResult"].as_str()?.to_string();
+        text.contains("rolled back").then_some(text)
+    })
+    .await;
+    assert!(result.starts_with("update to sha256:") && result.contains("failed"), "{result}");
+    eventually(Duration::from_secs(10), "v1 running again", || async {
+        (image_of(&docker, &web).await? == v1).then_some(())
+    })
+    .await;
+
+    // Several more checks pass (interval 1 s); the failed digest is not tried again.
+    let check_time =
+        |moor: &Controller| moor.status()["services"][&web]["update"]["lastCheck"].as_str().map(str::to_string);
+    let mut seen = vec![check_time(&moor)];
+    eventually(Duration::from_secs(20), "three more checks", || {
+        let now = check_time(&moor);
+        if seen.last() != Some(&now) {
+            seen.push(now);
+        }
+        let enough = seen.len() > 3;
+        async move { enough.then_some(()) }
+    })
+    .await;
+    assert!(metric(&moor, "moor_updates_total{result=\"rolled_back\"} 1"), "{}", moor.get("/metrics").1);
+    assert!(!moor.get("/metrics").1.contains("moor_updates_total{result=\"success\"}"));
+    assert_eq!(image_of(&docker, &web).await, Some(v1));
+}
+
+#[tokio::test]
+async fn start_first_keeps_the_old_container_until_the_new_one_is_healthy() {
+    image().await;
+    let env = TestEnv::new("startfirst");
+    let docker = docker().await;
+    let registry = Registry::start().await;
+    let web = env.name("web");
+    let reference = format!("{}/{web}:1", registry.addr);
+    let v1 = publish(&docker, &env, &reference, "v1", true).await;
+    let health = "  healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ok\"], interval: 1s, retries: 1 }\n";
+    env.write("web.yaml", &format!("{}{health}", watched(&web, &reference, ", strategy: start-first")));
+    let _moor = Controller::start(&env, &[]).await;
+    eventually(Duration::from_secs(20), "v1 running", || async {
+        (image_of(&docker, &web).await? == v1).then_some(())
+    })
+    .await;
+    let old = owned(&docker, &env.instance).await[&web].clone();
+
+    let (events, recorder) =
+        record_events(&docker, &[("type", "container"), ("label", &format!("moor.instance={}", env.instance))]);
+    let v2 = publish(&docker, &env, &reference, "v2", true).await;
+    eventually(Duration::from_secs(40), "v2 running", || async {
+        (image_of(&docker, &web).await? == v2).then_some(())
+    })
+    .await;
+    recorder.abort();
+    let events = events.lock().unwrap().clone();
+    let healthy_new = events
+        .iter()
+        .find(|(_, action, name, _)| action == "health_status: healthy" && name != &web)
+        .or_else(|| {
+            events
+                .iter()
+                .find(|(_, action, name, _)| action == "health_status: healthy" && name.ends_with("-moor-next"))
+        })
+        .unwrap_or_else(|| panic!("no healthy event of the new container: {events:?}"));
+    let old_stopped = events
+        .iter()
+        .find(|(_, action, name, _)| (action == "kill" || action == "die") && name == &web)
+        .unwrap_or_else(|| panic!("the old container never stopped: {events:?}"));
+    assert!(healthy_new.3 <= old_stopped.3, "the old container stopped before the new one was healthy: {events:?}");
+    assert!(!owned(&docker, &env.instance).await.values().any(|id| *id == old));
+}
+
+#[tokio::test]
+async fn checks_that_find_nothing_new_pull_nothing() {
+    image().await;
+    let env = TestEnv::new("nopull");
+    let docker = docker().await;
+    let registry = Registry::start().await;
+    let web = env.name("web");
+    let reference = format!("{}/{web}:1", registry.addr);
+    publish(&docker, &env, &reference, "v1", true).await;
+    env.write("web.yaml", &watched(&web, &reference, ""));
+    let (pulls, recorder) = record_events(&docker, &[("type", "image"), ("event", "pull")]);
+    let moor = Controller::start(&env, &[]).await;
+    let check_time =
+        |moor: &Controller| moor.status()["services"][&web]["update"]["lastCheck"].as_str().map(str::to_string);
+    let mut seen = vec![];
+    eventually(Duration::from_secs(20), "three checks", || {
+        let now = check_time(&moor);
+        if now.is_some() && seen.last() != Some(&now) {
+            seen.push(now);
+        }
+        let enough = seen.len() >= 3;
+        async move { enough.then_some(()) }
+    })
+    .await;
+    let status = moor.status();
+    let update = &status["services"][&web]["update"];
+    assert_eq!(update["registryDigest"], update["runningDigest"], "{update}");
+    recorder.abort();
+    let pulls: Vec<_> = pulls.lock().unwrap().iter().filter(|(_, _, image, _)| image.contains(&web)).cloned().collect();
+    assert!(pulls.is_empty(), "checks pulled: {pulls:?}");
+
+    // `moor apply` with `pull: always` goes through the same check: no pull for an unchanged digest.
+    drop(moor);
+    let (pulls, recorder) = record_events(&docker, &[("type", "image"), ("event", "pull")]);
+    env.write(
+        "web.yaml",
+        &service_yaml(&web, "  pull: always\n").replace(common::IMAGE, &reference).replace("  pull: never\n", ""),
+    );
+    expect_code(env.moor(&["apply", &env.manifests().to_string_lossy()]), 0);
+    let v2 = publish(&docker, &env, &reference, "v2", true).await;
+    let v1 = docker.inspect_container(&web, None).await.unwrap().image.unwrap();
+    tag(&docker, &v1, &reference).await;
+    expect_code(env.moor(&["apply", &env.manifests().to_string_lossy()]), 0);
+    assert_eq!(image_of(&docker, &web).await, Some(v2), "pull: always did not find the new digest");
+    eventually(Duration::from_secs(5), "the pull event", || async {
+        (pulls.lock().unwrap().iter().filter(|(_, _, image, _)| image.contains(&web)).count() == 1).then_some(())
+    })
+    .await;
+    recorder.abort();
+}
