@@ -21,6 +21,7 @@ pub mod cli;
 pub mod controller;
 pub mod engine;
 pub mod http;
+pub mod http_client;
 pub mod images;
 pub mod labels;
 pub mod manifest;

@@ -103,6 +103,21 @@ async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_40
     assert_eq!(hook["service"], job.as_str());
     assert_eq!(hook["result"], "success");
     assert_eq!(hook["to"], svc["update"]["registryDigest"]);
+
+    // `moor status` shows the watched service's digests, check time and last update result:
+    // from the controller, or checked live without one.
+    let dir = env.manifests().to_string_lossy().into_owned();
+    let url = format!("http://127.0.0.1:{}", moor.port);
+    let text = expect_code(env.moor(&["status", &dir, "--controller", &url]), 0);
+    let digest = svc["update"]["registryDigest"].as_str().unwrap();
+    let short = &digest[..19];
+    let line =
+        text.lines().find(|l| l.starts_with(&job) && l.contains("updated to")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(line.matches(short).count(), 3, "running, registry and result digests: {line}");
+    let json = expect_code(env.moor(&["status", &dir, "-o", "json"]), 0);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows[0]["update"]["registryDigest"], digest);
+    assert_eq!(rows[0]["update"]["runningDigest"], digest);
 }
 
 #[tokio::test]

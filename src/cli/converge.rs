@@ -2,13 +2,21 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::{default_dir, render, Global, Output};
 use crate::apply::ApplyOptions;
+use crate::controller::state::timestamp;
+use crate::controller::updates::UpdateStatus;
 use crate::engine::DockerEngine;
+use crate::engine::Engine;
+use crate::http_client::request;
+use crate::manifest::model::Watch;
+use crate::manifest::Desired;
 use crate::manifest::{load_paths, Loaded};
+use crate::observe::Observed;
 use crate::plan::plan as make_plan;
 use crate::reconcile::{observe, reconcile_once};
 
@@ -72,13 +80,17 @@ pub fn apply(dir: Option<PathBuf>, concurrency: usize, global: &Global) -> anyho
     })
 }
 
-pub fn status(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode> {
+pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global) -> anyhow::Result<ExitCode> {
     let loaded = load(dir);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
-        let rows = render::status_rows(&loaded.desired, &observed, &plan);
+        let mut rows = render::status_rows(&loaded.desired, &observed, &plan);
+        match controller {
+            Some(url) => from_controller(&url, &mut rows).await?,
+            None => live_update_checks(&engine, &loaded.desired, &observed, &mut rows).await,
+        }
         match global.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
             Output::Text => print!("{}", render::status_table(&rows)),
@@ -90,4 +102,53 @@ pub fn status(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode>
             (true, false) => PENDING,
         }))
     })
+}
+
+/// Fills last errors and update results from a running controller's `/status`.
+async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::Result<()> {
+    let url = format!("{}/status", url.trim_end_matches('/'));
+    let (code, body) = request("GET", &url, None, Duration::from_secs(5)).await.map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(code == 200, "{url} answered {code}");
+    let doc: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("reading {url}"))?;
+    for row in rows.iter_mut() {
+        let service = &doc["services"][&row.service];
+        if let Some(error) = service["lastError"].as_str() {
+            row.last_error = Some(error.to_string());
+        }
+        if let Ok(update) = serde_json::from_value::<UpdateStatus>(service["update"].clone()) {
+            row.update = Some(update);
+        }
+    }
+    Ok(())
+}
+
+/// For each `update.watch: digest` service: the running digest and the registry's, checked now.
+/// The last update result is known only to a controller (`--controller`).
+async fn live_update_checks(
+    engine: &DockerEngine,
+    desired: &Desired,
+    observed: &Observed,
+    rows: &mut [render::StatusRow],
+) {
+    let by_service = observed.by_service();
+    for row in rows.iter_mut() {
+        let Some(service) = desired.services.get(&row.service).filter(|s| s.update.watch == Watch::Digest) else {
+            continue;
+        };
+        let running = by_service.get(row.service.as_str()).and_then(|c| c.first()).map(|c| c.image_id.clone());
+        let running_digest = match running {
+            Some(id) => engine.image(&id).await.ok().flatten().and_then(|i| i.digest().map(str::to_string)),
+            None => None,
+        };
+        let (registry_digest, last_result) = match engine.registry_digest(&service.container.image).await {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(format!("registry check failed: {e}"))),
+        };
+        row.update = Some(UpdateStatus {
+            running_digest,
+            registry_digest,
+            last_check: Some(timestamp(Duration::ZERO)),
+            last_result,
+        });
+    }
 }

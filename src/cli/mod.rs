@@ -86,6 +86,10 @@ pub enum Command {
     Status {
         /// Manifest folder (default ./manifests).
         dir: Option<PathBuf>,
+        /// Read last errors and update results from a running `moor run --listen`, such as
+        /// http://127.0.0.1:9090. Without it, watched services get a live registry check.
+        #[arg(long)]
+        controller: Option<String>,
     },
 }
 
@@ -133,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan { dir } => converge::plan(dir, &cli.global),
         Command::Apply { dir, dry_run: true, .. } => converge::plan(dir, &cli.global),
         Command::Apply { dir, concurrency, .. } => converge::apply(dir, concurrency, &cli.global),
-        Command::Status { dir } => converge::status(dir, &cli.global),
+        Command::Status { dir, controller } => converge::status(dir, controller, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
     }
 }

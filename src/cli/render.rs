@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::apply::ApplyReport;
+use crate::controller::updates::UpdateStatus;
+use crate::images::short;
 use crate::manifest::model::State;
 use crate::manifest::Desired;
 use crate::observe::{Health, Observed, ObservedContainer};
@@ -105,6 +107,9 @@ pub struct StatusRow {
     pub image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// For `update.watch: digest` services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdateStatus>,
 }
 
 fn observed_summary(containers: &[&ObservedContainer]) -> String {
@@ -150,6 +155,7 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
             health: health_summary(&containers),
             image: service.container.image.clone(),
             last_error: sp.and_then(|s| s.conflict.clone()),
+            update: None,
         });
     }
     for (name, containers) in &by_service {
@@ -164,6 +170,7 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
             health: health_summary(containers),
             image: containers.first().map(|c| c.image.clone()).unwrap_or_default(),
             last_error: None,
+            update: None,
         });
     }
     rows
@@ -185,8 +192,32 @@ pub fn status_table(rows: &[StatusRow]) -> String {
             ]
         })
         .collect();
+    let mut out = table(&header, &cells);
+    let updates: Vec<[String; 5]> = rows
+        .iter()
+        .filter_map(|r| {
+            let u = r.update.as_ref()?;
+            let digest = |d: &Option<String>| d.as_deref().map(short).unwrap_or_else(|| "-".into());
+            Some([
+                r.service.clone(),
+                digest(&u.running_digest),
+                digest(&u.registry_digest),
+                u.last_check.clone().unwrap_or_else(|| "-".into()),
+                u.last_result.clone().unwrap_or_else(|| "-".into()),
+            ])
+        })
+        .collect();
+    if !updates.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&["WATCHED", "RUNNING", "REGISTRY", "CHECKED", "LAST UPDATE"], &updates));
+    }
+    out
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table<const N: usize>(header: &[&str; N], cells: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
-    for row in &cells {
+    for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
         }
@@ -197,7 +228,7 @@ pub fn status_table(rows: &[StatusRow]) -> String {
         let _ = writeln!(out, "{}", text.join("  ").trim_end());
     };
     line(header.to_vec());
-    for row in &cells {
+    for row in cells {
         line(row.iter().map(String::as_str).collect());
     }
     out

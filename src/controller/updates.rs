@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::engine::Engine;
@@ -27,7 +27,7 @@ use crate::manifest::Desired;
 pub type Pins = Arc<Mutex<BTreeMap<String, (String, String)>>>;
 
 /// What `/status` and `moor status` show of a watched service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
