@@ -7,27 +7,14 @@
 //! - The hash covers the canonical JSON plus the resolved image ID, so a new image under the same
 //!   reference is a different container.
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::ContainerSpec;
 
 /// The spec as canonical JSON: sorted keys, no whitespace. This is `moor.last-applied`.
+/// A loaded [`crate::manifest::Service`] holds it already, made once at load.
 pub fn canonical_json(spec: &ContainerSpec) -> String {
-    let value = serde_json::to_value(spec).expect("a ContainerSpec serializes");
-    sorted(value).to_string()
-}
-
-fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
+    spec.canonical_json()
 }
 
 /// `sha256:<hex>` of the canonical JSON and the image ID.
@@ -42,10 +29,12 @@ pub fn hash_canonical(canonical: &str, image_id: &str) -> String {
     hasher.update(b"\n");
     hasher.update(image_id.as_bytes());
     let digest = hasher.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");
     for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(HEX[(byte >> 4) as usize] as char);
+        out.push(HEX[(byte & 15) as usize] as char);
     }
     out
 }

@@ -182,6 +182,7 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
             }
             Some(trigger) = rx.recv() => match trigger {
                 Trigger::Service(service) => c.enqueue(&service, EVENT_SETTLE),
+                Trigger::Destroyed(service) => c.enqueue(&service, Duration::ZERO),
                 Trigger::Exited(service) => {
                     c.exits.insert(service.clone(), 0);
                     c.enqueue(&service, EVENT_SETTLE);
@@ -371,7 +372,6 @@ impl<E: Engine> Controller<E> {
         let now = Instant::now();
         match self.crash.get(key).and_then(|c| c.not_before).filter(|t| *t > now) {
             Some(t) => self.queue.add_after(key, t - now),
-            None if settle.is_zero() => self.queue.add(key),
             None => self.queue.add_settled(key, settle),
         }
     }

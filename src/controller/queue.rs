@@ -4,8 +4,11 @@
 //! - A key is at most once in the queue.
 //! - A key handed out by [`WorkQueue::next`] is not handed out again before [`WorkQueue::done`];
 //!   adding it meanwhile marks it dirty, and `done` queues it once more.
-//! - A delayed key (backoff) becomes ready at its time; [`WorkQueue::add`] does not cut a delay
-//!   short, [`WorkQueue::add_now`] does (for a manifest change).
+//! - A delayed key (backoff) becomes ready at its time; [`WorkQueue::add`] and
+//!   [`WorkQueue::add_settled`] do not cut a backoff short, [`WorkQueue::add_now`] does (for a
+//!   manifest change).
+//! - A settling key (a Docker event's short wait) is kept apart from backoffs: a later event may
+//!   shorten its settle time, never a backoff.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -21,6 +24,7 @@ struct State {
     running: HashSet<String>,
     dirty: HashSet<String>,
     delayed: BTreeMap<String, Instant>,
+    settling: BTreeMap<String, Instant>,
 }
 
 #[derive(Default)]
@@ -43,7 +47,7 @@ impl WorkQueue {
         let mut s = self.lock();
         if s.running.contains(key) {
             s.dirty.insert(key.to_string());
-        } else if !s.queued.contains(key) && !s.delayed.contains_key(key) {
+        } else if !s.queued.contains(key) && !s.delayed.contains_key(key) && !s.settling.contains_key(key) {
             s.queued.insert(key.to_string());
             s.ready.push_back(key.to_string());
             drop(s);
@@ -53,20 +57,25 @@ impl WorkQueue {
 
     /// Like [`add`](Self::add), but cancels a pending delay.
     pub fn add_now(&self, key: &str) {
-        self.lock().delayed.remove(key);
+        let mut s = self.lock();
+        s.delayed.remove(key);
+        s.settling.remove(key);
+        drop(s);
         self.add(key);
     }
 
     /// Queues `key` after a short `settle` time, for a Docker event: Docker emits `die` a moment
     /// before its container list shows the container stopped, and `rm -f` sends kill, die and
-    /// destroy in a burst that one reconcile should answer. A pending delay (a backoff) is kept
-    /// as it is.
+    /// destroy in a burst that one reconcile should answer. An earlier settle time wins (a
+    /// `destroy` needs none); a pending backoff is kept as it is.
     pub fn add_settled(&self, key: &str, settle: Duration) {
         let mut s = self.lock();
         if s.running.contains(key) {
             s.dirty.insert(key.to_string());
         } else if !s.queued.contains(key) && !s.delayed.contains_key(key) {
-            s.delayed.insert(key.to_string(), Instant::now() + settle);
+            let at = Instant::now() + settle;
+            let entry = s.settling.entry(key.to_string()).or_insert(at);
+            *entry = (*entry).min(at);
             drop(s);
             self.notify.notify_one();
         }
@@ -88,9 +97,16 @@ impl WorkQueue {
             let wake_at = {
                 let mut s = self.lock();
                 let now = Instant::now();
-                let due: Vec<String> = s.delayed.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
+                let due: Vec<String> = s
+                    .delayed
+                    .iter()
+                    .chain(s.settling.iter())
+                    .filter(|(_, at)| **at <= now)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for key in due {
                     s.delayed.remove(&key);
+                    s.settling.remove(&key);
                     if s.running.contains(&key) {
                         s.dirty.insert(key);
                     } else if s.queued.insert(key.clone()) {
@@ -102,7 +118,7 @@ impl WorkQueue {
                     s.running.insert(key.clone());
                     return key;
                 }
-                s.delayed.values().min().copied()
+                s.delayed.values().chain(s.settling.values()).min().copied()
             };
             match wake_at {
                 Some(at) => tokio::select! {
@@ -127,7 +143,7 @@ impl WorkQueue {
     /// Keys waiting: ready or delayed (the `moor_queue_depth` gauge).
     pub fn depth(&self) -> usize {
         let s = self.lock();
-        s.ready.len() + s.delayed.len()
+        s.ready.len() + s.delayed.len() + s.settling.len()
     }
 
     /// When `key` is delayed until, if it is.
@@ -191,6 +207,13 @@ mod tests {
         assert_eq!(q.next().await, "d");
         assert_eq!(t.elapsed(), Duration::from_millis(50));
         q.done("d");
+        // A later event with no settle time (a destroy) shortens a settle.
+        q.add_settled("e", Duration::from_millis(50));
+        q.add_settled("e", Duration::ZERO);
+        let t = Instant::now();
+        assert_eq!(q.next().await, "e");
+        assert_eq!(t.elapsed(), Duration::ZERO);
+        q.done("e");
 
         q.add_after("b", Duration::from_secs(300));
         q.add_now("b");

@@ -27,6 +27,8 @@ pub enum Trigger {
     /// A container of this service stopped or is stopping (die, kill, stop, oom). Docker emits
     /// these a moment before its container list shows the change.
     Exited(String),
+    /// A container of this service was destroyed: the list already shows it gone.
+    Destroyed(String),
     /// Everything must be looked at again (Docker came back: events were missed).
     Resync,
     /// The manifest folder changed: load it again, then look at everything.
@@ -92,8 +94,11 @@ pub async fn follow_events<E: Engine>(
                 Some(Ok(event)) => {
                     if let Some(service) = event.service {
                         debug!(%service, action = %event.action, container = %event.container, "docker event");
-                        let exited = matches!(event.action.as_str(), "die" | "kill" | "stop" | "oom");
-                        let _ = tx.send(if exited { Trigger::Exited(service) } else { Trigger::Service(service) });
+                        let _ = tx.send(match event.action.as_str() {
+                            "die" | "kill" | "stop" | "oom" => Trigger::Exited(service),
+                            "destroy" => Trigger::Destroyed(service),
+                            _ => Trigger::Service(service),
+                        });
                     }
                 }
                 Some(Err(e)) => {

@@ -50,14 +50,25 @@ pub struct DockerEngine {
 
 impl DockerEngine {
     /// Connects to `host` (or `DOCKER_HOST`, else the local socket) and negotiates the API
-    /// version: never pinned, since the daemon here speaks 1.41.
+    /// version; it is never pinned, since the daemon here speaks 1.41. Negotiation reads the
+    /// `Api-Version` header of `GET /_ping`, as the Docker CLI does: about 1 ms, where
+    /// `GET /version` (bollard's `negotiate_version`) took about 10 ms on this daemon, a third
+    /// of a no-op `moor apply`. A daemon that sends no such header gets `negotiate_version`.
     pub async fn connect(host: Option<&str>) -> EngineResult<Self> {
-        let docker = match host {
-            Some(h) => Docker::connect_with_host(h),
-            None => Docker::connect_with_defaults(),
-        }
-        .map_err(classify)?;
-        let docker = docker.negotiate_version().await.map_err(classify)?;
+        let host = host.map(str::to_string).or_else(|| std::env::var("DOCKER_HOST").ok());
+        let host = host.unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let docker = match ping_api_version(&host).await? {
+            Some(server) => {
+                let version =
+                    if server < *bollard::API_DEFAULT_VERSION { server } else { *bollard::API_DEFAULT_VERSION };
+                match host.strip_prefix("unix://") {
+                    Some(path) => Docker::connect_with_socket(path, 120, &version),
+                    None => Docker::connect_with_http(&host, 120, &version),
+                }
+                .map_err(classify)?
+            }
+            None => Docker::connect_with_host(&host).map_err(classify)?.negotiate_version().await.map_err(classify)?,
+        };
         Ok(DockerEngine { docker, progress: std::io::stderr().is_terminal() })
     }
 
@@ -65,6 +76,34 @@ impl DockerEngine {
     pub fn client(&self) -> &Docker {
         &self.docker
     }
+}
+
+/// The daemon's API version from the `Api-Version` header of `GET /_ping`, on a `unix://` or
+/// `tcp://` host; `None` when the host is of another kind or the header is missing.
+async fn ping_api_version(host: &str) -> EngineResult<Option<bollard::ClientVersion>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const REQUEST: &[u8] = b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+    let unavailable = |e: std::io::Error| EngineError::Unavailable(format!("{host}: {e}"));
+    let mut response = Vec::new();
+    if let Some(path) = host.strip_prefix("unix://") {
+        let mut s = tokio::net::UnixStream::connect(path).await.map_err(unavailable)?;
+        s.write_all(REQUEST).await.map_err(unavailable)?;
+        s.read_to_end(&mut response).await.map_err(unavailable)?;
+    } else if let Some(addr) = host.strip_prefix("tcp://") {
+        let mut s = tokio::net::TcpStream::connect(addr).await.map_err(unavailable)?;
+        s.write_all(REQUEST).await.map_err(unavailable)?;
+        s.read_to_end(&mut response).await.map_err(unavailable)?;
+    } else {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&response);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    Ok(head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let (major, minor) =
+            name.trim().eq_ignore_ascii_case("api-version").then(|| value.trim().split_once('.'))??;
+        Some(bollard::ClientVersion { major_version: major.parse().ok()?, minor_version: minor.parse().ok()? })
+    }))
 }
 
 /// Maps a bollard error to what it means. Per-call exceptions (404 on remove, 304 on start)

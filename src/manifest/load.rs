@@ -105,7 +105,9 @@ enum Object {
 
 /// Parses the documents of one file and converts each valid one.
 fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut Vec<Problem>) {
-    let indexes = index_documents(text);
+    let shared: std::sync::Arc<str> = text.into();
+    // Positions are needed only to report a problem: index the text on the first one.
+    let indexes = std::cell::OnceCell::new();
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = std::path::absolute(&base).unwrap_or(base);
     for (n, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -124,9 +126,9 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
         if value.is_null() {
             continue; // an empty document, such as after a trailing `---`
         }
-        let index = indexes.get(n);
+        let index = || indexes.get_or_init(|| index_documents(text)).get(n);
         let locate = |path: &FieldPath, on_key: bool, message: String| {
-            let pos = index.and_then(|i| if on_key { i.key(path) } else { i.value(path) });
+            let pos = index().and_then(|i| if on_key { i.key(path) } else { i.value(path) });
             Problem {
                 file: file.into(),
                 line: pos.map(|p| p.line),
@@ -137,9 +139,7 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
         };
         match check_document(value, &base) {
             Ok(mut object) => {
-                let pos = index.and_then(|i| i.value(&FieldPath::parse("metadata.name")));
-                let source =
-                    Some(Source { file: file.into(), line: pos.map(|p| p.line), column: pos.map(|p| p.column) });
+                let source = Some(Source { file: file.into(), document: n, text: shared.clone() });
                 match &mut object {
                     Object::Service(s) => s.source = source,
                     Object::Network(n) => n.source = source,
@@ -198,6 +198,20 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
         return Err(found);
     };
 
+    // Fast path: the schema is generated from these serde types, so a document serde decodes
+    // conforms to it. The schema validator runs only to explain a document serde rejects.
+    let fast = match kind {
+        Kind::Service => raw::ServiceDoc::deserialize(&value)
+            .ok()
+            .map(|d| model::convert_service(&d, base).map(|s| Object::Service(Box::new(s)))),
+        Kind::Network => {
+            raw::NetworkDoc::deserialize(&value).ok().map(|d| model::convert_network(&d).map(Object::Network))
+        }
+        Kind::Volume => raw::VolumeDoc::deserialize(&value).ok().map(|d| model::convert_volume(&d).map(Object::Volume)),
+    };
+    if let Some(converted) = fast {
+        return converted.map_err(field_problems);
+    }
     let violations = schema::violations(kind, &value);
     for v in &violations {
         remove_field(&mut value, &v.path);
@@ -254,16 +268,19 @@ fn remove_field(value: &mut Value, path: &FieldPath) {
 }
 
 fn source_text(source: &Option<Source>) -> String {
-    match source {
-        Some(Source { file, line: Some(l), column: Some(c) }) => format!("{}:{l}:{c}", file.display()),
-        Some(s) => s.file.display().to_string(),
+    match source.as_ref().map(|s| (s, s.position())) {
+        Some((s, (Some(l), Some(c)))) => format!("{}:{l}:{c}", s.file.display()),
+        Some((s, _)) => s.file.display().to_string(),
         None => "another manifest".into(),
     }
 }
 
 fn source_problem(source: &Option<Source>, field: &str, message: String) -> Problem {
-    let source = source.clone().unwrap_or(Source { file: PathBuf::new(), line: None, column: None });
-    Problem { file: source.file, line: source.line, column: source.column, field: field.into(), message }
+    let (file, (line, column)) = match source {
+        Some(s) => (s.file.clone(), s.position()),
+        None => (PathBuf::new(), (None, None)),
+    };
+    Problem { file, line, column, field: field.into(), message }
 }
 
 /// Puts the objects of all files together and applies the cross-file rules: unique names per

@@ -39,18 +39,36 @@ pub const DEFAULTS: Defaults = Defaults {
     volume_driver: "local",
 };
 
-/// Where an object was declared.
+/// Where an object was declared: its file and document. The line and column of its name are
+/// worked out only when a problem names them (see [`Source::position`]), so that loading a
+/// valid folder never indexes positions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
     pub file: PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
+    /// The document's number in its file (0-based).
+    pub document: usize,
+    /// The file's text, shared by its documents.
+    #[serde(skip)]
+    pub text: std::sync::Arc<str>,
+}
+
+impl Source {
+    /// The line and column of `metadata.name`.
+    pub fn position(&self) -> (Option<usize>, Option<usize>) {
+        let docs = super::locate::index_documents(&self.text);
+        let pos = docs.get(self.document).and_then(|d| d.value(&FieldPath::parse("metadata.name")));
+        (pos.map(|p| p.line), pos.map(|p| p.column))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Service {
     pub name: String,
+    /// The canonical JSON of `container`, made once at load, since every plan compares it.
+    /// Whoever changes `container` must remake it with [`ContainerSpec::canonical_json`].
+    #[serde(skip)]
+    pub canonical: String,
     #[serde(skip)]
     pub source: Option<Source>,
     pub state: State,
@@ -82,6 +100,25 @@ pub struct UpdatePolicy {
     #[serde(with = "duration_text")]
     pub health_timeout: Duration,
     pub rollback: bool,
+}
+
+impl ContainerSpec {
+    /// Canonical JSON: sorted keys at every level, no whitespace. What `moor.spec-hash` hashes
+    /// and `moor.last-applied` holds.
+    pub fn canonical_json(&self) -> String {
+        fn sorted(value: serde_json::Value) -> serde_json::Value {
+            match value {
+                serde_json::Value::Object(map) => {
+                    let mut entries: Vec<_> = map.into_iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+                }
+                serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+                other => other,
+            }
+        }
+        sorted(serde_json::to_value(self).expect("a ContainerSpec serializes")).to_string()
+    }
 }
 
 /// Everything that shapes a container. Changing any field means the container is replaced.
@@ -499,6 +536,9 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     if replicas == 0 {
         c.report(sp.key("replicas"), "replicas must be at least 1; use state: absent for no container");
     }
+    if replicas > 1000 {
+        c.report(sp.key("replicas"), format!("replicas: {replicas} is more than 1000"));
+    }
     if replicas > 1 {
         let longest = format!("{name}-{replicas}");
         if check_dns1123(&longest).is_err() {
@@ -616,32 +656,34 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
+    let container = ContainerSpec {
+        image: spec.image.clone(),
+        command: spec.command.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        env: spec.env.iter().map(|(k, v)| (k.clone(), env_text(v))).collect(),
+        labels: doc.metadata.labels.clone(),
+        ports,
+        mounts,
+        networks,
+        restart: restart.expect("no problems"),
+        auto_remove,
+        healthcheck,
+        resources,
+        stop_signal: spec.stop_signal.clone(),
+        stop_timeout: stop_timeout.expect("no problems"),
+    };
     Ok(Service {
         name,
+        canonical: container.canonical_json(),
         source: None,
         state,
         pull: spec.pull.unwrap_or(PullPolicy::Missing),
         replicas,
         depends_on,
         update: update.expect("no problems"),
-        container: ContainerSpec {
-            image: spec.image.clone(),
-            command: spec.command.clone(),
-            entrypoint: spec.entrypoint.clone(),
-            working_dir: spec.working_dir.clone(),
-            user: spec.user.clone(),
-            env: spec.env.iter().map(|(k, v)| (k.clone(), env_text(v))).collect(),
-            labels: doc.metadata.labels.clone(),
-            ports,
-            mounts,
-            networks,
-            restart: restart.expect("no problems"),
-            auto_remove,
-            healthcheck,
-            resources,
-            stop_signal: spec.stop_signal.clone(),
-            stop_timeout: stop_timeout.expect("no problems"),
-        },
+        container,
     })
 }
 

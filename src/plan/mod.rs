@@ -19,7 +19,7 @@ use crate::images::short;
 use crate::manifest::model::State;
 use crate::manifest::{Desired, Service};
 use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
-use crate::spec_hash::{canonical_json, hash_canonical};
+use crate::spec_hash::hash_canonical;
 
 mod diff;
 #[cfg(test)]
@@ -239,7 +239,8 @@ fn plan_service(
     }
 
     let start = service.state == State::Running;
-    let canonical = canonical_json(&service.container);
+    debug_assert_eq!(service.canonical, service.container.canonical_json(), "stale canonical JSON of {}", service.name);
+    let canonical = &service.canonical;
     let pinned = pinned.get(&service.name);
     let mut conflicts_found = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -247,7 +248,7 @@ fn plan_service(
         let mut candidates: Vec<(bool, &ObservedContainer)> = live
             .iter()
             .filter(|c| c.replica() == replica)
-            .map(|c| (is_current(&canonical, c) && pinned.is_none_or(|id| *id == c.image_id), *c))
+            .map(|c| (is_current(canonical, c) && pinned.is_none_or(|id| *id == c.image_id), *c))
             .collect();
         // Best first: built from the desired spec, then up, then already named right, then newest.
         candidates.sort_by_key(|(current, c)| {

@@ -20,6 +20,12 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::sync::OnceCell;
 
+/// The moor binary: Cargo's for integration tests; the release build for the bench example,
+/// which shares this harness.
+pub fn moor_bin() -> &'static str {
+    option_env!("CARGO_BIN_EXE_moor").unwrap_or("target/release/moor")
+}
+
 /// The command test containers run: busybox `sleep` as PID 1 ignores SIGTERM, so a trap makes
 /// every stop prompt.
 pub const SLEEPER: &str = "trap 'exit 0' TERM; sleep 1000000 & wait";
@@ -127,11 +133,7 @@ impl TestEnv {
 
     /// `moor ARGS... --instance <this test's instance>`.
     pub fn moor(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_moor"))
-            .args(args)
-            .args(["--instance", &self.instance])
-            .output()
-            .expect("run moor")
+        Command::new(moor_bin()).args(args).args(["--instance", &self.instance]).output().expect("run moor")
     }
 }
 
@@ -247,7 +249,7 @@ impl Controller {
     /// file watch can explain a quick reaction) and waits until `/readyz` answers 200.
     pub async fn start(env: &TestEnv, extra: &[&str]) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_moor"))
+        let child = Command::new(moor_bin())
             .arg("run")
             .arg(env.manifests())
             .args(["--instance", &env.instance, "--interval", "60s", "--listen", &format!("127.0.0.1:{port}"), "-v"])
