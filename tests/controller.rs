@@ -169,3 +169,33 @@ async fn a_crash_looping_service_is_slowed_down_and_shown() {
     let log = std::fs::read_to_string(env.dir.path().join(".moor-run.log")).unwrap();
     assert!(log.contains("crash loop"), "{log}");
 }
+
+#[tokio::test]
+async fn a_foreign_container_holding_the_name_is_a_conflict_and_left_alone() {
+    image().await;
+    let env = TestEnv::new("ctlconflict");
+    let docker = docker().await;
+    let web = env.name("web");
+    let foreign = common::docker_cli(&["run", "-d", "--name", &web, common::IMAGE, "sh", "-c", common::SLEEPER]);
+    let foreign = foreign.trim().to_string();
+    env.write("web.yaml", &service_yaml(&web, ""));
+    let moor = Controller::start(&env, &[]).await;
+    let error = eventually(Duration::from_secs(20), "the conflict in /status", || async {
+        moor.status()["services"][&web]["lastError"].as_str().map(str::to_string)
+    })
+    .await;
+    assert!(error.contains("which moor does not own"), "{error}");
+    // Retries (backoff) keep reporting it from the plan, without touching the holder.
+    eventually(Duration::from_secs(20), "a second reconcile", || async {
+        let metrics = moor.get("/metrics").1;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("moor_reconcile_total{result=\"error\"} ")?.parse::<u32>().ok())
+            .filter(|n| *n >= 2)
+    })
+    .await;
+    let info = docker.inspect_container(&web, None).await.unwrap();
+    assert_eq!(info.id.as_deref(), Some(foreign.as_str()));
+    assert_eq!(info.state.unwrap().running, Some(true));
+    assert!(owned(&docker, &env.instance).await.is_empty());
+}

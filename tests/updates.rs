@@ -28,6 +28,52 @@ fn watched(name: &str, reference: &str, extra: &str) -> String {
     text.replace(common::IMAGE, reference).replace("pull: never", "pull: missing")
 }
 
+const HEALTH: &str = "  healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ok\"], interval: 1s, retries: 1 }\n";
+
+/// A registry with `v1` of a watched service's image, and `moor run` running it.
+struct Watched {
+    env: TestEnv,
+    docker: Docker,
+    _registry: Registry,
+    name: String,
+    reference: String,
+    v1: String,
+    moor: Controller,
+}
+
+/// Starts the registry, publishes v1, writes the service (`update_extra` goes into its update
+/// block, `spec_extra` into its spec) and waits until v1 runs.
+async fn watched_service(test: &str, update_extra: &str, spec_extra: &str, moor_args: &[&str]) -> Watched {
+    image().await;
+    let env = TestEnv::new(test);
+    let docker = docker().await;
+    let registry = Registry::start().await;
+    let name = env.name("svc");
+    let reference = format!("{}/{name}:1", registry.addr);
+    let v1 = publish(&docker, &env, &reference, "v1", true).await;
+    env.write("svc.yaml", &format!("{}{spec_extra}", watched(&name, &reference, update_extra)));
+    let moor = Controller::start(&env, moor_args).await;
+    eventually(Duration::from_secs(20), "v1 running", || async {
+        (image_of(&docker, &name).await? == v1).then_some(())
+    })
+    .await;
+    Watched { env, docker, _registry: registry, name, reference, v1, moor }
+}
+
+/// Waits until `/status` has shown `n` different times of the service's last check.
+async fn wait_for_checks(moor: &Controller, name: &str, n: usize) {
+    let check_time = || moor.status()["services"][name]["update"]["lastCheck"].as_str().map(str::to_string);
+    let mut seen: Vec<String> = Vec::new();
+    eventually(Duration::from_secs(30), &format!("{n} update checks"), || {
+        if let Some(now) = check_time().filter(|t| seen.last() != Some(t)) {
+            seen.push(now);
+        }
+        let enough = seen.len() >= n;
+        async move { enough.then_some(()) }
+    })
+    .await;
+}
+
 fn metric(moor: &Controller, line: &str) -> bool {
     moor.get("/metrics").1.lines().any(|l| l == line)
 }
@@ -67,29 +113,16 @@ async fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
 /// registry check can find the new one.
 #[tokio::test]
 async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_404() {
-    image().await;
-    let env = TestEnv::new("seedupd");
-    let docker = docker().await;
-    let registry = Registry::start().await;
-    let job = env.name("job");
-    let reference = format!("{}/{job}:1", registry.addr);
-    let v1 = publish(&docker, &env, &reference, "v1", true).await;
-    env.write("job.yaml", &watched(&job, &reference, "").replace("  stopTimeout", "  autoRemove: true\n  stopTimeout"));
     let (url, hooks) = webhook().await;
-    let moor = Controller::start(&env, &["--notify-url", &url]).await;
-    eventually(Duration::from_secs(20), "v1 running", || async {
-        (image_of(&docker, &job).await? == v1).then_some(())
-    })
-    .await;
-
-    let v2 = publish(&docker, &env, &reference, "v2", true).await;
-    tag(&docker, &v1, &reference).await;
-    eventually(Duration::from_secs(30), "v2 running", || async {
-        (image_of(&docker, &job).await? == v2).then_some(())
-    })
-    .await;
+    let w = watched_service("seedupd", "", "  autoRemove: true\n", &["--notify-url", &url]).await;
+    let (env, docker, moor) = (&w.env, &w.docker, &w.moor);
+    let (job, reference, v1) = (w.name.clone(), w.reference.clone(), w.v1.clone());
+    let v2 = publish(docker, env, &reference, "v2", true).await;
+    tag(docker, &v1, &reference).await;
+    eventually(Duration::from_secs(30), "v2 running", || async { (image_of(docker, &job).await? == v2).then_some(()) })
+        .await;
     eventually(Duration::from_secs(10), "the update booked", || async {
-        metric(&moor, "moor_updates_total{result=\"success\"} 1").then_some(())
+        metric(moor, "moor_updates_total{result=\"success\"} 1").then_some(())
     })
     .await;
     let status = moor.status();
@@ -97,7 +130,7 @@ async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_40
     assert!(svc.get("lastError").is_none(), "{svc}");
     assert!(svc["update"]["lastResult"].as_str().unwrap().starts_with("updated to sha256:"), "{svc}");
     assert!(!moor.get("/metrics").1.contains("moor_reconcile_total{result=\"error\"}"), "a reconcile failed");
-    assert_eq!(owned(&docker, &env.instance).await.len(), 1);
+    assert_eq!(owned(docker, &env.instance).await.len(), 1);
     let hook =
         eventually(Duration::from_secs(10), "the webhook", || async { hooks.lock().unwrap().first().cloned() }).await;
     assert_eq!(hook["service"], job.as_str());
@@ -122,22 +155,11 @@ async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_40
 
 #[tokio::test]
 async fn an_unhealthy_update_is_rolled_back_and_not_retried_in_a_loop() {
-    image().await;
-    let env = TestEnv::new("rollback");
-    let docker = docker().await;
-    let registry = Registry::start().await;
-    let web = env.name("web");
-    let reference = format!("{}/{web}:1", registry.addr);
-    let v1 = publish(&docker, &env, &reference, "v1", true).await;
-    let health = "  healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ok\"], interval: 1s, retries: 1 }\n";
-    env.write("web.yaml", &format!("{}{health}", watched(&web, &reference, ", healthTimeout: 8s")));
-    let moor = Controller::start(&env, &[]).await;
-    eventually(Duration::from_secs(20), "v1 running", || async {
-        (image_of(&docker, &web).await? == v1).then_some(())
-    })
-    .await;
+    let w = watched_service("rollback", ", healthTimeout: 8s", HEALTH, &[]).await;
+    let (env, docker, moor) = (&w.env, &w.docker, &w.moor);
+    let (web, reference, v1) = (w.name.clone(), w.reference.clone(), w.v1.clone());
 
-    publish(&docker, &env, &reference, "v2-broken", false).await;
+    publish(docker, env, &reference, "v2-broken", false).await;
     let result = eventually(Duration::from_secs(40), "the rollback", || async {
         let status = moor.status();
         let text = status["services"][&web]["update"]["lastResult"].as_str()?.to_string();
@@ -146,53 +168,29 @@ async fn an_unhealthy_update_is_rolled_back_and_not_retried_in_a_loop() {
     .await;
     assert!(result.starts_with("update to sha256:") && result.contains("failed"), "{result}");
     eventually(Duration::from_secs(10), "v1 running again", || async {
-        (image_of(&docker, &web).await? == v1).then_some(())
+        (image_of(docker, &web).await? == v1).then_some(())
     })
     .await;
 
     // Several more checks pass (interval 1 s); the failed digest is not tried again.
-    let check_time =
-        |moor: &Controller| moor.status()["services"][&web]["update"]["lastCheck"].as_str().map(str::to_string);
-    let mut seen = vec![check_time(&moor)];
-    eventually(Duration::from_secs(20), "three more checks", || {
-        let now = check_time(&moor);
-        if seen.last() != Some(&now) {
-            seen.push(now);
-        }
-        let enough = seen.len() > 3;
-        async move { enough.then_some(()) }
-    })
-    .await;
-    assert!(metric(&moor, "moor_updates_total{result=\"rolled_back\"} 1"), "{}", moor.get("/metrics").1);
+    wait_for_checks(moor, &web, 4).await;
+    assert!(metric(moor, "moor_updates_total{result=\"rolled_back\"} 1"), "{}", moor.get("/metrics").1);
     assert!(!moor.get("/metrics").1.contains("moor_updates_total{result=\"success\"}"));
-    assert_eq!(image_of(&docker, &web).await, Some(v1));
+    assert_eq!(image_of(docker, &web).await, Some(v1));
 }
 
 #[tokio::test]
 async fn start_first_keeps_the_old_container_until_the_new_one_is_healthy() {
-    image().await;
-    let env = TestEnv::new("startfirst");
-    let docker = docker().await;
-    let registry = Registry::start().await;
-    let web = env.name("web");
-    let reference = format!("{}/{web}:1", registry.addr);
-    let v1 = publish(&docker, &env, &reference, "v1", true).await;
-    let health = "  healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ok\"], interval: 1s, retries: 1 }\n";
-    env.write("web.yaml", &format!("{}{health}", watched(&web, &reference, ", strategy: start-first")));
-    let _moor = Controller::start(&env, &[]).await;
-    eventually(Duration::from_secs(20), "v1 running", || async {
-        (image_of(&docker, &web).await? == v1).then_some(())
-    })
-    .await;
-    let old = owned(&docker, &env.instance).await[&web].clone();
+    let w = watched_service("startfirst", ", strategy: start-first", HEALTH, &[]).await;
+    let (env, docker) = (&w.env, &w.docker);
+    let (web, reference) = (w.name.clone(), w.reference.clone());
+    let old = owned(docker, &env.instance).await[&web].clone();
 
     let (events, recorder) =
-        record_events(&docker, &[("type", "container"), ("label", &format!("moor.instance={}", env.instance))]);
-    let v2 = publish(&docker, &env, &reference, "v2", true).await;
-    eventually(Duration::from_secs(40), "v2 running", || async {
-        (image_of(&docker, &web).await? == v2).then_some(())
-    })
-    .await;
+        record_events(docker, &[("type", "container"), ("label", &format!("moor.instance={}", env.instance))]);
+    let v2 = publish(docker, env, &reference, "v2", true).await;
+    eventually(Duration::from_secs(40), "v2 running", || async { (image_of(docker, &web).await? == v2).then_some(()) })
+        .await;
     recorder.abort();
     let events = events.lock().unwrap().clone();
     let healthy_new = events
@@ -209,33 +207,17 @@ async fn start_first_keeps_the_old_container_until_the_new_one_is_healthy() {
         .find(|(_, action, name, _)| (action == "kill" || action == "die") && name == &web)
         .unwrap_or_else(|| panic!("the old container never stopped: {events:?}"));
     assert!(healthy_new.3 <= old_stopped.3, "the old container stopped before the new one was healthy: {events:?}");
-    assert!(!owned(&docker, &env.instance).await.values().any(|id| *id == old));
+    assert!(!owned(docker, &env.instance).await.values().any(|id| *id == old));
 }
 
 #[tokio::test]
 async fn checks_that_find_nothing_new_pull_nothing() {
-    image().await;
-    let env = TestEnv::new("nopull");
     let docker = docker().await;
-    let registry = Registry::start().await;
-    let web = env.name("web");
-    let reference = format!("{}/{web}:1", registry.addr);
-    publish(&docker, &env, &reference, "v1", true).await;
-    env.write("web.yaml", &watched(&web, &reference, ""));
     let (pulls, recorder) = record_events(&docker, &[("type", "image"), ("event", "pull")]);
-    let moor = Controller::start(&env, &[]).await;
-    let check_time =
-        |moor: &Controller| moor.status()["services"][&web]["update"]["lastCheck"].as_str().map(str::to_string);
-    let mut seen = vec![];
-    eventually(Duration::from_secs(20), "three checks", || {
-        let now = check_time(&moor);
-        if now.is_some() && seen.last() != Some(&now) {
-            seen.push(now);
-        }
-        let enough = seen.len() >= 3;
-        async move { enough.then_some(()) }
-    })
-    .await;
+    let w = watched_service("nopull", "", "", &[]).await;
+    let (env, moor) = (&w.env, w.moor);
+    let (web, reference) = (w.name, w.reference);
+    wait_for_checks(&moor, &web, 3).await;
     let status = moor.status();
     let update = &status["services"][&web]["update"];
     assert_eq!(update["registryDigest"], update["runningDigest"], "{update}");
@@ -247,11 +229,11 @@ async fn checks_that_find_nothing_new_pull_nothing() {
     drop(moor);
     let (pulls, recorder) = record_events(&docker, &[("type", "image"), ("event", "pull")]);
     env.write(
-        "web.yaml",
+        "svc.yaml",
         &service_yaml(&web, "  pull: always\n").replace(common::IMAGE, &reference).replace("  pull: never\n", ""),
     );
     expect_code(env.moor(&["apply", &env.manifests().to_string_lossy()]), 0);
-    let v2 = publish(&docker, &env, &reference, "v2", true).await;
+    let v2 = publish(&docker, env, &reference, "v2", true).await;
     let v1 = docker.inspect_container(&web, None).await.unwrap().image.unwrap();
     tag(&docker, &v1, &reference).await;
     expect_code(env.moor(&["apply", &env.manifests().to_string_lossy()]), 0);

@@ -121,6 +121,10 @@ struct Controller<E: Engine> {
     /// Services with a recent exit-like event, and how often a reconcile since found nothing:
     /// Docker's list may still show the container running (see [`EXIT_CONFIRM`]).
     exits: HashMap<String, usize>,
+    /// Container names found held by another owner (a 409 on create), so that plans report the
+    /// conflict instead of trying to create again; forgotten at each resync, which tries once
+    /// more.
+    conflicts: BTreeMap<String, String>,
     /// Services with `update.watch: digest`.
     watches: BTreeMap<String, Watch>,
     pins: Pins,
@@ -154,6 +158,7 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
         converged: HashMap::new(),
         reconcile_ids: 0,
         exits: HashMap::new(),
+        conflicts: BTreeMap::new(),
         watches: BTreeMap::new(),
         pins: Pins::default(),
     };
@@ -202,7 +207,8 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
                 c.reconcile_ids += 1;
                 let desired = c.desired();
                 let pin = c.pin_for(&desired, &key);
-                workers.spawn(worker::reconcile(c.engine.clone(), desired, c.config.instance.clone(), key, c.reconcile_ids, pin));
+                let conflicts = c.conflicts.clone();
+                workers.spawn(worker::reconcile(c.engine.clone(), desired, c.config.instance.clone(), key, c.reconcile_ids, pin, conflicts));
             }
             _ = tokio::time::sleep_until(c.next_check_at()), if c.has_idle_watch() => c.start_checks(&mut checks),
             Some(joined) = checks.join_next() => match joined {
@@ -378,6 +384,7 @@ impl<E: Engine> Controller<E> {
 
     /// Observes once and queues every service whose plan is not empty.
     async fn resync(&mut self) -> Result<(), EngineError> {
+        self.conflicts.clear();
         let desired = self.desired();
         let observed = match observe(self.engine.as_ref(), &self.config.instance, &desired).await {
             Ok(o) => o,
@@ -475,6 +482,9 @@ impl<E: Engine> Controller<E> {
                     s.last_reconcile = Some(timestamp(Duration::ZERO));
                 });
             }
+        }
+        if let Some((name, holder)) = &outcome.conflict {
+            self.conflicts.insert(name.clone(), holder.clone());
         }
         self.book_update(&outcome);
         // Nothing to do right after an exit event: Docker may not show the exit yet.

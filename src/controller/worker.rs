@@ -1,5 +1,6 @@
 //! One reconcile of one service key: observe, plan, apply that service's part.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ pub struct Outcome {
     pub docker_errors: Vec<String>,
     /// The image ID the service's first container ran before this reconcile acted.
     pub image_before: Option<String>,
+    /// A container name found held by another owner: `(name, holder)`.
+    pub conflict: Option<(String, String)>,
 }
 
 pub fn desired_text(service: &Service) -> String {
@@ -67,6 +70,7 @@ pub async fn reconcile<E: Engine>(
     key: String,
     id: u64,
     pin: Option<String>,
+    conflicts: BTreeMap<String, String>,
 ) -> Outcome {
     let span = tracing::info_span!("reconcile", service = %key, reconcile = id);
     let started = Instant::now();
@@ -79,6 +83,7 @@ pub async fn reconcile<E: Engine>(
             observed: None,
             docker_errors: Vec::new(),
             image_before: None,
+            conflict: None,
         };
         let mut observed = match observe(engine.as_ref(), &instance, &desired).await {
             Ok(o) => o,
@@ -95,6 +100,7 @@ pub async fn reconcile<E: Engine>(
         if let Some(pin) = pin {
             observed.pinned.insert(key.clone(), pin);
         }
+        observed.conflicts = conflicts;
         let part = part_of(&plan(&desired, &observed), &key);
         tracing::debug!(actions = part.action_count(), observed = ?outcome.observed, "planned");
         if part.action_count() > 0 || part.services.values().any(|s| s.conflict.is_some()) {
@@ -103,6 +109,7 @@ pub async fn reconcile<E: Engine>(
             if let Some(result) = report.services.get(&key) {
                 outcome.done = result.done.clone();
                 outcome.error = result.error.clone();
+                outcome.conflict = result.conflict.clone();
             }
             outcome.done.extend(report.resources.iter().map(|_| "resource".to_string()));
             if !report.resource_errors.is_empty() && outcome.error.is_none() {
