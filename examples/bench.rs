@@ -279,7 +279,7 @@ async fn main() {
     figures.push(Figure {
         id: "4",
         name: "Docker API requests of a no-op apply, by number of services".into(),
-        result: format!("{} (GET /version + one filtered GET /containers/json)", counts.join(" · ")),
+        result: format!("{} (GET /_ping + one filtered GET /containers/json)", counts.join(" · ")),
         goal: "constant: one list call plus the handshake".into(),
         met: Some(requests_by_n.iter().all(|(_, r)| *r == 2)),
         command: "python3 scripts/count-requests.py SOCK -- moor apply DIR (a counting unix-socket proxy)".into(),

@@ -76,7 +76,8 @@ const EVENT_SETTLE: Duration = Duration::from_millis(50);
 
 /// After a die/kill/stop/oom event, Docker's container list went on showing the container
 /// running for about 100 ms (measured on Docker 20.10 with fuse-overlayfs). A reconcile that
-/// finds nothing to do so soon after such an event looks again after these delays.
+/// finds nothing to do so soon after such an event looks again after these delays. They are
+/// settle delays, not backoffs: the `destroy` that follows an `rm -f` cuts them short.
 const EXIT_CONFIRM: [Duration; 5] = [
     Duration::from_millis(100),
     Duration::from_millis(200),
@@ -490,7 +491,7 @@ impl<E: Engine> Controller<E> {
         // Nothing to do right after an exit event: Docker may not show the exit yet.
         match self.exits.get_mut(&key) {
             Some(n) if outcome.done.is_empty() && outcome.error.is_none() && *n < EXIT_CONFIRM.len() => {
-                self.queue.add_after(&key, EXIT_CONFIRM[*n]);
+                self.queue.add_settled(&key, EXIT_CONFIRM[*n]);
                 *n += 1;
             }
             Some(_) => {
