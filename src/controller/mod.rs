@@ -489,16 +489,17 @@ impl<E: Engine> Controller<E> {
         }
         self.book_update(&outcome);
         // Nothing to do right after an exit event: Docker may not show the exit yet.
-        match self.exits.get_mut(&key) {
+        let confirm = match self.exits.get_mut(&key) {
             Some(n) if outcome.done.is_empty() && outcome.error.is_none() && *n < EXIT_CONFIRM.len() => {
-                self.queue.add_settled(&key, EXIT_CONFIRM[*n]);
                 *n += 1;
+                Some(EXIT_CONFIRM[*n - 1])
             }
             Some(_) => {
                 self.exits.remove(&key);
+                None
             }
-            None => {}
-        }
+            None => None,
+        };
         if !desired.services.contains_key(&key) && outcome.error.is_none() {
             // A pruned orphan: forget it.
             self.shared.retain_services(|name| name != key);
@@ -506,5 +507,9 @@ impl<E: Engine> Controller<E> {
             self.crash.remove(&key);
         }
         self.queue.done(&key);
+        // After `done`: a key still in flight would only be marked dirty and run again at once.
+        if let Some(delay) = confirm {
+            self.queue.add_settled(&key, delay);
+        }
     }
 }
