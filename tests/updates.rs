@@ -31,14 +31,16 @@ fn watched(name: &str, reference: &str, extra: &str) -> String {
 const HEALTH: &str = "  healthcheck: { test: [\"CMD\", \"test\", \"-f\", \"/ok\"], interval: 1s, retries: 1 }\n";
 
 /// A registry with `v1` of a watched service's image, and `moor run` running it.
+/// Fields drop in order: `moor` must stop before `env` cleans up, or it re-creates what the
+/// cleanup removed.
 struct Watched {
+    moor: Controller,
     env: TestEnv,
     docker: Docker,
     _registry: Registry,
     name: String,
     reference: String,
     v1: String,
-    moor: Controller,
 }
 
 /// Starts the registry, publishes v1, writes the service (`update_extra` goes into its update
@@ -57,7 +59,7 @@ async fn watched_service(test: &str, update_extra: &str, spec_extra: &str, moor_
         (image_of(&docker, &name).await? == v1).then_some(())
     })
     .await;
-    Watched { env, docker, _registry: registry, name, reference, v1, moor }
+    Watched { moor, env, docker, _registry: registry, name, reference, v1 }
 }
 
 /// Waits until `/status` has shown `n` different times of the service's last check.
