@@ -11,7 +11,7 @@ use moor::labels;
 use moor::manifest::{load_str, Desired};
 use moor::observe::{Health, Observed, ObservedContainer, RunState};
 use moor::plan::plan;
-use moor::spec_hash::{canonical_json, spec_hash};
+use moor::spec_hash::spec_hash;
 
 const IMAGE_ID: &str = "sha256:5d3bd1d2c3b1a1e0a8a1c39c1f1b6b7e3c4f9f0b0d9a3c2b1a0f9e8d7c6b5a49";
 
@@ -51,7 +51,7 @@ fn in_sync(d: &Desired) -> Observed {
                 (labels::SERVICE.to_string(), s.name.clone()),
                 (labels::REPLICA.to_string(), "1".to_string()),
                 (labels::SPEC_HASH.to_string(), spec_hash(&s.container, IMAGE_ID)),
-                (labels::LAST_APPLIED.to_string(), canonical_json(&s.container)),
+                (labels::LAST_APPLIED.to_string(), s.canonical.clone()),
             ]),
         })
         .collect();

@@ -201,15 +201,6 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-}
-
 fn criterion_median_ns(id: &str) -> Option<f64> {
     let text = std::fs::read_to_string(format!("target/criterion/{id}/new/estimates.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -379,7 +370,7 @@ async fn main() {
         .spawn()
         .unwrap();
     common::eventually(Duration::from_secs(120), "100 services in sync", || async {
-        let body = http_get(port, "/status")?;
+        let (_, body) = common::http_get(port, "/status");
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         let services = v["services"].as_object()?;
         (services.len() == 100 && services.values().all(|s| s["inSync"] == true)).then_some(())

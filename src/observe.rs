@@ -109,10 +109,6 @@ impl ObservedContainer {
     pub fn last_applied(&self) -> Option<&str> {
         self.labels.get(labels::LAST_APPLIED).map(String::as_str)
     }
-
-    pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
-    }
 }
 
 /// An owned network or volume.
@@ -146,6 +142,16 @@ impl Observed {
             map.entry(c.service().unwrap_or("")).or_default().push(c);
         }
         map
+    }
+}
+
+/// How a service's containers look, for status: `absent`, the one container's state, or
+/// `running N/M` for replicas.
+pub fn summary(containers: &[&ObservedContainer]) -> String {
+    match containers {
+        [] => "absent".into(),
+        [one] => format!("{:?}", one.state).to_lowercase(),
+        many => format!("running {}/{}", many.iter().filter(|c| c.state.is_up()).count(), many.len()),
     }
 }
 

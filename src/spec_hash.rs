@@ -11,15 +11,9 @@ use sha2::{Digest, Sha256};
 
 use crate::manifest::ContainerSpec;
 
-/// The spec as canonical JSON: sorted keys, no whitespace. This is `moor.last-applied`.
-/// A loaded [`crate::manifest::Service`] holds it already, made once at load.
-pub fn canonical_json(spec: &ContainerSpec) -> String {
-    spec.canonical_json()
-}
-
 /// `sha256:<hex>` of the canonical JSON and the image ID.
 pub fn spec_hash(spec: &ContainerSpec, image_id: &str) -> String {
-    hash_canonical(&canonical_json(spec), image_id)
+    hash_canonical(&spec.canonical_json(), image_id)
 }
 
 /// [`spec_hash`] from canonical JSON already made (the plan makes it once per service).

@@ -15,7 +15,7 @@ use crate::manifest::model::PullPolicy;
 use crate::manifest::{ContainerSpec, Desired, Service};
 use crate::observe::{Observed, ObservedContainer};
 use crate::plan::{Action, Target};
-use crate::spec_hash::{canonical_json, parse_last_applied, spec_hash};
+use crate::spec_hash::{parse_last_applied, spec_hash};
 
 /// How long Docker may take to finish removing a container it is already removing.
 const WAIT_REMOVED: Duration = Duration::from_secs(30);
@@ -32,12 +32,6 @@ pub enum ActionError {
     ImageMissing(String),
     #[error("{0}")]
     Failed(String),
-}
-
-impl ActionError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, ActionError::Engine(e) if e.is_transient())
-    }
 }
 
 pub type ActionResult<T = ()> = Result<T, ActionError>;
@@ -152,7 +146,7 @@ pub fn container_labels(
     labels.insert(labels::SERVICE.into(), service.into());
     labels.insert(labels::REPLICA.into(), replica.to_string());
     labels.insert(labels::SPEC_HASH.into(), spec_hash(spec, image_id));
-    labels.insert(labels::LAST_APPLIED.into(), canonical_json(spec));
+    labels.insert(labels::LAST_APPLIED.into(), spec.canonical_json());
     labels
 }
 

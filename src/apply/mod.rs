@@ -46,9 +46,6 @@ pub struct ServiceResult {
     pub done: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The error is worth a retry after a backoff (Docker away or failing on its side).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub transient: bool,
     /// A container name found held by another owner: `(name, holder)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflict: Option<(String, String)>,
@@ -142,7 +139,6 @@ async fn run_service<E: Engine>(
             Ok(()) => result.done.push(action.kind().to_string()),
             Err(e) => {
                 warn!(service = name, action = action.kind(), error = %e, "action failed");
-                result.transient = e.is_transient();
                 if let ActionError::Conflict { name, holder } = &e {
                     result.conflict = Some((name.clone(), holder.clone()));
                 }

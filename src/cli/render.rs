@@ -7,7 +7,6 @@ use serde::Serialize;
 use crate::apply::ApplyReport;
 use crate::controller::updates::UpdateStatus;
 use crate::images::short;
-use crate::manifest::model::State;
 use crate::manifest::Desired;
 use crate::observe::{Health, Observed, ObservedContainer};
 use crate::plan::{Action, Plan, ResourceAction};
@@ -112,17 +111,6 @@ pub struct StatusRow {
     pub update: Option<UpdateStatus>,
 }
 
-fn observed_summary(containers: &[&ObservedContainer]) -> String {
-    match containers {
-        [] => "absent".into(),
-        [one] => format!("{:?}", one.state).to_lowercase(),
-        many => {
-            let up = many.iter().filter(|c| c.state.is_up()).count();
-            format!("running {up}/{}", many.len())
-        }
-    }
-}
-
 fn health_summary(containers: &[&ObservedContainer]) -> String {
     let worst = containers.iter().map(|c| c.health).max_by_key(|h| match h {
         Health::None => 0,
@@ -142,15 +130,11 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
     let mut rows = Vec::new();
     for (name, service) in &desired.services {
         let containers = by_service.get(name.as_str()).cloned().unwrap_or_default();
-        let desired_text = match (service.state, service.replicas) {
-            (State::Running, n) if n > 1 => format!("running x{n}"),
-            (state, _) => format!("{state:?}").to_lowercase(),
-        };
         let sp = plan.services.get(name);
         rows.push(StatusRow {
             service: name.clone(),
-            desired: desired_text,
-            observed: observed_summary(&containers),
+            desired: service.desired_summary(),
+            observed: crate::observe::summary(&containers),
             in_sync: sp.is_none(),
             health: health_summary(&containers),
             image: service.container.image.clone(),
@@ -165,7 +149,7 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
         rows.push(StatusRow {
             service: name.to_string(),
             desired: "(no manifest)".into(),
-            observed: observed_summary(containers),
+            observed: crate::observe::summary(containers),
             in_sync: false,
             health: health_summary(containers),
             image: containers.first().map(|c| c.image.clone()).unwrap_or_default(),

@@ -240,7 +240,7 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
 }
 
 fn signature(service: &crate::manifest::Service) -> String {
-    format!("{:?}/{}/{}", service.state, service.replicas, crate::spec_hash::canonical_json(&service.container))
+    format!("{:?}/{}/{}", service.state, service.replicas, service.canonical)
 }
 
 impl<E: Engine> Controller<E> {
@@ -402,8 +402,8 @@ impl<E: Engine> Controller<E> {
             let pending = plan.services.contains_key(name);
             let containers = by_service.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             self.shared.service(name, |s| {
-                s.desired = worker::desired_text(service);
-                s.observed = worker::observed_text(containers);
+                s.desired = service.desired_summary();
+                s.observed = crate::observe::summary(containers);
                 s.in_sync = !pending;
                 if !pending {
                     s.last_error = None;

@@ -147,6 +147,7 @@ impl WorkQueue {
     }
 
     /// When `key` is delayed until, if it is.
+    #[cfg(test)]
     pub fn delayed_until(&self, key: &str) -> Option<Instant> {
         self.lock().delayed.get(key).copied()
     }

@@ -8,9 +8,7 @@ use tracing::Instrument;
 
 use crate::apply::{apply, ApplyOptions};
 use crate::engine::Engine;
-use crate::manifest::model::State;
-use crate::manifest::{Desired, Service};
-use crate::observe::ObservedContainer;
+use crate::manifest::Desired;
 use crate::plan::{plan, Plan, ResourceAction};
 use crate::reconcile::observe;
 
@@ -31,21 +29,6 @@ pub struct Outcome {
     pub image_before: Option<String>,
     /// A container name found held by another owner: `(name, holder)`.
     pub conflict: Option<(String, String)>,
-}
-
-pub fn desired_text(service: &Service) -> String {
-    match (service.state, service.replicas) {
-        (State::Running, n) if n > 1 => format!("running x{n}"),
-        (state, _) => format!("{state:?}").to_lowercase(),
-    }
-}
-
-pub fn observed_text(containers: &[&ObservedContainer]) -> String {
-    match containers {
-        [] => "absent".into(),
-        [one] => format!("{:?}", one.state).to_lowercase(),
-        many => format!("running {}/{}", many.iter().filter(|c| c.state.is_up()).count(), many.len()),
-    }
 }
 
 /// The part of `full` that belongs to `key`: its service actions, plus the creation of missing
@@ -95,7 +78,7 @@ pub async fn reconcile<E: Engine>(
             }
         };
         let containers = observed.by_service().get(key.as_str()).cloned().unwrap_or_default();
-        outcome.observed = Some(observed_text(&containers));
+        outcome.observed = Some(crate::observe::summary(&containers));
         outcome.image_before = containers.first().map(|c| c.image_id.clone());
         if let Some(pin) = pin {
             observed.pinned.insert(key.clone(), pin);

@@ -71,11 +71,6 @@ impl DockerEngine {
         };
         Ok(DockerEngine { docker, progress: std::io::stderr().is_terminal() })
     }
-
-    /// The bollard client, for the controller's event stream.
-    pub fn client(&self) -> &Docker {
-        &self.docker
-    }
 }
 
 /// The daemon's API version from the `Api-Version` header of `GET /_ping`, on a `unix://` or
@@ -448,8 +443,8 @@ mod tests {
             EngineError::MarkedForRemoval(_)
         ));
         assert!(matches!(classify(server(404, "No such container: x")), EngineError::NotFound { .. }));
-        assert!(classify(server(500, "boom")).is_transient());
-        assert!(!classify(server(400, "bad")).is_transient());
+        assert_eq!(classify(server(500, "boom")), EngineError::Api { status: 500, message: "boom".into() });
+        assert_eq!(classify(server(400, "bad")), EngineError::Api { status: 400, message: "bad".into() });
         assert!(is_removal_in_progress(&server(409, "removal of container abc is already in progress")));
     }
 

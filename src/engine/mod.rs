@@ -50,15 +50,6 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Worth retrying after a backoff: the daemon is away or failing on its side (5xx).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            EngineError::Unavailable(_) | EngineError::Timeout(_) => true,
-            EngineError::Api { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
-
     /// The HTTP status, for the `moor_docker_errors_total{status}` metric.
     pub fn status_label(&self) -> String {
         match self {

@@ -79,10 +79,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
             Err(e) => loaded.problems.push(file_problem(&file, format!("cannot read file: {e}"))),
         }
     }
-    loaded.desired = assemble(objects, &mut loaded.problems);
-    loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    loaded.desired.complete = loaded.problems.is_empty();
-    loaded
+    finish(loaded, objects)
 }
 
 /// Loads manifests from text, as if read from `file` (for tests, benchmarks and tools).
@@ -90,7 +87,13 @@ pub fn load_str(file: &Path, text: &str) -> Loaded {
     let mut loaded = Loaded { files: vec![file.to_path_buf()], ..Loaded::default() };
     let mut objects = Vec::new();
     load_text(file, text, &mut objects, &mut loaded.problems);
+    finish(loaded, objects)
+}
+
+/// Applies the cross-file rules, orders the problems by place, and decides completeness.
+fn finish(mut loaded: Loaded, objects: Vec<Object>) -> Loaded {
     loaded.desired = assemble(objects, &mut loaded.problems);
+    loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     loaded.desired.complete = loaded.problems.is_empty();
     loaded
 }

@@ -80,6 +80,14 @@ pub struct Service {
 }
 
 impl Service {
+    /// The desired state for status: `running`, `running x3`, `stopped` or `absent`.
+    pub fn desired_summary(&self) -> String {
+        match (self.state, self.replicas) {
+            (State::Running, n) if n > 1 => format!("running x{n}"),
+            (state, _) => format!("{state:?}").to_lowercase(),
+        }
+    }
+
     /// The container names of this service: the service name, or `name-1` .. `name-N`.
     pub fn container_names(&self) -> Vec<String> {
         if self.replicas == 1 {

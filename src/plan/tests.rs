@@ -10,7 +10,7 @@ use super::*;
 use crate::labels;
 use crate::manifest::{load_str, Desired};
 use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
-use crate::spec_hash::{canonical_json, spec_hash};
+use crate::spec_hash::spec_hash;
 
 const IMAGE_ID: &str = "sha256:1111";
 
@@ -37,7 +37,7 @@ fn container(d: &Desired, svc: &str, name: &str, replica: u32, state: RunState, 
         (labels::SERVICE.to_string(), svc.to_string()),
         (labels::REPLICA.to_string(), replica.to_string()),
         (labels::SPEC_HASH.to_string(), spec_hash(&spec, IMAGE_ID)),
-        (labels::LAST_APPLIED.to_string(), canonical_json(&spec)),
+        (labels::LAST_APPLIED.to_string(), spec.canonical_json()),
     ]);
     ObservedContainer {
         id: format!("id-{name}"),

@@ -196,9 +196,16 @@ where
     }
 }
 
-/// The labels of the container `name`, or `None` when it does not exist.
-pub async fn labels(docker: &Docker, name: &str) -> Option<HashMap<String, String>> {
-    docker.inspect_container(name, None).await.ok()?.config?.labels
+/// `GET path` on 127.0.0.1:`port`, HTTP/1.0: `(status, body)`; `(0, "")` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
 }
 
 /// A Service manifest on the test image, running [`SLEEPER`], with `extra` spec lines (each
@@ -265,16 +272,7 @@ impl Controller {
 
     /// `GET path` on the controller's endpoint: `(status, body)`; `(0, "")` when it does not answer.
     pub fn get(&self, path: &str) -> (u16, String) {
-        use std::io::Read;
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
-            return (0, String::new());
-        };
-        let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-        (status, body)
+        http_get(self.port, path)
     }
 
     pub fn status(&self) -> serde_json::Value {
