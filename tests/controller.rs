@@ -6,6 +6,14 @@ use std::time::{Duration, Instant};
 
 use common::{docker, eventually, image, owned, running_env, service_yaml, Controller, TestEnv};
 
+/// Waits until `moor run` has created `name`, and returns its ID.
+async fn first_container(docker: &bollard::Docker, env: &TestEnv, name: &str) -> String {
+    eventually(Duration::from_secs(20), "first converge", || async {
+        owned(docker, &env.instance).await.get(name).cloned()
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_removed_container_runs_again_within_a_second() {
     image().await;
@@ -14,10 +22,7 @@ async fn a_removed_container_runs_again_within_a_second() {
     let web = env.name("web");
     env.write("web.yaml", &service_yaml(&web, ""));
     let _moor = Controller::start(&env, &[]).await;
-    let first = eventually(Duration::from_secs(20), "first converge", || async {
-        owned(&docker, &env.instance).await.get(&web).cloned()
-    })
-    .await;
+    let first = first_container(&docker, &env, &web).await;
     eventually(Duration::from_secs(10), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
 
     common::docker_cli(&["rm", "-f", &web]);
@@ -48,10 +53,7 @@ async fn an_auto_remove_container_stopped_from_outside_is_created_again() {
     let job = env.name("job");
     env.write("job.yaml", &service_yaml(&job, "  autoRemove: true\n"));
     let moor = Controller::start(&env, &[]).await;
-    let first = eventually(Duration::from_secs(20), "first converge", || async {
-        owned(&docker, &env.instance).await.get(&job).cloned()
-    })
-    .await;
+    let first = first_container(&docker, &env, &job).await;
     common::docker_cli(&["stop", &job]);
     eventually(Duration::from_secs(10), "a new running job container", || async {
         let id = owned(&docker, &env.instance).await.get(&job).cloned().filter(|id| *id != first)?;
@@ -119,7 +121,7 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     let docker = docker().await;
     let web = env.name("web");
     env.write("web.yaml", &service_yaml(&web, ""));
-    let mut moor = Controller::start(&env, &[]).await;
+    let mut moor = Controller::start(&env, &["--log-format", "json"]).await;
     eventually(Duration::from_secs(20), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
 
     let (status, body) = moor.get("/healthz");
@@ -138,6 +140,21 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }
+
+    // JSON logs: one span per reconcile, with the service and a reconcile id.
+    let log = std::fs::read_to_string(env.dir.path().join(".moor-run.log")).unwrap();
+    let converged = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "converged")
+        .unwrap_or_else(|| panic!("no JSON 'converged' line in\n{log}"));
+    let span = &converged["spans"][0];
+    assert_eq!(
+        (span["name"].as_str(), span["service"].as_str()),
+        (Some("reconcile"), Some(web.as_str())),
+        "{converged}"
+    );
+    assert!(span["reconcile"].as_u64().is_some(), "{converged}");
 
     let pid = moor.child.id().to_string();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();

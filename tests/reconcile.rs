@@ -19,7 +19,13 @@ async fn first_apply_creates_everything_and_the_second_is_a_no_op() {
     env.write("web.yaml", &service_yaml(&web, "  ports: [\"8080\"]\n  replicas: 2\n"));
     env.write("worker.yaml", &service_yaml(&worker, "  autoRemove: true\n"));
 
-    expect_code(env.moor(&["plan", &dir(&env)]), 2);
+    let plan = expect_code(env.moor(&["plan", "-o", "json", &dir(&env)]), 2);
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(plan["services"][&web]["actions"].as_array().map(Vec::len), Some(2), "{plan}");
+    assert_eq!(plan["services"][&worker]["actions"][0]["action"], "create", "{plan}");
+    // --dry-run is plan: the same exit code, and nothing is created.
+    expect_code(env.moor(&["apply", "--dry-run", &dir(&env)]), 2);
+    assert!(owned(&docker, &env.instance).await.is_empty());
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let first = owned(&docker, &env.instance).await;
     let names: Vec<&String> = first.keys().collect();
@@ -71,6 +77,8 @@ async fn drift_is_repaired_after_rm_and_after_stop() {
 
     common::docker_cli(&["rm", "-f", &web]);
     expect_code(env.moor(&["plan", &dir(&env)]), 2);
+    let status = expect_code(env.moor(&["status", &dir(&env)]), 2);
+    assert!(status.lines().any(|l| l.starts_with(&web) && l.contains(" absent ") && l.contains(" no ")), "{status}");
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true));
 
@@ -255,7 +263,9 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
     let env = TestEnv::new("e2e");
     let docker = docker().await;
     let (net, vol, db, app) = (env.name("net"), env.name("vol"), env.name("db"), env.name("app"));
+    let back = env.name("back");
     env.write("net.yaml", &format!("apiVersion: moor/v1\nkind: Network\nmetadata: {{name: {net}}}\n"));
+    env.write("back.yaml", &format!("apiVersion: moor/v1\nkind: Network\nmetadata: {{name: {back}}}\n"));
     env.write("vol.yaml", &format!("apiVersion: moor/v1\nkind: Volume\nmetadata: {{name: {vol}}}\n"));
     env.write(
         "db.yaml",
@@ -264,7 +274,9 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
             &format!("  networks: [{net}]\n  volumes: [\"{vol}:/data\"]\n  healthcheck: {{ test: [\"CMD\", \"test\", \"-d\", \"/data\"], interval: 1s, retries: 3 }}\n"),
         ),
     );
-    let app_extra = format!("  networks: [{net}]\n  ports: [\"127.0.0.1::8080\"]\n  dependsOn: {{ {db}: healthy }}\n");
+    // Two networks: API 1.41 takes one at create, the other is connected before start.
+    let app_extra =
+        format!("  networks: [{net}, {back}]\n  ports: [\"127.0.0.1::8080\"]\n  dependsOn: {{ {db}: healthy }}\n");
     env.write("app.yaml", &service_yaml(&app, &app_extra));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
 
@@ -279,6 +291,9 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
         let networks = info.network_settings.as_ref().unwrap().networks.as_ref().unwrap();
         assert!(networks.contains_key(&net), "{networks:?}");
     }
+    let app_networks = app_info.network_settings.as_ref().unwrap().networks.as_ref().unwrap();
+    assert!(app_networks.contains_key(&back), "{app_networks:?}");
+    assert_eq!(app_networks[&back].aliases.as_ref().map(|a| a.contains(&app)), Some(true), "service name as DNS alias");
     let mounts = db_info.mounts.clone().unwrap();
     assert!(mounts.iter().any(|m| m.name.as_deref() == Some(vol.as_str())), "{mounts:?}");
     let ports = app_info.network_settings.unwrap().ports.unwrap();
