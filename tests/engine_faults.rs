@@ -182,20 +182,21 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
     assert!(!shared.is_ready(), "/readyz must fail while Docker is away");
     // Events are lost while Docker is away: this removal is only seen by the resync.
     common::docker_cli(&["rm", "-f", &web]);
-    // No hot loop. Two backoffs call Docker while it is away: the reconnect pings (800 ms,
-    // doubling) and a service reconcile that was queued (1 s, doubling). Their first four
-    // attempts come at 0, 0.8, 1 and 2.4 s at the earliest; a hot loop makes them at once.
+    // No hot loop. While Docker is away only the reconnect pings call it (this removal's event
+    // is lost and the next resync is a minute off): 800 ms doubling, with up to 100% jitter, so
+    // three pings span two delays, at least 1.6 + 3.2 s, and at most 1.6 + 3.2 + 6.4 + 12.8 s
+    // pass before the fourth. A hot loop makes them at once.
     let before = engine.calls.load(Ordering::Relaxed);
     let broke = Instant::now();
-    eventually(Duration::from_secs(20), "four attempts while Docker is away", || async {
-        (engine.calls.load(Ordering::Relaxed) - before >= 4).then_some(())
+    eventually(Duration::from_secs(45), "three attempts while Docker is away", || async {
+        (engine.calls.load(Ordering::Relaxed) - before >= 3).then_some(())
     })
     .await;
-    assert!(broke.elapsed() >= Duration::from_secs(2), "four attempts within {:?}: no backoff", broke.elapsed());
+    assert!(broke.elapsed() >= Duration::from_secs(2), "three attempts within {:?}: no backoff", broke.elapsed());
     assert!(!run.is_finished(), "the controller exited while Docker was away");
 
     engine.down.send_replace(false);
-    eventually(Duration::from_secs(40), "resynced after the daemon came back", || async {
+    eventually(Duration::from_secs(60), "resynced after the daemon came back", || async {
         running_env(&docker, &web).await.filter(|r| r.0)
     })
     .await;
