@@ -126,9 +126,12 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
 
     let (status, body) = moor.get("/healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
-    let status = moor.status();
-    assert_eq!(status["ready"], true);
-    assert_eq!(status["services"][&web]["inSync"], true, "{status}");
+    // The container runs a moment before its reconcile ends and is booked in /status.
+    eventually(Duration::from_secs(10), "ready and in sync in /status", || async {
+        let status = moor.status();
+        (status["ready"] == true && status["services"][&web]["inSync"] == true).then_some(())
+    })
+    .await;
     let metrics = moor.get("/metrics").1;
     for name in [
         "moor_reconcile_total{result=\"success\"}",

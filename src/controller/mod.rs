@@ -284,7 +284,7 @@ impl<E: Engine> Controller<E> {
         for (name, watch) in self.watches.iter_mut().filter(|(_, w)| !w.checking && w.next_check <= now) {
             watch.checking = true;
             watch.next_check = now + watch.interval;
-            let failed = watch.failed_digest.clone();
+            let failed = watch.failed.as_ref().map(|f| f.digest.clone());
             let instance = self.config.instance.clone();
             checks.spawn(updates::check(self.engine.clone(), instance, name.clone(), watch.reference.clone(), failed));
         }
@@ -303,7 +303,7 @@ impl<E: Engine> Controller<E> {
             warn!(service = %outcome.service, %error, "update check failed");
             watch.status.last_result = Some(error.clone());
         }
-        if let Some(check) = outcome.check {
+        if let Some(check) = watch.unless_failed(outcome.check) {
             // Only a container that runs another image makes an update; with none running, the
             // pin just decides what the next create uses.
             let running = outcome.running_image.as_ref().filter(|id| **id != check.image_id);
@@ -337,7 +337,8 @@ impl<E: Engine> Controller<E> {
                 Some(("success", format!("updated to {}", crate::images::short(&pending.digest))))
             }
             Some(error) if error.contains("rolled back") => {
-                watch.failed_digest = Some(pending.digest.clone());
+                watch.failed =
+                    Some(updates::Failed { digest: pending.digest.clone(), image_id: pending.image_id.clone() });
                 if let Some(before) = &outcome.image_before {
                     let mut pins = self.pins.lock().unwrap_or_else(|e| e.into_inner());
                     pins.insert(outcome.key.clone(), (watch.reference.clone(), before.clone()));

@@ -6,7 +6,8 @@
 //!   not have.
 //! - A digest whose update failed and was rolled back is not tried again until the registry's
 //!   digest changes or the service's manifest changes; the service stays pinned to the image it
-//!   rolled back to.
+//!   rolled back to. A new digest of the very image that failed (the same image pushed again, as
+//!   another manifest) is not tried either: the same content would fail the same way.
 //! - The replacement itself is an ordinary reconcile: the pin makes the plan replace, with the
 //!   health gate and rollback of `apply::replace`.
 
@@ -48,6 +49,13 @@ pub struct Pending {
     pub from: Option<String>,
 }
 
+/// An update that failed and was rolled back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub digest: String,
+    pub image_id: String,
+}
+
 /// One watched service.
 #[derive(Debug)]
 pub struct Watch {
@@ -55,11 +63,20 @@ pub struct Watch {
     pub interval: Duration,
     pub next_check: Instant,
     pub checking: bool,
-    pub failed_digest: Option<String>,
+    pub failed: Option<Failed>,
     pub pending: Option<Pending>,
     pub status: UpdateStatus,
     /// The manifest signature the failed digest belongs to.
     pub signature: String,
+}
+
+impl Watch {
+    /// The check's image, unless it is the digest or the image that failed and was rolled back.
+    /// A check spawned before the rollback was booked was not told about it, and would start the
+    /// same update again.
+    pub fn unless_failed(&self, check: Option<Check>) -> Option<Check> {
+        check.filter(|c| self.failed.as_ref().is_none_or(|f| f.digest != c.registry_digest && f.image_id != c.image_id))
+    }
 }
 
 /// Keeps `watches` in step with the manifests: new watched services are checked at once; a
@@ -75,13 +92,13 @@ pub fn sync(watches: &mut BTreeMap<String, Watch>, pins: &Pins, desired: &Desire
             interval: service.update.interval,
             next_check: Instant::now(),
             checking: false,
-            failed_digest: None,
+            failed: None,
             pending: None,
             status: UpdateStatus::default(),
             signature: sig.clone(),
         });
         if watch.signature != sig || watch.reference != service.container.image {
-            watch.failed_digest = None;
+            watch.failed = None;
             watch.pending = None;
             watch.next_check = Instant::now();
         }
@@ -164,6 +181,34 @@ pub fn failure_text(digest: &str, error: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_of_the_failed_digest_or_image_starts_nothing_even_if_it_began_before_the_rollback() {
+        let check_of = |digest: &str, image: &str| Check {
+            reference: "r/app:1".into(),
+            registry_digest: digest.into(),
+            image_id: image.into(),
+            pulled: true,
+        };
+        let check = |digest: &str| check_of(digest, &format!("id-{digest}"));
+        let mut watch = Watch {
+            reference: "r/app:1".into(),
+            interval: Duration::from_secs(1),
+            next_check: Instant::now(),
+            checking: false,
+            failed: None,
+            pending: None,
+            status: UpdateStatus::default(),
+            signature: String::new(),
+        };
+        assert_eq!(watch.unless_failed(Some(check("sha256:bad"))), Some(check("sha256:bad")));
+        watch.failed = Some(Failed { digest: "sha256:bad".into(), image_id: "id-sha256:bad".into() });
+        assert_eq!(watch.unless_failed(Some(check("sha256:bad"))), None);
+        // The same image pushed again under another manifest digest.
+        assert_eq!(watch.unless_failed(Some(check_of("sha256:again", "id-sha256:bad"))), None);
+        assert_eq!(watch.unless_failed(Some(check("sha256:next"))), Some(check("sha256:next")));
+        assert_eq!(watch.unless_failed(None), None);
+    }
 
     #[test]
     fn failure_text_names_digest_reason_and_rollback() {

@@ -40,36 +40,28 @@ pub async fn docker() -> Docker {
         .expect("a Docker Engine must answer; .ci/run starts one")
 }
 
-fn tar_context(variant: &str, healthy: bool) -> Vec<u8> {
-    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
-    // `/ok` is what the update tests' healthcheck looks for.
-    let ok = if healthy { "RUN [\"/bin/touch\", \"/ok\"]\n" } else { "" };
-    let dockerfile = format!(
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n{ok}LABEL moor.test.variant=\"{variant}\"\n"
-    );
+/// A build context: the Dockerfile, plus the static busybox when `busybox` is set.
+fn tar_context(dockerfile: &str, busybox: bool) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, data, mode) in [("Dockerfile", dockerfile.as_bytes(), 0o644), ("busybox", &busybox[..], 0o755)] {
+    let mut files = vec![("Dockerfile", dockerfile.as_bytes().to_vec(), 0o644)];
+    if busybox {
+        let bin = std::fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+        files.push(("busybox", bin, 0o755));
+    }
+    for (name, data, mode) in files {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(mode);
         header.set_mtime(0);
         header.set_cksum();
-        tar.append_data(&mut header, name, data).unwrap();
+        tar.append_data(&mut header, name, &data[..]).unwrap();
     }
     tar.into_inner().unwrap()
 }
 
-/// Builds `tag` from scratch with busybox; `variant` changes the image ID without changing
-/// what it runs.
-pub async fn build_image(docker: &Docker, tag: &str, variant: &str) -> String {
-    build_image_with(docker, tag, variant, true).await
-}
-
-/// [`build_image`], with or without the `/ok` file a healthcheck can test for.
-pub async fn build_image_with(docker: &Docker, tag: &str, variant: &str, healthy: bool) -> String {
-    let options = BuildImageOptionsBuilder::default().t(tag).rm(true).forcerm(true).build();
-    let body = bollard::body_full(tar_context(variant, healthy).into());
-    let mut stream = docker.build_image(options, None, Some(body));
+async fn build(docker: &Docker, tag: &str, context: Vec<u8>, cache: bool) -> String {
+    let options = BuildImageOptionsBuilder::default().t(tag).rm(true).forcerm(true).nocache(!cache).build();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = stream.next().await {
         let info = item.unwrap_or_else(|e| panic!("building {tag}: {e}"));
         if let Some(err) = info.error_detail.and_then(|d| d.message) {
@@ -79,11 +71,31 @@ pub async fn build_image_with(docker: &Docker, tag: &str, variant: &str, healthy
     docker.inspect_image(tag).await.expect("built image").id.expect("image id")
 }
 
+/// Builds `tag` on the shared base image; `variant` changes the image ID without changing what
+/// it runs.
+pub async fn build_image(docker: &Docker, tag: &str, variant: &str) -> String {
+    build_image_with(docker, tag, variant, true).await
+}
+
+/// [`build_image`], with or without the `/ok` file the update tests' healthcheck looks for.
+///
+/// Only a label (and, for an unhealthy image, the removal of `/ok`) on top of the base image,
+/// built without the cache: with it, the legacy builder could step onto an intermediate image
+/// that another test's cleanup is deleting ("unable to find image").
+pub async fn build_image_with(docker: &Docker, tag: &str, variant: &str, healthy: bool) -> String {
+    image().await;
+    let broken = if healthy { "" } else { "RUN [\"/bin/rm\", \"/ok\"]\n" };
+    let dockerfile = format!("FROM {IMAGE}\n{broken}LABEL moor.test.variant=\"{variant}\"\n");
+    build(docker, tag, tar_context(&dockerfile, false), false).await
+}
+
 static BASE: OnceCell<String> = OnceCell::const_new();
 
-/// The shared test image, built once per test process. Returns its ID.
+/// The shared base image, `FROM scratch` with the static busybox and an `/ok` file; built once
+/// per test process (from the cache after the first) and never removed. Returns its ID.
 pub async fn image() -> &'static str {
-    BASE.get_or_init(|| async { build_image(&docker().await, IMAGE, "base").await }).await
+    const DOCKERFILE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN [\"/bin/touch\", \"/ok\"]\nLABEL moor.test.variant=\"base\"\n";
+    BASE.get_or_init(|| async { build(&docker().await, IMAGE, tar_context(DOCKERFILE, true), true).await }).await
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -144,8 +156,8 @@ impl Drop for TestEnv {
             if let Ok(log) = std::fs::read_to_string(self.dir.path().join(".moor-run.log")) {
                 let lines: Vec<&str> = log.lines().collect();
                 eprintln!(
-                    "--- moor run log (last 80 lines) ---\n{}",
-                    lines[lines.len().saturating_sub(80)..].join("\n")
+                    "--- moor run log (last 200 lines) ---\n{}",
+                    lines[lines.len().saturating_sub(200)..].join("\n")
                 );
             }
         }

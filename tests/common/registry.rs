@@ -67,6 +67,43 @@ pub async fn push(docker: &Docker, reference: &str) {
     }
 }
 
+/// Makes tag `to` of `repo` name the manifest that tag `from` names, inside the registry at
+/// `addr`: the registry API's own copy (GET the manifest, PUT it back under the new tag), so the
+/// tag changes at once and no local tag moves. Publishing through a local tag instead would race
+/// with a `moor run` that watches the same daemon: its check pulls the tag over the half-published
+/// image, and the push then sends whatever the tag names at that moment.
+pub fn copy_tag(addr: &str, repo: &str, from: &str, to: &str) {
+    const SCHEMA2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    let (code, head, manifest) =
+        registry_call(addr, &format!("GET /v2/{repo}/manifests/{from} HTTP/1.0\r\nAccept: {SCHEMA2}\r\n\r\n"), &[]);
+    assert_eq!(code, 200, "GET manifest {repo}:{from}: {head}");
+    let content_type = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim()))
+        .unwrap_or(SCHEMA2)
+        .to_string();
+    let put = format!(
+        "PUT /v2/{repo}/manifests/{to} HTTP/1.0\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        manifest.len()
+    );
+    let (code, head, _) = registry_call(addr, &put, &manifest);
+    assert_eq!(code, 201, "PUT manifest {repo}:{to}: {head}");
+}
+
+/// One HTTP/1.0 exchange: `(status, head, body)`.
+fn registry_call(addr: &str, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, head, answer[split + 4..].to_vec())
+}
+
 /// Points `reference` at the image `id`.
 pub async fn tag(docker: &Docker, id: &str, reference: &str) {
     let (repo, tag) = reference.rsplit_once(':').unwrap();
