@@ -175,8 +175,17 @@ impl Drop for TestEnv {
                 docker_cli(&[kind, "rm", name]);
             }
         }
-        for image in self.images.lock().unwrap().iter() {
-            docker_cli(&["rmi", "-f", image]);
+        // By ID: removing a pushed or pulled image's tag leaves it behind under its repo digest.
+        let refs = self.images.lock().unwrap().clone();
+        let mut ids: Vec<String> = refs
+            .iter()
+            .map(|r| docker_cli(&["image", "inspect", "-f", "{{.Id}}", r]).trim().to_string())
+            .filter(|id| !id.is_empty())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            docker_cli(&["rmi", "-f", &id]);
         }
         // Containers made by hand in a test carry this token in their name.
         let names = docker_cli(&["ps", "-aq", "--filter", &format!("name={}", self.token)]);
