@@ -71,6 +71,20 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// A watch that has failed nothing yet and is due for a check now.
+    pub fn new(reference: &str, interval: Duration, signature: String) -> Self {
+        Watch {
+            reference: reference.to_string(),
+            interval,
+            next_check: Instant::now(),
+            checking: false,
+            failed: None,
+            pending: None,
+            status: UpdateStatus::default(),
+            signature,
+        }
+    }
+
     /// The check's image, unless it is the digest or the image that failed and was rolled back.
     /// A check spawned before the rollback was booked was not told about it, and would start the
     /// same update again.
@@ -87,16 +101,9 @@ pub fn sync(watches: &mut BTreeMap<String, Watch>, pins: &Pins, desired: &Desire
     pins.retain(|name, (reference, _)| desired.services.get(name).is_some_and(|s| &s.container.image == reference));
     for service in desired.services.values().filter(|s| s.update.watch == WatchMode::Digest) {
         let sig = signature(&service.name);
-        let watch = watches.entry(service.name.clone()).or_insert_with(|| Watch {
-            reference: service.container.image.clone(),
-            interval: service.update.interval,
-            next_check: Instant::now(),
-            checking: false,
-            failed: None,
-            pending: None,
-            status: UpdateStatus::default(),
-            signature: sig.clone(),
-        });
+        let watch = watches
+            .entry(service.name.clone())
+            .or_insert_with(|| Watch::new(&service.container.image, service.update.interval, sig.clone()));
         if watch.signature != sig || watch.reference != service.container.image {
             watch.failed = None;
             watch.pending = None;
@@ -191,16 +198,7 @@ mod tests {
             pulled: true,
         };
         let check = |digest: &str| check_of(digest, &format!("id-{digest}"));
-        let mut watch = Watch {
-            reference: "r/app:1".into(),
-            interval: Duration::from_secs(1),
-            next_check: Instant::now(),
-            checking: false,
-            failed: None,
-            pending: None,
-            status: UpdateStatus::default(),
-            signature: String::new(),
-        };
+        let mut watch = Watch::new("r/app:1", Duration::from_secs(1), String::new());
         assert_eq!(watch.unless_failed(Some(check("sha256:bad"))), Some(check("sha256:bad")));
         watch.failed = Some(Failed { digest: "sha256:bad".into(), image_id: "id-sha256:bad".into() });
         assert_eq!(watch.unless_failed(Some(check("sha256:bad"))), None);

@@ -219,14 +219,27 @@ where
 
 /// `GET path` on 127.0.0.1:`port`, HTTP/1.0: `(status, body)`; `(0, "")` when nothing answers.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let head = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    match http_exchange(&format!("127.0.0.1:{port}"), &head, &[]) {
+        Some((status, _, body)) => (status, String::from_utf8_lossy(&body).into_owned()),
+        None => (0, String::new()),
+    }
+}
+
+/// One HTTP/1.0 exchange with `addr`: sends `head` (request line and headers, ending in a blank
+/// line), then `body`, and reads until the server closes. `(status, head, body)`; `None` when
+/// nothing answers.
+pub fn http_exchange(addr: &str, head: &str, body: &[u8]) -> Option<(u16, String, Vec<u8>)> {
     use std::io::Read;
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return (0, String::new()) };
-    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).ok()?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(answer.len());
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Some((status, head, answer.get(split + 4..).unwrap_or_default().to_vec()))
 }
 
 /// A Service manifest on the test image, running [`SLEEPER`], with `extra` spec lines (each

@@ -9,7 +9,7 @@ use bollard::query_parameters::{PushImageOptions, TagImageOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::eventually;
+use super::{eventually, http_exchange};
 
 pub struct Registry {
     child: Child,
@@ -74,8 +74,8 @@ pub async fn push(docker: &Docker, reference: &str) {
 /// image, and the push then sends whatever the tag names at that moment.
 pub fn copy_tag(addr: &str, repo: &str, from: &str, to: &str) {
     const SCHEMA2: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    let (code, head, manifest) =
-        registry_call(addr, &format!("GET /v2/{repo}/manifests/{from} HTTP/1.0\r\nAccept: {SCHEMA2}\r\n\r\n"), &[]);
+    let get = format!("GET /v2/{repo}/manifests/{from} HTTP/1.0\r\nAccept: {SCHEMA2}\r\n\r\n");
+    let (code, head, manifest) = http_exchange(addr, &get, &[]).expect("the registry answers");
     assert_eq!(code, 200, "GET manifest {repo}:{from}: {head}");
     let content_type = head
         .lines()
@@ -86,22 +86,8 @@ pub fn copy_tag(addr: &str, repo: &str, from: &str, to: &str) {
         "PUT /v2/{repo}/manifests/{to} HTTP/1.0\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         manifest.len()
     );
-    let (code, head, _) = registry_call(addr, &put, &manifest);
+    let (code, head, _) = http_exchange(addr, &put, &manifest).expect("the registry answers");
     assert_eq!(code, 201, "PUT manifest {repo}:{to}: {head}");
-}
-
-/// One HTTP/1.0 exchange: `(status, head, body)`.
-fn registry_call(addr: &str, head: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = Vec::new();
-    s.read_to_end(&mut answer).unwrap();
-    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (code, head, answer[split + 4..].to_vec())
 }
 
 /// Points `reference` at the image `id`.
