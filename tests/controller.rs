@@ -161,14 +161,11 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
 
     let pid = moor.child.id().to_string();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(code) = moor.child.try_wait().unwrap() {
-            break code;
-        }
-        assert!(Instant::now() < deadline, "moor did not exit within 20 s of SIGTERM");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let code = eventually(Duration::from_secs(20), "moor to exit after SIGTERM", || {
+        let exited = moor.child.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
     assert_eq!(code.code(), Some(0));
     assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true), "shutdown stopped a managed container");
 }
