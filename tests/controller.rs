@@ -62,8 +62,7 @@ async fn an_auto_remove_container_stopped_from_outside_is_created_again() {
     .await;
     // The repair is booked when its reconcile ends, a moment after the container runs.
     eventually(Duration::from_secs(10), "the repair counted as drift", || async {
-        let metrics = moor.get("/metrics").1;
-        (!metrics.contains("moor_drift_repairs_total 0")).then_some(())
+        moor.metric("moor_drift_repairs_total").filter(|n| *n >= 1.0)
     })
     .await;
 }
@@ -110,8 +109,7 @@ async fn manifest_edits_deletions_and_breakage_are_followed() {
     let now = owned(&docker, &env.instance).await;
     assert_eq!(now.get(&a), Some(&before), "a broken manifest must not touch its service");
     assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true));
-    let metrics = moor.get("/metrics").1;
-    assert!(metrics.contains("moor_manifest_errors 1"), "{metrics}");
+    assert_eq!(moor.metric("moor_manifest_errors"), Some(1.0));
 }
 
 #[tokio::test]
@@ -183,6 +181,14 @@ async fn a_crash_looping_service_is_slowed_down_and_shown() {
     })
     .await;
     assert!(note.contains("back-off"), "{note}");
+    // The note lasts as long as the loop: the reconciles that find the restarted container
+    // running between two crashes must not clear it.
+    let reconciles = || moor.metric("moor_reconcile_total{result=\"success\"}");
+    let seen = reconciles().expect("reconcile counter");
+    eventually(Duration::from_secs(30), "two more reconciles", || async { reconciles().filter(|n| *n >= seen + 2.0) })
+        .await;
+    let still = moor.status()["services"][&name]["crashLoop"].as_str().map(str::to_string);
+    assert!(still.as_deref().is_some_and(|n| n.contains("back-off")), "crash-loop note gone: {still:?}");
     let log = std::fs::read_to_string(env.dir.path().join(".moor-run.log")).unwrap();
     assert!(log.contains("crash loop"), "{log}");
 }
@@ -204,11 +210,7 @@ async fn a_foreign_container_holding_the_name_is_a_conflict_and_left_alone() {
     assert!(error.contains("which moor does not own"), "{error}");
     // Retries (backoff) keep reporting it from the plan, without touching the holder.
     eventually(Duration::from_secs(20), "a second reconcile", || async {
-        let metrics = moor.get("/metrics").1;
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("moor_reconcile_total{result=\"error\"} ")?.parse::<u32>().ok())
-            .filter(|n| *n >= 2)
+        moor.metric("moor_reconcile_total{result=\"error\"}").filter(|n| *n >= 2.0)
     })
     .await;
     let info = docker.inspect_container(&web, None).await.unwrap();

@@ -85,10 +85,6 @@ async fn wait_for_checks(moor: &Controller, name: &str, n: usize) {
     .await;
 }
 
-fn metric(moor: &Controller, line: &str) -> bool {
-    moor.get("/metrics").1.lines().any(|l| l == line)
-}
-
 /// A webhook receiver: collects the bodies it is sent.
 async fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -133,14 +129,14 @@ async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_40
     eventually(Duration::from_secs(30), "v2 running", || async { (image_of(docker, &job).await? == v2).then_some(()) })
         .await;
     eventually(Duration::from_secs(10), "the update booked", || async {
-        metric(moor, "moor_updates_total{result=\"success\"} 1").then_some(())
+        moor.metric("moor_updates_total{result=\"success\"}").filter(|n| *n == 1.0)
     })
     .await;
     let status = moor.status();
     let svc = &status["services"][&job];
     assert!(svc.get("lastError").is_none(), "{svc}");
     assert!(svc["update"]["lastResult"].as_str().unwrap().starts_with("updated to sha256:"), "{svc}");
-    assert!(!moor.get("/metrics").1.contains("moor_reconcile_total{result=\"error\"}"), "a reconcile failed");
+    assert_eq!(moor.metric("moor_reconcile_total{result=\"error\"}"), None, "a reconcile failed");
     assert_eq!(owned(docker, &env.instance).await.len(), 1);
     let hook =
         eventually(Duration::from_secs(10), "the webhook", || async { hooks.lock().unwrap().first().cloned() }).await;
@@ -185,8 +181,8 @@ async fn an_unhealthy_update_is_rolled_back_and_not_retried_in_a_loop() {
 
     // Several more checks pass (interval 1 s); the failed digest is not tried again.
     wait_for_checks(moor, &web, 4).await;
-    assert!(metric(moor, "moor_updates_total{result=\"rolled_back\"} 1"), "{}", moor.get("/metrics").1);
-    assert!(!moor.get("/metrics").1.contains("moor_updates_total{result=\"success\"}"));
+    assert_eq!(moor.metric("moor_updates_total{result=\"rolled_back\"}"), Some(1.0));
+    assert_eq!(moor.metric("moor_updates_total{result=\"success\"}"), None);
     assert_eq!(image_of(docker, &web).await, Some(v1));
 }
 

@@ -12,8 +12,8 @@
 //!   managed container.
 //!
 //! Layout: [`queue`] (dedup, in flight, delays), [`backoff`] (kube-style, per service),
-//! [`triggers`] (file watch, Docker events), [`state`] and [`metrics`] (what `/status` and
-//! `/metrics` serve), [`worker`] (one service reconcile).
+//! [`crash_loop`] (slowed-down repairs), [`triggers`] (file watch, Docker events), [`state`] and
+//! [`metrics`] (what `/status` and `/metrics` serve), [`worker`] (one service reconcile).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -32,6 +32,7 @@ use crate::plan::plan;
 use crate::reconcile::observe;
 
 pub mod backoff;
+mod crash_loop;
 pub mod metrics;
 pub mod queue;
 pub mod state;
@@ -40,6 +41,7 @@ pub mod updates;
 mod worker;
 
 use backoff::Backoff;
+use crash_loop::CrashLoop;
 use queue::WorkQueue;
 use state::{timestamp, Shared};
 use triggers::Trigger;
@@ -60,16 +62,6 @@ pub struct Config {
     pub notify_url: Option<String>,
 }
 
-/// Kubernetes' CrashLoopBackOff in spirit: a repair that is needed again soon after the last one
-/// is delayed, more each time, until the service stays up for [`CRASH_WINDOW`].
-struct CrashLoop {
-    backoff: Backoff,
-    last_repair: Option<Instant>,
-    not_before: Option<Instant>,
-}
-
-const CRASH_WINDOW: Duration = Duration::from_secs(600);
-
 /// How long a Docker event settles before its service is reconciled (see
 /// [`WorkQueue::add_settled`]).
 const EVENT_SETTLE: Duration = Duration::from_millis(50);
@@ -86,27 +78,6 @@ const EXIT_CONFIRM: [Duration; 5] = [
     Duration::from_millis(1600),
 ];
 
-impl CrashLoop {
-    fn new() -> Self {
-        CrashLoop { backoff: Backoff::new(backoff::SERVICE), last_repair: None, not_before: None }
-    }
-
-    /// Records a repair; returns the delay before the next one may run, if any.
-    fn repaired(&mut self, now: Instant) -> Option<Duration> {
-        let again_soon = self.last_repair.is_some_and(|t| now.duration_since(t) < CRASH_WINDOW);
-        self.last_repair = Some(now);
-        if again_soon {
-            let delay = self.backoff.next_delay();
-            self.not_before = Some(now + delay);
-            Some(delay)
-        } else {
-            self.backoff.reset();
-            self.not_before = None;
-            None
-        }
-    }
-}
-
 struct Controller<E: Engine> {
     engine: Arc<E>,
     config: Config,
@@ -115,8 +86,8 @@ struct Controller<E: Engine> {
     queue: Arc<WorkQueue>,
     failures: HashMap<String, Backoff>,
     crash: HashMap<String, CrashLoop>,
-    /// The spec signature of each service at its last converged reconcile: actions needed
-    /// under the same signature are drift repairs.
+    /// The spec signature (and image pin) of each service at its last converged reconcile:
+    /// actions needed under the same signature are drift repairs.
     converged: HashMap<String, String>,
     reconcile_ids: u64,
     /// Services with a recent exit-like event, and how often a reconcile since found nothing:
@@ -378,7 +349,7 @@ impl<E: Engine> Controller<E> {
     /// Queues `key` after `settle`, or later when its repairs are slowed down by a crash loop.
     fn enqueue(&self, key: &str, settle: Duration) {
         let now = Instant::now();
-        match self.crash.get(key).and_then(|c| c.not_before).filter(|t| *t > now) {
+        match self.crash.get(key).and_then(|c| c.not_before(now)) {
             Some(t) => self.queue.add_after(key, t - now),
             None => self.queue.add_settled(key, settle),
         }
@@ -399,11 +370,13 @@ impl<E: Engine> Controller<E> {
         self.shared.set_docker_ok(true);
         let plan = plan(&desired, &observed);
         let by_service = observed.by_service();
+        let now = Instant::now();
         for (name, service) in &desired.services {
             let pending = plan.services.contains_key(name);
             let containers = by_service.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             self.shared.service(name, |s| {
                 s.desired = service.desired_summary();
+                s.crash_loop = self.crash.get(name).and_then(|c| c.note(now));
                 s.observed = crate::observe::summary(containers);
                 s.in_sync = !pending;
                 if !pending {
@@ -440,21 +413,26 @@ impl<E: Engine> Controller<E> {
             metrics.docker_error(status);
         }
         let desired = self.desired();
-        let signature_now = desired.services.get(&key).map(signature);
-        let mut crash_note = None;
+        // The pin is part of the target: replacing a container for a new image is an update,
+        // not a drift repair, and does not count towards a crash loop.
+        let signature_now =
+            desired.services.get(&key).map(|s| format!("{}@{}", signature(s), outcome.pin.as_deref().unwrap_or("")));
         if outcome.error.is_none() && !outcome.done.is_empty() {
             let was_converged = signature_now.is_some() && self.converged.get(&key) == signature_now.as_ref();
             if was_converged {
                 metrics.drift_repaired();
                 info!(service = %key, actions = ?outcome.done, "drift repaired");
-                let crash = self.crash.entry(key.clone()).or_insert_with(CrashLoop::new);
+                let crash = self.crash.entry(key.clone()).or_default();
                 if let Some(delay) = crash.repaired(now) {
-                    let restarts = crash.backoff.attempts();
+                    let restarts = crash.restarts();
                     warn!(service = %key, restarts, back_off = ?delay, "crash loop: slowing down repairs");
-                    crash_note = Some(format!("back-off {delay:?} restarting failed container ({restarts} restarts)"));
                 }
+            } else {
+                // A new spec is a new start, as a new pod is in Kubernetes: its crashes count afresh.
+                self.crash.remove(&key);
             }
         }
+        let crash_note = self.crash.get(&key).and_then(|c| c.note(now));
         match &outcome.error {
             None => {
                 self.failures.remove(&key);

@@ -21,7 +21,8 @@ pub struct ServiceStatus {
     /// RFC 3339 time before which the service is not retried.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backoff_until: Option<String>,
-    /// Set while the service's containers keep exiting and their repair is being slowed down.
+    /// Set while the service is in a crash loop: from its first slowed-down repair until it goes
+    /// a window without one (see `crash_loop`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crash_loop: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -29,6 +29,8 @@ pub struct Outcome {
     pub image_before: Option<String>,
     /// A container name found held by another owner: `(name, holder)`.
     pub conflict: Option<(String, String)>,
+    /// The image ID an `update.watch` pin made this reconcile run, part of what it converged to.
+    pub pin: Option<String>,
 }
 
 /// The part of `full` that belongs to `key`: its service actions, plus the creation of missing
@@ -67,6 +69,7 @@ pub async fn reconcile<E: Engine>(
             docker_errors: Vec::new(),
             image_before: None,
             conflict: None,
+            pin: pin.clone(),
         };
         let mut observed = match observe(engine.as_ref(), &instance, &desired).await {
             Ok(o) => o,

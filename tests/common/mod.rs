@@ -312,6 +312,12 @@ impl Controller {
     pub fn status(&self) -> serde_json::Value {
         serde_json::from_str(&self.get("/status").1).unwrap_or(serde_json::Value::Null)
     }
+
+    /// The value of one `/metrics` series, such as `moor_reconcile_total{result="error"}`.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let metrics = self.get("/metrics").1;
+        metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
 }
 
 impl Drop for Controller {
