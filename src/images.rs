@@ -38,7 +38,7 @@ pub async fn pull_unless_local<E: Engine>(engine: &E, reference: &str, registry_
     let local = engine
         .image(reference)
         .await?
-        .ok_or_else(|| EngineError::NotFound { what: format!("image {reference} after its pull") })?;
+        .ok_or_else(|| EngineError::NotFound { what: format!("image {reference} is missing after its pull") })?;
     Ok(Check { reference: reference.into(), registry_digest, image_id: local.id, pulled: true })
 }
 

@@ -3,8 +3,9 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,13 +25,18 @@ use tokio_util::sync::CancellationToken;
 use common::{docker, eventually, image, owned, running_env, service_yaml, TestEnv};
 
 /// The real engine, plus switches: `down` makes every call fail as if the daemon were gone;
-/// `fail_start_named` makes starting a container whose name contains it fail.
+/// `fail_start_named` makes starting a container whose name contains it fail; `inspect_lags`
+/// makes inspect still show a container it saw before and Docker has removed since, as an
+/// inspect that answered just before an `--rm` container's removal finished.
 struct Faulty {
     inner: DockerEngine,
     down: watch::Sender<bool>,
     calls: AtomicUsize,
     fail_start_named: Mutex<Option<String>>,
     created: Mutex<Vec<(String, String)>>,
+    inspect_lags: AtomicBool,
+    /// Every container a list showed, as inspect would have described it then.
+    seen: Mutex<HashMap<String, ContainerInfo>>,
 }
 
 impl Faulty {
@@ -41,6 +47,8 @@ impl Faulty {
             calls: AtomicUsize::new(0),
             fail_start_named: Mutex::new(None),
             created: Mutex::new(Vec::new()),
+            inspect_lags: AtomicBool::new(false),
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,7 +82,20 @@ impl Engine for Faulty {
     }
     async fn list_containers(&self, instance: &str) -> EngineResult<Vec<ObservedContainer>> {
         self.gate()?;
-        self.inner.list_containers(instance).await
+        let list = self.inner.list_containers(instance).await?;
+        let mut seen = self.seen.lock().unwrap();
+        for c in &list {
+            let info = ContainerInfo {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                state: c.state.clone(),
+                health: c.health.clone(),
+                exit_code: None,
+                labels: c.labels.clone(),
+            };
+            seen.insert(c.id.clone(), info);
+        }
+        Ok(list)
     }
     async fn list_networks(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
         self.gate()?;
@@ -86,7 +107,10 @@ impl Engine for Faulty {
     }
     async fn inspect_container(&self, id: &str) -> EngineResult<Option<ContainerInfo>> {
         self.gate()?;
-        self.inner.inspect_container(id).await
+        match self.inner.inspect_container(id).await? {
+            None if self.inspect_lags.load(Ordering::Relaxed) => Ok(self.seen.lock().unwrap().get(id).cloned()),
+            info => Ok(info),
+        }
     }
     async fn image(&self, reference: &str) -> EngineResult<Option<ImageInfo>> {
         self.gate()?;
@@ -208,17 +232,23 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
 }
 
 /// A replacement whose new container fails to start: the new one is removed and the old one
-/// comes back, even an `--rm` one that Docker deleted when it was stopped.
+/// comes back, even an `--rm` one that Docker deleted when it was stopped, or was still deleting
+/// when the rollback looked (a lagging inspect, `lags`).
 #[tokio::test]
 async fn a_failed_replacement_rolls_back_even_for_an_auto_remove_container() {
     image().await;
-    for auto_remove in [false, true] {
-        let env = TestEnv::new(if auto_remove { "rollrm" } else { "roll" });
+    for (auto_remove, lags) in [(false, false), (true, false), (true, true)] {
+        let env = TestEnv::new(match (auto_remove, lags) {
+            (false, _) => "roll",
+            (true, false) => "rollrm",
+            (true, true) => "rolllag",
+        });
         let docker = docker().await;
         let svc = env.name("svc");
         let extra = if auto_remove { "  autoRemove: true\n" } else { "" };
         env.write("svc.yaml", &service_yaml(&svc, &format!("{extra}  env: {{ V: \"1\" }}\n")));
         let engine = Faulty::new().await;
+        engine.inspect_lags.store(lags, Ordering::Relaxed);
         let options = ApplyOptions { instance: env.instance.clone(), concurrency: 8 };
         let load = |dir: &Path| load_paths(&[dir.to_path_buf()]).desired;
         let pass = reconcile_once(&engine, &load(env.manifests()), &options).await.unwrap();
@@ -231,9 +261,9 @@ async fn a_failed_replacement_rolls_back_even_for_an_auto_remove_container() {
         let error = pass.report.services[&svc].error.clone().expect("the replacement must fail");
         assert!(error.contains("rolled back"), "{error}");
         let now = owned(&docker, &env.instance).await;
-        assert_eq!(now.keys().collect::<Vec<_>>(), [&svc], "auto_remove={auto_remove}: {now:?}");
+        assert_eq!(now.keys().collect::<Vec<_>>(), [&svc], "auto_remove={auto_remove} lags={lags}: {now:?}");
         let (running, vars) = running_env(&docker, &svc).await.unwrap();
-        assert!(running && vars.contains(&"V=1".to_string()), "auto_remove={auto_remove}: {vars:?}");
+        assert!(running && vars.contains(&"V=1".to_string()), "auto_remove={auto_remove} lags={lags}: {vars:?}");
         assert!(started.elapsed() < Duration::from_secs(30));
 
         // Once starts work again, the update goes through.

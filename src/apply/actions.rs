@@ -18,7 +18,7 @@ use crate::plan::{Action, Target};
 use crate::spec_hash::{parse_last_applied, spec_hash};
 
 /// How long Docker may take to finish removing a container it is already removing.
-const WAIT_REMOVED: Duration = Duration::from_secs(30);
+pub(super) const WAIT_REMOVED: Duration = Duration::from_secs(30);
 /// The stop timeout for a container whose spec is unknown (Docker's own default).
 const DEFAULT_STOP: Duration = Duration::from_secs(10);
 

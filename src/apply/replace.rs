@@ -6,8 +6,9 @@
 //!
 //! Invariants:
 //! - When create, start or the health wait fails, the new container is removed and the old one
-//!   is brought back: started again, or, when Docker deleted it (`--rm`), created again from its
-//!   `moor.last-applied` label and its old image ID. The service still reports the failure.
+//!   is brought back: started again, or, when Docker deleted it or is deleting it (`--rm`),
+//!   created again from its `moor.last-applied` label and its old image ID. The service still
+//!   reports the failure.
 //! - The old container being gone at any step (Docker removed it) is never an error.
 //! - moor may be killed at any step: the plan recognises the leftovers by their labels.
 
@@ -15,7 +16,7 @@ use tracing::{info, warn};
 
 use super::actions::{self, remove_gracefully, ActionError, ActionResult, Context};
 use super::wait;
-use crate::engine::{CreateRequest, Engine};
+use crate::engine::{CreateRequest, Engine, EngineError};
 use crate::manifest::model::Strategy;
 use crate::manifest::Service;
 use crate::plan::{Action, Target};
@@ -86,7 +87,15 @@ async fn roll_back<E: Engine>(
         return Ok(()); // the old one never stopped
     }
     if ctx.engine.inspect_container(&old.id).await?.is_some() {
-        return Ok(ctx.engine.start(&old.id).await?);
+        match ctx.engine.start(&old.id).await {
+            Ok(()) => return Ok(()),
+            // Docker was still deleting it (`--rm`) when inspect answered: once it is gone, it
+            // is built again below.
+            Err(EngineError::MarkedForRemoval(_)) | Err(EngineError::NotFound { .. }) => {
+                ctx.engine.wait_removed(&old.id, actions::WAIT_REMOVED).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     // Docker deleted the old container when it stopped (`--rm`): build it again, exactly as it
     // was, from its labels and its image ID.

@@ -108,7 +108,7 @@ pub fn classify(error: BollardError) -> EngineError {
         BollardError::DockerResponseServerError { status_code, message } => {
             let lower = message.to_lowercase();
             match status_code {
-                404 => EngineError::NotFound { what: message },
+                404 => EngineError::NotFound { what: format!("Docker answered 404: {message}") },
                 409 if lower.contains("is already in use") => {
                     let name = message.split('"').nth(1).unwrap_or_default().trim_start_matches('/').to_string();
                     EngineError::NameInUse { name }

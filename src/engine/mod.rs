@@ -34,13 +34,15 @@ pub enum EngineError {
     /// Create answered 409: another container holds the name.
     #[error("container name {name:?} is already in use")]
     NameInUse { name: String },
-    /// Start answered 409: the container is an auto-removing one that is going away.
-    #[error("container {0} is marked for removal")]
+    /// Start answered 409: the container is an auto-removing one that is going away. Holds
+    /// Docker's message.
+    #[error("Docker answered 409: {0}")]
     MarkedForRemoval(String),
-    #[error("{what} not found")]
+    /// A 404 (with Docker's message), or something moor expected to exist.
+    #[error("{what}")]
     NotFound { what: String },
-    /// A network or volume that something still uses.
-    #[error("{0} is in use")]
+    /// A network or volume that something still uses. Holds Docker's message.
+    #[error("in use: {0}")]
     InUse(String),
     #[error("timed out: {0}")]
     Timeout(String),
