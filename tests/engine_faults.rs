@@ -88,8 +88,8 @@ impl Engine for Faulty {
             let info = ContainerInfo {
                 id: c.id.clone(),
                 name: c.name.clone(),
-                state: c.state.clone(),
-                health: c.health.clone(),
+                state: c.state,
+                health: c.health,
                 exit_code: None,
                 labels: c.labels.clone(),
             };
