@@ -137,6 +137,9 @@ async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_40
     assert!(svc.get("lastError").is_none(), "{svc}");
     assert!(svc["update"]["lastResult"].as_str().unwrap().starts_with("updated to sha256:"), "{svc}");
     assert_eq!(moor.metric("moor_reconcile_total{result=\"error\"}"), None, "a reconcile failed");
+    // A replacement for a new image is an update: it is neither drift nor a step of a crash loop.
+    assert_eq!(moor.metric("moor_drift_repairs_total"), Some(0.0));
+    assert!(svc.get("crashLoop").is_none(), "{svc}");
     assert_eq!(owned(docker, &env.instance).await.len(), 1);
     let hook =
         eventually(Duration::from_secs(10), "the webhook", || async { hooks.lock().unwrap().first().cloned() }).await;
