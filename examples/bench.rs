@@ -123,12 +123,19 @@ impl Tools {
         c
     }
 
+    /// Says so when compose leaves something behind: Docker 20.10 can keep a stale endpoint
+    /// that makes the project's network impossible to remove until the daemon restarts.
     fn down(&self, dir: &Path, project: &str) {
-        let _ = Command::new(&self.compose)
+        let out = Command::new(&self.compose)
             .args(["-p", project, "-f"])
             .arg(dir.join("compose.yml"))
             .args(["down", "-t", "1"])
             .output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!("warning: compose down -p {project}: {}", String::from_utf8_lossy(&o.stderr).trim()),
+            Err(e) => eprintln!("warning: compose down -p {project}: {e}"),
+        }
     }
 }
 
