@@ -21,8 +21,8 @@ pub const CRASH_WINDOW: Duration = Duration::from_secs(600);
 pub struct CrashLoop {
     backoff: Backoff,
     last_repair: Option<Instant>,
+    /// The delay booked at the last repair; `None` when it ran at once.
     last_delay: Option<Duration>,
-    not_before: Option<Instant>,
 }
 
 impl Default for CrashLoop {
@@ -33,7 +33,7 @@ impl Default for CrashLoop {
 
 impl CrashLoop {
     pub fn with_policy(policy: Policy) -> Self {
-        CrashLoop { backoff: Backoff::new(policy), last_repair: None, last_delay: None, not_before: None }
+        CrashLoop { backoff: Backoff::new(policy), last_repair: None, last_delay: None }
     }
 
     /// Records a repair; returns the delay before the next one may run, if any.
@@ -41,21 +41,18 @@ impl CrashLoop {
         let again_soon = self.in_window(now);
         self.last_repair = Some(now);
         if again_soon {
-            let delay = self.backoff.next_delay();
-            self.last_delay = Some(delay);
-            self.not_before = Some(now + delay);
-            Some(delay)
+            self.last_delay = Some(self.backoff.next_delay());
         } else {
             self.backoff.reset();
             self.last_delay = None;
-            self.not_before = None;
-            None
         }
+        self.last_delay
     }
 
     /// When the next repair may run, while that is still ahead.
     pub fn not_before(&self, now: Instant) -> Option<Instant> {
-        self.not_before.filter(|t| *t > now)
+        let (repaired, delay) = self.last_repair.zip(self.last_delay)?;
+        Some(repaired + delay).filter(|t| *t > now)
     }
 
     pub fn restarts(&self) -> u32 {

@@ -214,6 +214,13 @@ fn signature(service: &crate::manifest::Service) -> String {
     format!("{:?}/{}/{}", service.state, service.replicas, service.canonical)
 }
 
+/// What a reconcile converged to: the spec plus the image pin it ran with. The pin is part of
+/// it, so replacing a container for a new image is an update, not a drift repair, and does not
+/// count towards a crash loop.
+fn target_signature(service: &crate::manifest::Service, pin: Option<&str>) -> String {
+    format!("{}@{}", signature(service), pin.unwrap_or(""))
+}
+
 impl<E: Engine> Controller<E> {
     fn desired(&self) -> Arc<Desired> {
         self.desired.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -413,10 +420,7 @@ impl<E: Engine> Controller<E> {
             metrics.docker_error(status);
         }
         let desired = self.desired();
-        // The pin is part of the target: replacing a container for a new image is an update,
-        // not a drift repair, and does not count towards a crash loop.
-        let signature_now =
-            desired.services.get(&key).map(|s| format!("{}@{}", signature(s), outcome.pin.as_deref().unwrap_or("")));
+        let signature_now = desired.services.get(&key).map(|s| target_signature(s, outcome.pin.as_deref()));
         if outcome.error.is_none() && !outcome.done.is_empty() {
             let was_converged = signature_now.is_some() && self.converged.get(&key) == signature_now.as_ref();
             if was_converged {
