@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
-use crate::controller::state::Shared;
+use crate::controller::status::Shared;
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()

@@ -41,11 +41,3 @@ pub async fn pull_unless_local<E: Engine>(engine: &E, reference: &str, registry_
         .ok_or_else(|| EngineError::NotFound { what: format!("image {reference} is missing after its pull") })?;
     Ok(Check { reference: reference.into(), registry_digest, image_id: local.id, pulled: true })
 }
-
-/// A short form of a digest or image ID for messages: `sha256:0123456789ab`.
-pub fn short(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
-        None => digest[..digest.len().min(12)].to_string(),
-    }
-}

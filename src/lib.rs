@@ -19,6 +19,7 @@
 pub mod apply;
 pub mod cli;
 pub mod controller;
+pub mod digest;
 pub mod engine;
 pub mod http;
 pub mod http_client;

@@ -5,7 +5,7 @@
 
 use futures_util::future::join_all;
 
-use crate::apply::{apply, ApplyOptions, ApplyReport};
+use crate::apply::{apply, ApplyOptions, ApplyReport, ServiceFailure};
 use crate::engine::{Engine, EngineResult};
 use crate::images::check_and_pull;
 use crate::manifest::model::{PullPolicy, State};
@@ -50,13 +50,13 @@ pub async fn reconcile_once<E: Engine>(engine: &E, desired: &Desired, options: &
             Ok(check) => {
                 observed.pinned.insert(name, check.image_id);
             }
-            Err(e) => check_errors.push((name, format!("checking the image in its registry: {e}"))),
+            Err(e) => check_errors.push((name, ServiceFailure::ImageCheck(e))),
         }
     }
     let plan = plan(desired, &observed);
     let mut report = apply(engine, desired, &observed, &plan, options).await;
-    for (name, error) in check_errors {
-        report.services.entry(name).or_default().error.get_or_insert(error);
+    for (name, failure) in check_errors {
+        report.services.entry(name).or_default().failure.get_or_insert(failure);
     }
     Ok(Pass { observed, plan, report })
 }

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use moor::apply::ApplyOptions;
-use moor::controller::state::Shared;
+use moor::apply::{ActionError, ApplyOptions, Rollback, ServiceFailure};
+use moor::controller::status::Shared;
 use moor::controller::{self, Config};
 use moor::engine::{
     ContainerInfo, CreateRequest, DockerEngine, Engine, EngineError, EngineResult, EventStream, ImageInfo,
@@ -258,8 +258,11 @@ async fn a_failed_replacement_rolls_back_even_for_an_auto_remove_container() {
         *engine.fail_start_named.lock().unwrap() = Some("moor-next".into());
         let started = Instant::now();
         let pass = reconcile_once(&engine, &load(env.manifests()), &options).await.unwrap();
-        let error = pass.report.services[&svc].error.clone().expect("the replacement must fail");
-        assert!(error.contains("rolled back"), "{error}");
+        let failure = pass.report.services[&svc].failure.clone().expect("the replacement must fail");
+        let ServiceFailure::Action { error: ActionError::Replacement(replacement), .. } = &failure else {
+            panic!("not a failed replacement: {failure}");
+        };
+        assert_eq!(replacement.rollback, Rollback::Done, "{failure}");
         let now = owned(&docker, &env.instance).await;
         assert_eq!(now.keys().collect::<Vec<_>>(), [&svc], "auto_remove={auto_remove} lags={lags}: {now:?}");
         let (running, vars) = running_env(&docker, &svc).await.unwrap();

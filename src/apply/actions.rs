@@ -1,78 +1,34 @@
-//! Single actions: create, start, stop, remove, wait, rename. Replacement is in
-//! [`super::replace`].
-//!
-//! Invariant: every container moor creates carries the instance, service, replica, spec-hash
-//! and last-applied labels, with the hash computed from the image ID it is created from.
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+//! Single actions: create, start, stop, remove, wait, rename, and replace (a step of its own in
+//! [`super::replace`]). This is the top of apply's call graph: it calls [`super::replace`] and
+//! [`super::steps`], and nothing calls back into it.
 
 use tracing::info;
 
-use crate::engine::{CreateRequest, Engine, EngineError};
-use crate::labels;
-use crate::manifest::model::PullPolicy;
-use crate::manifest::{ContainerSpec, Desired, Service};
-use crate::observe::{Observed, ObservedContainer};
-use crate::plan::{Action, Target};
-use crate::spec_hash::{parse_last_applied, spec_hash};
-
-/// How long Docker may take to finish removing a container it is already removing.
-pub(super) const WAIT_REMOVED: Duration = Duration::from_secs(30);
-/// The stop timeout for a container whose spec is unknown (Docker's own default).
-const DEFAULT_STOP: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ActionError {
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error("container name {name:?} is held by {holder}; moor never touches a container it does not own")]
-    Conflict { name: String, holder: String },
-    #[error("image {0:?} is not present and the pull policy is never")]
-    ImageMissing(String),
-    #[error("{0}")]
-    Failed(String),
-}
-
-pub type ActionResult<T = ()> = Result<T, ActionError>;
-
-pub struct Context<'a, E: Engine> {
-    pub engine: &'a E,
-    pub desired: &'a Desired,
-    pub observed: &'a Observed,
-    pub instance: &'a str,
-}
-
-impl<E: Engine> Context<'_, E> {
-    pub fn observed_container(&self, id: &str) -> Option<&ObservedContainer> {
-        self.observed.containers.iter().find(|c| c.id == id)
-    }
-
-    /// The stop timeout of an observed container, from the spec it was built from.
-    pub fn stop_timeout_of(&self, target: &Target) -> Duration {
-        self.observed_container(&target.id)
-            .and_then(|c| c.last_applied())
-            .and_then(parse_last_applied)
-            .map(|s| s.stop_timeout)
-            .unwrap_or(DEFAULT_STOP)
-    }
-}
+use super::outcome::{ActionError, ActionResult};
+use super::replace::{replace, Replacement};
+use super::steps::{create, remove_gracefully, Context, WAIT_REMOVED};
+use crate::engine::{Engine, EngineError};
+use crate::manifest::Service;
+use crate::plan::Action;
 
 /// Runs one action of `service` (`None` for an orphan being pruned).
 pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, action: &Action) -> ActionResult {
     let engine = ctx.engine;
+    let with_manifest = || service.ok_or(ActionError::NoManifest(action.kind()));
     match action {
         Action::Create { replica, name, start } => {
-            let service = service.ok_or_else(|| ActionError::Failed("create without a manifest".into()))?;
-            let id = create(ctx, service, *replica, name).await?;
+            let id = create(ctx, with_manifest()?, *replica, name).await?;
             if *start {
                 engine.start(&id).await?;
             }
             Ok(())
         }
-        Action::Replace { .. } => super::replace::replace(ctx, service, action).await,
+        Action::Replace { replica, name, old, start, changes } => {
+            let replacement = Replacement { replica: *replica, name, old, start: *start, changes };
+            replace(ctx, with_manifest()?, &replacement).await
+        }
         Action::Start { container } => {
-            let service = service.ok_or_else(|| ActionError::Failed("start without a manifest".into()))?;
+            let service = with_manifest()?;
             match engine.start(&container.id).await {
                 Ok(()) => Ok(()),
                 // An auto-removing container that exited is on its way out, or already gone:
@@ -96,106 +52,5 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
         }
         Action::WaitRemoved { container } => Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?),
         Action::Rename { container, to } => Ok(engine.rename(&container.id, to).await?),
-    }
-}
-
-/// Stops the container with its own stop timeout, then removes it. An `--rm` container that
-/// Docker deletes on stop is fine: the engine reports its removal as success.
-pub async fn remove_gracefully<E: Engine>(ctx: &Context<'_, E>, container: &Target) -> ActionResult {
-    ctx.engine.stop(&container.id, ctx.stop_timeout_of(container)).await?;
-    Ok(ctx.engine.remove(&container.id).await?)
-}
-
-/// The image a new container of `service` is created from, and the image ID its hash is made
-/// with: the pinned ID when an update check or a rollback set one, else the reference resolved
-/// as the pull policy says. `pull: always` goes through the registry digest check, so an
-/// unchanged digest pulls nothing.
-pub async fn resolve_image<E: Engine>(ctx: &Context<'_, E>, service: &Service) -> ActionResult<(String, String)> {
-    let reference = &service.container.image;
-    if let Some(id) = ctx.observed.pinned.get(&service.name) {
-        return Ok((id.clone(), id.clone()));
-    }
-    let id = match service.pull {
-        PullPolicy::Always => crate::images::check_and_pull(ctx.engine, reference).await?.image_id,
-        PullPolicy::Missing | PullPolicy::Never => match ctx.engine.image(reference).await? {
-            Some(image) => image.id,
-            None if service.pull == PullPolicy::Never => return Err(ActionError::ImageMissing(reference.clone())),
-            None => {
-                info!(image = %reference, "pulling");
-                ctx.engine.pull(reference).await?;
-                let image = ctx.engine.image(reference).await?;
-                image.map(|i| i.id).ok_or_else(|| {
-                    ActionError::Failed(format!("image {reference:?} is still missing after the pull"))
-                })?
-            }
-        },
-    };
-    Ok((reference.clone(), id))
-}
-
-/// moor's labels for a container of `service` built from `spec` and `image_id`.
-pub fn container_labels(
-    instance: &str,
-    service: &str,
-    replica: u32,
-    spec: &ContainerSpec,
-    image_id: &str,
-) -> BTreeMap<String, String> {
-    let mut labels = spec.labels.clone();
-    labels.insert(labels::INSTANCE.into(), instance.into());
-    labels.insert(labels::SERVICE.into(), service.into());
-    labels.insert(labels::REPLICA.into(), replica.to_string());
-    labels.insert(labels::SPEC_HASH.into(), spec_hash(spec, image_id));
-    labels.insert(labels::LAST_APPLIED.into(), spec.canonical_json());
-    labels
-}
-
-/// Creates (does not start) a container of `service` named `name`. Returns its ID.
-pub async fn create<E: Engine>(
-    ctx: &Context<'_, E>,
-    service: &Service,
-    replica: u32,
-    name: &str,
-) -> ActionResult<String> {
-    let (image, image_id) = resolve_image(ctx, service).await?;
-    let request = CreateRequest {
-        name: name.to_string(),
-        image,
-        service: service.name.clone(),
-        spec: service.container.clone(),
-        labels: container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
-    };
-    create_request(ctx, &request).await
-}
-
-/// Creates from a ready request, turning a 409 name conflict into a precise report: whose
-/// container holds the name.
-pub async fn create_request<E: Engine>(ctx: &Context<'_, E>, request: &CreateRequest) -> ActionResult<String> {
-    match ctx.engine.create_container(request).await {
-        Ok(id) => Ok(id),
-        Err(EngineError::NameInUse { .. }) => {
-            // Re-observe the holder of the name: it decides between a conflict and a race.
-            let holder = ctx.engine.inspect_container(&request.name).await?;
-            let Some(holder) = holder else {
-                return Err(EngineError::Unavailable(format!(
-                    "name {:?} was busy and is free again; retry",
-                    request.name
-                ))
-                .into());
-            };
-            let short = &holder.id[..holder.id.len().min(12)];
-            let who = match holder.labels.get(labels::INSTANCE) {
-                Some(i) if i == ctx.instance => {
-                    return Err(ActionError::Failed(format!(
-                        "name {:?} is held by container {short}, which this instance owns but did not observe; it will be reconciled on the next pass",
-                        request.name
-                    )))
-                }
-                Some(other) => format!("container {short} of moor instance {other:?}"),
-                None => format!("container {short}, which moor does not own"),
-            };
-            Err(ActionError::Conflict { name: request.name.clone(), holder: who })
-        }
-        Err(e) => Err(e.into()),
     }
 }

@@ -18,17 +18,23 @@ use serde::Serialize;
 use tokio::sync::{watch, Semaphore};
 use tracing::{info, warn, Instrument};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::manifest::model::DependCondition;
 use crate::manifest::Desired;
 use crate::observe::Observed;
 use crate::plan::{Plan, ResourceAction, ServicePlan};
 
 mod actions;
+pub mod outcome;
 mod replace;
+mod steps;
 mod wait;
 
-pub use actions::ActionError;
+pub use outcome::{
+    ActionError, DependencyFailure, NotReady, ReplaceFailure, ResourceDone, ResourceError, ResourceKind,
+    ResourceResult, Rollback, ServiceFailure, ServiceResult,
+};
+pub use replace::temporary_name;
 
 /// Defaults for one apply.
 #[derive(Debug, Clone)]
@@ -38,30 +44,17 @@ pub struct ApplyOptions {
     pub concurrency: usize,
 }
 
-/// What happened to one service.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceResult {
-    /// The kinds of the actions that completed, in order.
-    pub done: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// A container name found held by another owner: `(name, holder)`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict: Option<(String, String)>,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ApplyReport {
     pub services: BTreeMap<String, ServiceResult>,
     /// Network and volume results, such as `network shop: created`.
-    pub resources: Vec<String>,
-    pub resource_errors: Vec<String>,
+    pub resources: Vec<ResourceResult>,
+    pub resource_errors: Vec<ResourceError>,
 }
 
 impl ApplyReport {
     pub fn failed(&self) -> impl Iterator<Item = (&String, &ServiceResult)> {
-        self.services.iter().filter(|(_, r)| r.error.is_some())
+        self.services.iter().filter(|(_, r)| r.failure.is_some())
     }
 
     pub fn is_success(&self) -> bool {
@@ -90,7 +83,7 @@ pub async fn apply<E: Engine>(
         receivers.insert(name.clone(), rx);
     }
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let ctx = actions::Context { engine, desired, observed, instance: &options.instance };
+    let ctx = steps::Context { engine, desired, observed, instance: &options.instance };
 
     let tasks = plan.services.iter().map(|(name, sp)| {
         let ctx = &ctx;
@@ -100,7 +93,7 @@ pub async fn apply<E: Engine>(
         let span = tracing::info_span!("service", service = %name);
         async move {
             let result = run_service(ctx, name, sp, receivers, &limit).await;
-            let _ = done.send(Some(result.error.is_none()));
+            let _ = done.send(Some(result.failure.is_none()));
             (name.clone(), result)
         }
         .instrument(span)
@@ -112,37 +105,35 @@ pub async fn apply<E: Engine>(
 }
 
 async fn run_service<E: Engine>(
-    ctx: &actions::Context<'_, E>,
+    ctx: &steps::Context<'_, E>,
     name: &str,
     sp: &ServicePlan,
     receivers: &BTreeMap<String, watch::Receiver<Option<bool>>>,
     limit: &Semaphore,
 ) -> ServiceResult {
     let mut result = ServiceResult::default();
-    if let Some(conflict) = &sp.conflict {
-        result.error = Some(conflict.clone());
+    if !sp.conflicts.is_empty() {
+        result.failure = Some(ServiceFailure::Conflicts(sp.conflicts.clone()));
         return result;
     }
     let service = ctx.desired.services.get(name);
-    if let Some(service) = service.filter(|_| sp.actions.iter().any(|a| a.kind() != "remove")) {
+    if let Some(service) = service.filter(|_| sp.actions.iter().any(|a| !a.kind().takes_away())) {
         for (dep, condition) in &service.depends_on {
-            if let Err(e) = wait_for_dependency(ctx, dep, *condition, receivers).await {
-                result.error = Some(e);
+            if let Err(reason) = wait_for_dependency(ctx, dep, *condition, receivers).await {
+                result.failure = Some(ServiceFailure::Dependency { dep: dep.clone(), reason });
                 return result;
             }
         }
     }
     let _permit = limit.acquire().await.expect("the semaphore is never closed");
     for action in &sp.actions {
-        let span = tracing::info_span!("action", kind = action.kind());
+        let kind = action.kind();
+        let span = tracing::info_span!("action", kind = kind.as_str());
         match actions::run(ctx, service, action).instrument(span).await {
-            Ok(()) => result.done.push(action.kind().to_string()),
-            Err(e) => {
-                warn!(service = name, action = action.kind(), error = %e, "action failed");
-                if let ActionError::Conflict { name, holder } = &e {
-                    result.conflict = Some((name.clone(), holder.clone()));
-                }
-                result.error = Some(e.to_string());
+            Ok(()) => result.done.push(kind),
+            Err(error) => {
+                warn!(service = name, action = kind.as_str(), %error, "action failed");
+                result.failure = Some(ServiceFailure::Action { kind, error });
                 return result;
             }
         }
@@ -156,26 +147,26 @@ async fn run_service<E: Engine>(
 /// Waits until `dep` has finished its own actions, then until its containers are started or
 /// healthy.
 async fn wait_for_dependency<E: Engine>(
-    ctx: &actions::Context<'_, E>,
+    ctx: &steps::Context<'_, E>,
     dep: &str,
     condition: DependCondition,
     receivers: &BTreeMap<String, watch::Receiver<Option<bool>>>,
-) -> Result<(), String> {
+) -> Result<(), DependencyFailure> {
     if let Some(rx) = receivers.get(dep) {
         let mut rx = rx.clone();
         let ok = rx.wait_for(|v| v.is_some()).await.map(|v| v.unwrap_or(false)).unwrap_or(false);
         if !ok {
-            return Err(format!("dependency {dep:?} failed to converge"));
+            return Err(DependencyFailure::DidNotConverge);
         }
     }
     let Some(dep_service) = ctx.desired.services.get(dep) else {
-        return Err(format!("dependency {dep:?} has no manifest"));
+        return Err(DependencyFailure::NoManifest);
     };
     let timeout = dep_service.update.health_timeout.max(Duration::from_secs(30));
     for name in dep_service.container_names() {
         wait::until_ready(ctx.engine, &name, condition == DependCondition::Healthy, timeout)
             .await
-            .map_err(|e| format!("dependency {dep:?} is not {condition:?}: {e}").to_lowercase())?;
+            .map_err(|reason| DependencyFailure::NotReady { condition, reason })?;
     }
     Ok(())
 }
@@ -189,31 +180,33 @@ async fn resources<E: Engine>(
     create: bool,
     report: &mut ApplyReport,
 ) {
-    for (kind, list) in [("network", &plan.networks), ("volume", &plan.volumes)] {
+    for (kind, list) in [(ResourceKind::Network, &plan.networks), (ResourceKind::Volume, &plan.volumes)] {
         for action in list {
             let result = match (action, create, kind) {
-                (ResourceAction::Create { name }, true, "network") => {
-                    engine.create_network(&desired.networks[name], &options.instance).await.map(|_| "created")
+                (ResourceAction::Create { name }, true, ResourceKind::Network) => {
+                    engine.create_network(&desired.networks[name], &options.instance).await.map(|_| ResourceDone::Created)
                 }
-                (ResourceAction::Create { name }, true, _) => {
-                    engine.create_volume(&desired.volumes[name], &options.instance).await.map(|_| "created")
+                (ResourceAction::Create { name }, true, ResourceKind::Volume) => {
+                    engine.create_volume(&desired.volumes[name], &options.instance).await.map(|_| ResourceDone::Created)
                 }
-                (ResourceAction::Remove { name }, false, "network") => {
-                    engine.remove_network(name).await.map(|_| "removed")
+                (ResourceAction::Remove { name }, false, ResourceKind::Network) => {
+                    engine.remove_network(name).await.map(|_| ResourceDone::Removed)
                 }
-                (ResourceAction::Remove { name }, false, _) => engine.remove_volume(name).await.map(|_| "removed"),
+                (ResourceAction::Remove { name }, false, ResourceKind::Volume) => {
+                    engine.remove_volume(name).await.map(|_| ResourceDone::Removed)
+                }
                 _ => continue,
             };
             let name = match action {
-                ResourceAction::Create { name } | ResourceAction::Remove { name } => name,
+                ResourceAction::Create { name } | ResourceAction::Remove { name } => name.clone(),
             };
             match result {
-                Ok(what) => report.resources.push(format!("{kind} {name}: {what}")),
+                Ok(done) => report.resources.push(ResourceResult { kind, name, done }),
                 // Something still uses it (perhaps a container moor does not own): keep it.
-                Err(crate::engine::EngineError::InUse(_)) => {
-                    report.resources.push(format!("{kind} {name}: kept, still in use"))
+                Err(EngineError::InUse(_)) => {
+                    report.resources.push(ResourceResult { kind, name, done: ResourceDone::KeptInUse })
                 }
-                Err(e) => report.resource_errors.push(format!("{kind} {name}: {e}")),
+                Err(error) => report.resource_errors.push(ResourceError { kind, name, error }),
             }
         }
     }

@@ -1,25 +1,29 @@
-//! Replacing a container, as the design's "Replacing a container" says.
+//! Replacing a container, as `docs/architecture.md` ("Replacing a container") says.
 //!
 //! stop-first (default): create the new container under a temporary name, stop the old one,
 //! start the new one, wait until it is healthy (or running), remove the old one, rename the new
 //! one. start-first: create, start and wait before the old one is stopped.
 //!
 //! Invariants:
-//! - When create, start or the health wait fails, the new container is removed and the old one
-//!   is brought back: started again, or, when Docker deleted it or is deleting it (`--rm`),
-//!   created again from its `moor.last-applied` label and its old image ID. The service still
-//!   reports the failure.
+//! - When start or the health wait fails and `update.rollback` is true (the default), the new
+//!   container is removed and the old one is brought back: started again, or, when Docker
+//!   deleted it or is deleting it (`--rm`), created again from its `moor.last-applied` label and
+//!   its old image ID. The service still reports the failure ([`Rollback::Done`]).
+//! - With `update.rollback: false` the new container is kept under the service's name and the
+//!   old one removed ([`Rollback::Disabled`]); the failure is reported all the same.
 //! - The old container being gone at any step (Docker removed it) is never an error.
 //! - moor may be killed at any step: the plan recognises the leftovers by their labels.
+//! - This module uses [`super::steps`] only; it never calls back into [`super::actions`].
 
 use tracing::{info, warn};
 
-use super::actions::{self, remove_gracefully, ActionError, ActionResult, Context};
+use super::outcome::{ActionError, ActionResult, NotReady, ReplaceFailure, Rollback, Unrebuildable};
+use super::steps::{create, create_request, remove_gracefully, Context, WAIT_REMOVED};
 use super::wait;
 use crate::engine::{CreateRequest, Engine, EngineError};
 use crate::manifest::model::Strategy;
 use crate::manifest::Service;
-use crate::plan::{Action, Target};
+use crate::plan::{Change, Target};
 use crate::spec_hash::parse_last_applied;
 
 /// The temporary name of a replacement container.
@@ -27,19 +31,25 @@ pub fn temporary_name(name: &str) -> String {
     format!("{name}-moor-next")
 }
 
-pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, action: &Action) -> ActionResult {
-    let Action::Replace { replica, name, old, start, changes } = action else {
-        unreachable!("replace() is only called with Action::Replace");
-    };
-    let service = service.ok_or_else(|| ActionError::Failed("replace without a manifest".into()))?;
-    let changed: Vec<String> = changes.iter().map(ToString::to_string).collect();
+/// One container to replace: the fields of `Action::Replace`.
+pub struct Replacement<'a> {
+    pub replica: u32,
+    pub name: &'a str,
+    pub old: &'a Target,
+    pub start: bool,
+    pub changes: &'a [Change],
+}
+
+pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: &Service, r: &Replacement<'_>) -> ActionResult {
+    let (name, old) = (r.name, r.old);
+    let changed: Vec<String> = r.changes.iter().map(ToString::to_string).collect();
     info!(container = %name, changes = %changed.join(", "), "replacing");
 
     let temp = temporary_name(name);
-    let new_id = actions::create(ctx, service, *replica, &temp).await?;
+    let new_id = create(ctx, service, r.replica, &temp).await?;
     let new = Target { id: new_id, name: temp };
 
-    if !*start {
+    if !r.start {
         // state: stopped — nothing to start or wait for.
         ctx.engine.remove(&old.id).await?;
         return Ok(ctx.engine.rename(&new.id, name).await?);
@@ -54,18 +64,33 @@ pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>,
             let healthy = service.container.healthcheck.is_some();
             wait::until_ready(ctx.engine, &new.id, healthy, service.update.health_timeout).await
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(NotReady::Engine(e)),
     };
     if let Err(reason) = started {
-        warn!(container = %name, %reason, "replacement failed; rolling back");
-        let rollback = roll_back(ctx, &new, old, name, start_first).await;
-        return Err(ActionError::Failed(match rollback {
-            Ok(()) => {
-                format!("replacement failed: {reason}; rolled back to the previous container")
+        let rollback = if service.update.rollback {
+            warn!(container = %name, %reason, "replacement failed; rolling back");
+            match roll_back(ctx, &new, old, name, start_first).await {
+                Ok(()) => Rollback::Done,
+                Err(e) => Rollback::Failed(Box::new(e)),
             }
-            Err(e) => format!("replacement failed: {reason}; rollback failed too: {e}"),
-        }));
+        } else {
+            warn!(container = %name, %reason, "replacement failed; update.rollback is false, so the new container stays");
+            finish(ctx, &new, old, name, start_first).await?;
+            Rollback::Disabled
+        };
+        return Err(ActionError::Replacement(Box::new(ReplaceFailure { reason, rollback })));
     }
+    finish(ctx, &new, old, name, start_first).await
+}
+
+/// Removes the old container and gives the new one its name.
+async fn finish<E: Engine>(
+    ctx: &Context<'_, E>,
+    new: &Target,
+    old: &Target,
+    name: &str,
+    start_first: bool,
+) -> ActionResult {
     if start_first {
         remove_gracefully(ctx, old).await?;
     } else {
@@ -92,19 +117,19 @@ async fn roll_back<E: Engine>(
             // Docker was still deleting it (`--rm`) when inspect answered: once it is gone, it
             // is built again below.
             Err(EngineError::MarkedForRemoval(_)) | Err(EngineError::NotFound { .. }) => {
-                ctx.engine.wait_removed(&old.id, actions::WAIT_REMOVED).await?;
+                ctx.engine.wait_removed(&old.id, WAIT_REMOVED).await?;
             }
             Err(e) => return Err(e.into()),
         }
     }
     // Docker deleted the old container when it stopped (`--rm`): build it again, exactly as it
     // was, from its labels and its image ID.
-    let observed = ctx
-        .observed_container(&old.id)
-        .ok_or_else(|| ActionError::Failed(format!("the old container {} is gone and was never observed", old.name)))?;
-    let spec = observed.last_applied().and_then(parse_last_applied).ok_or_else(|| {
-        ActionError::Failed(format!("the old container {} is gone and its last-applied label is unreadable", old.name))
-    })?;
+    let unrebuildable = |why| ActionError::Unrebuildable { name: old.name.clone(), why };
+    let observed = ctx.observed_container(&old.id).ok_or_else(|| unrebuildable(Unrebuildable::NeverObserved))?;
+    let spec = observed
+        .last_applied()
+        .and_then(parse_last_applied)
+        .ok_or_else(|| unrebuildable(Unrebuildable::UnreadableLabel))?;
     let request = CreateRequest {
         name: name.to_string(),
         // The old image by ID: its tag may name the new image by now.
@@ -113,6 +138,7 @@ async fn roll_back<E: Engine>(
         spec,
         labels: observed.labels.clone(),
     };
-    let id = actions::create_request(ctx, &request).await?;
+    let id = create_request(ctx, &request).await?;
+    info!(container = %name, "rolled back to the previous container");
     Ok(ctx.engine.start(&id).await?)
 }

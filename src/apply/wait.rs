@@ -1,9 +1,12 @@
 //! Waiting for a container to be ready: running, or healthy when it has a healthcheck.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tokio::time::Instant;
+
+use super::outcome::NotReady;
 use crate::engine::Engine;
-use crate::observe::Health;
+use crate::observe::{Health, RunState};
 
 const POLL: Duration = Duration::from_millis(50);
 
@@ -14,27 +17,23 @@ pub async fn until_ready<E: Engine>(
     id_or_name: &str,
     healthy: bool,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), NotReady> {
     let deadline = Instant::now() + timeout;
     loop {
-        let info = engine.inspect_container(id_or_name).await.map_err(|e| e.to_string())?;
+        let info = engine.inspect_container(id_or_name).await.map_err(NotReady::Engine)?;
         let Some(info) = info else {
-            return Err(format!("container {id_or_name} is gone"));
+            return Err(NotReady::Gone(id_or_name.to_string()));
         };
-        if !info.state.is_up() && info.state != crate::observe::RunState::Created {
-            let code = info.exit_code.map(|c| format!(" with code {c}")).unwrap_or_default();
-            return Err(format!("container {id_or_name} exited{code}"));
+        if !info.state.is_up() && info.state != RunState::Created {
+            return Err(NotReady::Exited { container: id_or_name.to_string(), code: info.exit_code });
         }
         match (info.state.is_up(), healthy, info.health) {
             (true, false, _) | (true, true, Health::None) | (true, true, Health::Healthy) => return Ok(()),
-            (_, true, Health::Unhealthy) => return Err(format!("container {id_or_name} is unhealthy")),
+            (_, true, Health::Unhealthy) => return Err(NotReady::Unhealthy(id_or_name.to_string())),
             _ => {}
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "container {id_or_name} was not ready within {}",
-                crate::manifest::units::format_duration(timeout)
-            ));
+            return Err(NotReady::Timeout { container: id_or_name.to_string(), within: timeout });
         }
         tokio::time::sleep(POLL).await;
     }

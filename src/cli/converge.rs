@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use super::{default_dir, render, Global, Output};
 use crate::apply::ApplyOptions;
-use crate::controller::state::timestamp;
+use crate::controller::status::timestamp;
 use crate::controller::updates::UpdateStatus;
 use crate::engine::DockerEngine;
 use crate::engine::Engine;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::apply::ApplyReport;
 use crate::controller::updates::UpdateStatus;
-use crate::images::short;
+use crate::digest::short;
 use crate::manifest::Desired;
 use crate::observe::{Health, Observed, ObservedContainer};
 use crate::plan::{Action, Plan, ResourceAction};
@@ -45,7 +45,7 @@ pub fn plan_text(plan: &Plan) -> String {
     resource_lines("network", &plan.networks, &mut out);
     resource_lines("volume", &plan.volumes, &mut out);
     for (name, sp) in &plan.services {
-        if let Some(conflict) = &sp.conflict {
+        for conflict in &sp.conflicts {
             let _ = writeln!(out, "{name}: conflict: {conflict}");
         }
         for action in &sp.actions {
@@ -77,7 +77,7 @@ pub fn apply_text(plan: &Plan, report: &ApplyReport) -> String {
         for line in actions.iter().take(result.done.len()).map(action_line) {
             let _ = writeln!(out, "{name}: {line}: done");
         }
-        if let Some(e) = &result.error {
+        if let Some(e) = &result.failure {
             let _ = writeln!(out, "{name}: FAILED: {e}");
         }
     }
@@ -138,7 +138,7 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
             in_sync: sp.is_none(),
             health: health_summary(&containers),
             image: service.container.image.clone(),
-            last_error: sp.and_then(|s| s.conflict.clone()),
+            last_error: sp.filter(|s| !s.conflicts.is_empty()).map(|s| crate::plan::conflicts_text(&s.conflicts)),
             update: None,
         });
     }

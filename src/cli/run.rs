@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::{default_dir, Global};
 use crate::controller::backoff::{self, Backoff};
-use crate::controller::state::Shared;
+use crate::controller::status::Shared;
 use crate::controller::{self, Config};
 use crate::engine::DockerEngine;
 use crate::manifest::units::parse_duration;

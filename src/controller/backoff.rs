@@ -58,6 +58,10 @@ impl Backoff {
         next.min(self.policy.max)
     }
 
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
     /// How many delays were handed out since the last reset.
     pub fn attempts(&self) -> u32 {
         self.attempts

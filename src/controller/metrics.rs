@@ -24,6 +24,7 @@ pub struct Metrics {
     services: Family<Labels, Gauge>,
     manifest_errors: Gauge,
     updates: Family<Labels, Counter>,
+    replacements_failed: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -45,6 +46,7 @@ impl Metrics {
             services: Family::default(),
             manifest_errors: Gauge::default(),
             updates: Family::default(),
+            replacements_failed: Family::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -65,6 +67,11 @@ impl Metrics {
             m.manifest_errors.clone(),
         );
         registry.register("moor_updates", "Image updates, by result", m.updates.clone());
+        registry.register(
+            "moor_replacements_failed",
+            "Health-gated replacements whose new container did not become ready, by what became of the old one (rollback: done, failed, disabled)",
+            m.replacements_failed.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -102,6 +109,10 @@ impl Metrics {
 
     pub fn update(&self, result: &str) {
         self.updates.get_or_create(&label("result", result)).inc();
+    }
+
+    pub fn replacement_failed(&self, rollback: &str) {
+        self.replacements_failed.get_or_create(&label("rollback", rollback)).inc();
     }
 
     pub fn text(&self) -> String {

@@ -1,110 +1,102 @@
-//! What the controller knows and shows: per-service status, problems, readiness, metrics.
-//! Shared between the controller loop and the HTTP endpoints.
+//! What the controller knows of one service: one [`ServiceState`] per key, owned by the
+//! controller task alone (no locks: nobody else touches it).
+//!
+//! Invariants:
+//! - Everything a decision after a reconcile needs is here or in the outcome: the decision
+//!   ([`super::decide::on_outcome`]) is a function of the two and the time.
+//! - `converged` and `held` are [`target_signature`]s: the spec, replicas, state and image pin a
+//!   reconcile ran with. A change of any of them is a new start (a new pod, in Kubernetes terms).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use tokio::time::Instant;
 
-use super::metrics::Metrics;
+use super::backoff::{self, Backoff, Policy};
+use super::crash_loop::CrashLoop;
+use super::outcome::ReconcileOutcome;
+use super::updates::Watch;
+use crate::manifest::Service;
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceStatus {
-    pub desired: String,
-    pub observed: String,
-    pub in_sync: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// RFC 3339 time before which the service is not retried.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backoff_until: Option<String>,
-    /// Set while the service is in a crash loop: from its first slowed-down repair until it goes
-    /// a window without one (see `crash_loop`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub crash_loop: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_reconcile: Option<String>,
-    /// For `update.watch: digest`: digests, last check, last update result.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub update: Option<super::updates::UpdateStatus>,
+/// An image pin set by an update check (or a rollback): the service's containers must run
+/// `image_id` while its manifest names `reference`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub reference: String,
+    pub image_id: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StatusDoc {
-    pub ready: bool,
-    pub docker: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_resync: Option<String>,
-    /// Manifest problems as last loaded; while any exists, prune is suspended.
-    pub problems: Vec<String>,
-    pub services: BTreeMap<String, ServiceStatus>,
+#[derive(Debug)]
+pub struct ServiceState {
+    /// Delays between failed reconciles; reset on success and on a manifest change.
+    pub failures: Backoff,
+    pub crash: CrashLoop,
+    /// The target signature of the last converged reconcile: actions needed under the same
+    /// signature are drift repairs.
+    pub converged: Option<String>,
+    /// Set by an exit-like Docker event: how many reconciles since found nothing to do. Docker's
+    /// list may still show the container running (see `EXIT_CONFIRM` in `decide`).
+    pub exits: Option<usize>,
+    /// For `update.watch: digest`.
+    pub watch: Option<Watch>,
+    pub pin: Option<Pin>,
+    /// Container names found held by another owner (a 409 on create), so that plans report the
+    /// conflict instead of trying to create again; forgotten at each resync, which tries once
+    /// more.
+    pub conflicts: BTreeMap<String, String>,
+    /// A failed replacement with `update.rollback: false` left its new container in place: no
+    /// reconcile runs while the target signature is this one (until the manifest or the image
+    /// changes).
+    pub held: Option<String>,
+    pub last_outcome: Option<ReconcileOutcome>,
+    /// When the last reconcile ended.
+    pub last_reconcile: Option<Instant>,
 }
 
-#[derive(Default)]
-pub struct Shared {
-    pub metrics: Metrics,
-    status: Mutex<StatusDoc>,
-    first_resync_done: AtomicBool,
-    docker_ok: AtomicBool,
+impl Default for ServiceState {
+    fn default() -> Self {
+        ServiceState::with_policy(backoff::SERVICE)
+    }
 }
 
-/// RFC 3339 text of now + `after`.
-pub fn timestamp(after: Duration) -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now() + after).to_string()
+impl ServiceState {
+    /// A fresh state whose backoffs follow `policy` (tests fix its jitter seed).
+    pub fn with_policy(policy: Policy) -> Self {
+        ServiceState {
+            failures: Backoff::new(policy),
+            crash: CrashLoop::with_policy(policy),
+            converged: None,
+            exits: None,
+            watch: None,
+            pin: None,
+            conflicts: BTreeMap::new(),
+            held: None,
+            last_outcome: None,
+            last_reconcile: None,
+        }
+    }
+
+    /// The image ID the service is pinned to, while the pin names the manifest's reference.
+    pub fn pin_for(&self, service: &Service) -> Option<&str> {
+        self.pin.as_ref().filter(|p| p.reference == service.container.image).map(|p| p.image_id.as_str())
+    }
+
+    /// True while a failed replacement with `rollback: false` holds the service back.
+    pub fn is_held(&self, service: Option<&Service>) -> bool {
+        match (&self.held, service) {
+            (Some(held), Some(service)) => *held == target_signature(service, self.pin_for(service)),
+            _ => false,
+        }
+    }
 }
 
-impl Shared {
-    pub fn status(&self) -> StatusDoc {
-        let mut doc = self.lock().clone();
-        doc.ready = self.is_ready();
-        doc.docker = self.docker_ok.load(Ordering::Relaxed);
-        doc
-    }
+/// The part of a manifest that shapes its containers: state, replicas and the canonical spec.
+pub fn signature(service: &Service) -> String {
+    format!("{:?}/{}/{}", service.state, service.replicas, service.canonical)
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, StatusDoc> {
-        self.status.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Ready: the first full reconcile is done and Docker answers.
-    pub fn is_ready(&self) -> bool {
-        self.first_resync_done.load(Ordering::Relaxed) && self.docker_ok.load(Ordering::Relaxed)
-    }
-
-    pub fn set_docker_ok(&self, ok: bool) {
-        self.docker_ok.store(ok, Ordering::Relaxed);
-    }
-
-    pub fn resynced(&self) {
-        self.first_resync_done.store(true, Ordering::Relaxed);
-        self.lock().last_resync = Some(timestamp(Duration::ZERO));
-    }
-
-    pub fn set_problems(&self, problems: Vec<String>) {
-        self.metrics.manifest_errors(problems.len());
-        self.lock().problems = problems;
-    }
-
-    /// Edits one service's status.
-    pub fn service(&self, name: &str, edit: impl FnOnce(&mut ServiceStatus)) {
-        let mut doc = self.lock();
-        edit(doc.services.entry(name.to_string()).or_default());
-        self.publish_counts(&doc);
-    }
-
-    /// Keeps only the named services (others are gone and pruned).
-    pub fn retain_services(&self, keep: impl Fn(&str) -> bool) {
-        let mut doc = self.lock();
-        doc.services.retain(|k, _| keep(k));
-        self.publish_counts(&doc);
-    }
-
-    fn publish_counts(&self, doc: &StatusDoc) {
-        let failing = doc.services.values().filter(|s| s.last_error.is_some()).count();
-        let in_sync = doc.services.values().filter(|s| s.in_sync && s.last_error.is_none()).count();
-        self.metrics.services(in_sync, doc.services.len() - in_sync - failing, failing);
-    }
+/// What a reconcile converges to: the spec plus the image pin it ran with. The pin is part of
+/// it, so replacing a container for a new image is an update, not a drift repair, and does not
+/// count towards a crash loop.
+pub fn target_signature(service: &Service, pin: Option<&str>) -> String {
+    format!("{}@{}", signature(service), pin.unwrap_or(""))
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::backoff::{self, Backoff};
-use super::state::Shared;
+use super::status::Shared;
 use crate::engine::Engine;
 use crate::manifest::load::is_manifest_file;
 

@@ -11,21 +11,19 @@
 //! - The replacement itself is an ordinary reconcile: the pin makes the plan replace, with the
 //!   health gate and rollback of `apply::replace`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use super::outcome::{ReconcileOutcome, Reconciled};
+use super::state::{Pin, ServiceState};
+use crate::digest::short;
 use crate::engine::Engine;
-use crate::images::{pull_unless_local, short, Check};
+use crate::images::{pull_unless_local, Check};
 use crate::manifest::model::Watch as WatchMode;
-use crate::manifest::Desired;
-
-/// Service name -> (image reference, image ID it must run). Shared with the workers, which put
-/// the pins whose reference still matches the manifest into `Observed::pinned`.
-pub type Pins = Arc<Mutex<BTreeMap<String, (String, String)>>>;
+use crate::manifest::Service;
 
 /// What `/status` and `moor status` show of a watched service.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,11 +70,11 @@ pub struct Watch {
 
 impl Watch {
     /// A watch that has failed nothing yet and is due for a check now.
-    pub fn new(reference: &str, interval: Duration, signature: String) -> Self {
+    pub fn new(reference: &str, interval: Duration, signature: String, now: Instant) -> Self {
         Watch {
             reference: reference.to_string(),
             interval,
-            next_check: Instant::now(),
+            next_check: now,
             checking: false,
             failed: None,
             pending: None,
@@ -93,26 +91,151 @@ impl Watch {
     }
 }
 
-/// Keeps `watches` in step with the manifests: new watched services are checked at once; a
-/// changed manifest forgets its failed digest; a changed reference drops the pin.
-pub fn sync(watches: &mut BTreeMap<String, Watch>, pins: &Pins, desired: &Desired, signature: impl Fn(&str) -> String) {
-    let mut pins = pins.lock().unwrap_or_else(|e| e.into_inner());
-    watches.retain(|name, _| desired.services.get(name).is_some_and(|s| s.update.watch == WatchMode::Digest));
-    pins.retain(|name, (reference, _)| desired.services.get(name).is_some_and(|s| &s.container.image == reference));
-    for service in desired.services.values().filter(|s| s.update.watch == WatchMode::Digest) {
-        let sig = signature(&service.name);
-        let watch = watches
-            .entry(service.name.clone())
-            .or_insert_with(|| Watch::new(&service.container.image, service.update.interval, sig.clone()));
-        if watch.signature != sig || watch.reference != service.container.image {
-            watch.failed = None;
-            watch.pending = None;
-            watch.next_check = Instant::now();
-        }
-        watch.reference = service.container.image.clone();
-        watch.interval = service.update.interval;
-        watch.signature = sig;
+/// Keeps one service's watch and pin in step with its manifest: a newly watched service is
+/// checked at once; a changed manifest forgets its failed digest; a changed reference drops the
+/// pin; an unwatched service has no watch.
+pub fn sync(state: &mut ServiceState, service: &Service, signature: String, now: Instant) {
+    if state.pin.as_ref().is_some_and(|p| p.reference != service.container.image) {
+        state.pin = None;
     }
+    if service.update.watch != WatchMode::Digest {
+        state.watch = None;
+        return;
+    }
+    let watch = state
+        .watch
+        .get_or_insert_with(|| Watch::new(&service.container.image, service.update.interval, signature.clone(), now));
+    if watch.signature != signature || watch.reference != service.container.image {
+        watch.failed = None;
+        watch.pending = None;
+        watch.next_check = now;
+    }
+    watch.reference = service.container.image.clone();
+    watch.interval = service.update.interval;
+    watch.signature = signature;
+}
+
+/// The result of an update that a reconcile carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateResult {
+    Success,
+    RolledBack,
+    /// Failed, and not rolled back: the reconcile failed before the health gate (it is retried
+    /// with backoff), or `update.rollback: false` kept the new container.
+    Failed,
+}
+
+impl UpdateResult {
+    /// The `moor_updates_total{result}` label and the webhook's `result`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateResult::Success => "success",
+            UpdateResult::RolledBack => "rolled_back",
+            UpdateResult::Failed => "failed",
+        }
+    }
+}
+
+/// An update that ended, as the webhook and the log tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateEnded {
+    pub result: UpdateResult,
+    pub reference: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub message: String,
+}
+
+/// What booking a reconcile did to the watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Booked {
+    /// The update ended (success, rolled back, or kept with `rollback: false`).
+    Ended(UpdateEnded),
+    /// The update's reconcile failed before its outcome was known; it is retried.
+    Retrying,
+}
+
+/// Books the end of a reconcile that carried an update. Success moves the running digest; a
+/// rollback marks the digest failed (not tried again) and pins the service to the image it
+/// rolled back to; `rollback: false` marks it failed and keeps the pin. Other failures keep the
+/// update pending: the backoff retries it.
+pub fn book(state: &mut ServiceState, r: &Reconciled) -> Option<Booked> {
+    let watch = state.watch.as_mut()?;
+    let pending = watch.pending.clone()?;
+    let failed = || Failed { digest: pending.digest.clone(), image_id: pending.image_id.clone() };
+    let (result, message) = match &r.outcome {
+        ReconcileOutcome::UpdateApplied => {
+            watch.status.running_digest = Some(pending.digest.clone());
+            (UpdateResult::Success, format!("updated to {}", short(&pending.digest)))
+        }
+        ReconcileOutcome::Converged => {
+            // It already ran that image (or nothing ran): nothing to tell.
+            watch.pending = None;
+            return None;
+        }
+        ReconcileOutcome::RolledBack { reason } => {
+            watch.failed = Some(failed());
+            if let Some(before) = &r.image_before {
+                state.pin = Some(Pin { reference: watch.reference.clone(), image_id: before.clone() });
+            }
+            (UpdateResult::RolledBack, format!("update to {} failed: {reason}; rolled back", short(&pending.digest)))
+        }
+        ReconcileOutcome::ReplacementKept { reason } => {
+            watch.failed = Some(failed());
+            let text = format!("update to {} failed: {reason}; kept (update.rollback: false)", short(&pending.digest));
+            (UpdateResult::Failed, text)
+        }
+        other => {
+            watch.status.last_result = Some(format!("update to {} failed: {other}", short(&pending.digest)));
+            return Some(Booked::Retrying);
+        }
+    };
+    watch.pending = None;
+    watch.status.last_result = Some(message.clone());
+    Some(Booked::Ended(UpdateEnded {
+        result,
+        reference: watch.reference.clone(),
+        from: pending.from,
+        to: pending.digest,
+        message,
+    }))
+}
+
+/// What a finished registry check asks of the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckBooked {
+    /// A new image to run: reconcile the service now.
+    pub update_now: Option<Check>,
+    pub error: Option<String>,
+}
+
+/// Books a registry check: status, the pin, and whether a new image makes an update.
+pub fn on_check(state: &mut ServiceState, outcome: CheckOutcome, now_text: String) -> CheckBooked {
+    let mut booked = CheckBooked { update_now: None, error: outcome.error.clone() };
+    let Some(watch) = state.watch.as_mut() else { return booked };
+    watch.checking = false;
+    watch.status.last_check = Some(now_text);
+    watch.status.registry_digest = outcome.registry_digest.clone().or(watch.status.registry_digest.take());
+    if outcome.running_digest.is_some() {
+        watch.status.running_digest = outcome.running_digest.clone();
+    }
+    if let Some(error) = &outcome.error {
+        watch.status.last_result = Some(error.clone());
+    }
+    let Some(check) = watch.unless_failed(outcome.check) else { return booked };
+    // Only a container that runs another image makes an update; with none running, the pin
+    // just decides what the next create uses.
+    let running = outcome.running_image.as_ref().filter(|id| **id != check.image_id);
+    if let (Some(running), None) = (running, &watch.pending) {
+        watch.pending = Some(Pending {
+            digest: check.registry_digest.clone(),
+            image_id: check.image_id.clone(),
+            from: watch.status.running_digest.clone().or_else(|| Some(running.clone())),
+        });
+        booked.update_now = Some(check.clone());
+    }
+    state.pin = Some(Pin { reference: check.reference, image_id: check.image_id });
+    booked
 }
 
 /// The result of one check task.
@@ -177,14 +300,6 @@ pub async fn check<E: Engine>(
     out
 }
 
-/// The status line of a failed update, such as `update to sha256:… failed: unhealthy; rolled back`.
-pub fn failure_text(digest: &str, error: &str) -> String {
-    let reason = error.strip_prefix("replacement failed: ").unwrap_or(error);
-    let reason = reason.split("; rolled back").next().unwrap_or(reason);
-    let rolled_back = error.contains("rolled back to the previous container");
-    format!("update to {} failed: {reason}{}", short(digest), if rolled_back { "; rolled back" } else { "" })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,7 +313,7 @@ mod tests {
             pulled: true,
         };
         let check = |digest: &str| check_of(digest, &format!("id-{digest}"));
-        let mut watch = Watch::new("r/app:1", Duration::from_secs(1), String::new());
+        let mut watch = Watch::new("r/app:1", Duration::from_secs(1), String::new(), Instant::now());
         assert_eq!(watch.unless_failed(Some(check("sha256:bad"))), Some(check("sha256:bad")));
         watch.failed = Some(Failed { digest: "sha256:bad".into(), image_id: "id-sha256:bad".into() });
         assert_eq!(watch.unless_failed(Some(check("sha256:bad"))), None);
@@ -206,14 +321,5 @@ mod tests {
         assert_eq!(watch.unless_failed(Some(check_of("sha256:again", "id-sha256:bad"))), None);
         assert_eq!(watch.unless_failed(Some(check("sha256:next"))), Some(check("sha256:next")));
         assert_eq!(watch.unless_failed(None), None);
-    }
-
-    #[test]
-    fn failure_text_names_digest_reason_and_rollback() {
-        let text = failure_text(
-            "sha256:0123456789abcdef",
-            "replacement failed: container abc is unhealthy; rolled back to the previous container",
-        );
-        assert_eq!(text, "update to sha256:0123456789ab failed: container abc is unhealthy; rolled back");
     }
 }

@@ -1,36 +1,31 @@
-//! One reconcile of one service key: observe, plan, apply that service's part.
+//! One reconcile of one service key: observe, plan, apply that service's part, and report a
+//! typed [`Reconciled`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::outcome::{ReconcileOutcome, Reconciled};
 use crate::apply::{apply, ApplyOptions};
 use crate::engine::Engine;
 use crate::manifest::Desired;
-use crate::plan::{plan, Plan, ResourceAction};
+use crate::plan::{plan, ActionKind, Plan, ResourceAction};
 use crate::reconcile::observe;
 
 /// The key of network and volume prune, which belongs to no service.
 pub const RESOURCES: &str = "(networks and volumes)";
 
-#[derive(Debug)]
-pub struct Outcome {
+/// What one reconcile is given, besides the engine and the manifests.
+#[derive(Debug, Clone)]
+pub struct Job {
     pub key: String,
-    pub done: Vec<String>,
-    pub error: Option<String>,
-    pub duration: Duration,
-    /// The service's observed state before this reconcile acted, for status.
-    pub observed: Option<String>,
-    /// Statuses of Docker errors met, for the metric.
-    pub docker_errors: Vec<String>,
-    /// The image ID the service's first container ran before this reconcile acted.
-    pub image_before: Option<String>,
-    /// A container name found held by another owner: `(name, holder)`.
-    pub conflict: Option<(String, String)>,
-    /// The image ID an `update.watch` pin made this reconcile run, part of what it converged to.
+    pub id: u64,
+    pub instance: String,
     pub pin: Option<String>,
+    /// Container names known to be held by other owners.
+    pub conflicts: BTreeMap<String, String>,
 }
 
 /// The part of `full` that belongs to `key`: its service actions, plus the creation of missing
@@ -48,63 +43,55 @@ fn part_of(full: &Plan, key: &str) -> Plan {
     }
 }
 
-pub async fn reconcile<E: Engine>(
-    engine: Arc<E>,
-    desired: Arc<Desired>,
-    instance: String,
-    key: String,
-    id: u64,
-    pin: Option<String>,
-    conflicts: BTreeMap<String, String>,
-) -> Outcome {
-    let span = tracing::info_span!("reconcile", service = %key, reconcile = id);
+pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Job) -> Reconciled {
+    let span = tracing::info_span!("reconcile", service = %job.key, reconcile = job.id);
     let started = Instant::now();
     async move {
-        let mut outcome = Outcome {
-            key: key.clone(),
-            done: Vec::new(),
-            error: None,
-            duration: Duration::ZERO,
-            observed: None,
-            docker_errors: Vec::new(),
-            image_before: None,
-            conflict: None,
-            pin: pin.clone(),
-        };
-        let mut observed = match observe(engine.as_ref(), &instance, &desired).await {
+        let mut out = Reconciled::bare(&job.key, ReconcileOutcome::Converged);
+        out.pin = job.pin.clone();
+        let mut observed = match observe(engine.as_ref(), &job.instance, &desired).await {
             Ok(o) => o,
             Err(e) => {
-                outcome.docker_errors.push(e.status_label());
-                outcome.error = Some(format!("observing Docker: {e}"));
-                outcome.duration = started.elapsed();
-                return outcome;
+                out.outcome = ReconcileOutcome::ObserveFailed(e);
+                out.duration = started.elapsed();
+                return out;
             }
         };
-        let containers = observed.by_service().get(key.as_str()).cloned().unwrap_or_default();
-        outcome.observed = Some(crate::observe::summary(&containers));
-        outcome.image_before = containers.first().map(|c| c.image_id.clone());
-        if let Some(pin) = pin {
-            observed.pinned.insert(key.clone(), pin);
+        let containers = observed.by_service().get(job.key.as_str()).cloned().unwrap_or_default();
+        out.observed = Some(crate::observe::summary(&containers));
+        out.image_before = containers.first().map(|c| c.image_id.clone());
+        if let Some(pin) = &job.pin {
+            observed.pinned.insert(job.key.clone(), pin.clone());
         }
-        observed.conflicts = conflicts;
-        let part = part_of(&plan(&desired, &observed), &key);
-        tracing::debug!(actions = part.action_count(), observed = ?outcome.observed, "planned");
-        if part.action_count() > 0 || part.services.values().any(|s| s.conflict.is_some()) {
-            let options = ApplyOptions { instance: instance.clone(), concurrency: 1 };
+        observed.conflicts = job.conflicts;
+        let part = part_of(&plan(&desired, &observed), &job.key);
+        tracing::debug!(actions = part.action_count(), observed = ?out.observed, "planned");
+        if part.action_count() > 0 || part.services.values().any(|s| !s.conflicts.is_empty()) {
+            let options = ApplyOptions { instance: job.instance.clone(), concurrency: 1 };
             let report = apply(engine.as_ref(), &desired, &observed, &part, &options).await;
-            if let Some(result) = report.services.get(&key) {
-                outcome.done = result.done.clone();
-                outcome.error = result.error.clone();
-                outcome.conflict = result.conflict.clone();
+            if let Some(result) = report.services.get(&job.key) {
+                out.done = result.done.clone();
+                if let Some(failure) = result.failure.clone() {
+                    out.outcome = failure.into();
+                }
             }
-            outcome.done.extend(report.resources.iter().map(|_| "resource".to_string()));
-            if !report.resource_errors.is_empty() && outcome.error.is_none() {
-                outcome.error = Some(report.resource_errors.join("; "));
+            out.resources_done = report.resources.len();
+            if !report.resource_errors.is_empty() && out.outcome.is_success() {
+                out.outcome = ReconcileOutcome::ResourcesFailed(report.resource_errors);
             }
         }
-        outcome.duration = started.elapsed();
-        outcome
+        if out.outcome.is_success() && is_update(&out) {
+            out.outcome = ReconcileOutcome::UpdateApplied;
+        }
+        out.duration = started.elapsed();
+        out
     }
     .instrument(span)
     .await
+}
+
+/// A replacement that moved the service from the image it ran to the pinned one.
+fn is_update(r: &Reconciled) -> bool {
+    let moved = matches!((&r.image_before, &r.pin), (Some(before), Some(pin)) if before != pin);
+    moved && r.done.contains(&ActionKind::Replace)
 }

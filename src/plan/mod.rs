@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::images::short;
+use crate::digest::short;
 use crate::manifest::model::State;
 use crate::manifest::{Desired, Service};
 use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
@@ -78,18 +78,70 @@ pub enum Action {
     },
 }
 
-impl Action {
-    /// A short verb for logs and metrics.
-    pub fn kind(&self) -> &'static str {
+/// The kind of an [`Action`]: what metrics count and logs name, and what decisions compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionKind {
+    Create,
+    Replace,
+    Start,
+    Stop,
+    Remove,
+    WaitRemoved,
+    Rename,
+}
+
+impl ActionKind {
+    /// The short verb of logs and of the `moor_actions_total{kind}` label.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Action::Create { .. } => "create",
-            Action::Replace { .. } => "replace",
-            Action::Start { .. } => "start",
-            Action::Stop { .. } => "stop",
-            Action::Remove { .. } => "remove",
-            Action::WaitRemoved { .. } => "wait-removed",
-            Action::Rename { .. } => "rename",
+            ActionKind::Create => "create",
+            ActionKind::Replace => "replace",
+            ActionKind::Start => "start",
+            ActionKind::Stop => "stop",
+            ActionKind::Remove => "remove",
+            ActionKind::WaitRemoved => "wait-removed",
+            ActionKind::Rename => "rename",
         }
+    }
+
+    /// Actions that take a container away: they need no dependency to be up first.
+    pub fn takes_away(self) -> bool {
+        matches!(self, ActionKind::Remove | ActionKind::WaitRemoved)
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Create { .. } => ActionKind::Create,
+            Action::Replace { .. } => ActionKind::Replace,
+            Action::Start { .. } => ActionKind::Start,
+            Action::Stop { .. } => ActionKind::Stop,
+            Action::Remove { .. } => ActionKind::Remove,
+            Action::WaitRemoved { .. } => ActionKind::WaitRemoved,
+            Action::Rename { .. } => ActionKind::Rename,
+        }
+    }
+}
+
+/// A desired container name held by a container this instance does not own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NameConflict {
+    pub name: String,
+    /// Who holds it, such as `container 0123456789ab, which moor does not own`.
+    pub holder: String,
+}
+
+impl std::fmt::Display for NameConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "container name {:?} is held by {}; moor never touches it", self.name, self.holder)
     }
 }
 
@@ -98,10 +150,10 @@ impl Action {
 #[serde(rename_all = "camelCase")]
 pub struct ServicePlan {
     pub actions: Vec<Action>,
-    /// Why the service cannot converge without help, such as a name held by a container moor
-    /// does not own.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conflict: Option<String>,
+    /// Names the service needs that containers moor does not own hold: it cannot converge
+    /// without help.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<NameConflict>,
     /// The service has no manifest: these actions are prune.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub orphan: bool,
@@ -133,12 +185,17 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.networks.is_empty()
             && self.volumes.is_empty()
-            && self.services.values().all(|s| s.actions.is_empty() && s.conflict.is_none())
+            && self.services.values().all(|s| s.actions.is_empty() && s.conflicts.is_empty())
     }
 
     pub fn action_count(&self) -> usize {
         self.networks.len() + self.volumes.len() + self.services.values().map(|s| s.actions.len()).sum::<usize>()
     }
+}
+
+/// All of a service's name conflicts on one line.
+pub fn conflicts_text(conflicts: &[NameConflict]) -> String {
+    conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// Is `c` built from the desired spec? Its hash label must equal the hash of the desired spec
@@ -155,7 +212,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     for service in desired.services.values() {
         let owned = by_service.get(service.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
         let sp = plan_service(service, owned, &observed.conflicts, &observed.pinned);
-        if !sp.actions.is_empty() || sp.conflict.is_some() {
+        if !sp.actions.is_empty() || !sp.conflicts.is_empty() {
             out.services.insert(service.name.clone(), sp);
         }
     }
@@ -172,7 +229,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         }
         let actions = sorted.iter().map(|c| remove_or_wait(c, "no manifest declares this service")).collect();
         let key = if name.is_empty() { "(unlabelled)" } else { name };
-        out.services.insert(key.to_string(), ServicePlan { actions, conflict: None, orphan: true });
+        out.services.insert(key.to_string(), ServicePlan { actions, conflicts: Vec::new(), orphan: true });
     }
 
     let used_networks: BTreeSet<&str> =
@@ -242,7 +299,6 @@ fn plan_service(
     debug_assert_eq!(service.canonical, service.container.canonical_json(), "stale canonical JSON of {}", service.name);
     let canonical = &service.canonical;
     let pinned = pinned.get(&service.name);
-    let mut conflicts_found = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let replica = i as u32 + 1;
         let mut candidates: Vec<(bool, &ObservedContainer)> = live
@@ -261,7 +317,7 @@ fn plan_service(
         }
         let holds_name = best.is_some_and(|(_, b)| &b.name == name);
         if let (false, Some(holder)) = (holds_name, conflicts.get(name)) {
-            conflicts_found.push(format!("container name {name:?} is held by {holder}; moor never touches it"));
+            sp.conflicts.push(NameConflict { name: name.clone(), holder: holder.clone() });
             continue;
         }
         let Some((current, best)) = best else {
@@ -290,9 +346,6 @@ fn plan_service(
             (State::Stopped, true) => sp.actions.push(Action::Stop { container: best.into() }),
             _ => {}
         }
-    }
-    if !conflicts_found.is_empty() {
-        sp.conflict = Some(conflicts_found.join("; "));
     }
     sp
 }

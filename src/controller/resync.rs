@@ -1,0 +1,87 @@
+//! The periodic full look: observe once, refresh every service's status, queue the services
+//! whose plan is not empty.
+//!
+//! Invariant: a failed observe changes nothing but Docker's readiness and is retried with the
+//! daemon backoff; it never queues, plans or prunes.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::warn;
+
+use super::backoff::Backoff;
+use super::worker::RESOURCES;
+use super::Controller;
+use crate::engine::{Engine, EngineError};
+use crate::plan::plan;
+use crate::reconcile::observe;
+
+impl<E: Engine> Controller<E> {
+    /// Resyncs and returns when the next resync is due: an interval on success, the next daemon
+    /// backoff delay on failure.
+    pub(super) async fn resync_and_schedule(&mut self, retry: &mut Backoff) -> Instant {
+        match self.resync().await {
+            Ok(()) => {
+                retry.reset();
+                Instant::now() + self.config.interval
+            }
+            Err(e) => {
+                let delay = retry.next_delay();
+                warn!(error = %e, retry_in = ?delay, "observe failed; nothing done");
+                Instant::now() + delay
+            }
+        }
+    }
+
+    /// Observes once and queues every service whose plan is not empty. Learned name conflicts
+    /// are forgotten first, so that each resync tries once more.
+    async fn resync(&mut self) -> Result<(), EngineError> {
+        for state in self.services.values_mut() {
+            state.conflicts.clear();
+        }
+        let desired = self.desired.clone();
+        let observed = match observe(self.engine.as_ref(), &self.config.instance, &desired).await {
+            Ok(o) => o,
+            Err(e) => {
+                self.shared.set_docker_ok(false);
+                self.shared.metrics.docker_error(&e.status_label());
+                return Err(e);
+            }
+        };
+        self.shared.set_docker_ok(true);
+        let plan = plan(&desired, &observed);
+        let by_service = observed.by_service();
+        let now = Instant::now();
+        for (name, service) in &desired.services {
+            let state = self.state(name);
+            let held = state.is_held(Some(service));
+            let pending = plan.services.contains_key(name) && !held;
+            let crash_loop = state.crash.note(now);
+            let containers = by_service.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            self.shared.service(name, |s| {
+                s.desired = service.desired_summary();
+                s.crash_loop = crash_loop;
+                s.observed = crate::observe::summary(containers);
+                // A held service keeps its failure until its manifest or image changes.
+                s.in_sync = !pending && !held;
+                if !pending && !held {
+                    s.last_error = None;
+                }
+            });
+            if pending {
+                self.enqueue(name, Duration::ZERO);
+            }
+        }
+        for (name, sp) in &plan.services {
+            if sp.orphan {
+                self.enqueue(name, Duration::ZERO);
+            }
+        }
+        if !plan.networks.is_empty() || !plan.volumes.is_empty() {
+            self.enqueue(RESOURCES, Duration::ZERO);
+        }
+        self.shared.retain_services(|name| desired.services.contains_key(name) || plan.services.contains_key(name));
+        self.shared.resynced();
+        Ok(())
+    }
+}
