@@ -178,3 +178,6 @@ fn exit_confirmation(state: &mut ServiceState, r: &Reconciled) -> Option<Duratio
         None
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::engine::Engine;
-use crate::manifest::{load_paths, Desired};
+use crate::manifest::Desired;
 
 pub mod backoff;
 mod crash_loop;
@@ -43,6 +43,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod queue;
 mod resync;
+pub mod source;
 pub mod state;
 pub mod status;
 pub mod triggers;
@@ -52,6 +53,7 @@ mod worker;
 use backoff::Backoff;
 use outcome::Reconciled;
 use queue::WorkQueue;
+use source::Source;
 use state::{signature, ServiceState};
 use status::Shared;
 use triggers::Trigger;
@@ -75,8 +77,9 @@ pub struct Config {
 /// [`WorkQueue::add_settled`]).
 const EVENT_SETTLE: Duration = Duration::from_millis(50);
 
-struct Controller<E: Engine> {
+struct Controller<E: Engine, S: Source> {
     engine: Arc<E>,
+    source: S,
     config: Config,
     shared: Arc<Shared>,
     desired: Arc<Desired>,
@@ -85,16 +88,22 @@ struct Controller<E: Engine> {
     reconcile_ids: u64,
 }
 
-/// Runs until `token` is cancelled.
+/// Runs on the manifest folder `config.dir` until `token` is cancelled.
 pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>, token: CancellationToken) {
+    let source = source::Folder { dir: config.dir.clone() };
+    run_with_source(engine, source, config, shared, token).await
+}
+
+/// Runs on the manifests of `source` until `token` is cancelled.
+pub async fn run_with_source<E: Engine, S: Source>(
+    engine: Arc<E>,
+    mut source: S,
+    config: Config,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let _watcher = match triggers::watch_manifests(&config.dir, tx.clone()) {
-        Ok(w) => Some(w),
-        Err(e) => {
-            warn!(dir = %config.dir.display(), error = %e, "cannot watch the manifest folder; relying on the interval");
-            None
-        }
-    };
+    let _watch = source.watch(tx.clone());
     let events = tokio::spawn(triggers::follow_events(
         engine.clone(),
         config.instance.clone(),
@@ -104,6 +113,7 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
     ));
     let mut c = Controller {
         engine,
+        source,
         config,
         shared,
         desired: Arc::default(),
@@ -156,7 +166,7 @@ pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>,
     }
 }
 
-impl<E: Engine> Controller<E> {
+impl<E: Engine, S: Source> Controller<E, S> {
     fn state(&mut self, key: &str) -> &mut ServiceState {
         self.services.entry(key.to_string()).or_default()
     }
@@ -165,7 +175,7 @@ impl<E: Engine> Controller<E> {
     /// logged and shown; the services they hide are left as they are, since an incomplete load
     /// suspends prune.
     fn reload(&mut self) {
-        let loaded = load_paths(std::slice::from_ref(&self.config.dir));
+        let loaded = self.source.load();
         for p in &loaded.problems {
             warn!(problem = %p, "manifest problem; prune suspended, the service is left as it is");
         }

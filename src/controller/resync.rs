@@ -10,13 +10,14 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::backoff::Backoff;
+use super::source::Source;
 use super::worker::RESOURCES;
 use super::Controller;
 use crate::engine::{Engine, EngineError};
 use crate::plan::plan;
 use crate::reconcile::observe;
 
-impl<E: Engine> Controller<E> {
+impl<E: Engine, S: Source> Controller<E, S> {
     /// Resyncs and returns when the next resync is due: an interval on success, the next daemon
     /// backoff delay on failure.
     pub(super) async fn resync_and_schedule(&mut self, retry: &mut Backoff) -> Instant {
