@@ -23,6 +23,7 @@ use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
 pub mod auth;
 pub mod create_body;
 pub mod docker;
+pub mod fake;
 
 pub use docker::DockerEngine;
 

@@ -1,0 +1,461 @@
+//! An in-memory [`Engine`]: Docker's semantics without Docker, for controller tests on tokio's
+//! paused clock (`#[tokio::test(start_paused = true)]`).
+//!
+//! What it models:
+//! - Images by reference and ID, a registry ([`FakeEngine::push`]) that `registry_digest` and
+//!   `pull` read, and what a container of an image does once started ([`Behaviour`]).
+//! - Containers through created, running, exited and removing, with the answers of the table in
+//!   [`super::docker`]: start and stop answer `Ok` when already in that state, stop and remove
+//!   `Ok` for an unknown container, inspect `Ok(None)`; create and rename answer
+//!   [`EngineError::NameInUse`] for a taken name; start on a container being removed answers
+//!   [`EngineError::MarkedForRemoval`], and remove waits for that removal and answers `Ok`.
+//! - Auto-remove: a container with `spec.auto_remove` is deleted when it stops or exits, after
+//!   [`FakeEngine::set_removal_delay`] during which it shows as [`RunState::Removing`].
+//! - Health from the spec's healthcheck and the image's behaviour (never `starting`).
+//! - Networks and volumes with their labels, and which containers use them.
+//! - Events (`create`, `start`, `kill`, `die`, `stop`, `destroy`, `rename`) as Docker emits them,
+//!   the daemon going away ([`FakeEngine::set_down`]), scripted errors ([`FakeEngine::fail_next`]),
+//!   a slow daemon ([`FakeEngine::slow`]) and call counts ([`FakeEngine::calls`]).
+//! - Hand operations a test does from outside moor (`docker rm -f`, `docker stop`, a crash, a
+//!   container moor does not own).
+//!
+//! What it does not model: restart policies (every container behaves as `restart: no`), ports,
+//! real networking (joining a network is only recorded), exec, pause, OOM, `health_status`
+//! events, resource limits, and image layers or pull progress.
+//!
+//! Invariants:
+//! - It speaks only the [`Engine`] trait's types ([`EngineError`], [`ContainerInfo`],
+//!   [`ObservedContainer`], …), so anything a controller test sees could come from
+//!   [`super::DockerEngine`].
+//! - Time is tokio's: exits and removals are due at a [`tokio::time::Instant`] and are played
+//!   lazily, in order, whenever anything looks at the world (every call, every snapshot, and an
+//!   event stream that sleeps until the next one is due). It spawns no task or thread and never
+//!   blocks; the state's mutex is never held across an `.await`.
+
+mod world;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use self::world::{unavailable, Emitted, Stopping, World};
+use super::{ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo};
+use crate::manifest::{ContainerSpec, Network, Volume};
+use crate::observe::{ObservedContainer, ObservedResource, RunState};
+
+/// How often a wait for a removal looks, as [`super::docker`] polls.
+const REMOVAL_POLL: Duration = Duration::from_millis(20);
+/// How long remove waits for a removal in progress, as [`super::docker`] does.
+const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Events a stream may fall behind by before it loses the oldest.
+const EVENT_BUFFER: usize = 4096;
+
+/// One variant per [`Engine`] method, for [`FakeEngine::fail_next`], [`FakeEngine::slow`] and
+/// [`FakeEngine::calls`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    Ping,
+    Events,
+    ListContainers,
+    ListNetworks,
+    ListVolumes,
+    Inspect,
+    Image,
+    RegistryDigest,
+    Pull,
+    Create,
+    Start,
+    Stop,
+    Remove,
+    WaitRemoved,
+    Rename,
+    CreateNetwork,
+    RemoveNetwork,
+    CreateVolume,
+    RemoveVolume,
+}
+
+/// What a container of an image does once started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Behaviour {
+    /// Runs until stopped, and stops with exit code 0.
+    #[default]
+    RunsForever,
+    /// Exits by itself `after` each start, with `code`; `Duration::ZERO` exits at once.
+    ExitsAfter { after: Duration, code: i64 },
+    /// Runs, but fails its healthcheck: `Health::Unhealthy` when the spec has one.
+    Unhealthy,
+    /// Ignores the stop signal: a stop takes its whole timeout, then kills it (exit code 137).
+    IgnoresStop,
+}
+
+/// A container as a test sees it from outside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeContainer {
+    pub id: String,
+    pub name: String,
+    pub state: RunState,
+    /// 0 until it exits.
+    pub exit_code: i64,
+    /// What it was created from: a reference or an image ID.
+    pub image: String,
+    pub image_id: String,
+    /// Unix seconds; each container's is greater than the one made before it.
+    pub created: i64,
+    pub labels: BTreeMap<String, String>,
+    /// `None` for one made by [`FakeEngine::create_foreign`].
+    pub spec: Option<ContainerSpec>,
+}
+
+/// The in-memory engine. Clones share one daemon.
+#[derive(Clone)]
+pub struct FakeEngine {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    world: Mutex<World>,
+    /// The outage count, to wake event streams when the daemon goes down.
+    outages: watch::Sender<u64>,
+}
+
+impl Shared {
+    /// Locks the world, plays what is due by now, and runs `f`.
+    fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
+        world.advance(Instant::now());
+        f(&mut world)
+    }
+}
+
+impl Default for FakeEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeEngine {
+    pub fn new() -> Self {
+        let events = broadcast::channel(EVENT_BUFFER).0;
+        let shared = Shared { world: Mutex::new(World::new(events)), outages: watch::channel(0).0 };
+        FakeEngine { shared: Arc::new(shared) }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        self.shared.with(f)
+    }
+
+    /// The start of every call: counts it, sleeps when the op is slow, then fails when the
+    /// daemon is down or an error is queued for it.
+    async fn enter(&self, op: Op) -> EngineResult<()> {
+        if let Some(delay) = self.with(|w| w.count(op)) {
+            tokio::time::sleep(delay).await;
+        }
+        self.with(|w| w.gate(op))
+    }
+
+    /// Polls until no container answers to `key`.
+    async fn wait_gone(&self, key: &str, timeout: Duration) -> EngineResult<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.with(|w| if w.down { Err(unavailable()) } else { Ok(w.exists(key)) })? {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::Timeout(format!("container {key} was not removed within {timeout:?}")));
+            }
+            tokio::time::sleep(REMOVAL_POLL).await;
+        }
+    }
+
+    /// A local image `reference` with ID `id` (`sha256:…`), as after a build or a pull.
+    pub fn add_image(&self, reference: &str, id: &str) {
+        self.with(|w| w.add_image(reference, id));
+    }
+
+    /// Makes the registry hold `image_id` as `reference`, with manifest `digest`. The local
+    /// image is left as it is until a pull.
+    pub fn push(&self, reference: &str, digest: &str, image_id: &str) {
+        self.with(|w| w.push(reference, digest, image_id));
+    }
+
+    /// What containers of `image_id` do from their next start on (health changes at once).
+    pub fn set_behaviour(&self, image_id: &str, behaviour: Behaviour) {
+        self.with(|w| w.behaviours.insert(image_id.to_string(), behaviour));
+    }
+
+    /// How long an auto-remove container stays [`RunState::Removing`] after it stops.
+    pub fn set_removal_delay(&self, delay: Duration) {
+        self.with(|w| w.removal_delay = delay);
+    }
+
+    /// Takes the daemon down (every call answers [`EngineError::Unavailable`], every open event
+    /// stream yields one such error and ends) or brings it back with its state intact.
+    /// Containers keep running and exiting meanwhile.
+    pub fn set_down(&self, down: bool) {
+        self.with(|w| {
+            if down && !w.down {
+                w.outages += 1;
+                self.shared.outages.send_replace(w.outages);
+            }
+            w.down = down;
+        });
+    }
+
+    /// Queues `error` as the answer of the next call of `op` (first in, first out). A call
+    /// while the daemon is down leaves the queue as it is.
+    pub fn fail_next(&self, op: Op, error: EngineError) {
+        self.with(|w| w.faults.entry(op).or_default().push_back(error));
+    }
+
+    /// Makes every call of `op` sleep `delay` first; `Duration::ZERO` makes it fast again.
+    pub fn slow(&self, op: Op, delay: Duration) {
+        self.with(|w| w.slow.insert(op, delay));
+    }
+
+    /// The calls of `op` so far, failed ones included.
+    pub fn calls(&self, op: Op) -> usize {
+        self.with(|w| w.calls.get(&op).copied().unwrap_or(0))
+    }
+
+    /// `docker rm -f name`: true when there was such a container.
+    pub fn docker_rm_f(&self, name: &str) -> bool {
+        self.with(|w| w.rm_f(name))
+    }
+
+    /// `docker stop name` (an auto-remove container then goes away): true when it was running.
+    pub fn docker_stop(&self, name: &str) -> bool {
+        self.with(|w| w.stop_now(name))
+    }
+
+    /// The container's process exits with `code` (`die`): true when it was running.
+    pub fn crash(&self, name: &str, code: i64) -> bool {
+        self.with(|w| w.crash(name, code))
+    }
+
+    /// A created container that moor did not make (with `labels`, often none): it holds the
+    /// name. Answers its ID, or [`EngineError::NameInUse`].
+    pub fn create_foreign(&self, name: &str, labels: BTreeMap<String, String>) -> EngineResult<String> {
+        self.with(|w| w.create_foreign(name, labels))
+    }
+
+    /// Every container, by name, owned or not.
+    pub fn containers(&self) -> Vec<FakeContainer> {
+        self.with(|w| w.snapshot())
+    }
+
+    /// The container of that name (or ID).
+    pub fn container(&self, name: &str) -> Option<FakeContainer> {
+        self.with(|w| w.container(name))
+    }
+
+    /// Every network, owned or not.
+    pub fn networks(&self) -> Vec<ObservedResource> {
+        self.with(|w| w.resources(false, None))
+    }
+
+    /// Every volume, owned or not (including those a create made for a mount).
+    pub fn volumes(&self) -> Vec<ObservedResource> {
+        self.with(|w| w.resources(true, None))
+    }
+}
+
+/// An open event stream: one connection to the daemon.
+struct Watcher {
+    shared: Arc<Shared>,
+    rx: broadcast::Receiver<Emitted>,
+    outages: watch::Receiver<u64>,
+    /// The outage count when it opened: any later outage breaks it.
+    opened: u64,
+    instance: String,
+    slow: Option<Duration>,
+    /// An error to yield first, ending the stream (down at opening, or a scripted fault).
+    first: Option<EngineError>,
+    done: bool,
+}
+
+impl Watcher {
+    fn pass(&self, emitted: Emitted) -> Option<ContainerEvent> {
+        let ours = emitted.outages == self.opened && emitted.instance.as_deref() == Some(self.instance.as_str());
+        ours.then_some(emitted.event)
+    }
+
+    async fn next(mut self) -> Option<(EngineResult<ContainerEvent>, Self)> {
+        if self.done {
+            return None;
+        }
+        if let Some(delay) = self.slow.take() {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(error) = self.first.take() {
+            self.done = true;
+            return Some((Err(error), self));
+        }
+        loop {
+            // Play what is due (which may emit), then pass on what was emitted.
+            let next = self.shared.with(|w| w.next_deadline());
+            loop {
+                match self.rx.try_recv() {
+                    Ok(emitted) => {
+                        if let Some(event) = self.pass(emitted) {
+                            return Some((Ok(event), self));
+                        }
+                    }
+                    Err(TryRecvError::Lagged(_)) => {}
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => return None,
+                }
+            }
+            if *self.outages.borrow() != self.opened {
+                self.done = true;
+                return Some((Err(unavailable()), self));
+            }
+            let due = async move {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let received = tokio::select! {
+                received = self.rx.recv() => Some(received),
+                _ = self.outages.changed() => None,
+                () = due => None,
+            };
+            match received {
+                Some(Ok(emitted)) => {
+                    if let Some(event) = self.pass(emitted) {
+                        return Some((Ok(event), self));
+                    }
+                }
+                Some(Err(RecvError::Closed)) => return None,
+                Some(Err(RecvError::Lagged(_))) | None => {}
+            }
+        }
+    }
+}
+
+impl Engine for FakeEngine {
+    async fn ping(&self) -> EngineResult<()> {
+        self.enter(Op::Ping).await
+    }
+
+    fn events(&self, instance: &str) -> EventStream {
+        let (rx, opened, slow, first) = self.with(|w| {
+            let slow = w.count(Op::Events);
+            (w.subscribe(), w.outages, slow, w.gate(Op::Events).err())
+        });
+        let watcher = Watcher {
+            shared: self.shared.clone(),
+            rx,
+            outages: self.shared.outages.subscribe(),
+            opened,
+            instance: instance.to_string(),
+            slow,
+            first,
+            done: false,
+        };
+        Box::pin(futures_util::stream::unfold(watcher, Watcher::next))
+    }
+
+    async fn list_containers(&self, instance: &str) -> EngineResult<Vec<ObservedContainer>> {
+        self.enter(Op::ListContainers).await?;
+        Ok(self.with(|w| w.list(instance)))
+    }
+
+    async fn list_networks(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
+        self.enter(Op::ListNetworks).await?;
+        Ok(self.with(|w| w.resources(false, Some(instance))))
+    }
+
+    async fn list_volumes(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
+        self.enter(Op::ListVolumes).await?;
+        Ok(self.with(|w| w.resources(true, Some(instance))))
+    }
+
+    async fn inspect_container(&self, id_or_name: &str) -> EngineResult<Option<ContainerInfo>> {
+        self.enter(Op::Inspect).await?;
+        Ok(self.with(|w| w.inspect(id_or_name)))
+    }
+
+    async fn image(&self, reference: &str) -> EngineResult<Option<ImageInfo>> {
+        self.enter(Op::Image).await?;
+        Ok(self.with(|w| w.image(reference)))
+    }
+
+    async fn registry_digest(&self, reference: &str) -> EngineResult<String> {
+        self.enter(Op::RegistryDigest).await?;
+        self.with(|w| w.registry_digest(reference))
+    }
+
+    async fn pull(&self, reference: &str) -> EngineResult<()> {
+        self.enter(Op::Pull).await?;
+        self.with(|w| w.pull(reference))
+    }
+
+    async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
+        self.enter(Op::Create).await?;
+        self.with(|w| w.create(request))
+    }
+
+    async fn start(&self, id: &str) -> EngineResult<()> {
+        self.enter(Op::Start).await?;
+        self.with(|w| w.start(id))
+    }
+
+    async fn stop(&self, id: &str, timeout: Duration) -> EngineResult<()> {
+        self.enter(Op::Stop).await?;
+        if let Stopping::Ignored(id) = self.with(|w| w.stop(id)) {
+            tokio::time::sleep(timeout).await;
+            self.with(|w| w.kill_after_stop(&id));
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) -> EngineResult<()> {
+        self.enter(Op::Remove).await?;
+        match self.with(|w| w.remove(id)) {
+            // Docker's 409 "removal already in progress": done once Docker finishes.
+            Some(id) => self.wait_gone(&id, REMOVAL_TIMEOUT).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn wait_removed(&self, id: &str, timeout: Duration) -> EngineResult<()> {
+        self.enter(Op::WaitRemoved).await?;
+        self.wait_gone(id, timeout).await
+    }
+
+    async fn rename(&self, id: &str, name: &str) -> EngineResult<()> {
+        self.enter(Op::Rename).await?;
+        self.with(|w| w.rename(id, name))
+    }
+
+    async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
+        self.enter(Op::CreateNetwork).await?;
+        self.with(|w| w.create_network(network, instance));
+        Ok(())
+    }
+
+    async fn remove_network(&self, name: &str) -> EngineResult<()> {
+        self.enter(Op::RemoveNetwork).await?;
+        self.with(|w| w.remove_network(name))
+    }
+
+    async fn create_volume(&self, volume: &Volume, instance: &str) -> EngineResult<()> {
+        self.enter(Op::CreateVolume).await?;
+        self.with(|w| w.create_volume(volume, instance));
+        Ok(())
+    }
+
+    async fn remove_volume(&self, name: &str) -> EngineResult<()> {
+        self.enter(Op::RemoveVolume).await?;
+        self.with(|w| w.remove_volume(name))
+    }
+}
