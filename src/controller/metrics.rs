@@ -24,6 +24,7 @@ pub struct Metrics {
     services: Family<Labels, Gauge>,
     manifest_errors: Gauge,
     updates: Family<Labels, Counter>,
+    notifications: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -45,6 +46,7 @@ impl Metrics {
             services: Family::default(),
             manifest_errors: Gauge::default(),
             updates: Family::default(),
+            notifications: Family::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -65,6 +67,11 @@ impl Metrics {
             m.manifest_errors.clone(),
         );
         registry.register("moor_updates", "Image updates, by result", m.updates.clone());
+        registry.register(
+            "moor_notifications",
+            "Update webhook deliveries after their retries, by result (delivered, failed)",
+            m.notifications.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -102,6 +109,11 @@ impl Metrics {
 
     pub fn update(&self, result: &str) {
         self.updates.get_or_create(&label("result", result)).inc();
+    }
+
+    /// One webhook delivery's outcome: `delivered` or `failed` ([`crate::notify::Delivery::result`]).
+    pub fn notification(&self, result: &str) {
+        self.notifications.get_or_create(&label("result", result)).inc();
     }
 
     pub fn text(&self) -> String {
