@@ -224,6 +224,25 @@ mod tests {
         assert!(!format!("{notifier:?}").contains("pw"));
     }
 
+    #[tokio::test]
+    async fn the_callback_counts_deliveries_in_the_metrics() {
+        let (url, _) = serve(vec!["HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]).await;
+        let metrics = Arc::new(crate::controller::metrics::Metrics::new());
+        let (tx, mut done) = mpsc::unbounded_channel();
+        let counted = metrics.clone();
+        let notifier = Notifier::new(
+            HttpClient::new().unwrap(),
+            url,
+            Arc::new(move |d: Delivery| {
+                counted.notification(d.result());
+                let _ = tx.send(());
+            }),
+        );
+        notifier.send(&1);
+        done.recv().await.unwrap();
+        assert!(metrics.text().contains("moor_notifications_total{result=\"delivered\"} 1\n"), "{}", metrics.text());
+    }
+
     #[test]
     fn the_default_policy_retries_3_times_from_half_a_second() {
         let delays: Vec<_> = default_retry().build().collect();
