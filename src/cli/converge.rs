@@ -12,7 +12,7 @@ use crate::controller::status::timestamp;
 use crate::controller::updates::UpdateStatus;
 use crate::engine::DockerEngine;
 use crate::engine::Engine;
-use crate::http_client::request;
+use crate::http_client::HttpClient;
 use crate::manifest::model::Watch;
 use crate::manifest::Desired;
 use crate::manifest::{load_paths, Loaded};
@@ -107,9 +107,11 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
 /// Fills last errors and update results from a running controller's `/status`.
 async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::Result<()> {
     let url = format!("{}/status", url.trim_end_matches('/'));
-    let (code, body) = request("GET", &url, None, Duration::from_secs(5)).await.map_err(anyhow::Error::msg)?;
-    anyhow::ensure!(code == 200, "{url} answered {code}");
-    let doc: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("reading {url}"))?;
+    let client = HttpClient::new()?;
+    let (code, body) = client.get(&url, Duration::from_secs(5)).await?;
+    let shown = crate::http_client::redact_url(&url);
+    anyhow::ensure!(code == 200, "{shown} answered {code}");
+    let doc: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("reading {shown}"))?;
     for row in rows.iter_mut() {
         let service = &doc["services"][&row.service];
         if let Some(error) = service["lastError"].as_str() {

@@ -30,7 +30,7 @@ pub struct RunArgs {
     /// Serve /healthz, /readyz, /metrics and /status on this address, such as 127.0.0.1:9090.
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// POST a JSON note of each image update here (http:// only; see the README).
+    /// POST a JSON note of each image update here (https:// or http://; see the README).
     #[arg(long)]
     notify_url: Option<String>,
     /// How long in-flight reconciles may finish after SIGTERM or SIGINT.

@@ -25,6 +25,7 @@ pub struct Metrics {
     manifest_errors: Gauge,
     updates: Family<Labels, Counter>,
     replacements_failed: Family<Labels, Counter>,
+    notifications: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -47,6 +48,7 @@ impl Metrics {
             manifest_errors: Gauge::default(),
             updates: Family::default(),
             replacements_failed: Family::default(),
+            notifications: Family::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -71,6 +73,11 @@ impl Metrics {
             "moor_replacements_failed",
             "Health-gated replacements whose new container did not become ready, by what became of the old one (rollback: done, failed, disabled)",
             m.replacements_failed.clone(),
+        );
+        registry.register(
+            "moor_notifications",
+            "Webhook deliveries after their retries, by result (delivered, failed)",
+            m.notifications.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -113,6 +120,11 @@ impl Metrics {
 
     pub fn replacement_failed(&self, rollback: &str) {
         self.replacements_failed.get_or_create(&label("rollback", rollback)).inc();
+    }
+
+    /// One webhook delivery's outcome: `delivered` or `failed` ([`crate::notify::Delivery::result`]).
+    pub fn notification(&self, result: &str) {
+        self.notifications.get_or_create(&label("result", result)).inc();
     }
 
     pub fn text(&self) -> String {
