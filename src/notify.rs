@@ -1,4 +1,5 @@
-//! The update webhook (`moor run --notify-url`): one JSON POST per image update.
+//! The webhook (`moor run --notify-url`): one JSON POST per image update ([`UpdateEvent`]) and
+//! per failed replacement kept by `update.rollback: false` ([`ServiceEvent`]).
 //!
 //! `http://` or `https://` (see [`crate::http_client`] for the trusted CAs). A delivery runs in its
 //! own task, so a slow or dead receiver never holds up the controller; a failed one (no answer,
@@ -6,7 +7,7 @@
 //! does not drive. Each outcome is handed to the [`Notifier`]'s callback, which counts it.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -27,6 +28,19 @@ pub struct UpdateEvent {
     /// The registry digest the update went to.
     pub to: String,
     /// `success`, `rolled_back` or `failed`.
+    pub result: String,
+    pub message: String,
+    /// RFC 3339.
+    pub time: String,
+}
+
+/// The payload of a failed replacement that `update.rollback: false` kept, when no image update
+/// was under way (an update's failure is an [`UpdateEvent`] with `result: failed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceEvent {
+    pub service: String,
+    pub image: String,
+    /// `failed`.
     pub result: String,
     pub message: String,
     /// RFC 3339.
@@ -137,18 +151,6 @@ impl Notifier {
                 }
             }
         }
-    }
-}
-
-/// Sends `event` to `url` in the background, logging the outcome. Kept for the controller until it
-/// holds a [`Notifier`] (and counts the outcomes); shares one client across calls.
-pub fn send(url: Option<String>, event: UpdateEvent) {
-    static CLIENT: OnceLock<Option<HttpClient>> = OnceLock::new();
-    let Some(url) = url else { return };
-    let client = CLIENT
-        .get_or_init(|| HttpClient::new().map_err(|e| tracing::warn!(error = %e, "update webhook disabled")).ok());
-    if let Some(client) = client {
-        Notifier::new(client.clone(), url, Arc::new(|_| {})).send(&event);
     }
 }
 

@@ -183,9 +183,10 @@ async fn resources<E: Engine>(
     for (kind, list) in [(ResourceKind::Network, &plan.networks), (ResourceKind::Volume, &plan.volumes)] {
         for action in list {
             let result = match (action, create, kind) {
-                (ResourceAction::Create { name }, true, ResourceKind::Network) => {
-                    engine.create_network(&desired.networks[name], &options.instance).await.map(|_| ResourceDone::Created)
-                }
+                (ResourceAction::Create { name }, true, ResourceKind::Network) => engine
+                    .create_network(&desired.networks[name], &options.instance)
+                    .await
+                    .map(|_| ResourceDone::Created),
                 (ResourceAction::Create { name }, true, ResourceKind::Volume) => {
                     engine.create_volume(&desired.volumes[name], &options.instance).await.map(|_| ResourceDone::Created)
                 }

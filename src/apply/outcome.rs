@@ -200,13 +200,18 @@ mod tests {
     fn a_replacement_failure_says_how_the_old_container_ended() {
         let reason = NotReady::Unhealthy("abc".into());
         let text = |rollback| ReplaceFailure { reason: reason.clone(), rollback }.to_string();
-        assert_eq!(text(Rollback::Done), "replacement failed: container abc is unhealthy; rolled back to the previous container");
+        assert_eq!(
+            text(Rollback::Done),
+            "replacement failed: container abc is unhealthy; rolled back to the previous container"
+        );
         assert_eq!(
             text(Rollback::Disabled),
             "replacement failed: container abc is unhealthy; the new container was left in place (update.rollback: false)"
         );
         let failed = Rollback::Failed(Box::new(ActionError::ImageMissing("x".into())));
-        assert!(text(failed).ends_with("; rollback failed too: image \"x\" is not present and the pull policy is never"));
+        assert!(
+            text(failed).ends_with("; rollback failed too: image \"x\" is not present and the pull policy is never")
+        );
         let exited = NotReady::Exited { container: "c".into(), code: Some(3) };
         assert_eq!(exited.to_string(), "container c exited with code 3");
     }

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::outcome::{ReconcileOutcome, Reconciled};
 use super::state::{target_signature, ServiceState};
 use super::updates::{self, Booked, UpdateEnded, UpdateStatus};
+use crate::engine::EngineError;
 use crate::manifest::Service;
 use crate::plan::ActionKind;
 
@@ -53,24 +54,43 @@ pub struct StatusChange {
     pub crash_loop: Option<String>,
     pub observed: Option<String>,
     pub update: Option<UpdateStatus>,
+    /// What this reconcile learned of the daemon: it answered (any observe that worked), or it
+    /// is away (an observe that could not reach it). Readiness follows the latest evidence.
+    pub docker_answers: Option<bool>,
 }
 
 /// Facts the controller counts, logs and (for updates and kept replacements) notifies.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Reconciled { success: bool, seconds: f64 },
+    Reconciled {
+        success: bool,
+        seconds: f64,
+    },
     Action(ActionKind),
     /// A network or volume created or pruned.
     Resource,
     DockerError(String),
-    DriftRepaired { actions: Vec<ActionKind> },
-    CrashLoop { restarts: u32, delay: Duration },
-    Failed { error: String, retry_in: Duration },
+    DriftRepaired {
+        actions: Vec<ActionKind>,
+    },
+    CrashLoop {
+        restarts: u32,
+        delay: Duration,
+    },
+    Failed {
+        error: String,
+        retry_in: Duration,
+    },
     /// A replacement failed with `update.rollback: false`: the new container stays, and the
     /// service is not retried until its manifest or image changes.
-    Held { error: String },
+    Held {
+        error: String,
+        image: String,
+    },
     /// A health-gated replacement failed; `rollback` is `done`, `failed` or `disabled`.
-    ReplacementFailed { rollback: &'static str },
+    ReplacementFailed {
+        rollback: &'static str,
+    },
     UpdateEnded(UpdateEnded),
     /// An update's reconcile failed before its outcome was known; it is retried.
     UpdateRetrying,
@@ -102,6 +122,11 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
     }
     fx.status.crash_loop = state.crash.note(now);
     fx.status.observed = r.observed.clone();
+    fx.status.docker_answers = match &r.outcome {
+        ReconcileOutcome::ObserveFailed(EngineError::Unavailable(_) | EngineError::Timeout(_)) => Some(false),
+        ReconcileOutcome::ObserveFailed(_) => None,
+        _ => Some(true),
+    };
     match &r.outcome {
         o if o.is_success() => {
             state.failures.reset();
@@ -113,7 +138,8 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
             state.held = signature_now.clone();
             let error = r.outcome.to_string();
             fx.status.last_error = Some(format!("{error}; not retried until the manifest or the image changes"));
-            fx.events.push(Event::Held { error });
+            let image = service.map(|s| s.container.image.clone()).unwrap_or_default();
+            fx.events.push(Event::Held { error, image });
         }
         outcome => {
             let delay = state.failures.next_delay();
@@ -152,7 +178,13 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
 
 /// A successful reconcile that acted: under the signature the service converged to before, it
 /// repaired drift (and counts towards a crash loop); under a new one it is a new start.
-fn count_repair(state: &mut ServiceState, fx: &mut Effects, r: &Reconciled, signature_now: Option<&String>, now: Instant) {
+fn count_repair(
+    state: &mut ServiceState,
+    fx: &mut Effects,
+    r: &Reconciled,
+    signature_now: Option<&String>,
+    now: Instant,
+) {
     let was_converged = signature_now.is_some() && state.converged.as_ref() == signature_now;
     if !was_converged {
         // A new spec is a new start, as a new pod is in Kubernetes: its crashes count afresh.

@@ -8,20 +8,26 @@ use tracing::{info, warn};
 use super::decide::{Effects, Event, Requeue};
 use super::queue::WorkQueue;
 use super::status::{timestamp, Shared};
-use crate::notify::UpdateEvent;
+use crate::notify::{Notifier, ServiceEvent, UpdateEvent};
 
 pub struct Carrier<'a> {
     pub shared: &'a Shared,
     pub queue: &'a WorkQueue,
-    pub notify_url: Option<&'a str>,
+    pub notifier: Option<&'a Notifier>,
 }
 
 impl Carrier<'_> {
     /// Carries out `fx` for `key`. Call after [`WorkQueue::done`]: a requeue of a key still in
     /// flight would only mark it dirty and run it again at once.
     pub fn carry_out(&self, key: &str, fx: Effects) {
+        // An update that ended tells the webhook itself; a kept replacement only when it was not
+        // an update.
+        let update_ended = fx.events.iter().any(|e| matches!(e, Event::UpdateEnded(_)));
         for event in &fx.events {
-            self.event(key, event);
+            self.event(key, event, update_ended);
+        }
+        if let Some(answers) = fx.status.docker_answers {
+            self.shared.set_docker_ok(answers);
         }
         if fx.forget {
             self.shared.retain_services(|name| name != key);
@@ -48,7 +54,7 @@ impl Carrier<'_> {
         }
     }
 
-    fn event(&self, key: &str, event: &Event) {
+    fn event(&self, key: &str, event: &Event, update_ended: bool) {
         let metrics = &self.shared.metrics;
         match event {
             Event::Reconciled { success, seconds } => metrics.reconciled(*success, *seconds),
@@ -65,17 +71,25 @@ impl Carrier<'_> {
             }
             Event::Failed { error, retry_in } => warn!(service = %key, %error, ?retry_in, "reconcile failed"),
             Event::ReplacementFailed { rollback } => metrics.replacement_failed(rollback),
-            Event::Held { error } => {
+            Event::Held { error, image } => {
                 warn!(service = %key, %error, "replacement failed and kept (update.rollback: false); not retried until the manifest or the image changes");
+                if let Some(notifier) = self.notifier.filter(|_| !update_ended) {
+                    notifier.send(&ServiceEvent {
+                        service: key.to_string(),
+                        image: image.clone(),
+                        result: "failed".into(),
+                        message: error.clone(),
+                        time: timestamp(Duration::ZERO),
+                    });
+                }
             }
             Event::UpdateRetrying => metrics.update("failed"),
             Event::UpdateEnded(ended) => {
                 let result = ended.result.as_str();
                 metrics.update(result);
                 info!(service = %key, image = %ended.reference, from = ?ended.from, to = %ended.to, result, message = %ended.message, "image update");
-                crate::notify::send(
-                    self.notify_url.map(str::to_string),
-                    UpdateEvent {
+                if let Some(notifier) = self.notifier {
+                    notifier.send(&UpdateEvent {
                         service: key.to_string(),
                         image: ended.reference.clone(),
                         from: ended.from.clone(),
@@ -83,8 +97,8 @@ impl Carrier<'_> {
                         result: result.to_string(),
                         message: ended.message.clone(),
                         time: timestamp(Duration::ZERO),
-                    },
-                );
+                    });
+                }
             }
         }
     }

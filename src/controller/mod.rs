@@ -33,7 +33,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::engine::Engine;
+use crate::http_client::HttpClient;
 use crate::manifest::Desired;
+use crate::notify::Notifier;
 
 pub mod backoff;
 mod crash_loop;
@@ -80,12 +82,16 @@ const EVENT_SETTLE: Duration = Duration::from_millis(50);
 struct Controller<E: Engine, S: Source> {
     engine: Arc<E>,
     source: S,
+    notifier: Option<Notifier>,
     config: Config,
     shared: Arc<Shared>,
     desired: Arc<Desired>,
     queue: WorkQueue,
     services: BTreeMap<String, ServiceState>,
     reconcile_ids: u64,
+    /// Docker came back after an outage: the next resync queues at once what it finds pending,
+    /// cutting short the backoffs that the outage built up.
+    after_outage: bool,
 }
 
 /// Runs on the manifest folder `config.dir` until `token` is cancelled.
@@ -111,15 +117,18 @@ pub async fn run_with_source<E: Engine, S: Source>(
         shared.clone(),
         token.clone(),
     ));
+    let notifier = notifier(config.notify_url.as_deref(), &shared);
     let mut c = Controller {
         engine,
         source,
+        notifier,
         config,
         shared,
         desired: Arc::default(),
         queue: WorkQueue::new(),
         services: BTreeMap::new(),
         reconcile_ids: 0,
+        after_outage: false,
     };
     c.reload();
 
@@ -166,6 +175,21 @@ pub async fn run_with_source<E: Engine, S: Source>(
     }
 }
 
+/// The webhook's notifier, counting each delivery in `moor_notifications_total`. `None` without
+/// a URL, or when no HTTP client can be built (said once in the log).
+fn notifier(url: Option<&str>, shared: &Arc<Shared>) -> Option<Notifier> {
+    let url = url?;
+    let client = match HttpClient::new() {
+        Ok(client) => client,
+        Err(e) => {
+            warn!(error = %e, "cannot build an HTTP client; the webhook is disabled");
+            return None;
+        }
+    };
+    let shared = shared.clone();
+    Some(Notifier::new(client, url, Arc::new(move |d| shared.metrics.notification(d.result()))))
+}
+
 impl<E: Engine, S: Source> Controller<E, S> {
     fn state(&mut self, key: &str) -> &mut ServiceState {
         self.services.entry(key.to_string()).or_default()
@@ -203,7 +227,14 @@ impl<E: Engine, S: Source> Controller<E, S> {
                 self.state(&service).exits = Some(0);
                 self.enqueue(&service, EVENT_SETTLE);
             }
-            Trigger::Resync => return true,
+            Trigger::Resync => {
+                // Every failure during the outage was the outage's: start the backoffs afresh.
+                for state in self.services.values_mut() {
+                    state.failures.reset();
+                }
+                self.after_outage = true;
+                return true;
+            }
             Trigger::Manifests => {
                 self.reload();
                 // A manifest change cuts every backoff short: the user may have fixed it.
@@ -253,11 +284,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
             self.services.remove(&r.key);
         }
         self.queue.done(&r.key);
-        let carrier = effects::Carrier {
-            shared: &self.shared,
-            queue: &self.queue,
-            notify_url: self.config.notify_url.as_deref(),
-        };
+        let carrier = effects::Carrier { shared: &self.shared, queue: &self.queue, notifier: self.notifier.as_ref() };
         carrier.carry_out(&r.key, fx);
     }
 
@@ -299,3 +326,6 @@ impl<E: Engine, S: Source> Controller<E, S> {
         self.shared.service(&service, |s| s.update = update);
     }
 }
+
+#[cfg(test)]
+mod tests;

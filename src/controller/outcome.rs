@@ -66,7 +66,9 @@ impl From<ServiceFailure> for ReconcileOutcome {
                 let failure = *failure;
                 match failure.rollback {
                     Rollback::Done => ReconcileOutcome::RolledBack { reason: failure.reason },
-                    Rollback::Failed(error) => ReconcileOutcome::RollbackFailed { reason: failure.reason, error: *error },
+                    Rollback::Failed(error) => {
+                        ReconcileOutcome::RollbackFailed { reason: failure.reason, error: *error }
+                    }
                     Rollback::Disabled => ReconcileOutcome::ReplacementKept { reason: failure.reason },
                 }
             }
@@ -122,7 +124,10 @@ mod tests {
             kind: ActionKind::Replace,
             error: ActionError::Replacement(Box::new(ReplaceFailure { reason: reason.clone(), rollback })),
         };
-        assert_eq!(ReconcileOutcome::from(failure(Rollback::Done)), ReconcileOutcome::RolledBack { reason: reason.clone() });
+        assert_eq!(
+            ReconcileOutcome::from(failure(Rollback::Done)),
+            ReconcileOutcome::RolledBack { reason: reason.clone() }
+        );
         assert_eq!(
             ReconcileOutcome::from(failure(Rollback::Disabled)),
             ReconcileOutcome::ReplacementKept { reason: reason.clone() }
@@ -152,7 +157,10 @@ mod tests {
     fn only_docker_errors_are_counted_as_docker_errors() {
         let unavailable = EngineError::Unavailable("gone".into());
         assert_eq!(ReconcileOutcome::ObserveFailed(unavailable.clone()).engine_error(), Some(&unavailable));
-        let action = ReconcileOutcome::ActionFailed { action: ActionKind::Start, error: ActionError::Engine(unavailable.clone()) };
+        let action = ReconcileOutcome::ActionFailed {
+            action: ActionKind::Start,
+            error: ActionError::Engine(unavailable.clone()),
+        };
         assert_eq!(action.engine_error(), Some(&unavailable));
         assert_eq!(ReconcileOutcome::NameConflict(vec![]).engine_error(), None);
     }

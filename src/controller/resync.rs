@@ -34,8 +34,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
         }
     }
 
-    /// Observes once and queues every service whose plan is not empty. Learned name conflicts
-    /// are forgotten first, so that each resync tries once more.
+    /// Observes once and queues every service whose plan is not empty (at once, cutting backoffs
+    /// short, right after an outage). Learned name conflicts are forgotten first, so that each
+    /// resync tries once more.
     async fn resync(&mut self) -> Result<(), EngineError> {
         for state in self.services.values_mut() {
             state.conflicts.clear();
@@ -69,7 +70,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
                     s.last_error = None;
                 }
             });
-            if pending {
+            if pending && self.after_outage {
+                self.queue.add_now(name);
+            } else if pending {
                 self.enqueue(name, Duration::ZERO);
             }
         }
@@ -83,6 +86,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
         }
         self.shared.retain_services(|name| desired.services.contains_key(name) || plan.services.contains_key(name));
         self.shared.resynced();
+        self.after_outage = false;
         Ok(())
     }
 }

@@ -84,9 +84,17 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
 
 /// Loads manifests from text, as if read from `file` (for tests, benchmarks and tools).
 pub fn load_str(file: &Path, text: &str) -> Loaded {
-    let mut loaded = Loaded { files: vec![file.to_path_buf()], ..Loaded::default() };
+    load_texts(&[(file.to_path_buf(), text.to_string())])
+}
+
+/// Loads manifests from several texts, each as if read from its file: what a folder gives,
+/// without the folder (for in-memory sources).
+pub fn load_texts(files: &[(PathBuf, String)]) -> Loaded {
+    let mut loaded = Loaded { files: files.iter().map(|(f, _)| f.clone()).collect(), ..Loaded::default() };
     let mut objects = Vec::new();
-    load_text(file, text, &mut objects, &mut loaded.problems);
+    for (file, text) in files {
+        load_text(file, text, &mut objects, &mut loaded.problems);
+    }
     finish(loaded, objects)
 }
 

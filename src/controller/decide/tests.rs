@@ -200,8 +200,7 @@ fn after_an_exit_event_an_idle_reconcile_looks_again_with_growing_settle_delays(
         let fx = on_outcome(&mut s, &converged(&[]), Some(&svc), t0);
         seen.push(fx.requeue);
     }
-    let expected: Vec<Option<Requeue>> =
-        EXIT_CONFIRM.iter().map(|d| Some(Requeue::Settle(*d))).chain([None]).collect();
+    let expected: Vec<Option<Requeue>> = EXIT_CONFIRM.iter().map(|d| Some(Requeue::Settle(*d))).chain([None]).collect();
     assert_eq!(seen, expected);
     assert_eq!(s.exits, None);
     // A reconcile that acted answers the event: no more looks.
