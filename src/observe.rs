@@ -60,21 +60,6 @@ pub enum Health {
     Unhealthy,
 }
 
-impl Health {
-    /// Reads the health from the list call's status text, such as `Up 5 seconds (healthy)`.
-    pub fn from_status(status: &str) -> Health {
-        if status.contains("(healthy)") {
-            Health::Healthy
-        } else if status.contains("(unhealthy)") {
-            Health::Unhealthy
-        } else if status.contains("(health: starting)") {
-            Health::Starting
-        } else {
-            Health::None
-        }
-    }
-}
-
 /// One owned container, as the list call shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,18 +137,5 @@ pub fn summary(containers: &[&ObservedContainer]) -> String {
         [] => "absent".into(),
         [one] => format!("{:?}", one.state).to_lowercase(),
         many => format!("running {}/{}", many.iter().filter(|c| c.state.is_up()).count(), many.len()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn health_from_status_text() {
-        assert_eq!(Health::from_status("Up 3 seconds (healthy)"), Health::Healthy);
-        assert_eq!(Health::from_status("Up 3 seconds (unhealthy)"), Health::Unhealthy);
-        assert_eq!(Health::from_status("Up 1 second (health: starting)"), Health::Starting);
-        assert_eq!(Health::from_status("Exited (0) 2 minutes ago"), Health::None);
     }
 }

@@ -218,3 +218,55 @@ async fn a_foreign_container_holding_the_name_is_a_conflict_and_left_alone() {
     assert_eq!(info.state.unwrap().running, Some(true));
     assert!(owned(&docker, &env.instance).await.is_empty());
 }
+
+/// `update.rollback: false`: a replacement whose new container never turns healthy keeps that
+/// container under the service's name, removes the old one, reports the service failed, and
+/// starts no retry loop.
+#[tokio::test]
+async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failure() {
+    image().await;
+    let env = TestEnv::new("norollback");
+    let docker = docker().await;
+    let web = env.name("web");
+    let spec = |file: &str, v: &str| {
+        let health =
+            format!("  healthcheck: {{ test: [\"CMD\", \"test\", \"-f\", \"{file}\"], interval: 1s, retries: 1 }}\n");
+        service_yaml(
+            &web,
+            &format!("  env: {{ V: \"{v}\" }}\n  update: {{ rollback: false, healthTimeout: 20s }}\n{health}"),
+        )
+    };
+    env.write("web.yaml", &spec("/ok", "1"));
+    let moor = Controller::start(&env, &[]).await;
+    let first = first_container(&docker, &env, &web).await;
+
+    env.write("web.yaml", &spec("/missing", "2"));
+    let error = eventually(Duration::from_secs(40), "the failure in /status", || async {
+        moor.status()["services"][&web]["lastError"]
+            .as_str()
+            .filter(|e| e.contains("left in place"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(error.contains("is unhealthy") && error.contains("not retried"), "{error}");
+    assert_eq!(moor.status()["services"][&web]["inSync"], serde_json::Value::Bool(false));
+    assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
+    let now = owned(&docker, &env.instance).await;
+    assert_eq!(now.keys().collect::<Vec<_>>(), [&web], "the old container must be gone: {now:?}");
+    let kept = now[&web].clone();
+    assert_ne!(kept, first);
+    let (running, vars) = running_env(&docker, &web).await.unwrap();
+    assert!(running && vars.contains(&"V=2".to_string()), "{vars:?}");
+
+    // `moor status` reads the failure from the controller: not in sync, exit 2.
+    let url = format!("http://127.0.0.1:{}", moor.port);
+    let out = env.moor(&["status", env.manifests().to_str().unwrap(), "--controller", &url]);
+    let table = common::expect_code(out, 2);
+    assert!(table.contains("left in place"), "{table}");
+
+    // No retry loop: the unhealthy container's health events come and go, nothing is replaced.
+    // (A bounded wait: what must not happen cannot be polled for.)
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(owned(&docker, &env.instance).await.get(&web), Some(&kept));
+    assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
+}

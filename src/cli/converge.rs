@@ -104,7 +104,8 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
     })
 }
 
-/// Fills last errors and update results from a running controller's `/status`.
+/// Fills last errors and update results from a running controller's `/status`; a service it
+/// reports failing is not in sync.
 async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::Result<()> {
     let url = format!("{}/status", url.trim_end_matches('/'));
     let client = HttpClient::new()?;
@@ -116,6 +117,9 @@ async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::R
         let service = &doc["services"][&row.service];
         if let Some(error) = service["lastError"].as_str() {
             row.last_error = Some(error.to_string());
+            // The controller knows what one look cannot: a failure it holds (say a replacement
+            // kept by `update.rollback: false`) is not in sync, whatever the plan says.
+            row.in_sync = false;
         }
         if let Ok(update) = serde_json::from_value::<UpdateStatus>(service["update"].clone()) {
             row.update = Some(update);

@@ -108,20 +108,45 @@ async fn ping_api_version(host: &str) -> EngineResult<Option<bollard::ClientVers
     }))
 }
 
+/// The kinds of 409 Docker answers. The API tells them apart only by its wording, so they are
+/// read here, from [`CONFLICT_WORDING`], and nowhere else in moor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conflict {
+    NameInUse,
+    MarkedForRemoval,
+    RemovalInProgress,
+    InUse,
+}
+
+/// Docker's 409 wording (lowercased), most specific first: "… is already in use by container …"
+/// (create), "… is marked for removal and cannot be started" (start), "removal of container … is
+/// already in progress" (remove), "… in use" and "… has active endpoints" (networks, volumes).
+const CONFLICT_WORDING: &[(&str, Conflict)] = &[
+    ("is already in use", Conflict::NameInUse),
+    ("marked for removal", Conflict::MarkedForRemoval),
+    ("already in progress", Conflict::RemovalInProgress),
+    ("in use", Conflict::InUse),
+    ("active endpoints", Conflict::InUse),
+];
+
+fn conflict_kind(message: &str) -> Option<Conflict> {
+    let lower = message.to_lowercase();
+    CONFLICT_WORDING.iter().find(|(words, _)| lower.contains(words)).map(|(_, kind)| *kind)
+}
+
 /// Maps a bollard error to what it means. Per-call exceptions (404 on remove, 304 on start)
 /// are handled by the callers below, which all live in this file.
 pub fn classify(error: BollardError) -> EngineError {
     match error {
         BollardError::DockerResponseServerError { status_code, message } => {
-            let lower = message.to_lowercase();
-            match status_code {
-                404 => EngineError::NotFound { what: format!("Docker answered 404: {message}") },
-                409 if lower.contains("is already in use") => {
+            match (status_code, conflict_kind(&message)) {
+                (404, _) => EngineError::NotFound { what: format!("Docker answered 404: {message}") },
+                (409, Some(Conflict::NameInUse)) => {
                     let name = message.split('"').nth(1).unwrap_or_default().trim_start_matches('/').to_string();
                     EngineError::NameInUse { name }
                 }
-                409 if lower.contains("marked for removal") => EngineError::MarkedForRemoval(message),
-                409 if lower.contains("in use") || lower.contains("active endpoints") => EngineError::InUse(message),
+                (409, Some(Conflict::MarkedForRemoval)) => EngineError::MarkedForRemoval(message),
+                (409, Some(Conflict::InUse)) => EngineError::InUse(message),
                 _ => EngineError::Api { status: status_code, message },
             }
         }
@@ -140,7 +165,15 @@ fn status_of(error: &BollardError) -> Option<u16> {
 
 fn is_removal_in_progress(error: &BollardError) -> bool {
     matches!(error, BollardError::DockerResponseServerError { status_code: 409, message }
-        if message.contains("already in progress"))
+        if conflict_kind(message) == Some(Conflict::RemovalInProgress))
+}
+
+/// The health in the list call's status text, such as `Up 5 seconds (healthy)`: API 1.41's list
+/// has no health field, only this wording.
+fn health_from_status(status: &str) -> Health {
+    const WORDING: &[(&str, Health)] =
+        &[("(healthy)", Health::Healthy), ("(unhealthy)", Health::Unhealthy), ("(health: starting)", Health::Starting)];
+    WORDING.iter().find(|(words, _)| status.contains(words)).map(|(_, h)| *h).unwrap_or(Health::None)
 }
 
 fn label_filter(instance: &str) -> HashMap<String, Vec<String>> {
@@ -199,7 +232,7 @@ impl Engine for DockerEngine {
                         .map(|n| n.trim_start_matches('/').to_string())
                         .unwrap_or_default(),
                     state: RunState::parse(&c.state.map(|s| s.to_string()).unwrap_or_default()),
-                    health: Health::from_status(&status),
+                    health: health_from_status(&status),
                     image: c.image.unwrap_or_default(),
                     image_id: c.image_id.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
@@ -453,6 +486,20 @@ mod tests {
         assert_eq!(classify(server(500, "boom")), EngineError::Api { status: 500, message: "boom".into() });
         assert_eq!(classify(server(400, "bad")), EngineError::Api { status: 400, message: "bad".into() });
         assert!(is_removal_in_progress(&server(409, "removal of container abc is already in progress")));
+    }
+
+    #[test]
+    fn health_is_read_from_the_list_status_text() {
+        assert_eq!(health_from_status("Up 3 seconds (healthy)"), Health::Healthy);
+        assert_eq!(health_from_status("Up 3 seconds (unhealthy)"), Health::Unhealthy);
+        assert_eq!(health_from_status("Up 1 second (health: starting)"), Health::Starting);
+        assert_eq!(health_from_status("Exited (0) 2 minutes ago"), Health::None);
+    }
+
+    #[test]
+    fn a_network_in_use_is_not_a_name_conflict() {
+        assert!(matches!(classify(server(409, "network web has active endpoints")), EngineError::InUse(_)));
+        assert!(matches!(classify(server(409, "remove data: volume is in use - [abc]")), EngineError::InUse(_)));
     }
 
     #[test]
