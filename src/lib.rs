@@ -1,20 +1,37 @@
 //! moor: a Kubernetes-style declarative reconciler for Docker.
 //!
-//! # Layout
-//!
-//! Data flows one way (see `../shared/design.md`, "Layers"):
+//! Data flows one way: manifests become what is desired, Docker's list calls become what is observed, a pure
+//! function turns the two into a plan, and apply carries the plan out through the one door to Docker:
 //!
 //! ```text
 //! manifests/*.yaml --manifest--> Desired --\
-//!                                            plan (pure) --> Plan --apply--> Docker Engine
-//! Docker Engine --observe------> Observed -/
+//!                                           plan (pure) --> Plan --apply--> Engine --> Docker
+//! Docker --reconcile::observe--> Observed -/
 //! ```
 //!
-//! - [`manifest`]: raw serde types (the JSON schema's source), the validated model with defaults,
-//!   loading with `file:line:col` problems.
-//! - [`cli`]: the `moor` command line; the binary's `main` only calls [`cli::main`].
+//! `moor apply` runs this once ([`reconcile::reconcile_once`]); `moor run` runs it per service whenever a
+//! trigger fires ([`controller`]).
 //!
-//! Errors are typed in the library (`thiserror`); `anyhow` appears only in [`cli`] and `main`.
+//! # Layout
+//!
+//! - [`apply`]: runs a [`plan::Plan`] through an [`engine::Engine`]: replacement, health gate, rollback.
+//! - [`cli`]: the `moor` command line; the binary's `main` only calls [`cli::main`]; `anyhow` lives here.
+//! - [`controller`]: `moor run`: triggers, work queue, per-service state, the pure decision, image updates.
+//! - [`digest`]: short forms of digests and image IDs for messages (pure).
+//! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, a fake.
+//! - [`http`]: the `--listen` endpoints of `moor run`: `/healthz`, `/readyz`, `/metrics`, `/status`.
+//! - [`http_client`]: outgoing HTTP (reqwest with rustls) for the webhook and `moor status --controller`.
+//! - [`images`]: the registry digest check; a pull only when the registry has a digest the local image lacks.
+//! - [`labels`]: the label keys moor writes; ownership is the [`labels::INSTANCE`] label alone.
+//! - [`manifest`]: `moor/v1` YAML to a validated [`manifest::Desired`], problems located as `file:line:col`.
+//! - [`notify`]: the webhook: a JSON POST per image update or kept failed replacement, with retries.
+//! - [`observe`]: the observed state of what this instance owns, as Docker's list calls report it.
+//! - [`plan`]: the pure [`plan::plan`]`(&Desired, &Observed) -> Plan`, where every convergence rule lives.
+//! - [`reconcile`]: observing through the engine, and the one-pass observe, plan and apply of `moor apply`.
+//! - [`spec_hash`]: the `moor.spec-hash` label: canonical JSON of the spec plus the image ID.
+//!
+//! The design (layers, invariants, Docker's answers, the label contract, the controller's state machine,
+//! testing) is described in `docs/architecture.md` at the root of the repository.
 
 pub mod apply;
 pub mod cli;

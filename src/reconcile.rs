@@ -1,4 +1,6 @@
-//! One reconcile pass: observe, plan, apply. Shared by `moor apply` and the controller.
+//! One reconcile pass for `moor apply`: observe (with the registry checks of `pull: always`),
+//! plan, apply. The controller shares [`observe`]; its worker plans and applies one service's
+//! part itself (`controller::worker`).
 //!
 //! Invariants: level-based (each pass observes afresh); a failed observe means no plan and no
 //! action at all.

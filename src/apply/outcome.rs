@@ -74,6 +74,10 @@ pub enum ActionError {
     /// meanwhile): the next pass reconciles it.
     #[error("name {name:?} is held by container {container}, which this instance owns but did not observe; it will be reconciled on the next pass")]
     HeldByOwnUnobserved { name: String, container: String },
+    /// Create found the name taken, and then nobody holding it: a race with a removal. The next
+    /// pass creates it.
+    #[error("name {0:?} was busy and is free again; retrying")]
+    NameRace(String),
     #[error("image {0:?} is not present and the pull policy is never")]
     ImageMissing(String),
     #[error("image {0:?} is still missing after the pull")]

@@ -124,11 +124,7 @@ pub async fn create_request<E: Engine>(ctx: &Context<'_, E>, request: &CreateReq
             // Re-observe the holder of the name: it decides between a conflict and a race.
             let holder = ctx.engine.inspect_container(&request.name).await?;
             let Some(holder) = holder else {
-                return Err(EngineError::Unavailable(format!(
-                    "name {:?} was busy and is free again; retry",
-                    request.name
-                ))
-                .into());
+                return Err(ActionError::NameRace(request.name.clone()));
             };
             let short = holder.id[..holder.id.len().min(12)].to_string();
             let who = match holder.labels.get(labels::INSTANCE) {

@@ -1,7 +1,7 @@
 //! The `moor` command line: a thin edge over the library.
 //!
-//! Invariants: data goes to stdout, logs and diagnostics to stderr; `anyhow` lives here and in
-//! `main` only; every command maps its outcome to the documented exit code.
+//! Invariants: data goes to stdout, logs and diagnostics to stderr; `anyhow` lives here only (the
+//! binary's `main` calls [`main`]); every command maps its outcome to the documented exit code.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

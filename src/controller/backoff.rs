@@ -17,7 +17,7 @@ pub struct Policy {
     pub seed: Option<u64>,
 }
 
-/// The design's per-service policy: about 1 s, doubling, capped at 5 min.
+/// The per-service policy, as Kubernetes' CrashLoopBackOff: about 1 s, doubling, capped at 5 min.
 pub const SERVICE: Policy =
     Policy { min: Duration::from_secs(1), max: Duration::from_secs(300), factor: 2.0, seed: None };
 /// Reconnecting to the daemon: kube's defaults, 800 ms to 30 s.

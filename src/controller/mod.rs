@@ -8,18 +8,18 @@
 //! - Never two reconciles of one service at once (the [`queue::WorkQueue`] guarantees it).
 //! - All per-service knowledge is one [`state::ServiceState`] per key, owned by this task; what
 //!   follows a reconcile is decided by [`decide::on_outcome`] (pure) and carried out by
-//!   [`effects`]. This file only orchestrates.
+//!   `effects`. This file only orchestrates.
 //! - A failed observe does nothing and is retried with backoff; a failed load suspends prune
 //!   and leaves the broken service's containers as they are.
 //! - Shutdown stops taking work, lets in-flight reconciles finish (bounded), never stops a
 //!   managed container.
 //!
-//! Layout: [`queue`] (dedup, in flight, delays), [`backoff`] (kube-style), [`crash_loop`]
+//! Layout: [`queue`] (dedup, in flight, delays), [`backoff`] (kube-style), `crash_loop`
 //! (slowed-down repairs), [`triggers`] (file watch, Docker events), [`state`] (one
 //! `ServiceState` per service), [`outcome`] (typed reconcile results), [`decide`] (the pure
-//! decision), [`effects`] (carrying it out), [`updates`] (registry checks and pins), [`status`]
-//! and [`metrics`] (what `/status` and `/metrics` serve), [`worker`] (one service reconcile),
-//! [`resync`] (the periodic full look), [`checks`] (scheduling registry checks), [`source`] (where
+//! decision), `effects` (carrying it out), [`updates`] (registry checks and pins), [`status`]
+//! and [`metrics`] (what `/status` and `/metrics` serve), `worker` (one service reconcile),
+//! `resync` (the periodic full look), `checks` (scheduling registry checks), [`source`] (where
 //! manifests come from).
 
 use std::collections::BTreeMap;

@@ -126,6 +126,9 @@ pub async fn follow_events<E: Engine>(
                 let _ = tx.send(Trigger::Resync);
                 break;
             }
+            // Said again after each failed ping: a reconcile that observed just before the
+            // outage may have reported Docker answering since.
+            shared.set_docker_ok(false);
         }
     }
 }

@@ -120,8 +120,8 @@ pub fn sync(state: &mut ServiceState, service: &Service, signature: String, now:
 pub enum UpdateResult {
     Success,
     RolledBack,
-    /// Failed, and not rolled back: the reconcile failed before the health gate (it is retried
-    /// with backoff), or `update.rollback: false` kept the new container.
+    /// Failed and not rolled back: `update.rollback: false` kept the new container. (A reconcile
+    /// that failed before the health gate is [`Booked::Retrying`], counted as `failed` too.)
     Failed,
 }
 

@@ -1,7 +1,7 @@
 //! Translates a [`CreateRequest`] into Docker's create body. Pure, so it is unit-tested without
 //! a daemon.
 //!
-//! Invariant: every field of [`ContainerSpec`] reaches the body; a field that did not would make
+//! Invariant: every field of [`ContainerSpec`](crate::manifest::ContainerSpec) reaches the body; a field that did not would make
 //! the spec hash promise something the container does not have.
 
 use std::collections::HashMap;

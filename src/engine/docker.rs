@@ -1,7 +1,7 @@
 //! [`Engine`] over bollard: the only module that calls Docker, and the only place that reads
 //! Docker's status codes.
 //!
-//! The design's table of Docker's answers, implemented here once:
+//! The table of Docker's answers (`docs/architecture.md`), implemented here once:
 //!
 //! | call                   | answer                               | meaning                        |
 //! |------------------------|--------------------------------------|--------------------------------|

@@ -3,7 +3,7 @@
 //!
 //! Invariants:
 //! - Every Docker call of moor goes through an `Engine`. The meaning of Docker's answers (the
-//!   table in the design: 404, 409, 304) is decided once, in [`docker`], and callers only ever
+//!   table in `docs/architecture.md`: 404, 409, 304) is decided once, in [`docker`], and callers only ever
 //!   see [`EngineError`] for what is really an error:
 //!   - stop and start answer `Ok` for 304 (already in that state) and stop for 404;
 //!   - remove answers `Ok` for 404, and for a 409 "removal already in progress" once Docker's

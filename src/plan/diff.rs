@@ -75,8 +75,13 @@ pub fn changes(last_applied: Option<&str>, desired: &ContainerSpec) -> Vec<Chang
             out.push(Change { field: key.clone(), from: from.cloned(), to: to.cloned() });
         }
     }
-    if out.is_empty() {
-        out.push(Change { field: "moor.spec-hash".into(), from: None, to: Some("(does not match: replacing)".into()) });
-    }
     out
+}
+
+impl Change {
+    /// What a replacement names when no field differs: only the hash does (say the image ID
+    /// behind an unchanged spec).
+    pub fn spec_hash_only() -> Change {
+        Change { field: "moor.spec-hash".into(), from: None, to: Some("(does not match: replacing)".into()) }
+    }
 }

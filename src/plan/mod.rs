@@ -328,12 +328,14 @@ fn plan_service(
             let mut changes = changes(best.last_applied(), &service.container);
             if let Some(id) = pinned.filter(|id| **id != best.image_id) {
                 // The spec may be the same: the image behind its tag changed.
-                changes.retain(|c| c.field != "moor.spec-hash");
                 changes.push(Change {
                     field: "imageId".into(),
                     from: Some(short(&best.image_id)),
                     to: Some(short(id)),
                 });
+            }
+            if changes.is_empty() {
+                changes.push(Change::spec_hash_only());
             }
             sp.actions.push(Action::Replace { replica, name: name.clone(), old: best.into(), start, changes });
             continue;
