@@ -2,7 +2,7 @@
 //! [`super::replace`]). This is the top of apply's call graph: it calls [`super::replace`] and
 //! [`super::steps`], and nothing calls back into it.
 
-use tracing::info;
+use tracing::debug;
 
 use super::outcome::{ActionError, ActionResult};
 use super::replace::{replace, Replacement};
@@ -47,7 +47,7 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
             Ok(engine.stop(&container.id, timeout).await?)
         }
         Action::Remove { container, reason } => {
-            info!(container = %container.name, reason = %reason, "removing");
+            debug!(container = %container.name, reason = %reason, "removing");
             remove_gracefully(ctx, container).await
         }
         Action::WaitRemoved { container } => Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?),

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::sync::{watch, Semaphore};
-use tracing::{info, warn, Instrument};
+use tracing::{debug, warn, Instrument};
 
 use crate::engine::{Engine, EngineError};
 use crate::manifest::model::DependCondition;
@@ -139,7 +139,7 @@ async fn run_service<E: Engine>(
         }
     }
     if !sp.actions.is_empty() {
-        info!(service = name, actions = sp.actions.len(), "converged");
+        debug!(service = name, actions = sp.actions.len(), "converged");
     }
     result
 }

@@ -15,7 +15,7 @@
 //! - moor may be killed at any step: the plan recognises the leftovers by their labels.
 //! - This module uses [`super::steps`] only; it never calls back into [`super::actions`].
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::outcome::{ActionError, ActionResult, NotReady, ReplaceFailure, Rollback, Unrebuildable};
 use super::steps::{create, create_request, remove_gracefully, Context, WAIT_REMOVED};
@@ -43,7 +43,7 @@ pub struct Replacement<'a> {
 pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: &Service, r: &Replacement<'_>) -> ActionResult {
     let (name, old) = (r.name, r.old);
     let changed: Vec<String> = r.changes.iter().map(ToString::to_string).collect();
-    info!(container = %name, changes = %changed.join(", "), "replacing");
+    debug!(container = %name, changes = %changed.join(", "), "replacing");
 
     let temp = temporary_name(name);
     let new_id = create(ctx, service, r.replica, &temp).await?;

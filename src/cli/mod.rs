@@ -37,7 +37,7 @@ pub struct Global {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// More logs (-v info, -vv debug, -vvv trace).
+    /// More logs (-v info, -vv debug, -vvv trace; `moor run` logs info without -v).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -98,16 +98,17 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from("manifests")
 }
 
-fn init_logging(global: &Global) {
+/// Logs on stderr. `daemon` (for `moor run`) starts one level lower: a daemon that changes things
+/// says what it changed (one line per action) without `-v`. Colour only on a terminal, and never
+/// with `NO_COLOR` set (no-color.org).
+fn init_logging(global: &Global, daemon: bool) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let level = match global.verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
+    let levels = ["warn", "info", "debug", "trace"];
+    let level = levels[(global.verbose as usize + usize::from(daemon)).min(levels.len() - 1)];
     let filter = EnvFilter::try_from_env("MOOR_LOG").unwrap_or_else(|_| EnvFilter::new(format!("moor={level},warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
     let _ = match global.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -117,7 +118,7 @@ fn init_logging(global: &Global) {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.global);
+    init_logging(&cli.global, matches!(cli.command, Command::Run(_)));
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

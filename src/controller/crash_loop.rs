@@ -66,7 +66,8 @@ impl CrashLoop {
         Some(format!("back-off {delay:?} restarting failed container ({restarts} restarts)"))
     }
 
-    fn in_window(&self, now: Instant) -> bool {
+    /// True while the last repair is less than [`CRASH_WINDOW`] ago.
+    pub fn in_window(&self, now: Instant) -> bool {
         self.last_repair.is_some_and(|t| now.duration_since(t) < CRASH_WINDOW)
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::outcome::{ReconcileOutcome, Reconciled};
-use super::state::{target_signature, ServiceState};
+use super::state::{target_signature, ServiceState, Target};
 use super::updates::{self, Booked, UpdateEnded, UpdateStatus};
 use crate::engine::EngineError;
 use crate::manifest::Service;
@@ -59,12 +59,47 @@ pub struct StatusChange {
     pub docker_answers: Option<bool>,
 }
 
+/// Why a reconcile acted, for the one log line per action that `moor run` writes by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// No converged state was known: a new service, or the first look since moor started.
+    Converge,
+    /// The manifest (spec, state or replicas) changed since the service last converged.
+    ManifestChange,
+    /// The pinned image changed: an image update.
+    ImageUpdate,
+    /// The service had converged and something outside moor changed it.
+    Drift,
+    /// Drift again soon after the last repair: the next repair is slowed down.
+    CrashLoop,
+    /// No manifest declares it (a pruned orphan, or the networks and volumes no one uses).
+    Prune,
+}
+
+impl Why {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::Converge => "converge",
+            Why::ManifestChange => "manifest change",
+            Why::ImageUpdate => "image update",
+            Why::Drift => "drift",
+            Why::CrashLoop => "crash loop",
+            Why::Prune => "prune",
+        }
+    }
+}
+
 /// Facts the controller counts, logs and (for updates and kept replacements) notifies.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Reconciled {
         success: bool,
         seconds: f64,
+    },
+    /// The actions a reconcile completed, and why it took them.
+    Acted {
+        actions: Vec<ActionKind>,
+        why: Why,
     },
     Action(ActionKind),
     /// A network or volume created or pruned.
@@ -117,6 +152,10 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
         fx.events.push(Event::DockerError(e.status_label()));
     }
     let signature_now = service.map(|s| target_signature(s, r.pin.as_deref()));
+    if !r.done.is_empty() {
+        let why = why(state, r, signature_now.as_ref(), now);
+        fx.events.push(Event::Acted { actions: r.done.clone(), why });
+    }
     if success && !r.done.is_empty() {
         count_repair(state, &mut fx, r, signature_now.as_ref(), now);
     }
@@ -176,13 +215,26 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
     fx
 }
 
+/// Why a reconcile that acted took its actions; read before this outcome is booked.
+fn why(state: &ServiceState, r: &Reconciled, now_target: Option<&Target>, now: Instant) -> Why {
+    let Some(now_target) = now_target else { return Why::Prune };
+    match &state.converged {
+        _ if r.outcome == ReconcileOutcome::UpdateApplied => Why::ImageUpdate,
+        None => Why::Converge,
+        Some(before) if before.spec != now_target.spec => Why::ManifestChange,
+        Some(before) if before.pin != now_target.pin => Why::ImageUpdate,
+        Some(_) if state.crash.in_window(now) => Why::CrashLoop,
+        Some(_) => Why::Drift,
+    }
+}
+
 /// A successful reconcile that acted: under the signature the service converged to before, it
 /// repaired drift (and counts towards a crash loop); under a new one it is a new start.
 fn count_repair(
     state: &mut ServiceState,
     fx: &mut Effects,
     r: &Reconciled,
-    signature_now: Option<&String>,
+    signature_now: Option<&Target>,
     now: Instant,
 ) {
     let was_converged = signature_now.is_some() && state.converged.as_ref() == signature_now;

@@ -61,11 +61,12 @@ impl Carrier<'_> {
             Event::Action(kind) => metrics.action(kind.as_str()),
             Event::Resource => metrics.action("resource"),
             Event::DockerError(status) => metrics.docker_error(status),
-            Event::DriftRepaired { actions } => {
-                metrics.drift_repaired();
+            Event::Acted { actions, why } => {
+                // The one line per reconcile that acted, at the default level of `moor run`.
                 let actions: Vec<&str> = actions.iter().map(|k| k.as_str()).collect();
-                info!(service = %key, ?actions, "drift repaired");
+                info!(service = %key, why = why.as_str(), "{}", actions.join(", "));
             }
+            Event::DriftRepaired { .. } => metrics.drift_repaired(),
             Event::CrashLoop { restarts, delay } => {
                 warn!(service = %key, restarts, back_off = ?delay, "crash loop: slowing down repairs");
             }

@@ -32,7 +32,7 @@ pub struct ServiceState {
     pub crash: CrashLoop,
     /// The target signature of the last converged reconcile: actions needed under the same
     /// signature are drift repairs.
-    pub converged: Option<String>,
+    pub converged: Option<Target>,
     /// Set by an exit-like Docker event: how many reconciles since found nothing to do. Docker's
     /// list may still show the container running (see `EXIT_CONFIRM` in `decide`).
     pub exits: Option<usize>,
@@ -46,7 +46,7 @@ pub struct ServiceState {
     /// A failed replacement with `update.rollback: false` left its new container in place: no
     /// reconcile runs while the target signature is this one (until the manifest or the image
     /// changes).
-    pub held: Option<String>,
+    pub held: Option<Target>,
     pub last_outcome: Option<ReconcileOutcome>,
     /// When the last reconcile ended.
     pub last_reconcile: Option<Instant>,
@@ -94,9 +94,15 @@ pub fn signature(service: &Service) -> String {
     format!("{:?}/{}/{}", service.state, service.replicas, service.canonical)
 }
 
-/// What a reconcile converges to: the spec plus the image pin it ran with. The pin is part of
-/// it, so replacing a container for a new image is an update, not a drift repair, and does not
-/// count towards a crash loop.
-pub fn target_signature(service: &Service, pin: Option<&str>) -> String {
-    format!("{}@{}", signature(service), pin.unwrap_or(""))
+/// What a reconcile converges to: the manifest's [`signature`] plus the image pin it ran with.
+/// The pin is part of it, so replacing a container for a new image is an update, not a drift
+/// repair, and does not count towards a crash loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub spec: String,
+    pub pin: Option<String>,
+}
+
+pub fn target_signature(service: &Service, pin: Option<&str>) -> Target {
+    Target { spec: signature(service), pin: pin.map(str::to_string) }
 }
