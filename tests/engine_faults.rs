@@ -249,7 +249,7 @@ async fn a_failed_replacement_rolls_back_even_for_an_auto_remove_container() {
         env.write("svc.yaml", &service_yaml(&svc, &format!("{extra}  env: {{ V: \"1\" }}\n")));
         let engine = Faulty::new().await;
         engine.inspect_lags.store(lags, Ordering::Relaxed);
-        let options = ApplyOptions { instance: env.instance.clone(), concurrency: 8 };
+        let options = ApplyOptions::new(env.instance.clone(), 8);
         let load = |dir: &Path| load_paths(&[dir.to_path_buf()]).desired;
         let pass = reconcile_once(&engine, &load(env.manifests()), &options).await.unwrap();
         assert!(pass.report.is_success(), "{:?}", pass.report);

@@ -5,6 +5,7 @@
 use tracing::debug;
 
 use super::outcome::{ActionError, ActionResult};
+use super::progress::Step;
 use super::replace::{replace, Replacement};
 use super::steps::{create, remove_gracefully, Context, WAIT_REMOVED};
 use crate::engine::{Engine, EngineError};
@@ -19,6 +20,7 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
         Action::Create { replica, name, start } => {
             let id = create(ctx, with_manifest()?, *replica, name).await?;
             if *start {
+                ctx.progress.step(Step::Starting);
                 engine.start(&id).await?;
             }
             Ok(())
@@ -29,6 +31,7 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
         }
         Action::Start { container } => {
             let service = with_manifest()?;
+            ctx.progress.step(Step::Starting);
             match engine.start(&container.id).await {
                 Ok(()) => Ok(()),
                 // An auto-removing container that exited is on its way out, or already gone:
@@ -37,6 +40,7 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
                     engine.wait_removed(&container.id, WAIT_REMOVED).await?;
                     let replica = ctx.observed_container(&container.id).map(|c| c.replica()).unwrap_or(1);
                     let id = create(ctx, service, replica, &container.name).await?;
+                    ctx.progress.step(Step::Starting);
                     engine.start(&id).await.map_err(Into::into)
                 }
                 Err(e) => Err(e.into()),
@@ -44,13 +48,17 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
         }
         Action::Stop { container } => {
             let timeout = service.map(|s| s.container.stop_timeout).unwrap_or_else(|| ctx.stop_timeout_of(container));
+            ctx.progress.step(Step::Stopping);
             Ok(engine.stop(&container.id, timeout).await?)
         }
         Action::Remove { container, reason } => {
             debug!(container = %container.name, reason = %reason, "removing");
             remove_gracefully(ctx, container).await
         }
-        Action::WaitRemoved { container } => Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?),
+        Action::WaitRemoved { container } => {
+            ctx.progress.step(Step::Removing);
+            Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?)
+        }
         Action::Rename { container, to } => Ok(engine.rename(&container.id, to).await?),
     }
 }

@@ -26,6 +26,7 @@ use crate::plan::{Plan, ResourceAction, ServicePlan};
 
 mod actions;
 pub mod outcome;
+pub mod progress;
 mod replace;
 mod steps;
 mod wait;
@@ -34,6 +35,7 @@ pub use outcome::{
     ActionError, DependencyFailure, NotReady, ReplaceFailure, ResourceDone, ResourceError, ResourceKind,
     ResourceResult, Rollback, ServiceFailure, ServiceResult,
 };
+pub use progress::{Progress, Step};
 pub use replace::temporary_name;
 
 /// Defaults for one apply.
@@ -42,6 +44,15 @@ pub struct ApplyOptions {
     pub instance: String,
     /// Services applied at once.
     pub concurrency: usize,
+    /// Where each service's steps are sent as they happen; `None` sends nothing.
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+}
+
+impl ApplyOptions {
+    /// Options without a progress watcher.
+    pub fn new(instance: impl Into<String>, concurrency: usize) -> Self {
+        ApplyOptions { instance: instance.into(), concurrency, progress: None }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -83,16 +94,16 @@ pub async fn apply<E: Engine>(
         receivers.insert(name.clone(), rx);
     }
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let ctx = steps::Context { engine, desired, observed, instance: &options.instance };
-
     let tasks = plan.services.iter().map(|(name, sp)| {
-        let ctx = &ctx;
+        let progress = progress::Reporter::new(options.progress.as_ref(), name);
+        let ctx = steps::Context { engine, desired, observed, instance: &options.instance, progress };
         let limit = limit.clone();
         let receivers = &receivers;
         let done = senders.remove(name).expect("one sender per service");
         let span = tracing::info_span!("service", service = %name);
         async move {
-            let result = run_service(ctx, name, sp, receivers, &limit).await;
+            let result = run_service(&ctx, name, sp, receivers, &limit).await;
+            ctx.progress.step(if result.failure.is_none() { Step::Done } else { Step::Failed });
             let _ = done.send(Some(result.failure.is_none()));
             (name.clone(), result)
         }

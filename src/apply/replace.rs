@@ -18,6 +18,7 @@
 use tracing::{debug, info, warn};
 
 use super::outcome::{ActionError, ActionResult, NotReady, ReplaceFailure, Rollback, Unrebuildable};
+use super::progress::Step;
 use super::steps::{create, create_request, remove_gracefully, Context, WAIT_REMOVED};
 use super::wait;
 use crate::engine::{CreateRequest, Engine, EngineError};
@@ -51,18 +52,22 @@ pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: &Service, r: &Rep
 
     if !r.start {
         // state: stopped — nothing to start or wait for.
+        ctx.progress.step(Step::Removing);
         ctx.engine.remove(&old.id).await?;
         return Ok(ctx.engine.rename(&new.id, name).await?);
     }
 
     let start_first = service.update.strategy == Strategy::StartFirst;
     if !start_first {
+        ctx.progress.step(Step::Stopping);
         ctx.engine.stop(&old.id, ctx.stop_timeout_of(old)).await?;
     }
+    ctx.progress.step(Step::Starting);
     let started = match ctx.engine.start(&new.id).await {
         Ok(()) => {
             let healthy = service.container.healthcheck.is_some();
-            wait::until_ready(ctx.engine, &new.id, healthy, service.update.health_timeout).await
+            let timeout = service.update.health_timeout;
+            wait::until_ready_reporting(ctx.engine, &new.id, healthy, timeout, ctx.progress).await
         }
         Err(e) => Err(NotReady::Engine(e)),
     };
@@ -94,6 +99,7 @@ async fn finish<E: Engine>(
     if start_first {
         remove_gracefully(ctx, old).await?;
     } else {
+        ctx.progress.step(Step::Removing);
         ctx.engine.remove(&old.id).await?;
     }
     Ok(ctx.engine.rename(&new.id, name).await?)

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tracing::info;
 
 use super::outcome::{ActionError, ActionResult};
+use super::progress::{Reporter, Step};
 use crate::engine::{CreateRequest, Engine, EngineError};
 use crate::labels;
 use crate::manifest::model::PullPolicy;
@@ -31,6 +32,8 @@ pub struct Context<'a, E: Engine> {
     pub desired: &'a Desired,
     pub observed: &'a Observed,
     pub instance: &'a str,
+    /// The steps of the service this context works for (`Reporter::none()` for nobody).
+    pub progress: Reporter<'a>,
 }
 
 impl<E: Engine> Context<'_, E> {
@@ -51,7 +54,9 @@ impl<E: Engine> Context<'_, E> {
 /// Stops the container with its own stop timeout, then removes it. An `--rm` container that
 /// Docker deletes on stop is fine: the engine reports its removal as success.
 pub async fn remove_gracefully<E: Engine>(ctx: &Context<'_, E>, container: &Target) -> ActionResult {
+    ctx.progress.step(Step::Stopping);
     ctx.engine.stop(&container.id, ctx.stop_timeout_of(container)).await?;
+    ctx.progress.step(Step::Removing);
     Ok(ctx.engine.remove(&container.id).await?)
 }
 
@@ -71,6 +76,7 @@ pub async fn resolve_image<E: Engine>(ctx: &Context<'_, E>, service: &Service) -
             None if service.pull == PullPolicy::Never => return Err(ActionError::ImageMissing(reference.clone())),
             None => {
                 info!(image = %reference, "pulling");
+                ctx.progress.step(Step::Pulling);
                 ctx.engine.pull(reference).await?;
                 let image = ctx.engine.image(reference).await?;
                 image.map(|i| i.id).ok_or_else(|| ActionError::ImageVanished(reference.clone()))?
@@ -105,6 +111,7 @@ pub async fn create<E: Engine>(
     name: &str,
 ) -> ActionResult<String> {
     let (image, image_id) = resolve_image(ctx, service).await?;
+    ctx.progress.step(Step::Creating);
     let request = CreateRequest {
         name: name.to_string(),
         image,

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::outcome::NotReady;
+use super::progress::{Reporter, Step};
 use crate::engine::Engine;
 use crate::observe::{Health, RunState};
 
@@ -18,7 +19,21 @@ pub async fn until_ready<E: Engine>(
     healthy: bool,
     timeout: Duration,
 ) -> Result<(), NotReady> {
-    let deadline = Instant::now() + timeout;
+    until_ready_reporting(engine, id_or_name, healthy, timeout, Reporter::none()).await
+}
+
+/// [`until_ready`], telling `progress` how long a health wait has lasted, about once a second.
+pub async fn until_ready_reporting<E: Engine>(
+    engine: &E,
+    id_or_name: &str,
+    healthy: bool,
+    timeout: Duration,
+    progress: Reporter<'_>,
+) -> Result<(), NotReady> {
+    let started = Instant::now();
+    let deadline = started + timeout;
+    // Whole seconds already reported; a poll every 50 ms must not flood the watcher.
+    let mut reported: Option<u64> = None;
     loop {
         let info = engine.inspect_container(id_or_name).await.map_err(NotReady::Engine)?;
         let Some(info) = info else {
@@ -31,6 +46,11 @@ pub async fn until_ready<E: Engine>(
             (true, false, _) | (true, true, Health::None) | (true, true, Health::Healthy) => return Ok(()),
             (_, true, Health::Unhealthy) => return Err(NotReady::Unhealthy(id_or_name.to_string())),
             _ => {}
+        }
+        let waited = started.elapsed();
+        if healthy && progress.is_active() && reported != Some(waited.as_secs()) {
+            reported = Some(waited.as_secs());
+            progress.step(Step::WaitingHealth { waited: Duration::from_secs(waited.as_secs()), timeout });
         }
         if Instant::now() >= deadline {
             return Err(NotReady::Timeout { container: id_or_name.to_string(), within: timeout });

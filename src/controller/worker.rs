@@ -67,7 +67,7 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
         let part = part_of(&plan(&desired, &observed), &job.key);
         tracing::debug!(actions = part.action_count(), observed = ?out.observed, "planned");
         if part.action_count() > 0 || part.services.values().any(|s| !s.conflicts.is_empty()) {
-            let options = ApplyOptions { instance: job.instance.clone(), concurrency: 1 };
+            let options = ApplyOptions::new(job.instance.clone(), 1);
             let report = apply(engine.as_ref(), &desired, &observed, &part, &options).await;
             if let Some(result) = report.services.get(&job.key) {
                 out.done = result.done.clone();
