@@ -58,16 +58,11 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
 /// one change that says so; equal specs give none (the hash label alone was off).
 pub fn changes(last_applied: Option<&str>, desired: &ContainerSpec) -> Vec<Change> {
     let Some(old) = last_applied.and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
-        return vec![Change {
-            field: "moor.last-applied".into(),
-            from: None,
-            to: Some("(unreadable: replacing)".into()),
-        }];
+        return vec![Change::unreadable_label()];
     };
-    let new = serde_json::to_value(desired).expect("a ContainerSpec serializes");
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    let mut a = BTreeMap::new();
     flatten("", &old, &mut a);
-    flatten("", &new, &mut b);
+    let b = fields(desired);
     let mut out = Vec::new();
     for key in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {
         let (from, to) = (a.get(key), b.get(key));
@@ -78,7 +73,26 @@ pub fn changes(last_applied: Option<&str>, desired: &ContainerSpec) -> Vec<Chang
     out
 }
 
+/// Every field of `spec`, flattened as [`changes`] names them (`env.LOG_LEVEL -> info`): what a
+/// new container is created with.
+pub fn fields(spec: &ContainerSpec) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    flatten("", &serde_json::to_value(spec).expect("a ContainerSpec serializes"), &mut out);
+    out
+}
+
 impl Change {
+    /// What a replacement names when the old container's `moor.last-applied` label cannot be read.
+    pub fn unreadable_label() -> Change {
+        Change { field: "moor.last-applied".into(), from: None, to: Some("(unreadable: replacing)".into()) }
+    }
+
+    /// Is this one of the notes above, which say why a container is replaced rather than name a
+    /// field of the spec?
+    pub fn is_note(&self) -> bool {
+        *self == Change::unreadable_label() || *self == Change::spec_hash_only()
+    }
+
     /// What a replacement names when no field differs: only the hash does (say the image ID
     /// behind an unchanged spec).
     pub fn spec_hash_only() -> Change {

@@ -25,7 +25,7 @@ mod diff;
 #[cfg(test)]
 mod tests;
 
-pub use diff::{changes, Change};
+pub use diff::{changes, fields, Change};
 
 /// A container an action works on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
