@@ -107,7 +107,7 @@ async fn a_changed_env_or_image_recreates_the_container() {
 
     env.write("web.yaml", &service_yaml(&web, "  env: { LOG_LEVEL: debug }\n"));
     let plan = expect_code(env.moor(&["plan", &dir(&env)]), 2);
-    assert!(plan.contains("env.LOG_LEVEL: info -> debug"), "{plan}");
+    assert!(plan.contains("~ env.LOG_LEVEL: \"info\" → \"debug\""), "{plan}");
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let second = owned(&docker, &env.instance).await;
     assert_eq!(second.len(), 1, "{second:?}");
@@ -118,7 +118,7 @@ async fn a_changed_env_or_image_recreates_the_container() {
     let text = service_yaml(&web, "  env: { LOG_LEVEL: debug }\n").replace(IMAGE, &v2);
     env.write("web.yaml", &text);
     let plan = expect_code(env.moor(&["plan", &dir(&env)]), 2);
-    assert!(plan.contains(&format!("image: {IMAGE} -> {v2}")), "{plan}");
+    assert!(plan.contains(&format!("~ image: \"{IMAGE}\" → \"{v2}\"")), "{plan}");
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let info = docker.inspect_container(&web, None).await.unwrap();
     assert_eq!(info.image.as_deref(), Some(v2_id.as_str()));

@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::{default_dir, render, Global, Output};
+use super::render::{self, progress};
+use super::{default_dir, Global};
 use crate::apply::ApplyOptions;
 use crate::controller::status::timestamp;
 use crate::controller::updates::UpdateStatus;
@@ -43,16 +44,18 @@ async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
     DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")
 }
 
+/// Colour only on a terminal; `-v` lists the fields of each container to create.
+fn style(global: &Global) -> render::Style {
+    render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
+}
+
 pub fn plan(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode> {
     let loaded = load(dir);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
-        match global.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-            Output::Text => print!("{}", render::plan_text(&plan)),
-        }
+        render::print_data(global.output, &plan, || render::plan_text(&plan, &loaded.desired, style(global)))?;
         Ok(ExitCode::from(match (loaded.problems.is_empty(), plan.is_empty()) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
@@ -63,18 +66,26 @@ pub fn plan(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode> {
 
 pub fn apply(dir: Option<PathBuf>, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
     let loaded = load(dir);
-    let options = ApplyOptions { instance: global.instance.clone(), concurrency };
+    let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    options.progress = Some(tx);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
+        let started = Instant::now();
+        let drawer = tokio::spawn(progress::draw(rx, progress::Mode::for_stderr()));
         let span = tracing::info_span!("reconcile", instance = %global.instance, reconcile = 1);
         let pass = {
             let _enter = span.enter();
-            reconcile_once(&engine, &loaded.desired, &options).await.context("observing Docker")?
+            let pass = reconcile_once(&engine, &loaded.desired, &options).await;
+            // Dropping the last sender ends the drawing once every step is shown.
+            drop(options);
+            let _ = drawer.await;
+            pass.context("observing Docker")?
         };
-        match global.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&pass.report)?),
-            Output::Text => print!("{}", render::apply_text(&pass.plan, &pass.report)),
-        }
+        eprintln!("applied in {}", progress::seconds(started.elapsed()));
+        render::print_data(global.output, &pass.report, || {
+            render::apply_text(&pass.plan, &pass.report, &loaded.desired, style(global))
+        })?;
         let ok = pass.report.is_success() && loaded.problems.is_empty();
         Ok(ExitCode::from(if ok { IN_SYNC } else { ERROR }))
     })
@@ -91,10 +102,7 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
             Some(url) => from_controller(&url, &mut rows).await?,
             None => live_update_checks(&engine, &loaded.desired, &observed, &mut rows).await,
         }
-        match global.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-            Output::Text => print!("{}", render::status_table(&rows)),
-        }
+        render::print_data(global.output, &rows, || render::status_table(&rows))?;
         let in_sync = rows.iter().all(|r| r.in_sync);
         Ok(ExitCode::from(match (loaded.problems.is_empty(), in_sync) {
             (false, _) => ERROR,

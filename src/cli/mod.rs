@@ -46,6 +46,8 @@ pub struct Global {
 pub enum Output {
     Text,
     Json,
+    /// The same data as `json`, as YAML.
+    Yaml,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

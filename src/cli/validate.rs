@@ -11,6 +11,7 @@ pub fn run(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
     let loaded = load_paths(&paths);
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&loaded.problems)?),
+        Output::Yaml => print!("{}", serde_yaml::to_string(&loaded.problems)?),
         Output::Text => {
             for p in &loaded.problems {
                 println!("{p}");
