@@ -126,4 +126,9 @@ pub async fn draw(mut rx: UnboundedReceiver<Progress>, mode: Mode) {
             bar.finish();
         }
     }
+    if !bars.is_empty() {
+        // indicatif leaves the cursor at the end of the last line it drew: what stderr says next
+        // belongs on a line of its own.
+        eprintln!();
+    }
 }
