@@ -144,8 +144,14 @@ pub fn action_header(action: &Action) -> (Mark, String) {
     }
 }
 
+/// A value as a JSON string; a list or map (the flattened spec keeps those as JSON text, such as
+/// `command`) is shown as it is, not quoted a second time.
 fn quoted(value: &str) -> String {
-    serde_json::to_string(value).expect("a string serializes")
+    let composite = value.starts_with(['[', '{']) && serde_json::from_str::<serde_json::Value>(value).is_ok();
+    match composite {
+        true => value.to_string(),
+        false => serde_json::to_string(value).expect("a string serializes"),
+    }
 }
 
 /// One changed field, as the line under a replace shows it.
