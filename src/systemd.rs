@@ -5,8 +5,10 @@
 //! - Without `NOTIFY_SOCKET` every message is a no-op (sd-notify checks the variable on each send), so
 //!   `moor run` behaves the same outside systemd; without `WATCHDOG_USEC` (or with a `WATCHDOG_PID` naming
 //!   another process) no watchdog timer exists.
-//! - `READY=1` is sent once, the first time [`Shared::is_ready`] holds: the first full reconcile is done
-//!   and Docker answers. Later losses and recoveries of readiness only change the `STATUS=` line.
+//! - `READY=1` is sent once, the first time [`Shared::is_ready`] holds (the first resync observed Docker)
+//!   *and* every desired service has been reconciled once or needed nothing ([`first_pass_done`]), so
+//!   that `systemctl start` returns on converged services, not merely queued ones. Later losses and
+//!   recoveries of readiness ([`Shared::is_ready`] alone) only change the `STATUS=` line.
 //! - `STOPPING=1` is sent once, when shutdown begins (the token is cancelled by SIGTERM or SIGINT), or
 //!   when the supervised work ends on its own.
 //! - `WATCHDOG=1` (every half of `WATCHDOG_USEC`) is sent from the task that polls the controller's
@@ -21,7 +23,7 @@ use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::controller::status::Shared;
+use crate::controller::status::{Shared, StatusDoc};
 
 /// How often readiness is sampled: `Shared` has no change signal, and a tenth of a second is well
 /// below systemd's start timeout while costing nothing measurable.
@@ -46,6 +48,11 @@ pub struct Readiness {
 }
 
 impl Readiness {
+    /// Whether `READY=1` has been sent.
+    pub fn announced(&self) -> bool {
+        self.announced
+    }
+
     pub fn sample(&mut self, ready: bool) -> Option<Change> {
         let was = std::mem::replace(&mut self.last, ready);
         match (was, ready) {
@@ -58,6 +65,12 @@ impl Readiness {
             _ => None,
         }
     }
+}
+
+/// Every desired service is in sync or has finished a reconcile (converged, failed or backing off):
+/// the first pass over the manifests is over. Services to prune are not waited for.
+pub fn first_pass_done(doc: &StatusDoc) -> bool {
+    doc.services.values().all(|s| s.in_sync || s.last_reconcile.is_some())
 }
 
 fn send(states: &[NotifyState]) {
@@ -105,15 +118,19 @@ pub async fn supervise<F: Future>(work: F, shared: &Shared, token: &Cancellation
                 send(&[NotifyState::Stopping, NotifyState::Status("stopping: finishing in-flight reconciles")]);
             }
             _ = tick(&mut watchdog) => send(&[NotifyState::Watchdog]),
-            _ = poll.tick(), if !stopping => match readiness.sample(shared.is_ready()) {
-                Some(Change::FirstReady) => send(&[NotifyState::Ready, NotifyState::Status("ready")]),
-                Some(Change::Ready) => send(&[NotifyState::Status("ready")]),
-                Some(Change::NotReady) => {
-                    let why = if shared.status().docker { "not ready" } else { "not ready: Docker does not answer" };
-                    send(&[NotifyState::Status(why)]);
+            _ = poll.tick(), if !stopping => {
+                // The status document is cloned only until READY=1: afterwards readiness is the flag.
+                let ready = shared.is_ready() && (readiness.announced() || first_pass_done(&shared.status()));
+                match readiness.sample(ready) {
+                    Some(Change::FirstReady) => send(&[NotifyState::Ready, NotifyState::Status("ready")]),
+                    Some(Change::Ready) => send(&[NotifyState::Status("ready")]),
+                    Some(Change::NotReady) => {
+                        let why = if shared.status().docker { "not ready" } else { "not ready: Docker does not answer" };
+                        send(&[NotifyState::Status(why)]);
+                    }
+                    None => {}
                 }
-                None => {}
-            },
+            }
         }
     }
 }
@@ -131,5 +148,17 @@ mod tests {
         assert_eq!(r.sample(false), Some(Change::NotReady));
         assert_eq!(r.sample(false), None);
         assert_eq!(r.sample(true), Some(Change::Ready));
+    }
+
+    #[test]
+    fn the_first_pass_waits_for_each_pending_service() {
+        use crate::controller::status::ServiceStatus;
+        let mut doc = StatusDoc::default();
+        assert!(first_pass_done(&doc), "no service: nothing to wait for");
+        doc.services.insert("db".into(), ServiceStatus { in_sync: true, ..Default::default() });
+        doc.services.insert("web".into(), ServiceStatus::default());
+        assert!(!first_pass_done(&doc), "web is queued, not reconciled");
+        doc.services.get_mut("web").unwrap().last_reconcile = Some("2026-01-01T00:00:00Z".into());
+        assert!(first_pass_done(&doc), "web failed or converged: reconciled once");
     }
 }
