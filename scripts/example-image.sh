@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Builds moor-example/busybox:1, the image the example manifests run, FROM scratch with the
-# static busybox of Debian's busybox-static: no registry needed.
+# static busybox of Debian's busybox-static: no registry needed. Installs busybox-static when it
+# is missing and this is root on an apt system (as .ci/run does); otherwise says what to run.
 set -euo pipefail
-[ -x /bin/busybox ] || { echo "install busybox-static first (apt-get install busybox-static)" >&2; exit 1; }
+if [ ! -x /bin/busybox ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "example-image.sh: installing busybox-static" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq busybox-static >&2
+  else
+    echo "example-image.sh: /bin/busybox is missing; install it first:" >&2
+    echo "  sudo apt-get install busybox-static" >&2
+    exit 1
+  fi
+fi
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 cp /bin/busybox "$ctx/busybox"

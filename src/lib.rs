@@ -29,6 +29,7 @@
 //! - [`plan`]: the pure [`plan::plan`]`(&Desired, &Observed) -> Plan`, where every convergence rule lives.
 //! - [`reconcile`]: observing through the engine, and the one-pass observe, plan and apply of `moor apply`.
 //! - [`spec_hash`]: the `moor.spec-hash` label: canonical JSON of the spec plus the image ID.
+//! - [`systemd`]: `moor run`'s notify protocol: `READY=1` when first ready, `STOPPING=1`, watchdog pings.
 //!
 //! The design (layers, invariants, Docker's answers, the label contract, the controller's state machine,
 //! testing) is described in `docs/architecture.md` at the root of the repository.
@@ -48,3 +49,4 @@ pub mod observe;
 pub mod plan;
 pub mod reconcile;
 pub mod spec_hash;
+pub mod systemd;

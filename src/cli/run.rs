@@ -1,4 +1,4 @@
-//! `moor run`: the controller, its endpoints and clean shutdown.
+//! `moor run`: the controller, its endpoints, clean shutdown and systemd's notify protocol.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -97,9 +97,14 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             notify_url: args.notify_url,
         };
         info!(dir = %config.dir.display(), instance = %config.instance, "moor run");
-        if let Some(engine) = connect(global, &shared, &token).await {
-            controller::run(Arc::new(engine), config, shared, token.clone()).await;
-        }
+        // Under systemd (`Type=notify`), readiness, shutdown and watchdog pings go to NOTIFY_SOCKET;
+        // elsewhere `supervise` only runs the work.
+        let work = async {
+            if let Some(engine) = connect(global, &shared, &token).await {
+                controller::run(Arc::new(engine), config, shared.clone(), token.clone()).await;
+            }
+        };
+        crate::systemd::supervise(work, &shared, &token).await;
         token.cancel();
         if let Some(server) = server {
             let _ = server.await;
