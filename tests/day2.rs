@@ -174,3 +174,34 @@ async fn logs_follow_sees_new_lines_and_ends_when_the_containers_are_gone() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// `moor down` on a terminal (util-linux `script` gives it one) asks, and only `y` removes.
+#[tokio::test]
+async fn down_on_a_terminal_asks_first() {
+    image().await;
+    let env = TestEnv::new("downtty");
+    let docker = docker().await;
+    let name = env.name("asked");
+    let label = format!("moor.instance={}", env.instance);
+    docker_cli(&["run", "-d", "--name", &name, "--label", &label, common::IMAGE, "sh", "-c", common::SLEEPER]);
+    let down = format!("{} down --instance {}", moor_bin(), env.instance);
+    let on_tty = |answer: &str| {
+        let mut child = Command::new("script")
+            .args(["-q", "-e", "-c", &down, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("util-linux script");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), answer.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = on_tty("n\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("Remove 1 container, 0 networks of instance {}? [y/N]", env.instance)), "{out}");
+    assert!(running_env(&docker, &name).await.is_some_and(|r| r.0), "a no keeps the container");
+    let (code, out) = on_tty("y\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("removed container {name}")), "{out}");
+    assert!(running_env(&docker, &name).await.is_none());
+}
