@@ -82,26 +82,37 @@ async fn logs_print_every_replica_prefixed_with_stdout_and_stderr_merged() {
     image().await;
     let env = TestEnv::new("logs");
     let web = env.name("web");
-    let script = "echo one; echo two >&2; trap 'exit 0' TERM; sleep 1000000 & wait";
+    // Docker reads stdout and stderr through separate pipes, so two writes to different streams
+    // close together may be recorded in either order: `three` comes well after both.
+    let script = "echo one; echo two >&2; sleep 0.3; echo three; trap 'exit 0' TERM; sleep 1000000 & wait";
     env.write("web.yaml", &script_service(&web, script, "  replicas: 2\n"));
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    // The replicas echo right after they start; wait until both lines of both are recorded.
-    let want = |r: u32| [format!("{web}-{r} | one"), format!("{web}-{r} | two")];
-    let all = eventually(Duration::from_secs(10), "both lines of both replicas", || async {
+    let all = eventually(Duration::from_secs(10), "three lines of both replicas", || async {
         let out = expect_code(env.moor(&["logs", &web]), 0);
-        (out.lines().count() == 4).then_some(out)
+        (out.lines().count() == 6).then_some(out)
     })
     .await;
-    let expected: Vec<String> = want(1).into_iter().chain(want(2)).collect();
-    assert_eq!(all.lines().collect::<Vec<_>>(), expected, "replica by replica, in order");
+    let lines: Vec<&str> = all.lines().collect();
+    for (replica, part) in [(1, &lines[..3]), (2, &lines[3..])] {
+        let prefix = format!("{web}-{replica} | ");
+        let mut texts: Vec<&str> =
+            part.iter().map(|l| l.strip_prefix(&prefix).unwrap_or_else(|| panic!("{all}"))).collect();
+        assert_eq!(texts[2], "three", "{all}");
+        texts.sort();
+        assert_eq!(texts, ["one", "three", "two"], "stdout and stderr merged:\n{all}");
+    }
 
     let tail = expect_code(env.moor(&["logs", &web, "--tail", "1"]), 0);
-    assert_eq!(tail.lines().collect::<Vec<_>>(), [format!("{web}-1 | two"), format!("{web}-2 | two")]);
+    assert_eq!(tail.lines().collect::<Vec<_>>(), [format!("{web}-1 | three"), format!("{web}-2 | three")]);
 
-    let json = expect_code(env.moor(&["logs", &web, "--tail", "1", "-o", "json"]), 0);
-    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
-    assert_eq!(first, serde_json::json!({"container": format!("{web}-1"), "stream": "stderr", "line": "two"}));
+    let json = expect_code(env.moor(&["logs", &web, "--tail", "3", "-o", "json"]), 0);
+    let objects: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objects.len(), 6, "{json}");
+    let err = serde_json::json!({"container": format!("{web}-1"), "stream": "stderr", "line": "two"});
+    assert!(objects.contains(&err), "{json}");
+    let out = serde_json::json!({"container": format!("{web}-2"), "stream": "stdout", "line": "three"});
+    assert!(objects.contains(&out), "{json}");
 
     let missing = env.moor(&["logs", &env.name("nope")]);
     assert_eq!(missing.status.code(), Some(1));
