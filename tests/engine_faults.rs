@@ -14,7 +14,7 @@ use moor::apply::{ActionError, ApplyOptions, Rollback, ServiceFailure};
 use moor::controller::status::Shared;
 use moor::controller::{self, Config};
 use moor::engine::{
-    ContainerInfo, CreateRequest, DockerEngine, Engine, EngineError, EngineResult, EventStream, ImageInfo,
+    ContainerInfo, CreateRequest, DockerEngine, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogStream,
 };
 use moor::manifest::{load_paths, Network, Volume};
 use moor::observe::{ObservedContainer, ObservedResource};
@@ -172,6 +172,12 @@ impl Engine for Faulty {
     async fn remove_volume(&self, name: &str) -> EngineResult<()> {
         self.gate()?;
         self.inner.remove_volume(name).await
+    }
+    fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> LogStream {
+        match self.gate() {
+            Ok(()) => self.inner.logs(id, follow, tail),
+            Err(e) => Box::pin(futures_util::stream::once(async { Err(e) })),
+        }
     }
 }
 

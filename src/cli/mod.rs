@@ -8,14 +8,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod completions;
 mod converge;
+mod down;
+mod logs;
 mod render;
 mod run;
 mod validate;
+mod version;
 
 /// moor keeps a Docker Engine in the state that a folder of YAML manifests describes.
 #[derive(Debug, Parser)]
-#[command(name = "moor", version, about, propagate_version = true)]
+#[command(name = "moor", version = version::VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -93,6 +97,24 @@ pub enum Command {
         #[arg(long)]
         controller: Option<String>,
     },
+    /// Remove every container and network of this instance, found by its labels (no manifests
+    /// needed); volumes too with --volumes. Asks first; without a terminal, needs --yes.
+    Down(down::DownArgs),
+    /// Print a service's output, all replicas, each line prefixed with its container's name.
+    Logs(logs::LogsArgs),
+    /// Client version and git commit, and the daemon's version and the negotiated API version
+    /// when a daemon answers.
+    Version,
+    /// Print a shell completion script: `moor completions bash > /etc/bash_completion.d/moor`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `moor man | man -l -`; `moor man run` prints `moor-run(1)`.
+    Man {
+        /// A subcommand, for its own page.
+        command: Option<String>,
+    },
 }
 
 /// The default manifest folder.
@@ -142,5 +164,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply { dir, concurrency, .. } => converge::apply(dir, concurrency, &cli.global),
         Command::Status { dir, controller } => converge::status(dir, controller, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
+        Command::Down(args) => down::run(args, &cli.global),
+        Command::Logs(args) => logs::run(args, &cli.global),
+        Command::Version => version::run(&cli.global),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man { command } => completions::man(command.as_deref()),
     }
 }

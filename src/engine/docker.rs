@@ -20,7 +20,7 @@ use bollard::errors::Error as BollardError;
 use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
-    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    LogsOptionsBuilder, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -28,8 +28,8 @@ use futures_util::StreamExt;
 use super::auth::credentials_for;
 use super::create_body::{create_body, endpoint};
 use super::{
-    ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo,
-    WATCHED_ACTIONS,
+    ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogStream,
+    ServerVersion, WATCHED_ACTIONS,
 };
 use crate::labels;
 use crate::manifest::{Network, Volume};
@@ -70,6 +70,22 @@ impl DockerEngine {
             None => Docker::connect_with_host(&host).map_err(classify)?.negotiate_version().await.map_err(classify)?,
         };
         Ok(DockerEngine { docker, progress: std::io::stderr().is_terminal() })
+    }
+
+    /// The API version moor speaks with this daemon, as negotiated in [`DockerEngine::connect`].
+    pub fn api_version(&self) -> String {
+        self.docker.client_version().to_string()
+    }
+
+    /// The daemon's own versions (`GET /version`), for `moor version`.
+    pub async fn server_version(&self) -> EngineResult<ServerVersion> {
+        let v = self.docker.version().await.map_err(classify)?;
+        Ok(ServerVersion {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            min_api_version: v.min_api_version.unwrap_or_default(),
+            os_arch: format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+        })
     }
 }
 
@@ -461,6 +477,12 @@ impl Engine for DockerEngine {
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(classify(e)),
         }
+    }
+
+    fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> LogStream {
+        let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
+        let options = LogsOptionsBuilder::new().follow(follow).stdout(true).stderr(true).tail(&tail).build();
+        super::log_lines::from_docker(self.docker.logs(id, Some(options)))
     }
 }
 

@@ -24,6 +24,7 @@ pub mod auth;
 pub mod create_body;
 pub mod docker;
 pub mod fake;
+pub mod log_lines;
 
 pub use docker::DockerEngine;
 
@@ -94,6 +95,37 @@ pub type EventStream = Pin<Box<dyn futures_util::Stream<Item = EngineResult<Cont
 pub const WATCHED_ACTIONS: &[&str] =
     &["create", "start", "die", "destroy", "stop", "kill", "oom", "pause", "unpause", "health_status", "rename"];
 
+/// Which of a container's output streams a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSource {
+    Stdout,
+    Stderr,
+}
+
+/// One line of a container's output, without its line ending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub source: LogSource,
+    pub text: String,
+}
+
+/// A container's output, line by line: it ends when the output does (at once without `follow`,
+/// when the container stops with it), or yields an error when the daemon goes away.
+pub type LogStream = Pin<Box<dyn futures_util::Stream<Item = EngineResult<LogLine>> + Send>>;
+
+/// What the daemon says of itself (`docker version`'s server part).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerVersion {
+    pub version: String,
+    /// The newest API version the daemon speaks.
+    pub api_version: String,
+    pub min_api_version: String,
+    /// Such as `linux/amd64`.
+    pub os_arch: String,
+}
+
 /// A local image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
@@ -160,4 +192,9 @@ pub trait Engine: Send + Sync + 'static {
     fn remove_network(&self, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
     fn create_volume(&self, volume: &Volume, instance: &str) -> impl Future<Output = EngineResult<()>> + Send;
     fn remove_volume(&self, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    /// The container's stdout and stderr merged in the order Docker recorded them, one item per
+    /// line. `tail`: only the last N lines recorded so far; `follow`: then the lines written
+    /// from now on, until the container stops. A container that does not exist yields
+    /// [`EngineError::NotFound`].
+    fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> LogStream;
 }

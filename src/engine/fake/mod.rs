@@ -13,6 +13,7 @@
 //!   [`FakeEngine::set_removal_delay`] during which it shows as [`RunState::Removing`].
 //! - Health from the spec's healthcheck and the image's behaviour (never `starting`).
 //! - Networks and volumes with their labels, and which containers use them.
+//! - Container output: lines a test records ([`FakeEngine::write_log`]), read by `logs` (`logs.rs`).
 //! - Events (`create`, `start`, `kill`, `die`, `stop`, `destroy`, `rename`) as Docker emits them,
 //!   the daemon going away ([`FakeEngine::set_down`]), scripted errors ([`FakeEngine::fail_next`]),
 //!   a slow daemon ([`FakeEngine::slow`]) and call counts ([`FakeEngine::calls`]).
@@ -32,6 +33,7 @@
 //!   event stream that sleeps until the next one is due). It spawns no task or thread and never
 //!   blocks; the state's mutex is never held across an `.await`.
 
+mod logs;
 mod world;
 
 #[cfg(test)]
@@ -46,7 +48,10 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use self::world::{unavailable, Emitted, Stopping, World};
-use super::{ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo};
+use super::{
+    ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogLine,
+    LogStream,
+};
 use crate::manifest::{ContainerSpec, Network, Volume};
 use crate::observe::{ObservedContainer, ObservedResource, RunState};
 
@@ -80,6 +85,7 @@ pub enum Op {
     RemoveNetwork,
     CreateVolume,
     RemoveVolume,
+    Logs,
 }
 
 /// What a container of an image does once started.
@@ -124,6 +130,8 @@ struct Shared {
     world: Mutex<World>,
     /// The outage count, to wake event streams when the daemon goes down.
     outages: watch::Sender<u64>,
+    /// Each container's output by ID (`logs.rs`); apart from the world, which it never locks with.
+    logs: Mutex<BTreeMap<String, Vec<LogLine>>>,
 }
 
 impl Shared {
@@ -132,6 +140,10 @@ impl Shared {
         let mut world = self.world.lock().unwrap_or_else(|e| e.into_inner());
         world.advance(Instant::now());
         f(&mut world)
+    }
+
+    fn logs(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<LogLine>>> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -144,7 +156,11 @@ impl Default for FakeEngine {
 impl FakeEngine {
     pub fn new() -> Self {
         let events = broadcast::channel(EVENT_BUFFER).0;
-        let shared = Shared { world: Mutex::new(World::new(events)), outages: watch::channel(0).0 };
+        let shared = Shared {
+            world: Mutex::new(World::new(events)),
+            outages: watch::channel(0).0,
+            logs: Mutex::new(BTreeMap::new()),
+        };
         FakeEngine { shared: Arc::new(shared) }
     }
 
@@ -457,5 +473,9 @@ impl Engine for FakeEngine {
     async fn remove_volume(&self, name: &str) -> EngineResult<()> {
         self.enter(Op::RemoveVolume).await?;
         self.with(|w| w.remove_volume(name))
+    }
+
+    fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> LogStream {
+        self.log_stream(id, follow, tail)
     }
 }
