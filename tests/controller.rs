@@ -270,3 +270,31 @@ async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failur
     assert_eq!(owned(&docker, &env.instance).await.get(&web), Some(&kept));
     assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
 }
+
+/// A daemon that changes things says what it changed: at `moor run`'s default level (no `-v`),
+/// one line per reconcile that acted, with why, and nothing of the debug chatter.
+#[tokio::test]
+async fn at_the_default_level_moor_run_logs_each_action_and_why() {
+    image().await;
+    let env = TestEnv::new("deflog");
+    let docker = docker().await;
+    let web = env.name("web");
+    env.write("web.yaml", &service_yaml(&web, ""));
+    let _moor = Controller::start_at(&env, &[]).await;
+    let first = first_container(&docker, &env, &web).await;
+    common::docker_cli(&["rm", "-f", &web]);
+    eventually(Duration::from_secs(10), "running again", || async {
+        owned(&docker, &env.instance).await.get(&web).filter(|id| **id != first).cloned()
+    })
+    .await;
+    let log_file = env.dir.path().join(".moor-run.log");
+    let log = eventually(Duration::from_secs(10), "the drift line in the log", || async {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        log.contains("why=\"drift\"").then_some(log)
+    })
+    .await;
+    let acted: Vec<&str> = log.lines().filter(|l| l.contains("why=")).collect();
+    assert!(acted.iter().any(|l| l.contains("why=\"converge\"") && l.contains("create")), "{log}");
+    assert!(acted.iter().any(|l| l.contains("why=\"drift\"") && l.contains("create")), "{log}");
+    assert!(!log.contains("DEBUG") && !log.contains("\u{1b}["), "debug lines or colour in a file: {log}");
+}

@@ -289,11 +289,16 @@ impl Controller {
     /// Starts `moor run` on the test's folder with `--interval 60s` (so that only events and the
     /// file watch can explain a quick reaction) and waits until `/readyz` answers 200.
     pub async fn start(env: &TestEnv, extra: &[&str]) -> Controller {
+        Controller::start_at(env, &[&["-v"], extra].concat()).await
+    }
+
+    /// [`Controller::start`] at moor run's default log level (no `-v`).
+    pub async fn start_at(env: &TestEnv, extra: &[&str]) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(moor_bin())
             .arg("run")
             .arg(env.manifests())
-            .args(["--instance", &env.instance, "--interval", "60s", "--listen", &format!("127.0.0.1:{port}"), "-v"])
+            .args(["--instance", &env.instance, "--interval", "60s", "--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(env.dir.path().join(".moor-run.log")).unwrap())
