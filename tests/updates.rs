@@ -6,29 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
-use common::registry::{copy_tag, push, record_events, tag, Registry};
-use common::{build_image_with, docker, eventually, expect_code, image, owned, service_yaml, Controller, TestEnv};
-
-/// Builds `variant` and makes `reference`'s tag name it in the registry, without moving the
-/// local tag: the image is built and pushed under a tag of its own, which the registry then
-/// copies to `reference`'s (see `copy_tag`). Returns the image ID.
-async fn publish(docker: &Docker, env: &TestEnv, reference: &str, variant: &str, healthy: bool) -> String {
-    let (repo, tag) = reference.rsplit_once(':').unwrap();
-    let staging = format!("{repo}:build-{variant}");
-    let id = build_image_with(docker, &staging, &env.name(variant), healthy).await;
-    env.own_image(&staging);
-    env.own_image(reference);
-    push(docker, &staging).await;
-    let (addr, path) = repo.split_once('/').unwrap();
-    copy_tag(addr, path, &format!("build-{variant}"), tag);
-    id
-}
-
-async fn image_of(docker: &Docker, name: &str) -> Option<String> {
-    let info = docker.inspect_container(name, None).await.ok()?;
-    info.state?.running?.then_some(())?;
-    info.image
-}
+use common::registry::{image_of, publish, record_events, tag, Registry};
+use common::{docker, eventually, expect_code, image, owned, service_yaml, Controller, TestEnv};
 
 fn watched(name: &str, reference: &str, extra: &str) -> String {
     let text = service_yaml(name, &format!("  update: {{ watch: digest, interval: 1s, healthTimeout: 10s{extra} }}\n"));

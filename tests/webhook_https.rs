@@ -10,9 +10,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::Docker;
-use common::registry::{copy_tag, push, tag, Registry};
-use common::{build_image_with, docker, eventually, image, service_yaml, Controller, TestEnv};
+use common::registry::{image_of, publish, tag, Registry};
+use common::{docker, eventually, image, service_yaml, Controller, TestEnv};
 use moor::http_client::{HttpClient, HttpError};
 use moor::notify::{Delivery, DeliveryError, Notifier};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -158,26 +157,7 @@ async fn the_notifier_delivers_over_https_when_ssl_cert_file_trusts_the_ca() {
     assert_eq!(status, 204);
 }
 
-// --- End to end: `moor run --notify-url https://...` and a real image update. Copied from
-// tests/updates.rs (its helpers are private to that binary).
-
-async fn publish(docker: &Docker, env: &TestEnv, reference: &str, variant: &str) -> String {
-    let (repo, tag) = reference.rsplit_once(':').unwrap();
-    let staging = format!("{repo}:build-{variant}");
-    let id = build_image_with(docker, &staging, &env.name(variant), true).await;
-    env.own_image(&staging);
-    env.own_image(reference);
-    push(docker, &staging).await;
-    let (addr, path) = repo.split_once('/').unwrap();
-    copy_tag(addr, path, &format!("build-{variant}"), tag);
-    id
-}
-
-async fn image_of(docker: &Docker, name: &str) -> Option<String> {
-    let info = docker.inspect_container(name, None).await.ok()?;
-    info.state?.running?.then_some(())?;
-    info.image
-}
+// --- End to end: `moor run --notify-url https://...` and a real image update.
 
 #[tokio::test]
 async fn moor_run_posts_an_image_update_to_an_https_webhook() {
@@ -191,7 +171,7 @@ async fn moor_run_posts_an_image_update_to_an_https_webhook() {
     let registry = Registry::start().await;
     let name = env.name("svc");
     let reference = format!("{}/{name}:1", registry.addr);
-    let v1 = publish(&docker, &env, &reference, "v1").await;
+    let v1 = publish(&docker, &env, &reference, "v1", true).await;
     tag(&docker, &v1, &reference).await;
     let spec = service_yaml(&name, "  update: { watch: digest, interval: 1s, healthTimeout: 10s }\n");
     env.write("svc.yaml", &spec.replace(common::IMAGE, &reference).replace("pull: never", "pull: missing"));
@@ -202,7 +182,7 @@ async fn moor_run_posts_an_image_update_to_an_https_webhook() {
     })
     .await;
 
-    let v2 = publish(&docker, &env, &reference, "v2").await;
+    let v2 = publish(&docker, &env, &reference, "v2", true).await;
     eventually(Duration::from_secs(30), "v2 running", || async {
         (image_of(&docker, &name).await? == v2).then_some(())
     })

@@ -185,28 +185,10 @@ mod tests {
     use crate::engine::fake::{Behaviour, FakeEngine};
     use crate::engine::CreateRequest;
     use crate::labels;
-    use crate::manifest::model::{Resources, Restart};
     use crate::manifest::{ContainerSpec, Network, Volume};
 
     fn spec(stop_timeout: Duration) -> ContainerSpec {
-        ContainerSpec {
-            image: "app:1".into(),
-            command: None,
-            entrypoint: None,
-            working_dir: None,
-            user: None,
-            env: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            ports: vec![],
-            mounts: vec![],
-            networks: vec![],
-            restart: Restart::No,
-            auto_remove: false,
-            healthcheck: None,
-            resources: Resources::default(),
-            stop_signal: None,
-            stop_timeout,
-        }
+        ContainerSpec { stop_timeout, ..ContainerSpec::bare("app:1") }
     }
 
     async fn run_container(engine: &FakeEngine, name: &str, instance: &str, stop_timeout: Duration) {

@@ -111,6 +111,29 @@ pub struct UpdatePolicy {
 }
 
 impl ContainerSpec {
+    /// The spec of a container of `image` with nothing else set: restart `no`, Docker's own 10 s
+    /// stop timeout. For tests and tools that need a spec without a manifest.
+    pub fn bare(image: &str) -> ContainerSpec {
+        ContainerSpec {
+            image: image.to_string(),
+            command: None,
+            entrypoint: None,
+            working_dir: None,
+            user: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            ports: Vec::new(),
+            mounts: Vec::new(),
+            networks: Vec::new(),
+            restart: Restart::No,
+            auto_remove: false,
+            healthcheck: None,
+            resources: Resources::default(),
+            stop_signal: None,
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+
     /// Canonical JSON: sorted keys at every level, no whitespace. What `moor.spec-hash` hashes
     /// and `moor.last-applied` holds.
     pub fn canonical_json(&self) -> String {

@@ -122,3 +122,26 @@ pub fn record_events(docker: &Docker, filters: &[(&str, &str)]) -> (Events, toki
     });
     (events, task)
 }
+
+/// Builds `variant` and makes `reference`'s tag name it in the registry, without moving the
+/// local tag: the image is built and pushed under a tag of its own, which the registry then
+/// copies to `reference`'s (see [`copy_tag`]). `healthy: false` leaves out the `/ok` file the
+/// update tests' healthcheck looks for. Returns the image ID.
+pub async fn publish(docker: &Docker, env: &super::TestEnv, reference: &str, variant: &str, healthy: bool) -> String {
+    let (repo, tag) = reference.rsplit_once(':').unwrap();
+    let staging = format!("{repo}:build-{variant}");
+    let id = super::build_image_with(docker, &staging, &env.name(variant), healthy).await;
+    env.own_image(&staging);
+    env.own_image(reference);
+    push(docker, &staging).await;
+    let (addr, path) = repo.split_once('/').unwrap();
+    copy_tag(addr, path, &format!("build-{variant}"), tag);
+    id
+}
+
+/// The image ID the container `name` runs, while it runs.
+pub async fn image_of(docker: &Docker, name: &str) -> Option<String> {
+    let info = docker.inspect_container(name, None).await.ok()?;
+    info.state?.running?.then_some(())?;
+    info.image
+}

@@ -97,29 +97,11 @@ mod tests {
     use super::*;
     use crate::engine::{CreateRequest, Engine};
     use crate::labels;
-    use crate::manifest::model::{Resources, Restart};
     use crate::manifest::ContainerSpec;
 
     async fn running(engine: &FakeEngine, name: &str) -> String {
         engine.add_image("app:1", "sha256:aaaa");
-        let spec = ContainerSpec {
-            image: "app:1".into(),
-            command: None,
-            entrypoint: None,
-            working_dir: None,
-            user: None,
-            env: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            ports: vec![],
-            mounts: vec![],
-            networks: vec![],
-            restart: Restart::No,
-            auto_remove: false,
-            healthcheck: None,
-            resources: Resources::default(),
-            stop_signal: None,
-            stop_timeout: Duration::from_secs(10),
-        };
+        let spec = ContainerSpec::bare("app:1");
         let labels = BTreeMap::from([(labels::INSTANCE.to_string(), "i".to_string())]);
         let request = CreateRequest { name: name.into(), image: "app:1".into(), service: name.into(), spec, labels };
         let id = engine.create_container(&request).await.unwrap();

@@ -5,30 +5,13 @@ use futures_util::StreamExt;
 
 use super::*;
 use crate::labels;
-use crate::manifest::model::{Healthcheck, Mount, Resources, Restart};
+use crate::manifest::model::{Healthcheck, Mount};
 use crate::observe::Health;
 
 const APP: &str = "sha256:aaaa";
 
 fn spec() -> ContainerSpec {
-    ContainerSpec {
-        image: "app:1".into(),
-        command: None,
-        entrypoint: None,
-        working_dir: None,
-        user: None,
-        env: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        ports: vec![],
-        mounts: vec![],
-        networks: vec![],
-        restart: Restart::No,
-        auto_remove: false,
-        healthcheck: None,
-        resources: Resources::default(),
-        stop_signal: None,
-        stop_timeout: Duration::from_secs(10),
-    }
+    ContainerSpec::bare("app:1")
 }
 
 fn request(name: &str, instance: &str, spec: ContainerSpec) -> CreateRequest {
