@@ -23,6 +23,8 @@ use crate::spec_hash::hash_canonical;
 
 mod diff;
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;
 
 pub use diff::{changes, fields, Change};

@@ -1,24 +1,13 @@
 //! Snapshot tests of the convergence rules. Each builds a desired set from YAML and an observed
 //! snapshot by hand, and records the plan.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use insta::assert_yaml_snapshot;
 
+use super::fixtures::{built_from, desired, observed, resource, FRONT_AND_DATA, IMAGE_ID};
 use super::*;
 use crate::labels;
-use crate::manifest::{load_str, Desired};
-use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
-use crate::spec_hash::spec_hash;
-
-const IMAGE_ID: &str = "sha256:1111";
-
-fn desired(yaml: &str) -> Desired {
-    let loaded = load_str(Path::new("/m/test.yaml"), yaml);
-    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
-    loaded.desired
-}
+use crate::manifest::Desired;
+use crate::observe::{ObservedContainer, RunState};
 
 fn service(name: &str, extra: &str) -> String {
     format!("---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  image: app:1\n  env: {{LOG_LEVEL: info}}\n{extra}\n")
@@ -32,27 +21,7 @@ fn container(d: &Desired, svc: &str, name: &str, replica: u32, state: RunState, 
         spec.env.insert("LOG_LEVEL".into(), "debug".into());
         spec.image = "app:0".into();
     }
-    let labels = BTreeMap::from([
-        (labels::INSTANCE.to_string(), "test".to_string()),
-        (labels::SERVICE.to_string(), svc.to_string()),
-        (labels::REPLICA.to_string(), replica.to_string()),
-        (labels::SPEC_HASH.to_string(), spec_hash(&spec, IMAGE_ID)),
-        (labels::LAST_APPLIED.to_string(), spec.canonical_json()),
-    ]);
-    ObservedContainer {
-        id: format!("id-{name}"),
-        name: name.to_string(),
-        state,
-        health: Health::None,
-        image: spec.image.clone(),
-        image_id: IMAGE_ID.to_string(),
-        created: 100,
-        labels,
-    }
-}
-
-fn observed(containers: Vec<ObservedContainer>) -> Observed {
-    Observed { containers, ..Observed::default() }
+    built_from(&spec, svc, name, replica, state)
 }
 
 #[test]
@@ -178,14 +147,8 @@ fn replicas_scale_up_and_down() {
 #[test]
 fn networks_and_volumes_are_created_and_pruned_when_unused() {
     let d = desired(
-        &[
-            service("web", "  networks: [front]\n  volumes: [\"data:/data\"]"),
-            "---\napiVersion: moor/v1\nkind: Network\nmetadata: {name: front}\n".to_string(),
-            "---\napiVersion: moor/v1\nkind: Volume\nmetadata: {name: data}\n".to_string(),
-        ]
-        .concat(),
+        &[service("web", "  networks: [front]\n  volumes: [\"data:/data\"]"), FRONT_AND_DATA.to_string()].concat(),
     );
-    let resource = |name: &str| ObservedResource { name: name.into(), labels: BTreeMap::new() };
     let o = Observed {
         containers: vec![container(&d, "web", "web", 1, RunState::Running, true)],
         networks: Some(vec![resource("old-net")]),

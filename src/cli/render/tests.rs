@@ -2,8 +2,6 @@
 //! Plans are made by the real `plan()` from YAML and hand-built observed containers, as in
 //! `src/plan/tests.rs`, so the text follows what the planner really produces.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use insta::assert_snapshot;
@@ -14,53 +12,20 @@ use super::*;
 use crate::apply::{ActionError, Progress, ResourceKind, ResourceResult, ServiceFailure, ServiceResult, Step};
 use crate::engine::EngineError;
 use crate::labels;
-use crate::manifest::{load_str, ContainerSpec};
-use crate::observe::{Health, Observed, ObservedContainer, ObservedResource, RunState};
+use crate::observe::{Observed, ObservedContainer, RunState};
+use crate::plan::fixtures::{built_from, desired, observed, resource, FRONT_AND_DATA};
 use crate::plan::{plan, ActionKind};
-use crate::spec_hash::spec_hash;
 
-const IMAGE_ID: &str = "sha256:1111";
 const PLAIN: Style = Style { colour: false, verbose: false };
 const VERBOSE: Style = Style { colour: false, verbose: true };
-
-fn desired(yaml: &str) -> Desired {
-    let loaded = load_str(Path::new("/m/test.yaml"), yaml);
-    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
-    loaded.desired
-}
 
 fn service(name: &str, extra: &str) -> String {
     format!("---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  image: app:1\n{extra}\n")
 }
 
-/// A container of `svc` built from `spec`.
-fn built_from(spec: &ContainerSpec, svc: &str, name: &str, state: RunState) -> ObservedContainer {
-    let labels = BTreeMap::from([
-        (labels::INSTANCE.to_string(), "test".to_string()),
-        (labels::SERVICE.to_string(), svc.to_string()),
-        (labels::REPLICA.to_string(), "1".to_string()),
-        (labels::SPEC_HASH.to_string(), spec_hash(spec, IMAGE_ID)),
-        (labels::LAST_APPLIED.to_string(), spec.canonical_json()),
-    ]);
-    ObservedContainer {
-        id: format!("id-{name}"),
-        name: name.to_string(),
-        state,
-        health: Health::None,
-        image: spec.image.clone(),
-        image_id: IMAGE_ID.to_string(),
-        created: 100,
-        labels,
-    }
-}
-
 /// A container of `svc` built from its desired spec.
 fn current(d: &Desired, svc: &str, name: &str, state: RunState) -> ObservedContainer {
-    built_from(&d.services[svc].container, svc, name, state)
-}
-
-fn observed(containers: Vec<ObservedContainer>) -> Observed {
-    Observed { containers, ..Observed::default() }
+    built_from(&d.services[svc].container, svc, name, 1, state)
 }
 
 fn text(d: &Desired, o: &Observed) -> String {
@@ -96,7 +61,7 @@ fn replace_names_changed_added_and_removed_fields() {
     old.env.insert("LOG_LEVEL".into(), "info".into());
     old.env.remove("NEW");
     old.env.insert("OLD".into(), "y".into());
-    let o = observed(vec![built_from(&old, "web", "web", RunState::Running)]);
+    let o = observed(vec![built_from(&old, "web", "web", 1, RunState::Running)]);
     let out = text(&d, &o);
     // The issue's own example, byte for byte.
     assert!(out.contains("    ~ env.LOG_LEVEL: \"info\" → \"debug\"\n"), "{out}");
@@ -152,14 +117,8 @@ fn wait_removed() {
 #[test]
 fn networks_and_volumes() {
     let d = desired(
-        &[
-            service("web", "  networks: [front]\n  volumes: [\"data:/data\"]"),
-            "---\napiVersion: moor/v1\nkind: Network\nmetadata: {name: front}\n".to_string(),
-            "---\napiVersion: moor/v1\nkind: Volume\nmetadata: {name: data}\n".to_string(),
-        ]
-        .concat(),
+        &[service("web", "  networks: [front]\n  volumes: [\"data:/data\"]"), FRONT_AND_DATA.to_string()].concat(),
     );
-    let resource = |name: &str| ObservedResource { name: name.into(), labels: BTreeMap::new() };
     let o = Observed {
         containers: vec![current(&d, "web", "web", RunState::Running)],
         networks: Some(vec![resource("old-net")]),
@@ -199,7 +158,7 @@ fn apply_report_in_the_plans_style() {
     let d = desired(&[service("web", ""), service("api", "  env: {V: \"2\"}"), service("db", "")].concat());
     let mut old = d.services["api"].container.clone();
     old.env.insert("V".into(), "1".into());
-    let o = observed(vec![built_from(&old, "api", "api", RunState::Running)]);
+    let o = observed(vec![built_from(&old, "api", "api", 1, RunState::Running)]);
     let p = plan(&d, &o);
     let mut report = ApplyReport::default();
     report.services.insert("web".into(), ServiceResult { done: vec![ActionKind::Create], failure: None });
