@@ -2,7 +2,7 @@
 # Builds the moor container image from this checkout, FROM scratch (see Containerfile), pulling
 # nothing: the binary comes from cargo (or --binary), its runtime libraries from this machine.
 #
-#   scripts/image.sh [--binary PATH] [--tag TAG]     (default: cargo build --release, moor:latest)
+#   scripts/image.sh [--binary PATH] [--tag TAG]     (default: cargo build --profile image, moor:latest)
 #
 # Prints the image's tag and size on stdout; progress goes to stderr.
 set -euo pipefail
@@ -19,9 +19,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ -z "$binary" ]; then
-  echo "image.sh: cargo build --release" >&2
-  cargo build --release --bin moor >&2
-  binary=target/release/moor
+  # The `image` profile (Cargo.toml): release with fat LTO, one codegen unit, opt-level s and no
+  # debug info: a 9.8 MB binary instead of 16 MB stripped, for a 13 MB image.
+  echo "image.sh: cargo build --profile image" >&2
+  cargo build --profile image --bin moor >&2
+  binary=target/image/moor
 fi
 [ -x "$binary" ] || { echo "image.sh: $binary is not an executable" >&2; exit 1; }
 certs=/etc/ssl/certs/ca-certificates.crt
@@ -32,8 +34,8 @@ trap 'rm -rf "$ctx"' EXIT
 root="$ctx/rootfs"
 mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp"
 chmod 1777 "$root/tmp"
-# The release profile keeps line tables for backtraces on the build machine; the image does not
-# need them (97 MB -> 13 MB).
+# A release binary keeps line tables for backtraces on the build machine; the image does not
+# need them (stripping is a no-op for the `image` profile's binary).
 strip -o "$root/usr/local/bin/moor" "$binary"
 cp "$certs" "$root/etc/ssl/certs/"
 printf 'root:x:0:0:root:/:/sbin/nologin\nmoor:x:65532:65532:moor:/:/sbin/nologin\n' >"$root/etc/passwd"
