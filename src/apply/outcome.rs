@@ -213,8 +213,9 @@ mod tests {
             "replacement failed: container abc is unhealthy; the new container was left in place (update.rollback: false)"
         );
         let failed = Rollback::Failed(Box::new(ActionError::ImageMissing("x".into())));
-        assert!(
-            text(failed).ends_with("; rollback failed too: image \"x\" is not present and the pull policy is never")
+        assert_eq!(
+            text(failed),
+            "replacement failed: container abc is unhealthy; rollback failed too: image \"x\" is not present and the pull policy is never"
         );
         let exited = NotReady::Exited { container: "c".into(), code: Some(3) };
         assert_eq!(exited.to_string(), "container c exited with code 3");

@@ -150,7 +150,7 @@ mod tests {
             outcome,
             ReconcileOutcome::NameConflict(vec![NameConflict { name: "web".into(), holder: "container abc".into() }])
         );
-        assert!(outcome.to_string().contains("is held by container abc"));
+        assert_eq!(outcome.to_string(), "container name \"web\" is held by container abc; moor never touches it");
     }
 
     #[test]

@@ -156,11 +156,11 @@ async fn a_name_conflict_is_learned_reported_without_new_creates_and_forgotten_a
     let foreign = h.engine.create_foreign("web", BTreeMap::new()).unwrap();
     let started = tokio::time::Instant::now();
     let mut h = h.start();
-    h.until("the conflict reported", 5 * SECOND, |h| {
-        h.status("web").last_error.is_some_and(|e| e.contains("which moor does not own"))
-    })
-    .await;
+    // The create's 409 is the evidence waited for; the status text is asserted after it.
+    h.until("the create refused", 5 * SECOND, |h| h.metric("moor_reconcile_total{result=\"error\"}") >= 1.0).await;
     assert_eq!(h.engine.calls(Op::Create), 1);
+    let error = h.status("web").last_error.expect("the conflict reported");
+    assert!(error.contains("which moor does not own"), "{error}");
     // Backoff retries report the learned conflict from the plan: no create until the resync.
     h.until("retried", 10 * SECOND, |h| h.metric("moor_reconcile_total{result=\"error\"}") >= 3.0).await;
     assert_eq!(h.engine.calls(Op::Create), 1, "a learned conflict is not tried again before the resync");
