@@ -58,6 +58,7 @@ pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: &Service, r: &Rep
     }
 
     let start_first = service.update.strategy == Strategy::StartFirst;
+    let swap = Swap { new: &new, old, name, start_first };
     if !start_first {
         ctx.progress.step(Step::Stopping);
         ctx.engine.stop(&old.id, ctx.stop_timeout_of(old)).await?;
@@ -74,77 +75,79 @@ pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: &Service, r: &Rep
     if let Err(reason) = started {
         let rollback = if service.update.rollback {
             warn!(container = %name, %reason, "replacement failed; rolling back");
-            match roll_back(ctx, &new, old, name, start_first).await {
+            match swap.roll_back(ctx).await {
                 Ok(()) => Rollback::Done,
                 Err(e) => Rollback::Failed(Box::new(e)),
             }
         } else {
             warn!(container = %name, %reason, "replacement failed; update.rollback is false, so the new container stays");
-            finish(ctx, &new, old, name, start_first).await?;
+            swap.finish(ctx).await?;
             Rollback::Disabled
         };
         return Err(ActionError::Replacement(Box::new(ReplaceFailure { reason, rollback })));
     }
-    finish(ctx, &new, old, name, start_first).await
+    swap.finish(ctx).await
 }
 
-/// Removes the old container and gives the new one its name.
-async fn finish<E: Engine>(
-    ctx: &Context<'_, E>,
-    new: &Target,
-    old: &Target,
-    name: &str,
+/// The two containers of a replacement that started its new one.
+struct Swap<'a> {
+    new: &'a Target,
+    old: &'a Target,
+    /// The service's container name, which the survivor ends up with.
+    name: &'a str,
+    /// The old container was never stopped.
     start_first: bool,
-) -> ActionResult {
-    if start_first {
-        remove_gracefully(ctx, old).await?;
-    } else {
-        ctx.progress.step(Step::Removing);
-        ctx.engine.remove(&old.id).await?;
-    }
-    Ok(ctx.engine.rename(&new.id, name).await?)
 }
 
-/// Removes the failed new container and brings the old one back.
-async fn roll_back<E: Engine>(
-    ctx: &Context<'_, E>,
-    new: &Target,
-    old: &Target,
-    name: &str,
-    start_first: bool,
-) -> ActionResult {
-    ctx.engine.remove(&new.id).await?;
-    if start_first {
-        return Ok(()); // the old one never stopped
-    }
-    if ctx.engine.inspect_container(&old.id).await?.is_some() {
-        match ctx.engine.start(&old.id).await {
-            Ok(()) => return Ok(()),
-            // Docker was still deleting it (`--rm`) when inspect answered: once it is gone, it
-            // is built again below.
-            Err(EngineError::MarkedForRemoval(_)) | Err(EngineError::NotFound { .. }) => {
-                ctx.engine.wait_removed(&old.id, WAIT_REMOVED).await?;
-            }
-            Err(e) => return Err(e.into()),
+impl Swap<'_> {
+    /// Removes the old container and gives the new one its name.
+    async fn finish<E: Engine>(&self, ctx: &Context<'_, E>) -> ActionResult {
+        let Swap { new, old, name, start_first } = *self;
+        if start_first {
+            remove_gracefully(ctx, old).await?;
+        } else {
+            ctx.progress.step(Step::Removing);
+            ctx.engine.remove(&old.id).await?;
         }
+        Ok(ctx.engine.rename(&new.id, name).await?)
     }
-    // Docker deleted the old container when it stopped (`--rm`): build it again, exactly as it
-    // was, from its labels and its image ID.
-    let unrebuildable = |why| ActionError::Unrebuildable { name: old.name.clone(), why };
-    let observed = ctx.observed_container(&old.id).ok_or_else(|| unrebuildable(Unrebuildable::NeverObserved))?;
-    let spec = observed
-        .last_applied()
-        .and_then(parse_last_applied)
-        .ok_or_else(|| unrebuildable(Unrebuildable::UnreadableLabel))?;
-    let request = CreateRequest {
-        name: name.to_string(),
-        // The old image by ID: its tag may name the new image by now.
-        image: observed.image_id.clone(),
-        service: observed.service().unwrap_or(name).to_string(),
-        spec,
-        labels: observed.labels.clone(),
-    };
-    let id = create_request(ctx, &request).await?;
-    info!(container = %name, "rolled back to the previous container");
-    Ok(ctx.engine.start(&id).await?)
+
+    /// Removes the failed new container and brings the old one back.
+    async fn roll_back<E: Engine>(&self, ctx: &Context<'_, E>) -> ActionResult {
+        let Swap { new, old, name, start_first } = *self;
+        ctx.engine.remove(&new.id).await?;
+        if start_first {
+            return Ok(()); // the old one never stopped
+        }
+        if ctx.engine.inspect_container(&old.id).await?.is_some() {
+            match ctx.engine.start(&old.id).await {
+                Ok(()) => return Ok(()),
+                // Docker was still deleting it (`--rm`) when inspect answered: once it is gone, it
+                // is built again below.
+                Err(EngineError::MarkedForRemoval(_)) | Err(EngineError::NotFound { .. }) => {
+                    ctx.engine.wait_removed(&old.id, WAIT_REMOVED).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Docker deleted the old container when it stopped (`--rm`): build it again, exactly as it
+        // was, from its labels and its image ID.
+        let unrebuildable = |why| ActionError::Unrebuildable { name: old.name.clone(), why };
+        let observed = ctx.observed_container(&old.id).ok_or_else(|| unrebuildable(Unrebuildable::NeverObserved))?;
+        let spec = observed
+            .last_applied()
+            .and_then(parse_last_applied)
+            .ok_or_else(|| unrebuildable(Unrebuildable::UnreadableLabel))?;
+        let request = CreateRequest {
+            name: name.to_string(),
+            // The old image by ID: its tag may name the new image by now.
+            image: observed.image_id.clone(),
+            service: observed.service().unwrap_or(name).to_string(),
+            spec,
+            labels: observed.labels.clone(),
+        };
+        let id = create_request(ctx, &request).await?;
+        info!(container = %name, "rolled back to the previous container");
+        Ok(ctx.engine.start(&id).await?)
+    }
 }

@@ -176,7 +176,7 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
         ReconcileOutcome::ReplacementKept { .. } => {
             state.held = signature_now.clone();
             let error = r.outcome.to_string();
-            fx.status.last_error = Some(format!("{error}; not retried until the manifest or the image changes"));
+            fx.status.last_error = Some(held_text(&r.outcome));
             let image = service.map(|s| s.container.image.clone()).unwrap_or_default();
             fx.events.push(Event::Held { error, image });
         }
@@ -211,8 +211,12 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
         fx.forget = true;
     }
     state.last_outcome = Some(r.outcome.clone());
-    state.last_reconcile = Some(now);
     fx
+}
+
+/// The status line of a service held after `outcome` (a replacement kept by `rollback: false`).
+pub fn held_text(outcome: &ReconcileOutcome) -> String {
+    format!("{outcome}; not retried until the manifest or the image changes")
 }
 
 /// Why a reconcile that acted took its actions; read before this outcome is booked.

@@ -59,15 +59,16 @@ impl<E: Engine, S: Source> Controller<E, S> {
             let held = state.is_held(Some(service));
             let pending = plan.services.contains_key(name) && !held;
             let crash_loop = state.crash.note(now);
+            // A held service shows the failure that holds it until its manifest or image changes.
+            let held_error = state.last_outcome.as_ref().filter(|_| held).map(super::decide::held_text);
             let containers = by_service.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
             self.shared.service(name, |s| {
                 s.desired = service.desired_summary();
                 s.crash_loop = crash_loop;
                 s.observed = crate::observe::summary(containers);
-                // A held service keeps its failure until its manifest or image changes.
                 s.in_sync = !pending && !held;
-                if !pending && !held {
-                    s.last_error = None;
+                if !pending {
+                    s.last_error = held_error;
                 }
             });
             if pending && self.after_outage {

@@ -9,8 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use tokio::time::Instant;
-
 use super::backoff::{self, Backoff, Policy};
 use super::crash_loop::CrashLoop;
 use super::outcome::ReconcileOutcome;
@@ -47,9 +45,8 @@ pub struct ServiceState {
     /// reconcile runs while the target signature is this one (until the manifest or the image
     /// changes).
     pub held: Option<Target>,
+    /// How the last reconcile ended: a resync shows a held service's failure from it.
     pub last_outcome: Option<ReconcileOutcome>,
-    /// When the last reconcile ended.
-    pub last_reconcile: Option<Instant>,
 }
 
 impl Default for ServiceState {
@@ -71,7 +68,6 @@ impl ServiceState {
             conflicts: BTreeMap::new(),
             held: None,
             last_outcome: None,
-            last_reconcile: None,
         }
     }
 
