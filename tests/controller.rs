@@ -264,9 +264,13 @@ async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failur
     let table = common::expect_code(out, 2);
     assert!(table.contains("left in place"), "{table}");
 
-    // No retry loop: the unhealthy container's health events come and go, nothing is replaced.
-    // (A bounded wait: what must not happen cannot be polled for.)
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // No retry loop: the same manifest written again makes moor look at the service again; it is
+    // skipped as held, and nothing is replaced.
+    env.write("web.yaml", &spec("/missing", "2"));
+    eventually(Duration::from_secs(10), "the service asked for again and skipped", || async {
+        moor.metric("moor_reconcile_skipped_total{reason=\"held\"}").filter(|n| *n >= 1.0)
+    })
+    .await;
     assert_eq!(owned(&docker, &env.instance).await.get(&web), Some(&kept));
     assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
 }

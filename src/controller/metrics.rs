@@ -25,6 +25,7 @@ pub struct Metrics {
     manifest_errors: Gauge,
     updates: Family<Labels, Counter>,
     replacements_failed: Family<Labels, Counter>,
+    skipped: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
 }
 
@@ -48,6 +49,7 @@ impl Metrics {
             manifest_errors: Gauge::default(),
             updates: Family::default(),
             replacements_failed: Family::default(),
+            skipped: Family::default(),
             notifications: Family::default(),
             registry: Registry::default(),
         };
@@ -73,6 +75,11 @@ impl Metrics {
             "moor_replacements_failed",
             "Health-gated replacements whose new container did not become ready, by what became of the old one (rollback: done, failed, disabled)",
             m.replacements_failed.clone(),
+        );
+        registry.register(
+            "moor_reconcile_skipped",
+            "Reconciles not run, by reason (held: a replacement kept by update.rollback: false)",
+            m.skipped.clone(),
         );
         registry.register(
             "moor_notifications",
@@ -116,6 +123,10 @@ impl Metrics {
 
     pub fn update(&self, result: &str) {
         self.updates.get_or_create(&label("result", result)).inc();
+    }
+
+    pub fn reconcile_skipped(&self, reason: &str) {
+        self.skipped.get_or_create(&label("reason", reason)).inc();
     }
 
     pub fn replacement_failed(&self, rollback: &str) {

@@ -268,6 +268,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
         let state = self.state(&key);
         if state.is_held(service) {
             tracing::debug!(service = %key, "held after a failed replacement with rollback: false; not reconciled");
+            self.shared.metrics.reconcile_skipped("held");
             self.queue.done(&key);
             return;
         }

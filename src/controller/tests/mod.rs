@@ -70,9 +70,12 @@ async fn a_crash_loop_is_slowed_down_shown_and_forgotten_after_a_quiet_window() 
     assert!(note.contains("back-off") && note.contains("restarts"), "{note}");
     assert_eq!(h.metric("moor_drift_repairs_total"), 5.0);
 
-    // Ten quiet minutes: the next resync clears the note, and the next crash is repaired at once.
-    h.wait(Duration::from_secs(600) + INTERVAL).await;
-    assert_eq!(h.status("web").crash_loop, None);
+    // Ten quiet minutes: the first resync after them clears the note (not before), and the next
+    // crash is repaired at once.
+    let quiet = h
+        .until("the note cleared", Duration::from_secs(600) + 2 * INTERVAL, |h| h.status("web").crash_loop.is_none())
+        .await;
+    assert!(quiet >= Duration::from_secs(600) - waits[4], "cleared after only {quiet:?}");
     let id = h.running("web").unwrap().id;
     h.engine.crash("web", 1);
     let took = h.until("started again", 10 * SECOND, |h| h.running("web").is_some_and(|c| c.id == id)).await;
@@ -136,9 +139,15 @@ async fn rollback_false_keeps_the_new_container_reports_failure_and_does_not_ret
     assert_eq!(kept.image_id, "sha256:app2");
     assert_eq!(h.owned().len(), 1, "the old container was removed");
 
-    // No retry loop: resyncs come and go, nothing is created or started again.
+    // No retry loop: ten resyncs (one list call each) and a manifest reload that asks for the
+    // service again come and go; nothing is created or started again.
     let (creates, starts) = (h.engine.calls(Op::Create), h.engine.calls(Op::Start));
-    h.wait(10 * INTERVAL).await;
+    let lists = h.engine.calls(Op::ListContainers);
+    h.until("ten resyncs", 11 * INTERVAL, |h| h.engine.calls(Op::ListContainers) >= lists + 10).await;
+    let same = service("web", "  update: { rollback: false }\n").replace("image: app:1", "image: app:2");
+    h.manifests.set("web.yaml", &same);
+    h.until("asked again, skipped", 5 * SECOND, |h| h.metric("moor_reconcile_skipped_total{reason=\"held\"}") >= 1.0)
+        .await;
     assert_eq!((h.engine.calls(Op::Create), h.engine.calls(Op::Start)), (creates, starts));
     assert!(h.status("web").last_error.is_some(), "a resync must not clear the failure");
     assert_eq!(h.metric("moor_services{state=\"failing\"}"), 1.0);
@@ -218,8 +227,9 @@ async fn losing_the_daemon_fails_readiness_and_its_return_resyncs_fully() {
     h.until("not ready", 5 * SECOND, |h| !h.shared.is_ready()).await;
     // Removed while the daemon was away: its event is lost with the stream.
     h.engine.docker_rm_f("web");
-    h.wait(10 * SECOND).await;
-    assert!(h.engine.container("web").is_none());
+    let pings = h.engine.calls(Op::Ping);
+    h.until("two reconnect attempts", 60 * SECOND, |h| h.engine.calls(Op::Ping) >= pings + 2).await;
+    assert!(h.engine.container("web").is_none(), "re-created while Docker was away");
     h.engine.set_down(false);
     let took = h.until("re-created after the daemon came back", 60 * SECOND, |h| h.running("web").is_some()).await;
     assert!(took < INTERVAL, "the reconnect's resync, not the interval, found it: {took:?}");
@@ -237,7 +247,8 @@ async fn a_broken_manifest_suspends_prune_until_it_is_fixed() {
     h.manifests.set("a.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: { name: a }\nspec: { imag: app:1 }\n");
     h.manifests.remove("b.yaml");
     h.until("the problem shown", 5 * SECOND, |h| !h.shared.status().problems.is_empty()).await;
-    h.wait(3 * INTERVAL).await;
+    let lists = h.engine.calls(Op::ListContainers);
+    h.until("three resyncs", 4 * INTERVAL, |h| h.engine.calls(Op::ListContainers) >= lists + 3).await;
     assert!(h.running("b").is_some(), "b was pruned while a manifest was broken");
     assert_eq!(h.running("a").map(|c| c.id), Some(a_id), "the broken service was touched");
 
