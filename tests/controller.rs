@@ -287,7 +287,7 @@ async fn at_the_default_level_moor_run_logs_each_action_and_why() {
     let _moor = Controller::start_at(&env, &[]).await;
     let first = first_container(&docker, &env, &web).await;
     common::docker_cli(&["rm", "-f", &web]);
-    eventually(Duration::from_secs(10), "running again", || async {
+    eventually(Duration::from_secs(30), "running again", || async {
         owned(&docker, &env.instance).await.get(&web).filter(|id| **id != first).cloned()
     })
     .await;
