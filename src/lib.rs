@@ -39,6 +39,7 @@ pub mod cli;
 pub mod controller;
 pub mod digest;
 pub mod engine;
+pub mod git;
 pub mod http;
 pub mod http_client;
 pub mod images;

@@ -1,5 +1,6 @@
-//! The webhook (`moor run --notify-url`): one JSON POST per image update ([`UpdateEvent`]) and
-//! per failed replacement kept by `update.rollback: false` ([`ServiceEvent`]).
+//! The webhook (`moor run --notify-url`): one JSON POST per image update ([`UpdateEvent`]), per
+//! failed replacement kept by `update.rollback: false` ([`ServiceEvent`]), and per git revision
+//! applied or refused ([`RevisionEvent`]).
 //!
 //! `http://` or `https://` (see [`crate::http_client`] for the trusted CAs). A delivery runs in its
 //! own task, so a slow or dead receiver never holds up the controller; a failed one (no answer,
@@ -42,6 +43,25 @@ pub struct ServiceEvent {
     pub image: String,
     /// `failed`.
     pub result: String,
+    pub message: String,
+    /// RFC 3339.
+    pub time: String,
+}
+
+/// The payload of a git revision that became `current` (`result: applied`) or was refused
+/// (`result: refused`, with the `reason`: signature, invalid, empty, no_path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevisionEvent {
+    /// `revision`, so that a receiver can tell it from the service notes.
+    pub event: String,
+    /// The repository URL, without credentials.
+    pub source: String,
+    /// `main@sha1:<40 hex>`.
+    pub revision: String,
+    pub subject: String,
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub message: String,
     /// RFC 3339.
     pub time: String,

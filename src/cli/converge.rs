@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::render::{self, progress};
+use super::git::{sync_once, GitArgs};
+use super::render::{self, progress, SourceStatusView};
 use super::{default_dir, Global};
 use crate::apply::ApplyOptions;
 use crate::controller::status::timestamp;
@@ -40,6 +41,25 @@ fn load(dir: Option<PathBuf>) -> Loaded {
     loaded
 }
 
+/// What to plan or apply: the folder, or with `--git` the remote's commit. `plan --git` clones
+/// into a throwaway folder (it runs as any user and writes nothing of the host's) but presents
+/// the manifests under the host's `<state-dir>/current`, so that it plans what `run --git` would
+/// do; `apply --git` syncs the host's state dir itself, as `run --git` does.
+fn load_source(dir: Option<PathBuf>, git: &GitArgs, global: &Global, write_state: bool) -> anyhow::Result<Loaded> {
+    let Some(url) = &git.url else {
+        return Ok(load(dir));
+    };
+    let state_dir = git.state_dir(&global.instance);
+    let shown = state_dir.join("current");
+    let (_revision, loaded) = if write_state {
+        sync_once(git.settings(url, state_dir, shown)?)?
+    } else {
+        let scratch = tempfile::Builder::new().prefix("moor-plan-").tempdir().context("creating a temporary folder")?;
+        sync_once(git.settings(url, scratch.path().to_path_buf(), shown)?)?
+    };
+    Ok(loaded)
+}
+
 async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
     DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")
 }
@@ -49,8 +69,8 @@ fn style(global: &Global) -> render::Style {
     render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
 }
 
-pub fn plan(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load(dir);
+pub fn plan(dir: Option<PathBuf>, git: &GitArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = load_source(dir, git, global, false)?;
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
@@ -64,8 +84,8 @@ pub fn plan(dir: Option<PathBuf>, global: &Global) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn apply(dir: Option<PathBuf>, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load(dir);
+pub fn apply(dir: Option<PathBuf>, git: &GitArgs, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = load_source(dir, git, global, true)?;
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
@@ -98,11 +118,18 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
         let mut rows = render::status_rows(&loaded.desired, &observed, &plan);
-        match controller {
+        let source = match controller {
             Some(url) => from_controller(&url, &mut rows).await?,
-            None => live_update_checks(&engine, &loaded.desired, &observed, &mut rows).await,
-        }
-        render::print_data(global.output, &rows, || render::status_table(&rows))?;
+            None => {
+                live_update_checks(&engine, &loaded.desired, &observed, &mut rows).await;
+                None
+            }
+        };
+        // The source is shown above the table; `-o json` keeps its list of rows (the whole
+        // source status is the controller's `/status`).
+        render::print_data(global.output, &rows, || {
+            source.as_ref().map(render::source_text).unwrap_or_default() + &render::status_table(&rows)
+        })?;
         let in_sync = rows.iter().all(|r| r.in_sync);
         Ok(ExitCode::from(match (loaded.problems.is_empty(), in_sync) {
             (false, _) => ERROR,
@@ -113,8 +140,8 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
 }
 
 /// Fills last errors and update results from a running controller's `/status`; a service it
-/// reports failing is not in sync.
-async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::Result<()> {
+/// reports failing is not in sync. Returns the controller's git source, when it has one.
+async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::Result<Option<SourceStatusView>> {
     let url = format!("{}/status", url.trim_end_matches('/'));
     let client = HttpClient::new()?;
     let (code, body) = client.get(&url, Duration::from_secs(5)).await?;
@@ -133,7 +160,7 @@ async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::R
             row.update = Some(update);
         }
     }
-    Ok(())
+    Ok(serde_json::from_value(doc["source"].clone()).ok())
 }
 
 /// For each `update.watch: digest` service: the running digest and the registry's, checked now.

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod completions;
 mod converge;
 mod down;
+mod git;
 mod logs;
 mod render;
 mod run;
@@ -72,12 +73,18 @@ pub enum Command {
     /// Show what `apply` would do, field by field. Exit 0 in sync, 2 changes pending, 1 error.
     Plan {
         /// Manifest folder (default ./manifests).
+        #[arg(conflicts_with = "url")]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        git: git::GitArgs,
     },
     /// Converge once and wait. Exit 0 converged, 1 when any service failed.
     Apply {
         /// Manifest folder (default ./manifests).
+        #[arg(conflicts_with = "url")]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        git: git::GitArgs,
         /// Only show the plan (same as `moor plan`).
         #[arg(long)]
         dry_run: bool,
@@ -159,9 +166,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::manifest::schema::document_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { dir } => converge::plan(dir, &cli.global),
-        Command::Apply { dir, dry_run: true, .. } => converge::plan(dir, &cli.global),
-        Command::Apply { dir, concurrency, .. } => converge::apply(dir, concurrency, &cli.global),
+        Command::Plan { dir, git } => converge::plan(dir, &git, &cli.global),
+        Command::Apply { dir, git, dry_run: true, .. } => converge::plan(dir, &git, &cli.global),
+        Command::Apply { dir, git, concurrency, .. } => converge::apply(dir, &git, concurrency, &cli.global),
         Command::Status { dir, controller } => converge::status(dir, controller, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),

@@ -10,17 +10,30 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::git::GitArgs;
 use super::{default_dir, Global};
 use crate::controller::backoff::{self, Backoff};
 use crate::controller::status::Shared;
 use crate::controller::{self, Config};
 use crate::engine::DockerEngine;
+use crate::controller::source::Source as _;
+use crate::git::source::{GitSource, Polling};
 use crate::manifest::units::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Manifest folder (default ./manifests).
+    #[arg(conflicts_with = "url")]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    git: GitArgs,
+    /// How often the git remote is asked for the ref's commit (up to 10% sooner, at random).
+    #[arg(long, default_value = "3m", value_parser = parse_duration, requires = "url")]
+    poll: Duration,
+    /// Enables `POST /hooks/git` on --listen: a push webhook signed with the secret in this file
+    /// (GitHub, Gitea, Forgejo, Gogs, GitLab) makes moor look at the remote at once.
+    #[arg(long, value_name = "FILE", requires_all = ["url", "listen"])]
+    webhook_secret_file: Option<PathBuf>,
     /// Full resync period.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     interval: Duration,
@@ -74,12 +87,35 @@ async fn connect(global: &Global, shared: &Shared, token: &CancellationToken) ->
     }
 }
 
+/// The git source and the webhook's trigger, with `--git`. The token file, the allowed signers and
+/// the webhook secret are read now: a bad one stops `moor run` at once.
+fn git_source(
+    args: &RunArgs,
+    global: &Global,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<Option<(GitSource, Option<Arc<tokio::sync::Notify>>)>> {
+    let Some(url) = &args.git.url else {
+        return Ok(None);
+    };
+    let state_dir = args.git.state_dir(&global.instance);
+    let shown = state_dir.join("current");
+    let settings = args.git.settings(url, state_dir, shown)?;
+    let hook = args.webhook_secret_file.as_ref().map(|_| Arc::new(tokio::sync::Notify::new()));
+    let polling = Polling {
+        interval: args.poll,
+        hook: hook.clone(),
+        notifier: controller::notifier(args.notify_url.as_deref(), shared),
+    };
+    Ok(Some((GitSource::new(settings, polling, shared.clone()), hook)))
+}
+
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
         let token = CancellationToken::new();
         on_signals(token.clone())?;
         let shared = Arc::new(Shared::default());
+        let git = git_source(&args, global, &shared)?;
         let server = match args.listen {
             Some(addr) => Some(
                 crate::http::serve(addr, shared.clone(), token.clone())
@@ -96,12 +132,21 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             shutdown_timeout: args.shutdown_timeout,
             notify_url: args.notify_url,
         };
-        info!(dir = %config.dir.display(), instance = %config.instance, "moor run");
+        match &git {
+            Some((source, _)) => info!(git = %source.describe(), instance = %config.instance, "moor run"),
+            None => info!(dir = %config.dir.display(), instance = %config.instance, "moor run"),
+        }
         // Under systemd (`Type=notify`), readiness, shutdown and watchdog pings go to NOTIFY_SOCKET;
         // elsewhere `supervise` only runs the work.
         let work = async {
             if let Some(engine) = connect(global, &shared, &token).await {
-                controller::run(Arc::new(engine), config, shared.clone(), token.clone()).await;
+                match git {
+                    Some((source, _)) => {
+                        controller::run_with_source(Arc::new(engine), source, config, shared.clone(), token.clone())
+                            .await
+                    }
+                    None => controller::run(Arc::new(engine), config, shared.clone(), token.clone()).await,
+                }
             }
         };
         crate::systemd::supervise(work, &shared, &token).await;

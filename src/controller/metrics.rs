@@ -1,5 +1,9 @@
 //! Prometheus metrics of the controller, in the text format `/metrics` serves.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::Instant;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -23,6 +27,12 @@ pub struct Metrics {
     docker_errors: Family<Labels, Counter>,
     services: Family<Labels, Gauge>,
     manifest_errors: Gauge,
+    source_fetches: Family<Labels, Counter>,
+    source_revision: Family<Labels, Gauge>,
+    source_fetch_age: Family<Labels, Gauge<f64, AtomicU64>>,
+    /// When the git source's remote last answered, and its URL: the age gauge is computed from it
+    /// at each scrape.
+    last_fetch: Mutex<Option<(String, Instant)>>,
     updates: Family<Labels, Counter>,
     replacements_failed: Family<Labels, Counter>,
     skipped: Family<Labels, Counter>,
@@ -47,6 +57,10 @@ impl Metrics {
             docker_errors: Family::default(),
             services: Family::default(),
             manifest_errors: Gauge::default(),
+            source_fetches: Family::default(),
+            source_revision: Family::default(),
+            source_fetch_age: Family::default(),
+            last_fetch: Mutex::new(None),
             updates: Family::default(),
             replacements_failed: Family::default(),
             skipped: Family::default(),
@@ -69,6 +83,21 @@ impl Metrics {
             "moor_manifest_errors",
             "Problems in the manifests as last loaded",
             m.manifest_errors.clone(),
+        );
+        registry.register(
+            "moor_source_fetches",
+            "Looks at the git source's remote, by result (unchanged, applied, refused, failed)",
+            m.source_fetches.clone(),
+        );
+        registry.register(
+            "moor_source_revision_info",
+            "The git revision the controller runs (value 1)",
+            m.source_revision.clone(),
+        );
+        registry.register(
+            "moor_source_last_fetch_age_seconds",
+            "Seconds since the git source's remote last answered",
+            m.source_fetch_age.clone(),
         );
         registry.register("moor_updates", "Image updates, by result", m.updates.clone());
         registry.register(
@@ -138,7 +167,27 @@ impl Metrics {
         self.notifications.get_or_create(&label("result", result)).inc();
     }
 
+    /// One look at the git source's remote: `result` is [`crate::git::sync::SyncOutcome::result`];
+    /// any result but `failed` means the remote answered.
+    pub fn source_fetch(&self, url: &str, result: &str) {
+        self.source_fetches.get_or_create(&label("result", result)).inc();
+        if result != "failed" {
+            *self.last_fetch.lock().unwrap_or_else(|e| e.into_inner()) = Some((url.to_string(), Instant::now()));
+        }
+    }
+
+    /// The revision now running; the previous one's series goes.
+    pub fn source_revision(&self, previous: Option<&str>, revision: &str) {
+        if let Some(previous) = previous.filter(|p| *p != revision) {
+            self.source_revision.remove(&label("revision", previous));
+        }
+        self.source_revision.get_or_create(&label("revision", revision)).set(1);
+    }
+
     pub fn text(&self) -> String {
+        if let Some((url, at)) = self.last_fetch.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            self.source_fetch_age.get_or_create(&label("url", url)).set(at.elapsed().as_secs_f64());
+        }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out

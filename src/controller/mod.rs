@@ -179,7 +179,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
 
 /// The webhook's notifier, counting each delivery in `moor_notifications_total`. `None` without
 /// a URL, or when no HTTP client can be built (said once in the log).
-fn notifier(url: Option<&str>, shared: &Arc<Shared>) -> Option<Notifier> {
+pub fn notifier(url: Option<&str>, shared: &Arc<Shared>) -> Option<Notifier> {
     let url = url?;
     let client = match HttpClient::new() {
         Ok(client) => client,

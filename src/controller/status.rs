@@ -41,7 +41,48 @@ pub struct StatusDoc {
     pub last_resync: Option<String>,
     /// Manifest problems as last loaded; while any exists, prune is suspended.
     pub problems: Vec<String>,
+    /// Where the manifests come from, for a git source (`moor run --git`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceStatus>,
     pub services: BTreeMap<String, ServiceStatus>,
+}
+
+/// A git source's state, Flux's source-controller style. No field holds a credential.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStatus {
+    /// The repository URL without userinfo.
+    pub url: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub path: String,
+    /// The revision `current` points at, which the controller runs: `main@sha1:<40 hex>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// That revision's commit subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The last revision every service converged on (all in sync, no failure, no problem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
+    /// The last revision fetched, applied or refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempted_revision: Option<String>,
+    /// RFC 3339 time the remote last answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_fetch: Option<String>,
+    /// With `--verify-commits`: the signer of the current revision (`principal SHA256:…`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    /// The last fetch error or refusal; cleared by the next good look at the remote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The revision the controller loaded last, and whether a full resync has looked at the
+    /// services since: only then can "everything in sync" speak for that revision.
+    #[serde(skip)]
+    pub loaded: Option<String>,
+    #[serde(skip)]
+    pub awaiting_resync: bool,
 }
 
 #[derive(Default)]
@@ -80,12 +121,50 @@ impl Shared {
 
     pub fn resynced(&self) {
         self.first_resync_done.store(true, Ordering::Relaxed);
-        self.lock().last_resync = Some(timestamp(Duration::ZERO));
+        let mut doc = self.lock();
+        doc.last_resync = Some(timestamp(Duration::ZERO));
+        if let Some(source) = doc.source.as_mut() {
+            source.awaiting_resync = false;
+        }
+        Self::mark_applied(&mut doc);
+    }
+
+    /// Edits the source's status (a git source sets it up first with [`Shared::set_source`]).
+    pub fn source(&self, edit: impl FnOnce(&mut SourceStatus)) {
+        if let Some(source) = self.lock().source.as_mut() {
+            edit(source);
+        }
+    }
+
+    pub fn set_source(&self, source: SourceStatus) {
+        self.lock().source = Some(source);
+    }
+
+    /// The controller loaded the manifests of `revision`: it counts as applied once a resync
+    /// after this finds every service in sync.
+    pub fn loaded_revision(&self, revision: Option<String>) {
+        self.source(|s| {
+            s.loaded = revision;
+            s.awaiting_resync = true;
+        });
+    }
+
+    /// Records the loaded revision as the last applied one when every service is in sync, none
+    /// failing, and the manifests have no problem.
+    fn mark_applied(doc: &mut StatusDoc) {
+        let converged = doc.problems.is_empty() && doc.services.values().all(|s| s.in_sync && s.last_error.is_none());
+        if let Some(source) = doc.source.as_mut().filter(|s| converged && !s.awaiting_resync) {
+            if source.loaded.is_some() && source.last_applied_revision != source.loaded {
+                source.last_applied_revision = source.loaded.clone();
+            }
+        }
     }
 
     pub fn set_problems(&self, problems: Vec<String>) {
         self.metrics.manifest_errors(problems.len());
-        self.lock().problems = problems;
+        let mut doc = self.lock();
+        doc.problems = problems;
+        Self::mark_applied(&mut doc);
     }
 
     /// Edits one service's status.
@@ -93,6 +172,7 @@ impl Shared {
         let mut doc = self.lock();
         edit(doc.services.entry(name.to_string()).or_default());
         self.publish_counts(&doc);
+        Self::mark_applied(&mut doc);
     }
 
     /// Keeps only the named services (others are gone and pruned).
@@ -100,6 +180,7 @@ impl Shared {
         let mut doc = self.lock();
         doc.services.retain(|k, _| keep(k));
         self.publish_counts(&doc);
+        Self::mark_applied(&mut doc);
     }
 
     fn publish_counts(&self, doc: &StatusDoc) {

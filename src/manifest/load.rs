@@ -82,6 +82,32 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
     finish(loaded, objects)
 }
 
+/// Loads the manifest files of folder `dir` as if they were in folder `shown`: problems name
+/// `shown/FILE`, and relative paths in the manifests (bind mounts) resolve against `shown`.
+///
+/// The git source reads a revision's snapshot (`snapshots/<sha>`) but presents it under the stable
+/// `current` link, so a commit that does not touch a service's manifest never changes that
+/// service's bind paths, and so its spec hash.
+pub fn load_dir_as(dir: &Path, shown: &Path) -> Loaded {
+    let mut problems = Vec::new();
+    let files = collect_files(&[dir.to_path_buf()], &mut problems);
+    let mut texts = Vec::new();
+    for file in &files {
+        let as_shown = shown.join(file.file_name().unwrap_or_default());
+        match fs::read_to_string(file) {
+            Ok(text) => texts.push((as_shown, text)),
+            Err(e) => problems.push(file_problem(&as_shown, format!("cannot read file: {e}"))),
+        }
+    }
+    let mut loaded = load_texts(&texts);
+    if !problems.is_empty() {
+        loaded.problems.extend(problems);
+        loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        loaded.desired.complete = false;
+    }
+    loaded
+}
+
 /// Loads manifests from text, as if read from `file` (for tests, benchmarks and tools).
 pub fn load_str(file: &Path, text: &str) -> Loaded {
     load_texts(&[(file.to_path_buf(), text.to_string())])

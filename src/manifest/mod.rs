@@ -20,7 +20,7 @@ pub mod raw;
 pub mod schema;
 pub mod units;
 
-pub use load::{load_paths, load_str, load_texts, Loaded};
+pub use load::{load_dir_as, load_paths, load_str, load_texts, Loaded};
 pub use model::{ContainerSpec, Network, Service, Volume};
 pub use problem::Problem;
 

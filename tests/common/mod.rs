@@ -294,14 +294,26 @@ impl Controller {
 
     /// [`Controller::start`] at moor run's default log level (no `-v`).
     pub async fn start_at(env: &TestEnv, extra: &[&str]) -> Controller {
+        let dir = env.manifests().to_str().unwrap().to_string();
+        Controller::start_args(env, &[&[dir.as_str()], extra].concat()).await
+    }
+
+    /// `moor run ARGS...` (no manifest folder added: give one, or `--git`), with the test's
+    /// instance, `--interval 60s` and a `--listen` port; waits until `/readyz` answers 200. The
+    /// log goes to the test folder's `.moor-run.log` (appended: a restart keeps the first log).
+    pub async fn start_args(env: &TestEnv, args: &[&str]) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(env.dir.path().join(".moor-run.log"))
+            .unwrap();
         let child = Command::new(moor_bin())
             .arg("run")
-            .arg(env.manifests())
             .args(["--instance", &env.instance, "--interval", "60s", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
+            .args(args)
             .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(env.dir.path().join(".moor-run.log")).unwrap())
+            .stderr(log)
             .spawn()
             .expect("spawn moor run");
         let c = Controller { child, port };
@@ -320,9 +332,18 @@ impl Controller {
 
     /// The value of one `/metrics` series, such as `moor_reconcile_total{result="error"}`.
     pub fn metric(&self, series: &str) -> Option<f64> {
-        let metrics = self.get("/metrics").1;
-        metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        metric_in(&self.get("/metrics").1, series)
     }
+
+    /// Everything `moor run` wrote on stderr so far.
+    pub fn log(env: &TestEnv) -> String {
+        std::fs::read_to_string(env.dir.path().join(".moor-run.log")).unwrap_or_default()
+    }
+}
+
+/// The value of `series` in a `/metrics` text.
+pub fn metric_in(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 impl Drop for Controller {

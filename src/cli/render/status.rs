@@ -132,3 +132,39 @@ fn table<const N: usize>(header: &[&str; N], cells: &[[String; N]]) -> String {
     }
     out
 }
+
+/// A controller's git source as `/status` reports it (`moor status --controller`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SourceStatusView {
+    pub url: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub revision: Option<String>,
+    pub subject: Option<String>,
+    pub last_applied_revision: Option<String>,
+    pub last_attempted_revision: Option<String>,
+    pub last_fetch: Option<String>,
+    pub verified_by: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// The source lines above the status table.
+pub fn source_text(s: &SourceStatusView) -> String {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut out = format!("SOURCE    {}@{}\n", s.url, s.reference);
+    let _ = writeln!(out, "REVISION  {} {}", dash(&s.revision), s.subject.as_deref().unwrap_or(""));
+    let _ = writeln!(out, "APPLIED   {}", dash(&s.last_applied_revision));
+    if s.last_attempted_revision != s.revision {
+        let _ = writeln!(out, "ATTEMPTED {}", dash(&s.last_attempted_revision));
+    }
+    let _ = writeln!(out, "FETCHED   {}", dash(&s.last_fetch));
+    if let Some(signer) = &s.verified_by {
+        let _ = writeln!(out, "SIGNED BY {signer}");
+    }
+    if let Some(error) = &s.last_error {
+        let _ = writeln!(out, "ERROR     {error}");
+    }
+    out.push('\n');
+    out
+}

@@ -1,0 +1,101 @@
+//! The `--git` flags of `moor run`, `moor plan` and `moor apply`, and the one-shot sync of
+//! `plan --git` and `apply --git`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::git::remote::{Remote, Token};
+use crate::git::snapshot::Revision;
+use crate::git::sync::{GitSettings, SyncOutcome, Syncer};
+use crate::git::verify::AllowedSigners;
+use crate::manifest::Loaded;
+
+/// Where the manifests come from when they come from git.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GitArgs {
+    /// Take the manifests from this git repository instead of a folder: https://, ssh://,
+    /// git@host:org/repo or file://.
+    #[arg(long = "git", value_name = "URL")]
+    pub url: Option<String>,
+    /// Branch, tag or full commit SHA (default: the remote's HEAD).
+    #[arg(long = "ref", value_name = "REF", requires = "url")]
+    pub reference: Option<String>,
+    /// The manifest folder inside the repository (default: its root).
+    #[arg(long, value_name = "SUBDIR", requires = "url")]
+    pub path: Option<PathBuf>,
+    /// Where moor keeps its clone and revision snapshots (default /var/lib/moor/<instance>).
+    #[arg(long, value_name = "DIR", requires = "url")]
+    pub state_dir: Option<PathBuf>,
+    /// An SSH allowed_signers file: only commits signed by one of its keys are applied.
+    #[arg(long, value_name = "FILE", requires = "url")]
+    pub verify_commits: Option<PathBuf>,
+    /// Allow a revision with no Service manifest (it prunes every service).
+    #[arg(long, requires = "url")]
+    pub allow_empty: bool,
+    /// A file holding an https token (sent as the password of HTTP basic auth).
+    #[arg(long, value_name = "FILE", env = "MOOR_GIT_TOKEN_FILE")]
+    pub git_token_file: Option<PathBuf>,
+    /// The SSH private key for ssh:// and git@host: URLs (default: ssh's own config and agent).
+    #[arg(long, value_name = "FILE", requires = "url")]
+    pub git_ssh_key: Option<PathBuf>,
+}
+
+impl GitArgs {
+    /// The state dir: the flag, or `/var/lib/moor/<instance>`.
+    pub fn state_dir(&self, instance: &str) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| Path::new("/var/lib/moor").join(instance))
+    }
+
+    /// The settings of a source syncing into `state_dir` whose manifests are shown under
+    /// `shown`. Reads the token and the allowed signers now: a bad file is an error at start.
+    pub fn settings(&self, url: &str, state_dir: PathBuf, shown: PathBuf) -> anyhow::Result<GitSettings> {
+        let token = match &self.git_token_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the git token file {}", file.display()))?;
+                let token = text.trim().to_string();
+                anyhow::ensure!(!token.is_empty(), "the git token file {} is empty", file.display());
+                Some(Token::new(token))
+            }
+            None => None,
+        };
+        let signers = match &self.verify_commits {
+            Some(file) => Some(Arc::new(AllowedSigners::load(file)?)),
+            None => None,
+        };
+        Ok(GitSettings {
+            remote: Remote {
+                url: url.to_string(),
+                reference: self.reference.clone(),
+                token,
+                ssh_key: self.git_ssh_key.clone(),
+            },
+            path: self.path.clone().unwrap_or_default(),
+            state_dir,
+            shown,
+            signers,
+            allow_empty: self.allow_empty,
+        })
+    }
+}
+
+/// Syncs once for `plan --git` or `apply --git` and loads the revision to use: the new one, or
+/// the current one when the remote has not moved. A refusal or a failure is an error: a one-shot
+/// never acts on anything but the commit it was asked about.
+pub fn sync_once(settings: GitSettings) -> anyhow::Result<(Revision, Loaded)> {
+    let mut syncer = Syncer::new(settings);
+    let what = syncer.settings().describe();
+    match syncer.sync() {
+        SyncOutcome::Unchanged(_) | SyncOutcome::Applied { .. } => {}
+        SyncOutcome::Refused { revision, refusal, .. } => {
+            anyhow::bail!("{what}: revision {} refused: {refusal}", revision.id())
+        }
+        SyncOutcome::Failed(e) => return Err(e).with_context(|| format!("fetching {what}")),
+    }
+    let (revision, loaded) =
+        syncer.load_current().with_context(|| format!("{what}: no current revision after a sync"))?;
+    eprintln!("{}: {} {}", what, revision.id(), revision.subject);
+    Ok((revision, loaded))
+}
