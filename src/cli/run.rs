@@ -82,7 +82,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         let shared = Arc::new(Shared::default());
         let server = match args.listen {
             Some(addr) => Some(
-                crate::http::serve(addr, shared.clone(), token.clone())
+                crate::http::serve(addr, shared.clone(), None, token.clone())
                     .await
                     .with_context(|| format!("listening on {addr}"))?,
             ),

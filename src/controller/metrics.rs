@@ -27,6 +27,7 @@ pub struct Metrics {
     replacements_failed: Family<Labels, Counter>,
     skipped: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
+    git_webhooks: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -51,6 +52,7 @@ impl Metrics {
             replacements_failed: Family::default(),
             skipped: Family::default(),
             notifications: Family::default(),
+            git_webhooks: Family::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -85,6 +87,11 @@ impl Metrics {
             "moor_notifications",
             "Webhook deliveries after their retries, by result (delivered, failed)",
             m.notifications.clone(),
+        );
+        registry.register(
+            "moor_git_webhooks",
+            "Git push webhooks received on /hooks/git, by result (accepted, rejected)",
+            m.git_webhooks.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -136,6 +143,11 @@ impl Metrics {
     /// One webhook delivery's outcome: `delivered` or `failed` ([`crate::notify::Delivery::result`]).
     pub fn notification(&self, result: &str) {
         self.notifications.get_or_create(&label("result", result)).inc();
+    }
+
+    /// One `POST /hooks/git`: `accepted` (it triggered a fetch) or `rejected` (401).
+    pub fn git_webhook(&self, result: &str) {
+        self.git_webhooks.get_or_create(&label("result", result)).inc();
     }
 
     pub fn text(&self) -> String {
