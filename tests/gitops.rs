@@ -188,7 +188,13 @@ async fn invalid_and_empty_revisions_are_refused_and_the_last_good_one_keeps_run
     applied(&c, &good).await;
 
     // An invalid manifest: refused as a whole, the error located, a untouched.
-    let bad = repo.commit(&[("a.yaml", &service(&a, "2")), ("b.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: b}\nspec: {imagee: x}\n")], "typo");
+    let bad = repo.commit(
+        &[
+            ("a.yaml", &service(&a, "2")),
+            ("b.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: b}\nspec: {imagee: x}\n"),
+        ],
+        "typo",
+    );
     let source = refused(&c, &bad).await;
     let error = source["lastError"].as_str().unwrap();
     assert!(error.contains("b.yaml:4") && error.contains("imagee"), "{error}");
@@ -286,7 +292,12 @@ async fn smart_http_works_and_the_token_never_shows() {
     let token = "ghp_TOKENt0ken-never-shown-7731";
     let token_file = env.dir.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let c = start(&env, &url, &["--poll", "1s", "--path", "deploy", "--git-token-file", token_file.to_str().unwrap(), "-vv"]).await;
+    let c = start(
+        &env,
+        &url,
+        &["--poll", "1s", "--path", "deploy", "--git-token-file", token_file.to_str().unwrap(), "-vv"],
+    )
+    .await;
     running_with(&docker, &env, &a, None).await;
     applied(&c, &sha).await;
 
@@ -314,7 +325,13 @@ async fn smart_http_works_and_the_token_never_shows() {
     let plan_err = String::from_utf8_lossy(&plan.stderr).into_owned();
     expect_code(plan.clone(), 0);
     // A remote that does not answer: the error names the URL without its password.
-    let dead = env.moor(&["plan", "--git", "http://someone:urlpass-8812@127.0.0.1:9/x.git", "--git-token-file", token_file.to_str().unwrap()]);
+    let dead = env.moor(&[
+        "plan",
+        "--git",
+        "http://someone:urlpass-8812@127.0.0.1:9/x.git",
+        "--git-token-file",
+        token_file.to_str().unwrap(),
+    ]);
     let dead_err = String::from_utf8_lossy(&dead.stderr).into_owned();
     assert_eq!(dead.status.code(), Some(1), "{dead_err}");
     assert!(dead_err.contains("127.0.0.1:9") && !dead_err.contains("urlpass-8812"), "{dead_err}");

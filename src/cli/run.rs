@@ -13,11 +13,13 @@ use tracing::{info, warn};
 use super::git::GitArgs;
 use super::{default_dir, Global};
 use crate::controller::backoff::{self, Backoff};
+use crate::controller::source::Source as _;
 use crate::controller::status::Shared;
 use crate::controller::{self, Config};
 use crate::engine::DockerEngine;
-use crate::controller::source::Source as _;
 use crate::git::source::{GitSource, Polling};
+use crate::git::webhook::WebhookSecret;
+use crate::http::GitHook;
 use crate::manifest::units::parse_duration;
 
 #[derive(Debug, clap::Args)]
@@ -87,23 +89,28 @@ async fn connect(global: &Global, shared: &Shared, token: &CancellationToken) ->
     }
 }
 
-/// The git source and the webhook's trigger, with `--git`. The token file, the allowed signers and
-/// the webhook secret are read now: a bad one stops `moor run` at once.
+/// The git source and its webhook, with `--git`. The token file, the allowed signers and the
+/// webhook secret are read now: a bad one stops `moor run` at once.
 fn git_source(
     args: &RunArgs,
     global: &Global,
     shared: &Arc<Shared>,
-) -> anyhow::Result<Option<(GitSource, Option<Arc<tokio::sync::Notify>>)>> {
+) -> anyhow::Result<Option<(GitSource, Option<GitHook>)>> {
     let Some(url) = &args.git.url else {
         return Ok(None);
     };
     let state_dir = args.git.state_dir(&global.instance);
     let shown = state_dir.join("current");
     let settings = args.git.settings(url, state_dir, shown)?;
-    let hook = args.webhook_secret_file.as_ref().map(|_| Arc::new(tokio::sync::Notify::new()));
+    let hook = match &args.webhook_secret_file {
+        Some(file) => {
+            Some(GitHook { secret: WebhookSecret::load(file)?, trigger: Arc::new(tokio::sync::Notify::new()) })
+        }
+        None => None,
+    };
     let polling = Polling {
         interval: args.poll,
-        hook: hook.clone(),
+        hook: hook.as_ref().map(|h| h.trigger.clone()),
         notifier: controller::notifier(args.notify_url.as_deref(), shared),
     };
     Ok(Some((GitSource::new(settings, polling, shared.clone()), hook)))
@@ -115,10 +122,13 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         let token = CancellationToken::new();
         on_signals(token.clone())?;
         let shared = Arc::new(Shared::default());
-        let git = git_source(&args, global, &shared)?;
+        let (git, hook) = match git_source(&args, global, &shared)? {
+            Some((source, hook)) => (Some(source), hook),
+            None => (None, None),
+        };
         let server = match args.listen {
             Some(addr) => Some(
-                crate::http::serve(addr, shared.clone(), token.clone())
+                crate::http::serve(addr, shared.clone(), hook, token.clone())
                     .await
                     .with_context(|| format!("listening on {addr}"))?,
             ),
@@ -133,7 +143,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             notify_url: args.notify_url,
         };
         match &git {
-            Some((source, _)) => info!(git = %source.describe(), instance = %config.instance, "moor run"),
+            Some(source) => info!(git = %source.describe(), instance = %config.instance, "moor run"),
             None => info!(dir = %config.dir.display(), instance = %config.instance, "moor run"),
         }
         // Under systemd (`Type=notify`), readiness, shutdown and watchdog pings go to NOTIFY_SOCKET;
@@ -141,7 +151,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         let work = async {
             if let Some(engine) = connect(global, &shared, &token).await {
                 match git {
-                    Some((source, _)) => {
+                    Some(source) => {
                         controller::run_with_source(Arc::new(engine), source, config, shared.clone(), token.clone())
                             .await
                     }

@@ -37,6 +37,7 @@ pub struct Metrics {
     replacements_failed: Family<Labels, Counter>,
     skipped: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
+    git_webhooks: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -65,6 +66,7 @@ impl Metrics {
             replacements_failed: Family::default(),
             skipped: Family::default(),
             notifications: Family::default(),
+            git_webhooks: Family::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -114,6 +116,11 @@ impl Metrics {
             "moor_notifications",
             "Webhook deliveries after their retries, by result (delivered, failed)",
             m.notifications.clone(),
+        );
+        registry.register(
+            "moor_git_webhooks",
+            "Git push webhooks received on /hooks/git, by result (accepted, rejected)",
+            m.git_webhooks.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -182,6 +189,11 @@ impl Metrics {
             self.source_revision.remove(&label("revision", previous));
         }
         self.source_revision.get_or_create(&label("revision", revision)).set(1);
+    }
+
+    /// One `POST /hooks/git`: `accepted` (it triggered a fetch) or `rejected` (401).
+    pub fn git_webhook(&self, result: &str) {
+        self.git_webhooks.get_or_create(&label("result", result)).inc();
     }
 
     pub fn text(&self) -> String {

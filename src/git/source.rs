@@ -90,7 +90,8 @@ impl Source for GitSource {
                     "no revision of {} yet: waiting for the first fetch; nothing is pruned",
                     self.settings.describe()
                 );
-                let problem = Problem { file: state.current_path(), line: None, column: None, field: String::new(), message };
+                let problem =
+                    Problem { file: state.current_path(), line: None, column: None, field: String::new(), message };
                 Loaded { problems: vec![problem], ..Loaded::default() }
             }
         }

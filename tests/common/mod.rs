@@ -303,11 +303,8 @@ impl Controller {
     /// log goes to the test folder's `.moor-run.log` (appended: a restart keeps the first log).
     pub async fn start_args(env: &TestEnv, args: &[&str]) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(env.dir.path().join(".moor-run.log"))
-            .unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(env.dir.path().join(".moor-run.log")).unwrap();
         let child = Command::new(moor_bin())
             .arg("run")
             .args(["--instance", &env.instance, "--interval", "60s", "--listen", &format!("127.0.0.1:{port}")])
