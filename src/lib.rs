@@ -4,7 +4,7 @@
 //! function turns the two into a plan, and apply carries the plan out through the one door to Docker:
 //!
 //! ```text
-//! manifests/*.yaml --manifest--> Desired --\
+//! manifests/*.yaml --manifest--> Desired --\      (a folder, or git's `current` revision)
 //!                                           plan (pure) --> Plan --apply--> Engine --> Docker
 //! Docker --reconcile::observe--> Observed -/
 //! ```
@@ -19,7 +19,11 @@
 //! - [`controller`]: `moor run`: triggers, work queue, per-service state, the pure decision, image updates.
 //! - [`digest`]: short forms of digests and image IDs for messages (pure).
 //! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, a fake.
-//! - [`http`]: the `--listen` endpoints of `moor run`: `/healthz`, `/readyz`, `/metrics`, `/status`.
+//! - [`git`]: the git source of `moor run --git`: asking a remote for a ref's commit, shallow fetches with
+//!   gix, revision snapshots and the `current` link, SSH commit signatures, the sync and its poll task,
+//!   the push webhook's signatures.
+//! - [`http`]: the `--listen` endpoints of `moor run`: `/healthz`, `/readyz`, `/metrics`, `/status`,
+//!   `POST /hooks/git`.
 //! - [`http_client`]: outgoing HTTP (reqwest with rustls) for the webhook and `moor status --controller`.
 //! - [`images`]: the registry digest check; a pull only when the registry has a digest the local image lacks.
 //! - [`labels`]: the label keys moor writes; ownership is the [`labels::INSTANCE`] label alone.

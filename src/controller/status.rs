@@ -189,3 +189,62 @@ impl Shared {
         self.metrics.services(in_sync, doc.services.len() - in_sync - failing, failing);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_source() -> Shared {
+        let shared = Shared::default();
+        shared.set_source(SourceStatus { url: "file:///repo".into(), ..SourceStatus::default() });
+        shared
+    }
+
+    fn applied(shared: &Shared) -> Option<String> {
+        shared.status().source.and_then(|s| s.last_applied_revision)
+    }
+
+    #[test]
+    fn a_revision_counts_as_applied_only_after_a_resync_finds_everything_in_sync() {
+        let shared = with_source();
+        shared.service("web", |s| s.in_sync = true);
+        shared.loaded_revision(Some("main@sha1:aaa".into()));
+        // In sync, but under the previous revision's manifests: not yet.
+        shared.service("web", |s| s.in_sync = true);
+        assert_eq!(applied(&shared), None);
+        shared.service("web", |s| s.in_sync = false);
+        shared.resynced();
+        assert_eq!(applied(&shared), None, "a pending service");
+        shared.service("web", |s| s.in_sync = true);
+        assert_eq!(applied(&shared).as_deref(), Some("main@sha1:aaa"));
+    }
+
+    #[test]
+    fn a_failing_service_or_a_manifest_problem_keeps_the_previous_applied_revision() {
+        let shared = with_source();
+        shared.loaded_revision(Some("main@sha1:aaa".into()));
+        shared.service("web", |s| s.in_sync = true);
+        shared.resynced();
+        assert_eq!(applied(&shared).as_deref(), Some("main@sha1:aaa"));
+
+        shared.loaded_revision(Some("main@sha1:bbb".into()));
+        shared.service("web", |s| s.last_error = Some("boom".into()));
+        shared.resynced();
+        assert_eq!(applied(&shared).as_deref(), Some("main@sha1:aaa"));
+        shared.set_problems(vec!["x.yaml: bad".into()]);
+        shared.service("web", |s| s.last_error = None);
+        shared.resynced();
+        assert_eq!(applied(&shared).as_deref(), Some("main@sha1:aaa"));
+        shared.set_problems(Vec::new());
+        assert_eq!(applied(&shared).as_deref(), Some("main@sha1:bbb"));
+    }
+
+    #[test]
+    fn without_a_git_source_the_status_has_no_source() {
+        let shared = Shared::default();
+        shared.loaded_revision(Some("main@sha1:aaa".into()));
+        shared.resynced();
+        let json = serde_json::to_value(shared.status()).unwrap();
+        assert!(json.get("source").is_none(), "{json}");
+    }
+}
