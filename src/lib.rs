@@ -19,6 +19,7 @@
 //! - [`controller`]: `moor run`: triggers, work queue, per-service state, the pure decision, image updates.
 //! - [`digest`]: short forms of digests and image IDs for messages (pure).
 //! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, a fake.
+//! - [`git`]: the git source: asking a remote for a ref's commit, shallow fetches with gix, revision snapshots and the `current` link, SSH commit signatures.
 //! - [`http`]: the `--listen` endpoints of `moor run`: `/healthz`, `/readyz`, `/metrics`, `/status`.
 //! - [`http_client`]: outgoing HTTP (reqwest with rustls) for the webhook and `moor status --controller`.
 //! - [`images`]: the registry digest check; a pull only when the registry has a digest the local image lacks.
@@ -39,6 +40,7 @@ pub mod cli;
 pub mod controller;
 pub mod digest;
 pub mod engine;
+pub mod git;
 pub mod http;
 pub mod http_client;
 pub mod images;
