@@ -1,52 +1,18 @@
 //! The git core against real repositories made with the git CLI (no Docker): resolving refs,
-//! shallow fetches over file:// and smart HTTP, trees written out, snapshots and the `current`
-//! link, SSH commit signatures, and secrets kept out of errors.
+//! shallow fetches over file:// and smart HTTP, trees written out, SSH commit signatures, and
+//! secrets kept out of errors. Snapshots are in `git_snapshots.rs`, HTTPS with a token in
+//! `git_https.rs`.
 
 mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use common::git::{GitRepo, SshKey};
+use common::git::{fetcher, file, files, GitRepo, SshKey};
 use common::git_http::GitHttp;
-use moor::git::{
-    verify, AllowedSigners, Commit, Fetcher, GitError, Remote, Revision, Signature, StateDir, Token, VerifyError,
-};
-use tempfile::TempDir;
-
-/// A fetcher of `url` at `reference` in a fresh state dir.
-fn fetcher(url: &str, reference: Option<&str>) -> (TempDir, Fetcher) {
-    let state = tempfile::Builder::new().prefix("moor-state-").tempdir().unwrap();
-    let remote = Remote { reference: reference.map(str::to_string), ..Remote::new(url) };
-    let fetcher = Fetcher::open(state.path(), remote).expect("open the state repository");
-    (state, fetcher)
-}
-
-/// The files under `dir` as sorted `(relative path, content, mode)`.
-fn files(dir: &Path) -> Vec<(String, String, u32)> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(folder) = stack.pop() {
-        for entry in fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else {
-                let name = path.strip_prefix(dir).unwrap().display().to_string();
-                found.push((name, fs::read_to_string(&path).unwrap(), meta.permissions().mode() & 0o7777));
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
-fn file(name: &str, content: &str, mode: u32) -> (String, String, u32) {
-    (name.to_string(), content.to_string(), mode)
-}
+use moor::git::{verify, AllowedSigners, Commit, Fetcher, GitError, Remote, Signature, Token, VerifyError};
 
 #[test]
 fn resolve_finds_a_branch_the_remote_head_and_a_peeled_annotated_tag() {
@@ -63,6 +29,10 @@ fn resolve_finds_a_branch_the_remote_head_and_a_peeled_annotated_tag() {
 #[test]
 fn resolve_of_a_missing_branch_is_no_such_ref_and_a_sha_needs_no_remote() {
     let repo = GitRepo::new();
+    match fetcher(&repo.url(), None).1.resolve() {
+        Err(GitError::NoSuchRef { reference, .. }) => assert_eq!(reference, "HEAD", "an empty remote"),
+        other => panic!("{other:?}"),
+    }
     let sha = repo.commit(&[("a.yaml", "1")], "first");
     match fetcher(&repo.url(), Some("nope")).1.resolve() {
         Err(GitError::NoSuchRef { url, reference }) => assert_eq!((url, reference), (repo.url(), "nope".to_string())),
@@ -282,82 +252,6 @@ fn secrets_never_show_in_urls_or_errors() {
     }
 }
 
-/// A state dir with its fetcher, and revisions of `repo`'s commits.
-fn revision(sha: &str, subject: &str, fetched_at: &str) -> Revision {
-    Revision { fetched_at: fetched_at.into(), ..Revision::new(sha.into(), "main".into(), subject.into(), None) }
-}
-
-#[test]
-fn snapshots_are_written_whole_and_current_swaps_between_them() {
-    let repo = GitRepo::new();
-    let one = repo.commit(&[("deploy/a.yaml", "1")], "one");
-    let two = repo.commit(&[("deploy/a.yaml", "2")], "two");
-    let (state, fetcher) = fetcher(&repo.url(), Some("main"));
-    let dir = StateDir::new(state.path().to_path_buf());
-    assert_eq!(dir.current(), None);
-    assert!(matches!(dir.set_current(&one), Err(GitError::NoSnapshot { .. })));
-
-    // A stale .tmp (a crash mid-write) is replaced, not merged.
-    let stale = dir.root().join("snapshots").join(format!("{one}.tmp"));
-    fs::create_dir_all(&stale).unwrap();
-    fs::write(stale.join("stale.yaml"), "x").unwrap();
-    fetcher.fetch(&one).unwrap();
-    let rev_one = revision(&one, "one", "2024-01-01T00:00:00Z");
-    let path = dir.write_snapshot(&fetcher, &rev_one, Path::new("deploy")).unwrap();
-    assert_eq!(path, dir.snapshot_path(&one));
-    assert!(!stale.exists() && dir.has_snapshot(&one));
-    assert_eq!(files(&path), vec![file("a.yaml", "1", 0o644)]);
-    dir.set_current(&one).unwrap();
-    assert_eq!(fs::read_link(dir.current_path()).unwrap(), PathBuf::from(format!("snapshots/{one}")));
-    assert_eq!(dir.current(), Some(rev_one.clone()));
-    assert_eq!(fs::read_to_string(dir.current_path().join("a.yaml")).unwrap(), "1");
-
-    // A failed write leaves neither the folder nor its .tmp; current stays.
-    fetcher.fetch(&two).unwrap();
-    let rev_two = revision(&two, "two", "2024-01-02T00:00:00Z");
-    assert!(matches!(dir.write_snapshot(&fetcher, &rev_two, Path::new("nope")), Err(GitError::NoSuchPath { .. })));
-    assert!(!dir.has_snapshot(&two) && !dir.root().join(format!("snapshots/{two}.tmp")).exists());
-    assert_eq!(dir.current(), Some(rev_one.clone()));
-
-    dir.write_snapshot(&fetcher, &rev_two, Path::new("deploy")).unwrap();
-    dir.set_current(&two).unwrap();
-    assert_eq!(dir.current(), Some(rev_two.clone()));
-    assert_eq!(fs::read_to_string(dir.current_path().join("a.yaml")).unwrap(), "2");
-    assert!(!dir.root().join("current.tmp").exists());
-    // Idempotent for the same path; another --path rewrites the folder.
-    dir.write_snapshot(&fetcher, &rev_two, Path::new("./deploy")).unwrap();
-    assert_eq!(files(&dir.snapshot_path(&two)), vec![file("a.yaml", "2", 0o644)]);
-    dir.write_snapshot(&fetcher, &rev_two, Path::new("")).unwrap();
-    assert_eq!(files(&dir.current_path()), vec![file("deploy/a.yaml", "2", 0o644)]);
-    assert_eq!(dir.current(), Some(rev_two));
-}
-
-#[test]
-fn prune_keeps_the_newest_and_current() {
-    let repo = GitRepo::new();
-    let (state, fetcher) = fetcher(&repo.url(), Some("main"));
-    let dir = StateDir::new(state.path().to_path_buf());
-    let mut shas = Vec::new();
-    for day in 1..=6 {
-        let sha = repo.commit(&[("a.yaml", &day.to_string())], &format!("day {day}"));
-        fetcher.fetch(&sha).unwrap();
-        let fetched_at = format!("2024-01-0{day}T00:00:00Z");
-        dir.write_snapshot(&fetcher, &revision(&sha, "x", &fetched_at), Path::new("")).unwrap();
-        shas.push(sha);
-    }
-    dir.set_current(&shas[0]).unwrap();
-    fs::create_dir_all(dir.root().join(format!("snapshots/{}.tmp", shas[5]))).unwrap();
-    assert_eq!(dir.prune(2).unwrap(), 3);
-    let mut left: Vec<_> =
-        fs::read_dir(dir.root().join("snapshots")).unwrap().map(|e| e.unwrap().file_name()).collect();
-    left.sort();
-    let mut expected: Vec<_> = [0, 4, 5].iter().flat_map(|&i| [shas[i].clone(), format!("{}.json", shas[i])]).collect();
-    expected.sort();
-    assert_eq!(left, expected.iter().map(std::ffi::OsString::from).collect::<Vec<_>>());
-    assert_eq!(dir.current().map(|r| r.sha), Some(shas[0].clone()));
-    assert_eq!(dir.prune(2).unwrap(), 0);
-}
-
 #[test]
 fn signatures_are_checked_against_allowed_signers() {
     let repo = GitRepo::new();
@@ -405,4 +299,25 @@ fn signatures_are_checked_against_allowed_signers() {
     };
     let gpg_commit = Commit { signature: Some(gpg), ..signed.clone() };
     assert_eq!(verify(&signers, &gpg_commit), Err(VerifyError::NotSsh { sha: signed.sha.clone() }));
+}
+
+#[test]
+fn a_repository_with_too_many_packs_starts_afresh() {
+    let repo = GitRepo::new();
+    let (state, fetcher) = fetcher(&repo.url(), Some("main"));
+    let packs = || {
+        fs::read_dir(state.path().join("repo/objects/pack"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pack"))
+            .count()
+    };
+    let mut last = String::new();
+    for n in 0..=moor::git::fetch::MAX_PACKS {
+        let sha = repo.commit(&[("a.yaml", &n.to_string())], &format!("n{n}"));
+        fetcher.fetch(&sha).unwrap();
+        assert_eq!(packs(), if n < moor::git::fetch::MAX_PACKS { n + 1 } else { 1 });
+        last = sha;
+    }
+    fetcher.write_tree(&last, Path::new(""), &state.path().join("out")).unwrap();
+    assert_eq!(files(&state.path().join("out")), vec![file("a.yaml", &moor::git::fetch::MAX_PACKS.to_string(), 0o644)]);
 }

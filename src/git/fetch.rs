@@ -18,12 +18,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
 
 use gix::bstr::{BStr, ByteSlice};
 use gix::objs::tree::EntryKind;
 use gix::remote::Direction;
 use gix::ObjectId;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::remote::{config_overrides, Remote, Target};
 use super::{error_chain, GitError};
@@ -55,40 +56,74 @@ const NARROW_LISTING: &str = "refs/moor/fetch-by-id";
 /// here (`have`) and receive only the objects that changed.
 const FETCHED_REF: &str = "refs/moor/fetched";
 
-/// The bare repository of one remote in a state dir. `Send + Sync`: share it in an `Arc`.
+/// Past this many packs (one per fetch), the next fetch starts from a fresh repository: gix
+/// never repacks, and each pack costs every object lookup (and an index slot) a little more.
+pub const MAX_PACKS: usize = 64;
+
+/// The bare repository of one remote in a state dir. `Send + Sync`: share it in an `Arc`; its
+/// calls run one at a time. Blocking, without an overall deadline of its own; stalls end it:
+/// over http(s) gix's reqwest client gives up after 20 s without a connection, 30 s without an
+/// answer or 30 s within one read of the body (a slow download that keeps moving goes on); over
+/// ssh after 30 s to connect or a minute of silence.
 pub struct Fetcher {
-    repo: gix::ThreadSafeRepository,
+    state_dir: PathBuf,
     path: PathBuf,
     remote: Remote,
     target: Target,
+    /// Serializes the calls: a fetch may replace the repository under a `write_tree`.
+    serial: Mutex<()>,
 }
 
 impl Fetcher {
     /// Opens (creating if missing) the bare repository `<state_dir>/repo`. A new one is made in
     /// `repo.init` and renamed into place, so a crash never leaves half a repository.
     pub fn open(state_dir: &Path, remote: Remote) -> Result<Fetcher, GitError> {
-        let path = state_dir.join("repo");
-        let options = || gix::open::Options::isolated().config_overrides(config_overrides(&remote));
-        let repo_error =
-            |e: &dyn std::error::Error| GitError::Repository { path: path.clone(), message: error_chain(e) };
-        if !path.exists() {
-            let fresh = state_dir.join("repo.init");
-            if fresh.exists() {
-                fs::remove_dir_all(&fresh).map_err(GitError::io(&fresh))?;
-            }
-            fs::create_dir_all(state_dir).map_err(GitError::io(state_dir))?;
-            let kind = gix::create::Kind::Bare;
-            gix::ThreadSafeRepository::init_opts(&fresh, kind, gix::create::Options::default(), options())
-                .map_err(|e| repo_error(&e))?;
-            fs::rename(&fresh, &path).map_err(GitError::io(&path))?;
-        }
-        let repo = gix::ThreadSafeRepository::open_opts(&path, options()).map_err(|e| repo_error(&e))?;
         let target = Target::new(&remote);
-        if target.is_https_or_http {
+        let path = state_dir.join("repo");
+        let fetcher = Fetcher { state_dir: state_dir.to_path_buf(), path, remote, target, serial: Mutex::new(()) };
+        if !fetcher.path.exists() {
+            fetcher.create()?;
+        }
+        fetcher.open_repo()?;
+        if fetcher.target.is_https_or_http {
             // gix's reqwest client takes rustls' process-wide provider; without one it fails.
             crate::http_client::install_crypto_provider();
         }
-        Ok(Fetcher { repo, path, remote, target })
+        Ok(fetcher)
+    }
+
+    fn create(&self) -> Result<(), GitError> {
+        let fresh = self.state_dir.join("repo.init");
+        remove_dir(&fresh)?;
+        fs::create_dir_all(&self.state_dir).map_err(GitError::io(&self.state_dir))?;
+        let kind = gix::create::Kind::Bare;
+        gix::ThreadSafeRepository::init_opts(&fresh, kind, gix::create::Options::default(), self.open_options())
+            .map_err(|e| self.repo_error(&e))?;
+        fs::rename(&fresh, &self.path).map_err(GitError::io(&self.path))
+    }
+
+    /// Opened for each call: gix sizes the store's index slots by the packs on disk when it opens,
+    /// and every fetch adds a pack.
+    fn open_repo(&self) -> Result<gix::Repository, GitError> {
+        gix::open_opts(&self.path, self.open_options()).map_err(|e| self.repo_error(&e))
+    }
+
+    fn open_options(&self) -> gix::open::Options {
+        gix::open::Options::isolated().config_overrides(config_overrides(&self.remote))
+    }
+
+    /// Replaces the repository by an empty one (when it holds [`MAX_PACKS`] packs).
+    fn start_afresh(&self) -> Result<(), GitError> {
+        let old = self.state_dir.join("repo.old");
+        remove_dir(&old)?;
+        fs::rename(&self.path, &old).map_err(GitError::io(&self.path))?;
+        self.create()?;
+        remove_dir(&old)
+    }
+
+    fn serially(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic in another call leaves nothing half-done that the lock protects.
+        self.serial.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn remote(&self) -> &Remote {
@@ -108,13 +143,14 @@ impl Fetcher {
             return Ok(sha);
         }
         let names = candidate_names(self.remote.reference.as_deref());
-        let repo = self.repo.to_thread_local();
+        let _serial = self.serially();
+        let repo = self.open_repo()?;
         let remote = self.gix_remote(&repo, &names)?;
-        let connection = remote.connect(Direction::Fetch).map_err(|e| self.connect_error(e))?;
+        let connection = remote.connect(Direction::Fetch).map_err(|e| self.target.connect_error(e))?;
         let (ref_map, _handshake) = connection
-            .with_credentials(self.credentials())
+            .with_credentials(self.target.credentials())
             .ref_map(gix::progress::Discard, Default::default())
-            .map_err(|e| self.listing_error(&e))?;
+            .map_err(|e| self.target.listing_error(&e))?;
         for name in &names {
             for listed in &ref_map.remote_refs {
                 let (full_name, target, peeled) = listed.unpack();
@@ -132,8 +168,16 @@ impl Fetcher {
     /// repository (then no network at all). Returns its subject and signature.
     pub fn fetch(&self, sha: &str) -> Result<Commit, GitError> {
         let id = parse_sha(sha)?;
-        let repo = self.repo.to_thread_local();
+        let _serial = self.serially();
+        let mut repo = self.open_repo()?;
         if !is_commit(&repo, id) {
+            let packs = count_packs(&self.path);
+            if packs >= MAX_PACKS {
+                info!(packs, path = %self.path.display(), "starting the state repository afresh");
+                drop(repo);
+                self.start_afresh()?;
+                repo = self.open_repo()?;
+            }
             self.fetch_from_remote(&repo, id)?;
         }
         read_commit(&repo, id)
@@ -141,7 +185,7 @@ impl Fetcher {
 
     fn fetch_from_remote(&self, repo: &gix::Repository, id: ObjectId) -> Result<(), GitError> {
         let remote = self.gix_remote(repo, &[format!("+{id}:{FETCHED_REF}")])?;
-        let connection = remote.connect(Direction::Fetch).map_err(|e| self.connect_error(e))?;
+        let connection = remote.connect(Direction::Fetch).map_err(|e| self.target.connect_error(e))?;
         let options = gix::remote::ref_map::Options {
             extra_refspecs: vec![gix::refspec::parse(NARROW_LISTING.into(), gix::refspec::parse::Operation::Fetch)
                 .expect("a valid refspec")
@@ -149,12 +193,12 @@ impl Fetcher {
             ..Default::default()
         };
         let prepared = connection
-            .with_credentials(self.credentials())
+            .with_credentials(self.target.credentials())
             .prepare_fetch(gix::progress::Discard, options)
             .map_err(|e| match e {
-            gix::remote::fetch::prepare::Error::RefMap(e) => self.listing_error(&e),
-            other => self.target.fetch(&error_chain(&other)),
-        })?;
+                gix::remote::fetch::prepare::Error::RefMap(e) => self.target.listing_error(&e),
+                other => self.target.fetch(&error_chain(&other)),
+            })?;
         let depth = std::num::NonZeroU32::new(1).expect("1 is not zero");
         prepared
             .with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(depth))
@@ -168,7 +212,8 @@ impl Fetcher {
     /// are skipped with a warning.
     pub fn write_tree(&self, sha: &str, subdir: &Path, dest: &Path) -> Result<(), GitError> {
         let id = parse_sha(sha)?;
-        let repo = self.repo.to_thread_local();
+        let _serial = self.serially();
+        let repo = self.open_repo()?;
         if !is_commit(&repo, id) {
             return Err(GitError::NoSuchCommit { sha: sha.to_string() });
         }
@@ -199,58 +244,6 @@ impl Fetcher {
             .map_err(|e| self.target.invalid_url(&error_chain(&e)))
     }
 
-    /// Answers gix's credential request with the token, and nothing else: no credential helper
-    /// and no prompt is ever run. Without a token the request is answered "none", which gix
-    /// reports as an authentication failure.
-    #[allow(clippy::result_large_err, reason = "the signature is gix's (`gix_credentials::protocol::Result`)")]
-    fn credentials(
-        &self,
-    ) -> impl FnMut(gix::credentials::helper::Action) -> gix::credentials::protocol::Result + 'static {
-        let credentials = self.target.credentials.clone();
-        move |action| match (action, &credentials) {
-            (gix::credentials::helper::Action::Get(context), Some((username, token))) => {
-                Ok(Some(gix::credentials::protocol::Outcome {
-                    identity: gix::sec::identity::Account {
-                        username: username.clone(),
-                        password: token.expose().to_string(),
-                        oauth_refresh_token: None,
-                    },
-                    next: context.into(),
-                }))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    fn connect_error(&self, error: gix::remote::connect::Error) -> GitError {
-        use gix::protocol::transport::client::blocking_io::connect::Error as Transport;
-        use gix::remote::connect::Error as Connect;
-        let message = error_chain(&error);
-        match error {
-            Connect::Connect(
-                Transport::Url(_) | Transport::UnsupportedScheme(_) | Transport::UnsupportedUrlTokens { .. },
-            )
-            | Connect::InvalidRemoteRepositoryPath { .. }
-            | Connect::FileUrl { .. } => self.target.invalid_url(&message),
-            _ => self.target.connect(&message),
-        }
-    }
-
-    fn listing_error(&self, error: &gix::remote::ref_map::Error) -> GitError {
-        use gix::protocol::handshake::Error as Handshake;
-        use gix::protocol::transport::client::Error as Client;
-        let message = error_chain(error);
-        match error {
-            gix::remote::ref_map::Error::Handshake(
-                Handshake::Credentials(_)
-                | Handshake::EmptyCredentials
-                | Handshake::InvalidCredentials { .. }
-                | Handshake::Transport(Client::AuthenticationRefused(_) | Client::AuthenticationUnsupported),
-            ) => self.target.auth(&message),
-            _ => self.target.connect(&message),
-        }
-    }
-
     fn repo_error(&self, error: &dyn std::error::Error) -> GitError {
         GitError::Repository { path: self.path.clone(), message: error_chain(error) }
     }
@@ -262,6 +255,22 @@ fn candidate_names(reference: Option<&str>) -> Vec<String> {
         None | Some("HEAD") => vec!["HEAD".to_string()],
         Some(full) if full.starts_with("refs/") => vec![full.to_string()],
         Some(short) => vec![format!("refs/heads/{short}"), format!("refs/tags/{short}")],
+    }
+}
+
+/// The packs in the repository (each fetch adds one).
+fn count_packs(repo: &Path) -> usize {
+    let packs = fs::read_dir(repo.join("objects/pack")).map(|entries| {
+        entries.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "pack")).count()
+    });
+    packs.unwrap_or(0)
+}
+
+/// Removes a folder if it is there.
+fn remove_dir(path: &Path) -> Result<(), GitError> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(GitError::Io { path: path.to_path_buf(), source: e }),
+        _ => Ok(()),
     }
 }
 
@@ -353,6 +362,13 @@ mod tests {
         assert_eq!(candidate_names(None), ["HEAD"]);
         assert_eq!(candidate_names(Some("v1")), ["refs/heads/v1", "refs/tags/v1"]);
         assert_eq!(candidate_names(Some("refs/pull/1/head")), ["refs/pull/1/head"]);
+    }
+
+    #[test]
+    fn fetchers_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Fetcher>();
+        shareable::<crate::git::StateDir>();
     }
 
     #[test]

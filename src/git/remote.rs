@@ -16,7 +16,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::GitError;
+use super::{error_chain, GitError};
 
 /// A secret string (a token); `Debug` and `Display` print `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -225,13 +225,70 @@ impl Target {
     pub fn fetch(&self, message: &str) -> GitError {
         GitError::Fetch { url: self.display.clone(), message: self.scrub(message) }
     }
+
+    /// Answers gix's credential request with the token, and nothing else: no credential helper
+    /// and no prompt is ever run. Without a token the request is answered "none", which gix
+    /// reports as an authentication failure.
+    #[allow(clippy::result_large_err, reason = "the signature is gix's (`gix_credentials::protocol::Result`)")]
+    pub fn credentials(
+        &self,
+    ) -> impl FnMut(gix::credentials::helper::Action) -> gix::credentials::protocol::Result + 'static {
+        let credentials = self.credentials.clone();
+        move |action| match (action, &credentials) {
+            (gix::credentials::helper::Action::Get(context), Some((username, token))) => {
+                Ok(Some(gix::credentials::protocol::Outcome {
+                    identity: gix::sec::identity::Account {
+                        username: username.clone(),
+                        password: token.expose().to_string(),
+                        oauth_refresh_token: None,
+                    },
+                    next: context.into(),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A failure to start talking to the remote: the URL's fault, or the connection's.
+    pub fn connect_error(&self, error: gix::remote::connect::Error) -> GitError {
+        use gix::protocol::transport::client::blocking_io::connect::Error as Transport;
+        use gix::remote::connect::Error as Connect;
+        let message = error_chain(&error);
+        match error {
+            Connect::Connect(
+                Transport::Url(_) | Transport::UnsupportedScheme(_) | Transport::UnsupportedUrlTokens { .. },
+            )
+            | Connect::InvalidRemoteRepositoryPath { .. }
+            | Connect::FileUrl { .. } => self.invalid_url(&message),
+            _ => self.connect(&message),
+        }
+    }
+
+    /// A failed handshake or ref listing: authentication, or the connection.
+    pub fn listing_error(&self, error: &gix::remote::ref_map::Error) -> GitError {
+        use gix::protocol::handshake::Error as Handshake;
+        use gix::protocol::transport::client::Error as Client;
+        match error {
+            gix::remote::ref_map::Error::Handshake(Handshake::EmptyCredentials) => {
+                self.auth("the remote asks for credentials and no token was given")
+            }
+            gix::remote::ref_map::Error::Handshake(
+                Handshake::Credentials(_)
+                | Handshake::InvalidCredentials { .. }
+                | Handshake::Transport(Client::AuthenticationRefused(_) | Client::AuthenticationUnsupported),
+            ) => self.auth(&error_chain(error)),
+            _ => self.connect(&error_chain(error)),
+        }
+    }
 }
 
 /// The in-memory config of the state repository: gix's user agent, and with an SSH key the ssh
 /// command (with `ssh.variant=ssh`, which spares gix a probe of what kind of ssh it is).
 pub(crate) fn config_overrides(remote: &Remote) -> Vec<String> {
     let mut values = vec![format!("gitoxide.userAgent=moor/{}", env!("CARGO_PKG_VERSION"))];
-    let mut ssh = "ssh -o BatchMode=yes".to_string();
+    // Never prompt; give up on a host that does not answer, or stops answering, within a minute.
+    let mut ssh =
+        "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4".to_string();
     if let Some(key) = &remote.ssh_key {
         ssh.push_str(&format!(" -i {} -o IdentitiesOnly=yes", shell_quote(&key.to_string_lossy())));
     }
@@ -295,12 +352,9 @@ mod tests {
         let mut r = remote("git@host:x");
         r.ssh_key = Some(PathBuf::from("/k/it's key"));
         let overrides = config_overrides(&r);
-        assert!(
-            overrides.contains(
-                &r"core.sshCommand=ssh -o BatchMode=yes -i '/k/it'\''s key' -o IdentitiesOnly=yes".to_string()
-            ),
-            "{overrides:?}"
-        );
+        let ssh = overrides.iter().find_map(|o| o.strip_prefix("core.sshCommand=")).expect("an ssh command");
+        assert!(ssh.starts_with("ssh -o BatchMode=yes "), "{ssh}");
+        assert!(ssh.ends_with(r" -i '/k/it'\''s key' -o IdentitiesOnly=yes"), "{ssh}");
     }
 
     #[test]

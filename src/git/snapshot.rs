@@ -140,6 +140,10 @@ impl StateDir {
     /// first, so for that moment a `current` pointing at it dangles).
     pub fn write_snapshot(&self, fetcher: &Fetcher, revision: &Revision, subdir: &Path) -> Result<PathBuf, GitError> {
         let sha = revision.sha.as_str();
+        if !is_sha(sha) {
+            // Also keeps a crafted "sha" from naming paths outside snapshots/.
+            return Err(GitError::NoSuchCommit { sha: sha.to_string() });
+        }
         let path = normalize(subdir);
         let done = self.snapshot_path(sha);
         let exists = done.is_dir();

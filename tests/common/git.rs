@@ -5,9 +5,12 @@
 //! (`GIT_CONFIG_GLOBAL=/dev/null`, `GIT_CONFIG_NOSYSTEM=1`, identity given with `-c`) and
 //! panics with its stderr when it fails. Everything lives in one `TempDir`, removed on drop.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use moor::git::{Fetcher, Remote};
 use tempfile::TempDir;
 
 /// A `git` command isolated from any global or system config.
@@ -170,4 +173,37 @@ impl SshKey {
         let listing = run(Command::new("ssh-keygen").arg("-lf").arg(&self.public));
         listing.split_whitespace().nth(1).expect("ssh-keygen -l: bits fingerprint comment (type)").to_string()
     }
+}
+
+/// A [`Fetcher`] of `url` at `reference` in a fresh state dir (removed with the `TempDir`).
+pub fn fetcher(url: &str, reference: Option<&str>) -> (TempDir, Fetcher) {
+    let state = tempfile::Builder::new().prefix("moor-state-").tempdir().unwrap();
+    let remote = Remote { reference: reference.map(str::to_string), ..Remote::new(url) };
+    let fetcher = Fetcher::open(state.path(), remote).expect("open the state repository");
+    (state, fetcher)
+}
+
+/// The files under `dir` as sorted `(relative path, content, mode)`.
+pub fn files(dir: &Path) -> Vec<(String, String, u32)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                found.push((name, fs::read_to_string(&path).unwrap(), meta.permissions().mode() & 0o7777));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// One entry of [`files`].
+pub fn file(name: &str, content: &str, mode: u32) -> (String, String, u32) {
+    (name.to_string(), content.to_string(), mode)
 }

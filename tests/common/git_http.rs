@@ -2,7 +2,8 @@
 //! CGI per request, serving every repository under a folder. It counts requests and the bytes
 //! it sends, and keeps each request (method, path, decoded body) so tests can tell a ref listing
 //! from a pack fetch. Answers carry `Connection: close`; chunked request bodies are decoded.
-//! The server thread stops when the [`GitHttp`] is dropped.
+//! [`GitHttp::serve_tls`] serves HTTPS and can demand basic auth (401 until the right
+//! `Authorization` comes). The server thread stops when the [`GitHttp`] is dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,6 +21,8 @@ pub struct Request {
     pub target: String,
     /// The body, de-chunked (as given to the CGI).
     pub body: Vec<u8>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
 }
 
 impl Request {
@@ -43,18 +46,36 @@ pub struct GitHttp {
 #[derive(Clone)]
 struct Shared {
     root: PathBuf,
+    /// The `Authorization` value every request must carry, if any.
+    required_authorization: Option<String>,
     requests: Arc<AtomicUsize>,
     bytes_out: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<Request>>>,
 }
 
 impl GitHttp {
-    /// Serves the repositories under `project_root` on a free loopback port.
+    /// Serves the repositories under `project_root` over HTTP on a free loopback port.
     pub fn serve(project_root: &Path) -> GitHttp {
+        Self::start(project_root, None, None)
+    }
+
+    /// Serves over HTTPS with `tls`; with `basic_auth` (user, password) every request without
+    /// exactly those credentials is answered 401 with a `WWW-Authenticate: Basic` challenge.
+    pub fn serve_tls(project_root: &Path, tls: Arc<rustls::ServerConfig>, basic_auth: Option<(&str, &str)>) -> GitHttp {
+        Self::start(project_root, Some(tls), basic_auth)
+    }
+
+    fn start(project_root: &Path, tls: Option<Arc<rustls::ServerConfig>>, basic_auth: Option<(&str, &str)>) -> GitHttp {
+        use base64::Engine;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
+        let required_authorization = basic_auth.map(|(user, password)| {
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+        });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Shared {
             root: project_root.to_path_buf(),
+            required_authorization,
             requests: Arc::new(AtomicUsize::new(0)),
             bytes_out: Arc::new(AtomicU64::new(0)),
             log: Arc::new(Mutex::new(Vec::new())),
@@ -67,17 +88,27 @@ impl GitHttp {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    if let Ok(stream) = stream {
-                        let shared = shared.clone();
-                        std::thread::spawn(move || {
-                            let _ = handle(stream, &shared);
+                    if let Ok(tcp) = stream {
+                        let (shared, tls) = (shared.clone(), tls.clone());
+                        std::thread::spawn(move || match tls {
+                            None => {
+                                let _ = handle(tcp, &shared);
+                            }
+                            Some(config) => {
+                                let Ok(connection) = rustls::ServerConnection::new(config) else { return };
+                                let mut stream = rustls::StreamOwned::new(connection, tcp);
+                                if handle(&mut stream, &shared).is_ok() {
+                                    stream.conn.send_close_notify();
+                                    let _ = stream.flush();
+                                }
+                            }
                         });
                     }
                 }
             })
         };
         GitHttp {
-            url_base: format!("http://{addr}"),
+            url_base: format!("{scheme}://{addr}"),
             requests: shared.requests,
             bytes_out: shared.bytes_out,
             log: shared.log,
@@ -114,8 +145,9 @@ impl Drop for GitHttp {
     }
 }
 
-fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
+fn handle(mut stream: impl Read + Write, shared: &Shared) -> std::io::Result<()> {
+    // One request per connection (answers say `Connection: close`): nothing is read ahead.
+    let mut reader = BufReader::new(&mut stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
@@ -144,6 +176,15 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         reader.read_exact(&mut body)?;
         body
     };
+    drop(reader);
+    let authorization = header("authorization");
+    if shared.required_authorization.is_some() && authorization != shared.required_authorization {
+        shared.log.lock().unwrap().push(Request { method, target, body, authorization });
+        let response = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        shared.bytes_out.fetch_add(response.len() as u64, Ordering::SeqCst);
+        shared.requests.fetch_add(1, Ordering::SeqCst);
+        return stream.write_all(response);
+    }
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let mut cgi = Command::new("git");
     cgi.arg("http-backend")
@@ -174,12 +215,11 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     };
     let output = child.wait_with_output()?;
     let _ = writer.join();
-    shared.log.lock().unwrap().push(Request { method, target, body });
+    shared.log.lock().unwrap().push(Request { method, target, body, authorization });
     let response = cgi_to_http(&output.stdout);
     // Counted before sending: the client may act on the answer before this thread runs again.
     shared.bytes_out.fetch_add(response.len() as u64, Ordering::SeqCst);
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    let mut stream = stream;
     stream.write_all(&response)?;
     stream.flush()
 }
