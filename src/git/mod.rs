@@ -6,7 +6,7 @@
 //! - [`fetch`]: [`Fetcher`]: `resolve` (a ref listing, no objects), `fetch` (a depth-1 fetch of one
 //!   commit, skipped when it is already local), `write_tree` (a commit's folder to disk).
 //! - [`snapshot`]: [`StateDir`]: `snapshots/<sha>` written atomically, the `current` link, pruning.
-//! - [`verify`]: [`AllowedSigners`] and [`verify()`]: SSH commit signatures as `git` checks them.
+//! - [`mod@verify`]: [`AllowedSigners`] and [`verify()`]: SSH commit signatures as `git` checks them.
 //!
 //! Invariants:
 //! - A token never appears in an error, a `Display` or a `Debug`: it is handed to gix only as the
@@ -35,10 +35,11 @@ pub use verify::{verify, AllowedSigners, Signer, VerifyError};
 /// [`Remote::display_url`]; every `message` is scrubbed of the token.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    /// The URL cannot be used (unparsable, or a scheme gix does not speak).
+    /// The URL can never work as written (unparsable, or a scheme gix does not speak).
     #[error("{url}: not a usable git URL: {message}")]
     InvalidUrl { url: String, message: String },
-    /// The remote could not be reached or did not answer the ref listing.
+    /// The remote could not be reached or did not answer the ref listing (including a local
+    /// path that is not a repository): it may work later.
     #[error("{url}: cannot reach the remote: {message}")]
     Connect { url: String, message: String },
     /// The remote asked for credentials and refused (or was given none).

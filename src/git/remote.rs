@@ -3,13 +3,15 @@
 //! Invariants:
 //! - A secret (a [`Token`], or a password written into the URL) is never part of the URL gix
 //!   sees: gix gets the URL without userinfo and the secret only as the answer to a credential
-//!   request, so it cannot end up in gix's messages; [`Target::scrub`] still removes it from every
+//!   request, so it cannot end up in gix's messages; `Target::scrub` still removes it from every
 //!   message, in case.
 //! - [`Remote::display_url`] has no userinfo; it is the only form of the URL in errors and logs.
 //! - HTTPS trust: gix's reqwest transport builds its own client with rustls' platform verifier,
 //!   which on Linux loads the system's CAs, or only `SSL_CERT_FILE` / `SSL_CERT_DIR` when one of
 //!   them is set (rustls-native-certs' rule). gix's `http.sslCAInfo` is honoured by its curl
 //!   transport only, so it is not offered; nor are client certificates or `http.sslVerify=false`.
+//! - Proxies: reqwest's own `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (gix's `http.proxy` is
+//!   not read: the state repository's config is the only one, and moor writes none).
 //! - SSH runs the system `ssh` (host keys from the user's `known_hosts`, `BatchMode=yes` so it
 //!   never prompts); with [`Remote::ssh_key`] it is `ssh -i KEY -o IdentitiesOnly=yes`.
 
@@ -249,7 +251,9 @@ impl Target {
         }
     }
 
-    /// A failure to start talking to the remote: the URL's fault, or the connection's.
+    /// A failure to start talking to the remote: the URL's fault (it can never work as written),
+    /// or the connection's (it may work later: a local path that is not, or not yet, a repository
+    /// is one of these).
     pub fn connect_error(&self, error: gix::remote::connect::Error) -> GitError {
         use gix::protocol::transport::client::blocking_io::connect::Error as Transport;
         use gix::remote::connect::Error as Connect;
@@ -257,9 +261,7 @@ impl Target {
         match error {
             Connect::Connect(
                 Transport::Url(_) | Transport::UnsupportedScheme(_) | Transport::UnsupportedUrlTokens { .. },
-            )
-            | Connect::InvalidRemoteRepositoryPath { .. }
-            | Connect::FileUrl { .. } => self.invalid_url(&message),
+            ) => self.invalid_url(&message),
             _ => self.connect(&message),
         }
     }
