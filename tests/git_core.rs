@@ -38,6 +38,10 @@ fn resolve_of_a_missing_branch_is_no_such_ref_and_a_sha_needs_no_remote() {
         Err(GitError::NoSuchRef { url, reference }) => assert_eq!((url, reference), (repo.url(), "nope".to_string())),
         other => panic!("{other:?}"),
     }
+    for invalid_name in ["a..b", "x~1", "with space"] {
+        let result = fetcher(&repo.url(), Some(invalid_name)).1.resolve();
+        assert!(matches!(result, Err(GitError::NoSuchRef { .. })), "{invalid_name}: {result:?}");
+    }
     let gone = repo.dir.path().join("gone.git").display().to_string();
     assert_eq!(fetcher(&gone, Some(&sha.to_uppercase())).1.resolve().unwrap(), sha);
     assert!(matches!(fetcher(&gone, Some("main")).1.resolve(), Err(GitError::Connect { .. })), "may appear later");

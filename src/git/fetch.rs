@@ -4,10 +4,13 @@
 //! Invariants:
 //! - [`Fetcher::resolve`] lists refs only (protocol v2 `ls-refs`, narrowed to the names asked
 //!   for): no pack is ever requested by it, so an idle poll costs one small round trip.
-//! - [`Fetcher::fetch`] asks for the one commit by its id, depth 1, without tags, writing no ref:
-//!   the repository is shallow and holds only what was fetched. A commit already in it is served
-//!   without any network; a commit is in it only with its whole tree, since a received pack is
-//!   installed (pack and index) all at once or not at all.
+//! - [`Fetcher::fetch`] asks for the one commit by its id, depth 1, without tags: the repository
+//!   is shallow and holds only what was fetched. Its one ref, `refs/moor/fetched`, is the last
+//!   commit fetched, offered to the remote as `have` so that the next fetch brings only what
+//!   changed. A commit already here is served without any network; a commit is here only with
+//!   its whole tree, since a received pack is installed (pack and index) all at once or not at
+//!   all. Past [`MAX_PACKS`] fetches the repository is replaced by an empty one, which bounds
+//!   its size and its pack count.
 //! - [`Fetcher::write_tree`] writes regular files and folders only; symlinks (which could point
 //!   out of the snapshot) and submodules are skipped with a warning, and a name that is not a
 //!   plain file name (`..`, `/`, NUL) fails the whole write.
@@ -209,7 +212,8 @@ impl Fetcher {
 
     /// Writes the tree of commit `sha` at `subdir` (`""` or `"."` is the root) into `dest`, which
     /// must not exist: files 0644, or 0755 when executable, folders 0755. Symlinks and submodules
-    /// are skipped with a warning.
+    /// are skipped with a warning. On an error `dest` may be left half written
+    /// ([`super::StateDir::write_snapshot`] writes into a `.tmp` it removes).
     pub fn write_tree(&self, sha: &str, subdir: &Path, dest: &Path) -> Result<(), GitError> {
         let id = parse_sha(sha)?;
         let _serial = self.serially();
@@ -238,10 +242,13 @@ impl Fetcher {
 
     fn gix_remote<'r>(&self, repo: &'r gix::Repository, specs: &[String]) -> Result<gix::Remote<'r>, GitError> {
         let remote = repo.remote_at(self.target.url.as_str()).map_err(|e| self.target.invalid_url(&error_chain(&e)))?;
+        // Only a reference name can make a refspec invalid (`a..b`, `x~1`): there is no such ref.
+        let no_such_ref =
+            |_| GitError::NoSuchRef { url: self.target.display.clone(), reference: self.remote.display_ref() };
         remote
             .with_fetch_tags(gix::remote::fetch::Tags::None)
             .with_refspecs(specs.iter().map(String::as_str), Direction::Fetch)
-            .map_err(|e| self.target.invalid_url(&error_chain(&e)))
+            .map_err(no_such_ref)
     }
 
     fn repo_error(&self, error: &dyn std::error::Error) -> GitError {
