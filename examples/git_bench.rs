@@ -62,7 +62,8 @@ async fn idle_poll() -> Vec<String> {
     let server = GitHttp::serve(repo.bare_path().parent().unwrap());
     let url = format!("{}/{}", server.url_base, repo.bare_path().file_name().unwrap().to_str().unwrap());
     let state = env.dir.path().join("state");
-    let c = Controller::start_args(&env, &["--git", &url, "--state-dir", state.to_str().unwrap(), "--poll", "1s"]).await;
+    let c =
+        Controller::start_args(&env, &["--git", &url, "--state-dir", state.to_str().unwrap(), "--poll", "1s"]).await;
     let unchanged = |c: &Controller| c.metric("moor_source_fetches_total{result=\"unchanged\"}").unwrap_or(0.0);
     eventually(Duration::from_secs(30), "first idle poll", || async { (unchanged(&c) >= 1.0).then_some(()) }).await;
     let (from, sent, polls) = (server.log().len(), server.bytes_sent(), unchanged(&c));

@@ -87,8 +87,9 @@ impl HttpClient {
 
 /// reqwest 0.13 with `rustls-no-provider` takes rustls' process-wide provider. ring is installed
 /// unless something installed one first; installing it also keeps rustls from panicking ("no
-/// process-level CryptoProvider") should another crate (gix) enable aws-lc-rs beside it.
-fn install_crypto_provider() {
+/// process-level CryptoProvider") should another crate (gix) enable aws-lc-rs beside it. Public
+/// for the git source, whose https transport (gix's reqwest) needs the same provider.
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

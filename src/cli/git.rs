@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::git::remote::{Remote, Token};
-use crate::git::snapshot::Revision;
 use crate::git::sync::{GitSettings, SyncOutcome, Syncer};
-use crate::git::verify::AllowedSigners;
+use crate::git::{AllowedSigners, Remote, Revision, Token};
 use crate::manifest::Loaded;
 
 /// Where the manifests come from when they come from git.

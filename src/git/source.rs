@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::sync::{load_current, GitSettings, SyncOutcome, Syncer};
+use super::{Revision, StateDir};
 use crate::controller::backoff::{Backoff, Policy};
 use crate::controller::source::Source;
 use crate::controller::status::{timestamp, Shared, SourceStatus};
@@ -58,7 +59,7 @@ pub struct GitSource {
 impl GitSource {
     pub fn new(settings: GitSettings, polling: Polling, shared: Arc<Shared>) -> GitSource {
         let syncer = Syncer::new(settings.clone());
-        let revision = syncer.state().current();
+        let revision = syncer.current();
         shared.set_source(SourceStatus {
             url: settings.remote.display_url(),
             reference: settings.remote.display_ref(),
@@ -78,8 +79,8 @@ impl GitSource {
 
 impl Source for GitSource {
     fn load(&mut self) -> Loaded {
-        let state = super::snapshot::StateDir::new(self.settings.state_dir.clone());
-        match load_current(&state, &self.settings.shown) {
+        let state = StateDir::new(self.settings.state_dir.clone());
+        match load_current(&state, &self.settings) {
             Some((revision, loaded)) => {
                 self.shared.loaded_revision(Some(revision.id()));
                 loaded
@@ -169,7 +170,7 @@ fn record(
     next_in: Duration,
 ) {
     let now = timestamp(Duration::ZERO);
-    let notify = |revision: &super::snapshot::Revision, result: &str, reason: Option<&str>, message: String| {
+    let notify = |revision: &Revision, result: &str, reason: Option<&str>, message: String| {
         if let Some(notifier) = &polling.notifier {
             notifier.send(&RevisionEvent {
                 event: "revision".into(),

@@ -17,10 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::fetch::{Fetcher, GitError};
-use super::remote::Remote;
-use super::snapshot::{Revision, StateDir, KEEP_SNAPSHOTS};
-use super::verify::{verify, AllowedSigners};
+use super::{verify, AllowedSigners, Fetcher, GitError, Remote, Revision, StateDir, KEEP_SNAPSHOTS};
 use crate::controller::status::timestamp;
 use crate::manifest::{load_dir_as, Loaded};
 
@@ -141,7 +138,7 @@ impl Syncer {
             Ok(sha) => sha,
             Err(e) => return SyncOutcome::Failed(e),
         };
-        if let Some(current) = self.state.current().filter(|r| r.sha == sha) {
+        if let Some(current) = self.current().filter(|r| r.sha == sha) {
             return SyncOutcome::Unchanged(current);
         }
         if let Some((revision, refusal)) = self.refused.clone().filter(|(r, _)| r.sha == sha) {
@@ -196,11 +193,22 @@ impl Syncer {
         SyncOutcome::Refused { revision, refusal, again: false }
     }
 
+    /// The revision `current` points at, if it was written from this source's `--path`.
+    pub fn current(&self) -> Option<Revision> {
+        current_of(&self.state, &self.settings.path)
+    }
+
     /// The current revision and its manifests, presented under `settings.shown`; `None` before
     /// the first revision was applied.
     pub fn load_current(&self) -> Option<(Revision, Loaded)> {
-        load_current(&self.state, &self.settings.shown)
+        load_current(&self.state, &self.settings)
     }
+}
+
+/// The revision `current` points at, unless its snapshot is of another `--path` than `path`
+/// (the flag changed since): then there is no current revision until a sync writes one.
+pub fn current_of(state: &StateDir, path: &Path) -> Option<Revision> {
+    state.current().filter(|r| state.written_from(&r.sha, path))
 }
 
 /// The manifests of revision `sha`'s snapshot, presented under `shown`.
@@ -208,9 +216,10 @@ pub fn load_revision(state: &StateDir, sha: &str, shown: &Path) -> Loaded {
     load_dir_as(&state.snapshot_path(sha), shown)
 }
 
-/// The current revision of `state` and its manifests, presented under `shown`.
-pub fn load_current(state: &StateDir, shown: &Path) -> Option<(Revision, Loaded)> {
-    let revision = state.current()?;
-    let loaded = load_revision(state, &revision.sha, shown);
+/// The current revision of the source `settings` and its manifests, presented under
+/// `settings.shown`.
+pub fn load_current(state: &StateDir, settings: &GitSettings) -> Option<(Revision, Loaded)> {
+    let revision = current_of(state, &settings.path)?;
+    let loaded = load_revision(state, &revision.sha, &settings.shown);
     Some((revision, loaded))
 }
