@@ -101,7 +101,11 @@ async fn pushes_reverts_and_force_pushes_are_followed_within_a_poll() {
         (!owned(&docker, &env.instance).await.contains_key(&b)).then_some(())
     })
     .await;
-    assert!(c.metric("moor_source_fetches_total{result=\"unchanged\"}").unwrap_or(0.0) >= 1.0);
+    // Once in sync, polls find the remote unchanged.
+    eventually(Duration::from_secs(10), "an unchanged poll", || async {
+        (c.metric("moor_source_fetches_total{result=\"unchanged\"}").unwrap_or(0.0) >= 1.0).then_some(())
+    })
+    .await;
     let log = Controller::log(&env);
     assert!(log.contains("revision applied") && log.contains("a at 2, b"), "{log}");
 }
@@ -302,13 +306,19 @@ async fn smart_http_works_and_the_token_never_shows() {
     applied(&c, &sha).await;
 
     // An idle poll asks for the ref only: no pack is fetched.
-    let requests = server.requests();
+    let (requests, from) = (server.requests(), server.log().len());
     let polls = c.metric("moor_source_fetches_total{result=\"unchanged\"}").unwrap_or(0.0);
     eventually(Duration::from_secs(10), "two more idle polls", || async {
         (c.metric("moor_source_fetches_total{result=\"unchanged\"}").unwrap_or(0.0) >= polls + 2.0).then_some(())
     })
     .await;
     assert!(server.requests() > requests);
+    let idle = server.log()[from..].to_vec();
+    assert!(
+        idle.iter().all(|r| !r.is_pack_fetch()),
+        "an idle poll fetched a pack: {:?}",
+        idle.iter().map(|r| &r.target).collect::<Vec<_>>()
+    );
 
     // plan --git over the same remote, as one-shot, sees the host in sync.
     let plan = env.moor(&[

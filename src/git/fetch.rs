@@ -142,8 +142,14 @@ impl Fetcher {
     /// commit) with a ref listing only. A full 40-hex SHA reference is returned as it is, without
     /// contacting the remote.
     pub fn resolve(&self) -> Result<String, GitError> {
+        self.resolve_named().map(|(sha, _)| sha)
+    }
+
+    /// [`Fetcher::resolve`], with the branch the remote's HEAD points at when no reference was
+    /// given (so that a revision reads `main@sha1:…`, as Flux shows it, rather than `HEAD@…`).
+    pub fn resolve_named(&self) -> Result<(String, Option<String>), GitError> {
         if let Some(sha) = self.remote.reference_sha() {
-            return Ok(sha);
+            return Ok((sha, None));
         }
         let names = candidate_names(self.remote.reference.as_deref());
         let _serial = self.serially();
@@ -159,7 +165,13 @@ impl Fetcher {
                 let (full_name, target, peeled) = listed.unpack();
                 if full_name == name.as_bytes() {
                     if let Some(id) = peeled.or(target) {
-                        return Ok(id.to_string());
+                        let branch = match listed {
+                            gix::protocol::handshake::Ref::Symbolic { target, .. } => {
+                                Some(target.to_string().trim_start_matches("refs/heads/").to_string())
+                            }
+                            _ => None,
+                        };
+                        return Ok((id.to_string(), branch));
                     }
                 }
             }

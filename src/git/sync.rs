@@ -134,8 +134,8 @@ impl Syncer {
         let Some(fetcher) = self.fetcher.as_ref() else {
             unreachable!("opened above");
         };
-        let sha = match fetcher.resolve() {
-            Ok(sha) => sha,
+        let (sha, branch) = match fetcher.resolve_named() {
+            Ok(resolved) => resolved,
             Err(e) => return SyncOutcome::Failed(e),
         };
         if let Some(current) = self.current().filter(|r| r.sha == sha) {
@@ -150,7 +150,7 @@ impl Syncer {
         };
         let mut revision = Revision {
             sha: sha.clone(),
-            reference: self.settings.remote.display_ref(),
+            reference: branch.unwrap_or_else(|| self.settings.remote.display_ref()),
             subject: commit.subject.clone(),
             fetched_at: timestamp(Duration::ZERO),
             signer: None,
