@@ -7,36 +7,14 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use common::git::GitRepo;
 use common::git_http::GitHttp;
 use moor::git::{Fetcher, GitError, Remote, Token};
 
-/// A rustls server config for `127.0.0.1`, and the PEM of the CA that signed it.
-fn tls_config() -> (Arc<rustls::ServerConfig>, String) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "moor git test CA");
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone(), ca.der().clone()],
-            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-        )
-        .unwrap();
-    (Arc::new(config), ca.pem())
-}
-
 #[test]
 fn https_answers_the_credential_challenge_with_the_token_and_never_shows_it() {
-    let (config, ca_pem) = tls_config();
+    let (config, ca_pem) = common::tls::server_config();
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();

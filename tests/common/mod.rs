@@ -9,6 +9,7 @@
 pub mod git;
 pub mod git_http;
 pub mod registry;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::io::Write;
