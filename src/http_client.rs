@@ -52,7 +52,21 @@ impl HttpClient {
 
     /// GETs `url`; returns the status and the body (chunked or not), whatever the status.
     pub async fn get(&self, url: &str, timeout: Duration) -> Result<(u16, String), HttpError> {
-        let response = self.send(self.inner.get(url).timeout(timeout), url, timeout).await?;
+        self.get_with_token(url, None, timeout).await
+    }
+
+    /// [`HttpClient::get`] with `Authorization: Bearer TOKEN` when a token is given.
+    pub async fn get_with_token(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(u16, String), HttpError> {
+        let mut request = self.inner.get(url).timeout(timeout);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = self.send(request, url, timeout).await?;
         let status = response.status().as_u16();
         let body = response.text().await.map_err(|e| classify(e, url, timeout))?;
         Ok((status, body))

@@ -111,7 +111,19 @@ pub fn apply(dir: Option<PathBuf>, git: &GitArgs, concurrency: usize, global: &G
     })
 }
 
-pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global) -> anyhow::Result<ExitCode> {
+pub fn status(
+    dir: Option<PathBuf>,
+    controller: Option<String>,
+    token_file: Option<PathBuf>,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
+    let token = match &token_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            Some(text.trim().to_string())
+        }
+        None => None,
+    };
     let loaded = load(dir);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
@@ -119,7 +131,7 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
         let plan = make_plan(&loaded.desired, &observed);
         let mut rows = render::status_rows(&loaded.desired, &observed, &plan);
         let source = match controller {
-            Some(url) => from_controller(&url, &mut rows).await?,
+            Some(url) => from_controller(&url, token.as_deref(), &mut rows).await?,
             None => {
                 live_update_checks(&engine, &loaded.desired, &observed, &mut rows).await;
                 None
@@ -141,11 +153,16 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
 
 /// Fills last errors and update results from a running controller's `/status`; a service it
 /// reports failing is not in sync. Returns the controller's git source, when it has one.
-async fn from_controller(url: &str, rows: &mut [render::StatusRow]) -> anyhow::Result<Option<SourceStatusView>> {
+async fn from_controller(
+    url: &str,
+    token: Option<&str>,
+    rows: &mut [render::StatusRow],
+) -> anyhow::Result<Option<SourceStatusView>> {
     let url = format!("{}/status", url.trim_end_matches('/'));
     let client = HttpClient::new()?;
-    let (code, body) = client.get(&url, Duration::from_secs(5)).await?;
+    let (code, body) = client.get_with_token(&url, token, Duration::from_secs(5)).await?;
     let shown = crate::http_client::redact_url(&url);
+    anyhow::ensure!(code != 401, "{shown} answered 401: give the listener's token with --token-file");
     anyhow::ensure!(code == 200, "{shown} answered {code}");
     let doc: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("reading {shown}"))?;
     for row in rows.iter_mut() {

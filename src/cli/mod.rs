@@ -12,6 +12,7 @@ mod completions;
 mod converge;
 mod down;
 mod git;
+mod listen;
 mod logs;
 mod render;
 mod run;
@@ -103,6 +104,9 @@ pub enum Command {
         /// http://127.0.0.1:9090. Without it, watched services get a live registry check.
         #[arg(long)]
         controller: Option<String>,
+        /// The token of the controller's listener (its --listen-token-file).
+        #[arg(long, value_name = "FILE", requires = "controller")]
+        token_file: Option<PathBuf>,
     },
     /// Remove every container and network of this instance, found by its labels (no manifests
     /// needed); volumes too with --volumes. Asks first; without a terminal, needs --yes.
@@ -169,7 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan { dir, git } => converge::plan(dir, &git, &cli.global),
         Command::Apply { dir, git, dry_run: true, .. } => converge::plan(dir, &git, &cli.global),
         Command::Apply { dir, git, concurrency, .. } => converge::apply(dir, &git, concurrency, &cli.global),
-        Command::Status { dir, controller } => converge::status(dir, controller, &cli.global),
+        Command::Status { dir, controller, token_file } => converge::status(dir, controller, token_file, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
         Command::Logs(args) => logs::run(args, &cli.global),

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::git::GitArgs;
+use super::listen::ListenArgs;
 use super::{default_dir, Global};
 use crate::controller::backoff::{self, Backoff};
 use crate::controller::source::Source as _;
@@ -45,6 +46,8 @@ pub struct RunArgs {
     /// Serve /healthz, /readyz, /metrics and /status on this address, such as 127.0.0.1:9090.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    #[command(flatten)]
+    listen_args: ListenArgs,
     /// POST a JSON note of each image update here (https:// or http://; see the README).
     #[arg(long)]
     notify_url: Option<String>,
@@ -128,7 +131,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         };
         let server = match args.listen {
             Some(addr) => Some(
-                crate::http::serve(addr, shared.clone(), hook, token.clone())
+                crate::http::serve(addr, shared.clone(), hook, args.listen_args.options(addr)?, token.clone())
                     .await
                     .with_context(|| format!("listening on {addr}"))?,
             ),

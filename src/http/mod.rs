@@ -6,6 +6,10 @@
 //! source through a [`Notify`]: it answers `202` at once and never waits for the fetch, and
 //! nothing in the payload (a SHA, a ref) is used, since the fetch asks the remote itself. An
 //! invalid hook gets `401` and triggers nothing.
+//!
+//! With a token ([`auth`]), every endpoint but `/healthz` and `/hooks/git` wants it; with a
+//! certificate ([`tls`]), the listener speaks HTTPS. `moor run` refuses a non-loopback address
+//! without a token unless told `--listen-insecure`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +27,19 @@ use tokio_util::sync::CancellationToken;
 use crate::controller::status::Shared;
 use crate::git::webhook::{event_kind, verify, WebhookSecret};
 
+pub mod auth;
 #[cfg(test)]
 mod tests;
+pub mod tls;
+
+pub use auth::ListenToken;
+
+/// How the listener protects itself: a token for the read endpoints, TLS.
+#[derive(Debug, Clone, Default)]
+pub struct ListenOptions {
+    pub token: Option<ListenToken>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
 
 /// Larger than any push payload a git server sends (GitHub caps its payloads at 25 MB, but
 /// trims a push's commit list far below that); a larger body is refused with `413` before any
@@ -46,14 +61,17 @@ struct HookState {
 }
 
 /// The endpoints; `/hooks/git` only when `hook` is given (otherwise it is a 404 like any
-/// unknown path).
-pub fn router(shared: Arc<Shared>, hook: Option<GitHook>) -> Router {
-    let read = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+/// unknown path); with `token`, every endpoint but `/healthz` and `/hooks/git` wants it.
+pub fn router(shared: Arc<Shared>, hook: Option<GitHook>, token: Option<ListenToken>) -> Router {
+    let mut read = Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .with_state(shared.clone());
+    if let Some(token) = token {
+        read = read.layer(axum::middleware::from_fn_with_state(token, auth::require_token));
+    }
+    let read = read.route("/healthz", get(|| async { "ok\n" }));
     match hook {
         Some(hook) => read.merge(
             Router::new()
@@ -121,10 +139,11 @@ pub async fn serve(
     addr: SocketAddr,
     shared: Arc<Shared>,
     hook: Option<GitHook>,
+    options: ListenOptions,
     token: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    serve_on(listener, shared, hook, token)
+    serve_on(listener, shared, hook, options, token)
 }
 
 /// [`serve`] on a listener already bound (tests bind port 0 and read the port back).
@@ -132,14 +151,23 @@ pub fn serve_on(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     hook: Option<GitHook>,
+    options: ListenOptions,
     token: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let endpoints = match hook {
         Some(_) => "/healthz /readyz /metrics /status /hooks/git",
         None => "/healthz /readyz /metrics /status",
     };
-    tracing::info!(addr = %listener.local_addr()?, "serving {endpoints}");
-    Ok(tokio::spawn(async move {
-        axum::serve(listener, router(shared, hook)).with_graceful_shutdown(token.cancelled_owned()).await
-    }))
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let auth = if options.token.is_some() { "token" } else { "none" };
+    tracing::info!(addr = %listener.local_addr()?, scheme, auth, "serving {endpoints}");
+    let app = router(shared, hook, options.token);
+    let shutdown = token.cancelled_owned();
+    Ok(match options.tls {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+        }
+        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await }),
+    })
 }

@@ -27,13 +27,17 @@ impl Drop for Server {
 
 /// Serves on 127.0.0.1:0, with `/hooks/git` when `with_hook`.
 async fn start(with_hook: bool) -> Server {
+    start_with(with_hook, ListenOptions::default()).await
+}
+
+async fn start_with(with_hook: bool, options: ListenOptions) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let shared = Arc::new(Shared::default());
     let trigger = Arc::new(Notify::new());
     let hook = with_hook.then(|| GitHook { secret: WebhookSecret::from_bytes(SECRET), trigger: trigger.clone() });
     let token = CancellationToken::new();
-    serve_on(listener, shared.clone(), hook, token.clone()).unwrap();
+    serve_on(listener, shared.clone(), hook, options, token.clone()).unwrap();
     // reqwest is built without a rustls provider (`http_client` installs ring); plain HTTP
     // needs none, but building the client does.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -165,4 +169,17 @@ async fn a_body_over_the_limit_is_413_and_one_at_it_is_checked() {
     assert_eq!(server.post_hook(&[("X-Gitlab-Token", SECRET)], over).await.0, 413);
     assert!(!server.fired(NOT_FIRED).await);
     assert_eq!(server.metric_line("rejected").as_deref(), Some(r#"moor_git_webhooks_total{result="rejected"} 1"#));
+}
+
+#[tokio::test]
+async fn with_a_listener_token_the_hook_still_needs_only_its_signature() {
+    let options = ListenOptions { token: Some(ListenToken::from_bytes("listen-token")), tls: None };
+    let server = start_with(true, options).await;
+    assert_eq!(server.get("/status").await.0, 401);
+    assert_eq!(server.get("/healthz").await.0, 200);
+    let signature = format!("sha256={SIGNATURE}");
+    let (status, _) = server.post_hook(&[("X-Hub-Signature-256", signature.as_str())], BODY).await;
+    assert_eq!(status, 202);
+    let (status, _) = server.post_hook(&[("X-Hub-Signature-256", "sha256=00")], BODY).await;
+    assert_eq!(status, 401);
 }
