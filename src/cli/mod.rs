@@ -62,6 +62,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once at start and matched once: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check manifests against the schema and the semantic rules.
