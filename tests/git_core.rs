@@ -7,11 +7,13 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use common::git::{fetcher, file, files, GitRepo, SshKey};
 use common::git_http::GitHttp;
+use moor::git::sync::{GitSettings, Refusal, SyncOutcome, Syncer};
 use moor::git::{verify, AllowedSigners, Commit, Fetcher, GitError, Remote, Signature, Token, VerifyError};
 
 #[test]
@@ -342,4 +344,48 @@ fn a_repository_with_too_many_packs_starts_afresh() {
     }
     fetcher.write_tree(&last, Path::new(""), &state.path().join("out")).unwrap();
     assert_eq!(files(&state.path().join("out")), vec![file("a.yaml", &moor::git::fetch::MAX_PACKS.to_string(), 0o644)]);
+}
+
+/// A [`Syncer`] of `url`'s HEAD into `state` (manifests at the repository's root).
+fn syncer(url: &str, state: &Path, signers: Option<AllowedSigners>) -> Syncer {
+    Syncer::new(GitSettings {
+        remote: Remote::new(url),
+        path: PathBuf::new(),
+        state_dir: state.to_path_buf(),
+        shown: state.join("current"),
+        signers: signers.map(Arc::new),
+        allow_empty: false,
+    })
+}
+
+const SERVICE: &str = "apiVersion: moor/v1\nkind: Service\nmetadata: {name: a}\nspec: {image: busybox}\n";
+
+#[test]
+fn a_current_revision_applied_before_verify_commits_was_on_is_verified_all_the_same() {
+    let repo = GitRepo::new();
+    let unsigned = repo.commit(&[("a.yaml", SERVICE)], "unsigned");
+    let state = tempfile::tempdir().unwrap();
+    assert!(matches!(syncer(&repo.url(), state.path(), None).sync(), SyncOutcome::Applied { .. }));
+
+    // The host restarts with --verify-commits: the remote is still at the unsigned commit.
+    let keys = tempfile::tempdir().unwrap();
+    let alice = SshKey::generate(keys.path(), "alice");
+    let file = keys.path().join("allowed_signers");
+    fs::write(&file, alice.allowed_signers_line("alice@example.com") + "\n").unwrap();
+    let mut verifying = syncer(&repo.url(), state.path(), Some(AllowedSigners::load(&file).unwrap()));
+    match verifying.sync() {
+        SyncOutcome::Refused { revision, refusal: Refusal::Signature(_), .. } => assert_eq!(revision.sha, unsigned),
+        other => panic!("an unsigned current revision passed --verify-commits: {other:?}"),
+    }
+
+    // A signed commit is verified once, then polls find it unchanged.
+    let signed = repo.commit_signed(&[("README", "signed")], "signed", &alice);
+    let mut verifying = syncer(&repo.url(), state.path(), Some(AllowedSigners::load(&file).unwrap()));
+    match verifying.sync() {
+        SyncOutcome::Applied { revision, .. } => assert!(revision.signer.is_some() && revision.sha == signed),
+        other => panic!("{other:?}"),
+    }
+    let mut restarted = syncer(&repo.url(), state.path(), Some(AllowedSigners::load(&file).unwrap()));
+    assert!(matches!(restarted.sync(), SyncOutcome::Applied { .. }), "verified again after a restart");
+    assert!(matches!(restarted.sync(), SyncOutcome::Unchanged(_)));
 }

@@ -9,7 +9,9 @@
 //!   not read as "delete everything" (Argo CD's `allowEmpty` guard).
 //! - When the remote's commit is the current revision, nothing is fetched: an idle poll is one
 //!   ref listing. A refused commit is remembered, so asking again about the same SHA fetches
-//!   nothing either (a commit's content never changes).
+//!   nothing either (a commit's content never changes). With `--verify-commits`, the current
+//!   revision is verified once per process all the same (from the local repository): the allowed
+//!   signers may have changed since it was applied.
 //! - Blocking: gix's network client is blocking; the controller runs [`Syncer::sync`] on a
 //!   blocking thread.
 
@@ -107,12 +109,14 @@ pub struct Syncer {
     /// refusal to start.
     fetcher: Option<Fetcher>,
     refused: Option<(Revision, Refusal)>,
+    /// The last commit whose signature this process verified (with `--verify-commits`).
+    verified: Option<String>,
 }
 
 impl Syncer {
     pub fn new(settings: GitSettings) -> Syncer {
         let state = StateDir::new(settings.state_dir.clone());
-        Syncer { settings, state, fetcher: None, refused: None }
+        Syncer { settings, state, fetcher: None, refused: None, verified: None }
     }
 
     pub fn settings(&self) -> &GitSettings {
@@ -139,7 +143,11 @@ impl Syncer {
             Err(e) => return SyncOutcome::Failed(e),
         };
         if let Some(current) = self.current().filter(|r| r.sha == sha) {
-            return SyncOutcome::Unchanged(current);
+            // With --verify-commits, `current` counts only once this process verified it: it may
+            // have been applied before the flag was on, or signed by a key since removed.
+            if self.settings.signers.is_none() || self.verified.as_deref() == Some(sha.as_str()) {
+                return SyncOutcome::Unchanged(current);
+            }
         }
         if let Some((revision, refusal)) = self.refused.clone().filter(|(r, _)| r.sha == sha) {
             return SyncOutcome::Refused { revision, refusal, again: true };
@@ -157,7 +165,10 @@ impl Syncer {
         };
         if let Some(signers) = &self.settings.signers {
             match verify(signers, &commit) {
-                Ok(signer) => revision.signer = Some(format!("{} {}", signer.principal, signer.fingerprint)),
+                Ok(signer) => {
+                    revision.signer = Some(format!("{} {}", signer.principal, signer.fingerprint));
+                    self.verified = Some(sha.clone());
+                }
                 Err(e) => return self.refuse(revision, Refusal::Signature(e.to_string())),
             }
         }
