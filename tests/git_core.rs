@@ -389,3 +389,31 @@ fn a_current_revision_applied_before_verify_commits_was_on_is_verified_all_the_s
     assert!(matches!(restarted.sync(), SyncOutcome::Applied { .. }), "verified again after a restart");
     assert!(matches!(restarted.sync(), SyncOutcome::Unchanged(_)));
 }
+
+#[test]
+fn two_processes_syncing_one_state_dir_never_mix_their_snapshots() {
+    // `moor apply --git` on the host's state dir while `moor run --git` syncs it: two syncers,
+    // each of its own (as two processes have), on a commit both find local and write out.
+    let repo = GitRepo::new();
+    let many: Vec<(String, String)> = (0..800).map(|i| (format!("f{i:04}.txt"), i.to_string())).collect();
+    repo.commit(&many.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect::<Vec<_>>(), "many files");
+    let state = tempfile::tempdir().unwrap();
+    for round in 0..6 {
+        let service = SERVICE.replace("name: a", &format!("name: a{round}"));
+        let sha = repo.commit(&[("a.yaml", &service)], &format!("round {round}"));
+        let remote = Remote::new(repo.url());
+        Fetcher::open(state.path(), remote).unwrap().fetch(&sha).unwrap();
+        let outcomes: Vec<SyncOutcome> = std::thread::scope(|scope| {
+            let both: Vec<_> = (0..2).map(|_| scope.spawn(|| syncer(&repo.url(), state.path(), None).sync())).collect();
+            both.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for outcome in &outcomes {
+            assert!(
+                matches!(outcome, SyncOutcome::Applied { services: 1, .. } | SyncOutcome::Unchanged(_)),
+                "round {round}: {outcomes:?}"
+            );
+        }
+        let written = fs::read_dir(state.path().join("snapshots").join(&sha)).unwrap().count();
+        assert_eq!(written, 801, "round {round}: an incomplete snapshot");
+    }
+}

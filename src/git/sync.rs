@@ -129,6 +129,11 @@ impl Syncer {
 
     /// One look at the remote, and what came of it.
     pub fn sync(&mut self) -> SyncOutcome {
+        // Another process may sync this state dir too (`moor apply --git` beside `moor run --git`).
+        let _lock = match self.state.lock() {
+            Ok(lock) => lock,
+            Err(e) => return SyncOutcome::Failed(e),
+        };
         if self.fetcher.is_none() {
             match Fetcher::open(self.state.root(), self.settings.remote.clone()) {
                 Ok(f) => self.fetcher = Some(f),
