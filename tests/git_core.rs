@@ -417,3 +417,37 @@ fn two_processes_syncing_one_state_dir_never_mix_their_snapshots() {
         assert_eq!(written, 801, "round {round}: an incomplete snapshot");
     }
 }
+
+#[test]
+fn a_commit_whose_tree_has_an_unsafe_name_is_refused_not_retried_as_a_fetch_error() {
+    let repo = GitRepo::new();
+    repo.commit(&[("a.yaml", SERVICE)], "good");
+    let state = tempfile::tempdir().unwrap();
+    let mut syncer = syncer(&repo.url(), state.path(), None);
+    assert!(matches!(syncer.sync(), SyncOutcome::Applied { .. }));
+
+    // A tree git itself would never write: an entry named `..` beside a.yaml.
+    let blob = repo.git(&["rev-parse", "HEAD:a.yaml"]);
+    let id: Vec<u8> = (0..20).map(|i| u8::from_str_radix(&blob[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let mut raw = Vec::new();
+    for name in ["..", "a.yaml"] {
+        raw.extend_from_slice(format!("100644 {name}\0").as_bytes());
+        raw.extend_from_slice(&id);
+    }
+    let raw_file = repo.dir.path().join("raw-tree");
+    fs::write(&raw_file, raw).unwrap();
+    let tree = repo.git(&["hash-object", "-t", "tree", "-w", "--literally", raw_file.to_str().unwrap()]);
+    let crafted = repo.git(&["commit-tree", &tree, "-p", "HEAD", "-m", "crafted"]);
+    repo.git(&["push", "--quiet", "origin", &format!("{crafted}:refs/heads/main")]);
+
+    // Refused like any revision that cannot run (status, metric, note), and not fetched again.
+    match syncer.sync() {
+        SyncOutcome::Refused { revision, refusal, again: false } => {
+            assert_eq!(revision.sha, crafted);
+            assert!(refusal.to_string().contains("unsafe name"), "{refusal}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(syncer.sync(), SyncOutcome::Refused { again: true, .. }));
+    assert!(!state.path().join("snapshots").join(&crafted).exists());
+}

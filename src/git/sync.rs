@@ -183,6 +183,10 @@ impl Syncer {
                 let path = self.settings.path.display().to_string();
                 return self.refuse(revision, Refusal::NoPath { path });
             }
+            // The commit's content, which never changes: a refusal, not a failure to retry.
+            Err(e @ GitError::UnsafeName { .. }) => {
+                return self.refuse(revision, Refusal::Invalid(vec![e.to_string()]))
+            }
             Err(e) => return SyncOutcome::Failed(e),
         }
         let loaded = load_revision(&self.state, &sha, &self.settings.shown);
