@@ -426,3 +426,30 @@ async fn a_revision_swapped_in_by_apply_git_is_taken_up_by_the_running_controlle
     applied(&c, &second).await;
     running_with(&docker, &env, &a, Some("VERSION=2")).await;
 }
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_a_fetch_from_a_remote_that_stalls() {
+    let env = TestEnv::new("git-stall");
+    // A "git server" that accepts connections and never answers: a fetch waits ~30 s for it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let mut c = start(&env, &format!("http://127.0.0.1:{port}/x.git"), &[]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let pid = c.child.id().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let sent = Instant::now();
+    let code = eventually(Duration::from_secs(60), "moor to exit after SIGTERM", || {
+        let exited = c.child.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    assert_eq!(code.code(), Some(0));
+    assert!(sent.elapsed() < Duration::from_secs(5), "exited {:?} after SIGTERM", sent.elapsed());
+}

@@ -118,7 +118,7 @@ fn git_source(
 
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let token = CancellationToken::new();
         on_signals(token.clone())?;
         let shared = Arc::new(Shared::default());
@@ -166,5 +166,11 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         }
         info!("stopped; managed containers keep running");
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Dropping the runtime would wait for every blocking task, and a git sync blocked on a remote
+    // that stalls ends only at its own timeout (30 s over http, a minute over ssh). Everything
+    // else is done by now; an abandoned sync leaves the state dir as a crash does (it is written
+    // for that: `.tmp` folders and renames).
+    runtime.shutdown_background();
+    result
 }
