@@ -178,3 +178,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Man { command } => completions::man(command.as_deref()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::Cli;
+
+    #[test]
+    fn git_flags_are_refused_beside_a_folder_and_without_git() {
+        let flags: [&[&str]; 8] = [
+            &["--ref", "main"],
+            &["--path", "deploy"],
+            &["--state-dir", "/s"],
+            &["--verify-commits", "/signers"],
+            &["--allow-empty"],
+            &["--git-ssh-key", "/k"],
+            &["--poll", "1m"],
+            &["--webhook-secret-file", "/h", "--listen", "127.0.0.1:9090"],
+        ];
+        for flag in flags {
+            for command in ["run", "plan", "apply"] {
+                if command != "run" && ["--poll", "--webhook-secret-file"].contains(&flag[0]) {
+                    continue;
+                }
+                for folder in [&["manifests"][..], &[][..]] {
+                    let args = [&["moor", command][..], flag, folder].concat();
+                    assert!(Cli::try_parse_from(&args).is_err(), "accepted: {args:?}");
+                }
+                let with_git = [&["moor", command, "--git", "file:///r"][..], flag].concat();
+                assert!(Cli::try_parse_from(&with_git).is_ok(), "refused: {with_git:?}");
+            }
+        }
+        assert!(Cli::try_parse_from(["moor", "run", "--git-token-file", "/t", "manifests"]).is_ok());
+        assert!(Cli::try_parse_from(["moor", "run", "manifests"]).is_ok(), "the default --poll is no conflict");
+    }
+}

@@ -30,11 +30,11 @@ pub struct RunArgs {
     #[command(flatten)]
     git: GitArgs,
     /// How often the git remote is asked for the ref's commit (up to 10% sooner, at random).
-    #[arg(long, default_value = "3m", value_parser = parse_duration, requires = "url")]
+    #[arg(long, default_value = "3m", value_parser = parse_duration, requires = "url", conflicts_with = "dir")]
     poll: Duration,
     /// Enables `POST /hooks/git` on --listen: a push webhook signed with the secret in this file
     /// (GitHub, Gitea, Forgejo, Gogs, GitLab) makes moor look at the remote at once.
-    #[arg(long, value_name = "FILE", requires_all = ["url", "listen"])]
+    #[arg(long, value_name = "FILE", requires_all = ["url", "listen"], conflicts_with = "dir")]
     webhook_secret_file: Option<PathBuf>,
     /// Full resync period.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
