@@ -230,14 +230,26 @@ impl Target {
 
     /// Answers gix's credential request with the token, and nothing else: no credential helper
     /// and no prompt is ever run. Without a token the request is answered "none", which gix
-    /// reports as an authentication failure.
+    /// reports as an authentication failure. So is a request for another scheme, host or port
+    /// than the remote's: the remote redirected there (gix follows the first redirect), and the
+    /// token is for the remote the user named only (gix drops the identity on such a redirect,
+    /// then asks again for the new URL).
     #[allow(clippy::result_large_err, reason = "the signature is gix's (`gix_credentials::protocol::Result`)")]
     pub fn credentials(
         &self,
     ) -> impl FnMut(gix::credentials::helper::Action) -> gix::credentials::protocol::Result + 'static {
         let credentials = self.credentials.clone();
+        let remote = authority(self.url.as_bytes());
+        let for_remote = move |context: &gix::credentials::protocol::Context| {
+            let url = match (&context.url, &context.protocol, &context.host) {
+                (Some(url), _, _) => url.to_vec(),
+                (None, Some(protocol), Some(host)) => format!("{protocol}://{host}/").into_bytes(),
+                _ => return false,
+            };
+            remote.is_some() && authority(&url) == remote
+        };
         move |action| match (action, &credentials) {
-            (gix::credentials::helper::Action::Get(context), Some((username, token))) => {
+            (gix::credentials::helper::Action::Get(context), Some((username, token))) if for_remote(&context) => {
                 Ok(Some(gix::credentials::protocol::Outcome {
                     identity: gix::sec::identity::Account {
                         username: username.clone(),
@@ -272,7 +284,7 @@ impl Target {
         use gix::protocol::transport::client::Error as Client;
         match error {
             gix::remote::ref_map::Error::Handshake(Handshake::EmptyCredentials) => {
-                self.auth("the remote asks for credentials and no token was given")
+                self.auth("the remote asks for credentials and no token was given for it (a token goes to the remote's own host only, never where it redirects)")
             }
             gix::remote::ref_map::Error::Handshake(
                 Handshake::Credentials(_)
@@ -282,6 +294,13 @@ impl Target {
             _ => self.connect(&error_chain(error)),
         }
     }
+}
+
+/// The scheme, host and port (the scheme's default when none is written) of `url`: what a
+/// credential is for. `None` when it does not parse.
+fn authority(url: &[u8]) -> Option<(gix::url::Scheme, String, Option<u16>)> {
+    let url = gix::url::parse(gix::bstr::BStr::new(url)).ok()?;
+    Some((url.scheme.clone(), url.host()?.to_ascii_lowercase(), url.port_or_default()))
 }
 
 /// The in-memory config of the state repository: gix's user agent, and with an SSH key the ssh
