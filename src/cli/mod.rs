@@ -213,4 +213,12 @@ mod tests {
         assert!(Cli::try_parse_from(["moor", "run", "--git-token-file", "/t", "manifests"]).is_ok());
         assert!(Cli::try_parse_from(["moor", "run", "manifests"]).is_ok(), "the default --poll is no conflict");
     }
+
+    #[test]
+    fn a_poll_under_a_second_is_refused() {
+        for poll in ["0s", "0", "500ms"] {
+            assert!(Cli::try_parse_from(["moor", "run", "--git", "file:///r", "--poll", poll]).is_err(), "{poll}");
+        }
+        assert!(Cli::try_parse_from(["moor", "run", "--git", "file:///r", "--poll", "1s"]).is_ok());
+    }
 }

@@ -30,7 +30,7 @@ pub struct RunArgs {
     #[command(flatten)]
     git: GitArgs,
     /// How often the git remote is asked for the ref's commit (up to 10% sooner, at random).
-    #[arg(long, default_value = "3m", value_parser = parse_duration, requires = "url", conflicts_with = "dir")]
+    #[arg(long, default_value = "3m", value_parser = parse_poll, requires = "url", conflicts_with = "dir")]
     poll: Duration,
     /// Enables `POST /hooks/git` on --listen: a push webhook signed with the secret in this file
     /// (GitHub, Gitea, Forgejo, Gogs, GitLab) makes moor look at the remote at once.
@@ -51,6 +51,16 @@ pub struct RunArgs {
     /// How long in-flight reconciles may finish after SIGTERM or SIGINT.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+}
+
+/// A `--poll` interval: at least a second. `0s` (or a few milliseconds) would ask the remote
+/// without pause, hundreds of times a second, which no git server should get from a host.
+fn parse_poll(text: &str) -> Result<Duration, String> {
+    let poll = parse_duration(text)?;
+    if poll < Duration::from_secs(1) {
+        return Err(format!("--poll {text:?} is under a second: the remote would be asked without pause"));
+    }
+    Ok(poll)
 }
 
 /// Cancels `token` on SIGTERM or SIGINT.
