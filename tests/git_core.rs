@@ -451,3 +451,22 @@ fn a_commit_whose_tree_has_an_unsafe_name_is_refused_not_retried_as_a_fetch_erro
     assert!(matches!(syncer.sync(), SyncOutcome::Refused { again: true, .. }));
     assert!(!state.path().join("snapshots").join(&crafted).exists());
 }
+
+#[test]
+fn a_state_repository_that_went_away_is_created_again() {
+    let repo = GitRepo::new();
+    repo.commit(&[("a.yaml", SERVICE)], "one");
+    let state = tempfile::tempdir().unwrap();
+    let mut syncer = syncer(&repo.url(), state.path(), None);
+    assert!(matches!(syncer.sync(), SyncOutcome::Applied { .. }));
+
+    // Removed by hand (or a start afresh cut short between its rename and its create).
+    fs::remove_dir_all(state.path().join("repo")).unwrap();
+    assert!(matches!(syncer.sync(), SyncOutcome::Unchanged(_)), "the next look works again");
+    let two = SERVICE.replace("name: a", "name: b");
+    let sha = repo.commit(&[("a.yaml", &two)], "two");
+    match syncer.sync() {
+        SyncOutcome::Applied { revision, .. } => assert_eq!(revision.sha, sha),
+        other => panic!("{other:?}"),
+    }
+}

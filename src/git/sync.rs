@@ -105,8 +105,9 @@ impl SyncOutcome {
 pub struct Syncer {
     settings: GitSettings,
     state: StateDir,
-    /// Opened on first use, so that an unwritable state dir is a failure that is retried, not a
-    /// refusal to start.
+    /// Opened by each sync, so that an unwritable state dir is a failure that is retried, not a
+    /// refusal to start, and a repository that went away (removed by hand, or a start afresh cut
+    /// short) is created again instead of failing every sync until a restart.
     fetcher: Option<Fetcher>,
     refused: Option<(Revision, Refusal)>,
     /// The last commit whose signature this process verified (with `--verify-commits`).
@@ -134,11 +135,10 @@ impl Syncer {
             Ok(lock) => lock,
             Err(e) => return SyncOutcome::Failed(e),
         };
-        if self.fetcher.is_none() {
-            match Fetcher::open(self.state.root(), self.settings.remote.clone()) {
-                Ok(f) => self.fetcher = Some(f),
-                Err(e) => return SyncOutcome::Failed(e),
-            }
+        // Cheap: every call of a Fetcher opens the repository again anyway.
+        match Fetcher::open(self.state.root(), self.settings.remote.clone()) {
+            Ok(f) => self.fetcher = Some(f),
+            Err(e) => return SyncOutcome::Failed(e),
         }
         let Some(fetcher) = self.fetcher.as_ref() else {
             unreachable!("opened above");
