@@ -1,7 +1,7 @@
 //! The `--git` flags of `moor run`, `moor plan` and `moor apply`, and the one-shot sync of
 //! `plan --git` and `apply --git`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -52,6 +52,12 @@ impl GitArgs {
     /// The settings of a source syncing into `state_dir` whose manifests are shown under
     /// `shown`. Reads the token and the allowed signers now: a bad file is an error at start.
     pub fn settings(&self, url: &str, state_dir: PathBuf, shown: PathBuf) -> anyhow::Result<GitSettings> {
+        if let Some(path) = &self.path {
+            // A folder inside the repository: `/x` or `../x` names none, and would be refused at
+            // every revision (or, normalized to `x`, taken for a snapshot of `--path x`).
+            let inside = path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            anyhow::ensure!(inside, "--path {}: not a folder inside the repository", path.display());
+        }
         let token = match &self.git_token_file {
             Some(file) => {
                 let text = std::fs::read_to_string(file)

@@ -183,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 mod tests {
     use clap::Parser as _;
 
-    use super::Cli;
+    use super::{git, Cli};
 
     #[test]
     fn git_flags_are_refused_beside_a_folder_and_without_git() {
@@ -212,6 +212,31 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["moor", "run", "--git-token-file", "/t", "manifests"]).is_ok());
         assert!(Cli::try_parse_from(["moor", "run", "manifests"]).is_ok(), "the default --poll is no conflict");
+    }
+
+    #[test]
+    fn a_path_outside_the_repository_is_refused_at_start() {
+        let settings = |path: &str| {
+            let args = git::GitArgs { path: Some(path.into()), ..git_args() };
+            args.settings("file:///r", "/s".into(), "/s/current".into()).map(|s| s.path)
+        };
+        for outside in ["/deploy", "../deploy", "deploy/../../x"] {
+            assert!(settings(outside).is_err(), "{outside}");
+        }
+        assert_eq!(settings("./deploy/prod/").unwrap(), std::path::Path::new("./deploy/prod/"));
+    }
+
+    fn git_args() -> git::GitArgs {
+        git::GitArgs {
+            url: Some("file:///r".into()),
+            reference: None,
+            path: None,
+            state_dir: None,
+            verify_commits: None,
+            allow_empty: false,
+            git_token_file: None,
+            git_ssh_key: None,
+        }
     }
 
     #[test]
