@@ -7,11 +7,13 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use common::git::{fetcher, file, files, GitRepo, SshKey};
 use common::git_http::GitHttp;
+use moor::git::sync::{GitSettings, Refusal, SyncOutcome, Syncer};
 use moor::git::{verify, AllowedSigners, Commit, Fetcher, GitError, Remote, Signature, Token, VerifyError};
 
 #[test]
@@ -342,4 +344,129 @@ fn a_repository_with_too_many_packs_starts_afresh() {
     }
     fetcher.write_tree(&last, Path::new(""), &state.path().join("out")).unwrap();
     assert_eq!(files(&state.path().join("out")), vec![file("a.yaml", &moor::git::fetch::MAX_PACKS.to_string(), 0o644)]);
+}
+
+/// A [`Syncer`] of `url`'s HEAD into `state` (manifests at the repository's root).
+fn syncer(url: &str, state: &Path, signers: Option<AllowedSigners>) -> Syncer {
+    Syncer::new(GitSettings {
+        remote: Remote::new(url),
+        path: PathBuf::new(),
+        state_dir: state.to_path_buf(),
+        shown: state.join("current"),
+        signers: signers.map(Arc::new),
+        allow_empty: false,
+    })
+}
+
+const SERVICE: &str = "apiVersion: moor/v1\nkind: Service\nmetadata: {name: a}\nspec: {image: busybox}\n";
+
+#[test]
+fn a_current_revision_applied_before_verify_commits_was_on_is_verified_all_the_same() {
+    let repo = GitRepo::new();
+    let unsigned = repo.commit(&[("a.yaml", SERVICE)], "unsigned");
+    let state = tempfile::tempdir().unwrap();
+    assert!(matches!(syncer(&repo.url(), state.path(), None).sync(), SyncOutcome::Applied { .. }));
+
+    // The host restarts with --verify-commits: the remote is still at the unsigned commit.
+    let keys = tempfile::tempdir().unwrap();
+    let alice = SshKey::generate(keys.path(), "alice");
+    let file = keys.path().join("allowed_signers");
+    fs::write(&file, alice.allowed_signers_line("alice@example.com") + "\n").unwrap();
+    let mut verifying = syncer(&repo.url(), state.path(), Some(AllowedSigners::load(&file).unwrap()));
+    match verifying.sync() {
+        SyncOutcome::Refused { revision, refusal: Refusal::Signature(_), .. } => assert_eq!(revision.sha, unsigned),
+        other => panic!("an unsigned current revision passed --verify-commits: {other:?}"),
+    }
+
+    // A signed commit is verified once, then polls find it unchanged.
+    let signed = repo.commit_signed(&[("README", "signed")], "signed", &alice);
+    let mut verifying = syncer(&repo.url(), state.path(), Some(AllowedSigners::load(&file).unwrap()));
+    match verifying.sync() {
+        SyncOutcome::Applied { revision, .. } => assert!(revision.signer.is_some() && revision.sha == signed),
+        other => panic!("{other:?}"),
+    }
+    let mut restarted = syncer(&repo.url(), state.path(), Some(AllowedSigners::load(&file).unwrap()));
+    assert!(matches!(restarted.sync(), SyncOutcome::Applied { .. }), "verified again after a restart");
+    assert!(matches!(restarted.sync(), SyncOutcome::Unchanged(_)));
+}
+
+#[test]
+fn two_processes_syncing_one_state_dir_never_mix_their_snapshots() {
+    // `moor apply --git` on the host's state dir while `moor run --git` syncs it: two syncers,
+    // each of its own (as two processes have), on a commit both find local and write out.
+    let repo = GitRepo::new();
+    let many: Vec<(String, String)> = (0..800).map(|i| (format!("f{i:04}.txt"), i.to_string())).collect();
+    repo.commit(&many.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect::<Vec<_>>(), "many files");
+    let state = tempfile::tempdir().unwrap();
+    for round in 0..6 {
+        let service = SERVICE.replace("name: a", &format!("name: a{round}"));
+        let sha = repo.commit(&[("a.yaml", &service)], &format!("round {round}"));
+        let remote = Remote::new(repo.url());
+        Fetcher::open(state.path(), remote).unwrap().fetch(&sha).unwrap();
+        let outcomes: Vec<SyncOutcome> = std::thread::scope(|scope| {
+            let both: Vec<_> = (0..2).map(|_| scope.spawn(|| syncer(&repo.url(), state.path(), None).sync())).collect();
+            both.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for outcome in &outcomes {
+            assert!(
+                matches!(outcome, SyncOutcome::Applied { services: 1, .. } | SyncOutcome::Unchanged(_)),
+                "round {round}: {outcomes:?}"
+            );
+        }
+        let written = fs::read_dir(state.path().join("snapshots").join(&sha)).unwrap().count();
+        assert_eq!(written, 801, "round {round}: an incomplete snapshot");
+    }
+}
+
+#[test]
+fn a_commit_whose_tree_has_an_unsafe_name_is_refused_not_retried_as_a_fetch_error() {
+    let repo = GitRepo::new();
+    repo.commit(&[("a.yaml", SERVICE)], "good");
+    let state = tempfile::tempdir().unwrap();
+    let mut syncer = syncer(&repo.url(), state.path(), None);
+    assert!(matches!(syncer.sync(), SyncOutcome::Applied { .. }));
+
+    // A tree git itself would never write: an entry named `..` beside a.yaml.
+    let blob = repo.git(&["rev-parse", "HEAD:a.yaml"]);
+    let id: Vec<u8> = (0..20).map(|i| u8::from_str_radix(&blob[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let mut raw = Vec::new();
+    for name in ["..", "a.yaml"] {
+        raw.extend_from_slice(format!("100644 {name}\0").as_bytes());
+        raw.extend_from_slice(&id);
+    }
+    let raw_file = repo.dir.path().join("raw-tree");
+    fs::write(&raw_file, raw).unwrap();
+    let tree = repo.git(&["hash-object", "-t", "tree", "-w", "--literally", raw_file.to_str().unwrap()]);
+    let crafted = repo.git(&["commit-tree", &tree, "-p", "HEAD", "-m", "crafted"]);
+    repo.git(&["push", "--quiet", "origin", &format!("{crafted}:refs/heads/main")]);
+
+    // Refused like any revision that cannot run (status, metric, note), and not fetched again.
+    match syncer.sync() {
+        SyncOutcome::Refused { revision, refusal, again: false } => {
+            assert_eq!(revision.sha, crafted);
+            assert!(refusal.to_string().contains("unsafe name"), "{refusal}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(syncer.sync(), SyncOutcome::Refused { again: true, .. }));
+    assert!(!state.path().join("snapshots").join(&crafted).exists());
+}
+
+#[test]
+fn a_state_repository_that_went_away_is_created_again() {
+    let repo = GitRepo::new();
+    repo.commit(&[("a.yaml", SERVICE)], "one");
+    let state = tempfile::tempdir().unwrap();
+    let mut syncer = syncer(&repo.url(), state.path(), None);
+    assert!(matches!(syncer.sync(), SyncOutcome::Applied { .. }));
+
+    // Removed by hand (or a start afresh cut short between its rename and its create).
+    fs::remove_dir_all(state.path().join("repo")).unwrap();
+    assert!(matches!(syncer.sync(), SyncOutcome::Unchanged(_)), "the next look works again");
+    let two = SERVICE.replace("name: a", "name: b");
+    let sha = repo.commit(&[("a.yaml", &two)], "two");
+    match syncer.sync() {
+        SyncOutcome::Applied { revision, .. } => assert_eq!(revision.sha, sha),
+        other => panic!("{other:?}"),
+    }
 }

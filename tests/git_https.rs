@@ -22,7 +22,7 @@ fn https_answers_the_credential_challenge_with_the_token_and_never_shows_it() {
 
     let repo = GitRepo::new();
     let sha = repo.commit(&[("deploy/web.yaml", "web")], "over https");
-    let server = GitHttp::serve_tls(repo.dir.path(), config, Some(("deploy", "tok3n-s3cret")));
+    let server = GitHttp::serve_tls(repo.dir.path(), config.clone(), Some(("deploy", "tok3n-s3cret")));
     let host = server.url_base.trim_start_matches("https://").to_string();
     let display = format!("https://{host}/origin.git");
     let open = |url: String, token: Option<&str>| {
@@ -58,4 +58,16 @@ fn https_answers_the_credential_challenge_with_the_token_and_never_shows_it() {
         let shown = format!("{error} {error:?}");
         assert!(!shown.contains("tok3n-s3cret") && !shown.contains("bad-t0ken"), "{shown}");
     }
+
+    // A remote that redirects to another host (here another port): the token is for the remote
+    // named only, never sent where it redirects, even when asked for there.
+    let elsewhere = GitHttp::serve_tls(repo.dir.path(), config.clone(), Some(("deploy", "tok3n-s3cret")));
+    let redirector = GitHttp::redirect_tls(config.clone(), &elsewhere.url_base);
+    let redirecting = redirector.url_base.trim_start_matches("https://").to_string();
+    let (_state, fetcher) = open(format!("https://deploy@{redirecting}/origin.git"), Some("tok3n-s3cret"));
+    let error = fetcher.resolve().unwrap_err();
+    assert!(matches!(&error, GitError::Auth { .. }), "{error:?}");
+    assert!(!elsewhere.log().is_empty(), "the redirect was not followed: {:#?}", redirector.log());
+    let sent: Vec<_> = elsewhere.log().into_iter().filter_map(|r| r.authorization).collect();
+    assert!(sent.is_empty(), "the token went to the host redirected to: {sent:?}");
 }

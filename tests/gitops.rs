@@ -395,3 +395,61 @@ async fn a_host_moving_from_a_folder_to_git_plans_in_sync_but_for_relative_binds
     assert!(state.join("current/conf/app.conf").exists());
     expect_code(plan(&[]), 0);
 }
+
+#[tokio::test]
+async fn a_revision_swapped_in_by_apply_git_is_taken_up_by_the_running_controller() {
+    image().await;
+    let env = TestEnv::new("git-apply-run");
+    let docker = docker().await;
+    let a = env.name("a");
+    let repo = GitRepo::new();
+    let first = repo.commit(&[("a.yaml", &service(&a, "1"))], "a at 1");
+    let secret = "hook-secret-apply";
+    let secret_file = env.dir.path().join("hook.secret");
+    std::fs::write(&secret_file, secret).unwrap();
+    let c = start(&env, &repo.url(), &["--poll", "10m", "--webhook-secret-file", secret_file.to_str().unwrap()]).await;
+    applied(&c, &first).await;
+
+    // `moor apply --git` on the host's state dir, as the README offers, while `run --git` runs.
+    let second = repo.commit(&[("a.yaml", &service(&a, "2"))], "a at 2");
+    let state = state_dir(&env);
+    // (Its own apply may lose a race with the controller, which still runs `first`: only its
+    // sync matters here.)
+    env.moor(&["apply", "--git", &repo.url(), "--state-dir", state.to_str().unwrap()]);
+    let link = std::fs::read_link(state.join("current")).unwrap();
+    assert!(link.ends_with(&second), "{}", link.display());
+    // The controller's next look at the remote finds `current` already at `second`: it must run
+    // it, not keep the manifests of `first` (and put VERSION=1 back).
+    let body = b"{}";
+    let signature = hmac_hex(secret.as_bytes(), body);
+    assert_eq!(post_hook(&c, &[("X-Hub-Signature-256", format!("sha256={signature}"))], body), 202);
+    applied(&c, &second).await;
+    running_with(&docker, &env, &a, Some("VERSION=2")).await;
+}
+
+#[tokio::test]
+async fn sigterm_does_not_wait_for_a_fetch_from_a_remote_that_stalls() {
+    let env = TestEnv::new("git-stall");
+    // A "git server" that accepts connections and never answers: a fetch waits ~30 s for it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let mut c = start(&env, &format!("http://127.0.0.1:{port}/x.git"), &[]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let pid = c.child.id().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let sent = Instant::now();
+    let code = eventually(Duration::from_secs(60), "moor to exit after SIGTERM", || {
+        let exited = c.child.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    assert_eq!(code.code(), Some(0));
+    assert!(sent.elapsed() < Duration::from_secs(5), "exited {:?} after SIGTERM", sent.elapsed());
+}

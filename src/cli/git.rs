@@ -1,7 +1,7 @@
 //! The `--git` flags of `moor run`, `moor plan` and `moor apply`, and the one-shot sync of
 //! `plan --git` and `apply --git`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -10,7 +10,10 @@ use crate::git::sync::{GitSettings, SyncOutcome, Syncer};
 use crate::git::{AllowedSigners, Remote, Revision, Token};
 use crate::manifest::Loaded;
 
-/// Where the manifests come from when they come from git.
+/// Where the manifests come from when they come from git. Each flag but the token file (which
+/// may come from the environment) names `dir` as a conflict as well as `url` as a requirement:
+/// clap counts a requirement as met when it conflicts with an argument given (`dir` conflicts
+/// with `url`), so `--verify-commits F DIR` would otherwise run DIR with the flag ignored.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GitArgs {
     /// Take the manifests from this git repository instead of a folder: https://, ssh://,
@@ -18,25 +21,25 @@ pub struct GitArgs {
     #[arg(long = "git", value_name = "URL")]
     pub url: Option<String>,
     /// Branch, tag or full commit SHA (default: the remote's HEAD).
-    #[arg(long = "ref", value_name = "REF", requires = "url")]
+    #[arg(long = "ref", value_name = "REF", requires = "url", conflicts_with = "dir")]
     pub reference: Option<String>,
     /// The manifest folder inside the repository (default: its root).
-    #[arg(long, value_name = "SUBDIR", requires = "url")]
+    #[arg(long, value_name = "SUBDIR", requires = "url", conflicts_with = "dir")]
     pub path: Option<PathBuf>,
     /// Where moor keeps its clone and revision snapshots (default /var/lib/moor/<instance>).
-    #[arg(long, value_name = "DIR", requires = "url")]
+    #[arg(long, value_name = "DIR", requires = "url", conflicts_with = "dir")]
     pub state_dir: Option<PathBuf>,
     /// An SSH allowed_signers file: only commits signed by one of its keys are applied.
-    #[arg(long, value_name = "FILE", requires = "url")]
+    #[arg(long, value_name = "FILE", requires = "url", conflicts_with = "dir")]
     pub verify_commits: Option<PathBuf>,
     /// Allow a revision with no Service manifest (it prunes every service).
-    #[arg(long, requires = "url")]
+    #[arg(long, requires = "url", conflicts_with = "dir")]
     pub allow_empty: bool,
     /// A file holding an https token (sent as the password of HTTP basic auth).
     #[arg(long, value_name = "FILE", env = "MOOR_GIT_TOKEN_FILE")]
     pub git_token_file: Option<PathBuf>,
     /// The SSH private key for ssh:// and git@host: URLs (default: ssh's own config and agent).
-    #[arg(long, value_name = "FILE", requires = "url")]
+    #[arg(long, value_name = "FILE", requires = "url", conflicts_with = "dir")]
     pub git_ssh_key: Option<PathBuf>,
 }
 
@@ -49,6 +52,12 @@ impl GitArgs {
     /// The settings of a source syncing into `state_dir` whose manifests are shown under
     /// `shown`. Reads the token and the allowed signers now: a bad file is an error at start.
     pub fn settings(&self, url: &str, state_dir: PathBuf, shown: PathBuf) -> anyhow::Result<GitSettings> {
+        if let Some(path) = &self.path {
+            // A folder inside the repository: `/x` or `../x` names none, and would be refused at
+            // every revision (or, normalized to `x`, taken for a snapshot of `--path x`).
+            let inside = path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+            anyhow::ensure!(inside, "--path {}: not a folder inside the repository", path.display());
+        }
         let token = match &self.git_token_file {
             Some(file) => {
                 let text = std::fs::read_to_string(file)

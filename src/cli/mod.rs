@@ -184,3 +184,72 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Man { command } => completions::man(command.as_deref()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{git, Cli};
+
+    #[test]
+    fn git_flags_are_refused_beside_a_folder_and_without_git() {
+        let flags: [&[&str]; 8] = [
+            &["--ref", "main"],
+            &["--path", "deploy"],
+            &["--state-dir", "/s"],
+            &["--verify-commits", "/signers"],
+            &["--allow-empty"],
+            &["--git-ssh-key", "/k"],
+            &["--poll", "1m"],
+            &["--webhook-secret-file", "/h", "--listen", "127.0.0.1:9090"],
+        ];
+        for flag in flags {
+            for command in ["run", "plan", "apply"] {
+                if command != "run" && ["--poll", "--webhook-secret-file"].contains(&flag[0]) {
+                    continue;
+                }
+                for folder in [&["manifests"][..], &[][..]] {
+                    let args = [&["moor", command][..], flag, folder].concat();
+                    assert!(Cli::try_parse_from(&args).is_err(), "accepted: {args:?}");
+                }
+                let with_git = [&["moor", command, "--git", "file:///r"][..], flag].concat();
+                assert!(Cli::try_parse_from(&with_git).is_ok(), "refused: {with_git:?}");
+            }
+        }
+        assert!(Cli::try_parse_from(["moor", "run", "--git-token-file", "/t", "manifests"]).is_ok());
+        assert!(Cli::try_parse_from(["moor", "run", "manifests"]).is_ok(), "the default --poll is no conflict");
+    }
+
+    #[test]
+    fn a_path_outside_the_repository_is_refused_at_start() {
+        let settings = |path: &str| {
+            let args = git::GitArgs { path: Some(path.into()), ..git_args() };
+            args.settings("file:///r", "/s".into(), "/s/current".into()).map(|s| s.path)
+        };
+        for outside in ["/deploy", "../deploy", "deploy/../../x"] {
+            assert!(settings(outside).is_err(), "{outside}");
+        }
+        assert_eq!(settings("./deploy/prod/").unwrap(), std::path::Path::new("./deploy/prod/"));
+    }
+
+    fn git_args() -> git::GitArgs {
+        git::GitArgs {
+            url: Some("file:///r".into()),
+            reference: None,
+            path: None,
+            state_dir: None,
+            verify_commits: None,
+            allow_empty: false,
+            git_token_file: None,
+            git_ssh_key: None,
+        }
+    }
+
+    #[test]
+    fn a_poll_under_a_second_is_refused() {
+        for poll in ["0s", "0", "500ms"] {
+            assert!(Cli::try_parse_from(["moor", "run", "--git", "file:///r", "--poll", poll]).is_err(), "{poll}");
+        }
+        assert!(Cli::try_parse_from(["moor", "run", "--git", "file:///r", "--poll", "1s"]).is_ok());
+    }
+}

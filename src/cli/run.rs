@@ -31,11 +31,11 @@ pub struct RunArgs {
     #[command(flatten)]
     git: GitArgs,
     /// How often the git remote is asked for the ref's commit (up to 10% sooner, at random).
-    #[arg(long, default_value = "3m", value_parser = parse_duration, requires = "url")]
+    #[arg(long, default_value = "3m", value_parser = parse_poll, requires = "url", conflicts_with = "dir")]
     poll: Duration,
     /// Enables `POST /hooks/git` on --listen: a push webhook signed with the secret in this file
     /// (GitHub, Gitea, Forgejo, Gogs, GitLab) makes moor look at the remote at once.
-    #[arg(long, value_name = "FILE", requires_all = ["url", "listen"])]
+    #[arg(long, value_name = "FILE", requires_all = ["url", "listen"], conflicts_with = "dir")]
     webhook_secret_file: Option<PathBuf>,
     /// Full resync period.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
@@ -54,6 +54,16 @@ pub struct RunArgs {
     /// How long in-flight reconciles may finish after SIGTERM or SIGINT.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+}
+
+/// A `--poll` interval: at least a second. `0s` (or a few milliseconds) would ask the remote
+/// without pause, hundreds of times a second, which no git server should get from a host.
+fn parse_poll(text: &str) -> Result<Duration, String> {
+    let poll = parse_duration(text)?;
+    if poll < Duration::from_secs(1) {
+        return Err(format!("--poll {text:?} is under a second: the remote would be asked without pause"));
+    }
+    Ok(poll)
 }
 
 /// Cancels `token` on SIGTERM or SIGINT.
@@ -121,7 +131,7 @@ fn git_source(
 
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let token = CancellationToken::new();
         on_signals(token.clone())?;
         let shared = Arc::new(Shared::default());
@@ -169,5 +179,11 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         }
         info!("stopped; managed containers keep running");
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Dropping the runtime would wait for every blocking task, and a git sync blocked on a remote
+    // that stalls ends only at its own timeout (30 s over http, a minute over ssh). Everything
+    // else is done by now; an abandoned sync leaves the state dir as a crash does (it is written
+    // for that: `.tmp` folders and renames).
+    runtime.shutdown_background();
+    result
 }

@@ -272,6 +272,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
             self.queue.done(&key);
             return;
         }
+        state.dispatched = service.map(signature);
         let pin = service.and_then(|s| state.pin_for(s)).map(str::to_string);
         let conflicts = self.services.values().flat_map(|s| s.conflicts.clone()).collect();
         self.reconcile_ids += 1;
@@ -282,7 +283,14 @@ impl<E: Engine, S: Source> Controller<E, S> {
     /// Books a finished reconcile: the decision, then its effects.
     fn finished(&mut self, r: Reconciled) {
         let desired = self.desired.clone();
-        let fx = decide::on_outcome(self.state(&r.key), &r, desired.services.get(&r.key), Instant::now());
+        let service = desired.services.get(&r.key);
+        let mut fx = decide::on_outcome(self.state(&r.key), &r, service, Instant::now());
+        // A reconcile started before a reload changed this manifest converged to the previous
+        // one: not in sync (the reload queued the key again, so it runs once more at once). Else
+        // a revision would count as applied (`lastAppliedRevision`) while the previous one runs.
+        if self.state(&r.key).dispatched != service.map(signature) {
+            fx.status.in_sync = false;
+        }
         if fx.forget {
             self.services.remove(&r.key);
         }

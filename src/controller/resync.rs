@@ -79,6 +79,10 @@ impl<E: Engine, S: Source> Controller<E, S> {
         }
         for (name, sp) in &plan.services {
             if sp.orphan {
+                // Not in sync until it is gone: without this its status keeps the `in_sync` of
+                // when it was desired (or has none), and a revision that drops it would count as
+                // applied (`lastAppliedRevision`) while it still runs.
+                self.shared.service(name, |s| s.in_sync = false);
                 self.enqueue(name, Duration::ZERO);
             }
         }

@@ -47,6 +47,9 @@ pub struct ServiceState {
     pub held: Option<Target>,
     /// How the last reconcile ended: a resync shows a held service's failure from it.
     pub last_outcome: Option<ReconcileOutcome>,
+    /// The manifest [`signature`] the last reconcile was started with (`None` for an orphan): one
+    /// that ends after a reload changed the manifest converged to the previous one.
+    pub dispatched: Option<String>,
 }
 
 impl Default for ServiceState {
@@ -68,6 +71,7 @@ impl ServiceState {
             conflicts: BTreeMap::new(),
             held: None,
             last_outcome: None,
+            dispatched: None,
         }
     }
 

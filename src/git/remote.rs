@@ -84,6 +84,9 @@ impl Remote {
     /// The URL with any userinfo (`user:password@`) removed; safe for logs and `/status`.
     /// An scp-like `git@host:path` has no password and is shown as given.
     pub fn display_url(&self) -> String {
+        if let Some(userinfo) = unparsable_userinfo(&self.url) {
+            return self.url.replacen(&format!("{userinfo}@"), "", 1);
+        }
         match split_url(&self.url) {
             Some(parts) => format!("{}://{}", parts.scheme, parts.rest),
             None => self.url.clone(),
@@ -110,6 +113,16 @@ struct UrlParts<'a> {
     password: Option<&'a str>,
     /// Everything after the userinfo: `host[:port]/path...`.
     rest: &'a str,
+}
+
+/// In a URL that does not parse, the text between `://` and its last `@`: a password holding an
+/// unescaped `/`, `?` or `#` ends the authority early, so [`split_url`] sees no userinfo and the
+/// password would be shown. Such a URL can never work; it is shown without that text. `None` for
+/// a URL that parses (`https://host/a@b` has an `@` in its path), or has no `@` past `://`.
+fn unparsable_userinfo(url: &str) -> Option<&str> {
+    let (_, after) = url.split_once("://")?;
+    let at = after.rfind('@')?;
+    gix::url::parse(gix::bstr::BStr::new(url)).is_err().then_some(&after[..at])
 }
 
 fn split_url(url: &str) -> Option<UrlParts<'_>> {
@@ -174,6 +187,18 @@ pub(crate) struct Target {
 impl Target {
     pub fn new(remote: &Remote) -> Target {
         let display = remote.display_url();
+        if let Some(userinfo) = unparsable_userinfo(&remote.url) {
+            // gix refuses the URL (InvalidUrl) and quotes it: scrub the userinfo and its parts.
+            let mut secrets: Vec<String> = remote.token.iter().map(|t| t.expose().to_string()).collect();
+            secrets.push(userinfo.to_string());
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.extend([password.to_string(), percent_decode(password)]);
+            }
+            secrets.retain(|s| !s.is_empty());
+            let is_https_or_http =
+                ["http://", "https://"].iter().any(|p| remote.url.to_ascii_lowercase().starts_with(p));
+            return Target { url: remote.url.clone(), display, is_https_or_http, credentials: None, secrets };
+        }
         let Some(parts) = split_url(&remote.url) else {
             // scp-like or a local path: nothing secret in it.
             let secrets = remote.token.iter().map(|t| t.expose().to_string()).collect();
@@ -230,14 +255,26 @@ impl Target {
 
     /// Answers gix's credential request with the token, and nothing else: no credential helper
     /// and no prompt is ever run. Without a token the request is answered "none", which gix
-    /// reports as an authentication failure.
+    /// reports as an authentication failure. So is a request for another scheme, host or port
+    /// than the remote's: the remote redirected there (gix follows the first redirect), and the
+    /// token is for the remote the user named only (gix drops the identity on such a redirect,
+    /// then asks again for the new URL).
     #[allow(clippy::result_large_err, reason = "the signature is gix's (`gix_credentials::protocol::Result`)")]
     pub fn credentials(
         &self,
     ) -> impl FnMut(gix::credentials::helper::Action) -> gix::credentials::protocol::Result + 'static {
         let credentials = self.credentials.clone();
+        let remote = authority(self.url.as_bytes());
+        let for_remote = move |context: &gix::credentials::protocol::Context| {
+            let url = match (&context.url, &context.protocol, &context.host) {
+                (Some(url), _, _) => url.to_vec(),
+                (None, Some(protocol), Some(host)) => format!("{protocol}://{host}/").into_bytes(),
+                _ => return false,
+            };
+            remote.is_some() && authority(&url) == remote
+        };
         move |action| match (action, &credentials) {
-            (gix::credentials::helper::Action::Get(context), Some((username, token))) => {
+            (gix::credentials::helper::Action::Get(context), Some((username, token))) if for_remote(&context) => {
                 Ok(Some(gix::credentials::protocol::Outcome {
                     identity: gix::sec::identity::Account {
                         username: username.clone(),
@@ -272,7 +309,7 @@ impl Target {
         use gix::protocol::transport::client::Error as Client;
         match error {
             gix::remote::ref_map::Error::Handshake(Handshake::EmptyCredentials) => {
-                self.auth("the remote asks for credentials and no token was given")
+                self.auth("the remote asks for credentials and no token was given for it (a token goes to the remote's own host only, never where it redirects)")
             }
             gix::remote::ref_map::Error::Handshake(
                 Handshake::Credentials(_)
@@ -282,6 +319,13 @@ impl Target {
             _ => self.connect(&error_chain(error)),
         }
     }
+}
+
+/// The scheme, host and port (the scheme's default when none is written) of `url`: what a
+/// credential is for. `None` when it does not parse.
+fn authority(url: &[u8]) -> Option<(gix::url::Scheme, String, Option<u16>)> {
+    let url = gix::url::parse(gix::bstr::BStr::new(url)).ok()?;
+    Some((url.scheme.clone(), url.host()?.to_ascii_lowercase(), url.port_or_default()))
 }
 
 /// The in-memory config of the state repository: gix's user agent, and with an SSH key the ssh
@@ -316,6 +360,20 @@ mod tests {
         assert_eq!(remote("/srv/git/x.git").display_url(), "/srv/git/x.git");
         // An '@' in the path is not userinfo.
         assert_eq!(remote("https://host/a@b").display_url(), "https://host/a@b");
+        assert_eq!(remote("https://host:8080/a@b").display_url(), "https://host:8080/a@b");
+    }
+
+    #[test]
+    fn a_password_with_an_unescaped_slash_question_mark_or_hash_is_not_shown() {
+        for url in
+            ["https://me:ab/cdS3CRET@host/x.git", "https://me:abS3CRET?x@host/x.git", "https://me:a#S3CRET@host/x"]
+        {
+            let shown = remote(url).display_url();
+            assert!(!shown.contains("S3CRET") && shown.starts_with("https://host/"), "{url}: {shown}");
+            let target = Target::new(&remote(url));
+            let message = format!("URL {url:?} can not be parsed");
+            assert!(!target.scrub(&message).contains("S3CRET"), "{}", target.scrub(&message));
+        }
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //!   revision or the next, never a mix.
 //! - [`StateDir::prune`] never removes the snapshot `current` points at.
 //! - One writer: `write_snapshot`, `set_current` and `prune` of one state dir are called from one
-//!   task at a time (prune removes the `.tmp` folders a concurrent write would be filling).
+//!   task at a time (prune removes the `.tmp` folders a concurrent write would be filling, and two
+//!   writes of one `<sha>.tmp` would rename a mix of both into place). Across processes (`moor
+//!   run --git` and `moor apply --git` on the host's state dir) [`StateDir::lock`] enforces it.
 //! - Atomic against a crash of the process, not against power loss (nothing is fsynced).
 
 use std::fs;
@@ -86,6 +88,19 @@ impl StateDir {
     /// resolve through it, never through `snapshots/<sha>`).
     pub fn current_path(&self) -> PathBuf {
         self.root.join("current")
+    }
+
+    /// Locks `<root>/lock` exclusively (creating the state dir), waiting for another process
+    /// that holds it: a sync holds it from its first write to its last, so that two processes on
+    /// one state dir never write, swap or prune at once. Released when the file is dropped, or
+    /// when the process dies.
+    pub fn lock(&self) -> Result<fs::File, GitError> {
+        fs::create_dir_all(&self.root).map_err(GitError::io(&self.root))?;
+        let path = self.root.join("lock");
+        let file =
+            fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(GitError::io(&path))?;
+        file.lock().map_err(GitError::io(&path))?;
+        Ok(file)
     }
 
     /// The revision `current` points at; `None` when there is none yet, or when the link or its

@@ -187,10 +187,24 @@ fn record(
     match outcome {
         SyncOutcome::Unchanged(revision) => {
             debug!(revision = %revision.id(), "the remote is at the current revision");
+            // `current` may have been swapped by another process on this state dir (`moor apply
+            // --git`): the controller then still runs the manifests it loaded before, and would
+            // put them back at every repair until a new commit came. Load it now.
+            let mut moved = None;
             shared.source(|s| {
+                if s.revision.as_deref() != Some(revision.id().as_str()) {
+                    moved = Some(s.revision.replace(revision.id()));
+                    s.subject = Some(revision.subject.clone());
+                    s.verified_by = revision.signer.clone();
+                }
                 s.last_fetch = Some(now.clone());
                 s.last_error = None;
             });
+            if let Some(previous) = moved {
+                info!(revision = %revision.id(), subject = %revision.subject, "the current revision was changed on disk; loading it");
+                shared.metrics.source_revision(previous.as_deref(), &revision.id());
+                let _ = tx.send(Trigger::Manifests);
+            }
         }
         SyncOutcome::Applied { revision, services } => {
             info!(revision = %revision.id(), subject = %revision.subject, services, signer = revision.signer.as_deref().unwrap_or("-"), "revision applied");

@@ -9,7 +9,9 @@
 //!   not read as "delete everything" (Argo CD's `allowEmpty` guard).
 //! - When the remote's commit is the current revision, nothing is fetched: an idle poll is one
 //!   ref listing. A refused commit is remembered, so asking again about the same SHA fetches
-//!   nothing either (a commit's content never changes).
+//!   nothing either (a commit's content never changes). With `--verify-commits`, the current
+//!   revision is verified once per process all the same (from the local repository): the allowed
+//!   signers may have changed since it was applied.
 //! - Blocking: gix's network client is blocking; the controller runs [`Syncer::sync`] on a
 //!   blocking thread.
 
@@ -103,16 +105,19 @@ impl SyncOutcome {
 pub struct Syncer {
     settings: GitSettings,
     state: StateDir,
-    /// Opened on first use, so that an unwritable state dir is a failure that is retried, not a
-    /// refusal to start.
+    /// Opened by each sync, so that an unwritable state dir is a failure that is retried, not a
+    /// refusal to start, and a repository that went away (removed by hand, or a start afresh cut
+    /// short) is created again instead of failing every sync until a restart.
     fetcher: Option<Fetcher>,
     refused: Option<(Revision, Refusal)>,
+    /// The last commit whose signature this process verified (with `--verify-commits`).
+    verified: Option<String>,
 }
 
 impl Syncer {
     pub fn new(settings: GitSettings) -> Syncer {
         let state = StateDir::new(settings.state_dir.clone());
-        Syncer { settings, state, fetcher: None, refused: None }
+        Syncer { settings, state, fetcher: None, refused: None, verified: None }
     }
 
     pub fn settings(&self) -> &GitSettings {
@@ -125,11 +130,15 @@ impl Syncer {
 
     /// One look at the remote, and what came of it.
     pub fn sync(&mut self) -> SyncOutcome {
-        if self.fetcher.is_none() {
-            match Fetcher::open(self.state.root(), self.settings.remote.clone()) {
-                Ok(f) => self.fetcher = Some(f),
-                Err(e) => return SyncOutcome::Failed(e),
-            }
+        // Another process may sync this state dir too (`moor apply --git` beside `moor run --git`).
+        let _lock = match self.state.lock() {
+            Ok(lock) => lock,
+            Err(e) => return SyncOutcome::Failed(e),
+        };
+        // Cheap: every call of a Fetcher opens the repository again anyway.
+        match Fetcher::open(self.state.root(), self.settings.remote.clone()) {
+            Ok(f) => self.fetcher = Some(f),
+            Err(e) => return SyncOutcome::Failed(e),
         }
         let Some(fetcher) = self.fetcher.as_ref() else {
             unreachable!("opened above");
@@ -139,7 +148,11 @@ impl Syncer {
             Err(e) => return SyncOutcome::Failed(e),
         };
         if let Some(current) = self.current().filter(|r| r.sha == sha) {
-            return SyncOutcome::Unchanged(current);
+            // With --verify-commits, `current` counts only once this process verified it: it may
+            // have been applied before the flag was on, or signed by a key since removed.
+            if self.settings.signers.is_none() || self.verified.as_deref() == Some(sha.as_str()) {
+                return SyncOutcome::Unchanged(current);
+            }
         }
         if let Some((revision, refusal)) = self.refused.clone().filter(|(r, _)| r.sha == sha) {
             return SyncOutcome::Refused { revision, refusal, again: true };
@@ -157,7 +170,10 @@ impl Syncer {
         };
         if let Some(signers) = &self.settings.signers {
             match verify(signers, &commit) {
-                Ok(signer) => revision.signer = Some(format!("{} {}", signer.principal, signer.fingerprint)),
+                Ok(signer) => {
+                    revision.signer = Some(format!("{} {}", signer.principal, signer.fingerprint));
+                    self.verified = Some(sha.clone());
+                }
                 Err(e) => return self.refuse(revision, Refusal::Signature(e.to_string())),
             }
         }
@@ -166,6 +182,10 @@ impl Syncer {
             Err(GitError::NoSuchPath { .. }) => {
                 let path = self.settings.path.display().to_string();
                 return self.refuse(revision, Refusal::NoPath { path });
+            }
+            // The commit's content, which never changes: a refusal, not a failure to retry.
+            Err(e @ GitError::UnsafeName { .. }) => {
+                return self.refuse(revision, Refusal::Invalid(vec![e.to_string()]))
             }
             Err(e) => return SyncOutcome::Failed(e),
         }

@@ -3,7 +3,8 @@
 //! it sends, and keeps each request (method, path, decoded body) so tests can tell a ref listing
 //! from a pack fetch. Answers carry `Connection: close`; chunked request bodies are decoded.
 //! [`GitHttp::serve_tls`] serves HTTPS and can demand basic auth (401 until the right
-//! `Authorization` comes). The server thread stops when the [`GitHttp`] is dropped.
+//! `Authorization` comes); [`GitHttp::redirect_tls`] answers every request with a redirect to
+//! another server. The server thread stops when the [`GitHttp`] is dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -48,6 +49,8 @@ struct Shared {
     root: PathBuf,
     /// The `Authorization` value every request must carry, if any.
     required_authorization: Option<String>,
+    /// A base URL every request is redirected to (`302`, same path and query), if any.
+    redirect_to: Option<String>,
     requests: Arc<AtomicUsize>,
     bytes_out: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<Request>>>,
@@ -56,16 +59,27 @@ struct Shared {
 impl GitHttp {
     /// Serves the repositories under `project_root` over HTTP on a free loopback port.
     pub fn serve(project_root: &Path) -> GitHttp {
-        Self::start(project_root, None, None)
+        Self::start(project_root, None, None, None)
     }
 
     /// Serves over HTTPS with `tls`; with `basic_auth` (user, password) every request without
     /// exactly those credentials is answered 401 with a `WWW-Authenticate: Basic` challenge.
     pub fn serve_tls(project_root: &Path, tls: Arc<rustls::ServerConfig>, basic_auth: Option<(&str, &str)>) -> GitHttp {
-        Self::start(project_root, Some(tls), basic_auth)
+        Self::start(project_root, Some(tls), basic_auth, None)
     }
 
-    fn start(project_root: &Path, tls: Option<Arc<rustls::ServerConfig>>, basic_auth: Option<(&str, &str)>) -> GitHttp {
+    /// Serves HTTPS with `tls`, answering every request with a `302` to the same path and query
+    /// under `base` (such as another server's `url_base`).
+    pub fn redirect_tls(tls: Arc<rustls::ServerConfig>, base: &str) -> GitHttp {
+        Self::start(Path::new("/nonexistent"), Some(tls), None, Some(base.to_string()))
+    }
+
+    fn start(
+        project_root: &Path,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        basic_auth: Option<(&str, &str)>,
+        redirect_to: Option<String>,
+    ) -> GitHttp {
         use base64::Engine;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
@@ -76,6 +90,7 @@ impl GitHttp {
         let shared = Shared {
             root: project_root.to_path_buf(),
             required_authorization,
+            redirect_to,
             requests: Arc::new(AtomicUsize::new(0)),
             bytes_out: Arc::new(AtomicU64::new(0)),
             log: Arc::new(Mutex::new(Vec::new())),
@@ -178,6 +193,14 @@ fn handle(mut stream: impl Read + Write, shared: &Shared) -> std::io::Result<()>
     };
     drop(reader);
     let authorization = header("authorization");
+    if let Some(base) = &shared.redirect_to {
+        let response =
+            format!("HTTP/1.1 302 Found\r\nLocation: {base}{target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        shared.log.lock().unwrap().push(Request { method, target, body, authorization });
+        shared.bytes_out.fetch_add(response.len() as u64, Ordering::SeqCst);
+        shared.requests.fetch_add(1, Ordering::SeqCst);
+        return stream.write_all(response.as_bytes());
+    }
     if shared.required_authorization.is_some() && authorization != shared.required_authorization {
         shared.log.lock().unwrap().push(Request { method, target, body, authorization });
         let response = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";

@@ -258,3 +258,58 @@ async fn a_broken_manifest_suspends_prune_until_it_is_fixed() {
     assert!(h.running("a").is_some());
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_revision_that_prunes_a_service_counts_as_applied_only_once_it_is_gone() {
+    let (web, old) = (service("web", ""), service("old", ""));
+    let h = Harness::new(&[("web.yaml", &web), ("old.yaml", &old)]);
+    h.shared.set_source(crate::controller::status::SourceStatus::default());
+    let mut h = h.start();
+    h.until("both run", 5 * SECOND, |h| h.running("web").is_some() && h.running("old").is_some()).await;
+
+    // The next revision drops `old`, whose removal keeps failing.
+    for _ in 0..50 {
+        h.engine.fail_next(Op::Stop, EngineError::Api { status: 500, message: "boom".into() });
+        h.engine.fail_next(Op::Remove, EngineError::Api { status: 500, message: "boom".into() });
+    }
+    h.shared.loaded_revision(Some("main@sha1:r2".into()));
+    h.manifests.remove("old.yaml");
+    h.wait(2 * INTERVAL).await;
+    assert!(h.engine.container("old").is_some(), "old was removed after all");
+    let source = h.shared.status().source.unwrap();
+    assert_eq!(source.last_applied_revision, None, "applied while old still runs: {source:#?}");
+
+    // Once it is gone (here by hand), the revision is applied.
+    h.engine.docker_rm_f("old");
+    h.until("r2 applied", 2 * INTERVAL, |h| {
+        h.shared.status().source.and_then(|s| s.last_applied_revision).as_deref() == Some("main@sha1:r2")
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconcile_of_the_previous_revision_finishing_late_does_not_apply_the_new_one() {
+    let h = Harness::new(&[("web.yaml", &service("web", ""))]);
+    h.shared.set_source(crate::controller::status::SourceStatus::default());
+    let mut h = h.start();
+    h.until("web runs", 5 * SECOND, |h| h.running("web").is_some()).await;
+
+    // A repair of web (the previous revision's spec) is in flight, slowly...
+    h.engine.slow(Op::Create, 10 * SECOND);
+    h.engine.docker_rm_f("web");
+    h.wait(SECOND).await;
+    // ...when the next revision (app:2) is loaded; every replacement to it fails.
+    for _ in 0..50 {
+        h.engine.fail_next(Op::Stop, EngineError::Api { status: 500, message: "boom".into() });
+        h.engine.fail_next(Op::Remove, EngineError::Api { status: 500, message: "boom".into() });
+    }
+    h.shared.loaded_revision(Some("main@sha1:r2".into()));
+    h.manifests.set("web.yaml", &service("web", "").replace("app:1", "app:2"));
+    h.until("the repair done", 30 * SECOND, |h| h.running("web").is_some()).await;
+    h.wait(2 * INTERVAL).await;
+    assert_eq!(h.running("web").map(|c| c.image), Some("app:1".to_string()), "web was replaced after all");
+    let source = h.shared.status().source.unwrap();
+    assert_eq!(source.last_applied_revision, None, "applied while web runs app:1: {source:#?}");
+    h.stop().await;
+}
