@@ -115,7 +115,9 @@ pub struct TestEnv {
 impl TestEnv {
     pub fn new(test: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let token = format!("{}{n}", std::process::id() % 100_000);
+        // Fixed width: no token is a part of another, since `docker ps --filter name=TOKEN` (the
+        // cleanup below) matches any part of a name; "12341" would match test 10's "123410".
+        let token = format!("{:05}t{n:04}", std::process::id() % 100_000);
         let instance = format!("t-{test}-{token}");
         TestEnv { instance, token, dir: tempfile::tempdir().unwrap(), images: Default::default() }
     }
