@@ -29,9 +29,6 @@ pub struct GitArgs {
     /// An SSH allowed_signers file: only commits signed by one of its keys are applied.
     #[arg(long, value_name = "FILE", requires = "url")]
     pub verify_commits: Option<PathBuf>,
-    /// Allow a revision with no Service manifest (it prunes every service).
-    #[arg(long, requires = "url")]
-    pub allow_empty: bool,
     /// A file holding an https token (sent as the password of HTTP basic auth).
     #[arg(long, value_name = "FILE", env = "MOOR_GIT_TOKEN_FILE")]
     pub git_token_file: Option<PathBuf>,
@@ -47,8 +44,15 @@ impl GitArgs {
     }
 
     /// The settings of a source syncing into `state_dir` whose manifests are shown under
-    /// `shown`. Reads the token and the allowed signers now: a bad file is an error at start.
-    pub fn settings(&self, url: &str, state_dir: PathBuf, shown: PathBuf) -> anyhow::Result<GitSettings> {
+    /// `shown`; `allow_empty` (the shared `--allow-empty`) lets a revision without a Service run.
+    /// Reads the token and the allowed signers now: a bad file is an error at start.
+    pub fn settings(
+        &self,
+        url: &str,
+        state_dir: PathBuf,
+        shown: PathBuf,
+        allow_empty: bool,
+    ) -> anyhow::Result<GitSettings> {
         let token = match &self.git_token_file {
             Some(file) => {
                 let text = std::fs::read_to_string(file)
@@ -74,7 +78,7 @@ impl GitArgs {
             state_dir,
             shown,
             signers,
-            allow_empty: self.allow_empty,
+            allow_empty,
         })
     }
 }

@@ -15,6 +15,7 @@ mod git;
 mod logs;
 mod render;
 mod run;
+mod source;
 mod validate;
 mod version;
 
@@ -63,28 +64,27 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check manifests against the schema and the semantic rules.
+    /// Check manifests against the schema and the semantic rules. Exit 0 valid, 1 not. A folder
+    /// without any Service manifest is not, unless --allow-empty (apply would prune nothing from
+    /// it); files named one by one need no Service among them.
     Validate {
         /// Files or folders (default ./manifests).
         paths: Vec<PathBuf>,
+        /// Accept a folder without any Service manifest (what `apply --allow-empty` accepts).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Print the JSON schema of a manifest document.
     Schema,
     /// Show what `apply` would do, field by field. Exit 0 in sync, 2 changes pending, 1 error.
     Plan {
-        /// Manifest folder (default ./manifests).
-        #[arg(conflicts_with = "url")]
-        dir: Option<PathBuf>,
         #[command(flatten)]
-        git: git::GitArgs,
+        source: source::SourceArgs,
     },
     /// Converge once and wait. Exit 0 converged, 1 when any service failed.
     Apply {
-        /// Manifest folder (default ./manifests).
-        #[arg(conflicts_with = "url")]
-        dir: Option<PathBuf>,
         #[command(flatten)]
-        git: git::GitArgs,
+        source: source::SourceArgs,
         /// Only show the plan (same as `moor plan`).
         #[arg(long)]
         dry_run: bool,
@@ -161,14 +161,14 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { paths } => validate::run(&paths, cli.global.output),
+        Command::Validate { paths, allow_empty } => validate::run(&paths, allow_empty, cli.global.output),
         Command::Schema => {
             print!("{}", crate::manifest::schema::document_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { dir, git } => converge::plan(dir, &git, &cli.global),
-        Command::Apply { dir, git, dry_run: true, .. } => converge::plan(dir, &git, &cli.global),
-        Command::Apply { dir, git, concurrency, .. } => converge::apply(dir, &git, concurrency, &cli.global),
+        Command::Plan { source } => converge::plan(&source, &cli.global),
+        Command::Apply { source, dry_run: true, .. } => converge::plan(&source, &cli.global),
+        Command::Apply { source, concurrency, .. } => converge::apply(&source, concurrency, &cli.global),
         Command::Status { dir, controller } => converge::status(dir, controller, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
