@@ -42,9 +42,8 @@ fn svc() -> impl Strategy<Value = Svc> {
 
 /// Up to one service per name.
 fn desired() -> impl Strategy<Value = BTreeMap<&'static str, Svc>> {
-    proptest::collection::vec(proptest::option::of(svc()), NAMES.len()).prop_map(|v| {
-        NAMES.iter().zip(v).filter_map(|(n, s)| s.map(|s| (*n, s))).collect()
-    })
+    proptest::collection::vec(proptest::option::of(svc()), NAMES.len())
+        .prop_map(|v| NAMES.iter().zip(v).filter_map(|(n, s)| s.map(|s| (*n, s))).collect())
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +55,11 @@ enum Meddle {
 
 fn meddling() -> impl Strategy<Value = Vec<Meddle>> {
     proptest::collection::vec(
-        prop_oneof![(0usize..8).prop_map(Meddle::RmF), (0usize..8).prop_map(Meddle::Stop), (0usize..8).prop_map(Meddle::Crash)],
+        prop_oneof![
+            (0usize..8).prop_map(Meddle::RmF),
+            (0usize..8).prop_map(Meddle::Stop),
+            (0usize..8).prop_map(Meddle::Crash)
+        ],
         0..4,
     )
 }
@@ -85,7 +88,12 @@ async fn apply(engine: &FakeEngine, services: &BTreeMap<&'static str, Svc>) {
     reconcile_once(engine, &loaded.desired, &ApplyOptions::new(INSTANCE, 4)).await.expect("the fake answers");
 }
 
-fn check(before: BTreeMap<&'static str, Svc>, meddle: Vec<Meddle>, foreigners: Vec<&'static str>, after: BTreeMap<&'static str, Svc>) {
+fn check(
+    before: BTreeMap<&'static str, Svc>,
+    meddle: Vec<Meddle>,
+    foreigners: Vec<&'static str>,
+    after: BTreeMap<&'static str, Svc>,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
     runtime.block_on(async {
         let engine = FakeEngine::new();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::git::{sync_once, GitArgs};
 use super::render::{self, progress, SourceStatusView};
+use super::source::{is_clean, load_folder, SourceArgs};
 use super::{default_dir, Global};
 use crate::apply::ApplyOptions;
 use crate::controller::status::timestamp;
@@ -17,7 +17,6 @@ use crate::engine::Engine;
 use crate::http_client::HttpClient;
 use crate::manifest::model::Watch;
 use crate::manifest::Desired;
-use crate::manifest::{load_paths, Loaded};
 use crate::observe::Observed;
 use crate::plan::plan as make_plan;
 use crate::reconcile::{observe, reconcile_once};
@@ -31,35 +30,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")
 }
 
-/// Loads the manifest folder and prints its problems on stderr. The valid services still
-/// converge; prune is suspended (the plan says so).
-fn load(dir: Option<PathBuf>) -> Loaded {
-    let loaded = load_paths(&[dir.unwrap_or_else(default_dir)]);
-    for p in &loaded.problems {
-        eprintln!("{p}");
-    }
-    loaded
-}
-
-/// What to plan or apply: the folder, or with `--git` the remote's commit. `plan --git` clones
-/// into a throwaway folder (it runs as any user and writes nothing of the host's) but presents
-/// the manifests under the host's `<state-dir>/current`, so that it plans what `run --git` would
-/// do; `apply --git` syncs the host's state dir itself, as `run --git` does.
-fn load_source(dir: Option<PathBuf>, git: &GitArgs, global: &Global, write_state: bool) -> anyhow::Result<Loaded> {
-    let Some(url) = &git.url else {
-        return Ok(load(dir));
-    };
-    let state_dir = git.state_dir(&global.instance);
-    let shown = state_dir.join("current");
-    let (_revision, loaded) = if write_state {
-        sync_once(git.settings(url, state_dir, shown)?)?
-    } else {
-        let scratch = tempfile::Builder::new().prefix("moor-plan-").tempdir().context("creating a temporary folder")?;
-        sync_once(git.settings(url, scratch.path().to_path_buf(), shown)?)?
-    };
-    Ok(loaded)
-}
-
 async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
     DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")
 }
@@ -69,14 +39,14 @@ fn style(global: &Global) -> render::Style {
     render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
 }
 
-pub fn plan(dir: Option<PathBuf>, git: &GitArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load_source(dir, git, global, false)?;
+pub fn plan(source: &SourceArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = source.load(global, false)?;
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
         render::print_data(global.output, &plan, || render::plan_text(&plan, &loaded.desired, style(global)))?;
-        Ok(ExitCode::from(match (loaded.problems.is_empty(), plan.is_empty()) {
+        Ok(ExitCode::from(match (is_clean(&loaded), plan.is_empty()) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,
@@ -84,8 +54,8 @@ pub fn plan(dir: Option<PathBuf>, git: &GitArgs, global: &Global) -> anyhow::Res
     })
 }
 
-pub fn apply(dir: Option<PathBuf>, git: &GitArgs, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load_source(dir, git, global, true)?;
+pub fn apply(source: &SourceArgs, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = source.load(global, true)?;
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
@@ -106,7 +76,7 @@ pub fn apply(dir: Option<PathBuf>, git: &GitArgs, concurrency: usize, global: &G
         render::print_data(global.output, &pass.report, || {
             render::apply_text(&pass.plan, &pass.report, &loaded.desired, style(global))
         })?;
-        let ok = pass.report.is_success() && loaded.problems.is_empty();
+        let ok = pass.report.is_success() && is_clean(&loaded);
         Ok(ExitCode::from(if ok { IN_SYNC } else { ERROR }))
     })
 }
@@ -124,7 +94,7 @@ pub fn status(
         }
         None => None,
     };
-    let loaded = load(dir);
+    let loaded = load_folder(&dir.unwrap_or_else(default_dir), false)?;
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
@@ -143,7 +113,7 @@ pub fn status(
             source.as_ref().map(render::source_text).unwrap_or_default() + &render::status_table(&rows)
         })?;
         let in_sync = rows.iter().all(|r| r.in_sync);
-        Ok(ExitCode::from(match (loaded.problems.is_empty(), in_sync) {
+        Ok(ExitCode::from(match (is_clean(&loaded), in_sync) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,

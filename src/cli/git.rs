@@ -32,9 +32,6 @@ pub struct GitArgs {
     /// An SSH allowed_signers file: only commits signed by one of its keys are applied.
     #[arg(long, value_name = "FILE", requires = "url", conflicts_with = "dir")]
     pub verify_commits: Option<PathBuf>,
-    /// Allow a revision with no Service manifest (it prunes every service).
-    #[arg(long, requires = "url", conflicts_with = "dir")]
-    pub allow_empty: bool,
     /// A file holding an https token (sent as the password of HTTP basic auth).
     #[arg(long, value_name = "FILE", env = "MOOR_GIT_TOKEN_FILE")]
     pub git_token_file: Option<PathBuf>,
@@ -50,8 +47,15 @@ impl GitArgs {
     }
 
     /// The settings of a source syncing into `state_dir` whose manifests are shown under
-    /// `shown`. Reads the token and the allowed signers now: a bad file is an error at start.
-    pub fn settings(&self, url: &str, state_dir: PathBuf, shown: PathBuf) -> anyhow::Result<GitSettings> {
+    /// `shown`; `allow_empty` (the shared `--allow-empty`) lets a revision without a Service run.
+    /// Reads the token and the allowed signers now: a bad file is an error at start.
+    pub fn settings(
+        &self,
+        url: &str,
+        state_dir: PathBuf,
+        shown: PathBuf,
+        allow_empty: bool,
+    ) -> anyhow::Result<GitSettings> {
         if let Some(path) = &self.path {
             // A folder inside the repository: `/x` or `../x` names none, and would be refused at
             // every revision (or, normalized to `x`, taken for a snapshot of `--path x`).
@@ -83,7 +87,7 @@ impl GitArgs {
             state_dir,
             shown,
             signers,
-            allow_empty: self.allow_empty,
+            allow_empty,
         })
     }
 }

@@ -16,6 +16,7 @@ mod listen;
 mod logs;
 mod render;
 mod run;
+mod source;
 mod validate;
 mod version;
 
@@ -66,28 +67,27 @@ pub enum LogFormat {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check manifests against the schema and the semantic rules.
+    /// Check manifests against the schema and the semantic rules. Exit 0 valid, 1 not. A folder
+    /// without any Service manifest is not, unless --allow-empty (apply would prune nothing from
+    /// it); files named one by one need no Service among them.
     Validate {
         /// Files or folders (default ./manifests).
         paths: Vec<PathBuf>,
+        /// Accept a folder without any Service manifest (what `apply --allow-empty` accepts).
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Print the JSON schema of a manifest document.
     Schema,
     /// Show what `apply` would do, field by field. Exit 0 in sync, 2 changes pending, 1 error.
     Plan {
-        /// Manifest folder (default ./manifests).
-        #[arg(conflicts_with = "url")]
-        dir: Option<PathBuf>,
         #[command(flatten)]
-        git: git::GitArgs,
+        source: source::SourceArgs,
     },
     /// Converge once and wait. Exit 0 converged, 1 when any service failed.
     Apply {
-        /// Manifest folder (default ./manifests).
-        #[arg(conflicts_with = "url")]
-        dir: Option<PathBuf>,
         #[command(flatten)]
-        git: git::GitArgs,
+        source: source::SourceArgs,
         /// Only show the plan (same as `moor plan`).
         #[arg(long)]
         dry_run: bool,
@@ -167,14 +167,14 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { paths } => validate::run(&paths, cli.global.output),
+        Command::Validate { paths, allow_empty } => validate::run(&paths, allow_empty, cli.global.output),
         Command::Schema => {
             print!("{}", crate::manifest::schema::document_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { dir, git } => converge::plan(dir, &git, &cli.global),
-        Command::Apply { dir, git, dry_run: true, .. } => converge::plan(dir, &git, &cli.global),
-        Command::Apply { dir, git, concurrency, .. } => converge::apply(dir, &git, concurrency, &cli.global),
+        Command::Plan { source } => converge::plan(&source, &cli.global),
+        Command::Apply { source, dry_run: true, .. } => converge::plan(&source, &cli.global),
+        Command::Apply { source, concurrency, .. } => converge::apply(&source, concurrency, &cli.global),
         Command::Status { dir, controller, token_file } => converge::status(dir, controller, token_file, &cli.global),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
@@ -193,12 +193,12 @@ mod tests {
 
     #[test]
     fn git_flags_are_refused_beside_a_folder_and_without_git() {
-        let flags: [&[&str]; 8] = [
+        // (`--allow-empty` is for folders and git alike.)
+        let flags: [&[&str]; 7] = [
             &["--ref", "main"],
             &["--path", "deploy"],
             &["--state-dir", "/s"],
             &["--verify-commits", "/signers"],
-            &["--allow-empty"],
             &["--git-ssh-key", "/k"],
             &["--poll", "1m"],
             &["--webhook-secret-file", "/h", "--listen", "127.0.0.1:9090"],
@@ -218,13 +218,14 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["moor", "run", "--git-token-file", "/t", "manifests"]).is_ok());
         assert!(Cli::try_parse_from(["moor", "run", "manifests"]).is_ok(), "the default --poll is no conflict");
+        assert!(Cli::try_parse_from(["moor", "run", "--allow-empty", "manifests"]).is_ok());
     }
 
     #[test]
     fn a_path_outside_the_repository_is_refused_at_start() {
         let settings = |path: &str| {
             let args = git::GitArgs { path: Some(path.into()), ..git_args() };
-            args.settings("file:///r", "/s".into(), "/s/current".into()).map(|s| s.path)
+            args.settings("file:///r", "/s".into(), "/s/current".into(), false).map(|s| s.path)
         };
         for outside in ["/deploy", "../deploy", "deploy/../../x"] {
             assert!(settings(outside).is_err(), "{outside}");
@@ -239,7 +240,6 @@ mod tests {
             path: None,
             state_dir: None,
             verify_commits: None,
-            allow_empty: false,
             git_token_file: None,
             git_ssh_key: None,
         }

@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::git::GitArgs;
 use super::listen::ListenArgs;
-use super::{default_dir, Global};
+use super::source::SourceArgs;
+use super::Global;
 use crate::controller::backoff::{self, Backoff};
 use crate::controller::source::Source as _;
 use crate::controller::status::Shared;
@@ -25,11 +25,8 @@ use crate::manifest::units::parse_duration;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Manifest folder (default ./manifests).
-    #[arg(conflicts_with = "url")]
-    dir: Option<PathBuf>,
     #[command(flatten)]
-    git: GitArgs,
+    source: SourceArgs,
     /// How often the git remote is asked for the ref's commit (up to 10% sooner, at random).
     #[arg(long, default_value = "3m", value_parser = parse_poll, requires = "url", conflicts_with = "dir")]
     poll: Duration,
@@ -109,12 +106,13 @@ fn git_source(
     global: &Global,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<Option<(GitSource, Option<GitHook>)>> {
-    let Some(url) = &args.git.url else {
+    let git = &args.source.git;
+    let Some(url) = &git.url else {
         return Ok(None);
     };
-    let state_dir = args.git.state_dir(&global.instance);
+    let state_dir = git.state_dir(&global.instance);
     let shown = state_dir.join("current");
-    let settings = args.git.settings(url, state_dir, shown)?;
+    let settings = git.settings(url, state_dir, shown, args.source.allow_empty)?;
     let hook = match &args.webhook_secret_file {
         Some(file) => {
             Some(GitHook { secret: WebhookSecret::load(file)?, trigger: Arc::new(tokio::sync::Notify::new()) })
@@ -148,12 +146,13 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let config = Config {
-            dir: args.dir.unwrap_or_else(default_dir),
+            dir: args.source.dir(),
             instance: global.instance.clone(),
             interval: args.interval,
             concurrency: args.concurrency,
             shutdown_timeout: args.shutdown_timeout,
             notify_url: args.notify_url,
+            allow_empty: args.source.allow_empty,
         };
         match &git {
             Some(source) => info!(git = %source.describe(), instance = %config.instance, "moor run"),

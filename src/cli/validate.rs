@@ -1,14 +1,33 @@
 //! `moor validate`: every problem of every file, as `file:line:col: message` or JSON.
+//!
+//! A folder is validated as a source: one without any Service manifest fails (exit 1) unless
+//! `--allow-empty`, since `apply` and `run` would hold prune back on it. Files named one by one
+//! (a pre-commit hook's staged files) are only checked for what they hold.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{default_dir, Output};
-use crate::manifest::load_paths;
+use crate::manifest::{guard_empty, load_paths, Problem};
 
-pub fn run(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
+pub fn run(paths: &[PathBuf], allow_empty: bool, output: Output) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
-    let loaded = load_paths(&paths);
+    let mut loaded = load_paths(&paths);
+    let folders: Vec<&PathBuf> = paths.iter().filter(|p| p.is_dir()).collect();
+    if !folders.is_empty() {
+        guard_empty(&mut loaded, "", allow_empty);
+        if loaded.desired.prune_guard.is_some() {
+            for folder in folders {
+                loaded.problems.push(Problem {
+                    file: folder.to_path_buf(),
+                    line: None,
+                    column: None,
+                    field: String::new(),
+                    message: "no Service manifest in this folder: apply and run would suspend prune (pass --allow-empty to let it remove every service)".into(),
+                });
+            }
+        }
+    }
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&loaded.problems)?),
         Output::Yaml => print!("{}", serde_yaml::to_string(&loaded.problems)?),

@@ -27,6 +27,7 @@ pub struct Metrics {
     docker_errors: Family<Labels, Counter>,
     services: Family<Labels, Gauge>,
     manifest_errors: Gauge,
+    prune_suspended: Gauge,
     source_fetches: Family<Labels, Counter>,
     source_revision: Family<Labels, Gauge>,
     source_fetch_age: Family<Labels, Gauge<f64, AtomicU64>>,
@@ -58,6 +59,7 @@ impl Metrics {
             docker_errors: Family::default(),
             services: Family::default(),
             manifest_errors: Gauge::default(),
+            prune_suspended: Gauge::default(),
             source_fetches: Family::default(),
             source_revision: Family::default(),
             source_fetch_age: Family::default(),
@@ -85,6 +87,11 @@ impl Metrics {
             "moor_manifest_errors",
             "Problems in the manifests as last loaded",
             m.manifest_errors.clone(),
+        );
+        registry.register(
+            "moor_prune_suspended",
+            "1 while prune is suspended: manifest problems, or no Service manifest without --allow-empty",
+            m.prune_suspended.clone(),
         );
         registry.register(
             "moor_source_fetches",
@@ -155,6 +162,10 @@ impl Metrics {
 
     pub fn manifest_errors(&self, n: usize) {
         self.manifest_errors.set(n as i64);
+    }
+
+    pub fn prune_suspended(&self, suspended: bool) {
+        self.prune_suspended.set(i64::from(suspended));
     }
 
     pub fn update(&self, result: &str) {

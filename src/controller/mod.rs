@@ -10,12 +10,16 @@
 //!   follows a reconcile is decided by [`decide::on_outcome`] (pure) and carried out by
 //!   `effects`. This file only orchestrates.
 //! - A failed observe does nothing and is retried with backoff; a failed load suspends prune
-//!   and leaves the broken service's containers as they are.
+//!   and leaves the broken service's containers as they are, and so does a source that declares
+//!   no Service without `--allow-empty` (the prune guard).
+//! - Every resync loads the manifests again: the source's watch only accelerates, so a watch that
+//!   went blind costs at most one interval.
 //! - Shutdown stops taking work, lets in-flight reconciles finish (bounded), never stops a
 //!   managed container.
 //!
 //! Layout: [`queue`] (dedup, in flight, delays), [`backoff`] (kube-style), `crash_loop`
-//! (slowed-down repairs), [`triggers`] (file watch, Docker events), [`state`] (one
+//! (slowed-down repairs), [`triggers`] (Docker events), `folder_watch` (the manifest folder, by
+//! path), [`state`] (one
 //! `ServiceState` per service), [`outcome`] (typed reconcile results), [`decide`] (the pure
 //! decision), `effects` (carrying it out), [`updates`] (registry checks and pins), [`status`]
 //! and [`metrics`] (what `/status` and `/metrics` serve), `worker` (one service reconcile),
@@ -35,7 +39,7 @@ use tracing::{info, warn};
 
 use crate::engine::Engine;
 use crate::http_client::HttpClient;
-use crate::manifest::Desired;
+use crate::manifest::{guard_empty, Desired};
 use crate::notify::Notifier;
 
 pub mod backoff;
@@ -43,6 +47,7 @@ mod checks;
 mod crash_loop;
 pub mod decide;
 mod effects;
+mod folder_watch;
 pub mod metrics;
 pub mod outcome;
 pub mod queue;
@@ -75,6 +80,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Where to POST a JSON note of each image update and each kept failed replacement.
     pub notify_url: Option<String>,
+    /// Let a source that declares no Service prune every service (`--allow-empty`).
+    pub allow_empty: bool,
 }
 
 /// How long a Docker event settles before its service is reconciled (see
@@ -88,6 +95,8 @@ struct Controller<E: Engine, S: Source> {
     config: Config,
     shared: Arc<Shared>,
     desired: Arc<Desired>,
+    /// The problems of the last load; `None` before the first.
+    problems: Option<Vec<String>>,
     queue: WorkQueue,
     services: BTreeMap<String, ServiceState>,
     reconcile_ids: u64,
@@ -98,7 +107,7 @@ struct Controller<E: Engine, S: Source> {
 
 /// Runs on the manifest folder `config.dir` until `token` is cancelled.
 pub async fn run<E: Engine>(engine: Arc<E>, config: Config, shared: Arc<Shared>, token: CancellationToken) {
-    let source = source::Folder { dir: config.dir.clone() };
+    let source = source::Folder::new(config.dir.clone());
     run_with_source(engine, source, config, shared, token).await
 }
 
@@ -127,6 +136,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
         config,
         shared,
         desired: Arc::default(),
+        problems: None,
         queue: WorkQueue::new(),
         services: BTreeMap::new(),
         reconcile_ids: 0,
@@ -199,13 +209,31 @@ impl<E: Engine, S: Source> Controller<E, S> {
 
     /// Loads the manifests again and brings every service's watch and pin in step. Problems are
     /// logged and shown; the services they hide are left as they are, since an incomplete load
-    /// suspends prune.
-    fn reload(&mut self) {
-        let loaded = self.source.load();
-        for p in &loaded.problems {
+    /// suspends prune, as does the prune guard of a source without a Service. Returns whether
+    /// anything changed since the last load; an unchanged load (every resync makes one) logs
+    /// nothing.
+    fn reload(&mut self) -> bool {
+        let mut loaded = self.source.load();
+        guard_empty(&mut loaded, &self.source.describe(), self.config.allow_empty);
+        let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        if self.problems.as_ref() == Some(&problems) && *self.desired == loaded.desired {
+            return false;
+        }
+        for p in &problems {
             warn!(problem = %p, "manifest problem; prune suspended, the service is left as it is");
         }
-        self.shared.set_problems(loaded.problems.iter().map(ToString::to_string).collect());
+        if let Some(guard) = &loaded.desired.prune_guard {
+            warn!(%guard, "nothing is removed until a Service manifest is back, or with --allow-empty");
+        }
+        let suspended = match &loaded.desired.prune_guard {
+            Some(guard) => Some(guard.to_string()),
+            None if !problems.is_empty() => {
+                Some(format!("prune suspended: {} manifest problem(s) (see problems)", problems.len()))
+            }
+            None => None,
+        };
+        self.shared.set_problems(problems.clone(), suspended);
+        self.problems = Some(problems);
         info!(services = loaded.desired.services.len(), complete = loaded.desired.complete, "manifests loaded");
         self.desired = Arc::new(loaded.desired);
         let now = Instant::now();
@@ -217,6 +245,18 @@ impl<E: Engine, S: Source> Controller<E, S> {
             state.watch = None;
             state.pin = None;
             tracing::trace!(service = %name, "no manifest; its watch and pin are dropped");
+        }
+        true
+    }
+
+    /// After a change of the manifests: every backoff starts afresh (the user may have fixed
+    /// what failed) and every service is looked at now.
+    fn manifests_changed(&mut self) {
+        for state in self.services.values_mut() {
+            state.failures.reset();
+        }
+        for name in self.desired.services.keys() {
+            self.queue.add_now(name);
         }
     }
 
@@ -238,14 +278,10 @@ impl<E: Engine, S: Source> Controller<E, S> {
                 return true;
             }
             Trigger::Manifests => {
+                // Even when the files read the same: saving a file again is how a user asks for
+                // a retry now.
                 self.reload();
-                // A manifest change cuts every backoff short: the user may have fixed it.
-                for state in self.services.values_mut() {
-                    state.failures.reset();
-                }
-                for name in self.desired.services.keys() {
-                    self.queue.add_now(name);
-                }
+                self.manifests_changed();
                 return true;
             }
         }

@@ -1,8 +1,12 @@
-//! The periodic full look: observe once, refresh every service's status, queue the services
-//! whose plan is not empty.
+//! The periodic full look: load the manifests again, observe once, refresh every service's
+//! status, queue the services whose plan is not empty.
 //!
-//! Invariant: a failed observe changes nothing but Docker's readiness and is retried with the
-//! daemon backoff; it never queues, plans or prunes.
+//! Invariants:
+//! - Level-based on both sides: the manifests are loaded afresh as Docker is observed afresh, so
+//!   a change the source's watch missed (a folder replaced under it) is applied within one
+//!   interval. Loading costs no Docker call: an idle controller still makes one per interval.
+//! - A failed observe changes nothing but Docker's readiness and is retried with the daemon
+//!   backoff; it never queues, plans or prunes.
 
 use std::time::Duration;
 
@@ -38,6 +42,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
     /// short, right after an outage). Learned name conflicts are forgotten first, so that each
     /// resync tries once more.
     async fn resync(&mut self) -> Result<(), EngineError> {
+        if self.reload() {
+            self.manifests_changed();
+        }
         for state in self.services.values_mut() {
             state.conflicts.clear();
         }

@@ -41,6 +41,10 @@ pub struct StatusDoc {
     pub last_resync: Option<String>,
     /// Manifest problems as last loaded; while any exists, prune is suspended.
     pub problems: Vec<String>,
+    /// Why prune is suspended, while it is: manifest problems, or no Service manifest without
+    /// `--allow-empty` (the prune guard, which is not a problem of any file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune_suspended: Option<String>,
     /// Where the manifests come from, for a git source (`moor run --git`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceStatus>,
@@ -152,7 +156,9 @@ impl Shared {
     /// Records the loaded revision as the last applied one when every service is in sync, none
     /// failing, and the manifests have no problem.
     fn mark_applied(doc: &mut StatusDoc) {
-        let converged = doc.problems.is_empty() && doc.services.values().all(|s| s.in_sync && s.last_error.is_none());
+        let converged = doc.problems.is_empty()
+            && doc.prune_suspended.is_none()
+            && doc.services.values().all(|s| s.in_sync && s.last_error.is_none());
         if let Some(source) = doc.source.as_mut().filter(|s| converged && !s.awaiting_resync) {
             if source.loaded.is_some() && source.last_applied_revision != source.loaded {
                 source.last_applied_revision = source.loaded.clone();
@@ -160,10 +166,13 @@ impl Shared {
         }
     }
 
-    pub fn set_problems(&self, problems: Vec<String>) {
+    /// Records the problems of a load and why prune is suspended (`None` when it is not).
+    pub fn set_problems(&self, problems: Vec<String>, prune_suspended: Option<String>) {
         self.metrics.manifest_errors(problems.len());
+        self.metrics.prune_suspended(prune_suspended.is_some());
         let mut doc = self.lock();
         doc.problems = problems;
+        doc.prune_suspended = prune_suspended;
         Self::mark_applied(&mut doc);
     }
 
@@ -231,11 +240,11 @@ mod tests {
         shared.service("web", |s| s.last_error = Some("boom".into()));
         shared.resynced();
         assert_eq!(applied(&shared).as_deref(), Some("main@sha1:aaa"));
-        shared.set_problems(vec!["x.yaml: bad".into()]);
+        shared.set_problems(vec!["x.yaml: bad".into()], Some("prune suspended".into()));
         shared.service("web", |s| s.last_error = None);
         shared.resynced();
         assert_eq!(applied(&shared).as_deref(), Some("main@sha1:aaa"));
-        shared.set_problems(Vec::new());
+        shared.set_problems(Vec::new(), None);
         assert_eq!(applied(&shared).as_deref(), Some("main@sha1:bbb"));
     }
 

@@ -1,16 +1,12 @@
-//! The controller's triggers, besides the interval: the manifest folder and Docker's events.
+//! The controller's triggers, besides the interval: Docker's events here; the manifest
+//! folder's watch is `folder_watch`, a git source's poll is `git::source`.
 //!
 //! Invariant: triggers carry no payload beyond which key to look at; every reconcile observes
 //! afresh.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
-use notify::event::{EventKind, ModifyKind};
-use notify::RecursiveMode;
-use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -18,7 +14,6 @@ use tracing::{debug, info, warn};
 use super::backoff::{self, Backoff};
 use super::status::Shared;
 use crate::engine::Engine;
-use crate::manifest::load::is_manifest_file;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -31,46 +26,9 @@ pub enum Trigger {
     Destroyed(String),
     /// Everything must be looked at again (Docker came back: events were missed).
     Resync,
-    /// The manifest folder changed: load it again, then look at everything.
+    /// The manifests changed (the folder's watch, a new git revision): load them again, then
+    /// look at everything.
     Manifests,
-}
-
-/// How long file events are gathered into one change: an editor's atomic save or a `git pull`
-/// that touches many files counts once.
-const DEBOUNCE: Duration = Duration::from_millis(200);
-
-pub type Watcher = Debouncer<notify::RecommendedWatcher, RecommendedCache>;
-
-/// Watches the folder (not the files: an atomic rename replaces a file, and a watch on the file
-/// would be lost). Any batch that touches a manifest file, or the folder itself, is one trigger.
-pub fn watch_manifests(dir: &Path, tx: UnboundedSender<Trigger>) -> Result<Watcher, notify::Error> {
-    let root = dir.to_path_buf();
-    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            // Only changes count: moor's own reads of the files raise access events, and
-            // reloading on those would loop.
-            let relevant = events
-                .iter()
-                .filter(|e| is_change(&e.kind))
-                .flat_map(|e| e.paths.iter())
-                .any(|p| p == &root || is_manifest_file(p));
-            if relevant {
-                debug!(events = events.len(), "manifest folder changed");
-                let _ = tx.send(Trigger::Manifests);
-            }
-        }
-        Err(errors) => warn!(?errors, "watching the manifest folder"),
-    })?;
-    debouncer.watch(dir, RecursiveMode::NonRecursive)?;
-    Ok(debouncer)
-}
-
-fn is_change(kind: &EventKind) -> bool {
-    match kind {
-        EventKind::Create(_) | EventKind::Remove(_) => true,
-        EventKind::Modify(m) => !matches!(m, ModifyKind::Metadata(_)),
-        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
-    }
 }
 
 /// Follows Docker's event stream. When it breaks (the daemon went away), waits with backoff

@@ -39,6 +39,7 @@ fn part_of(full: &Plan, key: &str) -> Plan {
         networks: resources(&full.networks),
         volumes: resources(&full.volumes),
         prune_suspended: full.prune_suspended,
+        prune_guard: full.prune_guard.clone(),
         prune_held: Vec::new(),
     }
 }

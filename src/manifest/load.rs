@@ -4,6 +4,8 @@
 //! - Every problem of every file is reported; one bad file never hides another's problems.
 //! - `Desired::complete` is true only when every path was read and every document is valid.
 //!   Prune relies on it: an incomplete load must never delete a running service.
+//! - A file that cannot count as a manifest (not a regular file, a dangling symlink, no document
+//!   in it) is a problem, never silently nothing: silence would prune what it declared.
 //! - This is the only I/O of the manifest layer: reading folders and files.
 
 use std::collections::BTreeMap;
@@ -46,12 +48,19 @@ fn collect_files(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf>
         if path.is_dir() {
             match fs::read_dir(path) {
                 Ok(entries) => {
-                    let mut found: Vec<PathBuf> = entries
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file() && is_manifest_file(p))
-                        .collect();
+                    let mut found: Vec<PathBuf> =
+                        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_manifest_file(p)).collect();
                     found.sort();
-                    files.extend(found);
+                    for file in found {
+                        // A manifest name that is not a regular file (a dangling symlink, a
+                        // folder, a FIFO) is a problem, never a file that is simply not there:
+                        // skipping it would prune its service.
+                        if file.is_file() {
+                            files.push(file);
+                        } else {
+                            problems.push(file_problem(&file, not_a_file(&file)));
+                        }
+                    }
                 }
                 Err(e) => problems.push(file_problem(path, format!("cannot read folder: {e}"))),
             }
@@ -62,6 +71,16 @@ fn collect_files(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf>
         }
     }
     files
+}
+
+/// Why `path`, named like a manifest, cannot be read as one.
+fn not_a_file(path: &Path) -> String {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => "a symbolic link whose target is missing or not a file".into(),
+        Ok(m) if m.is_dir() => "a folder, not a manifest file".into(),
+        Ok(_) => "not a regular file".into(),
+        Err(e) => format!("cannot read file: {e}"),
+    }
 }
 
 fn file_problem(file: &Path, message: String) -> Problem {
@@ -147,6 +166,7 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
     let indexes = std::cell::OnceCell::new();
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = std::path::absolute(&base).unwrap_or(base);
+    let mut documents = 0;
     for (n, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = match Value::deserialize(document) {
             Ok(v) => v,
@@ -163,6 +183,7 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
         if value.is_null() {
             continue; // an empty document, such as after a trailing `---`
         }
+        documents += 1;
         let index = || indexes.get_or_init(|| index_documents(text)).get(n);
         let locate = |path: &FieldPath, on_key: bool, message: String| {
             let pos = index().and_then(|i| if on_key { i.key(path) } else { i.value(path) });
@@ -186,6 +207,12 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut 
             }
             Err(found) => problems.extend(found.into_iter().map(|(p, k, m)| locate(&p, k, m))),
         }
+    }
+    if documents == 0 {
+        // What a truncated file or an editor's non-atomic save looks like for a moment: taking
+        // it for "no objects" would prune what it declared.
+        let message = "no manifest document in this file (empty, or only comments)".to_string();
+        problems.push(file_problem(file, message));
     }
 }
 

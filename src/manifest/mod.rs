@@ -3,7 +3,8 @@
 //! Two stages, as in ripgrep's config: [`raw`] holds the serde types a user writes (and the
 //! schema is generated from them); [`model`] holds the validated types with defaults applied and
 //! every scalar parsed. [`load`] walks files, checks each document against the schema and the
-//! semantic rules, and locates every problem as `file:line:col`.
+//! semantic rules, and locates every problem as `file:line:col`. [`guard`] holds prune back when a
+//! source that loaded declares no Service at all.
 //!
 //! Invariants: no I/O beyond reading the manifest files; `serde_yaml` is used only inside this
 //! module, so switching to a maintained fork touches one folder.
@@ -12,6 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub mod guard;
 pub mod load;
 mod locate;
 pub mod model;
@@ -20,12 +22,13 @@ pub mod raw;
 pub mod schema;
 pub mod units;
 
+pub use guard::{guard_empty, PruneGuard};
 pub use load::{load_dir_as, load_paths, load_str, load_texts, Loaded};
 pub use model::{ContainerSpec, Network, Service, Volume};
 pub use problem::Problem;
 
 /// Everything the manifests ask for.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Desired {
     pub services: BTreeMap<String, Service>,
     pub networks: BTreeMap<String, Network>,
@@ -34,4 +37,8 @@ pub struct Desired {
     /// a service whose manifest failed to load is missing here, and must not be taken for
     /// deleted.
     pub complete: bool,
+    /// Set when prune must wait although every manifest loaded: the source declares no Service
+    /// and `--allow-empty` was not given (see [`guard`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune_guard: Option<PruneGuard>,
 }

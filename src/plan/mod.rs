@@ -7,7 +7,9 @@
 //!   one?", never "did my last call work?". A container Docker already removed is simply absent.
 //! - Only owned containers (those in [`Observed`]) are ever acted on. A name held by another
 //!   owner is a conflict, reported and never touched.
-//! - Prune (removing what no manifest asks for) happens only when the load was complete.
+//! - Prune (removing what no manifest asks for) happens only when the load was complete and no
+//!   prune guard holds it back ([`Desired::may_prune`]): an empty source removes nothing unless
+//!   `--allow-empty` said so.
 //! - Any number of owned containers per service is accepted (crash leftovers): the best one is
 //!   kept, the rest removed, and the survivor renamed to its proper name.
 
@@ -17,7 +19,7 @@ use serde::Serialize;
 
 use crate::digest::short;
 use crate::manifest::model::State;
-use crate::manifest::{Desired, Service};
+use crate::manifest::{Desired, PruneGuard, Service};
 use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
 use crate::spec_hash::hash_canonical;
 
@@ -176,8 +178,12 @@ pub struct Plan {
     /// Created before any service is touched, removed after.
     pub networks: Vec<ResourceAction>,
     pub volumes: Vec<ResourceAction>,
-    /// True when loading was incomplete: nothing is pruned.
+    /// True when loading was incomplete, or a prune guard holds: nothing is pruned.
     pub prune_suspended: bool,
+    /// The guard that suspends prune although every manifest loaded (no Service manifest
+    /// without `--allow-empty`); `None` when prune is suspended only by load problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune_guard: Option<PruneGuard>,
     /// What would have been pruned had loading been complete (containers, networks, volumes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune_held: Vec<String>,
@@ -208,7 +214,8 @@ fn is_current(canonical: &str, c: &ObservedContainer) -> bool {
 
 /// Computes what must change so that `observed` becomes `desired`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
-    let mut out = Plan { prune_suspended: !desired.complete, ..Plan::default() };
+    let mut out =
+        Plan { prune_suspended: !desired.may_prune(), prune_guard: desired.prune_guard.clone(), ..Plan::default() };
     let by_service = observed.by_service();
 
     for service in desired.services.values() {

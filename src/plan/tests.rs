@@ -114,6 +114,30 @@ fn orphans_are_pruned_when_loading_was_complete() {
 }
 
 #[test]
+fn a_source_without_a_service_prunes_nothing_unless_empty_is_allowed() {
+    // `rm m/*` left only the Network manifest: the running services must not read as deleted.
+    let was = desired(&[service("web", "  networks: [front]"), FRONT_AND_DATA.to_string()].concat());
+    let o = Observed {
+        containers: vec![container(&was, "web", "web", 1, RunState::Running, true)],
+        networks: Some(vec![resource("front"), resource("old-net")]),
+        volumes: Some(vec![resource("data")]),
+        ..Observed::default()
+    };
+    let mut loaded = crate::manifest::load_str(std::path::Path::new("/m/net.yaml"), FRONT_AND_DATA);
+    crate::manifest::guard_empty(&mut loaded, "/m", false);
+    let guarded = plan(&loaded.desired, &o);
+    assert!(guarded.prune_suspended && guarded.services.is_empty(), "{guarded:#?}");
+    assert_yaml_snapshot!("no_service_guard", guarded);
+
+    // With --allow-empty, the same source removes the service and the unused network.
+    crate::manifest::guard_empty(&mut loaded, "/m", true);
+    let allowed = plan(&loaded.desired, &o);
+    assert!(!allowed.prune_suspended && allowed.prune_guard.is_none());
+    assert!(allowed.services["web"].orphan, "{allowed:#?}");
+    assert_eq!(allowed.networks, [ResourceAction::Remove { name: "old-net".into() }]);
+}
+
+#[test]
 fn crash_leftovers_keep_the_best_and_rename_it() {
     // moor died mid-replace: the old container holds the name, the new one (current, running)
     // still has its temporary name.

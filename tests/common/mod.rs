@@ -307,12 +307,17 @@ impl Controller {
     /// instance, `--interval 60s` and a `--listen` port; waits until `/readyz` answers 200. The
     /// log goes to the test folder's `.moor-run.log` (appended: a restart keeps the first log).
     pub async fn start_args(env: &TestEnv, args: &[&str]) -> Controller {
+        Controller::start_every(env, "60s", args).await
+    }
+
+    /// [`Controller::start_args`] with `--interval interval`.
+    pub async fn start_every(env: &TestEnv, interval: &str, args: &[&str]) -> Controller {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(env.dir.path().join(".moor-run.log")).unwrap();
         let child = Command::new(moor_bin())
             .arg("run")
-            .args(["--instance", &env.instance, "--interval", "60s", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--instance", &env.instance, "--interval", interval, "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(log)

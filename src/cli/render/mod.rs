@@ -78,13 +78,13 @@ pub fn apply_text(plan: &Plan, report: &ApplyReport, desired: &Desired, style: S
             let _ = writeln!(out, "{}", paint(Mark::Alert, &format!("{name}: FAILED: {e}"), style.colour));
         }
     }
-    if plan.prune_suspended {
-        let _ = writeln!(out, "{}", paint(Mark::Alert, "prune suspended: manifests failed to load", style.colour));
+    if let Some(text) = plan::prune_suspended_text(plan) {
+        let _ = writeln!(out, "{}", paint(Mark::Alert, &text, style.colour));
     }
     let failed = report.failed().count();
     if failed > 0 || !report.resource_errors.is_empty() {
         let _ = writeln!(out, "{failed} service(s) failed");
-    } else if plan.is_empty() {
+    } else if plan.is_empty() && !plan.prune_suspended {
         out.push_str("in sync: nothing to do\n");
     } else {
         let _ = writeln!(

@@ -222,6 +222,19 @@ pub fn summary(counts: Counts, conflicts: usize) -> String {
     line
 }
 
+/// Why prune is suspended and what it keeps, when it is: a guard (no Service manifest without
+/// `--allow-empty`) or load problems.
+pub(super) fn prune_suspended_text(plan: &Plan) -> Option<String> {
+    if !plan.prune_suspended {
+        return None;
+    }
+    let held = if plan.prune_held.is_empty() { "nothing held".to_string() } else { plan.prune_held.join(", ") };
+    Some(match &plan.prune_guard {
+        Some(guard) => format!("{guard}; kept: {held}"),
+        None => format!("prune suspended: manifests failed to load (kept: {held})"),
+    })
+}
+
 /// The whole plan: networks and volumes to create, each service's actions and conflicts,
 /// networks and volumes to remove, what prune holds back, and the summary line.
 pub fn plan_text(plan: &Plan, desired: &Desired, style: Style) -> String {
@@ -247,12 +260,11 @@ pub fn plan_text(plan: &Plan, desired: &Desired, style: Style) -> String {
     }
     write_resources(&mut out, "network", &removes(&plan.networks), style);
     write_resources(&mut out, "volume", &removes(&plan.volumes), style);
-    if plan.prune_suspended {
-        let held = if plan.prune_held.is_empty() { "nothing held".to_string() } else { plan.prune_held.join(", ") };
-        let text = format!("prune suspended: manifests failed to load (kept: {held})");
+    if let Some(text) = prune_suspended_text(plan) {
         let _ = writeln!(out, "{}", paint(Mark::Alert, &text, style.colour));
     }
-    if plan.is_empty() {
+    // Suspended prune is never "in sync": what the manifests say could not be fully carried out.
+    if plan.is_empty() && !plan.prune_suspended {
         out.push_str("in sync: nothing to do\n");
     } else {
         let _ = writeln!(out, "{}", summary(Counts::of_plan(plan), conflicts));

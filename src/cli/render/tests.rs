@@ -147,6 +147,17 @@ fn prune_suspended() {
 }
 
 #[test]
+fn prune_held_by_the_no_service_guard() {
+    let was = desired(&service("web", ""));
+    let o = observed(vec![current(&was, "web", "web", RunState::Running)]);
+    let mut d = Desired { complete: true, ..Desired::default() };
+    d.prune_guard = Some(crate::manifest::PruneGuard::NoService { source: "m".into() });
+    let out = text(&d, &o);
+    assert_snapshot!(out);
+    assert!(!out.contains("in sync"), "{out}");
+}
+
+#[test]
 fn in_sync() {
     let d = desired(&service("web", ""));
     let out = text(&d, &observed(vec![current(&d, "web", "web", RunState::Running)]));

@@ -43,6 +43,11 @@ impl Manifests {
         self.changed();
     }
 
+    /// Changes a file without telling the controller: a watch gone blind.
+    pub fn set_unseen(&self, file: &str, text: &str) {
+        self.files.lock().unwrap().insert(file.to_string(), text.to_string());
+    }
+
     fn changed(&self) {
         if let Some(tx) = self.tx.lock().unwrap().as_ref() {
             let _ = tx.send(Trigger::Manifests);
@@ -77,6 +82,8 @@ pub struct Harness {
     pub engine: Arc<FakeEngine>,
     pub shared: Arc<Shared>,
     pub manifests: Manifests,
+    /// `--allow-empty`, read by [`Harness::start`].
+    pub allow_empty: bool,
     token: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -92,7 +99,14 @@ impl Harness {
         for (file, text) in files {
             manifests.files.lock().unwrap().insert(file.to_string(), text.to_string());
         }
-        Harness { engine, shared: Arc::default(), manifests, token: CancellationToken::new(), task: None }
+        Harness {
+            engine,
+            shared: Arc::default(),
+            manifests,
+            allow_empty: false,
+            token: CancellationToken::new(),
+            task: None,
+        }
     }
 
     /// Starts the controller. Its log goes to the test's captured output (shown when it fails).
@@ -108,6 +122,7 @@ impl Harness {
             concurrency: 4,
             shutdown_timeout: Duration::from_secs(10),
             notify_url: None,
+            allow_empty: self.allow_empty,
         };
         let run = run_with_source(
             self.engine.clone(),

@@ -289,6 +289,30 @@ async fn a_revision_that_prunes_a_service_counts_as_applied_only_once_it_is_gone
 }
 
 #[tokio::test(start_paused = true)]
+async fn removing_every_manifest_prunes_nothing_without_allow_empty() {
+    let (a, b) = (service("a", ""), service("b", ""));
+    let mut h = Harness::new(&[("a.yaml", &a), ("b.yaml", &b)]).start();
+    h.until("a and b run", 5 * SECOND, |h| h.running("a").is_some() && h.running("b").is_some()).await;
+
+    h.manifests.remove("a.yaml");
+    h.manifests.remove("b.yaml");
+    let guard = "no Service manifest in memory: prune suspended (pass --allow-empty)";
+    h.until("the guard shown", 5 * SECOND, |h| h.shared.status().prune_suspended.as_deref() == Some(guard)).await;
+    let lists = h.engine.calls(Op::ListContainers);
+    h.until("three resyncs", 4 * INTERVAL, |h| h.engine.calls(Op::ListContainers) >= lists + 3).await;
+    assert!(h.running("a").is_some() && h.running("b").is_some(), "pruned by an empty source");
+    assert!(h.shared.status().problems.is_empty(), "the guard is no manifest problem");
+    assert_eq!(h.metric("moor_prune_suspended"), 1.0);
+
+    h.manifests.set("a.yaml", &a);
+    h.until("b pruned once a Service manifest is back", 5 * SECOND, |h| h.engine.container("b").is_none()).await;
+    assert!(h.running("a").is_some());
+    assert_eq!(h.shared.status().prune_suspended, None);
+    assert_eq!(h.metric("moor_prune_suspended"), 0.0);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_reconcile_of_the_previous_revision_finishing_late_does_not_apply_the_new_one() {
     let h = Harness::new(&[("web.yaml", &service("web", ""))]);
     h.shared.set_source(crate::controller::status::SourceStatus::default());
@@ -311,5 +335,39 @@ async fn a_reconcile_of_the_previous_revision_finishing_late_does_not_apply_the_
     assert_eq!(h.running("web").map(|c| c.image), Some("app:1".to_string()), "web was replaced after all");
     let source = h.shared.status().source.unwrap();
     assert_eq!(source.last_applied_revision, None, "applied while web runs app:1: {source:#?}");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_allow_empty_an_empty_source_prunes_everything() {
+    let a = service("a", "");
+    let mut h = Harness::new(&[("a.yaml", &a)]);
+    h.allow_empty = true;
+    let mut h = h.start();
+    h.until("a runs", 5 * SECOND, |h| h.running("a").is_some()).await;
+    h.manifests.remove("a.yaml");
+    h.until("a pruned", 5 * SECOND, |h| h.engine.container("a").is_none()).await;
+    assert_eq!(h.shared.status().prune_suspended, None);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_the_watch_missed_is_applied_by_the_next_resync() {
+    let web = service("web", "  env: { V: \"1\" }\n");
+    let mut h = running_web(&[("web.yaml", &web)]).await;
+    let first = h.running("web").unwrap().id;
+    h.wait(2 * INTERVAL).await; // settle: exit confirmations and the first resyncs
+    let (lists, creates) = (h.engine.calls(Op::ListContainers), h.engine.calls(Op::Create));
+
+    h.manifests.set_unseen("web.yaml", &service("web", "  env: { V: \"2\" }\n"));
+    let took = h.until("web replaced", 2 * INTERVAL, |h| h.running("web").is_some_and(|c| c.id != first)).await;
+    assert!(took <= INTERVAL + SECOND, "one interval at most: {took:?}");
+    assert!(h.engine.calls(Op::Create) > creates);
+    // An unchanged reload costs no Docker call: idle again, one list call per interval.
+    h.wait(2 * INTERVAL).await;
+    let before = h.engine.calls(Op::ListContainers);
+    assert!(before > lists);
+    h.wait(5 * INTERVAL).await;
+    assert_eq!(h.engine.calls(Op::ListContainers) - before, 5);
     h.stop().await;
 }
