@@ -1,10 +1,12 @@
 //! `moor plan`, `moor apply` and `moor status`: load, observe, plan (and apply), report.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use serde::Serialize;
 
 use super::git::{sync_once, GitArgs};
 use super::render::{self, progress, SourceStatusView};
@@ -20,6 +22,7 @@ use crate::manifest::Desired;
 use crate::manifest::{load_paths, Loaded};
 use crate::observe::Observed;
 use crate::plan::plan as make_plan;
+use crate::policy::Policy;
 use crate::reconcile::{observe, reconcile_once};
 
 /// Exit codes shared by the commands that compare desired and observed state.
@@ -39,6 +42,22 @@ fn load(dir: Option<PathBuf>) -> Loaded {
         eprintln!("{p}");
     }
     loaded
+}
+
+/// `loaded` as `policy` admits it: the services it refuses move to `Desired::refused`, so that
+/// nothing is done to them (what the plan, the report and the status say).
+fn admitted(mut loaded: Loaded, policy: &Policy) -> Loaded {
+    loaded.desired = crate::policy::admit(policy, std::mem::take(&mut loaded.desired));
+    loaded
+}
+
+/// What `apply -o json` prints: the report, and the services the host policy refused.
+#[derive(Serialize)]
+struct ApplyOutput<'a> {
+    #[serde(flatten)]
+    report: &'a crate::apply::ApplyReport,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    refused: &'a BTreeMap<String, Vec<crate::manifest::Problem>>,
 }
 
 /// What to plan or apply: the folder, or with `--git` the remote's commit. `plan --git` clones
@@ -69,14 +88,14 @@ fn style(global: &Global) -> render::Style {
     render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
 }
 
-pub fn plan(dir: Option<PathBuf>, git: &GitArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load_source(dir, git, global, false)?;
+pub fn plan(dir: Option<PathBuf>, git: &GitArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = admitted(load_source(dir, git, global, false)?, policy);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
         render::print_data(global.output, &plan, || render::plan_text(&plan, &loaded.desired, style(global)))?;
-        Ok(ExitCode::from(match (loaded.problems.is_empty(), plan.is_empty()) {
+        Ok(ExitCode::from(match (loaded.problems.is_empty() && plan.refused.is_empty(), plan.is_empty()) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,
@@ -84,8 +103,14 @@ pub fn plan(dir: Option<PathBuf>, git: &GitArgs, global: &Global) -> anyhow::Res
     })
 }
 
-pub fn apply(dir: Option<PathBuf>, git: &GitArgs, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load_source(dir, git, global, true)?;
+pub fn apply(
+    dir: Option<PathBuf>,
+    git: &GitArgs,
+    policy: &Policy,
+    concurrency: usize,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
+    let loaded = admitted(load_source(dir, git, global, true)?, policy);
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
@@ -103,16 +128,22 @@ pub fn apply(dir: Option<PathBuf>, git: &GitArgs, concurrency: usize, global: &G
             pass.context("observing Docker")?
         };
         eprintln!("applied in {}", progress::seconds(started.elapsed()));
-        render::print_data(global.output, &pass.report, || {
+        let output = ApplyOutput { report: &pass.report, refused: &pass.plan.refused };
+        render::print_data(global.output, &output, || {
             render::apply_text(&pass.plan, &pass.report, &loaded.desired, style(global))
         })?;
-        let ok = pass.report.is_success() && loaded.problems.is_empty();
+        let ok = pass.report.is_success() && loaded.problems.is_empty() && pass.plan.refused.is_empty();
         Ok(ExitCode::from(if ok { IN_SYNC } else { ERROR }))
     })
 }
 
-pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load(dir);
+pub fn status(
+    dir: Option<PathBuf>,
+    controller: Option<String>,
+    policy: &Policy,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
+    let loaded = admitted(load(dir), policy);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
@@ -131,7 +162,7 @@ pub fn status(dir: Option<PathBuf>, controller: Option<String>, global: &Global)
             source.as_ref().map(render::source_text).unwrap_or_default() + &render::status_table(&rows)
         })?;
         let in_sync = rows.iter().all(|r| r.in_sync);
-        Ok(ExitCode::from(match (loaded.problems.is_empty(), in_sync) {
+        Ok(ExitCode::from(match (loaded.problems.is_empty() && plan.refused.is_empty(), in_sync) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,

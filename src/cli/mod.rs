@@ -13,6 +13,7 @@ mod converge;
 mod down;
 mod git;
 mod logs;
+mod policy;
 mod render;
 mod run;
 mod validate;
@@ -67,9 +68,15 @@ pub enum Command {
     Validate {
         /// Files or folders (default ./manifests).
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
     },
-    /// Print the JSON schema of a manifest document.
-    Schema,
+    /// Print the JSON schema of a manifest document, or with --policy of a host policy file.
+    Schema {
+        /// The schema of the host policy file instead.
+        #[arg(long)]
+        policy: bool,
+    },
     /// Show what `apply` would do, field by field. Exit 0 in sync, 2 changes pending, 1 error.
     Plan {
         /// Manifest folder (default ./manifests).
@@ -77,14 +84,18 @@ pub enum Command {
         dir: Option<PathBuf>,
         #[command(flatten)]
         git: git::GitArgs,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
     },
-    /// Converge once and wait. Exit 0 converged, 1 when any service failed.
+    /// Converge once and wait. Exit 0 converged, 1 when any service failed or was refused.
     Apply {
         /// Manifest folder (default ./manifests).
         #[arg(conflicts_with = "url")]
         dir: Option<PathBuf>,
         #[command(flatten)]
         git: git::GitArgs,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
         /// Only show the plan (same as `moor plan`).
         #[arg(long)]
         dry_run: bool,
@@ -103,6 +114,8 @@ pub enum Command {
         /// http://127.0.0.1:9090. Without it, watched services get a live registry check.
         #[arg(long)]
         controller: Option<String>,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
     },
     /// Remove every container and network of this instance, found by its labels (no manifests
     /// needed); volumes too with --volumes. Asks first; without a terminal, needs --yes.
@@ -161,15 +174,25 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { paths } => validate::run(&paths, cli.global.output),
-        Command::Schema => {
+        Command::Validate { paths, policy } => validate::run(&paths, &policy.load(&cli.global)?, cli.global.output),
+        Command::Schema { policy: false } => {
             print!("{}", crate::manifest::schema::document_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { dir, git } => converge::plan(dir, &git, &cli.global),
-        Command::Apply { dir, git, dry_run: true, .. } => converge::plan(dir, &git, &cli.global),
-        Command::Apply { dir, git, concurrency, .. } => converge::apply(dir, &git, concurrency, &cli.global),
-        Command::Status { dir, controller } => converge::status(dir, controller, &cli.global),
+        Command::Schema { policy: true } => {
+            print!("{}", crate::policy::schema::policy_schema_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { dir, git, policy } => converge::plan(dir, &git, &policy.load(&cli.global)?, &cli.global),
+        Command::Apply { dir, git, policy, dry_run: true, .. } => {
+            converge::plan(dir, &git, &policy.load(&cli.global)?, &cli.global)
+        }
+        Command::Apply { dir, git, policy, concurrency, .. } => {
+            converge::apply(dir, &git, &policy.load(&cli.global)?, concurrency, &cli.global)
+        }
+        Command::Status { dir, controller, policy } => {
+            converge::status(dir, controller, &policy.load(&cli.global)?, &cli.global)
+        }
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
         Command::Logs(args) => logs::run(args, &cli.global),

@@ -1,14 +1,18 @@
-//! `moor validate`: every problem of every file, as `file:line:col: message` or JSON.
+//! `moor validate`: every problem of every file, as `file:line:col: message` or JSON, the host
+//! policy's refusals among them (the same policy `apply` and `run` use, so CI and hosts agree).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{default_dir, Output};
 use crate::manifest::load_paths;
+use crate::policy::{refusals, Policy};
 
-pub fn run(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
+pub fn run(paths: &[PathBuf], policy: &Policy, output: Output) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
-    let loaded = load_paths(&paths);
+    let mut loaded = load_paths(&paths);
+    loaded.problems.extend(refusals(policy, &loaded.desired).into_values().flatten());
+    loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&loaded.problems)?),
         Output::Yaml => print!("{}", serde_yaml::to_string(&loaded.problems)?),

@@ -11,6 +11,8 @@
 //!   `effects`. This file only orchestrates.
 //! - A failed observe does nothing and is retried with backoff; a failed load suspends prune
 //!   and leaves the broken service's containers as they are.
+//! - Each load is admitted through the host policy (`Config::policy`); a refused service is
+//!   never dispatched, so its containers are left as they are, and its status says why.
 //! - Shutdown stops taking work, lets in-flight reconciles finish (bounded), never stops a
 //!   managed container.
 //!
@@ -75,6 +77,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Where to POST a JSON note of each image update and each kept failed replacement.
     pub notify_url: Option<String>,
+    /// The host policy: each load is admitted through it, and a refused service is left as it is.
+    pub policy: crate::policy::Policy,
 }
 
 /// How long a Docker event settles before its service is reconciled (see
@@ -206,8 +210,19 @@ impl<E: Engine, S: Source> Controller<E, S> {
             warn!(problem = %p, "manifest problem; prune suspended, the service is left as it is");
         }
         self.shared.set_problems(loaded.problems.iter().map(ToString::to_string).collect());
-        info!(services = loaded.desired.services.len(), complete = loaded.desired.complete, "manifests loaded");
-        self.desired = Arc::new(loaded.desired);
+        let desired = crate::policy::admit(&self.config.policy, loaded.desired);
+        for (name, refused) in &desired.refused {
+            let reason = crate::policy::refused_text(refused);
+            warn!(service = %name, %reason, "refused by the host policy; its containers are left as they are");
+        }
+        self.shared.show_refused(&desired.refused, None);
+        info!(
+            services = desired.services.len(),
+            refused = desired.refused.len(),
+            complete = desired.complete,
+            "manifests loaded"
+        );
+        self.desired = Arc::new(desired);
         let now = Instant::now();
         for service in self.desired.clone().services.values() {
             updates::sync(self.state(&service.name), service, signature(service), now);
@@ -261,9 +276,16 @@ impl<E: Engine, S: Source> Controller<E, S> {
         }
     }
 
-    /// Starts a reconcile of `key`, unless a kept failed replacement holds the service back.
+    /// Starts a reconcile of `key`, unless the host policy refuses the service or a kept failed
+    /// replacement holds it back.
     fn dispatch(&mut self, key: String, workers: &mut JoinSet<Reconciled>) {
         let desired = self.desired.clone();
+        if desired.refused.contains_key(&key) {
+            tracing::debug!(service = %key, "refused by the host policy; not reconciled");
+            self.shared.metrics.reconcile_skipped("refused");
+            self.queue.done(&key);
+            return;
+        }
         let service = desired.services.get(&key);
         let state = self.state(&key);
         if state.is_held(service) {
@@ -282,6 +304,13 @@ impl<E: Engine, S: Source> Controller<E, S> {
     /// Books a finished reconcile: the decision, then its effects.
     fn finished(&mut self, r: Reconciled) {
         let desired = self.desired.clone();
+        if desired.refused.contains_key(&r.key) {
+            // Refused since this reconcile began: its outcome speaks for a manifest that is no
+            // longer admitted (without a manifest it would read as a pruned orphan), and the
+            // refusal is what the status shows.
+            self.queue.done(&r.key);
+            return;
+        }
         let fx = decide::on_outcome(self.state(&r.key), &r, desired.services.get(&r.key), Instant::now());
         if fx.forget {
             self.services.remove(&r.key);

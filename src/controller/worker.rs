@@ -40,6 +40,7 @@ fn part_of(full: &Plan, key: &str) -> Plan {
         volumes: resources(&full.volumes),
         prune_suspended: full.prune_suspended,
         prune_held: Vec::new(),
+        refused: BTreeMap::new(),
     }
 }
 

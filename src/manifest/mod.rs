@@ -6,7 +6,8 @@
 //! semantic rules, and locates every problem as `file:line:col`.
 //!
 //! Invariants: no I/O beyond reading the manifest files; `serde_yaml` is used only inside this
-//! module, so switching to a maintained fork touches one folder.
+//! module (and in `policy::load`, for the host policy file), so switching to a maintained fork
+//! touches this folder and that file.
 
 use std::collections::BTreeMap;
 
@@ -34,4 +35,23 @@ pub struct Desired {
     /// a service whose manifest failed to load is missing here, and must not be taken for
     /// deleted.
     pub complete: bool,
+    /// Services the host policy refuses (`crate::policy::admit` moves them here from
+    /// `services`): declared, so never pruned, but never created, replaced or started either.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<String, Refused>,
+}
+
+impl Desired {
+    /// Does a manifest declare the service, admitted or refused? What is declared is never
+    /// pruned.
+    pub fn declares(&self, service: &str) -> bool {
+        self.services.contains_key(service) || self.refused.contains_key(service)
+    }
+}
+
+/// A service the host policy refuses, and why: one located problem per violation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refused {
+    pub service: Service,
+    pub problems: Vec<Problem>,
 }

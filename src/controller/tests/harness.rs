@@ -20,6 +20,7 @@ use crate::controller::{run_with_source, Config};
 use crate::engine::fake::{FakeContainer, FakeEngine};
 use crate::manifest::{load_texts, Loaded};
 use crate::observe::RunState;
+use crate::policy::Policy;
 
 pub const INSTANCE: &str = "test";
 /// The resync period of every test controller.
@@ -79,6 +80,8 @@ pub struct Harness {
     pub manifests: Manifests,
     token: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// The host policy the controller admits each load through (the default unless set).
+    pub policy: Policy,
 }
 
 impl Harness {
@@ -92,7 +95,14 @@ impl Harness {
         for (file, text) in files {
             manifests.files.lock().unwrap().insert(file.to_string(), text.to_string());
         }
-        Harness { engine, shared: Arc::default(), manifests, token: CancellationToken::new(), task: None }
+        Harness {
+            engine,
+            shared: Arc::default(),
+            manifests,
+            token: CancellationToken::new(),
+            task: None,
+            policy: Policy::default(),
+        }
     }
 
     /// Starts the controller. Its log goes to the test's captured output (shown when it fails).
@@ -108,6 +118,7 @@ impl Harness {
             concurrency: 4,
             shutdown_timeout: Duration::from_secs(10),
             notify_url: None,
+            policy: self.policy.clone(),
         };
         let run = run_with_source(
             self.engine.clone(),
