@@ -12,7 +12,7 @@ use crate::policy::{self, Policy};
 pub struct PolicyArgs {
     /// The host policy (YAML; `moor schema --policy`): what manifests may ask of this host.
     /// Without it, the default policy: no bind of /, of the Docker socket, of /proc, /sys, /dev,
-    /// /boot, /root or /var/lib/docker, read-only binds only under /etc and /usr, no host
+    /// /boot, /root or /var/lib/docker, only read-only binds under /etc and /usr, no host
     /// network.
     #[arg(long, value_name = "FILE", env = "MOOR_POLICY")]
     pub policy: Option<PathBuf>,
