@@ -4,9 +4,9 @@
 //! function turns the two into a plan, and apply carries the plan out through the one door to Docker:
 //!
 //! ```text
-//! manifests/*.yaml --manifest--> Desired --\      (a folder, or git's `current` revision)
-//!                                           plan (pure) --> Plan --apply--> Engine --> Docker
-//! Docker --reconcile::observe--> Observed -/
+//! manifests/*.yaml --manifest, policy--> Desired --\      (a folder, or git's `current` revision)
+//!                                                   plan (pure) --> Plan --apply--> Engine --> Docker
+//! Docker --reconcile::observe--> Observed ---------/
 //! ```
 //!
 //! `moor apply` runs this once ([`reconcile::reconcile_once`]); `moor run` runs it per service whenever a
@@ -31,6 +31,8 @@
 //! - [`notify`]: the webhook: a JSON POST per image update or kept failed replacement, with retries.
 //! - [`observe`]: the observed state of what this instance owns, as Docker's list calls report it.
 //! - [`plan`]: the pure [`plan::plan`]`(&Desired, &Observed) -> Plan`, where every convergence rule lives.
+//! - [`policy`]: the host policy (`--policy FILE`): what manifests may ask of the host; a service it refuses is
+//!   left as it is.
 //! - [`reconcile`]: observing through the engine, and the one-pass observe, plan and apply of `moor apply`.
 //! - [`spec_hash`]: the `moor.spec-hash` label: canonical JSON of the spec plus the image ID.
 //! - [`systemd`]: `moor run`'s notify protocol: `READY=1` when first ready, `STOPPING=1`, watchdog pings.
@@ -52,6 +54,7 @@ pub mod manifest;
 pub mod notify;
 pub mod observe;
 pub mod plan;
+pub mod policy;
 pub mod reconcile;
 pub mod spec_hash;
 pub mod systemd;

@@ -199,6 +199,7 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
         shutdown_timeout: Duration::from_secs(10),
         notify_url: None,
         allow_empty: false,
+        policy: moor::policy::Policy::default(),
     };
     let run = tokio::spawn(controller::run(engine.clone(), config, shared.clone(), token.clone()));
     eventually(Duration::from_secs(20), "first converge", || async {

@@ -102,6 +102,9 @@ pub enum DependencyFailure {
     DidNotConverge,
     #[error("has no manifest")]
     NoManifest,
+    /// The host policy refuses it: it is not created or changed, so it cannot be waited for.
+    #[error("is refused by the host policy")]
+    Refused,
     #[error("is not {}: {reason}", match condition { DependCondition::Started => "started", DependCondition::Healthy => "healthy" })]
     NotReady { condition: DependCondition, reason: NotReady },
 }

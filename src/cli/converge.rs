@@ -1,10 +1,12 @@
 //! `moor plan`, `moor apply` and `moor status`: load, observe, plan (and apply), report.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use serde::Serialize;
 
 use super::render::{self, progress, SourceStatusView};
 use super::source::{is_clean, load_folder, SourceArgs};
@@ -16,9 +18,10 @@ use crate::engine::DockerEngine;
 use crate::engine::Engine;
 use crate::http_client::HttpClient;
 use crate::manifest::model::Watch;
-use crate::manifest::Desired;
+use crate::manifest::{Desired, Loaded};
 use crate::observe::Observed;
 use crate::plan::plan as make_plan;
+use crate::policy::Policy;
 use crate::reconcile::{observe, reconcile_once};
 
 /// Exit codes shared by the commands that compare desired and observed state.
@@ -30,6 +33,22 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")
 }
 
+/// `loaded` as `policy` admits it: the services it refuses move to `Desired::refused`, so that
+/// nothing is done to them (what the plan, the report and the status say).
+fn admitted(mut loaded: Loaded, policy: &Policy) -> Loaded {
+    loaded.desired = crate::policy::admit(policy, std::mem::take(&mut loaded.desired));
+    loaded
+}
+
+/// What `apply -o json` prints: the report, and the services the host policy refused.
+#[derive(Serialize)]
+struct ApplyOutput<'a> {
+    #[serde(flatten)]
+    report: &'a crate::apply::ApplyReport,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    refused: &'a BTreeMap<String, Vec<crate::manifest::Problem>>,
+}
+
 async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
     DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")
 }
@@ -39,14 +58,14 @@ fn style(global: &Global) -> render::Style {
     render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
 }
 
-pub fn plan(source: &SourceArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = source.load(global, false)?;
+pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = admitted(source.load(global, false)?, policy);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         let plan = make_plan(&loaded.desired, &observed);
         render::print_data(global.output, &plan, || render::plan_text(&plan, &loaded.desired, style(global)))?;
-        Ok(ExitCode::from(match (is_clean(&loaded), plan.is_empty()) {
+        Ok(ExitCode::from(match (is_clean(&loaded) && plan.refused.is_empty(), plan.is_empty()) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,
@@ -54,8 +73,8 @@ pub fn plan(source: &SourceArgs, global: &Global) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn apply(source: &SourceArgs, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = source.load(global, true)?;
+pub fn apply(source: &SourceArgs, policy: &Policy, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
+    let loaded = admitted(source.load(global, true)?, policy);
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
@@ -73,10 +92,11 @@ pub fn apply(source: &SourceArgs, concurrency: usize, global: &Global) -> anyhow
             pass.context("observing Docker")?
         };
         eprintln!("applied in {}", progress::seconds(started.elapsed()));
-        render::print_data(global.output, &pass.report, || {
+        let output = ApplyOutput { report: &pass.report, refused: &pass.plan.refused };
+        render::print_data(global.output, &output, || {
             render::apply_text(&pass.plan, &pass.report, &loaded.desired, style(global))
         })?;
-        let ok = pass.report.is_success() && is_clean(&loaded);
+        let ok = pass.report.is_success() && is_clean(&loaded) && pass.plan.refused.is_empty();
         Ok(ExitCode::from(if ok { IN_SYNC } else { ERROR }))
     })
 }
@@ -85,6 +105,7 @@ pub fn status(
     dir: Option<PathBuf>,
     controller: Option<String>,
     token_file: Option<PathBuf>,
+    policy: &Policy,
     global: &Global,
 ) -> anyhow::Result<ExitCode> {
     let token = match &token_file {
@@ -94,7 +115,7 @@ pub fn status(
         }
         None => None,
     };
-    let loaded = load_folder(&dir.unwrap_or_else(default_dir), false)?;
+    let loaded = admitted(load_folder(&dir.unwrap_or_else(default_dir), false)?, policy);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
@@ -113,7 +134,7 @@ pub fn status(
             source.as_ref().map(render::source_text).unwrap_or_default() + &render::status_table(&rows)
         })?;
         let in_sync = rows.iter().all(|r| r.in_sync);
-        Ok(ExitCode::from(match (is_clean(&loaded), in_sync) {
+        Ok(ExitCode::from(match (is_clean(&loaded) && plan.refused.is_empty(), in_sync) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,

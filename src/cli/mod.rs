@@ -14,6 +14,7 @@ mod down;
 mod git;
 mod listen;
 mod logs;
+mod policy;
 mod render;
 mod run;
 mod source;
@@ -76,18 +77,28 @@ pub enum Command {
         /// Accept a folder without any Service manifest (what `apply --allow-empty` accepts).
         #[arg(long)]
         allow_empty: bool,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
     },
-    /// Print the JSON schema of a manifest document.
-    Schema,
+    /// Print the JSON schema of a manifest document, or with --policy of a host policy file.
+    Schema {
+        /// The schema of the host policy file instead.
+        #[arg(long)]
+        policy: bool,
+    },
     /// Show what `apply` would do, field by field. Exit 0 in sync, 2 changes pending, 1 error.
     Plan {
         #[command(flatten)]
         source: source::SourceArgs,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
     },
-    /// Converge once and wait. Exit 0 converged, 1 when any service failed.
+    /// Converge once and wait. Exit 0 converged, 1 when any service failed or was refused.
     Apply {
         #[command(flatten)]
         source: source::SourceArgs,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
         /// Only show the plan (same as `moor plan`).
         #[arg(long)]
         dry_run: bool,
@@ -109,6 +120,8 @@ pub enum Command {
         /// The token of the controller's listener (its --listen-token-file).
         #[arg(long, value_name = "FILE", requires = "controller")]
         token_file: Option<PathBuf>,
+        #[command(flatten)]
+        policy: policy::PolicyArgs,
     },
     /// Remove every container and network of this instance, found by its labels (no manifests
     /// needed); volumes too with --volumes. Asks first; without a terminal, needs --yes.
@@ -167,15 +180,27 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { paths, allow_empty } => validate::run(&paths, allow_empty, cli.global.output),
-        Command::Schema => {
+        Command::Validate { paths, allow_empty, policy } => {
+            validate::run(&paths, allow_empty, &policy.load(&cli.global)?, cli.global.output)
+        }
+        Command::Schema { policy: false } => {
             print!("{}", crate::manifest::schema::document_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { source } => converge::plan(&source, &cli.global),
-        Command::Apply { source, dry_run: true, .. } => converge::plan(&source, &cli.global),
-        Command::Apply { source, concurrency, .. } => converge::apply(&source, concurrency, &cli.global),
-        Command::Status { dir, controller, token_file } => converge::status(dir, controller, token_file, &cli.global),
+        Command::Schema { policy: true } => {
+            print!("{}", crate::policy::schema::policy_schema_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { source, policy } => converge::plan(&source, &policy.load(&cli.global)?, &cli.global),
+        Command::Apply { source, policy, dry_run: true, .. } => {
+            converge::plan(&source, &policy.load(&cli.global)?, &cli.global)
+        }
+        Command::Apply { source, policy, concurrency, .. } => {
+            converge::apply(&source, &policy.load(&cli.global)?, concurrency, &cli.global)
+        }
+        Command::Status { dir, controller, token_file, policy } => {
+            converge::status(dir, controller, token_file, &policy.load(&cli.global)?, &cli.global)
+        }
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
         Command::Logs(args) => logs::run(args, &cli.global),

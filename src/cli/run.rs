@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::listen::ListenArgs;
+use super::policy::PolicyArgs;
 use super::source::SourceArgs;
 use super::Global;
 use crate::controller::backoff::{self, Backoff};
@@ -51,6 +52,9 @@ pub struct RunArgs {
     /// How long in-flight reconciles may finish after SIGTERM or SIGINT.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    // Read once, at start: a changed policy file takes effect at the next start.
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 /// A `--poll` interval: at least a second. `0s` (or a few milliseconds) would ask the remote
@@ -128,6 +132,8 @@ fn git_source(
 }
 
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    // A broken policy stops moor before it starts: never a controller without one.
+    let policy = args.policy.load(global)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = runtime.block_on(async {
         let token = CancellationToken::new();
@@ -153,6 +159,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             shutdown_timeout: args.shutdown_timeout,
             notify_url: args.notify_url,
             allow_empty: args.source.allow_empty,
+            policy,
         };
         match &git {
             Some(source) => info!(git = %source.describe(), instance = %config.instance, "moor run"),

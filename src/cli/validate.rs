@@ -1,4 +1,5 @@
-//! `moor validate`: every problem of every file, as `file:line:col: message` or JSON.
+//! `moor validate`: every problem of every file, as `file:line:col: message` or JSON, the host
+//! policy's refusals among them (the same policy `apply` and `run` use, so CI and hosts agree).
 //!
 //! A folder is validated as a source: one without any Service manifest fails (exit 1) unless
 //! `--allow-empty`, since `apply` and `run` would hold prune back on it. Files named one by one
@@ -9,8 +10,9 @@ use std::process::ExitCode;
 
 use super::{default_dir, Output};
 use crate::manifest::{guard_empty, load_paths, Problem};
+use crate::policy::{refusals, Policy};
 
-pub fn run(paths: &[PathBuf], allow_empty: bool, output: Output) -> anyhow::Result<ExitCode> {
+pub fn run(paths: &[PathBuf], allow_empty: bool, policy: &Policy, output: Output) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
     let mut loaded = load_paths(&paths);
     let folders: Vec<&PathBuf> = paths.iter().filter(|p| p.is_dir()).collect();
@@ -28,6 +30,8 @@ pub fn run(paths: &[PathBuf], allow_empty: bool, output: Output) -> anyhow::Resu
             }
         }
     }
+    loaded.problems.extend(refusals(policy, &loaded.desired).into_values().flatten());
+    loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&loaded.problems)?),
         Output::Yaml => print!("{}", serde_yaml::to_string(&loaded.problems)?),

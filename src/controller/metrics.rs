@@ -82,7 +82,11 @@ impl Metrics {
         );
         registry.register("moor_queue_depth", "Services waiting in the work queue", m.queue_depth.clone());
         registry.register("moor_docker_errors", "Docker API errors, by status", m.docker_errors.clone());
-        registry.register("moor_services", "Services by state (in_sync, pending, failing)", m.services.clone());
+        registry.register(
+            "moor_services",
+            "Services by state (in_sync, pending, failing, refused: by the host policy)",
+            m.services.clone(),
+        );
         registry.register(
             "moor_manifest_errors",
             "Problems in the manifests as last loaded",
@@ -116,7 +120,7 @@ impl Metrics {
         );
         registry.register(
             "moor_reconcile_skipped",
-            "Reconciles not run, by reason (held: a replacement kept by update.rollback: false)",
+            "Reconciles not run, by reason (held: a replacement kept by update.rollback: false; refused: by the host policy)",
             m.skipped.clone(),
         );
         registry.register(
@@ -154,8 +158,8 @@ impl Metrics {
         self.docker_errors.get_or_create(&label("status", status)).inc();
     }
 
-    pub fn services(&self, in_sync: usize, pending: usize, failing: usize) {
-        for (state, n) in [("in_sync", in_sync), ("pending", pending), ("failing", failing)] {
+    pub fn services(&self, in_sync: usize, pending: usize, failing: usize, refused: usize) {
+        for (state, n) in [("in_sync", in_sync), ("pending", pending), ("failing", failing), ("refused", refused)] {
             self.services.get_or_create(&label("state", state)).set(n as i64);
         }
     }

@@ -14,6 +14,8 @@
 //!   no Service without `--allow-empty` (the prune guard).
 //! - Every resync loads the manifests again: the source's watch only accelerates, so a watch that
 //!   went blind costs at most one interval.
+//! - Each load is admitted through the host policy (`Config::policy`); a refused service is
+//!   never dispatched, so its containers are left as they are, and its status says why.
 //! - Shutdown stops taking work, lets in-flight reconciles finish (bounded), never stops a
 //!   managed container.
 //!
@@ -82,6 +84,8 @@ pub struct Config {
     pub notify_url: Option<String>,
     /// Let a source that declares no Service prune every service (`--allow-empty`).
     pub allow_empty: bool,
+    /// The host policy: each load is admitted through it, and a refused service is left as it is.
+    pub policy: crate::policy::Policy,
 }
 
 /// How long a Docker event settles before its service is reconciled (see
@@ -216,16 +220,21 @@ impl<E: Engine, S: Source> Controller<E, S> {
         let mut loaded = self.source.load();
         guard_empty(&mut loaded, &self.source.describe(), self.config.allow_empty);
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
-        if self.problems.as_ref() == Some(&problems) && *self.desired == loaded.desired {
+        let desired = crate::policy::admit(&self.config.policy, loaded.desired);
+        if self.problems.as_ref() == Some(&problems) && *self.desired == desired {
             return false;
         }
         for p in &problems {
             warn!(problem = %p, "manifest problem; prune suspended, the service is left as it is");
         }
-        if let Some(guard) = &loaded.desired.prune_guard {
+        if let Some(guard) = &desired.prune_guard {
             warn!(%guard, "nothing is removed until a Service manifest is back, or with --allow-empty");
         }
-        let suspended = match &loaded.desired.prune_guard {
+        for (name, refused) in &desired.refused {
+            let reason = crate::policy::refused_text(refused);
+            warn!(service = %name, %reason, "refused by the host policy; its containers are left as they are");
+        }
+        let suspended = match &desired.prune_guard {
             Some(guard) => Some(guard.to_string()),
             None if !problems.is_empty() => {
                 Some(format!("prune suspended: {} manifest problem(s) (see problems)", problems.len()))
@@ -233,9 +242,15 @@ impl<E: Engine, S: Source> Controller<E, S> {
             None => None,
         };
         self.shared.set_problems(problems.clone(), suspended);
+        self.shared.show_refused(&desired.refused, None);
         self.problems = Some(problems);
-        info!(services = loaded.desired.services.len(), complete = loaded.desired.complete, "manifests loaded");
-        self.desired = Arc::new(loaded.desired);
+        info!(
+            services = desired.services.len(),
+            refused = desired.refused.len(),
+            complete = desired.complete,
+            "manifests loaded"
+        );
+        self.desired = Arc::new(desired);
         let now = Instant::now();
         for service in self.desired.clone().services.values() {
             updates::sync(self.state(&service.name), service, signature(service), now);
@@ -297,9 +312,16 @@ impl<E: Engine, S: Source> Controller<E, S> {
         }
     }
 
-    /// Starts a reconcile of `key`, unless a kept failed replacement holds the service back.
+    /// Starts a reconcile of `key`, unless the host policy refuses the service or a kept failed
+    /// replacement holds it back.
     fn dispatch(&mut self, key: String, workers: &mut JoinSet<Reconciled>) {
         let desired = self.desired.clone();
+        if desired.refused.contains_key(&key) {
+            tracing::debug!(service = %key, "refused by the host policy; not reconciled");
+            self.shared.metrics.reconcile_skipped("refused");
+            self.queue.done(&key);
+            return;
+        }
         let service = desired.services.get(&key);
         let state = self.state(&key);
         if state.is_held(service) {
@@ -319,6 +341,13 @@ impl<E: Engine, S: Source> Controller<E, S> {
     /// Books a finished reconcile: the decision, then its effects.
     fn finished(&mut self, r: Reconciled) {
         let desired = self.desired.clone();
+        if desired.refused.contains_key(&r.key) {
+            // Refused since this reconcile began: its outcome speaks for a manifest that is no
+            // longer admitted (without a manifest it would read as a pruned orphan), and the
+            // refusal is what the status shows.
+            self.queue.done(&r.key);
+            return;
+        }
         let service = desired.services.get(&r.key);
         let mut fx = decide::on_outcome(self.state(&r.key), &r, service, Instant::now());
         // A reconcile started before a reload changed this manifest converged to the previous

@@ -84,6 +84,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
                 self.enqueue(name, Duration::ZERO);
             }
         }
+        self.shared.show_refused(&desired.refused, Some(&by_service));
         for (name, sp) in &plan.services {
             if sp.orphan {
                 // Not in sync until it is gone: without this its status keeps the `in_sync` of
@@ -96,7 +97,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
         if !plan.networks.is_empty() || !plan.volumes.is_empty() {
             self.enqueue(RESOURCES, Duration::ZERO);
         }
-        self.shared.retain_services(|name| desired.services.contains_key(name) || plan.services.contains_key(name));
+        self.shared.retain_services(|name| desired.declares(name) || plan.services.contains_key(name));
         self.shared.resynced();
         self.after_outage = false;
         Ok(())

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::metrics::Metrics;
+use crate::manifest::Refused;
+use crate::observe::ObservedContainer;
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,6 +32,10 @@ pub struct ServiceStatus {
     /// For `update.watch: digest`: digests, last check, last update result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<super::updates::UpdateStatus>,
+    /// The host policy refuses the manifest: `lastError` says why, and nothing is done to the
+    /// service's containers.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -192,10 +198,41 @@ impl Shared {
         Self::mark_applied(&mut doc);
     }
 
+    /// Shows each refused service as refused (`lastError` says why), with its containers when
+    /// `observed` is given; a service no longer refused loses the mark and its reason (its next
+    /// reconcile says how it is).
+    pub fn show_refused(
+        &self,
+        refused: &BTreeMap<String, Refused>,
+        observed: Option<&BTreeMap<&str, Vec<&ObservedContainer>>>,
+    ) {
+        let mut doc = self.lock();
+        for (name, status) in doc.services.iter_mut().filter(|(name, s)| s.refused && !refused.contains_key(*name)) {
+            tracing::trace!(service = %name, "no longer refused by the host policy");
+            status.refused = false;
+            status.last_error = None;
+        }
+        for (name, r) in refused {
+            let s = doc.services.entry(name.clone()).or_default();
+            s.desired = r.service.desired_summary();
+            if let Some(observed) = observed {
+                s.observed = crate::observe::summary(observed.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]));
+            }
+            s.in_sync = false;
+            s.refused = true;
+            s.last_error = Some(crate::policy::refused_text(r));
+            s.backoff_until = None;
+            s.crash_loop = None;
+        }
+        self.publish_counts(&doc);
+        Self::mark_applied(&mut doc);
+    }
+
     fn publish_counts(&self, doc: &StatusDoc) {
-        let failing = doc.services.values().filter(|s| s.last_error.is_some()).count();
+        let refused = doc.services.values().filter(|s| s.refused).count();
+        let failing = doc.services.values().filter(|s| s.last_error.is_some() && !s.refused).count();
         let in_sync = doc.services.values().filter(|s| s.in_sync && s.last_error.is_none()).count();
-        self.metrics.services(in_sync, doc.services.len() - in_sync - failing, failing);
+        self.metrics.services(in_sync, doc.services.len() - in_sync - failing - refused, failing, refused);
     }
 }
 

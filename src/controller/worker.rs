@@ -41,6 +41,7 @@ fn part_of(full: &Plan, key: &str) -> Plan {
         prune_suspended: full.prune_suspended,
         prune_guard: full.prune_guard.clone(),
         prune_held: Vec::new(),
+        refused: BTreeMap::new(),
     }
 }
 

@@ -7,7 +7,8 @@
 //! source that loaded declares no Service at all.
 //!
 //! Invariants: no I/O beyond reading the manifest files; `serde_yaml` is used only inside this
-//! module, so switching to a maintained fork touches one folder.
+//! module (and in `policy::load`, for the host policy file), so switching to a maintained fork
+//! touches this folder and that file.
 
 use std::collections::BTreeMap;
 
@@ -41,4 +42,23 @@ pub struct Desired {
     /// and `--allow-empty` was not given (see [`guard`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prune_guard: Option<PruneGuard>,
+    /// Services the host policy refuses (`crate::policy::admit` moves them here from
+    /// `services`): declared, so never pruned, but never created, replaced or started either.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<String, Refused>,
+}
+
+impl Desired {
+    /// Does a manifest declare the service, admitted or refused? What is declared is never
+    /// pruned.
+    pub fn declares(&self, service: &str) -> bool {
+        self.services.contains_key(service) || self.refused.contains_key(service)
+    }
+}
+
+/// A service the host policy refuses, and why: one located problem per violation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refused {
+    pub service: Service,
+    pub problems: Vec<Problem>,
 }

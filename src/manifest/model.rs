@@ -55,10 +55,35 @@ pub struct Source {
 impl Source {
     /// The line and column of `metadata.name`.
     pub fn position(&self) -> (Option<usize>, Option<usize>) {
+        self.locate(&FieldPath::parse("metadata.name"))
+    }
+
+    /// The line and column of the value at `path` in this document, or of its nearest ancestor
+    /// written there: for problems found after loading (the host policy's).
+    pub fn locate(&self, path: &FieldPath) -> (Option<usize>, Option<usize>) {
         let docs = super::locate::index_documents(&self.text);
-        let pos = docs.get(self.document).and_then(|d| d.value(&FieldPath::parse("metadata.name")));
+        let pos = docs.get(self.document).and_then(|d| d.value(path));
         (pos.map(|p| p.line), pos.map(|p| p.column))
     }
+
+    /// The line and column of the key that names `path` (for an unknown field, or a key with
+    /// no value), else of its value.
+    pub fn locate_key(&self, path: &FieldPath) -> (Option<usize>, Option<usize>) {
+        let docs = super::locate::index_documents(&self.text);
+        let pos = docs.get(self.document).and_then(|d| d.key(path));
+        (pos.map(|p| p.line), pos.map(|p| p.column))
+    }
+}
+
+/// Where each entry of the sorted lists of [`ContainerSpec`] was written in the manifest: entry
+/// `i` of `container.ports` is `spec.ports[ports[i]]`, and so on. The lists are sorted (and
+/// networks deduplicated) for the spec hash; a message about one entry must still point at the
+/// line the user wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub ports: Vec<usize>,
+    pub mounts: Vec<usize>,
+    pub networks: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,6 +96,9 @@ pub struct Service {
     pub canonical: String,
     #[serde(skip)]
     pub source: Option<Source>,
+    /// Where the entries of `container`'s sorted lists were written (see [`Written`]).
+    #[serde(skip)]
+    pub written: Written,
     pub state: State,
     pub pull: PullPolicy,
     pub replicas: u32,
@@ -681,8 +709,15 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     let mut networks: Vec<String> = spec.networks.clone();
     networks.sort();
     networks.dedup();
+    let (ports_written, mounts_written) = (ports.clone(), mounts.clone());
     ports.sort();
     mounts.sort_by(|a, b| a.target().cmp(b.target()));
+    // With no problem every entry converted, so an index into these lists is the manifest's.
+    let written = Written {
+        ports: ports.iter().map(|p| ports_written.iter().position(|w| w == p).unwrap_or_default()).collect(),
+        mounts: mounts.iter().map(|m| mounts_written.iter().position(|w| w == m).unwrap_or_default()).collect(),
+        networks: networks.iter().map(|n| spec.networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
+    };
 
     if !c.problems.is_empty() {
         return Err(c.problems);
@@ -709,6 +744,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         name,
         canonical: container.canonical_json(),
         source: None,
+        written,
         state,
         pull: spec.pull.unwrap_or(PullPolicy::Missing),
         replicas,

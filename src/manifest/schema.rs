@@ -77,12 +77,18 @@ pub struct Violation {
 /// Validates one document (with `kind` already removed) against its kind's schema and returns
 /// every violation.
 pub fn violations(kind: Kind, document: &Value) -> Vec<Violation> {
+    violations_against(kind.validator(), document)
+}
+
+/// Every violation of `document` against `validator`, described as for manifests (the host
+/// policy file is checked against its own schema this way).
+pub fn violations_against(validator: &Validator, document: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
     // Collecting errors costs far more than a yes/no answer, and almost every document is valid.
-    if kind.validator().is_valid(document) {
+    if validator.is_valid(document) {
         return out;
     }
-    for error in kind.validator().iter_errors(document) {
+    for error in validator.iter_errors(document) {
         describe(&error, &mut out);
     }
     out.dedup();

@@ -10,6 +10,9 @@
 //! - Prune (removing what no manifest asks for) happens only when the load was complete and no
 //!   prune guard holds it back ([`Desired::may_prune`]): an empty source removes nothing unless
 //!   `--allow-empty` said so.
+//! - A service the host policy refuses ([`Desired::refused`]) gets no action at all: it is not
+//!   created, replaced, started or stopped, and, being declared, never pruned. The plan lists
+//!   it in [`Plan::refused`].
 //! - Any number of owned containers per service is accepted (crash leftovers): the best one is
 //!   kept, the rest removed, and the survivor renamed to its proper name.
 
@@ -19,7 +22,7 @@ use serde::Serialize;
 
 use crate::digest::short;
 use crate::manifest::model::State;
-use crate::manifest::{Desired, PruneGuard, Service};
+use crate::manifest::{Desired, Problem, PruneGuard, Service};
 use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
 use crate::spec_hash::hash_canonical;
 
@@ -187,6 +190,10 @@ pub struct Plan {
     /// What would have been pruned had loading been complete (containers, networks, volumes).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prune_held: Vec<String>,
+    /// Services the host policy refuses, with why: nothing is done to them (see
+    /// [`Desired::refused`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<String, Vec<Problem>>,
 }
 
 impl Plan {
@@ -226,8 +233,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         }
     }
 
+    // A refused service is declared: its containers are left exactly as they are.
+    out.refused = desired.refused.iter().map(|(name, r)| (name.clone(), r.problems.clone())).collect();
     for (name, owned) in &by_service {
-        if desired.services.contains_key(*name) {
+        if desired.declares(name) {
             continue;
         }
         let mut sorted = owned.clone();
@@ -241,11 +250,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         out.services.insert(key.to_string(), ServicePlan { actions, conflicts: Vec::new(), orphan: true });
     }
 
+    let declared = || desired.services.values().chain(desired.refused.values().map(|r| &r.service));
     let used_networks: BTreeSet<&str> =
-        desired.services.values().flat_map(|s| s.container.networks.iter().map(String::as_str)).collect();
-    let used_volumes: BTreeSet<&str> = desired
-        .services
-        .values()
+        declared().flat_map(|s| s.container.networks.iter().map(String::as_str)).collect();
+    let used_volumes: BTreeSet<&str> = declared()
         .flat_map(|s| s.container.mounts.iter())
         .filter_map(|m| match m {
             crate::manifest::model::Mount::Volume { source, .. } => Some(source.as_str()),

@@ -205,3 +205,30 @@ fn plan_is_deterministic() {
     reversed.containers.reverse();
     assert_eq!(first, serde_json::to_string(&plan(&d, &reversed)).unwrap());
 }
+
+/// `d` as the default host policy admits it.
+fn admitted(d: Desired) -> Desired {
+    crate::policy::admit(&crate::policy::Policy::default(), d)
+}
+
+#[test]
+fn a_refused_service_with_a_running_container_gets_no_action() {
+    // The manifest changed to a spec the policy refuses: the container built from the old spec
+    // is neither replaced nor pruned, and the plan says why.
+    let d = admitted(desired(&service("web", "  volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]")));
+    assert!(d.services.is_empty() && d.refused.contains_key("web"), "{d:#?}");
+    let old = desired(&service("web", ""));
+    let o = observed(vec![container(&old, "web", "web", 1, RunState::Running, false)]);
+    let p = plan(&d, &o);
+    assert!(p.services.is_empty(), "nothing may be done to a refused service: {p:#?}");
+    assert!(p.prune_held.is_empty() && !p.prune_suspended);
+    assert_yaml_snapshot!(p);
+}
+
+#[test]
+fn a_refused_new_service_is_not_created() {
+    let d = admitted(desired(&[service("web", "  volumes: [\"/:/host\"]"), service("api", "")].concat()));
+    let p = plan(&d, &observed(vec![]));
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), ["api"], "only the admitted service is created");
+    assert_yaml_snapshot!(p);
+}

@@ -23,7 +23,7 @@ mod tests;
 pub use plan::{plan_text, Style};
 pub use status::{source_text, status_rows, status_table, SourceStatusView, StatusRow};
 
-use plan::{bucket, paint, write_action, Counts, Mark};
+use plan::{bucket, paint, write_action, write_refused, Counts, Mark};
 
 /// Colour on stdout: only on a terminal, and never with `NO_COLOR` set to anything but empty
 /// (no-color.org).
@@ -78,12 +78,17 @@ pub fn apply_text(plan: &Plan, report: &ApplyReport, desired: &Desired, style: S
             let _ = writeln!(out, "{}", paint(Mark::Alert, &format!("{name}: FAILED: {e}"), style.colour));
         }
     }
+    write_refused(&mut out, &plan.refused, style);
     if let Some(text) = plan::prune_suspended_text(plan) {
         let _ = writeln!(out, "{}", paint(Mark::Alert, &text, style.colour));
     }
     let failed = report.failed().count();
-    if failed > 0 || !report.resource_errors.is_empty() {
-        let _ = writeln!(out, "{failed} service(s) failed");
+    if failed > 0 || !report.resource_errors.is_empty() || !plan.refused.is_empty() {
+        let mut line = format!("{failed} service(s) failed");
+        if !plan.refused.is_empty() {
+            let _ = write!(line, ", {} refused by policy", plan.refused.len());
+        }
+        let _ = writeln!(out, "{line}");
     } else if plan.is_empty() && !plan.prune_suspended {
         out.push_str("in sync: nothing to do\n");
     } else {

@@ -8,7 +8,7 @@
 //! | `~` | replace, start, stop or rename a container |
 //! | `-` | remove a container, network or volume (the reason indented below) |
 //! | `…` | Docker is already removing the container: wait until it is gone |
-//! | `!` | a name conflict, or prune suspended: nothing is done about it |
+//! | `!` | a name conflict, a service the host policy refuses, or prune suspended: nothing is done about it |
 //!
 //! Under a replace, one line per changed field: `~ env.LOG_LEVEL: "info" → "debug"`, `+ env.NEW:
 //! "x"` for an added field, `- env.OLD: "y"` for a removed one, `# …` for a note that names no
@@ -18,9 +18,10 @@
 //! Invariants: the summary's buckets are fixed (create, replace, change, remove; see [`Bucket`]);
 //! colour is added only by [`paint`], and only when [`Style::colour`] says so.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::manifest::Desired;
+use crate::manifest::{Desired, Problem};
 use crate::plan::{fields, Action, ActionKind, Change, Plan, ResourceAction};
 
 /// How the text is drawn.
@@ -210,14 +211,18 @@ fn write_resources(out: &mut String, kind: &str, actions: &[ResourceAction], sty
     }
 }
 
-/// `N to create, N to replace, N to change, N to remove`, plus the conflicts when there are any.
-pub fn summary(counts: Counts, conflicts: usize) -> String {
+/// `N to create, N to replace, N to change, N to remove`, plus the conflicts and the services the
+/// host policy refused when there are any.
+pub fn summary(counts: Counts, conflicts: usize, refused: usize) -> String {
     let mut line = format!(
         "{} to create, {} to replace, {} to change, {} to remove",
         counts.create, counts.replace, counts.change, counts.remove
     );
     if conflicts > 0 {
         let _ = write!(line, ", {conflicts} in conflict");
+    }
+    if refused > 0 {
+        let _ = write!(line, ", {refused} refused by policy");
     }
     line
 }
@@ -233,6 +238,18 @@ pub(super) fn prune_suspended_text(plan: &Plan) -> Option<String> {
         Some(guard) => format!("{guard}; kept: {held}"),
         None => format!("prune suspended: manifests failed to load (kept: {held})"),
     })
+}
+
+/// Each service the host policy refuses: `! refused web by policy: left as it is`, then its
+/// violations, one per line.
+pub fn write_refused(out: &mut String, refused: &BTreeMap<String, Vec<Problem>>, style: Style) {
+    for (name, problems) in refused {
+        let header = format!("{name}: refused by policy, left as it is");
+        let _ = writeln!(out, "{}", paint(Mark::Alert, &header, style.colour));
+        for p in problems {
+            let _ = writeln!(out, "    {p}");
+        }
+    }
 }
 
 /// The whole plan: networks and volumes to create, each service's actions and conflicts,
@@ -258,16 +275,17 @@ pub fn plan_text(plan: &Plan, desired: &Desired, style: Style) -> String {
             write_action(&mut out, name, action, desired, style);
         }
     }
+    write_refused(&mut out, &plan.refused, style);
     write_resources(&mut out, "network", &removes(&plan.networks), style);
     write_resources(&mut out, "volume", &removes(&plan.volumes), style);
     if let Some(text) = prune_suspended_text(plan) {
         let _ = writeln!(out, "{}", paint(Mark::Alert, &text, style.colour));
     }
     // Suspended prune is never "in sync": what the manifests say could not be fully carried out.
-    if plan.is_empty() && !plan.prune_suspended {
+    if plan.is_empty() && !plan.prune_suspended && plan.refused.is_empty() {
         out.push_str("in sync: nothing to do\n");
     } else {
-        let _ = writeln!(out, "{}", summary(Counts::of_plan(plan), conflicts));
+        let _ = writeln!(out, "{}", summary(Counts::of_plan(plan), conflicts, plan.refused.len()));
     }
     out
 }

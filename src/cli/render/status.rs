@@ -39,7 +39,8 @@ fn health_summary(containers: &[&ObservedContainer]) -> String {
     }
 }
 
-/// One row per declared service, then one per orphaned service that still has containers.
+/// One row per declared service (refused ones too, with the policy's reason as their error), then
+/// one per orphaned service that still has containers.
 pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<StatusRow> {
     let by_service = observed.by_service();
     let mut rows = Vec::new();
@@ -57,8 +58,22 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
             update: None,
         });
     }
+    for (name, refused) in &desired.refused {
+        let containers = by_service.get(name.as_str()).cloned().unwrap_or_default();
+        rows.push(StatusRow {
+            service: name.clone(),
+            desired: refused.service.desired_summary(),
+            observed: crate::observe::summary(&containers),
+            in_sync: false,
+            health: health_summary(&containers),
+            image: refused.service.container.image.clone(),
+            last_error: Some(crate::policy::refused_text(refused)),
+            update: None,
+        });
+    }
+    rows.sort_by(|a, b| a.service.cmp(&b.service));
     for (name, containers) in &by_service {
-        if desired.services.contains_key(*name) {
+        if desired.declares(name) {
             continue;
         }
         rows.push(StatusRow {

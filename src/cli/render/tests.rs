@@ -255,3 +255,20 @@ fn plain_progress_says_each_step_once_and_times_the_service() {
         ]
     );
 }
+
+#[test]
+fn refused_by_policy() {
+    let d = desired(&[service("web", "  volumes: [\"/:/host\"]"), service("api", "")].concat());
+    let d = crate::policy::admit(&crate::policy::Policy::default(), d);
+    let p = plan(&d, &observed(vec![]));
+    assert_snapshot!(plan_text(&p, &d, PLAIN));
+
+    // Alone, a refusal is not "in sync"; apply says it refused.
+    let only =
+        crate::policy::admit(&crate::policy::Policy::default(), desired(&service("web", "  volumes: [\"/:/host\"]")));
+    let p = plan(&only, &observed(vec![]));
+    assert!(plan_text(&p, &only, PLAIN)
+        .ends_with("0 to create, 0 to replace, 0 to change, 0 to remove, 1 refused by policy\n"));
+    let out = apply_text(&p, &ApplyReport::default(), &only, PLAIN);
+    assert!(out.ends_with("0 service(s) failed, 1 refused by policy\n"), "{out}");
+}

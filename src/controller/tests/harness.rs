@@ -20,6 +20,7 @@ use crate::controller::{run_with_source, Config};
 use crate::engine::fake::{FakeContainer, FakeEngine};
 use crate::manifest::{load_texts, Loaded};
 use crate::observe::RunState;
+use crate::policy::Policy;
 
 pub const INSTANCE: &str = "test";
 /// The resync period of every test controller.
@@ -86,6 +87,8 @@ pub struct Harness {
     pub allow_empty: bool,
     token: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// The host policy the controller admits each load through (the default unless set).
+    pub policy: Policy,
 }
 
 impl Harness {
@@ -106,6 +109,7 @@ impl Harness {
             allow_empty: false,
             token: CancellationToken::new(),
             task: None,
+            policy: Policy::default(),
         }
     }
 
@@ -123,6 +127,7 @@ impl Harness {
             shutdown_timeout: Duration::from_secs(10),
             notify_url: None,
             allow_empty: self.allow_empty,
+            policy: self.policy.clone(),
         };
         let run = run_with_source(
             self.engine.clone(),

@@ -3,6 +3,7 @@
 //! semantics; these prove moor's decisions.
 
 mod harness;
+mod policy;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

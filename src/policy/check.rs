@@ -1,0 +1,217 @@
+//! The check: which of a service's asks this host's policy refuses, each at its field.
+//!
+//! Invariants:
+//! - [`check`] is pure: everything it may know beyond the service comes in [`Host`] (the Volume
+//!   manifests, and the real path behind a host path, which only the host can tell).
+//! - A bind is checked as written (normalised) and, when symbolic links make it another path,
+//!   as Docker will mount it; either refusal refuses it.
+//! - Each refusal is a typed [`ViolationKind`]; its text is made only by `Display`.
+//! - Rules for what manifests cannot ask yet (privileged mode, the host's pid and ipc
+//!   namespaces, capabilities, devices, file reads) are in [`super::Policy`] and check nothing:
+//!   each needs its manifest field first, and is refused by default once it has one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::defaults::DOCKER_SOCKET_NAME;
+use super::host_path::{HostPath, Relation};
+use super::registry::registry_of;
+use super::{BindRules, Policy};
+use crate::manifest::model::{Mount, State};
+use crate::manifest::problem::FieldPath;
+use crate::manifest::{Service, Volume};
+
+/// What the check may know beyond the service.
+pub struct Host<'a> {
+    /// The Volume manifests: a local volume with `o: bind` options binds a host path.
+    pub volumes: &'a BTreeMap<String, Volume>,
+    /// The real path behind a host path when symbolic links make it another one
+    /// (`super::links::real_path` on the host; `&|_| None` checks paths as written).
+    pub real_path: &'a dyn Fn(&HostPath) -> Option<HostPath>,
+}
+
+/// One ask of a service that the policy refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Where the service asks it, such as `spec.volumes[1]`.
+    pub field: FieldPath,
+    pub kind: ViolationKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ViolationKind {
+    /// A bind mount of a host path.
+    #[error("host path {shown} {refusal}")]
+    Bind { shown: String, refusal: BindRefusal },
+    /// A named volume whose Volume manifest binds a host path (`o: bind`).
+    #[error("volume {volume} binds host path {shown}, which {refusal}")]
+    VolumeBind { volume: String, shown: String, refusal: BindRefusal },
+    #[error("image {image} comes from registry {registry}, which registries does not allow ({allowed})")]
+    Registry { image: String, registry: String, allowed: String },
+    #[error("host port {port} is outside hostPorts ({allowed})")]
+    HostPort { port: u16, allowed: String },
+    #[error("the host network gives the container the host's network stack; hostNamespaces.network is false")]
+    HostNetwork,
+}
+
+/// Why a host path may not be bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindRefusal {
+    DockerSocket { socket: String, relation: Relation },
+    Denied { path: String, relation: Relation },
+    NotAllowed { allowed: String },
+    ReadWrite { path: String, relation: Relation },
+}
+
+impl fmt::Display for BindRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ROOT: &str = "access to it is root on the host (bindMounts.dockerSocket: false)";
+        const RO: &str = "make the mount read-only";
+        match self {
+            BindRefusal::DockerSocket { relation: Relation::Contains, socket } => {
+                write!(f, "holds the Docker socket {socket}: {ROOT}")
+            }
+            BindRefusal::DockerSocket { .. } => write!(f, "is the Docker socket: {ROOT}"),
+            BindRefusal::Denied { relation: Relation::At, .. } => f.write_str("is refused by bindMounts.deny"),
+            BindRefusal::Denied { relation: Relation::Under, path } => {
+                write!(f, "is under {path}, which bindMounts.deny refuses")
+            }
+            BindRefusal::Denied { relation: Relation::Contains, path } => {
+                write!(f, "holds {path}, which bindMounts.deny refuses")
+            }
+            BindRefusal::NotAllowed { allowed } => write!(f, "is outside bindMounts.allow ({allowed})"),
+            BindRefusal::ReadWrite { relation: Relation::Contains, path } => {
+                write!(f, "is read-write and holds {path}, which bindMounts.readOnly allows read-only only: {RO}")
+            }
+            BindRefusal::ReadWrite { path, .. } => {
+                write!(f, "is read-write, but bindMounts.readOnly allows {path} read-only only: {RO}")
+            }
+        }
+    }
+}
+
+/// Every ask of `service` that `policy` refuses. A service with `state: absent` asks nothing of
+/// the host (no container is made), so it is never refused.
+pub fn check(policy: &Policy, service: &Service, host: &Host) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if service.state == State::Absent {
+        return out;
+    }
+    let spec = FieldPath::root().key("spec");
+    let container = &service.container;
+    let written = |list: &[usize], i: usize| list.get(i).copied().unwrap_or(i);
+
+    for (i, mount) in container.mounts.iter().enumerate() {
+        let field = spec.key("volumes").index(written(&service.written.mounts, i));
+        match mount {
+            Mount::Bind { source, read_only, .. } => {
+                if let Some((shown, refusal)) = check_bind(&policy.binds, source, *read_only, host) {
+                    out.push(Violation { field, kind: ViolationKind::Bind { shown, refusal } });
+                }
+            }
+            Mount::Volume { source: volume, read_only, .. } => {
+                let Some((device, volume_ro)) = host.volumes.get(volume).and_then(bound_device) else {
+                    continue;
+                };
+                if let Some((shown, refusal)) = check_bind(&policy.binds, &device, *read_only || volume_ro, host) {
+                    out.push(Violation {
+                        field,
+                        kind: ViolationKind::VolumeBind { volume: volume.clone(), shown, refusal },
+                    });
+                }
+            }
+            Mount::Tmpfs { .. } => {}
+        }
+    }
+
+    let registry = registry_of(&container.image);
+    if !policy.registries.iter().any(|p| p.matches(&registry)) {
+        let allowed = policy.registries.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+        let kind = ViolationKind::Registry { image: container.image.clone(), registry, allowed };
+        out.push(Violation { field: spec.key("image"), kind });
+    }
+
+    for (i, port) in container.ports.iter().enumerate() {
+        let Some(host_port) = port.host else {
+            continue; // Docker picks an ephemeral port: nothing is chosen on the host.
+        };
+        if !policy.host_ports.iter().any(|r| r.contains(host_port)) {
+            let allowed = policy.host_ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let field = spec.key("ports").index(written(&service.written.ports, i));
+            out.push(Violation { field, kind: ViolationKind::HostPort { port: host_port, allowed } });
+        }
+    }
+
+    for (i, network) in container.networks.iter().enumerate() {
+        // Docker's predefined `host` network: no manifest can declare another by that name.
+        if network == "host" && !policy.host_namespaces.network {
+            let field = spec.key("networks").index(written(&service.written.networks, i));
+            out.push(Violation { field, kind: ViolationKind::HostNetwork });
+        }
+    }
+    out
+}
+
+/// The host path a local volume binds (`o: bind` or `rbind` in its options), and whether its
+/// options make it read-only.
+fn bound_device(volume: &Volume) -> Option<(String, bool)> {
+    if volume.driver != "local" {
+        return None;
+    }
+    let options: Vec<&str> = volume.options.get("o")?.split(',').map(str::trim).collect();
+    if !options.iter().any(|o| *o == "bind" || *o == "rbind") {
+        return None;
+    }
+    let device = volume.options.get("device")?;
+    // mount(2) resolves a relative device against dockerd's working folder, which is `/`.
+    let device = if device.starts_with('/') { device.clone() } else { format!("/{device}") };
+    Some((device, options.contains(&"ro")))
+}
+
+/// The refusal of a bind of `source`, as written and then as symbolic links make it, with the
+/// path as the message shows it.
+fn check_bind(rules: &BindRules, source: &str, read_only: bool, host: &Host) -> Option<(String, BindRefusal)> {
+    let written = match HostPath::parse(source) {
+        Ok(path) => path,
+        // The model makes every bind source absolute; anything else is not a host path moor
+        // could vouch for.
+        Err(_) => return Some((source.to_string(), BindRefusal::NotAllowed { allowed: rules.allow_text() })),
+    };
+    if let Some(refusal) = bind_refusal(rules, &written, read_only) {
+        return Some((written.to_string(), refusal));
+    }
+    let real = (host.real_path)(&written).filter(|real| *real != written)?;
+    let refusal = bind_refusal(rules, &real, read_only)?;
+    Some((format!("{written}, which symbolic links make {real},"), refusal))
+}
+
+/// The first rule a bind of `path` breaks: the Docker socket, the deny list, the allow list,
+/// then the read-only list.
+pub fn bind_refusal(rules: &BindRules, path: &HostPath, read_only: bool) -> Option<BindRefusal> {
+    if !rules.docker_socket {
+        if path.file_name() == Some(DOCKER_SOCKET_NAME) {
+            return Some(BindRefusal::DockerSocket { socket: path.to_string(), relation: Relation::At });
+        }
+        for socket in &rules.sockets {
+            if let Some(relation) = path.relation(socket) {
+                return Some(BindRefusal::DockerSocket { socket: socket.to_string(), relation });
+            }
+        }
+    }
+    for denied in &rules.deny {
+        if let Some(relation) = path.relation(denied) {
+            return Some(BindRefusal::Denied { path: denied.to_string(), relation });
+        }
+    }
+    if !rules.allow.iter().any(|allowed| path.is_at_or_under(allowed)) {
+        return Some(BindRefusal::NotAllowed { allowed: rules.allow_text() });
+    }
+    if !read_only {
+        for ro in &rules.read_only {
+            if let Some(relation) = path.relation(ro) {
+                return Some(BindRefusal::ReadWrite { path: ro.to_string(), relation });
+            }
+        }
+    }
+    None
+}
