@@ -11,11 +11,14 @@
 //!   `effects`. This file only orchestrates.
 //! - A failed observe does nothing and is retried with backoff; a failed load suspends prune
 //!   and leaves the broken service's containers as they are.
-//! - Shutdown stops taking work, lets in-flight reconciles finish (bounded), never stops a
-//!   managed container.
+//! - Shutdown stops taking work at once (a resync waiting on Docker is dropped), lets in-flight
+//!   reconciles finish within `shutdown_timeout`, never stops a managed container.
+//! - Docker's readiness is proven by a ping every few seconds ([`liveness`]), since a frozen
+//!   daemon breaks no stream; its first answer after an outage resyncs with every backoff reset.
 //!
 //! Layout: [`queue`] (dedup, in flight, delays), [`backoff`] (kube-style), `crash_loop`
-//! (slowed-down repairs), [`triggers`] (file watch, Docker events), [`state`] (one
+//! (slowed-down repairs), [`triggers`] (file watch, Docker events), [`liveness`] (the ping
+//! behind readiness), [`state`] (one
 //! `ServiceState` per service), [`outcome`] (typed reconcile results), [`decide`] (the pure
 //! decision), `effects` (carrying it out), [`updates`] (registry checks and pins), [`status`]
 //! and [`metrics`] (what `/status` and `/metrics` serve), `worker` (one service reconcile),
@@ -43,6 +46,7 @@ mod checks;
 mod crash_loop;
 pub mod decide;
 mod effects;
+pub mod liveness;
 pub mod metrics;
 pub mod outcome;
 pub mod queue;
@@ -119,6 +123,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
         shared.clone(),
         token.clone(),
     ));
+    let liveness = tokio::spawn(liveness::watch(engine.clone(), tx.clone(), shared.clone(), token.clone()));
     let notifier = notifier(config.notify_url.as_deref(), &shared);
     let mut c = Controller {
         engine,
@@ -142,7 +147,13 @@ pub async fn run_with_source<E: Engine, S: Source>(
         c.shared.metrics.queue_depth(c.queue.depth());
         tokio::select! {
             _ = token.cancelled() => break,
-            _ = tokio::time::sleep_until(next_resync) => next_resync = c.resync_and_schedule(&mut resync_retry).await,
+            _ = tokio::time::sleep_until(next_resync) => {
+                // Raced with shutdown: a resync waits on Docker for up to its read deadline.
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    next = c.resync_and_schedule(&mut resync_retry) => next_resync = next,
+                }
+            }
             Some(trigger) = rx.recv() => {
                 if c.on_trigger(trigger) {
                     next_resync = Instant::now();
@@ -163,6 +174,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
 
     info!(in_flight = workers.len(), "shutting down; finishing in-flight reconciles");
     events.abort();
+    liveness.abort();
     let shutdown_timeout = c.config.shutdown_timeout;
     let drain = async {
         while let Some(joined) = workers.join_next().await {
