@@ -16,9 +16,11 @@
 //!
 //! - [`apply`]: runs a [`plan::Plan`] through an [`engine::Engine`]: replacement, health gate, rollback.
 //! - [`cli`]: the `moor` command line; the binary's `main` only calls [`cli::main`]; `anyhow` lives here.
-//! - [`controller`]: `moor run`: triggers, work queue, per-service state, the pure decision, image updates.
+//! - [`controller`]: `moor run`: triggers, work queue, per-service state, the pure decision, image updates,
+//!   the liveness ping behind readiness.
 //! - [`digest`]: short forms of digests and image IDs for messages (pure).
-//! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, a fake.
+//! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, the
+//!   deadline of each call, a fake.
 //! - [`git`]: the git source of `moor run --git`: asking a remote for a ref's commit, shallow fetches with
 //!   gix, revision snapshots and the `current` link, SSH commit signatures, the sync and its poll task,
 //!   the push webhook's signatures.

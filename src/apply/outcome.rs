@@ -25,6 +25,9 @@ pub enum NotReady {
     /// Docker failed while starting or inspecting it.
     #[error(transparent)]
     Engine(EngineError),
+    /// The stop of the old container failed or timed out, so the new one was never started.
+    #[error("stopping the old container {container} failed: {error}")]
+    OldNotStopped { container: String, error: EngineError },
 }
 
 /// How a failed replacement ended for the old container.

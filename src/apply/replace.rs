@@ -5,12 +5,19 @@
 //! one. start-first: create, start and wait before the old one is stopped.
 //!
 //! Invariants:
-//! - When start or the health wait fails and `update.rollback` is true (the default), the new
+//! - Any failure from the stop of the old container until the new one is ready (the stop
+//!   itself, which may have stopped it although it failed or timed out; the start; the health
+//!   wait) takes the rollback path. With `update.rollback` true (the default), the new
 //!   container is removed and the old one is brought back: started again, or, when Docker
 //!   deleted it or is deleting it (`--rm`), created again from its `moor.last-applied` label and
 //!   its old image ID. The service still reports the failure ([`Rollback::Done`]).
-//! - With `update.rollback: false` the new container is kept under the service's name and the
-//!   old one removed ([`Rollback::Disabled`]); the failure is reported all the same.
+//! - With `update.rollback: false` a start or health failure keeps the new container under the
+//!   service's name and removes the old one ([`Rollback::Disabled`]); the failure is reported all
+//!   the same. A failed stop is then an ordinary failure, retried with backoff: the new container
+//!   was never tried, so there is nothing to keep, and the retry goes forward (the new container
+//!   is the current one).
+//! - Once the new container is ready, a failure (removing the old one, the rename) is an
+//!   ordinary failure: the new container runs, and the next pass finishes the swap.
 //! - The old container being gone at any step (Docker removed it) is never an error.
 //! - moor may be killed at any step: the plan recognises the leftovers by their labels.
 //! - This module uses [`super::steps`] only; it never calls back into [`super::actions`].
@@ -59,18 +66,32 @@ pub async fn replace<E: Engine>(ctx: &Context<'_, E>, service: &Service, r: &Rep
 
     let start_first = service.update.strategy == Strategy::StartFirst;
     let swap = Swap { new: &new, old, name, start_first };
-    if !start_first {
+    let stopped = if start_first {
+        Ok(())
+    } else {
         ctx.progress.step(Step::Stopping);
-        ctx.engine.stop(&old.id, ctx.stop_timeout_of(old)).await?;
-    }
-    ctx.progress.step(Step::Starting);
-    let started = match ctx.engine.start(&new.id).await {
-        Ok(()) => {
-            let healthy = service.container.healthcheck.is_some();
-            let timeout = service.update.health_timeout;
-            wait::until_ready_reporting(ctx.engine, &new.id, healthy, timeout, ctx.progress).await
+        match ctx.engine.stop(&old.id, ctx.stop_timeout_of(old)).await {
+            Ok(()) => Ok(()),
+            // Nothing was tried with the new container: go forward on the next pass.
+            Err(e) if !service.update.rollback => return Err(e.into()),
+            // The old container may be stopped already (a timeout says nothing of what Docker
+            // did): bring it back.
+            Err(error) => Err(NotReady::OldNotStopped { container: old.name.clone(), error }),
         }
-        Err(e) => Err(NotReady::Engine(e)),
+    };
+    let started = match stopped {
+        Ok(()) => {
+            ctx.progress.step(Step::Starting);
+            match ctx.engine.start(&new.id).await {
+                Ok(()) => {
+                    let healthy = service.container.healthcheck.is_some();
+                    let timeout = service.update.health_timeout;
+                    wait::until_ready_reporting(ctx.engine, &new.id, healthy, timeout, ctx.progress).await
+                }
+                Err(e) => Err(NotReady::Engine(e)),
+            }
+        }
+        Err(reason) => Err(reason),
     };
     if let Err(reason) = started {
         let rollback = if service.update.rollback {

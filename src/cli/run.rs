@@ -82,11 +82,17 @@ fn on_signals(token: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connects to Docker, waiting with backoff while it does not answer. `None` on shutdown.
+/// Connects to Docker, waiting with backoff while it does not answer. `None` on shutdown, at
+/// once: each attempt has the ping deadline, and is raced with the token all the same, so that
+/// SIGTERM ends `moor run` even while a frozen daemon holds the first contact.
 async fn connect(global: &Global, shared: &Shared, token: &CancellationToken) -> Option<DockerEngine> {
     let mut retry = Backoff::new(backoff::DAEMON);
     loop {
-        match DockerEngine::connect(global.host.as_deref()).await {
+        let attempt = tokio::select! {
+            _ = token.cancelled() => return None,
+            attempt = DockerEngine::connect(global.host.as_deref()) => attempt,
+        };
+        match attempt {
             Ok(engine) => {
                 shared.set_docker_ok(true);
                 return Some(engine);

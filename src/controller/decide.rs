@@ -161,10 +161,13 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
     }
     fx.status.crash_loop = state.crash.note(now);
     fx.status.observed = r.observed.clone();
+    // Only fresh evidence moves readiness: an observe that could not reach Docker, or a reconcile
+    // whose every call answered. A failed action may be Docker freezing after the observe (a
+    // timeout 30 s later): the observe's answer is stale by then, and the liveness ping decides.
     fx.status.docker_answers = match &r.outcome {
         ReconcileOutcome::ObserveFailed(EngineError::Unavailable(_) | EngineError::Timeout(_)) => Some(false),
-        ReconcileOutcome::ObserveFailed(_) => None,
-        _ => Some(true),
+        outcome if outcome.is_success() => Some(true),
+        _ => None,
     };
     match &r.outcome {
         o if o.is_success() => {

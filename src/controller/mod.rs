@@ -4,7 +4,7 @@
 //! Invariants:
 //! - Level-based: a trigger says which service to look at, never what to do; each reconcile
 //!   observes afresh. A resync observes once (one list call) and queues only the services whose
-//!   plan is not empty, so an idle, in-sync controller makes one API call per interval.
+//!   plan is not empty, so an idle, in-sync controller makes one list call per interval (and the liveness ping).
 //! - Never two reconciles of one service at once (the [`queue::WorkQueue`] guarantees it).
 //! - All per-service knowledge is one [`state::ServiceState`] per key, owned by this task; what
 //!   follows a reconcile is decided by [`decide::on_outcome`] (pure) and carried out by
@@ -16,12 +16,14 @@
 //!   went blind costs at most one interval.
 //! - Each load is admitted through the host policy (`Config::policy`); a refused service is
 //!   never dispatched, so its containers are left as they are, and its status says why.
-//! - Shutdown stops taking work, lets in-flight reconciles finish (bounded), never stops a
-//!   managed container.
+//! - Shutdown stops taking work at once (a resync waiting on Docker is dropped), lets in-flight
+//!   reconciles finish within `shutdown_timeout`, never stops a managed container.
+//! - Docker's readiness is proven by a ping every few seconds ([`liveness`]), since a frozen
+//!   daemon breaks no stream; its first answer after an outage resyncs with every backoff reset.
 //!
 //! Layout: [`queue`] (dedup, in flight, delays), [`backoff`] (kube-style), `crash_loop`
 //! (slowed-down repairs), [`triggers`] (Docker events), `folder_watch` (the manifest folder, by
-//! path), [`state`] (one
+//! path), [`liveness`] (the ping behind readiness), [`state`] (one
 //! `ServiceState` per service), [`outcome`] (typed reconcile results), [`decide`] (the pure
 //! decision), `effects` (carrying it out), [`updates`] (registry checks and pins), [`status`]
 //! and [`metrics`] (what `/status` and `/metrics` serve), `worker` (one service reconcile),
@@ -50,6 +52,7 @@ mod crash_loop;
 pub mod decide;
 mod effects;
 mod folder_watch;
+pub mod liveness;
 pub mod metrics;
 pub mod outcome;
 pub mod queue;
@@ -132,6 +135,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
         shared.clone(),
         token.clone(),
     ));
+    let liveness = tokio::spawn(liveness::watch(engine.clone(), tx.clone(), shared.clone(), token.clone()));
     let notifier = notifier(config.notify_url.as_deref(), &shared);
     let mut c = Controller {
         engine,
@@ -156,7 +160,13 @@ pub async fn run_with_source<E: Engine, S: Source>(
         c.shared.metrics.queue_depth(c.queue.depth());
         tokio::select! {
             _ = token.cancelled() => break,
-            _ = tokio::time::sleep_until(next_resync) => next_resync = c.resync_and_schedule(&mut resync_retry).await,
+            _ = tokio::time::sleep_until(next_resync) => {
+                // Raced with shutdown: a resync waits on Docker for up to its read deadline.
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    next = c.resync_and_schedule(&mut resync_retry) => next_resync = next,
+                }
+            }
             Some(trigger) = rx.recv() => {
                 if c.on_trigger(trigger) {
                     next_resync = Instant::now();
@@ -177,6 +187,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
 
     info!(in_flight = workers.len(), "shutting down; finishing in-flight reconciles");
     events.abort();
+    liveness.abort();
     let shutdown_timeout = c.config.shutdown_timeout;
     let drain = async {
         while let Some(joined) = workers.join_next().await {

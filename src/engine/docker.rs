@@ -11,6 +11,10 @@
 //! | create                 | 409 `... is already in use`          | [`EngineError::NameInUse`]     |
 //! | start                  | 409 `marked for removal`             | [`EngineError::MarkedForRemoval`] |
 //! | any                    | 5xx, connection refused              | transient: retry with backoff  |
+//! | any                    | no answer within the call's deadline | [`EngineError::Timeout`]       |
+//!
+//! Every call runs under its deadline from [`super::deadlines`] (the table there): a frozen
+//! daemon costs a bounded wait, never a hang.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
@@ -27,6 +31,7 @@ use futures_util::StreamExt;
 
 use super::auth::credentials_for;
 use super::create_body::{create_body, endpoint};
+use super::deadlines::{idle_bounded, stalled, within, Deadlines, BOLLARD_BACKSTOP};
 use super::{
     ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogStream,
     ServerVersion, WATCHED_ACTIONS,
@@ -44,6 +49,7 @@ const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct DockerEngine {
     docker: Docker,
+    deadlines: Deadlines,
     /// Show pull progress (only on a terminal).
     progress: bool,
 }
@@ -54,22 +60,37 @@ impl DockerEngine {
     /// `Api-Version` header of `GET /_ping`, as the Docker CLI does: about 1 ms, where
     /// `GET /version` (bollard's `negotiate_version`) took about 10 ms on this daemon, a third
     /// of a no-op `moor apply`. A daemon that sends no such header gets `negotiate_version`.
+    ///
+    /// The first contact has the ping deadline: a daemon that does not answer is
+    /// [`EngineError::Timeout`] after 5 s, never a hang.
     pub async fn connect(host: Option<&str>) -> EngineResult<Self> {
+        Self::connect_with(host, Deadlines::DEFAULT).await
+    }
+
+    /// [`DockerEngine::connect`] with other deadlines (tests that must not wait the defaults).
+    pub async fn connect_with(host: Option<&str>, deadlines: Deadlines) -> EngineResult<Self> {
         let host = host.map(str::to_string).or_else(|| std::env::var("DOCKER_HOST").ok());
         let host = host.unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
-        let docker = match ping_api_version(&host).await? {
+        let docker = match within(&format!("GET /_ping on {host}"), deadlines.ping, ping_api_version(&host)).await?? {
             Some(server) => {
                 let version =
                     if server < *bollard::API_DEFAULT_VERSION { server } else { *bollard::API_DEFAULT_VERSION };
                 match host.strip_prefix("unix://") {
-                    Some(path) => Docker::connect_with_socket(path, 120, &version),
-                    None => Docker::connect_with_http(&host, 120, &version),
+                    Some(path) => Docker::connect_with_socket(path, BOLLARD_BACKSTOP, &version),
+                    None => Docker::connect_with_http(&host, BOLLARD_BACKSTOP, &version),
                 }
                 .map_err(classify)?
             }
-            None => Docker::connect_with_host(&host).map_err(classify)?.negotiate_version().await.map_err(classify)?,
+            None => {
+                let docker = Docker::connect_with_host(&host)
+                    .map_err(classify)?
+                    .with_timeout(Duration::from_secs(BOLLARD_BACKSTOP));
+                within(&format!("GET /version on {host}"), deadlines.read, docker.negotiate_version())
+                    .await?
+                    .map_err(classify)?
+            }
         };
-        Ok(DockerEngine { docker, progress: std::io::stderr().is_terminal() })
+        Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() })
     }
 
     /// The API version moor speaks with this daemon, as negotiated in [`DockerEngine::connect`].
@@ -79,7 +100,7 @@ impl DockerEngine {
 
     /// The daemon's own versions (`GET /version`), for `moor version`.
     pub async fn server_version(&self) -> EngineResult<ServerVersion> {
-        let v = self.docker.version().await.map_err(classify)?;
+        let v = within("GET /version", self.deadlines.read, self.docker.version()).await?.map_err(classify)?;
         Ok(ServerVersion {
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
@@ -213,7 +234,7 @@ fn split_reference(reference: &str) -> (String, String) {
 
 impl Engine for DockerEngine {
     async fn ping(&self) -> EngineResult<()> {
-        self.docker.ping().await.map(|_| ()).map_err(classify)
+        within("GET /_ping", self.deadlines.ping, self.docker.ping()).await?.map(|_| ()).map_err(classify)
     }
 
     fn events(&self, instance: &str) -> EventStream {
@@ -235,7 +256,9 @@ impl Engine for DockerEngine {
 
     async fn list_containers(&self, instance: &str) -> EngineResult<Vec<ObservedContainer>> {
         let options = ListContainersOptions { all: true, filters: Some(label_filter(instance)), ..Default::default() };
-        let list = self.docker.list_containers(Some(options)).await.map_err(classify)?;
+        let list = within("GET /containers/json", self.deadlines.read, self.docker.list_containers(Some(options)))
+            .await?
+            .map_err(classify)?;
         Ok(list
             .into_iter()
             .map(|c| {
@@ -260,7 +283,9 @@ impl Engine for DockerEngine {
 
     async fn list_networks(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
         let options = ListNetworksOptions { filters: Some(label_filter(instance)) };
-        let list = self.docker.list_networks(Some(options)).await.map_err(classify)?;
+        let list = within("GET /networks", self.deadlines.read, self.docker.list_networks(Some(options)))
+            .await?
+            .map_err(classify)?;
         Ok(list
             .into_iter()
             .map(|n| ObservedResource { name: n.name.unwrap_or_default(), labels: to_btree(n.labels) })
@@ -269,7 +294,9 @@ impl Engine for DockerEngine {
 
     async fn list_volumes(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
         let options = ListVolumesOptions { filters: Some(label_filter(instance)) };
-        let list = self.docker.list_volumes(Some(options)).await.map_err(classify)?;
+        let list = within("GET /volumes", self.deadlines.read, self.docker.list_volumes(Some(options)))
+            .await?
+            .map_err(classify)?;
         Ok(list
             .volumes
             .unwrap_or_default()
@@ -279,7 +306,8 @@ impl Engine for DockerEngine {
     }
 
     async fn inspect_container(&self, id_or_name: &str) -> EngineResult<Option<ContainerInfo>> {
-        let info = match self.docker.inspect_container(id_or_name, None).await {
+        let call = self.docker.inspect_container(id_or_name, None);
+        let info = match within("GET /containers/{id}/json", self.deadlines.read, call).await? {
             Ok(info) => info,
             Err(e) if status_of(&e) == Some(404) => return Ok(None),
             Err(e) => return Err(classify(e)),
@@ -302,7 +330,7 @@ impl Engine for DockerEngine {
     }
 
     async fn image(&self, reference: &str) -> EngineResult<Option<ImageInfo>> {
-        match self.docker.inspect_image(reference).await {
+        match within("GET /images/{name}/json", self.deadlines.read, self.docker.inspect_image(reference)).await? {
             Ok(image) => Ok(Some(ImageInfo {
                 id: image.id.unwrap_or_default(),
                 repo_digests: image.repo_digests.unwrap_or_default(),
@@ -313,8 +341,9 @@ impl Engine for DockerEngine {
     }
 
     async fn registry_digest(&self, reference: &str) -> EngineResult<String> {
+        let call = self.docker.inspect_registry_image(reference, credentials_for(reference));
         let inspect =
-            self.docker.inspect_registry_image(reference, credentials_for(reference)).await.map_err(classify)?;
+            within("GET /distribution/{name}/json", self.deadlines.registry, call).await?.map_err(classify)?;
         Ok(inspect.descriptor.digest.unwrap_or_default())
     }
 
@@ -329,7 +358,17 @@ impl Engine for DockerEngine {
         });
         let mut stream = self.docker.create_image(Some(options), None, credentials_for(reference));
         let mut result = Ok(());
-        while let Some(item) = stream.next().await {
+        // No deadline in total (a large image takes as long as it takes), but one per message:
+        // Docker reports progress several times a second while a pull moves.
+        loop {
+            let item = match tokio::time::timeout(self.deadlines.pull_idle, stream.next()).await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(_) => {
+                    result = Err(stalled(&format!("pulling {reference}"), self.deadlines.pull_idle));
+                    break;
+                }
+            };
             match item {
                 Ok(info) => {
                     if let (Some(bar), Some(status)) = (&bar, info.status) {
@@ -351,7 +390,8 @@ impl Engine for DockerEngine {
 
     async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
         let options = CreateContainerOptions { name: Some(request.name.clone()), ..Default::default() };
-        let created = self.docker.create_container(Some(options), create_body(request)).await.map_err(|e| {
+        let call = self.docker.create_container(Some(options), create_body(request));
+        let created = within("POST /containers/create", self.deadlines.write, call).await?.map_err(|e| {
             match classify(e) {
                 // Docker's message names the holder by ID; the caller wants our name.
                 EngineError::NameInUse { .. } => EngineError::NameInUse { name: request.name.clone() },
@@ -363,17 +403,22 @@ impl Engine for DockerEngine {
                 container: created.id.clone(),
                 endpoint_config: Some(endpoint(&request.service)),
             };
-            if let Err(e) = self.docker.connect_network(network, connect).await {
+            let call = self.docker.connect_network(network, connect);
+            let connected = within("POST /networks/{id}/connect", self.deadlines.write, call)
+                .await
+                .and_then(|a| a.map_err(classify));
+            if let Err(e) = connected {
                 // Leave nothing half-made behind.
                 let _ = self.remove(&created.id).await;
-                return Err(classify(e));
+                return Err(e);
             }
         }
         Ok(created.id)
     }
 
     async fn start(&self, id: &str) -> EngineResult<()> {
-        match self.docker.start_container(id, None).await {
+        match within("POST /containers/{id}/start", self.deadlines.write, self.docker.start_container(id, None)).await?
+        {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(304) => Ok(()),
             Err(e) => Err(classify(e)),
@@ -383,7 +428,10 @@ impl Engine for DockerEngine {
     async fn stop(&self, id: &str, timeout: Duration) -> EngineResult<()> {
         let t = i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX);
         let options = StopContainerOptions { t: Some(t), signal: None };
-        match self.docker.stop_container(id, Some(options)).await {
+        // Docker answers once the container is down, which may take the whole stop timeout: the
+        // deadline grows with it rather than being flat.
+        let call = self.docker.stop_container(id, Some(options));
+        match within("POST /containers/{id}/stop", self.deadlines.stop(timeout), call).await? {
             Ok(()) => Ok(()),
             // 304: already stopped. 404: already gone (an auto-removed container that exited).
             Err(e) if matches!(status_of(&e), Some(304) | Some(404)) => Ok(()),
@@ -393,7 +441,8 @@ impl Engine for DockerEngine {
 
     async fn remove(&self, id: &str) -> EngineResult<()> {
         let options = RemoveContainerOptions { force: true, v: false, ..Default::default() };
-        match self.docker.remove_container(id, Some(options)).await {
+        let call = self.docker.remove_container(id, Some(options));
+        match within("DELETE /containers/{id}", self.deadlines.remove(), call).await? {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => {
                 tracing::debug!(container = id, "remove: 404, already absent");
@@ -412,7 +461,8 @@ impl Engine for DockerEngine {
     async fn wait_removed(&self, id: &str, timeout: Duration) -> EngineResult<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            match self.docker.inspect_container(id, None).await {
+            let call = self.docker.inspect_container(id, None);
+            match within("GET /containers/{id}/json", self.deadlines.read, call).await? {
                 Err(e) if status_of(&e) == Some(404) => return Ok(()),
                 Err(e) => return Err(classify(e)),
                 Ok(_) if Instant::now() >= deadline => {
@@ -425,7 +475,8 @@ impl Engine for DockerEngine {
 
     async fn rename(&self, id: &str, name: &str) -> EngineResult<()> {
         let options = RenameContainerOptions { name: name.to_string() };
-        self.docker.rename_container(id, options).await.map_err(classify)
+        let call = self.docker.rename_container(id, options);
+        within("POST /containers/{id}/rename", self.deadlines.write, call).await?.map_err(classify)
     }
 
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
@@ -439,7 +490,7 @@ impl Engine for DockerEngine {
             labels: Some(labels),
             ..Default::default()
         };
-        match self.docker.create_network(request).await {
+        match within("POST /networks/create", self.deadlines.write, self.docker.create_network(request)).await? {
             Ok(_) => Ok(()),
             Err(e) if status_of(&e) == Some(409) => Ok(()),
             Err(e) => Err(classify(e)),
@@ -447,7 +498,7 @@ impl Engine for DockerEngine {
     }
 
     async fn remove_network(&self, name: &str) -> EngineResult<()> {
-        match self.docker.remove_network(name).await {
+        match within("DELETE /networks/{id}", self.deadlines.write, self.docker.remove_network(name)).await? {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             // Docker 20.10 answers 403 for "network has active endpoints".
@@ -468,11 +519,13 @@ impl Engine for DockerEngine {
             labels: Some(labels),
             ..Default::default()
         };
-        self.docker.create_volume(request).await.map(|_| ()).map_err(classify)
+        let call = self.docker.create_volume(request);
+        within("POST /volumes/create", self.deadlines.write, call).await?.map(|_| ()).map_err(classify)
     }
 
     async fn remove_volume(&self, name: &str) -> EngineResult<()> {
-        match self.docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+        let call = self.docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>);
+        match within("DELETE /volumes/{name}", self.deadlines.write, call).await? {
             Ok(()) => Ok(()),
             Err(e) if status_of(&e) == Some(404) => Ok(()),
             Err(e) => Err(classify(e)),
@@ -482,7 +535,14 @@ impl Engine for DockerEngine {
     fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> LogStream {
         let tail = tail.map_or_else(|| "all".to_string(), |n| n.to_string());
         let options = LogsOptionsBuilder::new().follow(follow).stdout(true).stderr(true).tail(&tail).build();
-        super::log_lines::from_docker(self.docker.logs(id, Some(options)))
+        let lines = super::log_lines::from_docker(self.docker.logs(id, Some(options)));
+        // A follow is quiet while the container is: no deadline (Ctrl-C ends it). Without
+        // follow, Docker sends what it has at once.
+        if follow {
+            lines
+        } else {
+            idle_bounded(lines, format!("GET /containers/{id}/logs"), self.deadlines.read)
+        }
     }
 }
 

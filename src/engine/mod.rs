@@ -9,6 +9,8 @@
 //!   - remove answers `Ok` for 404, and for a 409 "removal already in progress" once Docker's
 //!     removal has finished;
 //!   - inspect answers `Ok(None)` for 404.
+//! - Every call ends: each has a deadline suited to it ([`deadlines`]), after which it answers
+//!   [`EngineError::Timeout`]. Only the event stream and a followed log have none.
 //! - The trait speaks moor's types, not bollard's, so that an in-memory fake can stand in for
 //!   controller edge cases.
 
@@ -22,15 +24,17 @@ use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
 
 pub mod auth;
 pub mod create_body;
+pub mod deadlines;
 pub mod docker;
 pub mod fake;
 pub mod log_lines;
 
+pub use deadlines::Deadlines;
 pub use docker::DockerEngine;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
-    /// The daemon cannot be reached (connection refused, timeout, broken stream).
+    /// The daemon cannot be reached (connection refused, broken stream).
     #[error("Docker is unavailable: {0}")]
     Unavailable(String),
     /// Create answered 409: another container holds the name.
@@ -46,6 +50,7 @@ pub enum EngineError {
     /// A network or volume that something still uses. Holds Docker's message.
     #[error("in use: {0}")]
     InUse(String),
+    /// The call did not end within its deadline ([`deadlines`]), or Docker's own wait ran out.
     #[error("timed out: {0}")]
     Timeout(String),
     /// Any other answer of the API.

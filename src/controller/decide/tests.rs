@@ -300,3 +300,25 @@ fn an_update_kept_by_rollback_false_fails_and_is_not_tried_again() {
     assert!(s.is_held(Some(&svc)));
     assert_eq!(fx.requeue, None);
 }
+
+#[test]
+fn readiness_moves_only_on_fresh_evidence_of_docker() {
+    let svc = service("");
+    let mut s = state();
+    let now = Instant::now();
+    let answers = |s: &mut ServiceState, r: &Reconciled| on_outcome(s, r, Some(&svc), now).status.docker_answers;
+    assert_eq!(answers(&mut s, &converged(&[ActionKind::Create])), Some(true));
+    let unreachable = failed(ReconcileOutcome::ObserveFailed(EngineError::Timeout("list".into())));
+    assert_eq!(answers(&mut s, &unreachable), Some(false));
+    // Observed, then a call timed out: the daemon may have frozen since the observe.
+    let timed_out = failed(ReconcileOutcome::ActionFailed {
+        action: ActionKind::Start,
+        error: ActionError::Engine(EngineError::Timeout("start".into())),
+    });
+    assert_eq!(answers(&mut s, &timed_out), None);
+    let rolled_back = failed(ReconcileOutcome::RollbackFailed {
+        reason: NotReady::OldNotStopped { container: "web".into(), error: EngineError::Timeout("stop".into()) },
+        error: ActionError::Engine(EngineError::Timeout("remove".into())),
+    });
+    assert_eq!(answers(&mut s, &rolled_back), None);
+}

@@ -2,6 +2,7 @@
 //! minutes of virtual time in milliseconds. The real-daemon tests in `tests/` prove Docker's
 //! semantics; these prove moor's decisions.
 
+mod deadlines;
 mod harness;
 mod policy;
 

@@ -15,14 +15,21 @@
 //! - Networks and volumes with their labels, and which containers use them.
 //! - Container output: lines a test records ([`FakeEngine::write_log`]), read by `logs` (`logs.rs`).
 //! - Events (`create`, `start`, `kill`, `die`, `stop`, `destroy`, `rename`) as Docker emits them,
-//!   the daemon going away ([`FakeEngine::set_down`]), scripted errors ([`FakeEngine::fail_next`]),
-//!   a slow daemon ([`FakeEngine::slow`]) and call counts ([`FakeEngine::calls`]).
+//!   the daemon going away ([`FakeEngine::set_down`]), scripted errors ([`FakeEngine::fail_next`],
+//!   and [`FakeEngine::fail_after`] for an answer lost after the call took effect), a slow daemon
+//!   ([`FakeEngine::slow`]), a frozen one ([`FakeEngine::freeze`]: calls wait, the event stream
+//!   stays open and quiet) and call counts ([`FakeEngine::calls`]).
+//! - The deadlines of [`crate::engine::deadlines`], as [`super::DockerEngine`] applies them: a
+//!   call that a slow or frozen fake keeps past its deadline answers [`EngineError::Timeout`]
+//!   (stop's deadline is its timeout plus the margin). [`FakeEngine::set_deadlines`] changes them.
 //! - Hand operations a test does from outside moor (`docker rm -f`, `docker stop`, a crash, a
 //!   container moor does not own).
 //!
 //! What it does not model: restart policies (every container behaves as `restart: no`), ports,
 //! real networking (joining a network is only recorded), exec, pause, OOM, `health_status`
-//! events, resource limits, and image layers or pull progress.
+//! events, resource limits, image layers or pull progress (a pull's idle deadline bounds the
+//! whole fake pull), and a freeze of the log stream. While frozen, containers go on running and
+//! exiting, and hand operations still act.
 //!
 //! Invariants:
 //! - It speaks only the [`Engine`] trait's types ([`EngineError`], [`ContainerInfo`],
@@ -48,9 +55,10 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use self::world::{unavailable, Emitted, Stopping, World};
+use super::deadlines::within;
 use super::{
-    ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogLine,
-    LogStream,
+    ContainerEvent, ContainerInfo, CreateRequest, Deadlines, Engine, EngineError, EngineResult, EventStream, ImageInfo,
+    LogLine, LogStream,
 };
 use crate::manifest::{ContainerSpec, Network, Volume};
 use crate::observe::{ObservedContainer, ObservedResource, RunState};
@@ -130,6 +138,8 @@ struct Shared {
     world: Mutex<World>,
     /// The outage count, to wake event streams when the daemon goes down.
     outages: watch::Sender<u64>,
+    /// True while the daemon is frozen: calls and event streams wait for the thaw.
+    frozen: watch::Sender<bool>,
     /// Each container's output by ID (`logs.rs`); apart from the world, which it never locks with.
     logs: Mutex<BTreeMap<String, Vec<LogLine>>>,
 }
@@ -159,6 +169,7 @@ impl FakeEngine {
         let shared = Shared {
             world: Mutex::new(World::new(events)),
             outages: watch::channel(0).0,
+            frozen: watch::channel(false).0,
             logs: Mutex::new(BTreeMap::new()),
         };
         FakeEngine { shared: Arc::new(shared) }
@@ -168,19 +179,51 @@ impl FakeEngine {
         self.shared.with(f)
     }
 
-    /// The start of every call: counts it, sleeps when the op is slow, then fails when the
-    /// daemon is down or an error is queued for it.
+    /// The start of every call: counts it, sleeps when the op is slow, waits while the daemon
+    /// is frozen, then fails when the daemon is down or an error is queued for it.
     async fn enter(&self, op: Op) -> EngineResult<()> {
         if let Some(delay) = self.with(|w| w.count(op)) {
             tokio::time::sleep(delay).await;
         }
+        self.thawed().await;
         self.with(|w| w.gate(op))
     }
 
-    /// Polls until no container answers to `key`.
+    /// Returns once the daemon is not frozen.
+    async fn thawed(&self) {
+        let mut frozen = self.shared.frozen.subscribe();
+        // The sender lives as long as `self`: the wait ends only with a thaw.
+        let _ = frozen.wait_for(|f| !*f).await;
+    }
+
+    fn deadlines(&self) -> Deadlines {
+        self.with(|w| w.deadlines)
+    }
+
+    /// One call of `op` as [`super::DockerEngine`] makes it: within `deadline`, enter, take
+    /// effect on the world with `body`, then answer (a scripted late error, or the value).
+    async fn call<T>(
+        &self,
+        op: Op,
+        deadline: Duration,
+        body: impl FnOnce(&mut World) -> EngineResult<T>,
+    ) -> EngineResult<T> {
+        within(&format!("{op:?}"), deadline, async {
+            self.enter(op).await?;
+            let value = self.with(body)?;
+            self.with(|w| w.late(op))?;
+            Ok(value)
+        })
+        .await?
+    }
+
+    /// Polls until no container answers to `key`; each look has the read deadline, as
+    /// [`super::DockerEngine`]'s inspects do.
     async fn wait_gone(&self, key: &str, timeout: Duration) -> EngineResult<()> {
         let deadline = Instant::now() + timeout;
+        let read = self.deadlines().read;
         loop {
+            within("Inspect", read, self.thawed()).await?;
             if !self.with(|w| if w.down { Err(unavailable()) } else { Ok(w.exists(key)) })? {
                 return Ok(());
             }
@@ -229,6 +272,26 @@ impl FakeEngine {
     /// while the daemon is down leaves the queue as it is.
     pub fn fail_next(&self, op: Op, error: EngineError) {
         self.with(|w| w.faults.entry(op).or_default().push_back(error));
+    }
+
+    /// Queues `error` as the answer of the next call of `op` that takes effect: the container
+    /// is stopped, started, created …, and the call answers `error` at once, as when Docker did
+    /// the work but its answer was lost to a timeout.
+    pub fn fail_after(&self, op: Op, error: EngineError) {
+        self.with(|w| w.late_faults.entry(op).or_default().push_back(error));
+    }
+
+    /// Freezes the daemon (`kill -STOP`) or thaws it. While frozen, every call waits, and
+    /// answers [`EngineError::Timeout`] when its deadline passes first; open event streams stay
+    /// open and pass nothing on until the thaw. Calls still waiting at the thaw go on.
+    pub fn freeze(&self, frozen: bool) {
+        self.shared.frozen.send_replace(frozen);
+    }
+
+    /// The deadlines calls answer [`EngineError::Timeout`] after ([`Deadlines::DEFAULT`] at
+    /// first).
+    pub fn set_deadlines(&self, deadlines: Deadlines) {
+        self.with(|w| w.deadlines = deadlines);
     }
 
     /// Makes every call of `op` sleep `delay` first; `Duration::ZERO` makes it fast again.
@@ -290,6 +353,8 @@ struct Watcher {
     outages: watch::Receiver<u64>,
     /// The outage count when it opened: any later outage breaks it.
     opened: u64,
+    /// A frozen daemon passes nothing on until it thaws.
+    frozen: watch::Receiver<bool>,
     instance: String,
     slow: Option<Duration>,
     /// An error to yield first, ending the stream (down at opening, or a scripted fault).
@@ -303,10 +368,16 @@ impl Watcher {
         ours.then_some(emitted.event)
     }
 
+    /// Returns once the daemon is not frozen.
+    async fn thawed(&mut self) {
+        let _ = self.frozen.wait_for(|f| !*f).await;
+    }
+
     async fn next(mut self) -> Option<(EngineResult<ContainerEvent>, Self)> {
         if self.done {
             return None;
         }
+        self.thawed().await;
         if let Some(delay) = self.slow.take() {
             tokio::time::sleep(delay).await;
         }
@@ -321,6 +392,7 @@ impl Watcher {
                 match self.rx.try_recv() {
                     Ok(emitted) => {
                         if let Some(event) = self.pass(emitted) {
+                            self.thawed().await;
                             return Some((Ok(event), self));
                         }
                     }
@@ -347,6 +419,7 @@ impl Watcher {
             match received {
                 Some(Ok(emitted)) => {
                     if let Some(event) = self.pass(emitted) {
+                        self.thawed().await;
                         return Some((Ok(event), self));
                     }
                 }
@@ -359,7 +432,7 @@ impl Watcher {
 
 impl Engine for FakeEngine {
     async fn ping(&self) -> EngineResult<()> {
-        self.enter(Op::Ping).await
+        self.call(Op::Ping, self.deadlines().ping, |_| Ok(())).await
     }
 
     fn events(&self, instance: &str) -> EventStream {
@@ -372,6 +445,7 @@ impl Engine for FakeEngine {
             rx,
             outages: self.shared.outages.subscribe(),
             opened,
+            frozen: self.shared.frozen.subscribe(),
             instance: instance.to_string(),
             slow,
             first,
@@ -381,98 +455,98 @@ impl Engine for FakeEngine {
     }
 
     async fn list_containers(&self, instance: &str) -> EngineResult<Vec<ObservedContainer>> {
-        self.enter(Op::ListContainers).await?;
-        Ok(self.with(|w| w.list(instance)))
+        self.call(Op::ListContainers, self.deadlines().read, |w| Ok(w.list(instance))).await
     }
 
     async fn list_networks(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
-        self.enter(Op::ListNetworks).await?;
-        Ok(self.with(|w| w.resources(false, Some(instance))))
+        self.call(Op::ListNetworks, self.deadlines().read, |w| Ok(w.resources(false, Some(instance)))).await
     }
 
     async fn list_volumes(&self, instance: &str) -> EngineResult<Vec<ObservedResource>> {
-        self.enter(Op::ListVolumes).await?;
-        Ok(self.with(|w| w.resources(true, Some(instance))))
+        self.call(Op::ListVolumes, self.deadlines().read, |w| Ok(w.resources(true, Some(instance)))).await
     }
 
     async fn inspect_container(&self, id_or_name: &str) -> EngineResult<Option<ContainerInfo>> {
-        self.enter(Op::Inspect).await?;
-        Ok(self.with(|w| w.inspect(id_or_name)))
+        self.call(Op::Inspect, self.deadlines().read, |w| Ok(w.inspect(id_or_name))).await
     }
 
     async fn image(&self, reference: &str) -> EngineResult<Option<ImageInfo>> {
-        self.enter(Op::Image).await?;
-        Ok(self.with(|w| w.image(reference)))
+        self.call(Op::Image, self.deadlines().read, |w| Ok(w.image(reference))).await
     }
 
     async fn registry_digest(&self, reference: &str) -> EngineResult<String> {
-        self.enter(Op::RegistryDigest).await?;
-        self.with(|w| w.registry_digest(reference))
+        self.call(Op::RegistryDigest, self.deadlines().registry, |w| w.registry_digest(reference)).await
     }
 
     async fn pull(&self, reference: &str) -> EngineResult<()> {
-        self.enter(Op::Pull).await?;
-        self.with(|w| w.pull(reference))
+        // No progress messages here: the idle deadline bounds the whole pull.
+        self.call(Op::Pull, self.deadlines().pull_idle, |w| w.pull(reference)).await
     }
 
     async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
-        self.enter(Op::Create).await?;
-        self.with(|w| w.create(request))
+        self.call(Op::Create, self.deadlines().write, |w| w.create(request)).await
     }
 
     async fn start(&self, id: &str) -> EngineResult<()> {
-        self.enter(Op::Start).await?;
-        self.with(|w| w.start(id))
+        self.call(Op::Start, self.deadlines().write, |w| w.start(id)).await
     }
 
     async fn stop(&self, id: &str, timeout: Duration) -> EngineResult<()> {
-        self.enter(Op::Stop).await?;
-        if let Stopping::Ignored(id) = self.with(|w| w.stop(id)) {
-            tokio::time::sleep(timeout).await;
-            self.with(|w| w.kill_after_stop(&id));
-        }
-        Ok(())
+        within("Stop", self.deadlines().stop(timeout), async {
+            self.enter(Op::Stop).await?;
+            if let Stopping::Ignored(id) = self.with(|w| w.stop(id)) {
+                tokio::time::sleep(timeout).await;
+                self.with(|w| w.kill_after_stop(&id));
+            }
+            self.with(|w| w.late(Op::Stop))
+        })
+        .await?
     }
 
     async fn remove(&self, id: &str) -> EngineResult<()> {
-        self.enter(Op::Remove).await?;
-        match self.with(|w| w.remove(id)) {
-            // Docker's 409 "removal already in progress": done once Docker finishes.
-            Some(id) => self.wait_gone(&id, REMOVAL_TIMEOUT).await,
-            None => Ok(()),
+        let removing = within("Remove", self.deadlines().remove(), async {
+            self.enter(Op::Remove).await?;
+            Ok(self.with(|w| w.remove(id)))
+        })
+        .await??;
+        // Docker's 409 "removal already in progress": done once Docker finishes.
+        if let Some(id) = removing {
+            self.wait_gone(&id, REMOVAL_TIMEOUT).await?;
         }
+        self.with(|w| w.late(Op::Remove))
     }
 
     async fn wait_removed(&self, id: &str, timeout: Duration) -> EngineResult<()> {
-        self.enter(Op::WaitRemoved).await?;
+        within("WaitRemoved", self.deadlines().read, self.enter(Op::WaitRemoved)).await??;
         self.wait_gone(id, timeout).await
     }
 
     async fn rename(&self, id: &str, name: &str) -> EngineResult<()> {
-        self.enter(Op::Rename).await?;
-        self.with(|w| w.rename(id, name))
+        self.call(Op::Rename, self.deadlines().write, |w| w.rename(id, name)).await
     }
 
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
-        self.enter(Op::CreateNetwork).await?;
-        self.with(|w| w.create_network(network, instance));
-        Ok(())
+        self.call(Op::CreateNetwork, self.deadlines().write, |w| {
+            w.create_network(network, instance);
+            Ok(())
+        })
+        .await
     }
 
     async fn remove_network(&self, name: &str) -> EngineResult<()> {
-        self.enter(Op::RemoveNetwork).await?;
-        self.with(|w| w.remove_network(name))
+        self.call(Op::RemoveNetwork, self.deadlines().write, |w| w.remove_network(name)).await
     }
 
     async fn create_volume(&self, volume: &Volume, instance: &str) -> EngineResult<()> {
-        self.enter(Op::CreateVolume).await?;
-        self.with(|w| w.create_volume(volume, instance));
-        Ok(())
+        self.call(Op::CreateVolume, self.deadlines().write, |w| {
+            w.create_volume(volume, instance);
+            Ok(())
+        })
+        .await
     }
 
     async fn remove_volume(&self, name: &str) -> EngineResult<()> {
-        self.enter(Op::RemoveVolume).await?;
-        self.with(|w| w.remove_volume(name))
+        self.call(Op::RemoveVolume, self.deadlines().write, |w| w.remove_volume(name)).await
     }
 
     fn logs(&self, id: &str, follow: bool, tail: Option<u64>) -> LogStream {

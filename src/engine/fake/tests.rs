@@ -425,3 +425,86 @@ async fn wait_removed_times_out_while_the_container_exists_and_returns_once_it_i
     waited.unwrap();
     assert!(Instant::now() - before < Duration::from_millis(1100), "it returns soon after the removal");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_may_take_its_whole_stop_timeout_past_every_flat_deadline() {
+    // `stopTimeout: 150s` on a container that ignores SIGTERM: Docker kills it after 150 s and
+    // only then answers. The stop's deadline is 150 s + the margin, so it is not cut short.
+    let engine = engine();
+    engine.set_behaviour(APP, Behaviour::IgnoresStop);
+    let id = engine.create_container(&request("web", "a", spec())).await.unwrap();
+    engine.start(&id).await.unwrap();
+    let before = Instant::now();
+    engine.stop(&id, Duration::from_secs(150)).await.unwrap();
+    assert_eq!(Instant::now() - before, Duration::from_secs(150));
+    assert!(Instant::now() - before > Deadlines::DEFAULT.write, "longer than any flat deadline");
+    assert_eq!(engine.container(&id).map(|c| (c.state, c.exit_code)), Some((RunState::Exited, 137)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_daemon_answers_each_call_with_a_timeout_at_its_own_deadline() {
+    let engine = engine();
+    let id = engine.create_container(&request("web", "a", spec())).await.unwrap();
+    engine.start(&id).await.unwrap();
+    engine.freeze(true);
+    let d = Deadlines::DEFAULT;
+    let timed = |what: &str, result: EngineResult<()>, before: Instant, deadline: Duration| {
+        assert!(matches!(result, Err(EngineError::Timeout(_))), "{what}: {result:?}");
+        assert_eq!(Instant::now() - before, deadline, "{what}");
+    };
+    let before = Instant::now();
+    timed("ping", engine.ping().await, before, d.ping);
+    let before = Instant::now();
+    timed("list", engine.list_containers("a").await.map(drop), before, d.read);
+    let before = Instant::now();
+    timed("start", engine.start(&id).await, before, d.write);
+    let before = Instant::now();
+    timed("stop", engine.stop(&id, Duration::from_secs(150)).await, before, Duration::from_secs(180));
+    let before = Instant::now();
+    timed("remove", engine.remove(&id).await, before, d.margin);
+    assert_eq!(engine.container(&id).map(|c| c.state), Some(RunState::Running), "nothing took effect");
+
+    // Deadlines of a test's choosing.
+    engine.set_deadlines(Deadlines { ping: Duration::from_millis(300), margin: Duration::from_secs(1), ..d });
+    let before = Instant::now();
+    timed("short ping", engine.ping().await, before, Duration::from_millis(300));
+    let before = Instant::now();
+    timed("short stop", engine.stop(&id, Duration::from_secs(2)).await, before, Duration::from_secs(3));
+
+    // A call waiting at the thaw goes on and answers.
+    let thawer = engine.clone();
+    let thaw = async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        thawer.freeze(false);
+    };
+    let (listed, ()) = tokio::join!(engine.list_containers("a"), thaw);
+    assert_eq!(listed.unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_daemon_keeps_its_event_stream_open_and_quiet_until_the_thaw() {
+    let engine = engine();
+    let mut events = engine.events("a");
+    engine.freeze(true);
+    // Exits still happen while dockerd is frozen; Docker tells of them after the thaw.
+    let id = engine.create_foreign("web", BTreeMap::from([(labels::INSTANCE.to_string(), "a".to_string())])).unwrap();
+    let quiet = tokio::time::timeout(Duration::from_secs(600), events.next()).await;
+    assert!(quiet.is_err(), "an event or an end while frozen: {quiet:?}");
+    engine.freeze(false);
+    let event = events.next().await.expect("open").expect("no error");
+    assert_eq!((event.container.as_str(), event.action.as_str()), ("web", "create"));
+    assert_eq!(engine.container("web").map(|c| c.id), Some(id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_fails_the_call_after_it_took_effect() {
+    let engine = engine();
+    let id = engine.create_container(&request("web", "a", spec())).await.unwrap();
+    engine.start(&id).await.unwrap();
+    engine.fail_after(Op::Stop, EngineError::Timeout("lost".into()));
+    let stopped = engine.stop(&id, Duration::from_secs(10)).await;
+    assert_eq!(stopped, Err(EngineError::Timeout("lost".into())));
+    assert_eq!(engine.container(&id).map(|c| c.state), Some(RunState::Exited), "the stop took effect");
+    engine.start(&id).await.unwrap();
+    engine.stop(&id, Duration::from_secs(10)).await.unwrap();
+}

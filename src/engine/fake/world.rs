@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::{Behaviour, FakeContainer, Op};
-use crate::engine::{ContainerEvent, ContainerInfo, CreateRequest, EngineError, EngineResult, ImageInfo};
+use crate::engine::{ContainerEvent, ContainerInfo, CreateRequest, Deadlines, EngineError, EngineResult, ImageInfo};
 use crate::labels::{INSTANCE, SERVICE};
 use crate::manifest::model::Mount;
 use crate::manifest::{ContainerSpec, Network, Volume};
@@ -71,6 +71,9 @@ pub(super) struct World {
     pub removal_delay: Duration,
     pub calls: BTreeMap<Op, usize>,
     pub faults: BTreeMap<Op, VecDeque<EngineError>>,
+    /// Errors answered after the call took effect (a lost answer), per op.
+    pub late_faults: BTreeMap<Op, VecDeque<EngineError>>,
+    pub deadlines: Deadlines,
     pub slow: BTreeMap<Op, Duration>,
     pub behaviours: BTreeMap<String, Behaviour>,
     /// Local images: ID → repo digests.
@@ -98,6 +101,8 @@ impl World {
             removal_delay: Duration::ZERO,
             calls: BTreeMap::new(),
             faults: BTreeMap::new(),
+            late_faults: BTreeMap::new(),
+            deadlines: Deadlines::DEFAULT,
             slow: BTreeMap::new(),
             behaviours: BTreeMap::new(),
             images: BTreeMap::new(),
@@ -130,6 +135,14 @@ impl World {
             return Err(unavailable());
         }
         match self.faults.get_mut(&op).and_then(VecDeque::pop_front) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// The answer of a call that took effect: a scripted late error, or `Ok`.
+    pub fn late(&mut self, op: Op) -> EngineResult<()> {
+        match self.late_faults.get_mut(&op).and_then(VecDeque::pop_front) {
             Some(error) => Err(error),
             None => Ok(()),
         }
