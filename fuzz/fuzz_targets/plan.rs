@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use libfuzzer_sys::arbitrary::{self, Arbitrary, Unstructured};
+use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use moor::observe::{Health, Observed, ObservedContainer, RunState};
 
