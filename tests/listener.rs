@@ -25,9 +25,17 @@ impl Drop for Run {
     }
 }
 
-fn spawn(env: &TestEnv, args: &[&str]) -> Run {
+/// The test's manifest folder: one Service, never applied (`moor status` then says "not in sync",
+/// exit 2; an empty folder would be an error under the prune guard).
+fn manifests(env: &TestEnv) -> std::path::PathBuf {
     let dir = env.dir.path().join("m");
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("web.yaml"), common::service_yaml(&env.name("web"), "")).unwrap();
+    dir
+}
+
+fn spawn(env: &TestEnv, args: &[&str]) -> Run {
+    let dir = manifests(env);
     let child = Command::new(moor_bin())
         .arg("run")
         .arg(&dir)
@@ -141,10 +149,11 @@ async fn tls_with_a_token_serves_moor_status_over_https() {
     };
     let out = eventually(Duration::from_secs(20), "moor status over https", || async {
         let out = status();
-        (out.status.code() == Some(0)).then_some(out)
+        (out.status.code() == Some(2)).then_some(out)
     })
     .await;
-    expect_code(out, 0);
+    let table = expect_code(out, 2);
+    assert!(table.contains(&env.name("web")), "{table}");
     // Plain HTTP to the TLS port gets no answer.
     assert_eq!(get(port, "/healthz", None), 0);
 }
