@@ -38,6 +38,9 @@ fn load(dir: Option<PathBuf>) -> Loaded {
     for p in &loaded.problems {
         eprintln!("{p}");
     }
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
     loaded
 }
 
@@ -57,6 +60,9 @@ fn load_source(dir: Option<PathBuf>, git: &GitArgs, global: &Global, write_state
         let scratch = tempfile::Builder::new().prefix("moor-plan-").tempdir().context("creating a temporary folder")?;
         sync_once(git.settings(url, scratch.path().to_path_buf(), shown)?)?
     };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
     Ok(loaded)
 }
 

@@ -9,6 +9,9 @@ use crate::manifest::load_paths;
 pub fn run(paths: &[PathBuf], output: Output) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
     let loaded = load_paths(&paths);
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&loaded.problems)?),
         Output::Yaml => print!("{}", serde_yaml::to_string(&loaded.problems)?),

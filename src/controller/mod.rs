@@ -205,6 +205,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
         for p in &loaded.problems {
             warn!(problem = %p, "manifest problem; prune suspended, the service is left as it is");
         }
+        for w in &loaded.warnings {
+            warn!(warning = %w, "manifest warning");
+        }
         self.shared.set_problems(loaded.problems.iter().map(ToString::to_string).collect());
         info!(services = loaded.desired.services.len(), complete = loaded.desired.complete, "manifests loaded");
         self.desired = Arc::new(loaded.desired);

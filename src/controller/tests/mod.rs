@@ -258,3 +258,16 @@ async fn a_broken_manifest_suspends_prune_until_it_is_fixed() {
     assert!(h.running("a").is_some());
     h.stop().await;
 }
+
+/// A type error's value may be a secret: neither `/status` nor the problem text shows it.
+#[tokio::test(start_paused = true)]
+async fn a_manifest_problem_never_shows_the_offending_value() {
+    let bad = service("web", "  env: { DB_PASSWORD: [s3cret-value], OTHER: 1 }\n");
+    let mut h = Harness::new(&[("web.yaml", &bad)]).start();
+    h.until("the problem shown", 5 * SECOND, |h| !h.shared.status().problems.is_empty()).await;
+    let problems = h.shared.status().problems;
+    assert!(problems.iter().any(|p| p.contains("spec.env.DB_PASSWORD: must be a string")), "{problems:?}");
+    let status = serde_json::to_string(&h.shared.status()).unwrap();
+    assert!(!status.contains("s3cret"), "{status}");
+    h.stop().await;
+}
