@@ -94,6 +94,8 @@ struct Controller<E: Engine, S: Source> {
     /// Docker came back after an outage: the next resync queues at once what it finds pending,
     /// cutting short the backoffs that the outage built up.
     after_outage: bool,
+    /// When the next registry check may start (all services share the pace).
+    check_pace: checks::Pace,
 }
 
 /// Runs on the manifest folder `config.dir` until `token` is cancelled.
@@ -131,6 +133,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
         services: BTreeMap::new(),
         reconcile_ids: 0,
         after_outage: false,
+        check_pace: checks::Pace::new(Instant::now()),
     };
     c.reload();
 
