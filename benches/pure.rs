@@ -1,7 +1,7 @@
 //! The pure layers: load and validate, spec hash, plan. `cargo bench --bench pure`.
 //! The plan runs on an in-sync set (the no-op case); the target (BENCHMARKS.md #5) is under 5 ms
 //! at 1,000 services. `load_10000_problems` locates a problem in each of 10,000 documents (one
-//! file): linear, well under a second; it was quadratic once (2,000 took a minute).
+//! file): linear; it was quadratic once (2,000 took a minute).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

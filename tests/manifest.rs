@@ -197,9 +197,9 @@ fn cli_validate_json_lists_every_problem() {
 
 /// 10,000 documents with one located problem each. Locating once indexed the whole file per
 /// problem: 2,000 of them took a minute, 10,000 would take half an hour. The bound is far above
-/// the linear time (about 3 s in a debug build on a busy 2-core machine, the load itself, well
-/// under a second in release) and far below the quadratic one: a guard against that regression,
-/// not a benchmark (`load_10000_problems` in `benches/pure.rs` is that).
+/// the linear time (2.5 to 3.5 s in a debug build on a busy 2-core machine, nearly all of it the
+/// load itself) and far below the quadratic one: a guard against that regression, not a
+/// benchmark (`load_10000_problems` in `benches/pure.rs` is that).
 #[test]
 fn ten_thousand_problems_are_located_in_linear_time() {
     let n = 10_000;
