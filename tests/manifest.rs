@@ -194,3 +194,194 @@ fn cli_validate_json_lists_every_problem() {
         assert!(first.get(key).is_some(), "{key} missing in {first}");
     }
 }
+
+/// 10,000 documents with one located problem each. Locating once indexed the whole file per
+/// problem: 2,000 of them took a minute, 10,000 would take half an hour. The bound is far above
+/// the linear time (2.5 to 3.5 s in a debug build on a busy 2-core machine, nearly all of it the
+/// load itself) and far below the quadratic one: a guard against that regression, not a
+/// benchmark (`load_10000_problems` in `benches/pure.rs` is that).
+#[test]
+fn ten_thousand_problems_are_located_in_linear_time() {
+    let n = 10_000;
+    let text: String = (0..n)
+        .map(|i| format!("---\napiVersion: moor/v1\nkind: Service\nmetadata: {{ name: svc-{i} }}\nspec: {{ image: busybox, dependsOn: [gone-{i}] }}\n"))
+        .collect();
+    let started = std::time::Instant::now();
+    let loaded = moor::manifest::load_str(Path::new("/m/all.yaml"), &text);
+    let took = started.elapsed();
+    assert_eq!(loaded.problems.len(), n);
+    let last = &loaded.problems[n - 1];
+    assert_eq!((last.line, last.column), (Some(5 * n - 1), Some(19)), "{last}");
+    assert!(last.message.contains(&format!("\"gone-{}\"", n - 1)), "{last}");
+    assert!(took < std::time::Duration::from_secs(10), "10,000 problems took {took:?}");
+
+    // Duplicate names: each problem names the first definition's place too.
+    let text: String =
+        (0..n).map(|i| format!("---\napiVersion: moor/v1\nkind: Volume\nmetadata: {{ name: v{} }}\n", i % 2)).collect();
+    let started = std::time::Instant::now();
+    let loaded = moor::manifest::load_str(Path::new("/m/all.yaml"), &text);
+    let took = started.elapsed();
+    assert_eq!(loaded.problems.len(), n - 2);
+    assert!(loaded.problems[0].message.ends_with("already defined at /m/all.yaml:4:19"), "{}", loaded.problems[0]);
+    assert!(took < std::time::Duration::from_secs(10), "{} duplicate names took {took:?}", n - 2);
+}
+
+fn moor_validate(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::cargo_bin("moor")
+        .unwrap()
+        .arg("validate")
+        .args(args)
+        // A FIFO or a device read by mistake would block or grow without end: fail instead.
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+const WEB: &str = "apiVersion: moor/v1\nkind: Service\nmetadata: { name: web }\nspec:\n  image: busybox\n";
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+#[test]
+fn cli_validate_refuses_what_is_not_a_regular_file_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    mkfifo(&fifo);
+    // Named directly: nobody writes to it, so a read would block for ever.
+    let (code, stdout, _) = moor_validate(&[fifo.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.contains("pipe.yaml: a FIFO is not a regular file"), "{stdout}");
+
+    // In a folder scan, beside a valid file and a dangling symlink; a symlink to a regular file
+    // is followed.
+    write(dir.path(), "web.yaml", WEB);
+    std::os::unix::fs::symlink(dir.path().join("gone.yaml"), dir.path().join("dangling.yaml")).unwrap();
+    let real = tempfile::tempdir().unwrap();
+    let worker = write(real.path(), "worker.yaml", &WEB.replace("name: web", "name: worker"));
+    std::os::unix::fs::symlink(&worker, dir.path().join("worker.yaml")).unwrap();
+    let (code, stdout, _) = moor_validate(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines
+        .iter()
+        .any(|l| l.ends_with("dangling.yaml: a symlink to ") || l.contains("gone.yaml, which does not exist")));
+    assert!(lines.iter().any(|l| l.contains("pipe.yaml: a FIFO is not a regular file")));
+    let loaded = load_paths(&[dir.path().to_path_buf()]);
+    assert!(loaded.desired.services.contains_key("web") && loaded.desired.services.contains_key("worker"));
+    assert!(!loaded.desired.complete, "prune must be suspended");
+
+    let (code, stdout, _) = moor_validate(&["/dev/zero"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "/dev/zero: a device is not a regular file; only regular files are read as manifests\n");
+}
+
+#[test]
+fn cli_validate_refuses_a_file_over_4_mib_and_an_empty_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut big = WEB.to_string();
+    big.push_str(&"# padding\n".repeat(420_000));
+    let big = write(dir.path(), "big.yaml", &big);
+    let (code, stdout, _) = moor_validate(&[big.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.contains("big.yaml: larger than 4 MiB, the limit for a manifest file"), "{stdout}");
+
+    let empty = write(dir.path(), "empty.yaml", "");
+    let (code, stdout, _) = moor_validate(&[empty.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.contains("empty.yaml: no document in this file"), "{stdout}");
+}
+
+#[test]
+fn cli_validate_accepts_a_byte_order_mark_and_keeps_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.yaml", &format!("\u{feff}---\n{WEB}"));
+    let (code, _, stderr) = moor_validate(&[good.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let bad = write(dir.path(), "bad.yaml", &format!("\u{feff}{WEB}  replicas: x\n"));
+    let (code, stdout, _) = moor_validate(&[bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.ends_with("bad.yaml:6:13: spec.replicas: must be an integer, not a string\n"), "{stdout}");
+}
+
+/// What YAML reads one way and JSON another, and values Docker would refuse or drop: each a
+/// located problem, none a silent misreading.
+#[test]
+fn cli_validate_reports_misreadings_and_bounds_where_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{WEB}  image: busybox:2\n  env: {{ TOKEN: !!binary aGVsbG8=, \"A=B\": c }}\n  resources: {{ memory: 18446744073709551615, cpus: .inf }}\n  update: {{ watch: digest, interval: 0s }}\n---\n{}  ports: [{{ container: 99999999999 }}]\n",
+        WEB.replace("name: web", "name: api")
+    );
+    let file = write(dir.path(), "web.yaml", &text);
+    let (code, stdout, _) = moor_validate(&[file.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    let got: Vec<&str> = stdout.lines().map(|l| l.split_once("web.yaml:").unwrap().1).collect();
+    let want = [
+        "6:3: spec.image: duplicate key \"image\" (first at line 5, column 3)",
+        "7:26: spec.env.TOKEN: YAML tags such as !!binary are not accepted",
+        "7:36: spec.env.A=B: environment variable name \"A=B\" must not contain '='",
+        "8:24: spec.resources.memory: 18446744073709551615 bytes is more than Docker accepts",
+        "8:52: spec.resources.cpus: must be a finite number",
+        "9:38: spec.update.interval: an interval of 0s would be a hot loop",
+        "16:24: spec.ports[0].container: must be 1-65535",
+    ];
+    assert_eq!(got.len(), want.len(), "{stdout}");
+    for (got, want) in got.iter().zip(want) {
+        assert!(got.starts_with(want), "expected `{want}`, got `{got}`");
+    }
+}
+
+#[test]
+fn cli_validate_warns_of_a_short_registry_check_interval_and_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "web.yaml", &format!("{WEB}  update: {{ watch: digest, interval: 5s }}\n"));
+    let (code, stdout, stderr) = moor_validate(&[file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stderr.contains("warning: ")
+            && stderr.contains("web.yaml:6:38: spec.update.interval: registry checks every 5s")
+    );
+}
+
+/// A type error under `env` (or anywhere) says what the field must be, never what it holds.
+#[test]
+fn cli_validate_never_echoes_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{WEB}  env: {{ DB_PASSWORD: [s3cret-value], OTHER: {{ k: s3cret-value }} }}\n  command: [{{ s3cret-value: 1 }}]\n  replicas: s3cret-value\n  state: s3cret-value\n  restart: s3cret-value\n"
+    );
+    let file = write(dir.path(), "web.yaml", &text);
+    for output in ["text", "json"] {
+        let (code, stdout, stderr) = moor_validate(&["-o", output, file.to_str().unwrap()]);
+        assert_eq!(code, Some(1));
+        assert!(stdout.contains("spec.env.DB_PASSWORD"), "{stdout}");
+        assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"), "{stdout}{stderr}");
+    }
+    let (_, stdout, _) = moor_validate(&[file.to_str().unwrap()]);
+    assert!(
+        stdout.contains("spec.env.DB_PASSWORD: must be a string, an integer, a number or true or false, not a list")
+    );
+}
+
+/// A document with a duplicate key, a tag or a value JSON cannot hold is reported and not taken,
+/// even when the rest of it is valid; the documents after it are still read.
+#[test]
+fn a_misread_document_is_never_taken_and_the_next_one_is_read() {
+    let next = WEB.replace("name: web", "name: next");
+    for bad in [
+        format!("{WEB}  image: busybox:2\n"),
+        format!("{WEB}  user: !!str nobody\n"),
+        format!("{WEB}  resources: {{ cpus: .nan }}\n"),
+        format!("{WEB}  replicas: 99999999999999999999999\n"),
+    ] {
+        let loaded = moor::manifest::load_str(Path::new("/m/web.yaml"), &format!("{bad}---\n{next}"));
+        assert_eq!(loaded.problems.len(), 1, "{bad}: {:#?}", loaded.problems);
+        assert!(!loaded.desired.services.contains_key("web"), "{bad}: taken");
+        assert!(loaded.desired.services.contains_key("next"), "{bad}: the next document was not read");
+        assert!(!loaded.desired.complete);
+    }
+}

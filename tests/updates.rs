@@ -9,8 +9,11 @@ use bollard::Docker;
 use common::registry::{image_of, publish, record_events, tag, Registry};
 use common::{docker, eventually, expect_code, image, owned, service_yaml, Controller, TestEnv};
 
+/// `extra` adds fields to `update`; a `healthTimeout` there replaces the default 10s (a YAML
+/// mapping takes each key once).
 fn watched(name: &str, reference: &str, extra: &str) -> String {
-    let text = service_yaml(name, &format!("  update: {{ watch: digest, interval: 1s, healthTimeout: 10s{extra} }}\n"));
+    let health_timeout = if extra.contains("healthTimeout") { "" } else { ", healthTimeout: 10s" };
+    let text = service_yaml(name, &format!("  update: {{ watch: digest, interval: 1s{health_timeout}{extra} }}\n"));
     text.replace(common::IMAGE, reference).replace("pull: never", "pull: missing")
 }
 

@@ -15,6 +15,9 @@ use crate::policy::{refusals, Policy};
 pub fn run(paths: &[PathBuf], allow_empty: bool, policy: &Policy, output: Output) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
     let mut loaded = load_paths(&paths);
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
     let folders: Vec<&PathBuf> = paths.iter().filter(|p| p.is_dir()).collect();
     if !folders.is_empty() {
         guard_empty(&mut loaded, "", allow_empty);

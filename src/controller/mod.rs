@@ -110,6 +110,8 @@ struct Controller<E: Engine, S: Source> {
     /// Docker came back after an outage: the next resync queues at once what it finds pending,
     /// cutting short the backoffs that the outage built up.
     after_outage: bool,
+    /// When the next registry check may start (all services share the pace).
+    check_pace: checks::Pace,
 }
 
 /// Runs on the manifest folder `config.dir` until `token` is cancelled.
@@ -149,6 +151,7 @@ pub async fn run_with_source<E: Engine, S: Source>(
         services: BTreeMap::new(),
         reconcile_ids: 0,
         after_outage: false,
+        check_pace: checks::Pace::new(Instant::now()),
     };
     c.reload();
 
@@ -231,12 +234,16 @@ impl<E: Engine, S: Source> Controller<E, S> {
         let mut loaded = self.source.load();
         guard_empty(&mut loaded, &self.source.describe(), self.config.allow_empty);
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        let loaded_warnings = loaded.warnings;
         let desired = crate::policy::admit(&self.config.policy, loaded.desired);
         if self.problems.as_ref() == Some(&problems) && *self.desired == desired {
             return false;
         }
         for p in &problems {
             warn!(problem = %p, "manifest problem; prune suspended, the service is left as it is");
+        }
+        for w in &loaded_warnings {
+            warn!(warning = %w, "manifest warning");
         }
         if let Some(guard) = &desired.prune_guard {
             warn!(%guard, "nothing is removed until a Service manifest is back, or with --allow-empty");

@@ -3,99 +3,69 @@
 //! Invariants:
 //! - Every problem of every file is reported; one bad file never hides another's problems.
 //! - `Desired::complete` is true only when every path was read and every document is valid.
-//!   Prune relies on it: an incomplete load must never delete a running service.
-//! - A file that cannot count as a manifest (not a regular file, a dangling symlink, no document
-//!   in it) is a problem, never silently nothing: silence would prune what it declared.
-//! - This is the only I/O of the manifest layer: reading folders and files.
+//!   Prune relies on it: an incomplete load must never delete a running service. A file that
+//!   names nothing (empty, or only comments and `---`) is a problem too: a truncated manifest
+//!   would otherwise read as deleted services.
+//! - A file that cannot count as a manifest (not a regular file, a dangling symlink, larger than
+//!   the cap) is a problem, never silently nothing: silence would prune what it declared.
+//! - A document is never taken with what a JSON value would hide: a duplicate key, a value JSON
+//!   cannot hold (`.inf`; both found by `value` in the one `serde_yaml` pass), or a YAML tag
+//!   (found by yaml-rust2 on the events, in a second pass run only on a text with a `!`).
+//!   Positions are indexed at most once per file, only when the file has something to report,
+//!   so locating is linear in the problems.
+//! - Messages never quote a value that may be free text (see `schema` and `value`).
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::locate::index_documents;
+use super::limits;
+use super::locate::{check_structure, may_have_tags, strip_bom, FileText, Structure};
 use super::model::{self, FieldProblem, Source};
 use super::problem::{FieldPath, Problem};
 use super::raw;
+use super::read::{self, Unreadable};
 use super::schema::{self, Kind};
+use super::value;
 use super::Desired;
 
-/// The result of loading: what is desired, and what is wrong.
+pub use super::read::is_manifest_file;
+
+/// The result of loading: what is desired, what is wrong, and what is allowed but probably not
+/// meant.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub desired: Desired,
     pub problems: Vec<Problem>,
+    /// Not problems: the load stays complete. Shown on stderr by the commands and logged by the
+    /// controller (a registry-check interval under 10 s, for instance).
+    pub warnings: Vec<Problem>,
     /// The manifest files read, in order.
     pub files: Vec<PathBuf>,
-}
-
-/// True for the files a folder scan picks up: `*.yaml` and `*.yml`, except dotfiles (editor swap
-/// and backup files, `.#foo.yaml` locks).
-pub fn is_manifest_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
-}
-
-/// Lists the manifest files of `paths`: a file is taken as it is, a folder is scanned (not
-/// recursively, as `kubectl apply -f DIR`) in name order.
-fn collect_files(paths: &[PathBuf], problems: &mut Vec<Problem>) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            match fs::read_dir(path) {
-                Ok(entries) => {
-                    let mut found: Vec<PathBuf> =
-                        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_manifest_file(p)).collect();
-                    found.sort();
-                    for file in found {
-                        // A manifest name that is not a regular file (a dangling symlink, a
-                        // folder, a FIFO) is a problem, never a file that is simply not there:
-                        // skipping it would prune its service.
-                        if file.is_file() {
-                            files.push(file);
-                        } else {
-                            problems.push(file_problem(&file, not_a_file(&file)));
-                        }
-                    }
-                }
-                Err(e) => problems.push(file_problem(path, format!("cannot read folder: {e}"))),
-            }
-        } else if path.exists() {
-            files.push(path.clone());
-        } else {
-            problems.push(file_problem(path, "no such file or folder".into()));
-        }
-    }
-    files
-}
-
-/// Why `path`, named like a manifest, cannot be read as one.
-fn not_a_file(path: &Path) -> String {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => "a symbolic link whose target is missing or not a file".into(),
-        Ok(m) if m.is_dir() => "a folder, not a manifest file".into(),
-        Ok(_) => "not a regular file".into(),
-        Err(e) => format!("cannot read file: {e}"),
-    }
 }
 
 fn file_problem(file: &Path, message: String) -> Problem {
     Problem { file: file.to_path_buf(), line: None, column: None, field: String::new(), message }
 }
 
+fn unreadable_problem(u: Unreadable) -> Problem {
+    file_problem(&u.path, u.message)
+}
+
 /// Loads every manifest under `paths`.
 pub fn load_paths(paths: &[PathBuf]) -> Loaded {
-    let mut loaded = Loaded::default();
-    loaded.files = collect_files(paths, &mut loaded.problems);
+    let mut unreadable = Vec::new();
+    let files = read::collect_files(paths, &mut unreadable);
+    let mut loaded = Loaded { files: files.clone(), ..Loaded::default() };
+    loaded.problems.extend(unreadable.into_iter().map(unreadable_problem));
     let mut objects = Vec::new();
-    for file in loaded.files.clone() {
-        match fs::read_to_string(&file) {
-            Ok(text) => load_text(&file, &text, &mut objects, &mut loaded.problems),
-            Err(e) => loaded.problems.push(file_problem(&file, format!("cannot read file: {e}"))),
+    for file in files {
+        match read::read_file(&file) {
+            Ok(text) => load_text(&file, &text, &mut objects, &mut loaded),
+            Err(message) => loaded.problems.push(file_problem(&file, message)),
         }
     }
     finish(loaded, objects)
@@ -108,20 +78,27 @@ pub fn load_paths(paths: &[PathBuf]) -> Loaded {
 /// `current` link, so a commit that does not touch a service's manifest never changes that
 /// service's bind paths, and so its spec hash.
 pub fn load_dir_as(dir: &Path, shown: &Path) -> Loaded {
-    let mut problems = Vec::new();
-    let files = collect_files(&[dir.to_path_buf()], &mut problems);
+    let as_shown = |file: &Path| shown.join(file.file_name().unwrap_or_default());
+    let mut unreadable = Vec::new();
+    let files = read::collect_files(&[dir.to_path_buf()], &mut unreadable);
+    let mut problems: Vec<Problem> = unreadable
+        .into_iter()
+        .map(|u| Problem {
+            file: if u.path == dir { shown.to_path_buf() } else { as_shown(&u.path) },
+            ..unreadable_problem(u)
+        })
+        .collect();
     let mut texts = Vec::new();
     for file in &files {
-        let as_shown = shown.join(file.file_name().unwrap_or_default());
-        match fs::read_to_string(file) {
-            Ok(text) => texts.push((as_shown, text)),
-            Err(e) => problems.push(file_problem(&as_shown, format!("cannot read file: {e}"))),
+        match read::read_file(file) {
+            Ok(text) => texts.push((as_shown(file), text)),
+            Err(message) => problems.push(file_problem(&as_shown(file), message)),
         }
     }
     let mut loaded = load_texts(&texts);
     if !problems.is_empty() {
         loaded.problems.extend(problems);
-        loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        sort_by_place(&mut loaded.problems);
         loaded.desired.complete = false;
     }
     loaded
@@ -138,15 +115,20 @@ pub fn load_texts(files: &[(PathBuf, String)]) -> Loaded {
     let mut loaded = Loaded { files: files.iter().map(|(f, _)| f.clone()).collect(), ..Loaded::default() };
     let mut objects = Vec::new();
     for (file, text) in files {
-        load_text(file, text, &mut objects, &mut loaded.problems);
+        load_text(file, text, &mut objects, &mut loaded);
     }
     finish(loaded, objects)
+}
+
+fn sort_by_place(problems: &mut [Problem]) {
+    problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
 }
 
 /// Applies the cross-file rules, orders the problems by place, and decides completeness.
 fn finish(mut loaded: Loaded, objects: Vec<Object>) -> Loaded {
     loaded.desired = assemble(objects, &mut loaded.problems);
-    loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    sort_by_place(&mut loaded.problems);
+    sort_by_place(&mut loaded.warnings);
     loaded.desired.complete = loaded.problems.is_empty();
     loaded
 }
@@ -160,66 +142,145 @@ enum Object {
 }
 
 /// Parses the documents of one file and converts each valid one.
-fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, problems: &mut Vec<Problem>) {
-    let shared: std::sync::Arc<str> = text.into();
-    // Positions are needed only to report a problem: index the text on the first one.
-    let indexes = std::cell::OnceCell::new();
+fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, loaded: &mut Loaded) {
+    if let Err(message) = read::check_size(text) {
+        return loaded.problems.push(file_problem(file, message));
+    }
+    let text = strip_bom(text);
+    // Positions are needed only to report something: the file is indexed on the first call.
+    let shared = Arc::new(FileText::new(text));
+    let locate = |n: usize, path: &FieldPath, on_key: bool, message: String| {
+        let index = shared.document(n);
+        let pos = index.and_then(|i| if on_key { i.key(path) } else { i.value(path) });
+        Problem {
+            file: file.into(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            field: path.to_string(),
+            message,
+        }
+    };
+    let problems_before = loaded.problems.len();
+    let structure = if may_have_tags(text) { check_structure(text) } else { Structure::default() };
+    // The fields each document's structure problems are about: the document is not taken, and
+    // what its checks say under them would only repeat the problem.
+    let mut flagged: BTreeMap<usize, Vec<FieldPath>> = BTreeMap::new();
+    for p in structure.problems {
+        flagged.entry(p.document).or_default().push(p.path.clone());
+        loaded.problems.push(Problem {
+            file: file.into(),
+            line: Some(p.position.line),
+            column: Some(p.position.column),
+            field: p.path.to_string(),
+            message: p.message,
+        });
+    }
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = std::path::absolute(&base).unwrap_or(base);
     let mut documents = 0;
+    let mut syntax_error = false;
     for (n, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = match Value::deserialize(document) {
+        let (value, values_flagged) = match value::document(document) {
             Ok(v) => v,
             Err(e) => {
                 let (line, column) = e.location().map(|l| (Some(l.line()), Some(l.column()))).unwrap_or_default();
                 let message = e.to_string();
                 // serde_yaml appends " at line L column C"; the location is already in front.
                 let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-                problems.push(Problem { file: file.into(), line, column, field: String::new(), message });
+                loaded.problems.push(Problem { file: file.into(), line, column, field: String::new(), message });
                 // A syntax error leaves the rest of the stream unreadable.
-                return;
+                syntax_error = true;
+                break;
             }
         };
-        if value.is_null() {
+        let mut flagged = flagged.remove(&n).unwrap_or_default();
+        for f in values_flagged {
+            if flagged.contains(&f.path) {
+                continue; // a key written three times is one problem
+            }
+            let problem = match f.flag {
+                value::Flag::DuplicateKey => duplicate_key(n, &f.path, &shared),
+                flag => (false, flag.message().to_string()),
+            };
+            loaded.problems.push(locate(n, &f.path, problem.0, problem.1));
+            flagged.push(f.path);
+        }
+        if value.is_null() && flagged.is_empty() {
             continue; // an empty document, such as after a trailing `---`
         }
         documents += 1;
-        let index = || indexes.get_or_init(|| index_documents(text)).get(n);
-        let locate = |path: &FieldPath, on_key: bool, message: String| {
-            let pos = index().and_then(|i| if on_key { i.key(path) } else { i.value(path) });
-            Problem {
-                file: file.into(),
-                line: pos.map(|p| p.line),
-                column: pos.map(|p| p.column),
-                field: path.to_string(),
-                message,
-            }
-        };
         match check_document(value, &base) {
-            Ok(mut object) => {
+            Ok(mut object) if flagged.is_empty() => {
                 let source = Some(Source { file: file.into(), document: n, text: shared.clone() });
                 match &mut object {
-                    Object::Service(s) => s.source = source,
+                    Object::Service(s) => {
+                        for (path, message) in service_warnings(s) {
+                            loaded.warnings.push(locate(n, &path, false, message));
+                        }
+                        s.source = source
+                    }
                     Object::Network(n) => n.source = source,
                     Object::Volume(v) => v.source = source,
                 }
                 objects.push(object);
             }
-            Err(found) => problems.extend(found.into_iter().map(|(p, k, m)| locate(&p, k, m))),
+            Ok(_) => {}
+            Err(found) => loaded.problems.extend(
+                found
+                    .into_iter()
+                    .filter(|(p, ..)| !flagged.iter().any(|f| p.0.starts_with(&f.0)))
+                    .map(|(p, k, m)| locate(n, &p, k, m)),
+            ),
         }
     }
-    if documents == 0 {
-        // What a truncated file or an editor's non-atomic save looks like for a moment: taking
-        // it for "no objects" would prune what it declared.
-        let message = "no manifest document in this file (empty, or only comments)".to_string();
-        problems.push(file_problem(file, message));
+    if !syntax_error {
+        // yaml-rust2 stopped where libyaml did not: the documents after that point went
+        // unchecked for tags, so the file cannot be taken as it reads.
+        if let Some((pos, message)) = structure.error {
+            loaded.problems.push(Problem {
+                file: file.into(),
+                line: Some(pos.line),
+                column: Some(pos.column),
+                field: String::new(),
+                message: format!("cannot be read to the end: {message}"),
+            });
+        }
     }
+    if documents == 0 && loaded.problems.len() == problems_before {
+        loaded.problems.push(file_problem(
+            file,
+            "no document in this file: an empty manifest would read as deleted services; delete the file instead"
+                .into(),
+        ));
+    }
+}
+
+/// The message of a key written twice, which names where it was first written: the problem
+/// itself is placed at the repetition (on the key).
+fn duplicate_key(n: usize, path: &FieldPath, file: &FileText) -> (bool, String) {
+    let name = match path.0.last() {
+        Some(super::problem::Segment::Key(k)) => k.as_str(),
+        _ => "",
+    };
+    let message = match file.document(n).and_then(|d| d.first_key(path)) {
+        Some(first) => format!(
+            "duplicate key {name:?} (first at line {}, column {}): YAML would keep only the last",
+            first.line, first.column
+        ),
+        None => format!("duplicate key {name:?}: YAML would keep only the last"),
+    };
+    (true, message)
+}
+
+fn service_warnings(s: &model::Service) -> Vec<(FieldPath, String)> {
+    let update = FieldPath::parse("spec.update");
+    limits::update_warnings(s.update.watch == model::Watch::Digest, s.update.interval, &update)
 }
 
 type Found = Vec<(FieldPath, bool, String)>;
 
 fn field_problems(found: Vec<FieldProblem>) -> Found {
-    found.into_iter().map(|p| (p.path, false, p.message)).collect()
+    found.into_iter().map(|p| (p.path, p.on_key, p.message)).collect()
 }
 
 /// Checks one document: apiVersion and kind first (so that a wrong kind is one clear message),
@@ -237,9 +298,10 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
     match map.get("apiVersion") {
         None => found.push((root.clone(), false, "missing apiVersion: expected moor/v1".into())),
         Some(Value::String(v)) if v == "moor/v1" => {}
-        Some(other) => {
-            found.push((root.key("apiVersion"), false, format!("unsupported version {other}: expected moor/v1")))
+        Some(Value::String(v)) if is_name(v) => {
+            found.push((root.key("apiVersion"), false, format!("unsupported version {v:?}: expected moor/v1")))
         }
+        Some(_) => found.push((root.key("apiVersion"), false, "must be moor/v1".into())),
     }
     let kind = match map.remove("kind") {
         None => {
@@ -249,11 +311,11 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
         Some(k) => {
             let kind = k.as_str().and_then(Kind::parse);
             if kind.is_none() {
-                found.push((
-                    root.key("kind"),
-                    false,
-                    format!("{k} is not a kind: expected Service, Network or Volume"),
-                ));
+                let message = match k.as_str().filter(|k| is_name(k)) {
+                    Some(k) => format!("{k:?} is not a kind: expected Service, Network or Volume"),
+                    None => "must be Service, Network or Volume".into(),
+                };
+                found.push((root.key("kind"), false, message));
             }
             kind
         }
@@ -300,6 +362,13 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
         _ => {}
     }
     Err(found)
+}
+
+/// A short, plain word, such as a mistyped kind: safe and useful to show. Anything else that
+/// stands where a name should is not quoted (it could be anything, a secret pasted in the wrong
+/// place included).
+fn is_name(text: &str) -> bool {
+    text.len() <= 40 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"./-_".contains(&b))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Option<T> {

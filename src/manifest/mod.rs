@@ -2,26 +2,32 @@
 //!
 //! Two stages, as in ripgrep's config: [`raw`] holds the serde types a user writes (and the
 //! schema is generated from them); [`model`] holds the validated types with defaults applied and
-//! every scalar parsed. [`load`] walks files, checks each document against the schema and the
-//! semantic rules, and locates every problem as `file:line:col`. [`guard`] holds prune back when a
-//! source that loaded declares no Service at all.
+//! every scalar parsed, within the bounds of [`limits`]. [`load`] takes the files `read` finds,
+//! reads each document through `value` (YAML to JSON, without JSON's silent misreadings) and
+//! `locate` (duplicate keys, tags, positions), checks it against the schema and the semantic
+//! rules, and locates every problem as `file:line:col`. [`guard`] holds prune back when a source
+//! that loaded declares no Service at all.
 //!
-//! Invariants: no I/O beyond reading the manifest files; `serde_yaml` is used only inside this
-//! module (and in `policy::load`, for the host policy file), so switching to a maintained fork
-//! touches this folder and that file.
+//! Invariants: no I/O beyond reading the manifest files (regular files only, at most
+//! [`limits::MAX_FILE_BYTES`] each); `serde_yaml` is used only inside this module (and in
+//! `policy::load`, for the host policy file), so switching to a maintained fork touches this
+//! folder and that file; no problem message quotes a value that may be a secret.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 pub mod guard;
+pub mod limits;
 pub mod load;
 mod locate;
 pub mod model;
 pub mod problem;
 pub mod raw;
+mod read;
 pub mod schema;
 pub mod units;
+mod value;
 
 pub use guard::{guard_empty, PruneGuard};
 pub use load::{load_dir_as, load_paths, load_str, load_texts, Loaded};

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::limits;
+use super::locate::FileText;
 use super::problem::FieldPath;
 use super::raw;
 use super::units::{self, duration_text};
@@ -41,18 +43,24 @@ pub const DEFAULTS: Defaults = Defaults {
 
 /// Where an object was declared: its file and document. The line and column of its name are
 /// worked out only when a problem names them (see [`Source::position`]), so that loading a
-/// valid folder never indexes positions.
+/// valid folder never indexes positions; the file is indexed once for all its objects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
     pub file: PathBuf,
     /// The document's number in its file (0-based).
     pub document: usize,
-    /// The file's text, shared by its documents.
+    /// The file's text and its index, shared by its documents.
     #[serde(skip)]
-    pub text: std::sync::Arc<str>,
+    pub text: std::sync::Arc<FileText>,
 }
 
 impl Source {
+    /// A source for document `document` of `text`, as if read from `file` (the host policy file's
+    /// problems are located the same way).
+    pub fn of_text(file: &std::path::Path, document: usize, text: &str) -> Source {
+        Source { file: file.into(), document, text: std::sync::Arc::new(FileText::new(text)) }
+    }
+
     /// The line and column of `metadata.name`.
     pub fn position(&self) -> (Option<usize>, Option<usize>) {
         self.locate(&FieldPath::parse("metadata.name"))
@@ -61,16 +69,14 @@ impl Source {
     /// The line and column of the value at `path` in this document, or of its nearest ancestor
     /// written there: for problems found after loading (the host policy's).
     pub fn locate(&self, path: &FieldPath) -> (Option<usize>, Option<usize>) {
-        let docs = super::locate::index_documents(&self.text);
-        let pos = docs.get(self.document).and_then(|d| d.value(path));
+        let pos = self.text.document(self.document).and_then(|d| d.value(path));
         (pos.map(|p| p.line), pos.map(|p| p.column))
     }
 
     /// The line and column of the key that names `path` (for an unknown field, or a key with
     /// no value), else of its value.
     pub fn locate_key(&self, path: &FieldPath) -> (Option<usize>, Option<usize>) {
-        let docs = super::locate::index_documents(&self.text);
-        let pos = docs.get(self.document).and_then(|d| d.key(path));
+        let pos = self.text.document(self.document).and_then(|d| d.key(path));
         (pos.map(|p| p.line), pos.map(|p| p.column))
     }
 }
@@ -357,6 +363,8 @@ pub struct Volume {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldProblem {
     pub path: FieldPath,
+    /// Placed on the key that names `path` (a bad environment variable name), not its value.
+    pub on_key: bool,
     pub message: String,
 }
 
@@ -368,7 +376,11 @@ struct Checker {
 
 impl Checker {
     fn report(&mut self, path: FieldPath, message: impl Into<String>) {
-        self.problems.push(FieldProblem { path, message: message.into() });
+        self.problems.push(FieldProblem { path, on_key: false, message: message.into() });
+    }
+
+    fn report_key(&mut self, path: FieldPath, message: impl Into<String>) {
+        self.problems.push(FieldProblem { path, on_key: true, message: message.into() });
     }
 
     /// Keeps `Ok` values and records `Err` messages at `path`.
@@ -542,7 +554,7 @@ fn convert_mount(mount: &raw::Mount, base: &Path) -> Result<Mount, String> {
                     if m.source.is_some() {
                         return Err("a tmpfs mount has no source".into());
                     }
-                    let size = m.size.as_ref().map(size_bytes).transpose()?;
+                    let size = m.size.as_ref().map(|s| size_bytes(s).and_then(limits::tmpfs_size)).transpose()?;
                     Ok(Mount::Tmpfs { target, size })
                 }
             }
@@ -574,7 +586,7 @@ fn convert_healthcheck(h: &raw::Healthcheck, path: &FieldPath, c: &mut Checker) 
         );
     }
     let mut duration = |name: &str, d: &Option<raw::Duration>| {
-        d.as_ref().and_then(|d| c.check(path.key(name), units::parse_duration(&d.0)))
+        d.as_ref().and_then(|d| c.check(path.key(name), units::parse_duration(&d.0).and_then(limits::health_duration)))
     };
     let interval = duration("interval", &h.interval);
     let timeout = duration("timeout", &h.timeout);
@@ -668,21 +680,27 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     let mut resources = Resources::default();
     if let Some(r) = &spec.resources {
         let rp = sp.key("resources");
-        resources.memory = r.memory.as_ref().and_then(|m| c.check(rp.key("memory"), size_bytes(m)));
-        if let Some(cpus) = r.cpus {
-            if cpus > 0.0 && cpus.is_finite() {
-                resources.cpus = Some(cpus);
-            } else {
-                c.report(rp.key("cpus"), format!("cpus must be greater than 0, got {cpus}"));
-            }
-        }
-        resources.pids = r.pids;
+        resources.memory =
+            r.memory.as_ref().and_then(|m| c.check(rp.key("memory"), size_bytes(m).and_then(limits::memory)));
+        resources.cpus = r.cpus.and_then(|n| c.check(rp.key("cpus"), limits::cpus(n)));
+        resources.pids = r.pids.and_then(|n| c.check(rp.key("pids"), limits::pids(n)));
     }
 
     let stop_timeout = match &spec.stop_timeout {
-        Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0)),
+        Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0).and_then(limits::stop_timeout)),
         None => Some(DEFAULTS.stop_timeout),
     };
+
+    let mut env = BTreeMap::new();
+    for (name, value) in &spec.env {
+        let path = sp.key("env").key(name);
+        if let Err(m) = limits::env_name(name) {
+            c.report_key(path.clone(), m);
+        }
+        let value = env_text(value);
+        c.check(path, limits::env_value(&value));
+        env.insert(name.clone(), value);
+    }
 
     let mut depends_on = BTreeMap::new();
     match &spec.depends_on {
@@ -728,7 +746,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         entrypoint: spec.entrypoint.clone(),
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
-        env: spec.env.iter().map(|(k, v)| (k.clone(), env_text(v))).collect(),
+        env,
         labels: doc.metadata.labels.clone(),
         ports,
         mounts,
@@ -759,7 +777,8 @@ fn convert_update(u: Option<&raw::Update>, path: &FieldPath, c: &mut Checker) ->
         Some(d) => c.check(path.key(name), units::parse_duration(&d.0)),
         None => Some(default),
     };
-    let interval = duration(c, "interval", u.and_then(|u| u.interval.as_ref()), DEFAULTS.update_interval);
+    let interval = duration(c, "interval", u.and_then(|u| u.interval.as_ref()), DEFAULTS.update_interval)
+        .and_then(|d| c.check(path.key("interval"), limits::check_interval(d)));
     let health_timeout =
         duration(c, "healthTimeout", u.and_then(|u| u.health_timeout.as_ref()), DEFAULTS.health_timeout);
     Some(UpdatePolicy {
@@ -773,7 +792,7 @@ fn convert_update(u: Option<&raw::Update>, path: &FieldPath, c: &mut Checker) ->
 
 pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProblem>> {
     check_dns1123(&doc.metadata.name)
-        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), message: m }])?;
+        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), on_key: false, message: m }])?;
     let spec = doc.spec.clone().unwrap_or(raw::NetworkSpec { driver: None, internal: None, options: BTreeMap::new() });
     Ok(Network {
         name: doc.metadata.name.clone(),
@@ -787,7 +806,7 @@ pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProble
 
 pub fn convert_volume(doc: &raw::VolumeDoc) -> Result<Volume, Vec<FieldProblem>> {
     check_dns1123(&doc.metadata.name)
-        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), message: m }])?;
+        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), on_key: false, message: m }])?;
     let spec = doc.spec.clone().unwrap_or(raw::VolumeSpec { driver: None, options: BTreeMap::new() });
     Ok(Volume {
         name: doc.metadata.name.clone(),

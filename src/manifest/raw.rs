@@ -87,7 +87,8 @@ pub struct ServiceSpec {
     /// `user`, `uid`, `user:group` or `uid:gid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Environment variables. Numbers and booleans are written as they read.
+    /// Environment variables. Numbers and booleans are written as they read. A name is not
+    /// empty and has no `=`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, EnvValue>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -110,7 +111,8 @@ pub struct ServiceSpec {
     /// Signal sent to stop the container, for example `SIGTERM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
-    /// Grace period before the container is killed (humantime, default `10s`).
+    /// Grace period before the container is killed (humantime, whole seconds up to `1h`,
+    /// default `10s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,9 +165,11 @@ pub enum Port {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PortLong {
     /// Port inside the container.
+    #[schemars(range(min = 1, max = 65535))]
     pub container: u32,
     /// Port on the host; leave it out for an ephemeral port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub host: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
@@ -248,14 +252,17 @@ pub enum HealthTest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
-    /// Memory limit, such as `256Mi`, `1g` or a number of bytes.
+    /// Memory limit, such as `256Mi`, `1g` or a number of bytes: at least `6Mi` (Docker's
+    /// minimum).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Size>,
     /// CPU limit in cores, such as `0.5`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.01, max = 1024))]
     pub cpus: Option<f64>,
     /// Maximum number of processes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub pids: Option<i64>,
 }
 
@@ -294,7 +301,7 @@ pub struct Update {
     /// `digest` asks the registry for the tag's digest every `interval` (default `none`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<Watch>,
-    /// How often to check the registry (default `5m`).
+    /// How often to check the registry (default `5m`, at least `1s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
     /// Default `stop-first`.

@@ -16,7 +16,7 @@ use super::defaults;
 use super::host_path::HostPath;
 use super::raw::{self, PolicyDoc, PolicySpec};
 use super::registry::Pattern;
-use super::schema::VALIDATOR;
+use super::schema::{SCHEMA, VALIDATOR};
 use super::{BindRules, HostNamespaces, Policy, PortRange};
 use crate::manifest::model::Source;
 use crate::manifest::problem::{FieldPath, Problem, Segment};
@@ -50,9 +50,8 @@ pub fn load(path: &Path) -> Result<Policy, PolicyError> {
 /// Validates a policy's text, as if read from `file`.
 pub fn load_str(file: &Path, text: &str) -> Result<Policy, PolicyError> {
     let fail = |problems| Err(PolicyError { file: file.into(), problems });
-    let text_arc: std::sync::Arc<str> = text.into();
     let locate_at = |document: usize, path: &FieldPath, on_key: bool, message: String| {
-        let source = Source { file: file.into(), document, text: text_arc.clone() };
+        let source = Source::of_text(file, document, text);
         let (line, column) = if on_key { source.locate_key(path) } else { source.locate(path) };
         Problem { file: file.into(), line, column, field: path.to_string(), message }
     };
@@ -85,7 +84,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<Policy, PolicyError> {
     let doc = match PolicyDoc::deserialize(&value) {
         Ok(doc) => doc,
         Err(e) => {
-            let violations = violations_against(&VALIDATOR, &value);
+            let violations = violations_against(&VALIDATOR, &SCHEMA, &value);
             if violations.is_empty() {
                 return fail(vec![locate(n, &FieldPath::root(), format!("cannot be decoded: {e}"))]);
             }

@@ -28,6 +28,7 @@ pub fn policy_schema_text() -> String {
     text
 }
 
-pub static VALIDATOR: LazyLock<Validator> = LazyLock::new(|| {
-    jsonschema::validator_for(&schema_for!(PolicyDoc).to_value()).expect("the generated schema is valid")
-});
+/// The schema the validator is made from (its `$ref`s explain a violation), and the validator.
+pub static SCHEMA: LazyLock<Value> = LazyLock::new(|| schema_for!(PolicyDoc).to_value());
+pub static VALIDATOR: LazyLock<Validator> =
+    LazyLock::new(|| jsonschema::validator_for(&SCHEMA).expect("the generated schema is valid"));

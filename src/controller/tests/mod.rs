@@ -373,3 +373,43 @@ async fn a_change_the_watch_missed_is_applied_by_the_next_resync() {
     assert_eq!(h.engine.calls(Op::ListContainers) - before, 5);
     h.stop().await;
 }
+
+/// Twenty services asking for a registry check every second share one pace: the registry sees
+/// `CHECKS_PER_SECOND` checks a second, not twenty (nor, with `interval: 0s`, a hot loop).
+#[tokio::test(start_paused = true)]
+async fn registry_checks_are_paced_across_services() {
+    use crate::manifest::limits::CHECKS_PER_SECOND;
+    let files: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("s{i}.yaml"), service(&format!("s{i}"), "  update: { watch: digest, interval: 1s }\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(f, t)| (f.as_str(), t.as_str())).collect();
+    let h = Harness::new(&refs);
+    h.engine.push("app:1", "sha256:d1", "sha256:app1");
+    let mut h = h.start();
+    h.until("every service runs", 10 * SECOND, |h| (0..20).all(|i| h.running(&format!("s{i}")).is_some())).await;
+    let before = h.engine.calls(Op::RegistryDigest);
+    tokio::time::sleep(10 * SECOND).await;
+    let checks = h.engine.calls(Op::RegistryDigest) - before;
+    let pace = 10 * CHECKS_PER_SECOND as usize;
+    assert!(checks <= pace + 1, "{checks} checks in 10 s");
+    assert!(checks + CHECKS_PER_SECOND as usize >= pace, "the pace is not kept up: {checks} checks in 10 s");
+    // Every service had its turn.
+    for i in 0..20 {
+        let update = h.status(&format!("s{i}")).update.unwrap_or_default();
+        assert!(update.last_check.is_some(), "s{i} was never checked");
+    }
+    h.stop().await;
+}
+
+/// A type error's value may be a secret: neither `/status` nor the problem text shows it.
+#[tokio::test(start_paused = true)]
+async fn a_manifest_problem_never_shows_the_offending_value() {
+    let bad = service("web", "  env: { DB_PASSWORD: [s3cret-value], OTHER: 1 }\n");
+    let mut h = Harness::new(&[("web.yaml", &bad)]).start();
+    h.until("the problem shown", 5 * SECOND, |h| !h.shared.status().problems.is_empty()).await;
+    let problems = h.shared.status().problems;
+    assert!(problems.iter().any(|p| p.contains("spec.env.DB_PASSWORD: must be a string")), "{problems:?}");
+    let status = serde_json::to_string(&h.shared.status()).unwrap();
+    assert!(!status.contains("s3cret"), "{status}");
+    h.stop().await;
+}
