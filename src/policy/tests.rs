@@ -282,7 +282,7 @@ fn a_broken_or_empty_policy_file_is_an_error() {
     assert!(policy_problems("apiVersion: moor/v1\nkind: [\n")[0].starts_with("/etc/moor/policy.yaml:3:1: "));
     assert_eq!(
         policy_problems("apiVersion: moor/v1\nkind: Service\n"),
-        ["/etc/moor/policy.yaml:2:7: kind: \"Service\" is not one of \"HostPolicy\""]
+        ["/etc/moor/policy.yaml:2:7: kind: must be one of \"HostPolicy\""]
     );
     assert_eq!(
         policy_problems("apiVersion: moor/v1\nkind: HostPolicy\n---\napiVersion: moor/v1\nkind: HostPolicy\n"),
@@ -291,7 +291,7 @@ fn a_broken_or_empty_policy_file_is_an_error() {
     // Every entry commented out is not "the default": it is an error.
     assert_eq!(
         policy_problems("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  bindMounts:\n    allow:\n    # - /srv\n"),
-        ["/etc/moor/policy.yaml:5:5: spec.bindMounts.allow: null is not of type \"array\""]
+        ["/etc/moor/policy.yaml:5:5: spec.bindMounts.allow: must be a list, not empty"]
     );
     let missing = load(Path::new("/nonexistent/policy.yaml")).unwrap_err();
     assert!(missing.to_string().contains("cannot read the policy file"), "{missing}");
