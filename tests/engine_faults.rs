@@ -214,18 +214,13 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
     assert!(!shared.is_ready(), "/readyz must fail while Docker is away");
     // Events are lost while Docker is away: this removal is only seen by the resync.
     common::docker_cli(&["rm", "-f", &web]);
-    // No hot loop. While Docker is away only the reconnect pings call it (this removal's event
-    // is lost and the next resync is a minute off): 800 ms doubling, with up to 100% jitter. Any
-    // three pings span at least two delays, 1.6 + 3.2 s; the fourth ping comes at most
-    // 1.6 + 3.2 + 6.4 + 12.8 = 24 s after the outage began, inside the deadline. A hot loop makes
-    // them at once.
+    // No hot loop. Three callers keep trying while Docker is away, each on its own backoff or period: the
+    // event follower (0.8 s doubling), the resync (the daemon backoff) and the liveness ping
+    // (every 3 s). Over 8 s that is a handful of calls each; a hot loop makes thousands.
     let before = engine.calls.load(Ordering::Relaxed);
-    let broke = Instant::now();
-    eventually(Duration::from_secs(45), "three attempts while Docker is away", || async {
-        (engine.calls.load(Ordering::Relaxed) - before >= 3).then_some(())
-    })
-    .await;
-    assert!(broke.elapsed() >= Duration::from_secs(2), "three attempts within {:?}: no backoff", broke.elapsed());
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let attempts = engine.calls.load(Ordering::Relaxed) - before;
+    assert!((3..=30).contains(&attempts), "{attempts} attempts in 8 s while Docker is away");
     assert!(!run.is_finished(), "the controller exited while Docker was away");
 
     engine.down.send_replace(false);

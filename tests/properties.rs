@@ -9,7 +9,7 @@ use std::path::Path;
 
 use moor::apply::ApplyOptions;
 use moor::engine::fake::FakeEngine;
-use moor::manifest::load_str;
+use moor::manifest::{load_str, Desired};
 use moor::plan::plan;
 use moor::reconcile::{observe, reconcile_once};
 use proptest::prelude::*;
@@ -82,10 +82,19 @@ fn yaml(services: &BTreeMap<&'static str, Svc>) -> String {
         .join("---\n")
 }
 
-async fn apply(engine: &FakeEngine, services: &BTreeMap<&'static str, Svc>) {
+/// The desired state of `services`; none at all is an empty, complete state (what `--allow-empty`
+/// lets through: an empty file is a problem of its own).
+fn desired_of(services: &BTreeMap<&'static str, Svc>) -> Desired {
+    if services.is_empty() {
+        return Desired { complete: true, ..Desired::default() };
+    }
     let loaded = load_str(Path::new("/memory/m.yaml"), &yaml(services));
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
-    reconcile_once(engine, &loaded.desired, &ApplyOptions::new(INSTANCE, 4)).await.expect("the fake answers");
+    loaded.desired
+}
+
+async fn apply(engine: &FakeEngine, services: &BTreeMap<&'static str, Svc>) {
+    reconcile_once(engine, &desired_of(services), &ApplyOptions::new(INSTANCE, 4)).await.expect("the fake answers");
 }
 
 fn check(
@@ -119,17 +128,18 @@ fn check(
 
         apply(&engine, &after).await;
 
-        let loaded = load_str(Path::new("/memory/m.yaml"), &yaml(&after));
-        let observed = observe(&engine, INSTANCE, &loaded.desired).await.unwrap();
-        let again = plan(&loaded.desired, &observed);
-        // What one apply cannot do: create a container under a name a foreign container holds
-        // (`moor apply` learns of it from Docker's 409, reports the service failed and stops that
-        // service's remaining steps, such as later replicas).
+        let desired = desired_of(&after);
+        let observed = observe(&engine, INSTANCE, &desired).await.unwrap();
+        let again = plan(&desired, &observed);
+        // What one apply cannot do: create a container under a name a foreign container holds, or
+        // rename one to it (`moor apply` learns of it from Docker's 409, reports the service
+        // failed and stops that service's remaining steps, such as later replicas).
         let held: Vec<&str> = theirs.values().copied().collect();
         for (name, sp) in &again.services {
             let explained = sp.actions.iter().any(|a| {
                 let a = serde_json::to_value(a).unwrap();
-                a["action"] == "create" && held.contains(&a["name"].as_str().unwrap_or_default())
+                let wants = |field: &str| held.contains(&a[field].as_str().unwrap_or_default());
+                (a["action"] == "create" && wants("name")) || (a["action"] == "rename" && wants("to"))
             });
             assert!(
                 explained,
@@ -147,7 +157,7 @@ fn check(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn one_apply_converges_and_never_touches_foreign_containers(
