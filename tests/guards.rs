@@ -51,6 +51,30 @@ async fn all_exist(docker: &bollard::Docker, env: &TestEnv, names: &[&str]) {
     .await;
 }
 
+/// A controller on folder `m` holding services `a` and `b`, both created. The controller comes
+/// first so that it stops before the test's cleanup runs.
+struct Two {
+    moor: Controller,
+    env: TestEnv,
+    docker: bollard::Docker,
+    m: PathBuf,
+    a: String,
+    b: String,
+}
+
+async fn two_services(test: &str) -> Two {
+    image().await;
+    let env = TestEnv::new(test);
+    let docker = docker().await;
+    let (a, b) = (env.name("a"), env.name("b"));
+    let m = folder(&env, "m");
+    write(&m, "a.yaml", &service_yaml(&a, ""));
+    write(&m, "b.yaml", &service_yaml(&b, ""));
+    let moor = Controller::start_args(&env, &["-v", text(&m)]).await;
+    all_exist(&docker, &env, &[&a, &b]).await;
+    Two { moor, env, docker, m, a, b }
+}
+
 fn guard_text(dir: &Path) -> String {
     format!("no Service manifest in {}: prune suspended (pass --allow-empty)", dir.display())
 }
@@ -66,15 +90,7 @@ fn problems_naming(moor: &Controller, file: &str) -> usize {
 
 #[tokio::test]
 async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
-    image().await;
-    let env = TestEnv::new("g-rmall");
-    let docker = docker().await;
-    let (a, b) = (env.name("a"), env.name("b"));
-    let m = folder(&env, "m");
-    write(&m, "a.yaml", &service_yaml(&a, ""));
-    write(&m, "b.yaml", &service_yaml(&b, ""));
-    let moor = Controller::start_args(&env, &["-v", text(&m)]).await;
-    all_exist(&docker, &env, &[&a, &b]).await;
+    let Two { moor, env, docker, m, a, b } = two_services("g-rmall").await;
 
     // `rm m/*`
     std::fs::remove_file(m.join("a.yaml")).unwrap();
@@ -104,15 +120,7 @@ async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
 
 #[tokio::test]
 async fn a_manifest_truncated_to_zero_bytes_keeps_its_service() {
-    image().await;
-    let env = TestEnv::new("g-trunc");
-    let docker = docker().await;
-    let (a, b) = (env.name("a"), env.name("b"));
-    let m = folder(&env, "m");
-    write(&m, "a.yaml", &service_yaml(&a, ""));
-    write(&m, "b.yaml", &service_yaml(&b, ""));
-    let moor = Controller::start_args(&env, &["-v", text(&m)]).await;
-    all_exist(&docker, &env, &[&a, &b]).await;
+    let Two { moor, env, docker, m, a, b } = two_services("g-trunc").await;
     let b_id = owned(&docker, &env.instance).await[&b].clone();
 
     // What a non-atomic editor save leaves for a moment.
