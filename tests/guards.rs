@@ -120,7 +120,7 @@ async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
 
 #[tokio::test]
 async fn a_manifest_truncated_to_zero_bytes_keeps_its_service() {
-    let Two { moor, env, docker, m, a, b } = two_services("g-trunc").await;
+    let Two { moor, env, docker, m, b, .. } = two_services("g-trunc").await;
     let b_id = owned(&docker, &env.instance).await[&b].clone();
 
     // What a non-atomic editor save leaves for a moment.
