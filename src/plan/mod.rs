@@ -327,6 +327,25 @@ fn plan_service(
         candidates.sort_by_key(|(current, c)| {
             std::cmp::Reverse((*current, c.state.is_up(), &c.name == name, c.created, c.id.clone()))
         });
+        // An interrupted replacement (moor stopped between creating the new container and its
+        // health gate): the new one exists but is not up while the old one still runs. Taking
+        // the new one as it is would start it without the gate and remove the healthy old one;
+        // it is removed instead, and the old one replaced again, health gate and rollback
+        // included.
+        if start {
+            if let [(true, new), ..] = candidates.as_slice() {
+                if !new.state.is_up() {
+                    if let Some(at) = candidates.iter().position(|(current, c)| !current && c.state.is_up()) {
+                        let new = *new;
+                        let reason = "an interrupted replacement, made again through the health gate".into();
+                        sp.actions.push(Action::Remove { container: new.into(), reason });
+                        let old = candidates.remove(at);
+                        candidates.remove(0);
+                        candidates.insert(0, old);
+                    }
+                }
+            }
+        }
         let mut rest = candidates.iter();
         let best = rest.next().copied();
         for (_, extra) in rest {

@@ -232,3 +232,22 @@ fn a_refused_new_service_is_not_created() {
     assert_eq!(p.services.keys().collect::<Vec<_>>(), ["api"], "only the admitted service is created");
     assert_yaml_snapshot!(p);
 }
+
+#[test]
+fn an_interrupted_replacement_is_made_again_through_the_health_gate() {
+    // moor was killed after creating web's new container (from the desired spec, never started)
+    // while the old one (an older spec) still runs.
+    let d = desired(&service("web", ""));
+    let o = observed(vec![
+        container(&d, "web", "web", 1, RunState::Running, false),
+        container(&d, "web", "web-moor-next", 1, RunState::Created, true),
+    ]);
+    let p = plan(&d, &o);
+    let actions = &p.services["web"].actions;
+    assert!(
+        matches!(&actions[..], [Action::Remove { container, .. }, Action::Replace { old, .. }]
+            if container.name == "web-moor-next" && old.name == "web"),
+        "{actions:#?}"
+    );
+    assert_yaml_snapshot!(p);
+}
