@@ -185,18 +185,7 @@ const SHA256_LEN: usize = 32;
 
 /// Hex digits, either case, to bytes; `None` for an odd length or any other character.
 fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    hex.chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+    hex::decode(hex).ok()
 }
 
 /// The event's name (`push`, `ping`, …) from the provider's event header, for logs. Only
