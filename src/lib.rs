@@ -58,5 +58,7 @@ pub mod observe;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod secrets;
+pub mod sensitive;
 pub mod spec_hash;
 pub mod systemd;

@@ -25,6 +25,7 @@ pub mod model;
 pub mod problem;
 pub mod raw;
 mod read;
+pub mod refs;
 pub mod schema;
 pub mod units;
 mod value;
@@ -40,6 +41,9 @@ pub struct Desired {
     pub services: BTreeMap<String, Service>,
     pub networks: BTreeMap<String, Network>,
     pub volumes: BTreeMap<String, Volume>,
+    /// The `kind: Secret` objects, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, refs::Secret>,
     /// True only when every manifest loaded without a problem. Prune is suspended otherwise:
     /// a service whose manifest failed to load is missing here, and must not be taken for
     /// deleted.

@@ -22,6 +22,7 @@ use super::problem::FieldPath;
 use super::raw;
 use super::units::{self, duration_text};
 
+pub use super::refs::{FileKind, FileMount, ServiceRefs, Values};
 pub use raw::{DependCondition, Protocol, PullPolicy, State, Strategy, Watch};
 
 /// The defaults of the `moor/v1` format.
@@ -111,6 +112,19 @@ pub struct Service {
     pub depends_on: BTreeMap<String, DependCondition>,
     pub update: UpdatePolicy,
     pub container: ContainerSpec,
+    /// What the service asks of Secrets, env files and configs, as written. Resolving
+    /// ([`crate::secrets::resolve`]) fills `container.sealed_env`, `container.files` and
+    /// `values` from it.
+    #[serde(skip)]
+    pub refs: ServiceRefs,
+    /// The values behind `container.sealed_env` and `container.files`, once resolved.
+    #[serde(skip)]
+    pub values: Values,
+    /// The canonical JSON the release before secrets made of this service, when it differs from
+    /// `canonical` only because a plain `env` key that looks secret is now sealed: a container
+    /// whose hash matches it is current, so upgrading replaces nothing.
+    #[serde(skip)]
+    pub legacy_canonical: Option<String>,
 }
 
 impl Service {
@@ -155,6 +169,7 @@ impl ContainerSpec {
             working_dir: None,
             user: None,
             env: BTreeMap::new(),
+            sealed_env: BTreeMap::new(),
             labels: BTreeMap::new(),
             ports: Vec::new(),
             mounts: Vec::new(),
@@ -165,6 +180,7 @@ impl ContainerSpec {
             resources: Resources::default(),
             stop_signal: None,
             stop_timeout: Duration::from_secs(10),
+            files: Vec::new(),
         }
     }
 
@@ -201,6 +217,12 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Environment variables whose values are secret (from a Secret, an env file, or a plain
+    /// `env` key that looks secret): name to the value's keyed digest, `hmac-sha256:<hex>`. The
+    /// values are in [`Service::values`]. Left out when empty, so a spec without secrets has the
+    /// canonical JSON (and spec hash) of the release before secrets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sealed_env: BTreeMap<String, String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -219,6 +241,10 @@ pub struct ContainerSpec {
     pub stop_signal: Option<String>,
     #[serde(with = "duration_text")]
     pub stop_timeout: Duration,
+    /// Secret and config files moor writes and bind-mounts read-only, sorted by target. Left out
+    /// when empty, as `sealed_env`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileMount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -757,6 +783,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         resources,
         stop_signal: spec.stop_signal.clone(),
         stop_timeout: stop_timeout.expect("no problems"),
+        files: Vec::new(),
+        sealed_env: BTreeMap::new(),
     };
     Ok(Service {
         name,
@@ -769,6 +797,9 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         depends_on,
         update: update.expect("no problems"),
         container,
+        refs: ServiceRefs::default(),
+        values: Values::default(),
+        legacy_canonical: None,
     })
 }
 
