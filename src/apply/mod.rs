@@ -23,6 +23,7 @@ use crate::manifest::model::DependCondition;
 use crate::manifest::Desired;
 use crate::observe::Observed;
 use crate::plan::{Plan, ResourceAction, ServicePlan};
+use crate::secrets::store::FileStore;
 
 mod actions;
 pub mod outcome;
@@ -46,12 +47,16 @@ pub struct ApplyOptions {
     pub concurrency: usize,
     /// Where each service's steps are sent as they happen; `None` sends nothing.
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+    /// Where secret and config files for containers are written (`<state-dir>`); `None`: a
+    /// service that needs files or sealed env values fails to be created, and nothing is
+    /// collected.
+    pub store: Option<Arc<FileStore>>,
 }
 
 impl ApplyOptions {
     /// Options without a progress watcher.
     pub fn new(instance: impl Into<String>, concurrency: usize) -> Self {
-        ApplyOptions { instance: instance.into(), concurrency, progress: None }
+        ApplyOptions { instance: instance.into(), concurrency, progress: None, store: None }
     }
 }
 
@@ -96,13 +101,17 @@ pub async fn apply<E: Engine>(
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let tasks = plan.services.iter().map(|(name, sp)| {
         let progress = progress::Reporter::new(options.progress.as_ref(), name);
-        let ctx = steps::Context { engine, desired, observed, instance: &options.instance, progress };
+        let store = options.store.as_deref();
+        let ctx = steps::Context { engine, desired, observed, instance: &options.instance, progress, store };
         let limit = limit.clone();
         let receivers = &receivers;
         let done = senders.remove(name).expect("one sender per service");
         let span = tracing::info_span!("service", service = %name);
         async move {
             let result = run_service(&ctx, name, sp, receivers, &limit).await;
+            if !sp.actions.is_empty() {
+                steps::collect_files(&ctx, name).await;
+            }
             ctx.progress.step(if result.failure.is_none() { Step::Done } else { Step::Failed });
             let _ = done.send(Some(result.failure.is_none()));
             (name.clone(), result)

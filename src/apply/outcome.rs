@@ -65,6 +65,8 @@ impl std::fmt::Display for ReplaceFailure {
 pub enum Unrebuildable {
     NeverObserved,
     UnreadableLabel,
+    /// Its secret values are no longer kept under the state dir.
+    SecretsGone,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -90,10 +92,18 @@ pub enum ActionError {
     #[error("the old container {name} is gone and {}", match why {
         Unrebuildable::NeverObserved => "was never observed",
         Unrebuildable::UnreadableLabel => "its last-applied label is unreadable",
+        Unrebuildable::SecretsGone => "its secret values are no longer kept under the state dir",
     })]
     Unrebuildable { name: String, why: Unrebuildable },
     #[error("{0}")]
     Replacement(Box<ReplaceFailure>),
+    /// A service with secrets, env files or configs that were never resolved: a container
+    /// created now would lack them.
+    #[error("its secrets and configs were not resolved; nothing is created without them")]
+    Unresolved,
+    /// Its secret and config files could not be written, or a container's were not found.
+    #[error("secret and config files: {0}")]
+    Files(String),
 }
 
 pub type ActionResult<T = ()> = Result<T, ActionError>;

@@ -159,13 +159,19 @@ impl Swap<'_> {
             .last_applied()
             .and_then(parse_last_applied)
             .ok_or_else(|| unrebuildable(Unrebuildable::UnreadableLabel))?;
+        let service = observed.service().unwrap_or(name).to_string();
+        // Its secret values come back from the files kept under the state dir, never from the
+        // label (which holds only their digests).
+        let provided = super::steps::provided_again(ctx, &service, &spec)
+            .ok_or_else(|| unrebuildable(Unrebuildable::SecretsGone))?;
         let request = CreateRequest {
             name: name.to_string(),
             // The old image by ID: its tag may name the new image by now.
             image: observed.image_id.clone(),
-            service: observed.service().unwrap_or(name).to_string(),
+            service,
             spec,
             labels: observed.labels.clone(),
+            provided,
         };
         let id = create_request(ctx, &request).await?;
         info!(container = %name, "rolled back to the previous container");

@@ -14,12 +14,13 @@ use tracing::info;
 
 use super::outcome::{ActionError, ActionResult};
 use super::progress::{Reporter, Step};
-use crate::engine::{CreateRequest, Engine, EngineError};
+use crate::engine::{CreateRequest, Engine, EngineError, Provided};
 use crate::labels;
 use crate::manifest::model::PullPolicy;
 use crate::manifest::{ContainerSpec, Desired, Service};
 use crate::observe::{Observed, ObservedContainer};
 use crate::plan::Target;
+use crate::secrets::store::FileStore;
 use crate::spec_hash::{parse_last_applied, spec_hash};
 
 /// How long Docker may take to finish removing a container it is already removing.
@@ -34,6 +35,8 @@ pub struct Context<'a, E: Engine> {
     pub instance: &'a str,
     /// The steps of the service this context works for (`Reporter::none()` for nobody).
     pub progress: Reporter<'a>,
+    /// Where secret and config files are written (see [`provide`]).
+    pub store: Option<&'a FileStore>,
 }
 
 impl<E: Engine> Context<'_, E> {
@@ -118,8 +121,91 @@ pub async fn create<E: Engine>(
         service: service.name.clone(),
         spec: service.container.clone(),
         labels: container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
+        provided: provide(ctx, service)?,
     };
     create_request(ctx, &request).await
+}
+
+/// What a container of `service` is given besides its spec: its sealed env values, and its secret
+/// and config files, written under the state dir (content-addressed: a file already there is the
+/// same content and is not rewritten). The env values are kept there too, never mounted, so that
+/// a container Docker deleted (`--rm`) can be built again at rollback.
+pub fn provide<E: Engine>(ctx: &Context<'_, E>, service: &Service) -> ActionResult<Provided> {
+    let spec = &service.container;
+    if !service.refs.is_empty() && !service.values.resolved {
+        return Err(ActionError::Unresolved);
+    }
+    let mut provided = Provided { env: service.values.env.clone(), files: BTreeMap::new() };
+    if spec.sealed_env.is_empty() && spec.files.is_empty() {
+        return Ok(provided);
+    }
+    let store = ctx.store.ok_or_else(|| ActionError::Files("no state dir to keep them in".into()))?;
+    let files = |e: crate::secrets::store::StoreError| ActionError::Files(e.to_string());
+    for file in &spec.files {
+        let content = service.values.files.get(&file.target).ok_or(ActionError::Unresolved)?;
+        let path = store.ensure(&service.name, file, content.expose()).map_err(files)?;
+        provided.files.insert(file.target.clone(), path);
+    }
+    if !spec.sealed_env.is_empty() {
+        store.ensure_env(&service.name, &spec.sealed_env, &service.values.env).map_err(files)?;
+    }
+    if !provided.covers(spec) {
+        return Err(ActionError::Unresolved);
+    }
+    Ok(provided)
+}
+
+/// What a container built from `spec` (an old one's, read from its label) was given: its sealed
+/// env values and files as kept under the state dir. For the rebuild of a container Docker
+/// deleted.
+pub fn provided_again<E: Engine>(ctx: &Context<'_, E>, service: &str, spec: &ContainerSpec) -> Option<Provided> {
+    if spec.sealed_env.is_empty() && spec.files.is_empty() {
+        return Some(Provided::default());
+    }
+    let store = ctx.store?;
+    let env = match spec.sealed_env.is_empty() {
+        true => BTreeMap::new(),
+        false => store.read_env(service, &spec.sealed_env).ok()?,
+    };
+    let mut files = BTreeMap::new();
+    for file in &spec.files {
+        let path = store.path_of(service, file);
+        if !path.is_file() {
+            return None;
+        }
+        files.insert(file.target.clone(), path);
+    }
+    let provided = Provided { env, files };
+    provided.covers(spec).then_some(provided)
+}
+
+/// Removes the secret and config files of `service` that no container of it uses any more, nor
+/// its desired spec: after its actions, from a fresh list (an old container a rollback kept, or
+/// built again, still names its files). Nothing is removed when a container's label cannot be
+/// read, or Docker cannot be listed: an unknown user keeps its files.
+pub async fn collect_files<E: Engine>(ctx: &Context<'_, E>, service: &str) {
+    let Some(store) = ctx.store else { return };
+    if !store.has_files(service) {
+        return;
+    }
+    let containers = match ctx.engine.list_containers(ctx.instance).await {
+        Ok(containers) => containers,
+        Err(error) => return tracing::debug!(%error, "files not collected: Docker was not listed"),
+    };
+    let mut specs = Vec::new();
+    for c in containers.iter().filter(|c| c.service() == Some(service)) {
+        match c.last_applied().and_then(parse_last_applied) {
+            Some(spec) => specs.push(spec),
+            None => return,
+        }
+    }
+    let desired = ctx.desired.services.get(service).map(|s| &s.container);
+    let keep: Vec<&ContainerSpec> = specs.iter().chain(desired).collect();
+    match store.gc(service, &keep) {
+        Ok(0) => {}
+        Ok(removed) => info!(removed, "secret and config files no container uses were removed"),
+        Err(error) => tracing::warn!(%error, "secret and config files could not be collected"),
+    }
 }
 
 /// Creates from a ready request, turning a 409 name conflict into a precise report: whose

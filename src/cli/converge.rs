@@ -18,11 +18,12 @@ use crate::engine::DockerEngine;
 use crate::engine::Engine;
 use crate::http_client::HttpClient;
 use crate::manifest::model::Watch;
-use crate::manifest::{Desired, Loaded};
+use crate::manifest::Desired;
 use crate::observe::Observed;
 use crate::plan::plan as make_plan;
 use crate::policy::Policy;
 use crate::reconcile::{observe, reconcile_once};
+use crate::secrets::store::FileStore;
 
 /// Exit codes shared by the commands that compare desired and observed state.
 const IN_SYNC: u8 = 0;
@@ -31,13 +32,6 @@ const PENDING: u8 = 2;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")
-}
-
-/// `loaded` as `policy` admits it: the services it refuses move to `Desired::refused`, so that
-/// nothing is done to them (what the plan, the report and the status say).
-fn admitted(mut loaded: Loaded, policy: &Policy) -> Loaded {
-    loaded.desired = crate::policy::admit(policy, std::mem::take(&mut loaded.desired));
-    loaded
 }
 
 /// What `apply -o json` prints: the report, and the services the host policy refused.
@@ -59,7 +53,7 @@ fn style(global: &Global) -> render::Style {
 }
 
 pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = admitted(source.load(global, false)?, policy);
+    let loaded = source.load(global, false, policy)?;
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
@@ -74,8 +68,9 @@ pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Re
 }
 
 pub fn apply(source: &SourceArgs, policy: &Policy, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = admitted(source.load(global, true)?, policy);
+    let loaded = source.load(global, true, policy)?;
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
+    options.store = Some(std::sync::Arc::new(FileStore::new(source.git.state_dir(&global.instance))));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
     runtime()?.block_on(async {
@@ -105,6 +100,7 @@ pub fn status(
     dir: Option<PathBuf>,
     controller: Option<String>,
     token_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
     policy: &Policy,
     global: &Global,
 ) -> anyhow::Result<ExitCode> {
@@ -115,7 +111,11 @@ pub fn status(
         }
         None => None,
     };
-    let loaded = admitted(load_folder(&dir.unwrap_or_else(default_dir), false)?, policy);
+    let dir = dir.unwrap_or_else(default_dir);
+    let root = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    let state_dir = state_dir.unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(&global.instance));
+    let resolver = super::secrets::resolver(root.clone(), root, policy, &state_dir, super::secrets::KeyUse::Read);
+    let loaded = super::secrets::prepare(load_folder(&dir, false)?, policy, &resolver);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;

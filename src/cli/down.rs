@@ -198,7 +198,14 @@ mod tests {
             (labels::SERVICE.to_string(), name.to_string()),
             (labels::LAST_APPLIED.to_string(), spec.canonical_json()),
         ]);
-        let request = CreateRequest { name: name.into(), image: "app:1".into(), service: name.into(), spec, labels };
+        let request = CreateRequest {
+            name: name.into(),
+            image: "app:1".into(),
+            service: name.into(),
+            spec,
+            labels,
+            provided: Default::default(),
+        };
         let id = engine.create_container(&request).await.unwrap();
         engine.start(&id).await.unwrap();
     }

@@ -26,8 +26,10 @@ pub struct GitArgs {
     /// The manifest folder inside the repository (default: its root).
     #[arg(long, value_name = "SUBDIR", requires = "url", conflicts_with = "dir")]
     pub path: Option<PathBuf>,
-    /// Where moor keeps its clone and revision snapshots (default /var/lib/moor/<instance>).
-    #[arg(long, value_name = "DIR", requires = "url", conflicts_with = "dir")]
+    /// Where moor keeps its state (default /var/lib/moor/<instance>): the git source's revision
+    /// snapshots, the key that seals secret digests, and the secret and config files of
+    /// containers.
+    #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// An SSH allowed_signers file: only commits signed by one of its keys are applied.
     #[arg(long, value_name = "FILE", requires = "url", conflicts_with = "dir")]

@@ -17,6 +17,7 @@ mod logs;
 mod policy;
 mod render;
 mod run;
+mod secrets;
 mod source;
 mod validate;
 mod version;
@@ -120,6 +121,10 @@ pub enum Command {
         /// The token of the controller's listener (its --listen-token-file).
         #[arg(long, value_name = "FILE", requires = "controller")]
         token_file: Option<PathBuf>,
+        /// Where moor keeps its state: the key that seals secret digests (default
+        /// /var/lib/moor/<instance>).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         #[command(flatten)]
         policy: policy::PolicyArgs,
     },
@@ -198,8 +203,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply { source, policy, concurrency, .. } => {
             converge::apply(&source, &policy.load(&cli.global)?, concurrency, &cli.global)
         }
-        Command::Status { dir, controller, token_file, policy } => {
-            converge::status(dir, controller, token_file, &policy.load(&cli.global)?, &cli.global)
+        Command::Status { dir, controller, token_file, state_dir, policy } => {
+            converge::status(dir, controller, token_file, state_dir, &policy.load(&cli.global)?, &cli.global)
         }
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
@@ -219,10 +224,9 @@ mod tests {
     #[test]
     fn git_flags_are_refused_beside_a_folder_and_without_git() {
         // (`--allow-empty` is for folders and git alike.)
-        let flags: [&[&str]; 7] = [
+        let flags: [&[&str]; 6] = [
             &["--ref", "main"],
             &["--path", "deploy"],
-            &["--state-dir", "/s"],
             &["--verify-commits", "/signers"],
             &["--git-ssh-key", "/k"],
             &["--poll", "1m"],
@@ -242,6 +246,8 @@ mod tests {
             }
         }
         assert!(Cli::try_parse_from(["moor", "run", "--git-token-file", "/t", "manifests"]).is_ok());
+        // The state dir holds secrets' digest key and files for folders too.
+        assert!(Cli::try_parse_from(["moor", "apply", "--state-dir", "/s", "manifests"]).is_ok());
         assert!(Cli::try_parse_from(["moor", "run", "manifests"]).is_ok(), "the default --poll is no conflict");
         assert!(Cli::try_parse_from(["moor", "run", "--allow-empty", "manifests"]).is_ok());
     }

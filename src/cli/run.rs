@@ -157,6 +157,14 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             ),
             None => None,
         };
+        let state_dir = args.source.git.state_dir(&global.instance);
+        // The manifests' folder, or the git source's `current` link (resolved at each read).
+        let root = match &git {
+            Some(_) => state_dir.join("current"),
+            None => std::path::absolute(args.source.dir()).unwrap_or_else(|_| args.source.dir()),
+        };
+        let resolver =
+            super::secrets::resolver(root.clone(), root, &policy, &state_dir, super::secrets::KeyUse::Create);
         let config = Config {
             dir: args.source.dir(),
             instance: global.instance.clone(),
@@ -166,6 +174,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             notify_url: args.notify_url,
             allow_empty: args.source.allow_empty,
             policy,
+            resolver: Some(Arc::new(resolver)),
+            store: Some(Arc::new(crate::secrets::store::FileStore::new(state_dir))),
         };
         match &git {
             Some(source) => info!(git = %source.describe(), instance = %config.instance, "moor run"),

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::git::{sync_once, GitArgs};
+use super::secrets::{prepare, resolver, KeyUse};
 use super::{default_dir, Global};
 use crate::manifest::{guard_empty, load_paths, Loaded};
+use crate::policy::Policy;
 
 /// The manifests' source, as `plan`, `apply` and `run` take it.
 #[derive(Debug, Clone, clap::Args)]
@@ -33,23 +35,28 @@ impl SourceArgs {
         self.dir.clone().unwrap_or_else(default_dir)
     }
 
-    /// Loads what to plan or apply: the folder, or with `--git` the remote's commit. `plan --git`
+    /// Loads what to plan or apply: the folder, or with `--git` the remote's commit, admitted
+    /// through `policy` and resolved (secrets read and sealed). `plan --git`
     /// (`write_state == false`) clones into a throwaway folder (it runs as any user and writes
     /// nothing of the host's) but presents the manifests under the host's `<state-dir>/current`,
     /// so that it plans what `run --git` would do; `apply --git` syncs the host's state dir
-    /// itself, as `run --git` does.
-    pub fn load(&self, global: &Global, write_state: bool) -> anyhow::Result<Loaded> {
-        let Some(url) = &self.git.url else {
-            return load_folder(&self.dir(), self.allow_empty);
-        };
+    /// itself, as `run --git` does. Only `apply` makes the state dir's digest key.
+    pub fn load(&self, global: &Global, write_state: bool, policy: &Policy) -> anyhow::Result<Loaded> {
+        let key = if write_state { KeyUse::Create } else { KeyUse::Read };
         let state_dir = self.git.state_dir(&global.instance);
+        let Some(url) = &self.git.url else {
+            let dir = self.dir();
+            let loaded = load_folder(&dir, self.allow_empty)?;
+            let root = std::path::absolute(&dir).unwrap_or(dir);
+            return Ok(prepare(loaded, policy, &resolver(root.clone(), root, policy, &state_dir, key)));
+        };
         let shown = state_dir.join("current");
-        let (settings, _scratch) = if write_state {
-            (self.git.settings(url, state_dir, shown, self.allow_empty)?, None)
+        let (settings, scratch) = if write_state {
+            (self.git.settings(url, state_dir.clone(), shown.clone(), self.allow_empty)?, None)
         } else {
             let scratch =
                 tempfile::Builder::new().prefix("moor-plan-").tempdir().context("creating a temporary folder")?;
-            (self.git.settings(url, scratch.path().to_path_buf(), shown, self.allow_empty)?, Some(scratch))
+            (self.git.settings(url, scratch.path().to_path_buf(), shown.clone(), self.allow_empty)?, Some(scratch))
         };
         let what = settings.describe();
         let (_revision, mut loaded) = sync_once(settings)?;
@@ -57,7 +64,10 @@ impl SourceArgs {
         // --allow-empty run made empty is still held back without the flag.
         guard_empty(&mut loaded, &what, self.allow_empty);
         report(&loaded);
-        Ok(loaded)
+        // Secret and config files are read from the revision just synced: the throwaway clone's
+        // `current` for `plan --git`, which is gone once this returns.
+        let source = scratch.as_ref().map_or_else(|| shown.clone(), |s| s.path().join("current"));
+        Ok(prepare(loaded, policy, &resolver(source, shown, policy, &state_dir, key)))
     }
 }
 

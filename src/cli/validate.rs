@@ -4,17 +4,46 @@
 //! A folder is validated as a source: one without any Service manifest fails (exit 1) unless
 //! `--allow-empty`, since `apply` and `run` would hold prune back on it. Files named one by one
 //! (a pre-commit hook's staged files) are only checked for what they hold.
+//!
+//! Secrets, env files and configs are checked as far as this machine can: they exist and may be
+//! read; SOPS files decrypt with the age key of sops' environment variables when there is one,
+//! and otherwise are checked by the keys sops leaves in clear (a warning says so), so CI without
+//! the key still catches a misspelt key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{default_dir, Output};
 use crate::manifest::{guard_empty, load_paths, Problem};
 use crate::policy::{refusals, Policy};
+use crate::secrets::host_key::HostKey;
+use crate::secrets::read::Roots;
+use crate::secrets::resolve::{resolve, KeySource, Mode, Resolver};
+
+/// A resolver that checks what can be checked here: files exist and may be read, SOPS files
+/// decrypt with this machine's age key, or without one have the keys referenced. Nothing is
+/// sealed or written. Each folder (or a file's folder) named counts as manifest source.
+fn checker(paths: &[PathBuf], policy: &Policy) -> Resolver {
+    let folders: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| if p.is_dir() { p.clone() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() })
+        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        .collect();
+    let source = folders.first().cloned().unwrap_or_default();
+    let mut allowed = folders[1.min(folders.len())..].to_vec();
+    allowed.extend(policy.read_paths.iter().cloned());
+    Resolver {
+        roots: Roots { shown: source.clone(), source, allowed },
+        identities: super::secrets::identities(),
+        key: KeySource::Fixed(std::sync::Arc::new(HostKey::from_bytes([0; 32]))),
+        mode: Mode::Check,
+    }
+}
 
 pub fn run(paths: &[PathBuf], allow_empty: bool, policy: &Policy, output: Output) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
     let mut loaded = load_paths(&paths);
+    resolve(&mut loaded, &checker(&paths, policy));
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }

@@ -89,6 +89,11 @@ pub struct Config {
     pub allow_empty: bool,
     /// The host policy: each load is admitted through it, and a refused service is left as it is.
     pub policy: crate::policy::Policy,
+    /// Resolves each admitted load's secrets, env files and configs; `None` leaves references
+    /// unresolved (a service that has any then fails to be created, never runs without them).
+    pub resolver: Option<Arc<crate::secrets::resolve::Resolver>>,
+    /// Where secret and config files for containers are written.
+    pub store: Option<Arc<crate::secrets::store::FileStore>>,
 }
 
 /// How long a Docker event settles before its service is reconciled (see
@@ -233,9 +238,13 @@ impl<E: Engine, S: Source> Controller<E, S> {
     fn reload(&mut self) -> bool {
         let mut loaded = self.source.load();
         guard_empty(&mut loaded, &self.source.describe(), self.config.allow_empty);
+        loaded.desired = crate::policy::admit(&self.config.policy, std::mem::take(&mut loaded.desired));
+        if let Some(resolver) = &self.config.resolver {
+            crate::secrets::resolve::resolve(&mut loaded, resolver);
+        }
         let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
         let loaded_warnings = loaded.warnings;
-        let desired = crate::policy::admit(&self.config.policy, loaded.desired);
+        let desired = loaded.desired;
         if self.problems.as_ref() == Some(&problems) && *self.desired == desired {
             return false;
         }
@@ -352,7 +361,14 @@ impl<E: Engine, S: Source> Controller<E, S> {
         let pin = service.and_then(|s| state.pin_for(s)).map(str::to_string);
         let conflicts = self.services.values().flat_map(|s| s.conflicts.clone()).collect();
         self.reconcile_ids += 1;
-        let job = worker::Job { key, id: self.reconcile_ids, instance: self.config.instance.clone(), pin, conflicts };
+        let job = worker::Job {
+            key,
+            id: self.reconcile_ids,
+            instance: self.config.instance.clone(),
+            pin,
+            conflicts,
+            store: self.config.store.clone(),
+        };
         workers.spawn(worker::reconcile(self.engine.clone(), desired, job));
     }
 

@@ -26,6 +26,8 @@ pub struct Job {
     pub pin: Option<String>,
     /// Container names known to be held by other owners.
     pub conflicts: BTreeMap<String, String>,
+    /// Where secret and config files are written.
+    pub store: Option<Arc<crate::secrets::store::FileStore>>,
 }
 
 /// The part of `full` that belongs to `key`: its service actions, plus the creation of missing
@@ -69,7 +71,8 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
         let part = part_of(&plan(&desired, &observed), &job.key);
         tracing::debug!(actions = part.action_count(), observed = ?out.observed, "planned");
         if part.action_count() > 0 || part.services.values().any(|s| !s.conflicts.is_empty()) {
-            let options = ApplyOptions::new(job.instance.clone(), 1);
+            let mut options = ApplyOptions::new(job.instance.clone(), 1);
+            options.store = job.store.clone();
             let report = apply(engine.as_ref(), &desired, &observed, &part, &options).await;
             if let Some(result) = report.services.get(&job.key) {
                 out.done = result.done.clone();

@@ -68,6 +68,17 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
                 ..Default::default()
             },
         })
+        .chain(spec.files.iter().filter_map(|f| {
+            // `Provided::covers` is checked before any create: a missing source cannot get here.
+            let source = req.provided.files.get(&f.target)?;
+            Some(DockerMount {
+                typ: Some(MountType::BIND),
+                source: Some(source.display().to_string()),
+                target: Some(f.target.clone()),
+                read_only: Some(true),
+                ..Default::default()
+            })
+        }))
         .collect();
 
     let restart_policy = match spec.restart {
@@ -100,7 +111,13 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         entrypoint: spec.entrypoint.clone(),
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        env: Some(
+            spec.env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .chain(req.provided.env.iter().map(|(k, v)| format!("{k}={}", v.expose())))
+                .collect(),
+        ),
         labels: Some(req.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         healthcheck,
@@ -143,9 +160,47 @@ mod tests {
             service: "web".into(),
             spec: web.container.clone(),
             labels: [("moor.instance".to_string(), "x".to_string())].into(),
+            provided: Default::default(),
         };
         // Through a serde_json::Value, whose maps are sorted, so HashMap order cannot leak in.
         let body = serde_json::to_value(create_body(&req)).unwrap();
         insta::assert_json_snapshot!(body);
+    }
+
+    #[test]
+    fn sealed_env_values_and_secret_files_reach_the_body() {
+        use crate::manifest::model::{FileKind, FileMount};
+        use crate::sensitive::Sensitive;
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        spec.env.insert("LOG_LEVEL".into(), "info".into());
+        spec.sealed_env.insert("DB_PASSWORD".into(), "hmac-sha256:00".into());
+        spec.files.push(FileMount {
+            target: "/run/secrets/db".into(),
+            kind: FileKind::Secret,
+            digest: "hmac-sha256:11".into(),
+            uid: None,
+            gid: None,
+            mode: 0o400,
+        });
+        let mut provided = crate::engine::Provided::default();
+        provided.env.insert("DB_PASSWORD".into(), Sensitive::new("hunter2".into()));
+        provided.files.insert("/run/secrets/db".into(), "/var/lib/moor/x/secrets/app/f".into());
+        assert!(provided.covers(&spec));
+        let req = CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec: spec.clone(),
+            labels: Default::default(),
+            provided,
+        };
+        let body = create_body(&req);
+        assert_eq!(body.env.unwrap(), vec!["LOG_LEVEL=info".to_string(), "DB_PASSWORD=hunter2".to_string()]);
+        let mount = &body.host_config.unwrap().mounts.unwrap()[0];
+        assert_eq!(mount.source.as_deref(), Some("/var/lib/moor/x/secrets/app/f"));
+        assert_eq!(mount.target.as_deref(), Some("/run/secrets/db"));
+        assert_eq!(mount.read_only, Some(true));
+        assert!(!crate::engine::Provided::default().covers(&spec));
+        assert!(!format!("{req:?}").contains("hunter2"));
     }
 }

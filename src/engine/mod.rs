@@ -163,6 +163,27 @@ pub struct CreateRequest {
     pub spec: ContainerSpec,
     /// All labels: the user's and moor's.
     pub labels: BTreeMap<String, String>,
+    /// What the spec names but does not hold: its sealed env values and its files' host paths.
+    pub provided: Provided,
+}
+
+/// The values behind a spec's `sealed_env` and the host files behind its `files`, given to
+/// Docker at create and nowhere else (see `apply::steps::provide`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Provided {
+    /// The value of each name of `ContainerSpec::sealed_env`.
+    pub env: BTreeMap<String, crate::sensitive::Sensitive<String>>,
+    /// The host file bind-mounted read-only at each target of `ContainerSpec::files`.
+    pub files: BTreeMap<String, std::path::PathBuf>,
+}
+
+impl Provided {
+    /// Does it cover everything `spec` names? A container created without one of its secrets
+    /// would run with a promise the spec hash makes and the container does not keep.
+    pub fn covers(&self, spec: &ContainerSpec) -> bool {
+        spec.sealed_env.keys().all(|k| self.env.contains_key(k))
+            && spec.files.iter().all(|f| self.files.contains_key(&f.target))
+    }
 }
 
 /// The Docker operations moor needs, and no more.

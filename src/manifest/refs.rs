@@ -147,6 +147,9 @@ impl ServiceRefs {
 /// (whose JSON is hashed, labelled and shown) and out of every output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Values {
+    /// Set by the resolver: apply refuses to create a container of a service that has
+    /// references but was never resolved (it would lack its secrets).
+    pub resolved: bool,
     /// The value of each name of `ContainerSpec::sealed_env`.
     pub env: BTreeMap<String, crate::sensitive::Sensitive<String>>,
     /// The content of each file of `ContainerSpec::files`, by target.

@@ -26,3 +26,6 @@ mod tests {
         }
     }
 }
+
+pub mod read;
+pub mod resolve;

@@ -128,6 +128,8 @@ impl Harness {
             notify_url: None,
             allow_empty: self.allow_empty,
             policy: self.policy.clone(),
+            resolver: None,
+            store: None,
         };
         let run = run_with_source(
             self.engine.clone(),

@@ -103,7 +103,14 @@ mod tests {
         engine.add_image("app:1", "sha256:aaaa");
         let spec = ContainerSpec::bare("app:1");
         let labels = BTreeMap::from([(labels::INSTANCE.to_string(), "i".to_string())]);
-        let request = CreateRequest { name: name.into(), image: "app:1".into(), service: name.into(), spec, labels };
+        let request = CreateRequest {
+            name: name.into(),
+            image: "app:1".into(),
+            service: name.into(),
+            spec,
+            labels,
+            provided: Default::default(),
+        };
         let id = engine.create_container(&request).await.unwrap();
         engine.start(&id).await.unwrap();
         id

@@ -19,7 +19,14 @@ fn request(name: &str, instance: &str, spec: ContainerSpec) -> CreateRequest {
         (labels::INSTANCE.to_string(), instance.to_string()),
         (labels::SERVICE.to_string(), name.to_string()),
     ]);
-    CreateRequest { name: name.into(), image: spec.image.clone(), service: name.into(), spec, labels }
+    CreateRequest {
+        name: name.into(),
+        image: spec.image.clone(),
+        service: name.into(),
+        spec,
+        labels,
+        provided: Default::default(),
+    }
 }
 
 fn engine() -> FakeEngine {

@@ -1,0 +1,413 @@
+//! Resolving: after loading and admission, the files that Secrets, env files and configs name are
+//! read (and SOPS files decrypted), each secret value is sealed into a keyed digest, and each
+//! service's spec gets `sealed_env` and `files`, its values in [`Service::values`].
+//!
+//! Invariants:
+//! - A service whose references cannot all be resolved (a file missing or outside what moor may
+//!   read, no age key, a wrong key, a tampered file, a key the secret lacks) is taken out of
+//!   `Desired::services` with a located problem, and the load is incomplete: the service is
+//!   left as it runs and prune is suspended, exactly as for a broken manifest.
+//! - Values never reach a message: problems name files and keys. Key names are not secret.
+//! - Environment precedence, as compose's `env_file` and `environment`: `envFrom` entries in
+//!   order (later ones win), then `env` (`{secret, key}` entries and plain values) over all.
+//!   Every value from a Secret or an env file is sealed; a plain `env` value is sealed when its
+//!   name looks secret ([`super::looks_secret`]).
+//! - A service that uses none of this, and has no secret-looking plain key, is not touched: its
+//!   canonical JSON stays what the previous release made of it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::age_key::Identities;
+use super::host_key::{content_digest, HostKey};
+use super::read::{read_allowed, Roots};
+use super::sops::{self, Data};
+use crate::manifest::limits;
+use crate::manifest::model::{FileKind, FileMount, Service};
+use crate::manifest::problem::FieldPath;
+use crate::manifest::refs::{DataFile, EnvFrom, Secret};
+use crate::manifest::{Loaded, Problem};
+use crate::sensitive::Sensitive;
+
+/// What resolving is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `plan`, `apply`, `run`: every value is needed; anything unresolved is a problem.
+    Apply,
+    /// `moor validate`: check what can be checked. Without an age key, SOPS files are checked
+    /// by their keys (which sops leaves in clear) and a warning says they were not decrypted.
+    Check,
+}
+
+/// What resolving needs from the host.
+pub struct Resolver {
+    pub roots: Roots,
+    /// The host's age identities: `Ok(None)` when none is configured.
+    pub identities: Result<Option<Arc<Identities>>, String>,
+    /// The key that seals values, taken only when a service has something to seal.
+    pub key: KeySource,
+    pub mode: Mode,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver").field("roots", &self.roots).field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+/// What a command does with the digest key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// `apply` and `run`: made on first use.
+    Create,
+    /// `plan` and `status` write nothing: without a key yet, nothing was ever sealed with one, so
+    /// a throwaway key compares the same (every sealed value reads as new).
+    Read,
+}
+
+/// Where the digest key comes from. Taken at the first service that seals a value, so that
+/// manifests without secrets never make a state dir.
+pub enum KeySource {
+    /// `<state-dir>/digest.key`.
+    StateDir { dir: PathBuf, key_use: KeyUse, cell: std::sync::OnceLock<Result<Arc<HostKey>, String>> },
+    /// A key given (tests, benchmarks).
+    Fixed(Arc<HostKey>),
+}
+
+impl KeySource {
+    pub fn state_dir(dir: PathBuf, key_use: KeyUse) -> KeySource {
+        KeySource::StateDir { dir, key_use, cell: std::sync::OnceLock::new() }
+    }
+
+    fn get(&self) -> Result<Arc<HostKey>, String> {
+        match self {
+            KeySource::Fixed(key) => Ok(key.clone()),
+            KeySource::StateDir { dir, key_use, cell } => cell
+                .get_or_init(|| {
+                    let key = match key_use {
+                        KeyUse::Create => HostKey::load_or_create(dir).map(Some),
+                        KeyUse::Read => HostKey::load(dir),
+                    };
+                    match key {
+                        Ok(Some(key)) => Ok(Arc::new(key)),
+                        Ok(None) => Ok(Arc::new(HostKey::from_bytes([0; 32]))),
+                        Err(e) => Err(e.to_string()),
+                    }
+                })
+                .clone(),
+        }
+    }
+}
+
+/// A data file as read: its values, or (checking without a key) only its keys.
+#[derive(Clone)]
+enum Content {
+    Data(Arc<Data>),
+    KeysOnly(Vec<String>),
+}
+
+impl Content {
+    fn keys(&self) -> Vec<String> {
+        match self {
+            Content::Data(d) => match d.as_ref() {
+                Data::Map(map) => map.keys().cloned().collect(),
+                Data::Bytes(_) => Vec::new(),
+            },
+            Content::KeysOnly(keys) => keys.clone(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Option<&Sensitive<String>>> {
+        match self {
+            Content::Data(d) => match d.as_ref() {
+                Data::Map(map) => map.get(key).map(Some),
+                Data::Bytes(_) => None,
+            },
+            Content::KeysOnly(keys) => keys.iter().any(|k| k == key).then_some(None),
+        }
+    }
+}
+
+/// One pass of resolving: files are read once however many services name them.
+struct Pass<'a> {
+    resolver: &'a Resolver,
+    files: BTreeMap<PathBuf, Result<Content, String>>,
+    secrets: BTreeMap<String, Result<Content, String>>,
+    not_decrypted: Vec<String>,
+}
+
+impl Pass<'_> {
+    fn read(&mut self, file: &DataFile) -> Result<Content, String> {
+        if let Some(done) = self.files.get(&file.path) {
+            return done.clone();
+        }
+        let result = self.read_uncached(file);
+        self.files.insert(file.path.clone(), result.clone());
+        result
+    }
+
+    fn read_uncached(&mut self, file: &DataFile) -> Result<Content, String> {
+        let bytes = read_allowed(&file.path, &file.written, &self.resolver.roots)?;
+        let written = &file.written;
+        if !sops::is_encrypted(file.format, &bytes) {
+            let data = sops::read_plain(file.format, &bytes).map_err(|e| format!("{written}: {e}"))?;
+            return Ok(Content::Data(Arc::new(data)));
+        }
+        match &self.resolver.identities {
+            Ok(Some(ids)) => sops::decrypt(file.format, &bytes, ids)
+                .map(|d| Content::Data(Arc::new(d)))
+                .map_err(|e| format!("{written}: cannot be decrypted: {e}")),
+            Ok(None) if self.resolver.mode == Mode::Check => {
+                self.not_decrypted.push(written.clone());
+                sops::keys(file.format, &bytes).map(Content::KeysOnly).map_err(|e| format!("{written}: {e}"))
+            }
+            Ok(None) => Err(format!(
+                "{written} is SOPS-encrypted and this host has no age key: set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY)"
+            )),
+            Err(e) => Err(format!("{written} is SOPS-encrypted and the age key cannot be read: {e}")),
+        }
+    }
+}
+
+/// The problem at `field` of `service`'s manifest.
+fn located(source: &Option<crate::manifest::model::Source>, field: &FieldPath, message: String) -> Problem {
+    let (file, (line, column)) = match source {
+        Some(s) => (s.file.clone(), s.locate(field)),
+        None => (PathBuf::new(), (None, None)),
+    };
+    Problem { file, line, column, field: field.to_string(), message }
+}
+
+/// Resolves every admitted service of `loaded` (see the module doc).
+pub fn resolve(loaded: &mut Loaded, resolver: &Resolver) {
+    let mut pass = Pass { resolver, files: BTreeMap::new(), secrets: BTreeMap::new(), not_decrypted: Vec::new() };
+    let mut problems = Vec::new();
+    let declared: Vec<Secret> = loaded.desired.secrets.values().cloned().collect();
+    for secret in &declared {
+        let result = pass.read(&secret.file);
+        if let Err(message) = &result {
+            problems.push(located(&secret.source, &FieldPath::parse("spec.file"), message.clone()));
+        }
+        pass.secrets.insert(secret.name.clone(), result);
+    }
+    let names: Vec<String> = loaded.desired.services.keys().cloned().collect();
+    for name in names {
+        let service = loaded.desired.services.get_mut(&name).expect("listed just now");
+        if let Err(found) = resolve_service(service, &mut pass) {
+            problems.extend(found);
+            loaded.desired.services.remove(&name);
+        }
+    }
+    let mut not_decrypted = std::mem::take(&mut pass.not_decrypted);
+    not_decrypted.sort();
+    not_decrypted.dedup();
+    for written in not_decrypted {
+        loaded.warnings.push(Problem {
+            file: PathBuf::from(&written),
+            line: None,
+            column: None,
+            field: String::new(),
+            message: "SOPS-encrypted: checked by its keys only, not decrypted (no age key on this machine)".into(),
+        });
+    }
+    if !problems.is_empty() {
+        loaded.problems.extend(problems);
+        loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        loaded.desired.complete = false;
+    }
+}
+
+/// The value of `key` in secret `name`, or why not.
+fn secret_value<'a>(pass: &'a Pass, name: &str, key: &str) -> Result<Option<&'a Sensitive<String>>, String> {
+    let content = secret_content(pass, name)?;
+    content.get(key).ok_or_else(|| {
+        let mut keys = content.keys();
+        keys.truncate(20);
+        format!("secret {name:?} has no key {key:?} (its keys: {})", keys.join(", "))
+    })
+}
+
+fn secret_content<'a>(pass: &'a Pass, name: &str) -> Result<&'a Content, String> {
+    match pass.secrets.get(name) {
+        Some(Ok(content)) => Ok(content),
+        Some(Err(_)) => Err(format!("secret {name:?} cannot be read (its problem is reported at its manifest)")),
+        None => Err(format!("secret {name:?} is not declared by any Secret manifest")),
+    }
+}
+
+fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Problem>> {
+    let secret_looking: Vec<String> =
+        service.container.env.keys().filter(|k| super::looks_secret(k)).cloned().collect();
+    if service.refs.is_empty() && secret_looking.is_empty() {
+        return Ok(());
+    }
+    let source = service.source.clone();
+    let mut problems = Vec::new();
+    // name -> value (None while checking without a key)
+    let mut env: BTreeMap<String, Option<Sensitive<String>>> = BTreeMap::new();
+    let env_path = FieldPath::root().key("spec").key("envFrom");
+    for entry in &service.refs.env_from {
+        let (field, content) = match entry {
+            EnvFrom::Secret { secret, field } => (field, secret_content(pass, secret).cloned()),
+            EnvFrom::File { file, field } => (field, pass.read(file)),
+        };
+        let content = match content {
+            Ok(c) => c,
+            Err(message) => {
+                problems.push(located(&source, field, message));
+                continue;
+            }
+        };
+        if let Content::Data(d) = &content {
+            if let Data::Bytes(_) = d.as_ref() {
+                problems.push(located(
+                    &source,
+                    field,
+                    "a binary file has no keys to set as environment variables".into(),
+                ));
+                continue;
+            }
+        }
+        for key in content.keys() {
+            if let Err(m) = limits::env_name(&key) {
+                problems.push(located(&source, field, format!("key {key:?}: {m}")));
+                continue;
+            }
+            env.insert(key.clone(), content.get(&key).flatten().cloned());
+        }
+    }
+    let _ = env_path;
+    for (name, r) in &service.refs.env {
+        match secret_value(pass, &r.secret, &r.key) {
+            Ok(value) => {
+                env.insert(name.clone(), value.cloned());
+            }
+            Err(message) => problems.push(located(&source, &r.field, message)),
+        }
+    }
+    for value in env.values().flatten() {
+        if limits::env_value(value.expose()).is_err() {
+            problems.push(located(
+                &source,
+                &env_path,
+                "a value holds a NUL character, which no environment can".into(),
+            ));
+            break;
+        }
+    }
+
+    let mut files: Vec<(FileMount, Option<Sensitive<Vec<u8>>>)> = Vec::new();
+    for s in &service.refs.secrets {
+        let content = match secret_content(pass, &s.secret) {
+            Ok(c) => c.clone(),
+            Err(message) => {
+                problems.push(located(&source, &s.field, message));
+                continue;
+            }
+        };
+        let bytes = match (&s.key, &content) {
+            (Some(key), _) => match secret_value(pass, &s.secret, key) {
+                Ok(v) => v.map(|v| v.expose().as_bytes().to_vec()),
+                Err(message) => {
+                    problems.push(located(&source, &s.field.key("key"), message));
+                    continue;
+                }
+            },
+            (None, Content::Data(d)) => match d.as_ref() {
+                Data::Bytes(b) => Some(b.expose().clone()),
+                Data::Map(_) => {
+                    problems.push(located(
+                        &source,
+                        &s.field,
+                        format!("secret {:?} holds keys: name one with key", s.secret),
+                    ));
+                    continue;
+                }
+            },
+            (None, Content::KeysOnly(_)) => None,
+        };
+        let mount = FileMount {
+            target: s.target.clone(),
+            kind: FileKind::Secret,
+            digest: String::new(),
+            uid: s.owner.uid,
+            gid: s.owner.gid,
+            mode: s.owner.mode,
+        };
+        files.push((mount, bytes.map(Sensitive::new)));
+    }
+    for c in &service.refs.configs {
+        match read_allowed(&c.file.path, &c.file.written, &pass.resolver.roots) {
+            Ok(bytes) => {
+                let mount = FileMount {
+                    target: c.target.clone(),
+                    kind: FileKind::Config,
+                    digest: content_digest(&bytes),
+                    uid: c.owner.uid,
+                    gid: c.owner.gid,
+                    mode: c.owner.mode,
+                };
+                files.push((mount, Some(Sensitive::new(bytes))));
+            }
+            Err(message) => problems.push(located(&source, &c.field.key("file"), message)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if pass.resolver.mode == Mode::Check {
+        return Ok(()); // checked; nothing is created from a validation
+    }
+    let key = match pass.resolver.key.get() {
+        Ok(key) => key,
+        Err(e) => {
+            let field = FieldPath::parse("metadata.name");
+            return Err(vec![located(&source, &field, format!("cannot seal this service's secrets: {e}"))]);
+        }
+    };
+
+    // Plain `env` wins over envFrom and is sealed only when its name looks secret.
+    let previous = service.canonical.clone();
+    for name in service.container.env.keys() {
+        env.remove(name);
+    }
+    for name in &secret_looking {
+        if let Some(value) = service.container.env.remove(name) {
+            env.insert(name.clone(), Some(Sensitive::new(value)));
+        }
+    }
+    let mut values = crate::manifest::model::Values { resolved: true, ..Default::default() };
+    for (name, value) in env {
+        let value = value.expect("every value is read outside Check mode");
+        service.container.sealed_env.insert(name.clone(), key.seal(&sealed_input(&name, value.expose().as_bytes())));
+        values.env.insert(name, value);
+    }
+    for (mut mount, content) in files {
+        let content = content.expect("every content is read outside Check mode");
+        if mount.kind == FileKind::Secret {
+            mount.digest = key.seal(&sealed_input(&mount.target, content.expose()));
+        }
+        values.files.insert(mount.target.clone(), content);
+        service.container.files.push(mount);
+    }
+    service.container.files.sort();
+    service.values = values;
+    service.canonical = service.container.canonical_json();
+    // The previous release hashed the plain value of a secret-looking key: a container it made
+    // from this very manifest is still current.
+    if service.refs.is_empty() && !secret_looking.is_empty() {
+        service.legacy_canonical = Some(previous);
+    }
+    Ok(())
+}
+
+/// What a value is sealed as: its name (an env var's, a file's target) and the value, so that
+/// two names holding one value do not show equal digests.
+fn sealed_input(name: &str, value: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(name.len() + 1 + value.len());
+    input.extend_from_slice(name.as_bytes());
+    input.push(0);
+    input.extend_from_slice(value);
+    input
+}
