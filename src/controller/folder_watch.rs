@@ -23,7 +23,6 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
 use super::triggers::Trigger;
-use crate::manifest::load::is_manifest_file;
 
 /// How long file events are gathered into one change: an editor's atomic save or a `git pull`
 /// that touches many files counts once.
@@ -51,7 +50,9 @@ pub struct FolderWatch {
 
 impl FolderWatch {
     /// Watches `dir` (when it exists) and its parent, sending one [`Trigger::Manifests`] per
-    /// debounced batch that touches a manifest file of the folder or the folder's own name.
+    /// debounced batch that touches a file under the folder (not a hidden one) or the folder's
+    /// own name. Secret and config files outside the folder (`/etc/moor`) are read again at each
+    /// resync.
     pub fn new(dir: &Path, tx: UnboundedSender<Trigger>) -> Result<FolderWatch, notify::Error> {
         let dir = std::path::absolute(dir).map_err(notify::Error::io)?;
         let rearm = Arc::new(AtomicBool::new(false));
@@ -64,8 +65,11 @@ impl FolderWatch {
                 if paths().any(|p| p == &root) {
                     flag.store(true, Ordering::Relaxed);
                 }
-                // The parent's other entries are not ours; the folder's own files and name are.
-                let ours = |p: &PathBuf| p == &root || (p.parent() == Some(root.as_path()) && is_manifest_file(p));
+                // The parent's other entries are not ours; the folder's name and everything in it
+                // are: manifests, and the Secrets, env files and configs they name (in
+                // subfolders too). Hidden names are not: a `.git` folder, an editor's swap file,
+                // a log written there.
+                let ours = |p: &PathBuf| p == &root || is_ours(&root, p);
                 if paths().any(ours) {
                     debug!(events = events.len(), "manifest folder changed");
                     let _ = tx.send(Trigger::Manifests);
@@ -102,7 +106,8 @@ impl FolderWatch {
             info!(dir = %self.dir.display(), "the manifest folder is gone; watching for it to come back");
             return;
         }
-        match self.debouncer.watch(&self.dir, RecursiveMode::NonRecursive) {
+        // Recursive: a config in a subfolder (`conf/nginx.conf`) rolls its service too.
+        match self.debouncer.watch(&self.dir, RecursiveMode::Recursive) {
             Ok(()) => {
                 // Read again after the watch is on: the folder may have changed in between.
                 self.armed = identity(&self.dir);
@@ -125,6 +130,13 @@ impl FolderWatch {
             Err(e) => debug!(parent = %parent.display(), error = %e, "cannot watch the manifest folder's parent yet"),
         }
     }
+}
+
+/// A path inside `root` with no hidden component.
+fn is_ours(root: &Path, path: &Path) -> bool {
+    path.strip_prefix(root).is_ok_and(|rest| {
+        rest.components().all(|c| !c.as_os_str().to_str().is_some_and(|name| name.starts_with('.')))
+    })
 }
 
 fn is_change(kind: &EventKind) -> bool {
@@ -214,6 +226,26 @@ mod tests {
         // The parent's other entries are not manifests of this folder.
         std::fs::write(tmp.path().join("other.yaml"), DOC).unwrap();
         assert!(quiet(&mut rx).await, "a sibling file triggered");
+    }
+
+    #[tokio::test]
+    async fn secret_and_config_files_trigger_hidden_ones_do_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("conf")).unwrap();
+        let (tx, mut rx) = unbounded_channel();
+        let _watch = FolderWatch::new(tmp.path(), tx).unwrap();
+        std::fs::write(tmp.path().join("db.sops.yaml"), "password: x").unwrap();
+        assert!(triggered(&mut rx).await, "a SOPS file");
+        std::fs::write(tmp.path().join("app.env"), "A=1").unwrap();
+        assert!(triggered(&mut rx).await, "an env file");
+        std::fs::write(tmp.path().join("conf/nginx.conf"), "events {}").unwrap();
+        assert!(triggered(&mut rx).await, "a config in a subfolder");
+        std::fs::write(tmp.path().join(".moor-run.log"), "log line").unwrap();
+        assert!(quiet(&mut rx).await, "a hidden file triggered");
+        std::fs::create_dir(tmp.path().join(".git")).unwrap();
+        assert!(quiet(&mut rx).await, "a hidden folder triggered");
+        std::fs::write(tmp.path().join(".git/index"), "x").unwrap();
+        assert!(quiet(&mut rx).await, "a file in a hidden folder triggered");
     }
 
     #[tokio::test]

@@ -111,6 +111,8 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
     /// Image references this test made, removed on drop.
     images: std::sync::Mutex<Vec<String>>,
+    /// Environment variables every moor this test runs gets (such as `SOPS_AGE_KEY_FILE`).
+    envs: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl TestEnv {
@@ -120,7 +122,7 @@ impl TestEnv {
         // cleanup below) matches any part of a name; "12341" would match test 10's "123410".
         let token = format!("{:05}t{n:04}", std::process::id() % 100_000);
         let instance = format!("t-{test}-{token}");
-        TestEnv { instance, token, dir: tempfile::tempdir().unwrap(), images: Default::default() }
+        TestEnv { instance, token, dir: tempfile::tempdir().unwrap(), images: Default::default(), envs: Default::default() }
     }
 
     /// A daemon-wide unique name derived from `base`.
@@ -149,9 +151,26 @@ impl TestEnv {
         std::fs::remove_file(self.dir.path().join(file)).unwrap();
     }
 
+    /// Gives every moor this test runs from now on the environment variable `key`.
+    pub fn set_env(&self, key: &str, value: &str) {
+        let mut envs = self.envs.lock().unwrap();
+        envs.retain(|(k, _)| k != key);
+        envs.push((key.to_string(), value.to_string()));
+    }
+
+    /// The environment variables of [`TestEnv::set_env`].
+    pub fn envs(&self) -> Vec<(String, String)> {
+        self.envs.lock().unwrap().clone()
+    }
+
     /// `moor ARGS... --instance <this test's instance>`.
     pub fn moor(&self, args: &[&str]) -> std::process::Output {
-        Command::new(moor_bin()).args(args).args(["--instance", &self.instance]).output().expect("run moor")
+        Command::new(moor_bin())
+            .args(args)
+            .args(["--instance", &self.instance])
+            .envs(self.envs())
+            .output()
+            .expect("run moor")
     }
 }
 
@@ -320,6 +339,7 @@ impl Controller {
             .arg("run")
             .args(["--instance", &env.instance, "--interval", interval, "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
+            .envs(env.envs())
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
