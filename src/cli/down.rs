@@ -6,6 +6,7 @@
 //! - Containers go first (each stopped with its own `stopTimeout`, read from its
 //!   `moor.last-applied` label, then removed), then networks, then volumes (only with
 //!   `--volumes`), so that no network or volume is still in use by a container of the instance.
+//! - The containers' secret and config files under the state dir go once no container is left.
 //! - Nothing is removed without consent: `--yes`, or a `y` typed at the prompt on a terminal.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -34,6 +35,10 @@ pub struct DownArgs {
     /// Remove without asking (needed when stdin is not a terminal).
     #[arg(short, long)]
     pub yes: bool,
+    /// The instance's state dir (default /var/lib/moor/<instance>): its containers' secret and
+    /// config files are removed with them.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// What the list calls found of one instance.
@@ -159,6 +164,15 @@ pub fn run(args: DownArgs, global: &Global) -> anyhow::Result<ExitCode> {
             }
         }
         let report = remove(&engine, instance, found).await;
+        if !report.errors.iter().any(|f| f.kind == "container") {
+            // No container is left to use them (the key that seals digests stays, as the git
+            // source's snapshots do: they belong to the state dir, not to the containers).
+            let state_dir = args.state_dir.clone().unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(instance));
+            let store = crate::secrets::store::FileStore::new(state_dir);
+            if let Err(e) = store.gc_services(&Default::default()) {
+                eprintln!("moor: could not remove the secret and config files: {e}");
+            }
+        }
         super::render::print_data(global.output, &report, || text(&report))?;
         for f in &report.errors {
             eprintln!("moor: could not remove {} {}: {}", f.kind, f.name, f.error);
