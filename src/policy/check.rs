@@ -7,8 +7,9 @@
 //!   as Docker will mount it; either refusal refuses it.
 //! - Each refusal is a typed [`ViolationKind`]; its text is made only by `Display`.
 //! - Rules for what manifests cannot ask yet (privileged mode, the host's pid and ipc
-//!   namespaces, capabilities, devices, file reads) are in [`super::Policy`] and check nothing:
-//!   each needs its manifest field first, and is refused by default once it has one.
+//!   namespaces, capabilities, devices) are in [`super::Policy`] and check nothing: each needs
+//!   its manifest field first, and is refused by default once it has one. `readPaths` is held
+//!   by the resolver of Secrets and configs, which reads the files, not here.
 
 use std::collections::BTreeMap;
 use std::fmt;

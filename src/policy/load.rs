@@ -166,7 +166,20 @@ pub fn convert(spec: &PolicySpec) -> Result<Policy, Vec<(FieldPath, String)>> {
     }
     let devices =
         paths(&mut found, sp.key("devices"), &spec.devices.clone().unwrap_or_else(|| owned(defaults::DEVICES)));
-    let file_reads = spec.file_reads.as_ref().map(|list| paths(&mut found, sp.key("fileReads"), list));
+    let mut read_paths = Vec::new();
+    for (i, text) in spec.read_paths.clone().unwrap_or_else(|| owned(defaults::READ_PATHS)).iter().enumerate() {
+        let field = sp.key("readPaths").index(i);
+        // Refused rather than normalised away: a folder files may be read from is written as it
+        // is meant, and `/etc/moor/../..` is not what anyone means.
+        if text.split('/').any(|part| part == "..") {
+            found.push((field, format!("{text:?} holds '..': write the folder itself")));
+            continue;
+        }
+        match HostPath::parse(text) {
+            Ok(p) => read_paths.push(std::path::PathBuf::from(p.to_string())),
+            Err(m) => found.push((field, format!("{m}: readPaths must be absolute folders"))),
+        }
+    }
     let ns = spec.host_namespaces.clone().unwrap_or_default();
 
     if !found.is_empty() {
@@ -184,7 +197,7 @@ pub fn convert(spec: &PolicySpec) -> Result<Policy, Vec<(FieldPath, String)>> {
         },
         capabilities,
         devices,
-        file_reads,
+        read_paths,
     })
 }
 

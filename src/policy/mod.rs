@@ -21,8 +21,10 @@
 //!   leaves running containers as they are and reports them, as Kubernetes' admission does for
 //!   running pods.
 //! - Rules whose manifest field does not exist yet (privileged mode, the pid and ipc
-//!   namespaces, capabilities, devices, file reads) are read, validated and in the schema, and
-//!   check nothing until the manifest gains the field; each must then be refused by default.
+//!   namespaces, capabilities, devices) are read, validated and in the schema, and check
+//!   nothing until the manifest gains the field; each must then be refused by default.
+//! - `readPaths` is not checked by [`check()`]: the files a manifest names are read after
+//!   loading, by the resolver, which holds them to [`Policy::read_paths`] and the source.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -61,9 +63,11 @@ pub struct Policy {
     pub capabilities: BTreeSet<String>,
     /// Host devices a container may be given. Not checked yet.
     pub devices: Vec<HostPath>,
-    /// Host paths Secrets, env files and configs may read; `None`: checked as read-only binds.
-    /// Not checked yet.
-    pub file_reads: Option<Vec<HostPath>>,
+    /// Folders outside the manifest source from which Secrets, env files and configs may be read:
+    /// absolute, normalised, no `..`. The manifest source itself is always readable, whatever
+    /// this says. The resolver (`crate::secrets::resolve`) checks a file's real path, symbolic
+    /// links resolved, to be at or under one of these (or the source), comparing components.
+    pub read_paths: Vec<PathBuf>,
 }
 
 /// What bind mounts may reach (see [`check::bind_refusal`] for the order of the rules).

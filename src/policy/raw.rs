@@ -83,11 +83,14 @@ pub struct PolicySpec {
     #[schemars(with = "Vec<String>")]
     #[schemars(extend("default" = defaults::DEVICES))]
     pub devices: Option<Vec<String>>,
-    /// Host paths that Secrets, env files and configs may read. Left out, such a read is
-    /// checked as a read-only bind mount of the file. Manifests cannot name such files yet.
+    /// Folders outside the manifest source from which Secrets, env files and configs may be read
+    /// (absolute, without `..`). Files inside the manifest source are always readable. Symbolic
+    /// links are resolved before the check: a file whose link leads out of these folders (and of
+    /// the source) is refused. `[]`: only the manifest source.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
-    pub file_reads: Option<Vec<String>>,
+    #[schemars(extend("default" = defaults::READ_PATHS))]
+    pub read_paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

@@ -250,7 +250,41 @@ fn the_default_policy_is_a_file_with_no_rules() {
     let d = Policy::default();
     assert_eq!(d.binds.allow, [HostPath::root()]);
     assert!(!d.binds.docker_socket && !d.privileged && !d.host_namespaces.network);
-    assert!(d.capabilities.is_empty() && d.devices.is_empty() && d.file_reads.is_none());
+    assert!(d.capabilities.is_empty() && d.devices.is_empty());
+    assert_eq!(d.read_paths, [Path::new("/etc/moor")]);
+}
+
+#[test]
+fn read_paths_replace_the_default_and_are_normalised() {
+    let p = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  readPaths: [/srv/secrets/, //etc/moor/./app]\n");
+    assert_eq!(p.read_paths, [Path::new("/srv/secrets"), Path::new("/etc/moor/app")]);
+    // `[]` is not the default: nothing outside the manifest source.
+    assert!(policy("apiVersion: moor/v1\nkind: HostPolicy\nspec: {readPaths: []}\n").read_paths.is_empty());
+    // The other rules keep their defaults.
+    assert_eq!(p.binds, Policy::default().binds);
+}
+
+#[test]
+fn read_paths_must_be_absolute_without_dot_dot() {
+    let text = "apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  readPaths:\n    - /etc/moor\n    - secrets\n    - /etc/moor/../shadow\n    - /srv/..\n";
+    assert_eq!(
+        policy_problems(text),
+        [
+            "/etc/moor/policy.yaml:6:7: spec.readPaths[1]: \"secrets\" is not an absolute path: readPaths must be absolute folders",
+            "/etc/moor/policy.yaml:7:7: spec.readPaths[2]: \"/etc/moor/../shadow\" holds '..': write the folder itself",
+            "/etc/moor/policy.yaml:8:7: spec.readPaths[3]: \"/srv/..\" holds '..': write the folder itself",
+        ]
+    );
+    // A name that merely starts with dots is a name.
+    assert_eq!(
+        policy("apiVersion: moor/v1\nkind: HostPolicy\nspec: {readPaths: [/srv/..data]}\n").read_paths,
+        [Path::new("/srv/..data")]
+    );
+    // Written with no value: an error, as every rule.
+    assert_eq!(
+        policy_problems("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  readPaths:\n"),
+        ["/etc/moor/policy.yaml:4:3: spec.readPaths: must be a list, not empty"]
+    );
 }
 
 #[test]

@@ -2,6 +2,14 @@
 //! host's age key, sealing values into keyed digests, and the files moor writes for containers.
 //!
 //! (Module map and invariants: filled in as the parts land.)
+//!
+//! - [`host_key`]: the per-host key in `<state-dir>/digest.key` that seals secret values into
+//!   `hmac-sha256:` digests, and the unkeyed `sha256:` digest of config files.
+//! - [`store`]: the files moor writes for containers under the state dir (secret and config
+//!   files, env bundles), content-addressed, never rewritten, garbage-collected.
+
+pub mod host_key;
+pub mod store;
 
 /// Does an environment variable's name look like it holds a secret (`*PASSWORD*`, `*SECRET*`,
 /// `*TOKEN*`, `*KEY*`, any case)? Such a plain `env` value is sealed like a Secret's (a digest in
