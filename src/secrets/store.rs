@@ -239,6 +239,12 @@ impl FileStore {
         gone.iter().map(|service| self.gc(service, &[])).sum()
     }
 
+    /// Does `service` have a folder of files here? (Cheap: two `stat`s. Services without secrets
+    /// or configs are never listed for collection.)
+    pub fn has_files(&self, service: &str) -> bool {
+        [SECRETS, CONFIGS].iter().any(|f| self.folder(f, service).is_dir())
+    }
+
     fn folder(&self, folder: &str, service: &str) -> PathBuf {
         self.state_dir.join(folder).join(service)
     }
