@@ -362,9 +362,9 @@ fn cli_validate_never_echoes_a_value() {
         assert!(!stdout.contains("s3cret") && !stderr.contains("s3cret"), "{stdout}{stderr}");
     }
     let (_, stdout, _) = moor_validate(&[file.to_str().unwrap()]);
-    assert!(
-        stdout.contains("spec.env.DB_PASSWORD: must be a string, an integer, a number or true or false, not a list")
-    );
+    assert!(stdout.contains(
+        "spec.env.DB_PASSWORD: must be a string, an integer, a number, true or false, or a mapping, not a list"
+    ));
 }
 
 /// A document with a duplicate key, a tag or a value JSON cannot hold is reported and not taken,
@@ -384,4 +384,119 @@ fn a_misread_document_is_never_taken_and_the_next_one_is_read() {
         assert!(loaded.desired.services.contains_key("next"), "{bad}: the next document was not read");
         assert!(!loaded.desired.complete);
     }
+}
+
+/// A service written without Secrets, env files or configs has, byte for byte, the canonical
+/// JSON (so the spec hash) of the release before them: upgrading moor must replace no container.
+#[test]
+fn canonical_json_of_a_service_without_secrets_is_unchanged() {
+    let text = "\
+apiVersion: moor/v1
+kind: Service
+metadata: { name: web, labels: { team: shop } }
+spec:
+  image: app:1
+  command: [serve, --port, \"80\"]
+  entrypoint: [/app]
+  workingDir: /srv
+  user: \"1000\"
+  env: { LOG_LEVEL: info, PORT: 80, RATIO: 0.5, DEBUG: false }
+  ports: [\"8080:80\", { container: 90, host: 9090, protocol: udp, hostIp: 127.0.0.1 }]
+  volumes: [\"data:/data\", \"./conf:/etc/app:ro\", { type: tmpfs, target: /tmp, size: 1Mi }]
+  networks: [front, back]
+  restart: on-failure:3
+  healthcheck: { test: [CMD, /app, health], interval: 10s, timeout: 2s, retries: 3, startPeriod: 1s }
+  resources: { memory: 64Mi, cpus: 0.5, pids: 100 }
+  stopSignal: SIGINT
+  stopTimeout: 7s
+";
+    let loaded = moor::manifest::load_str(Path::new("/m/web.yaml"), text);
+    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+    let web = &loaded.desired.services["web"];
+    assert_eq!(web.canonical, web.container.canonical_json());
+    assert_eq!(
+        web.canonical,
+        r#"{"autoRemove":false,"command":["serve","--port","80"],"entrypoint":["/app"],"env":{"DEBUG":"false","LOG_LEVEL":"info","PORT":"80","RATIO":"0.5"},"healthcheck":{"interval":"10s","retries":3,"startPeriod":"1s","test":["CMD","/app","health"],"timeout":"2s"},"image":"app:1","labels":{"team":"shop"},"mounts":[{"readOnly":false,"source":"data","target":"/data","type":"volume"},{"readOnly":true,"source":"/m/conf","target":"/etc/app","type":"bind"},{"size":1048576,"target":"/tmp","type":"tmpfs"}],"networks":["back","front"],"ports":[{"container":80,"host":8080,"protocol":"tcp"},{"container":90,"host":9090,"hostIp":"127.0.0.1","protocol":"udp"}],"resources":{"cpus":0.5,"memory":67108864,"pids":100},"restart":"on-failure:3","stopSignal":"SIGINT","stopTimeout":"7s","user":"1000","workingDir":"/srv"}"#
+    );
+    assert!(web.refs.is_empty());
+}
+
+fn secrets_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/secrets")
+}
+
+/// What a service asks of Secrets, env files and configs, one line each, for a snapshot.
+fn refs_summary(desired: &moor::manifest::Desired) -> String {
+    use moor::manifest::refs::EnvFrom;
+    let mut out = Vec::new();
+    for s in desired.secrets.values() {
+        let file = &s.file;
+        out.push(format!("Secret {}: {} ({:?}, written {:?})", s.name, file.path.display(), file.format, file.written));
+    }
+    for service in desired.services.values() {
+        let refs = &service.refs;
+        for e in &refs.env_from {
+            out.push(match e {
+                EnvFrom::Secret { secret, field } => format!("{}: envFrom secret {secret} at {field}", service.name),
+                EnvFrom::File { file, field } => {
+                    format!("{}: envFrom file {} ({:?}) at {field}", service.name, file.path.display(), file.format)
+                }
+            });
+        }
+        for (name, r) in &refs.env {
+            out.push(format!("{}: env {name} = secret {} key {} at {}", service.name, r.secret, r.key, r.field));
+        }
+        for s in &refs.secrets {
+            let o = &s.owner;
+            out.push(format!(
+                "{}: secret {} key {:?} at {} uid {:?} gid {:?} mode {:04o}, field {}",
+                service.name, s.secret, s.key, s.target, o.uid, o.gid, o.mode, s.field
+            ));
+        }
+        for c in &refs.configs {
+            let o = &c.owner;
+            out.push(format!(
+                "{}: config {} ({:?}) at {} uid {:?} gid {:?} mode {:04o}, field {}",
+                service.name,
+                c.file.path.display(),
+                c.file.format,
+                c.target,
+                o.uid,
+                o.gid,
+                o.mode,
+                c.field
+            ));
+        }
+        let plain: Vec<&String> = service.container.env.keys().collect();
+        out.push(format!("{}: plain env {plain:?}", service.name));
+    }
+    out.join("\n")
+}
+
+/// A Secret manifest and a service using every new field: references with their defaults,
+/// absolute paths and fields; SOPS files beside the manifests are not read as manifests; the
+/// plain env key that looks secret is a warning that never quotes its value.
+#[test]
+fn secrets_env_files_and_configs_load_into_references() {
+    let loaded = moor::manifest::load_dir_as(&secrets_fixture(), Path::new("/m"));
+    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+    assert!(loaded.desired.complete);
+    assert_eq!(loaded.files, [Path::new("/m/app.yaml"), Path::new("/m/secrets.yaml")]);
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        ["/m/app.yaml:15:5: spec.env.API_TOKEN: API_TOKEN looks like a secret: move it into a Secret and reference it with { secret, key }; its value is kept out of labels and output meanwhile"]
+    );
+    // The reference is not a plain env value: it is not in the container's env.
+    let app = &loaded.desired.services["app"];
+    assert!(!app.container.env.contains_key("DB_PASSWORD"));
+    insta::assert_snapshot!("secret_refs", refs_summary(&loaded.desired));
+}
+
+#[test]
+fn cli_validate_passes_secrets_and_warns_without_the_value() {
+    let (code, stdout, stderr) = moor_validate(&[secrets_fixture().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("app.yaml:15:5: spec.env.API_TOKEN: API_TOKEN looks like a secret"), "{stderr}");
+    assert!(!stdout.contains("fixture-plain-token") && !stderr.contains("fixture-plain-token"), "{stdout}{stderr}");
 }

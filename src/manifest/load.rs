@@ -22,12 +22,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::convert_refs;
 use super::limits;
-use super::locate::{check_structure, may_have_tags, strip_bom, FileText, Structure};
+use super::locate::{check_structure, may_have_tags, strip_bom, FileText, Position, Structure};
 use super::model::{self, FieldProblem, Source};
 use super::problem::{FieldPath, Problem};
 use super::raw;
 use super::read::{self, Unreadable};
+use super::refs;
 use super::schema::{self, Kind};
 use super::value;
 use super::Desired;
@@ -139,6 +141,7 @@ enum Object {
     Service(Box<model::Service>),
     Network(model::Network),
     Volume(model::Volume),
+    Secret(refs::Secret),
 }
 
 /// Parses the documents of one file and converts each valid one.
@@ -209,18 +212,21 @@ fn load_text(file: &Path, text: &str, objects: &mut Vec<Object>, loaded: &mut Lo
             continue; // an empty document, such as after a trailing `---`
         }
         documents += 1;
+        let mut value = value;
+        modes_as_written(&mut value, n, &shared);
         match check_document(value, &base) {
             Ok(mut object) if flagged.is_empty() => {
                 let source = Some(Source { file: file.into(), document: n, text: shared.clone() });
                 match &mut object {
                     Object::Service(s) => {
-                        for (path, message) in service_warnings(s) {
-                            loaded.warnings.push(locate(n, &path, false, message));
+                        for (path, on_key, message) in service_warnings(s) {
+                            loaded.warnings.push(locate(n, &path, on_key, message));
                         }
                         s.source = source
                     }
                     Object::Network(n) => n.source = source,
                     Object::Volume(v) => v.source = source,
+                    Object::Secret(s) => s.source = source,
                 }
                 objects.push(object);
             }
@@ -272,9 +278,58 @@ fn duplicate_key(n: usize, path: &FieldPath, file: &FileText) -> (bool, String) 
     (true, message)
 }
 
-fn service_warnings(s: &model::Service) -> Vec<(FieldPath, String)> {
+/// What is allowed but probably not meant: `(field, on its key, message)`.
+fn service_warnings(s: &model::Service) -> Vec<(FieldPath, bool, String)> {
     let update = FieldPath::parse("spec.update");
-    limits::update_warnings(s.update.watch == model::Watch::Digest, s.update.interval, &update)
+    let mut found: Vec<_> = limits::update_warnings(s.update.watch == model::Watch::Digest, s.update.interval, &update)
+        .into_iter()
+        .map(|(path, message)| (path, false, message))
+        .collect();
+    // The resolver seals such a value (a digest in the labels, `(secret)` in output); the warning
+    // says where it belongs. It names the variable, never its value.
+    for name in s.container.env.keys().filter(|name| crate::secrets::looks_secret(name)) {
+        let message = format!(
+            "{name} looks like a secret: move it into a Secret and reference it with {{ secret, key }}; its value is kept out of labels and output meanwhile"
+        );
+        found.push((FieldPath::root().key("spec").key("env").key(name), true, message));
+    }
+    found
+}
+
+/// A file mode written as a YAML number reads as that number: `0o400` as 256. The conversion
+/// reads a number's decimal digits as octal digits (`400` is 0o400, what a compose user means),
+/// which would silently take `0o400` for 0o256; so a number written in any other way than
+/// decimal digits is passed on as the text it was written as, which the conversion reads as
+/// octal text (`0o400`) or refuses by name (`0x100`). Only a file with a mode written as a number
+/// has its positions indexed for this.
+fn modes_as_written(value: &mut Value, n: usize, file: &FileText) {
+    for list in ["secrets", "configs"] {
+        let Some(items) = value.pointer_mut(&format!("/spec/{list}")).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for (i, item) in items.iter_mut().enumerate() {
+            let Some(mode) = item.get_mut("mode").filter(|m| m.is_number()) else {
+                continue;
+            };
+            let path = FieldPath::root().key("spec").key(list).index(i).key("mode");
+            let written = file.document(n).and_then(|d| d.value(&path)).and_then(|p| scalar_at(file.text(), p));
+            // Anything else (an alias to a number) keeps its number.
+            if let Some(text) = written.filter(|t| t.starts_with(|c: char| c.is_ascii_digit() || c == '+')) {
+                if !text.bytes().all(|b| b.is_ascii_digit()) {
+                    *mode = Value::String(text.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// The plain scalar that starts at `pos` (1-based line and column, in characters).
+fn scalar_at(text: &str, pos: Position) -> Option<&str> {
+    let line = text.lines().nth(pos.line.checked_sub(1)?)?;
+    let start = line.char_indices().nth(pos.column.checked_sub(1)?)?.0;
+    let rest = &line[start..];
+    let end = rest.find(|c: char| c.is_whitespace() || ",]}#".contains(c)).unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 type Found = Vec<(FieldPath, bool, String)>;
@@ -305,15 +360,15 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
     }
     let kind = match map.remove("kind") {
         None => {
-            found.push((root.clone(), false, "missing kind: expected Service, Network or Volume".into()));
+            found.push((root.clone(), false, format!("missing kind: expected {}", Kind::NAMES)));
             None
         }
         Some(k) => {
             let kind = k.as_str().and_then(Kind::parse);
             if kind.is_none() {
                 let message = match k.as_str().filter(|k| is_name(k)) {
-                    Some(k) => format!("{k:?} is not a kind: expected Service, Network or Volume"),
-                    None => "must be Service, Network or Volume".into(),
+                    Some(k) => format!("{k:?} is not a kind: expected {}", Kind::NAMES),
+                    None => format!("must be {}", Kind::NAMES),
                 };
                 found.push((root.key("kind"), false, message));
             }
@@ -334,6 +389,9 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
             raw::NetworkDoc::deserialize(&value).ok().map(|d| model::convert_network(&d).map(Object::Network))
         }
         Kind::Volume => raw::VolumeDoc::deserialize(&value).ok().map(|d| model::convert_volume(&d).map(Object::Volume)),
+        Kind::Secret => {
+            raw::SecretDoc::deserialize(&value).ok().map(|d| convert_refs::convert_secret(&d, base).map(Object::Secret))
+        }
     };
     if let Some(converted) = fast {
         return converted.map_err(field_problems);
@@ -352,6 +410,9 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
             .map(|d| model::convert_service(&d, base).map(|s| Object::Service(Box::new(s)))),
         Kind::Network => decode::<raw::NetworkDoc>(value).map(|d| model::convert_network(&d).map(Object::Network)),
         Kind::Volume => decode::<raw::VolumeDoc>(value).map(|d| model::convert_volume(&d).map(Object::Volume)),
+        Kind::Secret => {
+            decode::<raw::SecretDoc>(value).map(|d| convert_refs::convert_secret(&d, base).map(Object::Secret))
+        }
     };
     match converted {
         Some(Ok(object)) if found.is_empty() => return Ok(object),
@@ -416,8 +477,18 @@ fn source_problem(source: &Option<Source>, field: &str, message: String) -> Prob
     Problem { file, line, column, field: field.into(), message }
 }
 
+/// A problem at `path` in the document of `source`, found after loading it.
+fn problem_at(source: &Option<Source>, path: &FieldPath, message: String) -> Problem {
+    let (file, (line, column)) = match source {
+        Some(s) => (s.file.clone(), s.locate(path)),
+        None => (PathBuf::new(), (None, None)),
+    };
+    Problem { file, line, column, field: path.to_string(), message }
+}
+
 /// Puts the objects of all files together and applies the cross-file rules: unique names per
-/// kind, and `dependsOn` naming declared services without a cycle.
+/// kind, `dependsOn` naming declared services without a cycle, and references to Secrets that
+/// are declared and fit their use (see [`convert_refs::check_references`]).
 fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     let mut desired = Desired::default();
     fn insert<T>(
@@ -446,7 +517,13 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
             Object::Volume(v) => {
                 insert(&mut desired.volumes, v.name.clone(), v, |v| v.source.clone(), "Volume", problems)
             }
+            Object::Secret(s) => {
+                insert(&mut desired.secrets, s.name.clone(), s, |s| s.source.clone(), "Secret", problems)
+            }
         }
+    }
+    for p in convert_refs::check_references(&desired.services, &desired.secrets) {
+        problems.push(problem_at(&p.source, &p.path, p.message));
     }
     for service in desired.services.values() {
         for dep in service.depends_on.keys() {

@@ -8,6 +8,12 @@
 //! rules, and locates every problem as `file:line:col`. [`guard`] holds prune back when a source
 //! that loaded declares no Service at all.
 //!
+//! Secrets, env files and configs: a `kind: Secret` document and a Service's `envFrom`,
+//! `{ secret, key }` env values, `secrets` and `configs` become the references of [`refs`]
+//! ([`convert_refs`]), checked against every declared Secret once all files are read. The files
+//! they name are never read here: `crate::secrets` resolves them after loading. A folder scan
+//! skips SOPS files (`*.sops.yaml`, `*.sops.yml`, `*.sops.json`): they are data, not manifests.
+//!
 //! Invariants: no I/O beyond reading the manifest files (regular files only, at most
 //! [`limits::MAX_FILE_BYTES`] each); `serde_yaml` is used only inside this module (and in
 //! `policy::load`, for the host policy file), so switching to a maintained fork touches this
@@ -17,6 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub mod convert_refs;
 pub mod guard;
 pub mod limits;
 pub mod load;

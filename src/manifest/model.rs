@@ -1,8 +1,8 @@
 //! The validated model: what the rest of moor works with.
 //!
 //! Invariants:
-//! - Every default is applied here, in [`DEFAULTS`] and the `convert_*` functions, and nowhere
-//!   else.
+//! - Every default is applied here, in [`DEFAULTS`] and the `convert_*` functions (those of
+//!   Secrets, env files and configs in [`super::convert_refs`]), and nowhere else.
 //! - Durations, sizes, ports and mounts are parsed; relative bind paths are absolute (resolved
 //!   against the manifest's folder).
 //! - [`ContainerSpec`] holds exactly the fields that affect a container. Its canonical JSON is
@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::convert_refs;
 use super::limits;
 use super::locate::FileText;
 use super::problem::FieldPath;
@@ -431,12 +432,14 @@ pub fn check_dns1123(name: &str) -> Result<(), String> {
     }
 }
 
-fn env_text(value: &raw::EnvValue) -> String {
+/// A plain value's text; `None` for a `{ secret, key }` reference (see [`convert_refs`]).
+fn env_text(value: &raw::EnvValue) -> Option<String> {
     match value {
-        raw::EnvValue::String(s) => s.clone(),
-        raw::EnvValue::Integer(n) => n.to_string(),
-        raw::EnvValue::Float(x) => x.to_string(),
-        raw::EnvValue::Bool(b) => b.to_string(),
+        raw::EnvValue::String(s) => Some(s.clone()),
+        raw::EnvValue::Integer(n) => Some(n.to_string()),
+        raw::EnvValue::Float(x) => Some(x.to_string()),
+        raw::EnvValue::Bool(b) => Some(b.to_string()),
+        raw::EnvValue::Secret(_) => None,
     }
 }
 
@@ -512,7 +515,7 @@ fn check_volume_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn resolve_bind(source: &str, base: &Path) -> String {
+pub(super) fn resolve_bind(source: &str, base: &Path) -> String {
     let path = Path::new(source);
     let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
     // Normalise `.` and `..` lexically: the path may not exist yet, so no canonicalize().
@@ -701,6 +704,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
+    let refs = convert_refs::convert_service_refs(spec, base, &targets, &mut c.problems);
+
     let healthcheck = spec.healthcheck.as_ref().and_then(|h| convert_healthcheck(h, &sp.key("healthcheck"), &mut c));
 
     let mut resources = Resources::default();
@@ -723,9 +728,10 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         if let Err(m) = limits::env_name(name) {
             c.report_key(path.clone(), m);
         }
-        let value = env_text(value);
-        c.check(path, limits::env_value(&value));
-        env.insert(name.clone(), value);
+        if let Some(value) = env_text(value) {
+            c.check(path, limits::env_value(&value));
+            env.insert(name.clone(), value);
+        }
     }
 
     let mut depends_on = BTreeMap::new();
@@ -797,7 +803,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         depends_on,
         update: update.expect("no problems"),
         container,
-        refs: ServiceRefs::default(),
+        refs,
         values: Values::default(),
         legacy_canonical: None,
     })

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// One YAML document: a Service, a Network or a Volume.
+/// One YAML document: a Service, a Network, a Volume or a Secret.
 // Only the schema and whole-document decoding use this; its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -21,6 +21,7 @@ pub enum Document {
     Service(ServiceDoc),
     Network(NetworkDoc),
     Volume(VolumeDoc),
+    Secret(SecretDoc),
 }
 
 /// The only API version this build understands.
@@ -56,6 +57,62 @@ pub struct VolumeDoc {
     pub spec: Option<VolumeSpec>,
 }
 
+/// A file of secret values that services reference by name (`envFrom`, `env`, `secrets`).
+/// Nothing is created in Docker for it: the values reach containers as environment variables and
+/// read-only files, and never appear in labels or output.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretDoc {
+    pub api_version: ApiVersion,
+    pub metadata: SecretMetadata,
+    pub spec: SecretSpec,
+}
+
+/// A Secret's metadata: only its name (it has no Docker object to label).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretMetadata {
+    /// DNS-1123 label (lowercase letters, digits and '-', at most 63 characters), unique among
+    /// the Secrets.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretSpec {
+    /// The file that holds the values: relative to the manifest's folder (no `..`), or absolute
+    /// for a file kept on the host, such as `/etc/moor/secrets/db.env`. A SOPS-encrypted file
+    /// (such as `db.sops.yaml`) is decrypted with the host's age key.
+    pub file: String,
+    /// How the file is read. By default from its name: `.yaml`/`.yml`, `.json`, `.env` (or a
+    /// name starting with `.env`); anything else is `binary`, one value mounted whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<DataFormat>,
+}
+
+/// The format of a data file: `yaml` (a mapping of keys to scalars), `json` (an object of keys
+/// to scalars), `dotenv` (`KEY=value` lines) or `binary` (the whole file is one value, such as a
+/// TLS key: it has no keys).
+// No doc comment per variant: schemars would make each a `oneOf` branch, and a wrong value would
+// read "matches none of the accepted forms" instead of listing the formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    Yaml,
+    Json,
+    Dotenv,
+    Binary,
+}
+
+/// The format of an env file: a file of keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvFileFormat {
+    Yaml,
+    Json,
+    Dotenv,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
@@ -87,14 +144,25 @@ pub struct ServiceSpec {
     /// `user`, `uid`, `user:group` or `uid:gid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Environment variables. Numbers and booleans are written as they read. A name is not
-    /// empty and has no `=`.
+    /// Every key of a Secret or an env file as an environment variable, in order: a later entry
+    /// overrides an earlier one, and `env` overrides them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFrom>,
+    /// Environment variables. Numbers and booleans are written as they read; `{ secret, key }`
+    /// takes the value of one key of a Secret. A name is not empty and has no `=`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, EnvValue>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Mount>,
+    /// Secret values as read-only files in the container (compose's `secrets`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretFile>,
+    /// Files from the manifest source as read-only files in the container. Not secret: a change
+    /// of their content replaces the container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ConfigFile>,
     /// Networks to join: names of Network manifests or of existing Docker networks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<String>,
@@ -142,7 +210,9 @@ pub enum PullPolicy {
 }
 
 /// An environment value. YAML reads `8080` as a number and `true` as a boolean; both are
-/// accepted and passed to the container as they read.
+/// accepted and passed to the container as they read. `{ secret, key }` is one key of a Secret.
+// Untagged variants are tried in order: the scalar ones come first, as before Secrets, so every
+// manifest written then reads exactly as it did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum EnvValue {
@@ -150,6 +220,97 @@ pub enum EnvValue {
     Integer(i64),
     Float(f64),
     Bool(bool),
+    Secret(SecretKey),
+}
+
+/// One key of a Secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKey {
+    /// The name of a Secret manifest.
+    pub secret: String,
+    /// A key of its file.
+    pub key: String,
+}
+
+/// One entry of `envFrom`: a Secret or an env file, exactly one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvFrom {
+    /// The name of a Secret manifest whose file has keys (not `binary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// An env file, plain or SOPS-encrypted: relative to the manifest's folder (no `..`), or
+    /// absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The env file's format; by default from its name (`.env`, `.yaml`/`.yml`, `.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<EnvFileFormat>,
+}
+
+/// A secret file: the short form, a Secret's name (a `binary` Secret, mounted whole at
+/// `/run/secrets/<name>`), or the long form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SecretFile {
+    Short(String),
+    Long(SecretFileLong),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretFileLong {
+    /// The name of a Secret manifest.
+    pub secret: String,
+    /// The key whose value the file holds: required for a Secret of keys, left out for a
+    /// `binary` one (its whole file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Absolute path inside the container (default `/run/secrets/<secret>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Owner of the file (default root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4294967295u32))]
+    pub uid: Option<u32>,
+    /// Group of the file (default root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4294967295u32))]
+    pub gid: Option<u32>,
+    /// Default `0400`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<FileMode>,
+}
+
+/// A config file: its content is tracked (a change replaces the container), never secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Relative to the manifest's folder (no `..`), or absolute.
+    pub file: String,
+    /// Absolute path inside the container.
+    pub target: String,
+    /// Owner of the file (default root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4294967295u32))]
+    pub uid: Option<u32>,
+    /// Group of the file (default root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 4294967295u32))]
+    pub gid: Option<u32>,
+    /// Default `0444`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<FileMode>,
+}
+
+/// A file mode from `0000` to `0777`: octal text such as `"0400"` or `"0o400"`, or a number
+/// whose digits are read as octal digits (`400` is `0400`, as in compose files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FileMode {
+    Number(u64),
+    Text(String),
 }
 
 /// A published port: the short form `[hostIp:][hostPort:]containerPort[/protocol]`, or the long

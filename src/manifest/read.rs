@@ -9,6 +9,9 @@
 //! - At most [`MAX_FILE_BYTES`] + 1 bytes are read from any file.
 //! - Every path that cannot be read is a problem: a missing or unreadable file never reads as a
 //!   file without services.
+//! - A folder scan skips SOPS-encrypted files (`*.sops.yaml`, `*.sops.yml`, `*.sops.json`): they
+//!   are a Secret's data, kept beside the manifests that name them, not manifests. (A file named
+//!   on the command line is read as it is.)
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{ErrorKind, Read};
@@ -18,12 +21,19 @@ use std::path::{Path, PathBuf};
 use super::limits::MAX_FILE_BYTES;
 
 /// True for the files a folder scan picks up: `*.yaml` and `*.yml`, except dotfiles (editor swap
-/// and backup files, `.#foo.yaml` locks).
+/// and backup files, `.#foo.yaml` locks) and SOPS files (`*.sops.yaml`, `*.sops.yml`), which hold
+/// a Secret's encrypted values.
 pub fn is_manifest_file(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml"))
+    !name.starts_with('.') && (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_sops_file(name)
+}
+
+/// A SOPS-encrypted data file by its name, as `sops` users name them: `*.sops.yaml`,
+/// `*.sops.yml`, `*.sops.json`.
+pub fn is_sops_file(name: &str) -> bool {
+    [".sops.yaml", ".sops.yml", ".sops.json"].iter().any(|ext| name.ends_with(ext))
 }
 
 /// A path that cannot be a manifest, and why.
@@ -181,6 +191,20 @@ mod tests {
         assert!(found[1].1.contains("folder"), "{found:?}");
         assert!(found[2].1.starts_with("a device is not a regular file"), "{found:?}");
         assert_eq!(read_file(&d.join("b.yaml")).unwrap(), "x: 1\n");
+    }
+
+    #[test]
+    fn sops_files_are_not_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for name in ["web.yaml", "db.sops.yaml", "tls.sops.yml", "api.sops.json", "sops.yaml"] {
+            fs::write(d.join(name), "x: 1\n").unwrap();
+        }
+        let mut problems = Vec::new();
+        let files = collect_files(&[d.to_path_buf()], &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(files, [d.join("sops.yaml"), d.join("web.yaml")]);
+        assert!(!is_manifest_file(Path::new("/m/db.sops.yaml")) && is_manifest_file(Path::new("/m/db.yaml")));
     }
 
     #[test]

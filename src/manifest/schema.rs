@@ -14,7 +14,7 @@ use schemars::{schema_for, JsonSchema};
 use serde_json::Value;
 
 use super::problem::{FieldPath, Segment};
-use super::raw::{Document, NetworkDoc, ServiceDoc, VolumeDoc};
+use super::raw::{Document, NetworkDoc, SecretDoc, ServiceDoc, VolumeDoc};
 
 pub const SCHEMA_ID: &str = "https://moor.dev/schema/moor.schema.json";
 
@@ -48,6 +48,7 @@ fn kind_schema<T: JsonSchema>() -> KindSchema {
 static SERVICE: LazyLock<KindSchema> = LazyLock::new(kind_schema::<ServiceDoc>);
 static NETWORK: LazyLock<KindSchema> = LazyLock::new(kind_schema::<NetworkDoc>);
 static VOLUME: LazyLock<KindSchema> = LazyLock::new(kind_schema::<VolumeDoc>);
+static SECRET: LazyLock<KindSchema> = LazyLock::new(kind_schema::<SecretDoc>);
 
 /// The kinds this build knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +56,19 @@ pub enum Kind {
     Service,
     Network,
     Volume,
+    Secret,
 }
 
 impl Kind {
+    /// The kinds, as a message lists them.
+    pub const NAMES: &'static str = "Service, Network, Volume or Secret";
+
     pub fn parse(text: &str) -> Option<Kind> {
         match text {
             "Service" => Some(Kind::Service),
             "Network" => Some(Kind::Network),
             "Volume" => Some(Kind::Volume),
+            "Secret" => Some(Kind::Secret),
             _ => None,
         }
     }
@@ -72,6 +78,7 @@ impl Kind {
             Kind::Service => &SERVICE,
             Kind::Network => &NETWORK,
             Kind::Volume => &VOLUME,
+            Kind::Secret => &SECRET,
         }
     }
 }
@@ -146,11 +153,14 @@ fn found_type(value: &Value) -> &'static str {
     })
 }
 
-/// `a`, `a or b`, `a, b or c`.
+/// `a`, `a or b`, `a, b or c`; `a, true or false, or b` when an item has an "or" of its own.
 fn one_of(items: &[String]) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
+        [rest @ .., last] if rest.len() > 1 && items.iter().any(|i| i.contains(" or ")) => {
+            format!("{}, or {last}", rest.join(", "))
+        }
         [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     }
 }
@@ -300,7 +310,10 @@ mod tests {
             assert!(!violation.message.contains("-7") && !violation.message.contains("120000"), "{violation:?}");
         }
         let at = |path: &str| v.iter().find(|v| v.path.to_string() == path).map(|v| v.message.as_str());
-        assert_eq!(at("spec.env.A"), Some("must be a string, an integer, a number or true or false, not a list"));
+        assert_eq!(
+            at("spec.env.A"),
+            Some("must be a string, an integer, a number, true or false, or a mapping, not a list")
+        );
         assert_eq!(at("spec.replicas"), Some("must be an integer, not a string"));
         assert_eq!(at("spec.state"), Some("must be one of \"running\", \"stopped\" or \"absent\""));
         assert_eq!(at("spec.resources.pids"), Some("must be at least 1"));
@@ -317,7 +330,7 @@ mod tests {
     #[test]
     fn schema_has_one_entry_per_kind() {
         let text = document_schema_text();
-        for kind in ["Service", "Network", "Volume"] {
+        for kind in ["Service", "Network", "Volume", "Secret"] {
             assert!(text.contains(&format!("\"const\": \"{kind}\"")), "{kind} missing from schema");
         }
     }
