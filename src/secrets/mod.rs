@@ -2,6 +2,11 @@
 //! host's age key, sealing values into keyed digests, and the files moor writes for containers.
 //!
 //! (Module map and invariants: filled in as the parts land.)
+//! - [`age_key`]: the host's age identities (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, sops' keys.txt).
+//! - [`sops`]: SOPS files decrypted in memory with those keys, MAC verified; plain data files.
+
+pub mod age_key;
+pub mod sops;
 
 /// Does an environment variable's name look like it holds a secret (`*PASSWORD*`, `*SECRET*`,
 /// `*TOKEN*`, `*KEY*`, any case)? Such a plain `env` value is sealed like a Secret's (a digest in
