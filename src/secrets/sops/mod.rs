@@ -15,11 +15,11 @@
 //! values by `aes-gcm` (`AesGcm<Aes256, U32>`, sops' 32-byte nonce), the MAC is `sha2`'s SHA-512.
 //!
 //! Parts:
-//! - [`tree`]: YAML/JSON parsed in file order, sops' scalar kinds.
-//! - [`dotenv`]: sops' dotenv form and plain env files (compose's basic rules).
-//! - [`metadata`]: the `sops` metadata, the encryption rules, what is unsupported.
-//! - [`cipher`]: `ENC[...]` values (AES-256-GCM) and the age-encrypted data key.
-//! - [`walk`]: decrypting the tree and checking the MAC, one path for all formats.
+//! - `tree`: YAML/JSON parsed in file order, sops' scalar kinds.
+//! - `dotenv`: sops' dotenv form and plain env files (compose's basic rules).
+//! - `metadata`: the `sops` metadata, the encryption rules, what is unsupported.
+//! - `cipher`: `ENC[...]` values (AES-256-GCM) and the age-encrypted data key.
+//! - `walk`: decrypting the tree and checking the MAC, one path for all formats.
 //!
 //! Values as moor passes them on ([`Data::Map`]): text as it is; ints and floats as sops writes
 //! them (`8080`, `0.25`; JSON numbers are floats in sops, so `8080` stays `8080`); booleans as
@@ -96,12 +96,12 @@ fn is_metadata((key, value): &(String, Node)) -> bool {
     key == SOPS_KEY && matches!(value, Node::Map(_))
 }
 
+/// The tree of a YAML, JSON or binary file (dotenv has none: its callers read it by its own rules).
 fn parse_tree(format: DataFormat, bytes: &[u8]) -> Result<Items, SopsError> {
     match format {
         DataFormat::Yaml => tree::parse_yaml(bytes),
         // The binary store is sops' JSON store with a single `data` key.
-        DataFormat::Json | DataFormat::Binary => tree::parse_json(bytes),
-        DataFormat::Dotenv => unreachable!("dotenv has no tree"),
+        _ => tree::parse_json(bytes),
     }
 }
 
@@ -188,11 +188,10 @@ pub fn read_plain(format: DataFormat, bytes: &[u8]) -> Result<Data, SopsError> {
             for (key, node) in items {
                 let top = match node {
                     Node::Null => Top::Null,
-                    Node::List(_) | Node::Map(_) => Top::Nested,
                     Node::Tagged(tag) => {
                         return Err(SopsError::Unsupported { feature: format!("a YAML tag (!{tag}) at key `{key}`") })
                     }
-                    scalar => Top::Scalar(Plain::of_node(&scalar).expect("a scalar node")),
+                    other => Plain::of_node(&other).map_or(Top::Nested, Top::Scalar),
                 };
                 tops.push((key, top));
             }
