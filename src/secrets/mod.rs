@@ -1,14 +1,27 @@
 //! Secrets, env files and configs: reading what manifests name, decrypting SOPS files with the
 //! host's age key, sealing values into keyed digests, and the files moor writes for containers.
 //!
-//! (Module map and invariants: filled in as the parts land.)
+//! After loading and admission, [`resolve`] reads what each service's references name, within
+//! what [`read`] allows, decrypts SOPS files ([`sops`], with [`age_key`]'s identities), seals each
+//! secret value with [`host_key`], and fills the service's spec and values. Apply writes files
+//! through [`store`].
 //!
+//! - [`resolve`]: the step after admission; a service that cannot be resolved is a load problem.
+//! - [`read`]: which files may be read (the manifest source, the policy's `readPaths`; symlinks
+//!   resolved), and reading them within a size cap.
+//! - [`age_key`]: the host's age identities (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, sops' keys.txt).
+//! - [`sops`]: SOPS files decrypted in memory with those keys, MAC verified; plain data files.
 //! - [`host_key`]: the per-host key in `<state-dir>/digest.key` that seals secret values into
 //!   `hmac-sha256:` digests, and the unkeyed `sha256:` digest of config files.
 //! - [`store`]: the files moor writes for containers under the state dir (secret and config
 //!   files, env bundles), content-addressed, never rewritten, garbage-collected.
+//!
+//! Invariant: no value read here reaches a message, a log or a label; values travel as
+//! [`crate::sensitive::Sensitive`].
 
+pub mod age_key;
 pub mod host_key;
+pub mod sops;
 pub mod store;
 
 /// Does an environment variable's name look like it holds a secret (`*PASSWORD*`, `*SECRET*`,
