@@ -200,6 +200,8 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
         notify_url: None,
         allow_empty: false,
         policy: moor::policy::Policy::default(),
+        resolver: None,
+        store: None,
     };
     let run = tokio::spawn(controller::run(engine.clone(), config, shared.clone(), token.clone()));
     eventually(Duration::from_secs(20), "first converge", || async {
