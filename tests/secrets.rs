@@ -171,7 +171,7 @@ async fn secrets_reach_containers_rotate_one_service_and_never_show() {
     s.env.write("app.yaml", &app_yaml(&s.app, ""));
     s.env.write("other.yaml", &service_yaml(&s.other, "  env:\n    LOG_LEVEL: info\n"));
 
-    let out = s.moor(&["validate"]);
+    let out = s.env.moor(&["validate", m.to_str().unwrap()]);
     s.hidden("validate", &all_output(&out));
     expect_code(out, 0);
     let out = s.moor(&["apply", "-vv"]);
@@ -202,7 +202,8 @@ async fn secrets_reach_containers_rotate_one_service_and_never_show() {
     let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
     assert_eq!(mode(&s.state.path().join("secrets")), 0o700);
     for f in &secret_files {
-        assert_eq!(mode(&s.state.path().join("secrets").join(f)) & 0o077, 0, "{f} is readable by others");
+        // 0440 as the manifest asks for the file (group 1000), 0400 for the env bundle.
+        assert_eq!(mode(&s.state.path().join("secrets").join(f)) & 0o007, 0, "{f} is readable by others");
     }
 
     let out = s.moor(&["plan"]);
