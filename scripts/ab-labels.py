@@ -5,7 +5,7 @@ rounds, medians; plus the label sizes and the list call's own size and time.
 
     python3 scripts/ab-labels.py OLD_MOOR NEW_MOOR [--services 50] [--rounds 15]
 
-Three arms, each timed in every round:
+Three arms, each timed once in every round, in a new (seeded) order each round:
 - old/full: OLD's apply over the containers OLD created (the release before, as it ran);
 - new/full: NEW's apply over those same containers (an upgraded host: NEW keeps them, labels and
   all, since their hash matches);
@@ -17,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -98,8 +99,13 @@ def main():
             full_labels = sorted(json.dumps(l, sort_keys=True) for l in labels_of(full))
             noop = {arm: [] for arm in arms}
             listing = {full: [], slim: []}
+            order = list(arms)
+            rng = random.Random(1)
             for _ in range(args.rounds):
-                for arm, (binary, instance) in arms.items():
+                # A new order each round: no arm always runs right after another.
+                rng.shuffle(order)
+                for arm in order:
+                    binary, instance = arms[arm]
                     noop[arm].append(timed([binary, "apply", folders[instance], "--instance", instance]))
                 for instance in listing:
                     listing[instance].append(list_call(instance)[1])

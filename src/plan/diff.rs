@@ -72,8 +72,7 @@ impl std::fmt::Display for Change {
 }
 
 /// A field's value as a plan shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shown {
     Text(String),
     /// A secret is set here; its value is never shown.
