@@ -125,11 +125,12 @@ async fn auto_remove_replaces_nothing() {
     upgrade_replaces_nothing("job").await;
 }
 
-/// `DB_PASSWORD` in plain `env`: the previous release hashed its value. On this branch nothing
-/// seals it yet, so the spec (and hash) is the old one. Once the resolver is merged, it seals the
-/// key and keeps the old canonical JSON as `Service::legacy_canonical`, whose hash
-/// `plan::is_current` accepts: this test then proves that path (it must still pass; a run that
-/// needs a state dir or an age key for the resolver must give them here).
+/// `DB_PASSWORD` in plain `env`: the previous release hashed its value. On the branch that wrote
+/// this test nothing sealed it yet, so the spec (and hash) was the old one. With the resolver
+/// merged, it seals the key and keeps the old canonical JSON as `Service::legacy_canonical`,
+/// whose hash `plan::is_current` accepts: this test then proves that path. (After the merge, give
+/// `plan` and `apply` `--state-dir` under the test's folder, or `apply` makes the host key under
+/// /var/lib/moor/<instance>; that flag needed `--git` before.)
 #[tokio::test]
 async fn a_secret_looking_plain_key_replaces_nothing() {
     upgrade_replaces_nothing("db").await;
