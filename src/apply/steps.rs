@@ -21,7 +21,7 @@ use crate::manifest::{ContainerSpec, Desired, Service};
 use crate::observe::{Observed, ObservedContainer};
 use crate::plan::Target;
 use crate::secrets::store::FileStore;
-use crate::spec_hash::{parse_last_applied, spec_hash};
+use crate::spec_hash::{last_applied_label, parse_last_applied, spec_hash};
 
 /// How long Docker may take to finish removing a container it is already removing.
 pub const WAIT_REMOVED: Duration = Duration::from_secs(30);
@@ -89,7 +89,8 @@ pub async fn resolve_image<E: Engine>(ctx: &Context<'_, E>, service: &Service) -
     Ok((reference.clone(), id))
 }
 
-/// moor's labels for a container of `service` built from `spec` and `image_id`.
+/// moor's labels for a container of `service` built from `spec` and `image_id`. The spec's own
+/// labels come first, so moor's always win.
 pub fn container_labels(
     instance: &str,
     service: &str,
@@ -102,7 +103,8 @@ pub fn container_labels(
     labels.insert(labels::SERVICE.into(), service.into());
     labels.insert(labels::REPLICA.into(), replica.to_string());
     labels.insert(labels::SPEC_HASH.into(), spec_hash(spec, image_id));
-    labels.insert(labels::LAST_APPLIED.into(), spec.canonical_json());
+    // The slim form: the hash above is still made of the full canonical JSON.
+    labels.insert(labels::LAST_APPLIED.into(), last_applied_label(spec));
     labels
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::labels;
 use crate::manifest::{load_str, ContainerSpec, Desired};
 use crate::observe::{Health, Observed, ObservedContainer, ObservedResource, RunState};
-use crate::spec_hash::spec_hash;
+use crate::spec_hash::{last_applied_label, spec_hash};
 
 /// The image ID every fixture container runs.
 pub const IMAGE_ID: &str = "sha256:1111";
@@ -22,14 +22,14 @@ pub fn desired(yaml: &str) -> Desired {
     loaded.desired
 }
 
-/// A container of `svc`'s `replica` built from `spec`, as moor would have labelled it.
+/// A container of `svc`'s `replica` built from `spec`, as moor labels it (the slim label).
 pub fn built_from(spec: &ContainerSpec, svc: &str, name: &str, replica: u32, state: RunState) -> ObservedContainer {
     let labels = BTreeMap::from([
         (labels::INSTANCE.to_string(), "test".to_string()),
         (labels::SERVICE.to_string(), svc.to_string()),
         (labels::REPLICA.to_string(), replica.to_string()),
         (labels::SPEC_HASH.to_string(), spec_hash(spec, IMAGE_ID)),
-        (labels::LAST_APPLIED.to_string(), spec.canonical_json()),
+        (labels::LAST_APPLIED.to_string(), last_applied_label(spec)),
     ]);
     ObservedContainer {
         id: format!("id-{name}"),

@@ -32,7 +32,7 @@ pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
 
-pub use diff::{changes, fields, Change};
+pub use diff::{changes, fields, Change, Secret, Shown};
 
 /// A container an action works on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -214,9 +214,16 @@ pub fn conflicts_text(conflicts: &[NameConflict]) -> String {
 }
 
 /// Is `c` built from the desired spec? Its hash label must equal the hash of the desired spec
-/// (as canonical JSON) and the image the container runs.
-fn is_current(canonical: &str, c: &ObservedContainer) -> bool {
-    c.spec_hash() == Some(hash_canonical(canonical, &c.image_id).as_str())
+/// (as canonical JSON) and the image the container runs, or the hash of the service's
+/// `legacy_canonical`: what the release before secrets made of the same manifest (a
+/// secret-looking plain `env` value it hashed in plain text, now sealed), so that upgrading
+/// replaces nothing.
+fn is_current(service: &Service, c: &ObservedContainer) -> bool {
+    let Some(hash) = c.spec_hash() else {
+        return false;
+    };
+    let matches = |canonical: &str| hash == hash_canonical(canonical, &c.image_id);
+    matches(&service.canonical) || service.legacy_canonical.as_deref().is_some_and(matches)
 }
 
 /// Computes what must change so that `observed` becomes `desired`.
@@ -314,14 +321,13 @@ fn plan_service(
 
     let start = service.state == State::Running;
     debug_assert_eq!(service.canonical, service.container.canonical_json(), "stale canonical JSON of {}", service.name);
-    let canonical = &service.canonical;
     let pinned = pinned.get(&service.name);
     for (i, name) in names.iter().enumerate() {
         let replica = i as u32 + 1;
         let mut candidates: Vec<(bool, &ObservedContainer)> = live
             .iter()
             .filter(|c| c.replica() == replica)
-            .map(|c| (is_current(canonical, c) && pinned.is_none_or(|id| *id == c.image_id), *c))
+            .map(|c| (is_current(service, c) && pinned.is_none_or(|id| *id == c.image_id), *c))
             .collect();
         // Best first: built from the desired spec, then up, then already named right, then newest.
         candidates.sort_by_key(|(current, c)| {
@@ -368,6 +374,7 @@ fn plan_service(
                     field: "imageId".into(),
                     from: Some(short(&best.image_id)),
                     to: Some(short(id)),
+                    secret: None,
                 });
             }
             if changes.is_empty() {

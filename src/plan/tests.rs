@@ -6,6 +6,7 @@ use insta::assert_yaml_snapshot;
 use super::fixtures::{built_from, desired, observed, resource, FRONT_AND_DATA, IMAGE_ID};
 use super::*;
 use crate::labels;
+use crate::manifest::model::{FileKind, FileMount};
 use crate::manifest::Desired;
 use crate::observe::{ObservedContainer, RunState};
 
@@ -250,4 +251,155 @@ fn an_interrupted_replacement_is_made_again_through_the_health_gate() {
         "{actions:#?}"
     );
     assert_yaml_snapshot!(p);
+}
+
+/// A `hmac-sha256:` digest made of `byte`, as the resolver seals a value.
+fn sealed(byte: &str) -> String {
+    format!("hmac-sha256:{}", byte.repeat(32))
+}
+
+/// A file moor writes for a container.
+fn file(target: &str, kind: FileKind, digest: String, mode: u32) -> FileMount {
+    FileMount { target: target.into(), kind, digest, uid: None, gid: None, mode }
+}
+
+/// Changes `svc`'s container as the resolver would, and remakes its canonical JSON.
+fn resolve(d: &mut Desired, svc: &str, change: impl FnOnce(&mut crate::manifest::ContainerSpec)) {
+    let service = d.services.get_mut(svc).unwrap();
+    change(&mut service.container);
+    service.canonical = service.container.canonical_json();
+}
+
+/// The text of every value and digest the old and the new spec of the secret tests hold: none may
+/// appear in a plan.
+const NEVER_SHOWN: [&str; 5] = ["hunter2", "s3cret-old-token", "s3cret-new-token", "abababab", "efefefef"];
+
+/// A container built by the release before secrets from `db`'s manifest: `DB_PASSWORD` in plain
+/// `env`, a full `moor.last-applied` label, the hash of the full canonical JSON.
+fn built_by_the_previous_release(d: &Desired) -> ObservedContainer {
+    let old = &d.services["db"].container;
+    let mut c = built_from(old, "db", "db", 1, RunState::Running);
+    c.labels.insert(labels::LAST_APPLIED.into(), old.canonical_json());
+    c
+}
+
+const DB: &str = "---\napiVersion: moor/v1\nkind: Service\nmetadata: {name: db}\nspec:\n  image: app:1\n  env: {DB_PASSWORD: hunter2, LOG_LEVEL: info}\n";
+
+/// `db` as the resolver makes it of [`DB`]: the secret-looking plain key sealed.
+fn db_sealed(legacy: bool) -> Desired {
+    let mut d = desired(DB);
+    let previous = d.services["db"].canonical.clone();
+    resolve(&mut d, "db", |c| {
+        c.env.remove("DB_PASSWORD");
+        c.sealed_env.insert("DB_PASSWORD".into(), sealed("ab"));
+    });
+    if legacy {
+        d.services.get_mut("db").unwrap().legacy_canonical = Some(previous);
+    }
+    d
+}
+
+#[test]
+fn a_container_of_the_previous_release_is_current_by_its_legacy_hash() {
+    let o = observed(vec![built_by_the_previous_release(&desired(DB))]);
+    let p = plan(&db_sealed(true), &o);
+    assert!(p.is_empty(), "the hash of the legacy canonical JSON matches: {p:#?}");
+    let db = &db_sealed(true).services["db"];
+    assert!(is_current(db, &o.containers[0]));
+    // Built from the sealed spec itself: current too.
+    let now = built_from(&db.container, "db", "db", 1, RunState::Running);
+    assert!(is_current(db, &now));
+    // Another image under the old hash is not current.
+    let mut other = o.containers[0].clone();
+    other.image_id = "sha256:2222".into();
+    assert!(!is_current(db, &other));
+    // Without a hash label nothing is current.
+    let mut unlabelled = o.containers[0].clone();
+    unlabelled.labels.remove(labels::SPEC_HASH);
+    assert!(!is_current(db, &unlabelled));
+}
+
+#[test]
+fn without_a_legacy_hash_a_sealed_plain_secret_is_one_change_that_shows_no_value() {
+    let o = observed(vec![built_by_the_previous_release(&desired(DB))]);
+    let p = plan(&db_sealed(false), &o);
+    let Action::Replace { changes, .. } = &p.services["db"].actions[0] else { panic!("{p:#?}") };
+    assert_eq!(
+        changes,
+        &[Change { field: "env.DB_PASSWORD".into(), from: None, to: None, secret: Some(Secret::NowSealed) }]
+    );
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains(r#"{"field":"env.DB_PASSWORD","secret":"nowSealed"}"#), "{json}");
+    assert!(!json.contains("hunter2") && !json.contains("abababab"), "{json}");
+}
+
+#[test]
+fn both_label_forms_give_the_same_changes_and_none_for_defaults() {
+    let d = desired(&service("web", "  stopTimeout: 10s"));
+    let spec = &d.services["web"].container;
+    assert_eq!(changes(Some(&spec.canonical_json()), spec), []);
+    assert_eq!(changes(Some(&crate::spec_hash::last_applied_label(spec)), spec), []);
+    let mut old = spec.clone();
+    old.stop_timeout = std::time::Duration::from_secs(3);
+    old.auto_remove = true;
+    let expected = [
+        Change { field: "autoRemove".into(), from: Some("true".into()), to: Some("false".into()), secret: None },
+        Change { field: "stopTimeout".into(), from: Some("3s".into()), to: Some("10s".into()), secret: None },
+    ];
+    assert_eq!(changes(Some(&old.canonical_json()), spec), expected);
+    assert_eq!(changes(Some(&crate::spec_hash::last_applied_label(&old)), spec), expected);
+}
+
+#[test]
+fn secrets_are_named_never_shown() {
+    let mut d = desired(&service("app", ""));
+    resolve(&mut d, "app", |c| {
+        // Plain on both sides (a desired spec the resolver has not sealed): still never shown.
+        c.env.insert("API_TOKEN".into(), "s3cret-new-token".into());
+        c.sealed_env.insert("DB_PASSWORD".into(), sealed("ab"));
+        c.sealed_env.insert("ADDED".into(), sealed("12"));
+        c.sealed_env.insert("SAME".into(), sealed("34"));
+        c.files = vec![
+            file("/etc/app/app.yaml", FileKind::Config, format!("sha256:{}", "cd".repeat(32)), 0o444),
+            file("/run/secrets/tls.key", FileKind::Secret, sealed("ef"), 0o400),
+        ];
+    });
+    // Built before: DB_PASSWORD plain (the previous release), API_TOKEN plain, another sealed
+    // value of SAME and a removed sealed one, another config and secret file content, another
+    // secret file mode.
+    let mut old = d.services["app"].container.clone();
+    old.env.insert("LOG_LEVEL".into(), "debug".into());
+    old.env.insert("API_TOKEN".into(), "s3cret-old-token".into());
+    old.sealed_env.remove("DB_PASSWORD");
+    old.env.insert("DB_PASSWORD".into(), "hunter2".into());
+    old.sealed_env.remove("ADDED");
+    old.sealed_env.insert("SAME".into(), sealed("56"));
+    old.sealed_env.insert("GONE".into(), sealed("78"));
+    old.files = vec![
+        file("/etc/app/app.yaml", FileKind::Config, format!("sha256:{}", "00".repeat(32)), 0o444),
+        file("/run/secrets/old.key", FileKind::Secret, sealed("99"), 0o400),
+        file("/run/secrets/tls.key", FileKind::Secret, sealed("aa"), 0o440),
+    ];
+    let o = observed(vec![built_from(&old, "app", "app", 1, RunState::Running)]);
+    let p = plan(&d, &o);
+    let json = serde_json::to_string(&p).unwrap();
+    for value in NEVER_SHOWN.iter().chain(&["12121212", "34343434", "56565656", "78787878", "99999999", "aaaaaaaa"]) {
+        assert!(!json.contains(value), "{value} in {json}");
+    }
+    assert_yaml_snapshot!(p);
+    // A new container's fields: secrets marked, config digests shortened.
+    let shown: Vec<String> = fields(&d.services["app"].container).iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    for value in NEVER_SHOWN {
+        assert!(!shown.iter().any(|l| l.contains(value)), "{value} in {shown:#?}");
+    }
+    for line in [
+        "env.API_TOKEN: (secret)",
+        "env.DB_PASSWORD: (secret)",
+        "env.LOG_LEVEL: info",
+        "secret file /run/secrets/tls.key: (secret)",
+        "secret file /run/secrets/tls.key mode: 0400",
+        "config file /etc/app/app.yaml: sha256:cdcdcdcdcdcd",
+    ] {
+        assert!(shown.contains(&line.to_string()), "{line} not in {shown:#?}");
+    }
 }

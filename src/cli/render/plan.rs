@@ -12,8 +12,11 @@
 //!
 //! Under a replace, one line per changed field: `~ env.LOG_LEVEL: "info" → "debug"`, `+ env.NEW:
 //! "x"` for an added field, `- env.OLD: "y"` for a removed one, `# …` for a note that names no
-//! field. Under a create, with `-v`, every field of the new container. Values are printed as JSON
-//! strings, exactly as the plan holds them: what the plan redacts stays redacted.
+//! field, and for a secret only what happened to it, never a value or a digest:
+//! `~ env.DB_PASSWORD: (secret changed)`, `+ secret file /run/secrets/tls.key: (secret added)`.
+//! Under a create, with `-v`, every field of the new container, a secret as `(secret)`. Values
+//! are printed as JSON strings, exactly as the plan holds them: what the plan redacts stays
+//! redacted.
 //!
 //! Invariants: the summary's buckets are fixed (create, replace, change, remove; see [`Bucket`]);
 //! colour is added only by [`paint`], and only when [`Style::colour`] says so.
@@ -22,7 +25,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::manifest::{Desired, Problem};
-use crate::plan::{fields, Action, ActionKind, Change, Plan, ResourceAction};
+use crate::plan::{fields, Action, ActionKind, Change, Plan, ResourceAction, Secret, Shown};
 
 /// How the text is drawn.
 #[derive(Debug, Clone, Copy, Default)]
@@ -161,6 +164,14 @@ pub fn change_line(change: &Change) -> (Mark, String) {
         let note = change.to.as_deref().unwrap_or_default();
         return (Mark::Change, format!("# {}: {note}", change.field));
     }
+    if let Some(secret) = change.secret {
+        let mark = match secret {
+            Secret::Added => Mark::Add,
+            Secret::Removed => Mark::Remove,
+            Secret::Changed | Secret::NowSealed | Secret::NowPlain => Mark::Change,
+        };
+        return (mark, format!("{}: {}", change.field, secret.text()));
+    }
     match (&change.from, &change.to) {
         (Some(from), Some(to)) => (Mark::Change, format!("{}: {} → {}", change.field, quoted(from), quoted(to))),
         (None, Some(to)) => (Mark::Add, format!("{}: {}", change.field, quoted(to))),
@@ -189,7 +200,11 @@ pub fn write_action(out: &mut String, service: &str, action: &Action, desired: &
         Action::Create { .. } if style.verbose => {
             if let Some(service) = desired.services.get(service) {
                 for (field, value) in fields(&service.container) {
-                    detail(out, Mark::Add, &format!("{field}: {}", quoted(&value)));
+                    let value = match value {
+                        Shown::Text(text) => quoted(&text),
+                        Shown::Secret => Shown::Secret.to_string(),
+                    };
+                    detail(out, Mark::Add, &format!("{field}: {value}"));
                 }
             }
         }

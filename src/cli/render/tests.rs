@@ -12,9 +12,10 @@ use super::*;
 use crate::apply::{ActionError, Progress, ResourceKind, ResourceResult, ServiceFailure, ServiceResult, Step};
 use crate::engine::EngineError;
 use crate::labels;
+use crate::manifest::model::{FileKind, FileMount};
 use crate::observe::{Observed, ObservedContainer, RunState};
 use crate::plan::fixtures::{built_from, desired, observed, resource, FRONT_AND_DATA};
-use crate::plan::{plan, ActionKind};
+use crate::plan::{plan, Action, ActionKind};
 
 const PLAIN: Style = Style { colour: false, verbose: false };
 const VERBOSE: Style = Style { colour: false, verbose: true };
@@ -271,4 +272,119 @@ fn refused_by_policy() {
         .ends_with("0 to create, 0 to replace, 0 to change, 0 to remove, 1 refused by policy\n"));
     let out = apply_text(&p, &ApplyReport::default(), &only, PLAIN);
     assert!(out.ends_with("0 service(s) failed, 1 refused by policy\n"), "{out}");
+}
+
+/// The values and digests of [`secrets_spec`] and its older version: none may be printed.
+const NEVER_SHOWN: [&str; 7] = ["hunter2", "s3cret-old", "s3cret-new", "abababab", "efefefef", "12121212", "99999999"];
+
+/// `web` as the resolver makes it: a sealed env var, a secret-looking plain key (as a desired spec
+/// before resolving holds it), a secret file and a config file.
+fn secrets_spec() -> Desired {
+    let mut d = desired(&service("web", "  env: {LOG_LEVEL: debug, API_TOKEN: s3cret-new}"));
+    let web = d.services.get_mut("web").unwrap();
+    web.container.sealed_env.insert("DB_PASSWORD".into(), format!("hmac-sha256:{}", "ab".repeat(32)));
+    web.container.files = vec![
+        FileMount {
+            target: "/etc/app/app.yaml".into(),
+            kind: FileKind::Config,
+            digest: format!("sha256:{}", "cd".repeat(32)),
+            uid: None,
+            gid: None,
+            mode: 0o444,
+        },
+        FileMount {
+            target: "/run/secrets/tls.key".into(),
+            kind: FileKind::Secret,
+            digest: format!("hmac-sha256:{}", "ef".repeat(32)),
+            uid: Some(1000),
+            gid: None,
+            mode: 0o400,
+        },
+    ];
+    web.canonical = web.container.canonical_json();
+    d
+}
+
+/// A container of [`secrets_spec`] built by the release before secrets: everything in plain `env`,
+/// no files.
+fn built_before_secrets(d: &Desired) -> ObservedContainer {
+    let mut old = d.services["web"].container.clone();
+    old.sealed_env.clear();
+    old.files.clear();
+    old.env.insert("DB_PASSWORD".into(), "hunter2".into());
+    old.env.insert("API_TOKEN".into(), "s3cret-old".into());
+    old.env.insert("LOG_LEVEL".into(), "info".into());
+    let mut c = built_from(&old, "web", "web", 1, RunState::Running);
+    c.labels.insert(labels::LAST_APPLIED.into(), old.canonical_json());
+    c
+}
+
+/// A container of [`secrets_spec`] built by this release, with other secret values, another config
+/// and a secret file since removed.
+fn built_with_other_secrets(d: &Desired) -> ObservedContainer {
+    let mut old = d.services["web"].container.clone();
+    old.sealed_env.insert("DB_PASSWORD".into(), format!("hmac-sha256:{}", "12".repeat(32)));
+    old.env.insert("API_TOKEN".into(), "s3cret-old".into());
+    old.files[0].digest = format!("sha256:{}", "00".repeat(32));
+    old.files[1].digest = format!("hmac-sha256:{}", "99".repeat(32));
+    old.files.push(FileMount {
+        target: "/run/secrets/old.pem".into(),
+        kind: FileKind::Secret,
+        digest: format!("hmac-sha256:{}", "99".repeat(32)),
+        uid: None,
+        gid: None,
+        mode: 0o400,
+    });
+    built_from(&old, "web", "web", 1, RunState::Running)
+}
+
+#[track_caller]
+fn assert_redacted(out: &str) {
+    for value in NEVER_SHOWN {
+        assert!(!out.contains(value), "{value} shown:\n{out}");
+    }
+}
+
+#[test]
+fn secrets_in_a_replace_are_named_not_shown() {
+    let d = secrets_spec();
+    for (snapshot, old) in [
+        ("secrets_since_the_previous_release", built_before_secrets(&d)),
+        ("secrets_changed", built_with_other_secrets(&d)),
+    ] {
+        let p = plan(&d, &observed(vec![old]));
+        let out = plan_text(&p, &d, VERBOSE);
+        assert_redacted(&out);
+        assert_snapshot!(snapshot, out);
+        let json = serde_json::to_string_pretty(&p).unwrap();
+        assert_redacted(&json);
+        assert_snapshot!(format!("{snapshot}_json"), json);
+        let yaml = serde_yaml::to_string(&p).unwrap();
+        assert_redacted(&yaml);
+    }
+}
+
+#[test]
+fn secrets_in_a_create_are_marked() {
+    let d = secrets_spec();
+    let out = plan_text(&plan(&d, &observed(vec![])), &d, VERBOSE);
+    assert_redacted(&out);
+    assert!(out.contains("    + env.DB_PASSWORD: (secret)\n"), "{out}");
+    assert_snapshot!(out);
+}
+
+#[test]
+fn apply_reports_secret_changes_without_values() {
+    let d = secrets_spec();
+    let p = plan(&d, &observed(vec![built_with_other_secrets(&d)]));
+    let mut report = ApplyReport::default();
+    report.services.insert("web".into(), ServiceResult { done: vec![ActionKind::Replace], failure: None });
+    let out = apply_text(&p, &report, &d, PLAIN);
+    assert_redacted(&out);
+    assert!(out.contains("    ~ env.DB_PASSWORD: (secret changed)\n"), "{out}");
+    // The log line of a replacement uses `Change`'s Display.
+    let Action::Replace { changes, .. } = &p.services["web"].actions[0] else { panic!("{p:#?}") };
+    let logged: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    assert_redacted(&logged.join(", "));
+    assert!(logged.contains(&"env.API_TOKEN: (secret changed)".to_string()), "{logged:?}");
 }

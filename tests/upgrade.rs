@@ -1,0 +1,172 @@
+//! Upgrading from the release before secrets and the slim label (985dc89) replaces nothing.
+//!
+//! `tests/fixtures/upgrade/CASE.yaml` are representative manifests; `CASE.labels.json` the labels
+//! that release's binary wrote on their containers, recorded once with
+//! `scripts/upgrade-fixture.py` (see its header). Each test creates containers carrying exactly
+//! those labels, with the test's own service name and instance and `moor.spec-hash` recomputed
+//! with the old formula for this machine's test image (sha256 of the old canonical text, "\n",
+//! the image ID, computed here and not with moor's function), then asserts that `moor plan` is in
+//! sync and `moor apply` changes nothing (the same container IDs).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use common::{docker, docker_cli, expect_code, image, owned, TestEnv, IMAGE, SLEEPER};
+
+/// What the old binary wrote for one case.
+struct Recorded {
+    /// The name `__NAME__` stood for when the old binary hashed the labels.
+    service: String,
+    image_id: String,
+    /// Container name (with `__NAME__`) and its labels.
+    containers: Vec<(String, BTreeMap<String, String>)>,
+}
+
+fn recorded(case: &str) -> Recorded {
+    let path = format!("{}/tests/fixtures/upgrade/{case}.labels.json", env!("CARGO_MANIFEST_DIR"));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(json["release"], "moor 0.1.0 (commit 985dc89)", "{path}: recorded with another release");
+    assert_eq!(json["image"], IMAGE);
+    let containers = json["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), serde_json::from_value(c["labels"].clone()).unwrap()))
+        .collect();
+    Recorded {
+        service: json["service"].as_str().unwrap().to_string(),
+        image_id: json["imageId"].as_str().unwrap().to_string(),
+        containers,
+    }
+}
+
+/// The previous release's `moor.spec-hash`: `sha256:` and the hex of sha256(canonical, "\n",
+/// image ID). Written out here so that a change to moor's own function cannot hide a
+/// difference.
+fn old_hash(canonical: &str, image_id: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(canonical.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(image_id.as_bytes());
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// Writes `case`'s manifest for the service `name` and creates its containers as the previous
+/// release left them (running; `--rm` when the spec says `autoRemove`). Returns their IDs by name.
+async fn as_the_previous_release_left_it(env: &TestEnv, case: &str, name: &str) -> BTreeMap<String, String> {
+    let image_id = image().await;
+    let dir = format!("{}/tests/fixtures/upgrade", env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(format!("{dir}/{case}.yaml")).unwrap();
+    env.write(&format!("{case}.yaml"), &manifest.replace("__NAME__", name));
+    let rec = recorded(case);
+    assert!(!rec.containers.is_empty(), "{case}: nothing recorded");
+    for (container, labels) in &rec.containers {
+        let old_text = &labels["moor.last-applied"];
+        // The recording is the old formula's: its hash is the text's over the recorded image.
+        let as_recorded = old_text.replace("__NAME__", &rec.service);
+        assert_eq!(labels["moor.spec-hash"], old_hash(&as_recorded, &rec.image_id), "{case}: the old formula");
+        let mut labels = labels.clone();
+        let last_applied = old_text.replace("__NAME__", name);
+        labels.insert("moor.spec-hash".into(), old_hash(&last_applied, image_id));
+        labels.insert("moor.last-applied".into(), last_applied.clone());
+        labels.insert("moor.instance".into(), env.instance.clone());
+        labels.insert("moor.service".into(), name.to_string());
+        let container = container.replace("__NAME__", name);
+        let mut args = vec!["run".to_string(), "-d".into(), "--name".into(), container.clone()];
+        let spec: Value = serde_json::from_str(&last_applied).unwrap();
+        if spec["autoRemove"] == true {
+            args.push("--rm".into());
+        }
+        for (k, v) in &labels {
+            args.extend(["--label".into(), format!("{k}={v}")]);
+        }
+        args.extend([IMAGE.into(), "sh".into(), "-c".into(), SLEEPER.into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert!(!docker_cli(&args).trim().is_empty(), "docker run {container}");
+    }
+    let ids = owned(&docker().await, &env.instance).await;
+    assert_eq!(ids.len(), rec.containers.len(), "{ids:?}");
+    ids
+}
+
+/// `moor plan` is in sync and `moor apply` touches nothing: the same containers afterwards.
+async fn upgrade_replaces_nothing(case: &str) {
+    let env = TestEnv::new(&format!("upgrade-{case}"));
+    let name = env.name(case);
+    let before = as_the_previous_release_left_it(&env, case, &name).await;
+    let dir = env.manifests().to_str().unwrap().to_string();
+    let plan = expect_code(env.moor(&["plan", &dir]), 0);
+    assert_eq!(plan, "in sync: nothing to do\n");
+    expect_code(env.moor(&["apply", &dir]), 0);
+    assert_eq!(owned(&docker().await, &env.instance).await, before, "apply replaced a container");
+}
+
+#[tokio::test]
+async fn ports_healthcheck_labels_and_restart_replace_nothing() {
+    upgrade_replaces_nothing("web").await;
+}
+
+#[tokio::test]
+async fn mounts_resources_and_stop_settings_replace_nothing() {
+    upgrade_replaces_nothing("store").await;
+}
+
+#[tokio::test]
+async fn two_replicas_replace_nothing() {
+    upgrade_replaces_nothing("pool").await;
+}
+
+#[tokio::test]
+async fn auto_remove_replaces_nothing() {
+    upgrade_replaces_nothing("job").await;
+}
+
+/// `DB_PASSWORD` in plain `env`: the previous release hashed its value. On the branch that wrote
+/// this test nothing sealed it yet, so the spec (and hash) was the old one. With the resolver
+/// merged, it seals the key and keeps the old canonical JSON as `Service::legacy_canonical`,
+/// whose hash `plan::is_current` accepts: this test then proves that path. (After the merge, give
+/// `plan` and `apply` `--state-dir` under the test's folder, or `apply` makes the host key under
+/// /var/lib/moor/<instance>; that flag needed `--git` before.)
+#[tokio::test]
+async fn a_secret_looking_plain_key_replaces_nothing() {
+    upgrade_replaces_nothing("db").await;
+}
+
+/// A real change on a container of the previous release: the diff reads its full label (one
+/// changed field, no default read as a change), and the new container carries the slim label.
+#[tokio::test]
+async fn a_change_reads_the_old_label_and_writes_the_slim_one() {
+    let env = TestEnv::new("upgrade-change");
+    let name = env.name("web");
+    as_the_previous_release_left_it(&env, "web", &name).await;
+    let file = env.manifests().join("web.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("LOG_LEVEL: info", "LOG_LEVEL: debug")).unwrap();
+    let dir = env.manifests().to_str().unwrap().to_string();
+    let plan = expect_code(env.moor(&["plan", &dir]), 2);
+    assert_eq!(
+        plan,
+        format!(
+            "~ replace {name}\n    ~ env.LOG_LEVEL: \"info\" → \"debug\"\n0 to create, 1 to replace, 0 to change, 0 to remove\n"
+        )
+    );
+    expect_code(env.moor(&["apply", &dir]), 0);
+    let old = &recorded("web").containers[0].1["moor.last-applied"];
+    let info = docker().await.inspect_container(&name, None).await.unwrap();
+    let labels = info.config.unwrap().labels.unwrap();
+    let slim = &labels["moor.last-applied"];
+    let full: Value = serde_json::from_str(old).unwrap();
+    let mut expected = full.as_object().unwrap().clone();
+    // The defaults are left out; the rest is the old label with the new value.
+    for key in ["autoRemove", "mounts", "networks", "resources", "stopTimeout"] {
+        expected.remove(key);
+    }
+    expected["env"]["LOG_LEVEL"] = "debug".into();
+    assert_eq!(serde_json::from_str::<Value>(slim).unwrap(), Value::Object(expected), "{slim}");
+    assert!(slim.len() < old.len(), "{slim}");
+    assert_eq!(expect_code(env.moor(&["plan", &dir]), 0), "in sync: nothing to do\n");
+}
