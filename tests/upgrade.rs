@@ -99,9 +99,12 @@ async fn upgrade_replaces_nothing(case: &str) {
     let name = env.name(case);
     let before = as_the_previous_release_left_it(&env, case, &name).await;
     let dir = env.manifests().to_str().unwrap().to_string();
-    let plan = expect_code(env.moor(&["plan", &dir]), 0);
+    // The state dir holds the key that seals secret-looking values: the test's own.
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+    let plan = expect_code(env.moor(&["plan", &dir, "--state-dir", state]), 0);
     assert_eq!(plan, "in sync: nothing to do\n");
-    expect_code(env.moor(&["apply", &dir]), 0);
+    expect_code(env.moor(&["apply", &dir, "--state-dir", state]), 0);
     assert_eq!(owned(&docker().await, &env.instance).await, before, "apply replaced a container");
 }
 
@@ -125,12 +128,10 @@ async fn auto_remove_replaces_nothing() {
     upgrade_replaces_nothing("job").await;
 }
 
-/// `DB_PASSWORD` in plain `env`: the previous release hashed its value. On the branch that wrote
-/// this test nothing sealed it yet, so the spec (and hash) was the old one. With the resolver
-/// merged, it seals the key and keeps the old canonical JSON as `Service::legacy_canonical`,
-/// whose hash `plan::is_current` accepts: this test then proves that path. (After the merge, give
-/// `plan` and `apply` `--state-dir` under the test's folder, or `apply` makes the host key under
-/// /var/lib/moor/<instance>; that flag needed `--git` before.)
+/// `DB_PASSWORD` in plain `env`: the previous release hashed its value. The resolver now seals
+/// the key (a digest in the spec, so a new spec hash) and keeps the old canonical JSON as
+/// `Service::legacy_canonical`, whose hash `plan::is_current` accepts: the container the previous
+/// release made is still current.
 #[tokio::test]
 async fn a_secret_looking_plain_key_replaces_nothing() {
     upgrade_replaces_nothing("db").await;
