@@ -6,7 +6,7 @@
 //! - Durations, sizes, ports and mounts are parsed; relative bind paths are absolute (resolved
 //!   against the manifest's folder).
 //! - [`ContainerSpec`] holds exactly the fields that affect a container. Its canonical JSON is
-//!   what `moor.spec-hash` and `moor.last-applied` are made of, so lists whose order does not
+//!   what `moor.spec-hash` is made of (and `moor.last-applied`, without its defaults), so lists whose order does not
 //!   matter to Docker (ports, mounts, networks) are sorted here: reordering a manifest must not
 //!   recreate a container.
 
@@ -186,7 +186,7 @@ impl ContainerSpec {
     }
 
     /// Canonical JSON: sorted keys at every level, no whitespace. What `moor.spec-hash` hashes
-    /// and `moor.last-applied` holds.
+    /// (`moor.last-applied` holds it without the fields left at their defaults).
     pub fn canonical_json(&self) -> String {
         fn sorted(value: serde_json::Value) -> serde_json::Value {
             match value {
