@@ -40,6 +40,9 @@ fn every_invalid_fixture_reports_its_problems_where_they_are() {
     let mut checked = 0;
     for entry in fs::read_dir(fixtures()).unwrap() {
         let path = entry.unwrap().path();
+        if path.ends_with("data") {
+            continue; // what the Secrets of the fixtures name, not manifests
+        }
         let files: Vec<PathBuf> = if path.is_dir() {
             fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()).collect()
         } else {
@@ -185,6 +188,7 @@ fn cli_validate_json_lists_every_problem() {
     let text_count = fs::read_dir(fixtures())
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().is_file())
+        .filter(|e| !e.as_ref().unwrap().path().ends_with("data"))
         .map(|e| expectations(&e.unwrap().path()).len())
         .sum::<usize>();
     // The folder scan is not recursive: only the top-level fixture files count.

@@ -167,7 +167,8 @@ pub fn run(args: DownArgs, global: &Global) -> anyhow::Result<ExitCode> {
         if !report.errors.iter().any(|f| f.kind == "container") {
             // No container is left to use them (the key that seals digests stays, as the git
             // source's snapshots do: they belong to the state dir, not to the containers).
-            let state_dir = args.state_dir.clone().unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(instance));
+            let state_dir =
+                args.state_dir.clone().unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(instance));
             let store = crate::secrets::store::FileStore::new(state_dir);
             if let Err(e) = store.gc_services(&Default::default()) {
                 eprintln!("moor: could not remove the secret and config files: {e}");

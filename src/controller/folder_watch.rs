@@ -134,9 +134,8 @@ impl FolderWatch {
 
 /// A path inside `root` with no hidden component.
 fn is_ours(root: &Path, path: &Path) -> bool {
-    path.strip_prefix(root).is_ok_and(|rest| {
-        rest.components().all(|c| !c.as_os_str().to_str().is_some_and(|name| name.starts_with('.')))
-    })
+    path.strip_prefix(root)
+        .is_ok_and(|rest| rest.components().all(|c| !c.as_os_str().to_str().is_some_and(|name| name.starts_with('.'))))
 }
 
 fn is_change(kind: &EventKind) -> bool {

@@ -100,11 +100,13 @@ impl KeySource {
     }
 }
 
-/// A data file as read: its values, or (checking without a key) only its keys.
+/// A data file as read: its values, or (checking without a key) only its keys, or (checking a
+/// host-held file on a machine that is not the host) nothing.
 #[derive(Clone)]
 enum Content {
     Data(Arc<Data>),
     KeysOnly(Vec<String>),
+    Unknown,
 }
 
 impl Content {
@@ -115,6 +117,7 @@ impl Content {
                 Data::Bytes(_) => Vec::new(),
             },
             Content::KeysOnly(keys) => keys.clone(),
+            Content::Unknown => Vec::new(),
         }
     }
 
@@ -125,6 +128,7 @@ impl Content {
                 Data::Bytes(_) => None,
             },
             Content::KeysOnly(keys) => keys.iter().any(|k| k == key).then_some(None),
+            Content::Unknown => Some(None),
         }
     }
 }
@@ -135,6 +139,8 @@ struct Pass<'a> {
     files: BTreeMap<PathBuf, Result<Content, String>>,
     secrets: BTreeMap<String, Result<Content, String>>,
     not_decrypted: Vec<String>,
+    /// Host-held files (outside the manifest source) missing where `moor validate` runs.
+    not_here: Vec<String>,
 }
 
 impl Pass<'_> {
@@ -148,8 +154,16 @@ impl Pass<'_> {
     }
 
     fn read_uncached(&mut self, file: &DataFile) -> Result<Content, String> {
-        let bytes = read_allowed(&file.path, &file.written, &self.resolver.roots)?;
         let written = &file.written;
+        if self.resolver.mode == Mode::Check
+            && !file.path.starts_with(&self.resolver.roots.shown)
+            && !file.path.exists()
+        {
+            // A host-held secret (`/etc/moor/...`) is on the host, not where CI validates.
+            self.not_here.push(file.path.display().to_string());
+            return Ok(Content::Unknown);
+        }
+        let bytes = read_allowed(&file.path, written, &self.resolver.roots)?;
         if !sops::is_encrypted(file.format, &bytes) {
             let data = sops::read_plain(file.format, &bytes).map_err(|e| format!("{written}: {e}"))?;
             return Ok(Content::Data(Arc::new(data)));
@@ -159,7 +173,7 @@ impl Pass<'_> {
                 .map(|d| Content::Data(Arc::new(d)))
                 .map_err(|e| format!("{written}: cannot be decrypted: {e}")),
             Ok(None) if self.resolver.mode == Mode::Check => {
-                self.not_decrypted.push(written.clone());
+                self.not_decrypted.push(file.path.display().to_string());
                 sops::keys(file.format, &bytes).map(Content::KeysOnly).map_err(|e| format!("{written}: {e}"))
             }
             Ok(None) => Err(format!(
@@ -181,7 +195,13 @@ fn located(source: &Option<crate::manifest::model::Source>, field: &FieldPath, m
 
 /// Resolves every admitted service of `loaded` (see the module doc).
 pub fn resolve(loaded: &mut Loaded, resolver: &Resolver) {
-    let mut pass = Pass { resolver, files: BTreeMap::new(), secrets: BTreeMap::new(), not_decrypted: Vec::new() };
+    let mut pass = Pass {
+        resolver,
+        files: BTreeMap::new(),
+        secrets: BTreeMap::new(),
+        not_decrypted: Vec::new(),
+        not_here: Vec::new(),
+    };
     let mut problems = Vec::new();
     let declared: Vec<Secret> = loaded.desired.secrets.values().cloned().collect();
     for secret in &declared {
@@ -199,17 +219,24 @@ pub fn resolve(loaded: &mut Loaded, resolver: &Resolver) {
             loaded.desired.services.remove(&name);
         }
     }
-    let mut not_decrypted = std::mem::take(&mut pass.not_decrypted);
-    not_decrypted.sort();
-    not_decrypted.dedup();
-    for written in not_decrypted {
-        loaded.warnings.push(Problem {
-            file: PathBuf::from(&written),
-            line: None,
-            column: None,
-            field: String::new(),
-            message: "SOPS-encrypted: checked by its keys only, not decrypted (no age key on this machine)".into(),
-        });
+    let notes = [
+        (
+            std::mem::take(&mut pass.not_decrypted),
+            "SOPS-encrypted: checked by its keys only, not decrypted (no age key on this machine)",
+        ),
+        (
+            std::mem::take(&mut pass.not_here),
+            "not on this machine: a host-held file is checked on the host (moor plan there)",
+        ),
+    ];
+    for (mut files, message) in notes {
+        files.sort();
+        files.dedup();
+        for file in files {
+            let problem =
+                Problem { file: file.into(), line: None, column: None, field: String::new(), message: message.into() };
+            loaded.warnings.push(problem);
+        }
     }
     if !problems.is_empty() {
         loaded.problems.extend(problems);
@@ -218,9 +245,18 @@ pub fn resolve(loaded: &mut Loaded, resolver: &Resolver) {
     }
 }
 
+/// Why a reference failed when loading already said so (an undeclared Secret, a key of a binary
+/// one): the service still fails, with no second message.
+const REPORTED: String = String::new();
+
 /// The value of `key` in secret `name`, or why not.
 fn secret_value<'a>(pass: &'a Pass, name: &str, key: &str) -> Result<Option<&'a Sensitive<String>>, String> {
     let content = secret_content(pass, name)?;
+    if let Content::Data(d) = content {
+        if let Data::Bytes(_) = d.as_ref() {
+            return Err(REPORTED);
+        }
+    }
     content.get(key).ok_or_else(|| {
         let mut keys = content.keys();
         keys.truncate(20);
@@ -232,7 +268,7 @@ fn secret_content<'a>(pass: &'a Pass, name: &str) -> Result<&'a Content, String>
     match pass.secrets.get(name) {
         Some(Ok(content)) => Ok(content),
         Some(Err(_)) => Err(format!("secret {name:?} cannot be read (its problem is reported at its manifest)")),
-        None => Err(format!("secret {name:?} is not declared by any Secret manifest")),
+        None => Err(REPORTED),
     }
 }
 
@@ -261,11 +297,7 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
         };
         if let Content::Data(d) = &content {
             if let Data::Bytes(_) = d.as_ref() {
-                problems.push(located(
-                    &source,
-                    field,
-                    "a binary file has no keys to set as environment variables".into(),
-                ));
+                problems.push(located(&source, field, REPORTED));
                 continue;
             }
         }
@@ -317,15 +349,11 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
             (None, Content::Data(d)) => match d.as_ref() {
                 Data::Bytes(b) => Some(b.expose().clone()),
                 Data::Map(_) => {
-                    problems.push(located(
-                        &source,
-                        &s.field,
-                        format!("secret {:?} holds keys: name one with key", s.secret),
-                    ));
+                    problems.push(located(&source, &s.field, REPORTED));
                     continue;
                 }
             },
-            (None, Content::KeysOnly(_)) => None,
+            (None, Content::KeysOnly(_) | Content::Unknown) => None,
         };
         let mount = FileMount {
             target: s.target.clone(),
@@ -354,6 +382,7 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
         }
     }
     if !problems.is_empty() {
+        problems.retain(|p| !p.message.is_empty());
         return Err(problems);
     }
     if pass.resolver.mode == Mode::Check {

@@ -122,7 +122,13 @@ impl TestEnv {
         // cleanup below) matches any part of a name; "12341" would match test 10's "123410".
         let token = format!("{:05}t{n:04}", std::process::id() % 100_000);
         let instance = format!("t-{test}-{token}");
-        TestEnv { instance, token, dir: tempfile::tempdir().unwrap(), images: Default::default(), envs: Default::default() }
+        TestEnv {
+            instance,
+            token,
+            dir: tempfile::tempdir().unwrap(),
+            images: Default::default(),
+            envs: Default::default(),
+        }
     }
 
     /// A daemon-wide unique name derived from `base`.
