@@ -55,7 +55,8 @@ async fn an_auto_remove_container_stopped_from_outside_is_created_again() {
     let moor = Controller::start(&env, &[]).await;
     let first = first_container(&docker, &env, &job).await;
     common::docker_cli(&["stop", &job]);
-    eventually(Duration::from_secs(10), "a new running job container", || async {
+    // Generous: under a loaded CI machine the event, the settle and the create take seconds.
+    eventually(Duration::from_secs(30), "a new running job container", || async {
         let id = owned(&docker, &env.instance).await.get(&job).cloned().filter(|id| *id != first)?;
         running_env(&docker, &id).await.filter(|r| r.0)
     })
