@@ -99,7 +99,10 @@ async fn the_hosts_age_key_is_never_read_as_a_secret() {
     let app = env.name("app");
     env.write(
         "secrets.yaml",
-        &format!("apiVersion: moor/v1\nkind: Secret\nmetadata: {{name: hostkey}}\nspec:\n  file: {}\n", key.file.display()),
+        &format!(
+            "apiVersion: moor/v1\nkind: Secret\nmetadata: {{name: hostkey}}\nspec:\n  file: {}\n",
+            key.file.display()
+        ),
     );
     env.write("app.yaml", &service_yaml(&app, "  secrets: [hostkey]\n"));
     let state = tempfile::tempdir().unwrap();
@@ -206,7 +209,10 @@ fn a_digest_key_that_could_not_be_made_is_tried_again() {
     let mut loaded = sealed_service(manifests.path());
     resolve(&mut loaded, &resolver);
     let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
-    assert!(loaded.desired.services.contains_key("app"), "still refused once the state dir can be written: {problems:?}");
+    assert!(
+        loaded.desired.services.contains_key("app"),
+        "still refused once the state dir can be written: {problems:?}"
+    );
 }
 
 // FAILS: `moor run` reads the host's age key once, at start (`cli::secrets::resolver` stores the
@@ -279,4 +285,156 @@ async fn rollouts_follow_values_not_files() {
     let text = all_output(&out);
     assert!(text.contains("secret file /run/secrets/pw mode") && !text.contains(&password), "{text}");
     expect_code(out, 2);
+}
+
+/// Values from a plain env file, a plain YAML Secret and a secret-looking plain `env` key, before
+/// and after a change, in every output of the CLI and in the container's labels.
+#[tokio::test]
+async fn no_value_in_any_cli_output() {
+    let _ = image().await;
+    let env = TestEnv::new("rv-outputs");
+    let m = env.manifests().to_path_buf();
+    std::fs::create_dir(m.join("data")).unwrap();
+    let app = env.name("app");
+    let values: Vec<String> = ["smtp1", "db1", "tok1", "smtp2", "db2", "tok2"].iter().map(|v| env.name(v)).collect();
+    let write = |smtp: &str, db: &str, tok: &str| {
+        std::fs::write(m.join("data/app.env"), format!("SMTP_PASS={smtp}\n")).unwrap();
+        std::fs::write(m.join("data/db.yaml"), format!("password: {db}\n")).unwrap();
+        env.write(
+            "app.yaml",
+            &service_yaml(
+                &app,
+                &format!("  envFrom: [ {{ file: ./data/app.env }} ]\n  env:\n    LOG_LEVEL: info\n    API_TOKEN: {tok}\n    DB_PASSWORD: {{ secret: db, key: password }}\n  secrets:\n    - {{ secret: db, key: password, target: /run/secrets/pw }}\n"),
+            ),
+        );
+    };
+    env.write(
+        "secrets.yaml",
+        "apiVersion: moor/v1\nkind: Secret\nmetadata: {name: db}\nspec:\n  file: ./data/db.yaml\n",
+    );
+    write(&values[0], &values[1], &values[2]);
+    let state = tempfile::tempdir().unwrap();
+    let hidden = |what: &str, text: &str| {
+        for v in &values {
+            assert!(!text.contains(v.as_str()), "{what} shows {v}:\n{text}");
+        }
+    };
+    let out = moor(&env, state.path(), &["apply", "-vv", "-o", "json"]);
+    hidden("apply -o json -vv", &all_output(&out));
+    expect_code(out, 0);
+    write(&values[3], &values[4], &values[5]);
+    let dir = m.display().to_string();
+    for args in [
+        &["plan", "-v"][..],
+        &["plan", "-o", "json"],
+        &["plan", "-o", "yaml"],
+        &["status"],
+        &["status", "-o", "json"],
+        &["status", "-o", "yaml"],
+    ] {
+        let out = moor(&env, state.path(), args);
+        hidden(&args.join(" "), &all_output(&out));
+    }
+    let out = env.moor(&["validate", "-o", "json", &dir]);
+    hidden("validate", &all_output(&out));
+    let out = moor(&env, state.path(), &["apply", "-vv", "-o", "yaml"]);
+    hidden("apply -o yaml -vv", &all_output(&out));
+    expect_code(out, 0);
+    let labels = common::docker_cli(&["inspect", "-f", "{{json .Config.Labels}}", &app]);
+    hidden("labels", &labels);
+    let (_, seen) = exec(&app, "echo $SMTP_PASS $API_TOKEN $DB_PASSWORD; cat /run/secrets/pw");
+    assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), [&values[3], &values[5], &values[4], &values[4]]);
+}
+
+// FAILS: `moor validate` in CI fails every repository that uses a host-held secret, the issue's
+// own example (`file: /etc/moor/secrets/db.env`): the file exists only on the host, so validate
+// reports "no such file" (and each reference to it), exit 1. Without the age key validate checks
+// what it can and warns; a host-held file it cannot see should be a warning the same way (plan,
+// apply and run still need it).
+#[test]
+fn validate_passes_a_repository_with_a_host_held_secret() {
+    let env = TestEnv::new("rv-host-held");
+    env.write(
+        "secrets.yaml",
+        "apiVersion: moor/v1\nkind: Secret\nmetadata: {name: db}\nspec:\n  file: /etc/moor/rv-review-host-only/db.env\n",
+    );
+    env.write("app.yaml", &service_yaml("app", "  env:\n    DB_PASSWORD: { secret: db, key: password }\n"));
+    let out = env.moor(&["validate", env.manifests().to_str().unwrap()]);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("warning") && text.contains("/etc/moor/rv-review-host-only/db.env"), "{text}");
+}
+
+/// The controller with a tampered SOPS file: the service using it is left as it runs, prune is
+/// suspended (a service whose manifest was removed stays), and once the file is fixed prune
+/// resumes and the service is still the same container.
+#[tokio::test]
+async fn the_controller_holds_back_on_a_tampered_file_and_recovers() {
+    let _ = image().await;
+    let docker = docker().await;
+    let env = TestEnv::new("rv-recover");
+    let keys = tempfile::tempdir().unwrap();
+    let key = age_key(keys.path(), "host.agekey");
+    env.set_env("SOPS_AGE_KEY_FILE", key.file.to_str().unwrap());
+    let db = env.manifests().join("db.sops.yaml");
+    sops_encrypt(&key, "db.yaml", "password: pw-1\n", &db);
+    env.write(
+        "secrets.yaml",
+        "apiVersion: moor/v1\nkind: Secret\nmetadata: {name: db}\nspec:\n  file: ./db.sops.yaml\n",
+    );
+    let (app, other) = (env.name("app"), env.name("other"));
+    env.write("app.yaml", &service_yaml(&app, "  env:\n    DB_PASSWORD: { secret: db, key: password }\n"));
+    env.write("other.yaml", &service_yaml(&other, ""));
+    let state = tempfile::tempdir().unwrap();
+    let (dir, state_arg) = (env.manifests().display().to_string(), state.path().display().to_string());
+    let c = Controller::start_every(&env, "2s", &[&dir, "--state-dir", &state_arg]).await;
+    let first = eventually(Duration::from_secs(30), "both services up", || async {
+        let o = owned(&docker, &env.instance).await;
+        (o.len() == 2).then_some(o)
+    })
+    .await;
+
+    let good = std::fs::read_to_string(&db).unwrap();
+    let at = good.find("data:").unwrap() + 5;
+    let flipped = if &good[at..at + 1] == "A" { "B" } else { "A" };
+    std::fs::write(&db, format!("{}{flipped}{}", &good[..at], &good[at + 1..])).unwrap();
+    env.remove("other.yaml");
+    let seen = eventually(Duration::from_secs(20), "the problem in /status", || async {
+        let s = c.status();
+        let problem =
+            s["problems"].as_array().is_some_and(|p| p.iter().any(|p| p.to_string().contains("db.sops.yaml")));
+        problem.then(|| s["lastResync"].clone())
+    })
+    .await;
+    // A whole resync later, with the problem still there.
+    eventually(Duration::from_secs(20), "a resync after the problem", || async {
+        (c.status()["lastResync"] != seen).then_some(())
+    })
+    .await;
+    assert_eq!(owned(&docker, &env.instance).await, first, "touched or pruned with a tampered file");
+
+    std::fs::write(&db, good).unwrap();
+    eventually(Duration::from_secs(20), "prune resumes", || async {
+        let o = owned(&docker, &env.instance).await;
+        (!o.contains_key(&other)).then_some(())
+    })
+    .await;
+    assert_eq!(owned(&docker, &env.instance).await.get(&app), first.get(&app), "the service is not replaced");
+}
+
+// FAILS: a service whose dependency could not be resolved (its env file is missing) fails with
+// `dependency "db" has no manifest`: the manifest is there, and the message sends the user
+// looking for the wrong thing. (Resolve drops the service from `Desired::services`; apply tells
+// only refused from undeclared.)
+#[test]
+fn a_dependant_names_why_its_dependency_is_missing() {
+    let env = TestEnv::new("rv-dependant");
+    let (db, app) = (env.name("db"), env.name("app"));
+    env.write("db.yaml", &service_yaml(&db, "  envFrom: [ { file: ./data/missing.env } ]\n"));
+    env.write("app.yaml", &service_yaml(&app, &format!("  dependsOn: [{db}]\n")));
+    let state = tempfile::tempdir().unwrap();
+    let out = moor(&env, state.path(), &["apply"]);
+    let text = all_output(&out);
+    assert!(text.contains("missing.env"), "{text}");
+    assert!(!text.contains("has no manifest"), "{text}");
 }
