@@ -121,6 +121,58 @@ mod tests {
         assert!(e.contains("larger than 1024 KiB"), "{e}");
     }
 
+    // FAILS: a FIFO inside a readable root hangs the read forever (open(2) of a FIFO for reading
+    // blocks until a writer comes; `is_file` is checked only after the open). A `mkfifo` in the
+    // manifest folder or under /etc/moor freezes `moor validate/plan/apply` and the controller's
+    // reload for good.
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let source = tempfile::tempdir().unwrap();
+        let fifo = source.path().join("app.env");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let roots = Roots::folder(source.path().into(), Vec::new());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (path, r) = (fifo.clone(), roots.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(read_allowed(&path, "./app.env", &r));
+        });
+        let result = rx.recv_timeout(std::time::Duration::from_secs(3));
+        if result.is_err() {
+            // Unblock the reader so that the thread ends.
+            drop(std::fs::OpenOptions::new().write(true).open(&fifo));
+        }
+        let result = result.expect("read_allowed of a FIFO still waits after 3s");
+        let e = result.unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn prefixes_and_folder_links_do_not_widen_the_roots() {
+        let base = tempfile::tempdir().unwrap();
+        let (source, etc_moor, moorish, outside) =
+            (base.path().join("src"), base.path().join("moor"), base.path().join("moorish"), base.path().join("out"));
+        for d in [&source, &etc_moor, &moorish, &outside] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(moorish.join("x.env"), "A=1").unwrap();
+        std::fs::write(outside.join("x.env"), "A=1").unwrap();
+        // A folder link in the middle of a path inside the source.
+        std::os::unix::fs::symlink(&outside, source.join("sub")).unwrap();
+        // A link under an allowed root that climbs out of it.
+        std::os::unix::fs::symlink(etc_moor.join("..").join("out").join("x.env"), etc_moor.join("y.env")).unwrap();
+        let roots = Roots::folder(source.clone(), vec![etc_moor.clone()]);
+        for (path, written) in [
+            (moorish.join("x.env"), "/etc/moorish/x.env"),
+            (source.join("sub/x.env"), "./sub/x.env"),
+            (etc_moor.join("y.env"), "/etc/moor/y.env"),
+        ] {
+            let e = read_allowed(&path, written, &roots).unwrap_err();
+            assert!(e.contains("is outside"), "{written}: {e}");
+        }
+    }
+
     #[test]
     fn a_shown_source_is_read_where_it_is() {
         let actual = tempfile::tempdir().unwrap();

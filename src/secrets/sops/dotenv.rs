@@ -208,6 +208,31 @@ mod tests {
         assert!(matches!(&err, SopsError::Malformed { at, .. } if at == "line 2"), "{err:?}");
     }
 
+    // FAILS: a plain env file's key is not checked as compose checks it. compose-go's dotenv
+    // parser takes `KEY: value` (YAML style) as well as `KEY=value` and refuses a name with any
+    // other character; moor splits at the first `=` only, so `API_TOKEN:dGVzdA==` becomes the
+    // variable `API_TOKEN:dGVzdA` = `=`: most of the token is now a variable NAME, which moor
+    // prints in plans (`env.API_TOKEN:dGVzdA: (secret)`) and keeps in the container's
+    // `moor.last-applied` label (sealedEnv's keys), and the app gets no API_TOKEN.
+    #[test]
+    fn a_colon_separated_line_never_turns_a_value_into_a_name() {
+        for (text, value) in [("API_TOKEN:dGVzdA==\n", "dGVzdA=="), ("DB_PASSWORD:hunter2=x\n", "hunter2=x")] {
+            match parse_plain(text.as_bytes()) {
+                // As compose reads it.
+                Ok(pairs) => assert_eq!(pairs, pairs_of(text, value), "{text:?}"),
+                // Or refused, naming the line only.
+                Err(err) => {
+                    assert!(matches!(&err, SopsError::Malformed { at, .. } if at == "line 1"), "{err:?}");
+                    assert!(!format!("{err} {err:?}").contains(&value[..6]), "{err}");
+                }
+            }
+        }
+    }
+
+    fn pairs_of(text: &str, value: &str) -> Vec<(String, String)> {
+        vec![(text.split(':').next().unwrap().to_string(), value.to_string())]
+    }
+
     #[test]
     fn sops_form_splits_values_and_metadata() {
         let text =
