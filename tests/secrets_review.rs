@@ -1,6 +1,7 @@
 //! Adversarial review of issue #11 (secrets and configs): each test states a property the issue
-//! or the README promises. Tests marked `// FAILS: <defect>` fail on the reviewed `main`; the
-//! others pin down behaviour found sound. Real `sops` and `age-keygen`, the real daemon.
+//! or the README promises. Tests marked `// Found in review:` failed on the reviewed code and
+//! pin down the fix; the others pin down behaviour found sound. Real `sops` and `age-keygen`,
+//! the real daemon.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use common::{docker, eventually, expect_code, image, owned, service_yaml, Controller, TestEnv};
 use moor::secrets::read::Roots;
-use moor::secrets::resolve::{resolve, KeySource, KeyUse, Mode, Resolver};
+use moor::secrets::resolve::{resolve, IdentitySource, KeySource, KeyUse, Mode, Resolver};
 
 struct AgeKey {
     file: PathBuf,
@@ -78,7 +79,7 @@ fn exec(name: &str, script: &str) -> (bool, String) {
 
 const TOKEN_SECRET: &str = "apiVersion: moor/v1\nkind: Secret\nmetadata: {name: tok}\nspec:\n  file: ./data/tok.txt\n";
 
-// FAILS: the host's own age private key can be read as a Secret (or config) by any manifest.
+// Found in review: the host's own age private key can be read as a Secret (or config) by any manifest.
 // moor refuses nothing under a readable root, and the README tells users to put the key at
 // `/etc/moor/age.key`, inside the default readPaths (`/etc/moor`): a `git push` with a Secret
 // `file: /etc/moor/age.key` mounts the host's private key into a container of the pusher's
@@ -117,7 +118,7 @@ async fn the_hosts_age_key_is_never_read_as_a_secret() {
     assert!(!seen.contains("AGE-SECRET-KEY-"), "the container holds the host's age key");
 }
 
-// FAILS: a secret file is owned by root (0400) unless the manifest repeats `uid`, so a service
+// Found in review: a secret file is owned by root (0400) unless the manifest repeats `uid`, so a service
 // that runs as a non-root `user` cannot read its own secret. The issue asks for files "owned by
 // the container's numeric `user`/`uid`/`gid` when given".
 #[tokio::test]
@@ -135,7 +136,7 @@ async fn a_secret_file_is_readable_by_the_containers_user() {
     assert!(ok && text.contains("tok-value"), "user 1000 cannot read its secret:\n{text}");
 }
 
-// FAILS: a service set to `state: absent` keeps its secret files (and env bundle) under the state
+// Found in review: a service set to `state: absent` keeps its secret files (and env bundle) under the state
 // dir for good: `collect_files` keeps whatever the desired spec names, and an absent service's
 // spec still names its files although no container uses them ("removed when no container uses
 // them").
@@ -159,7 +160,7 @@ async fn state_absent_leaves_no_secret_file_behind() {
     assert_eq!(files_under(&service_files), Vec::<String>::new(), "files of an absent service are kept");
 }
 
-// FAILS: a config file that does not exist is reported at `spec.configs[0].file.file` (the field
+// Found in review: a config file that does not exist is reported at `spec.configs[0].file.file` (the field
 // path gets `file` twice: `ConfigFileRef::field` already ends in `file`, resolve adds another).
 #[test]
 fn a_missing_config_is_located_at_its_file_field() {
@@ -184,7 +185,7 @@ fn sealed_service(dir: &Path) -> moor::manifest::Loaded {
     moor::manifest::load_paths(&[dir.to_path_buf()])
 }
 
-// FAILS: the digest key's outcome is kept for the life of the process, errors included
+// Found in review: the digest key's outcome is kept for the life of the process, errors included
 // (`KeySource::get` caches its `Result` in a OnceLock). `moor run` holds one Resolver: once the
 // key could not be made (a full disk, a state dir not yet mounted), every service with a secret
 // stays a problem, with prune suspended, until the controller is restarted.
@@ -197,7 +198,7 @@ fn a_digest_key_that_could_not_be_made_is_tried_again() {
     std::fs::write(&blocker, "not a folder").unwrap();
     let resolver = Resolver {
         roots: Roots::folder(manifests.path().into(), Vec::new()),
-        identities: Ok(None),
+        identities: IdentitySource::Fixed(Ok(None)),
         key: KeySource::state_dir(blocker.join("state"), KeyUse::Create),
         mode: Mode::Apply,
     };
@@ -215,7 +216,7 @@ fn a_digest_key_that_could_not_be_made_is_tried_again() {
     );
 }
 
-// FAILS: `moor run` reads the host's age key once, at start (`cli::secrets::resolver` stores the
+// Found in review: `moor run` reads the host's age key once, at start (`cli::secrets::resolver` stores the
 // `Result` of `identities()`): a controller started before its key file exists, or whose key is
 // replaced, never decrypts with the key it is given, however often it resyncs, until it is
 // restarted. The README says nothing of a restart (it does for the policy: "Read once").
@@ -346,7 +347,7 @@ async fn no_value_in_any_cli_output() {
     assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), [&values[3], &values[5], &values[4], &values[4]]);
 }
 
-// FAILS: `moor validate` in CI fails every repository that uses a host-held secret, the issue's
+// Found in review: `moor validate` in CI fails every repository that uses a host-held secret, the issue's
 // own example (`file: /etc/moor/secrets/db.env`): the file exists only on the host, so validate
 // reports "no such file" (and each reference to it), exit 1. Without the age key validate checks
 // what it can and warns; a host-held file it cannot see should be a warning the same way (plan,
@@ -422,7 +423,7 @@ async fn the_controller_holds_back_on_a_tampered_file_and_recovers() {
     assert_eq!(owned(&docker, &env.instance).await.get(&app), first.get(&app), "the service is not replaced");
 }
 
-// FAILS: a service whose dependency could not be resolved (its env file is missing) fails with
+// Found in review: a service whose dependency could not be resolved (its env file is missing) fails with
 // `dependency "db" has no manifest`: the manifest is there, and the message sends the user
 // looking for the wrong thing. (Resolve drops the service from `Desired::services`; apply tells
 // only refused from undeclared.)

@@ -180,8 +180,13 @@ async fn wait_for_dependency<E: Engine>(
         }
     }
     let Some(dep_service) = ctx.desired.services.get(dep) else {
-        let refused = ctx.desired.refused.contains_key(dep);
-        return Err(if refused { DependencyFailure::Refused } else { DependencyFailure::NoManifest });
+        return Err(if ctx.desired.refused.contains_key(dep) {
+            DependencyFailure::Refused
+        } else if ctx.desired.unresolved.contains(dep) {
+            DependencyFailure::Unresolved
+        } else {
+            DependencyFailure::NoManifest
+        });
     };
     let timeout = dep_service.update.health_timeout.max(Duration::from_secs(30));
     for name in dep_service.container_names() {

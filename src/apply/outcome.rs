@@ -118,6 +118,9 @@ pub enum DependencyFailure {
     /// The host policy refuses it: it is not created or changed, so it cannot be waited for.
     #[error("is refused by the host policy")]
     Refused,
+    /// Declared, but its secrets, env files or configs could not be read.
+    #[error("could not be resolved: its secrets, env files or configs cannot be read (see the problems)")]
+    Unresolved,
     #[error("is not {}: {reason}", match condition { DependCondition::Started => "started", DependCondition::Healthy => "healthy" })]
     NotReady { condition: DependCondition, reason: NotReady },
 }

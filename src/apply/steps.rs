@@ -16,7 +16,7 @@ use super::outcome::{ActionError, ActionResult};
 use super::progress::{Reporter, Step};
 use crate::engine::{CreateRequest, Engine, EngineError, Provided};
 use crate::labels;
-use crate::manifest::model::PullPolicy;
+use crate::manifest::model::{PullPolicy, State};
 use crate::manifest::{ContainerSpec, Desired, Service};
 use crate::observe::{Observed, ObservedContainer};
 use crate::plan::Target;
@@ -201,7 +201,8 @@ pub async fn collect_files<E: Engine>(ctx: &Context<'_, E>, service: &str) {
             None => return,
         }
     }
-    let desired = ctx.desired.services.get(service).map(|s| &s.container);
+    // An absent service's spec names files no container will use.
+    let desired = ctx.desired.services.get(service).filter(|s| s.state != State::Absent).map(|s| &s.container);
     let keep: Vec<&ContainerSpec> = specs.iter().chain(desired).collect();
     match store.gc(service, &keep) {
         Ok(0) => {}

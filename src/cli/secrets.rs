@@ -4,25 +4,18 @@
 //! resolve (see `crate::secrets::resolve`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::manifest::Loaded;
 use crate::policy::Policy;
-use crate::secrets::age_key::Identities;
 use crate::secrets::read::Roots;
 pub use crate::secrets::resolve::KeyUse;
-use crate::secrets::resolve::{resolve, KeySource, Mode, Resolver};
-
-/// The host's age identities: `Ok(None)` without one; an error names why it cannot be read.
-pub fn identities() -> Result<Option<Arc<Identities>>, String> {
-    Identities::from_env().map(|ids| ids.map(Arc::new)).map_err(|e| e.to_string())
-}
+use crate::secrets::resolve::{resolve, IdentitySource, KeySource, Mode, Resolver};
 
 /// A resolver for manifests read from `source` and shown under `shown`.
 pub fn resolver(source: PathBuf, shown: PathBuf, policy: &Policy, state_dir: &Path, key: KeyUse) -> Resolver {
     Resolver {
-        roots: Roots { source, shown, allowed: policy.read_paths.clone() },
-        identities: identities(),
+        roots: Roots { source, shown, allowed: policy.read_paths.clone(), denied: vec![state_dir.to_path_buf()] },
+        identities: IdentitySource::Env,
         key: KeySource::state_dir(state_dir.to_path_buf(), key),
         mode: Mode::Apply,
     }

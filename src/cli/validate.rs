@@ -18,7 +18,7 @@ use crate::manifest::{guard_empty, load_paths, Problem};
 use crate::policy::{refusals, Policy};
 use crate::secrets::host_key::HostKey;
 use crate::secrets::read::Roots;
-use crate::secrets::resolve::{resolve, KeySource, Mode, Resolver};
+use crate::secrets::resolve::{resolve, IdentitySource, KeySource, Mode, Resolver};
 
 /// A resolver that checks what can be checked here: files exist and may be read, SOPS files
 /// decrypt with this machine's age key, or without one have the keys referenced. Nothing is
@@ -33,8 +33,8 @@ fn checker(paths: &[PathBuf], policy: &Policy) -> Resolver {
     let mut allowed = folders[1.min(folders.len())..].to_vec();
     allowed.extend(policy.read_paths.iter().cloned());
     Resolver {
-        roots: Roots { shown: source.clone(), source, allowed },
-        identities: super::secrets::identities(),
+        roots: Roots { shown: source.clone(), source, allowed, denied: Vec::new() },
+        identities: IdentitySource::Env,
         key: KeySource::Fixed(std::sync::Arc::new(HostKey::from_bytes([0; 32]))),
         mode: Mode::Check,
     }

@@ -63,13 +63,17 @@ pub struct Desired {
     /// `services`): declared, so never pruned, but never created, replaced or started either.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub refused: BTreeMap<String, Refused>,
+    /// Services declared but taken out because their secrets, env files or configs could not be
+    /// read (`crate::secrets::resolve`): what a dependant's failure names.
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub unresolved: std::collections::BTreeSet<String>,
 }
 
 impl Desired {
     /// Does a manifest declare the service, admitted or refused? What is declared is never
     /// pruned.
     pub fn declares(&self, service: &str) -> bool {
-        self.services.contains_key(service) || self.refused.contains_key(service)
+        self.services.contains_key(service) || self.refused.contains_key(service) || self.unresolved.contains(service)
     }
 }
 

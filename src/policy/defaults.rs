@@ -58,4 +58,4 @@ pub const DEVICES: &[&str] = &[];
 
 /// Where Secrets, env files and configs may be read from outside the manifest source: moor's own
 /// configuration folder, where a host keeps what is not in git (an age key, a local env file).
-pub const READ_PATHS: &[&str] = &["/etc/moor"];
+pub const READ_PATHS: &[&str] = &["/etc/moor/secrets"];

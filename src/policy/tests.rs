@@ -251,7 +251,7 @@ fn the_default_policy_is_a_file_with_no_rules() {
     assert_eq!(d.binds.allow, [HostPath::root()]);
     assert!(!d.binds.docker_socket && !d.privileged && !d.host_namespaces.network);
     assert!(d.capabilities.is_empty() && d.devices.is_empty());
-    assert_eq!(d.read_paths, [Path::new("/etc/moor")]);
+    assert_eq!(d.read_paths, [Path::new("/etc/moor/secrets")]);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! Invariants:
 //! - A file is read only when its real path (every symlink resolved) lies inside the manifest
-//!   source or under a folder the host policy's `readPaths` allows (`/etc/moor` by default).
+//!   source or under a folder the host policy's `readPaths` allows (`/etc/moor/secrets` by default).
 //!   Otherwise a push to the repository could copy `/etc/shadow` into a container. The manifest
 //!   layer already refused `..` in a relative path.
 //! - The roots are resolved at each read, not once: the git source's root is the `current`
@@ -11,7 +11,11 @@
 //!   manifest wrote it, never its content.
 
 use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+
+/// How every age private key begins (Bech32, upper case as age writes it).
+const AGE_SECRET: &[u8] = b"AGE-SECRET-KEY-1";
 
 /// The largest file a Secret, env file or config may be.
 pub const MAX_DATA_BYTES: u64 = 1 << 20;
@@ -26,12 +30,15 @@ pub struct Roots {
     /// `<state-dir>/current`. A path under `shown` is read under `source`.
     pub shown: PathBuf,
     pub allowed: Vec<PathBuf>,
+    /// Never read, even inside a root: moor's state dir (its digest key, other services'
+    /// secret files).
+    pub denied: Vec<PathBuf>,
 }
 
 impl Roots {
     /// A folder read where it is shown.
     pub fn folder(source: PathBuf, allowed: Vec<PathBuf>) -> Roots {
-        Roots { shown: source.clone(), source, allowed }
+        Roots { shown: source.clone(), source, allowed, denied: Vec::new() }
     }
 }
 
@@ -64,13 +71,24 @@ pub fn read_allowed(path: &Path, written: &str, roots: &Roots) -> Result<Vec<u8>
         .chain(&roots.allowed)
         .filter_map(|root| std::fs::canonicalize(root).ok())
         .any(|root| real.starts_with(root));
+    let canonical = |p: &PathBuf| std::fs::canonicalize(p).ok();
+    if let Some(dir) = roots.denied.iter().filter_map(canonical).find(|d| real.starts_with(d)) {
+        return Err(format!("{written} is in moor's own state dir {}: never read for a container", dir.display()));
+    }
     if !inside {
         return Err(format!(
             "{written} is outside {}: moor reads secrets and configs only there (the host policy's readPaths may add folders)",
             roots.describe()
         ));
     }
-    let mut file = std::fs::File::open(&real).map_err(|e| format!("{written}: cannot be read: {e}"))?;
+    // O_NONBLOCK: opening a FIFO for reading would wait for a writer (forever); it opens at once
+    // and is then refused as not a regular file. O_NOFOLLOW: `real` has no symlink left, and a
+    // symlink swapped in since must not be followed.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(&real)
+        .map_err(|e| format!("{written}: cannot be read: {e}"))?;
     let meta = file.metadata().map_err(|e| format!("{written}: cannot be read: {e}"))?;
     if !meta.is_file() {
         return Err(format!("{written} is not a regular file"));
@@ -86,6 +104,11 @@ pub fn read_allowed(path: &Path, written: &str, roots: &Roots) -> Result<Vec<u8>
         .map_err(|e| format!("{written}: cannot be read: {e}"))?;
     if bytes.len() as u64 > MAX_DATA_BYTES {
         return Err(format!("{written} is larger than {} KiB", MAX_DATA_BYTES >> 10));
+    }
+    // The key that opens every secret of this host must never be handed to a container, wherever
+    // it was put (a manifest could name it as a Secret or a config).
+    if bytes.windows(AGE_SECRET.len()).any(|w| w.eq_ignore_ascii_case(AGE_SECRET)) {
+        return Err(format!("{written} holds an age private key: moor never gives one to a container"));
     }
     Ok(bytes)
 }
@@ -121,10 +144,8 @@ mod tests {
         assert!(e.contains("larger than 1024 KiB"), "{e}");
     }
 
-    // FAILS: a FIFO inside a readable root hangs the read forever (open(2) of a FIFO for reading
-    // blocks until a writer comes; `is_file` is checked only after the open). A `mkfifo` in the
-    // manifest folder or under /etc/moor freezes `moor validate/plan/apply` and the controller's
-    // reload for good.
+    // A FIFO (or a device) under a readable root must not freeze validate, plan, apply or the
+    // controller's reload: it is refused at once.
     #[test]
     fn a_fifo_is_refused_without_waiting_for_a_writer() {
         let source = tempfile::tempdir().unwrap();
@@ -177,8 +198,8 @@ mod tests {
     fn a_shown_source_is_read_where_it_is() {
         let actual = tempfile::tempdir().unwrap();
         std::fs::write(actual.path().join("a.env"), "A=1").unwrap();
-        let roots =
-            Roots { source: actual.path().into(), shown: "/var/lib/moor/x/current".into(), allowed: Vec::new() };
+        let roots = Roots::folder(actual.path().into(), Vec::new());
+        let roots = Roots { shown: "/var/lib/moor/x/current".into(), ..roots };
         let read = read_allowed(Path::new("/var/lib/moor/x/current/a.env"), "./a.env", &roots).unwrap();
         assert_eq!(read, b"A=1");
     }

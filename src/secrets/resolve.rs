@@ -43,8 +43,8 @@ pub enum Mode {
 /// What resolving needs from the host.
 pub struct Resolver {
     pub roots: Roots,
-    /// The host's age identities: `Ok(None)` when none is configured.
-    pub identities: Result<Option<Arc<Identities>>, String>,
+    /// Where the host's age identities come from.
+    pub identities: IdentitySource,
     /// The key that seals values, taken only when a service has something to seal.
     pub key: KeySource,
     pub mode: Mode,
@@ -53,6 +53,24 @@ pub struct Resolver {
 impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Resolver").field("roots", &self.roots).field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+/// Where the host's age identities come from.
+pub enum IdentitySource {
+    /// sops' environment variables and files, read again at each resolve: a key file made or
+    /// replaced while `moor run` runs is used from the next load on.
+    Env,
+    /// Given (tests, and commands that read them once): `Ok(None)` when there is none.
+    Fixed(Result<Option<Arc<Identities>>, String>),
+}
+
+impl IdentitySource {
+    fn get(&self) -> Result<Option<Arc<Identities>>, String> {
+        match self {
+            IdentitySource::Env => Identities::from_env().map(|ids| ids.map(Arc::new)).map_err(|e| e.to_string()),
+            IdentitySource::Fixed(ids) => ids.clone(),
+        }
     }
 }
 
@@ -70,32 +88,38 @@ pub enum KeyUse {
 /// manifests without secrets never make a state dir.
 pub enum KeySource {
     /// `<state-dir>/digest.key`.
-    StateDir { dir: PathBuf, key_use: KeyUse, cell: std::sync::OnceLock<Result<Arc<HostKey>, String>> },
+    /// Only a key is kept: a failure (a state dir not mounted yet) is tried again next time.
+    StateDir { dir: PathBuf, key_use: KeyUse, cell: std::sync::Mutex<Option<Arc<HostKey>>> },
     /// A key given (tests, benchmarks).
     Fixed(Arc<HostKey>),
 }
 
 impl KeySource {
     pub fn state_dir(dir: PathBuf, key_use: KeyUse) -> KeySource {
-        KeySource::StateDir { dir, key_use, cell: std::sync::OnceLock::new() }
+        KeySource::StateDir { dir, key_use, cell: std::sync::Mutex::new(None) }
     }
 
     fn get(&self) -> Result<Arc<HostKey>, String> {
         match self {
             KeySource::Fixed(key) => Ok(key.clone()),
-            KeySource::StateDir { dir, key_use, cell } => cell
-                .get_or_init(|| {
-                    let key = match key_use {
-                        KeyUse::Create => HostKey::load_or_create(dir).map(Some),
-                        KeyUse::Read => HostKey::load(dir),
-                    };
-                    match key {
-                        Ok(Some(key)) => Ok(Arc::new(key)),
-                        Ok(None) => Ok(Arc::new(HostKey::from_bytes([0; 32]))),
-                        Err(e) => Err(e.to_string()),
-                    }
-                })
-                .clone(),
+            KeySource::StateDir { dir, key_use, cell } => {
+                let mut cell = cell.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(key) = cell.as_ref() {
+                    return Ok(key.clone());
+                }
+                let key = match key_use {
+                    KeyUse::Create => HostKey::load_or_create(dir).map(Some),
+                    KeyUse::Read => HostKey::load(dir),
+                };
+                let key = match key {
+                    Ok(Some(key)) => Arc::new(key),
+                    // Nothing was ever sealed on this host: any key compares the same.
+                    Ok(None) => return Ok(Arc::new(HostKey::from_bytes([0; 32]))),
+                    Err(e) => return Err(e.to_string()),
+                };
+                *cell = Some(key.clone());
+                Ok(key)
+            }
         }
     }
 }
@@ -136,6 +160,8 @@ impl Content {
 /// One pass of resolving: files are read once however many services name them.
 struct Pass<'a> {
     resolver: &'a Resolver,
+    /// Read once per pass.
+    identities: Result<Option<Arc<Identities>>, String>,
     files: BTreeMap<PathBuf, Result<Content, String>>,
     secrets: BTreeMap<String, Result<Content, String>>,
     not_decrypted: Vec<String>,
@@ -168,7 +194,7 @@ impl Pass<'_> {
             let data = sops::read_plain(file.format, &bytes).map_err(|e| format!("{written}: {e}"))?;
             return Ok(Content::Data(Arc::new(data)));
         }
-        match &self.resolver.identities {
+        match &self.identities {
             Ok(Some(ids)) => sops::decrypt(file.format, &bytes, ids)
                 .map(|d| Content::Data(Arc::new(d)))
                 .map_err(|e| format!("{written}: cannot be decrypted: {e}")),
@@ -197,6 +223,7 @@ fn located(source: &Option<crate::manifest::model::Source>, field: &FieldPath, m
 pub fn resolve(loaded: &mut Loaded, resolver: &Resolver) {
     let mut pass = Pass {
         resolver,
+        identities: resolver.identities.get(),
         files: BTreeMap::new(),
         secrets: BTreeMap::new(),
         not_decrypted: Vec::new(),
@@ -217,6 +244,7 @@ pub fn resolve(loaded: &mut Loaded, resolver: &Resolver) {
         if let Err(found) = resolve_service(service, &mut pass) {
             problems.extend(found);
             loaded.desired.services.remove(&name);
+            loaded.desired.unresolved.insert(name);
         }
     }
     let notes = [
@@ -329,6 +357,10 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
         }
     }
 
+    // Owned by the container's numeric user when the entry names no uid/gid, so that a service
+    // running as `1000:1000` can read its own 0400 secret. A user name cannot be resolved here
+    // (it lives in the image's /etc/passwd): then root owns it unless uid/gid say otherwise.
+    let user = numeric_user(service.container.user.as_deref());
     let mut files: Vec<(FileMount, Option<Sensitive<Vec<u8>>>)> = Vec::new();
     for s in &service.refs.secrets {
         let content = match secret_content(pass, &s.secret) {
@@ -359,8 +391,8 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
             target: s.target.clone(),
             kind: FileKind::Secret,
             digest: String::new(),
-            uid: s.owner.uid,
-            gid: s.owner.gid,
+            uid: s.owner.uid.or(user.0),
+            gid: s.owner.gid.or(user.1),
             mode: s.owner.mode,
         };
         files.push((mount, bytes.map(Sensitive::new)));
@@ -372,13 +404,13 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
                     target: c.target.clone(),
                     kind: FileKind::Config,
                     digest: content_digest(&bytes),
-                    uid: c.owner.uid,
-                    gid: c.owner.gid,
+                    uid: c.owner.uid.or(user.0),
+                    gid: c.owner.gid.or(user.1),
                     mode: c.owner.mode,
                 };
                 files.push((mount, Some(Sensitive::new(bytes))));
             }
-            Err(message) => problems.push(located(&source, &c.field.key("file"), message)),
+            Err(message) => problems.push(located(&source, &c.field, message)),
         }
     }
     if !problems.is_empty() {
@@ -429,6 +461,19 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
         service.legacy_canonical = Some(previous);
     }
     Ok(())
+}
+
+/// `uid` or `uid:gid` when numeric (`user: "1000:1000"`); a name gives nothing.
+fn numeric_user(user: Option<&str>) -> (Option<u32>, Option<u32>) {
+    let Some(user) = user else { return (None, None) };
+    let (uid, gid) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    match uid.parse::<u32>() {
+        Ok(uid) => (Some(uid), gid.and_then(|g| g.parse().ok())),
+        Err(_) => (None, None),
+    }
 }
 
 /// What a value is sealed as: its name (an env var's, a file's target) and the value, so that

@@ -82,6 +82,12 @@ pub(super) fn parse_plain(bytes: &[u8]) -> Result<Vec<(String, String)>, SopsErr
         if key.contains(char::is_whitespace) {
             return Err(malformed(number, "a variable name with a space in it"));
         }
+        // compose's names: letters, digits, `_`, `.` and `-`. Anything else (a `KEY:value` line
+        // split at a `=` inside its value) would turn part of a value into a name, which plans
+        // and labels show.
+        if !key.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(malformed(number, "a variable name may hold only letters, digits, `_`, `.` and `-`"));
+        }
         let rest = rest.trim_start();
         let value = match rest.chars().next() {
             Some(quote @ ('"' | '\'')) => {
@@ -208,12 +214,8 @@ mod tests {
         assert!(matches!(&err, SopsError::Malformed { at, .. } if at == "line 2"), "{err:?}");
     }
 
-    // FAILS: a plain env file's key is not checked as compose checks it. compose-go's dotenv
-    // parser takes `KEY: value` (YAML style) as well as `KEY=value` and refuses a name with any
-    // other character; moor splits at the first `=` only, so `API_TOKEN:dGVzdA==` becomes the
-    // variable `API_TOKEN:dGVzdA` = `=`: most of the token is now a variable NAME, which moor
-    // prints in plans (`env.API_TOKEN:dGVzdA: (secret)`) and keeps in the container's
-    // `moor.last-applied` label (sealedEnv's keys), and the app gets no API_TOKEN.
+    // A `KEY:value` line (compose reads it YAML style) must never make part of the value a
+    // name: plans and labels show names. moor refuses it, naming the line.
     #[test]
     fn a_colon_separated_line_never_turns_a_value_into_a_name() {
         for (text, value) in [("API_TOKEN:dGVzdA==\n", "dGVzdA=="), ("DB_PASSWORD:hunter2=x\n", "hunter2=x")] {
