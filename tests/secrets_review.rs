@@ -5,45 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::sops::{age_key, all_output, files_under, sops_encrypt};
 use common::{docker, eventually, expect_code, image, owned, service_yaml, Controller, TestEnv};
 use moor::secrets::read::Roots;
 use moor::secrets::resolve::{resolve, IdentitySource, KeySource, KeyUse, Mode, Resolver};
-
-struct AgeKey {
-    file: PathBuf,
-    recipient: String,
-}
-
-fn age_key(dir: &Path, name: &str) -> AgeKey {
-    let file = dir.join(name);
-    let out = Command::new("age-keygen").args(["-o", file.to_str().unwrap()]).output().expect("age-keygen");
-    assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
-    let text = std::fs::read_to_string(&file).unwrap();
-    let recipient = text.lines().find_map(|l| l.strip_prefix("# public key: ")).expect("public key line").to_string();
-    AgeKey { file, recipient }
-}
-
-/// `plain` encrypted by the real sops for `key` (format from `name`'s extension), written to `out`.
-fn sops_encrypt(key: &AgeKey, name: &str, plain: &str, out: &Path) {
-    let scratch = tempfile::tempdir().unwrap();
-    let input = scratch.path().join(name);
-    std::fs::write(&input, plain).unwrap();
-    let result = Command::new("sops")
-        .current_dir(scratch.path())
-        .args(["--encrypt", "--age", &key.recipient, input.to_str().unwrap()])
-        .output()
-        .expect("sops");
-    assert!(result.status.success(), "sops: {}", String::from_utf8_lossy(&result.stderr));
-    std::fs::write(out, &result.stdout).unwrap();
-}
-
-fn all_output(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
 
 /// `moor ARGS... DIR --state-dir STATE`.
 fn moor(env: &TestEnv, state: &Path, args: &[&str]) -> std::process::Output {
@@ -51,24 +20,6 @@ fn moor(env: &TestEnv, state: &Path, args: &[&str]) -> std::process::Output {
     let mut all: Vec<&str> = args.to_vec();
     all.extend([dir.as_str(), "--state-dir", state.as_str()]);
     env.moor(&all)
-}
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(dir).unwrap().display().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// `sh -c script` in container `name`: `(succeeded, stdout + stderr)`.

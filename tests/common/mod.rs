@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod git;
 pub mod git_http;
 pub mod registry;
+pub mod sops;
 pub mod tls;
 
 use std::collections::HashMap;
