@@ -14,7 +14,14 @@ use crate::secrets::resolve::{resolve, IdentitySource, KeySource, Mode, Resolver
 /// A resolver for manifests read from `source` and shown under `shown`.
 pub fn resolver(source: PathBuf, shown: PathBuf, policy: &Policy, state_dir: &Path, key: KeyUse) -> Resolver {
     Resolver {
-        roots: Roots { source, shown, allowed: policy.read_paths.clone(), denied: vec![state_dir.to_path_buf()] },
+        // The state dir's own secrets: its digest key and the files of every service. (The git
+        // source's snapshots live there too, and are the manifest source itself.)
+        roots: Roots {
+            source,
+            shown,
+            allowed: policy.read_paths.clone(),
+            denied: ["digest.key", "secrets", "configs"].iter().map(|p| state_dir.join(p)).collect(),
+        },
         identities: IdentitySource::Env,
         key: KeySource::state_dir(state_dir.to_path_buf(), key),
         mode: Mode::Apply,

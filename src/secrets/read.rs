@@ -30,8 +30,8 @@ pub struct Roots {
     /// `<state-dir>/current`. A path under `shown` is read under `source`.
     pub shown: PathBuf,
     pub allowed: Vec<PathBuf>,
-    /// Never read, even inside a root: moor's state dir (its digest key, other services'
-    /// secret files).
+    /// Never read, even inside a root: moor's own secrets in its state dir (the digest key, the
+    /// files of every service).
     pub denied: Vec<PathBuf>,
 }
 
@@ -73,7 +73,7 @@ pub fn read_allowed(path: &Path, written: &str, roots: &Roots) -> Result<Vec<u8>
         .any(|root| real.starts_with(root));
     let canonical = |p: &PathBuf| std::fs::canonicalize(p).ok();
     if let Some(dir) = roots.denied.iter().filter_map(canonical).find(|d| real.starts_with(d)) {
-        return Err(format!("{written} is in moor's own state dir {}: never read for a container", dir.display()));
+        return Err(format!("{written} is moor's own state ({}): never read for a container", dir.display()));
     }
     if !inside {
         return Err(format!(
@@ -202,5 +202,27 @@ mod tests {
         let roots = Roots { shown: "/var/lib/moor/x/current".into(), ..roots };
         let read = read_allowed(Path::new("/var/lib/moor/x/current/a.env"), "./a.env", &roots).unwrap();
         assert_eq!(read, b"A=1");
+    }
+
+    #[test]
+    fn moors_own_secrets_and_any_age_key_are_never_read() {
+        let source = tempfile::tempdir().unwrap();
+        let state = source.path().join("state");
+        std::fs::create_dir_all(state.join("secrets/app")).unwrap();
+        std::fs::write(state.join("digest.key"), "00").unwrap();
+        std::fs::write(state.join("secrets/app/file-1"), "other service's secret").unwrap();
+        std::fs::write(source.path().join("keys.txt"), "# created\nAGE-SECRET-KEY-1QQQQ\n").unwrap();
+        let roots = Roots {
+            denied: vec![state.join("digest.key"), state.join("secrets")],
+            ..Roots::folder(source.path().into(), Vec::new())
+        };
+        for (file, why) in [
+            ("state/digest.key", "moor's own state"),
+            ("state/secrets/app/file-1", "moor's own state"),
+            ("keys.txt", "holds an age private key"),
+        ] {
+            let e = read_allowed(&source.path().join(file), file, &roots).unwrap_err();
+            assert!(e.contains(why), "{file}: {e}");
+        }
     }
 }
