@@ -38,6 +38,22 @@ pub struct Pass {
     pub report: ApplyReport,
 }
 
+/// Removes the secret and config files of services no manifest declares any more (a service
+/// pruned after Docker had already removed its containers has no action to collect them after).
+/// Only in this one-pass apply, with prune allowed: the controller's reconciles run concurrently
+/// over snapshots of the manifests, so one could remove the folder of a service another is
+/// creating; there `apply` collects per service after its actions, and `moor down` the rest.
+fn collect_undeclared_files(desired: &Desired, plan: &Plan, options: &ApplyOptions) {
+    let Some(store) = options.store.as_deref().filter(|_| !plan.prune_suspended) else { return };
+    let declared: std::collections::BTreeSet<String> =
+        desired.services.keys().chain(desired.refused.keys()).chain(desired.unresolved.iter()).cloned().collect();
+    match store.gc_services(&declared) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "files of services no manifest declares were removed"),
+        Err(error) => tracing::warn!(%error, "files of undeclared services could not be collected"),
+    }
+}
+
 /// Observes, plans and applies once. Services with `pull: always` first go through the
 /// registry digest check (pulling only a new digest), and are pinned to the image it found, so
 /// a new image behind the same tag replaces their containers.
@@ -57,6 +73,7 @@ pub async fn reconcile_once<E: Engine>(engine: &E, desired: &Desired, options: &
     }
     let plan = plan(desired, &observed);
     let mut report = apply(engine, desired, &observed, &plan, options).await;
+    collect_undeclared_files(desired, &plan, options);
     for (name, failure) in check_errors {
         report.services.entry(name).or_default().failure.get_or_insert(failure);
     }

@@ -305,3 +305,22 @@ async fn the_controller_rolls_a_rotated_secret_and_shows_no_value() {
     s.hidden("the controller's log at -vv", &Controller::log(&s.env));
     s.hidden("the container's labels", &labels_of(&s.app));
 }
+
+#[tokio::test]
+async fn a_service_pruned_after_its_container_was_gone_leaves_no_file() {
+    let _ = image().await;
+    let mut s = Setup::new("secrets-prune");
+    s.sources("", "ok\n");
+    s.env.write("app.yaml", &app_yaml(&s.app, ""));
+    s.env.write("other.yaml", &service_yaml(&s.other, ""));
+    expect_code(s.moor(&["apply"]), 0);
+    let folder = s.state.path().join("secrets").join(&s.app);
+    assert!(!files_under(&folder).is_empty(), "no file written for {}", s.app);
+    // Docker lost the container (removed by hand) and the manifest went away: no action is left
+    // to collect after, yet the files go.
+    docker_cli(&["rm", "-f", &s.app]);
+    s.env.remove("app.yaml");
+    expect_code(s.moor(&["apply"]), 0);
+    assert!(!folder.exists(), "files of a service no manifest declares: {:?}", files_under(&folder));
+    assert!(!s.state.path().join("configs").join(&s.app).exists());
+}
