@@ -355,6 +355,7 @@ fn syncer(url: &str, state: &Path, signers: Option<AllowedSigners>) -> Syncer {
         shown: state.join("current"),
         signers: signers.map(Arc::new),
         allow_empty: false,
+        read_paths: Vec::new(),
     })
 }
 

@@ -76,6 +76,25 @@ async fn a_git_source_decrypts_on_the_host_and_rolls_a_pushed_rotation() {
         (id != before && exec("env").lines().any(|l| l == format!("DB_PASSWORD={second}"))).then_some(())
     })
     .await;
+    // A tampered file refuses the whole revision, as a broken manifest does: the last good one
+    // keeps running, its other changes (a new env var here) wait too.
+    let rotated = owned(&docker, &env.instance).await[&app].clone();
+    let good = db_file(&key, &second);
+    let at = good.find("data:").expect("an encrypted value") + 5;
+    let flipped = if &good[at..at + 1] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &good[..at], &good[at + 1..]);
+    let app_changed = app_yaml.replace("  env:\n", "  env:\n    LOG_LEVEL: debug\n");
+    let bad = repo.commit(&[("deploy/db.sops.yaml", &tampered), ("deploy/app.yaml", &app_changed)], "tampered");
+    let source = eventually(Duration::from_secs(30), "the tampered revision refused", || async {
+        let source = c.status()["source"].clone();
+        (source["lastAttemptedRevision"] == format!("main@sha1:{bad}").as_str() && source["lastError"].is_string())
+            .then_some(source)
+    })
+    .await;
+    assert!(source["lastError"].as_str().unwrap().contains("db.sops.yaml"), "{source:#}");
+    assert_eq!(owned(&docker, &env.instance).await[&app], rotated, "the running service was touched");
+    assert!(!exec("env").contains("LOG_LEVEL"), "a change of the refused revision was applied");
+
     for (what, text) in [
         ("/status", c.get("/status").1),
         ("/metrics", c.get("/metrics").1),

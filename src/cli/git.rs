@@ -90,6 +90,8 @@ impl GitArgs {
             shown,
             signers,
             allow_empty,
+            // The caller sets the host policy's.
+            read_paths: Vec::new(),
         })
     }
 }

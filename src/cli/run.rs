@@ -115,6 +115,7 @@ fn git_source(
     args: &RunArgs,
     global: &Global,
     shared: &Arc<Shared>,
+    policy: &crate::policy::Policy,
 ) -> anyhow::Result<Option<(GitSource, Option<GitHook>)>> {
     let git = &args.source.git;
     let Some(url) = &git.url else {
@@ -122,7 +123,8 @@ fn git_source(
     };
     let state_dir = git.state_dir(&global.instance);
     let shown = state_dir.join("current");
-    let settings = git.settings(url, state_dir, shown, args.source.allow_empty)?;
+    let mut settings = git.settings(url, state_dir, shown, args.source.allow_empty)?;
+    settings.read_paths = policy.read_paths.clone();
     let hook = match &args.webhook_secret_file {
         Some(file) => {
             Some(GitHook { secret: WebhookSecret::load(file)?, trigger: Arc::new(tokio::sync::Notify::new()) })
@@ -145,7 +147,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         let token = CancellationToken::new();
         on_signals(token.clone())?;
         let shared = Arc::new(Shared::default());
-        let (git, hook) = match git_source(&args, global, &shared)? {
+        let (git, hook) = match git_source(&args, global, &shared, &policy)? {
             Some((source, hook)) => (Some(source), hook),
             None => (None, None),
         };

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use super::git::{sync_once, GitArgs};
 use super::secrets::{prepare, resolver, KeyUse};
 use super::{default_dir, Global};
+use crate::git::sync::GitSettings;
 use crate::manifest::{guard_empty, load_paths, Loaded};
 use crate::policy::Policy;
 
@@ -58,6 +59,7 @@ impl SourceArgs {
                 tempfile::Builder::new().prefix("moor-plan-").tempdir().context("creating a temporary folder")?;
             (self.git.settings(url, scratch.path().to_path_buf(), shown.clone(), self.allow_empty)?, Some(scratch))
         };
+        let settings = GitSettings { read_paths: policy.read_paths.clone(), ..settings };
         let what = settings.describe();
         let (_revision, mut loaded) = sync_once(settings)?;
         // The sync refuses an empty revision without --allow-empty; a `current` that an earlier

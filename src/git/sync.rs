@@ -22,6 +22,9 @@ use std::time::Duration;
 use super::{verify, AllowedSigners, Fetcher, GitError, Remote, Revision, StateDir, KEEP_SNAPSHOTS};
 use crate::controller::status::timestamp;
 use crate::manifest::{load_dir_as, Loaded};
+use crate::secrets::host_key::HostKey;
+use crate::secrets::read::Roots;
+use crate::secrets::resolve::{resolve, IdentitySource, KeySource, Mode, Resolver};
 
 /// What a git source is asked to follow.
 #[derive(Clone)]
@@ -38,6 +41,9 @@ pub struct GitSettings {
     /// With `--verify-commits`: only commits signed by one of these keys are applied.
     pub signers: Option<Arc<AllowedSigners>>,
     pub allow_empty: bool,
+    /// The host policy's `readPaths`: a revision's Secrets, env files and configs are checked
+    /// (read, decrypted with the host's age key, keys looked up) before it becomes `current`.
+    pub read_paths: Vec<PathBuf>,
 }
 
 impl GitSettings {
@@ -189,7 +195,13 @@ impl Syncer {
             }
             Err(e) => return SyncOutcome::Failed(e),
         }
-        let loaded = load_revision(&self.state, &sha, &self.settings.shown);
+        let mut loaded = load_revision(&self.state, &sha, &self.settings.shown);
+        if loaded.problems.is_empty() {
+            // A file that does not decrypt with this host's key, or was changed after it was
+            // encrypted, refuses the revision as a broken manifest does: the last good one keeps
+            // running, whole.
+            resolve(&mut loaded, &self.secrets_checker(&sha));
+        }
         if !loaded.problems.is_empty() {
             let problems = loaded.problems.iter().map(ToString::to_string).collect();
             return self.refuse(revision, Refusal::Invalid(problems));
@@ -206,6 +218,23 @@ impl Syncer {
             tracing::warn!(error = %e, "cannot remove old snapshots");
         }
         SyncOutcome::Applied { revision, services }
+    }
+
+    /// Checks the secrets of revision `sha`'s snapshot as `moor validate` does, with the host's
+    /// age key when it has one: nothing is sealed or written.
+    fn secrets_checker(&self, sha: &str) -> Resolver {
+        let state = &self.settings.state_dir;
+        Resolver {
+            roots: Roots {
+                source: self.state.snapshot_path(sha),
+                shown: self.settings.shown.clone(),
+                allowed: self.settings.read_paths.clone(),
+                denied: ["digest.key", "secrets", "configs"].iter().map(|p| state.join(p)).collect(),
+            },
+            identities: IdentitySource::Env,
+            key: KeySource::Fixed(Arc::new(HostKey::from_bytes([0; 32]))),
+            mode: Mode::Check,
+        }
     }
 
     fn refuse(&mut self, revision: Revision, refusal: Refusal) -> SyncOutcome {
