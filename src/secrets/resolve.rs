@@ -337,7 +337,6 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
             env.insert(key.clone(), content.get(&key).flatten().cloned());
         }
     }
-    let _ = env_path;
     for (name, r) in &service.refs.env {
         match secret_value(pass, &r.secret, &r.key) {
             Ok(value) => {
