@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+mod convert;
 pub mod convert_refs;
 pub mod guard;
 pub mod limits;
