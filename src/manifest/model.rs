@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use super::convert::parse_port;
 pub(super) use super::convert::resolve_bind;
 use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
+use super::convert_host;
 use super::convert_refs;
 use super::limits;
 use super::locate::FileText;
@@ -185,6 +186,7 @@ impl ContainerSpec {
             stop_signal: None,
             stop_timeout: Duration::from_secs(10),
             files: Vec::new(),
+            host: HostOptions::default(),
         }
     }
 
@@ -249,6 +251,76 @@ pub struct ContainerSpec {
     /// when empty, as `sealed_env`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileMount>,
+    /// The compose-parity fields (issue 13), each left out when unset, so a spec without them
+    /// has the canonical JSON (and spec hash) of the release before them.
+    #[serde(flatten)]
+    pub host: HostOptions,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The container settings of the compose-parity fields. Lists whose order Docker ignores
+/// (`expose`, `groupAdd`, `securityOpt`) are sorted; `dns`, `dnsSearch`, `dnsOpt` and
+/// `extraHosts` keep the written order, which the resolver follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
+    /// `host:ip` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    /// `None`: the daemon's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tty: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stdin_open: bool,
+    /// Bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// Docker's `port/protocol` keys, sorted and deduplicated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ulimit {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -506,6 +578,11 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
+    let host = convert_host::convert_host(spec, &sp, &mut c);
+    let command = spec.command.as_ref().and_then(|l| c.check(sp.key("command"), convert_host::command_words(l)));
+    let entrypoint =
+        spec.entrypoint.as_ref().and_then(|l| c.check(sp.key("entrypoint"), convert_host::command_words(l)));
+
     let refs = convert_refs::convert_service_refs(spec, base, &targets, &mut c.problems);
 
     let healthcheck = spec.healthcheck.as_ref().and_then(|h| convert_healthcheck(h, &sp.key("healthcheck"), &mut c));
@@ -576,8 +653,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     }
     let container = ContainerSpec {
         image: spec.image.clone(),
-        command: spec.command.clone(),
-        entrypoint: spec.entrypoint.clone(),
+        command,
+        entrypoint,
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
         env,
@@ -593,6 +670,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         stop_timeout: stop_timeout.expect("no problems"),
         files: Vec::new(),
         sealed_env: BTreeMap::new(),
+        host,
     };
     Ok(Service {
         name,
