@@ -110,3 +110,67 @@ async fn a_field_docker_would_refuse_is_refused_before_anything_is_created() {
     assert!(stderr.contains("spec.ulimits.nofile") && stderr.contains("above hard limit"), "{stderr}");
     assert!(docker.inspect_container(&name, None).await.is_err(), "a container was created");
 }
+
+const POWERS: &str = "  privileged: true
+  capAdd: [NET_ADMIN, CAP_SYS_PTRACE]
+  capDrop: [MKNOD]
+  devices: [\"/dev/null:/dev/moor-null:r\"]
+  pid: host
+  ipc: shareable
+";
+
+#[tokio::test]
+async fn the_powerful_fields_are_refused_by_default_and_reach_the_container_when_the_policy_allows() {
+    image().await;
+    let env = TestEnv::new("compose-powers");
+    let docker = docker().await;
+    let name = env.name("app");
+    let file = env.write("app.yaml", &service(&name, POWERS));
+
+    // The default policy: refused at each field, nothing created.
+    let stdout = expect_code(env.moor(&["apply", path(&env)]), 1);
+    for line in [
+        format!("{}:10:15: spec.privileged: a privileged container", file.display()),
+        format!("{}:11:12: spec.capAdd[0]: capability NET_ADMIN", file.display()),
+        format!("{}:11:23: spec.capAdd[1]: capability SYS_PTRACE", file.display()),
+        format!("{}:13:13: spec.devices[0]: host device /dev/null is outside devices (none)", file.display()),
+        format!("{}:14:8: spec.pid: the host's pid namespace", file.display()),
+    ] {
+        assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
+    }
+    assert!(docker.inspect_container(&name, None).await.is_err(), "a refused service was created");
+
+    // A policy that allows them: the container gets each.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  privileged: true\n  capabilities: [NET_ADMIN, SYS_PTRACE]\n  devices: [/dev/null]\n  hostNamespaces: {pid: true}\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    // Privileged first without starting: this test's daemon may itself run without every
+    // capability (nested in a container), and runc then cannot start a privileged container;
+    // what moor sends is what inspect shows either way.
+    env.write("app.yaml", &service(&name, &format!("{POWERS}  state: stopped\n")));
+    expect_code(env.moor(&["apply", path(&env), "--policy", policy]), 0);
+    let host = docker.inspect_container(&name, None).await.unwrap().host_config.unwrap();
+    assert_eq!(host.privileged, Some(true));
+
+    // The rest running.
+    env.write("app.yaml", &service(&name, &POWERS.replace("  privileged: true\n", "")));
+    expect_code(env.moor(&["apply", path(&env), "--policy", policy]), 0);
+    let info = docker.inspect_container(&name, None).await.unwrap();
+    assert_eq!(info.state.unwrap().running, Some(true));
+    let host = info.host_config.unwrap();
+    assert_eq!(host.privileged, Some(false));
+    assert_eq!(host.cap_add.unwrap(), ["NET_ADMIN", "SYS_PTRACE"]);
+    assert_eq!(host.cap_drop.unwrap(), ["MKNOD"]);
+    let device = &host.devices.unwrap()[0];
+    assert_eq!(
+        (device.path_on_host.as_deref(), device.path_in_container.as_deref(), device.cgroup_permissions.as_deref()),
+        (Some("/dev/null"), Some("/dev/moor-null"), Some("r"))
+    );
+    assert_eq!(host.pid_mode.as_deref(), Some("host"));
+    assert_eq!(host.ipc_mode.as_deref(), Some("shareable"));
+}

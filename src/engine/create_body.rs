@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DockerMount,
-    MountTmpfsOptions, MountType, NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
+    Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig, PortBinding as DockerPortBinding,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::CreateRequest;
@@ -170,6 +170,21 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             }),
             group_add: some_vec(&host.group_add),
             security_opt: some_vec(&host.security_opt),
+            privileged: host.privileged.then_some(true),
+            cap_add: some_vec(&host.cap_add),
+            cap_drop: some_vec(&host.cap_drop),
+            devices: (!host.devices.is_empty()).then(|| {
+                host.devices
+                    .iter()
+                    .map(|d| DeviceMapping {
+                        path_on_host: Some(d.host.clone()),
+                        path_in_container: Some(d.container.clone()),
+                        cgroup_permissions: Some(d.permissions.clone()),
+                    })
+                    .collect()
+            }),
+            pid_mode: host.pid.clone(),
+            ipc_mode: host.ipc.clone(),
             ..Default::default()
         }),
         networking_config,
@@ -282,6 +297,14 @@ mod tests {
         h.shm_size = Some(1 << 20);
         h.expose = vec!["53/udp".into()];
         h.dns = vec!["1.1.1.1".into()];
+        h.privileged = true;
+        h.cap_add = vec!["NET_ADMIN".into()];
+        h.pid = Some("host".into());
+        h.devices.push(crate::manifest::model::Device {
+            host: "/dev/fuse".into(),
+            container: "/dev/f".into(),
+            permissions: "rw".into(),
+        });
         h.ulimits.insert("nofile".into(), Ulimit { soft: 1, hard: 2 });
         h.logging = Some(Logging { driver: Some("local".into()), options: [("max-size".into(), "1m".into())].into() });
         spec.ports.push(crate::manifest::model::PortBinding {
@@ -297,6 +320,13 @@ mod tests {
         let hc = body.host_config.unwrap();
         assert_eq!((hc.readonly_rootfs, hc.init, hc.shm_size), (Some(true), Some(false), Some(1 << 20)));
         assert_eq!(hc.dns.unwrap(), ["1.1.1.1"]);
+        assert_eq!((hc.privileged, hc.pid_mode.as_deref()), (Some(true), Some("host")));
+        assert_eq!(hc.cap_add.unwrap(), ["NET_ADMIN"]);
+        let d = &hc.devices.unwrap()[0];
+        assert_eq!(
+            (d.path_on_host.as_deref(), d.path_in_container.as_deref(), d.cgroup_permissions.as_deref()),
+            (Some("/dev/fuse"), Some("/dev/f"), Some("rw"))
+        );
         let u = &hc.ulimits.unwrap()[0];
         assert_eq!((u.name.as_deref(), u.soft, u.hard), (Some("nofile"), Some(1), Some(2)));
         let log = hc.log_config.unwrap();

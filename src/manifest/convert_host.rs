@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use super::convert::{size_bytes, Checker};
 use super::limits::MAX_MEMORY;
-use super::model::{HostOptions, Logging, Ulimit};
+use super::model::{Device, HostOptions, Logging, Ulimit};
 use super::problem::FieldPath;
 use super::raw;
 
@@ -31,6 +31,112 @@ const ULIMIT_NAMES: &[&str] = &[
     "sigpending",
     "stack",
 ];
+
+/// The Linux capabilities (capability.h, up to CAP_CHECKPOINT_RESTORE), without `CAP_`.
+pub const CAPABILITIES: &[&str] = &[
+    "AUDIT_CONTROL",
+    "AUDIT_READ",
+    "AUDIT_WRITE",
+    "BLOCK_SUSPEND",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "KILL",
+    "LEASE",
+    "LINUX_IMMUTABLE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "MKNOD",
+    "NET_ADMIN",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_RAW",
+    "PERFMON",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYSLOG",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_CHROOT",
+    "SYS_MODULE",
+    "SYS_NICE",
+    "SYS_PACCT",
+    "SYS_PTRACE",
+    "SYS_RAWIO",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "WAKE_ALARM",
+];
+
+/// The capabilities Docker gives every container (moby's `caps.DefaultCapabilities`): adding
+/// one of them gives nothing more.
+pub const DOCKER_DEFAULT_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// A capability as Docker takes it: upper case, without `CAP_`; `ALL` for every one.
+fn capability(text: &str) -> Result<String, String> {
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    if name == "ALL" || CAPABILITIES.contains(&name) {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not a Linux capability, such as NET_ADMIN or SYS_PTRACE (CAP_ may lead; ALL for every one)"
+        ))
+    }
+}
+
+/// Sorted, deduplicated capabilities, with the written index of each.
+fn capabilities(list: &[String], path: &FieldPath, c: &mut Checker) -> (Vec<String>, Vec<usize>) {
+    let mut named: Vec<(String, usize)> =
+        list.iter().enumerate().filter_map(|(i, t)| c.check(path.index(i), capability(t)).map(|n| (n, i))).collect();
+    named.sort();
+    named.dedup_by(|a, b| a.0 == b.0);
+    named.into_iter().unzip()
+}
+
+/// Parses `/dev/x[:/dev/y[:rwm]]`, as `docker run --device` does.
+fn device(text: &str) -> Result<Device, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let is_permissions = |p: &str| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| "rwm".contains(c));
+    let (host, container, permissions) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, p] if is_permissions(p) => (*h, *h, *p),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err(format!("invalid device {text:?}; write /dev/host[:/dev/container[:rwm]]")),
+    };
+    if !host.starts_with('/') || !container.starts_with('/') {
+        return Err(format!("device paths in {text:?} must be absolute"));
+    }
+    if !is_permissions(permissions) {
+        return Err(format!("invalid device permissions {permissions:?} in {text:?}; use some of r, w and m"));
+    }
+    Ok(Device { host: host.to_string(), container: container.to_string(), permissions: permissions.to_string() })
+}
 
 /// Splits a string command into words as compose does (shell quoting; no expansion).
 pub(super) fn command_words(line: &raw::CommandLine) -> Result<Vec<String>, String> {
@@ -148,8 +254,14 @@ fn non_empty_words(words: Vec<String>, what: &str, path: &FieldPath, c: &mut Che
     words
 }
 
+/// Where the sorted `capAdd` and `devices` entries were written (see `model::Written`).
+pub(super) struct HostWritten {
+    pub cap_add: Vec<usize>,
+    pub devices: Vec<usize>,
+}
+
 /// Converts the compose-parity fields of `spec` (at `sp`), recording problems in `c`.
-pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Checker) -> HostOptions {
+pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Checker) -> (HostOptions, HostWritten) {
     let mut host =
         HostOptions { hostname: spec.hostname.clone(), domainname: spec.domainname.clone(), ..Default::default() };
     if let Some(name) = &spec.hostname {
@@ -262,7 +374,56 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
     opts.sort();
     opts.dedup();
     host.security_opt = opts;
-    host
+
+    host.privileged = spec.privileged.unwrap_or(false);
+    let (cap_add, cap_add_written) = capabilities(&spec.cap_add, &sp.key("capAdd"), c);
+    let (cap_drop, _) = capabilities(&spec.cap_drop, &sp.key("capDrop"), c);
+    for (name, i) in cap_add.iter().zip(&cap_add_written) {
+        if name != "ALL" && cap_drop.contains(name) {
+            c.report(
+                sp.key("capAdd").index(*i),
+                format!("{name} is also in capDrop: say once whether the container has it"),
+            );
+        }
+    }
+    (host.cap_add, host.cap_drop) = (cap_add, cap_drop);
+    let mut devices: Vec<(Device, usize)> = spec
+        .devices
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| c.check(sp.key("devices").index(i), device(d)).map(|d| (d, i)))
+        .collect();
+    devices.sort_by(|a, b| a.0.container.cmp(&b.0.container));
+    for pair in devices.windows(2) {
+        if pair[0].0.container == pair[1].0.container {
+            let (first, second) = (pair[0].1.min(pair[1].1), pair[0].1.max(pair[1].1));
+            c.report(
+                sp.key("devices").index(second),
+                format!("device path {} in the container is already used by devices[{first}]", pair[1].0.container),
+            );
+        }
+    }
+    let (devices, devices_written): (Vec<Device>, Vec<usize>) = devices.into_iter().unzip();
+    host.devices = devices;
+    if let Some(pid) = &spec.pid {
+        match pid.as_str() {
+            "host" => host.pid = Some(pid.clone()),
+            _ => c.report(
+                sp.key("pid"),
+                format!("pid: {pid:?} is not supported; use host, or leave it out for the container's own"),
+            ),
+        }
+    }
+    if let Some(ipc) = &spec.ipc {
+        match ipc.as_str() {
+            "host" | "shareable" | "private" | "none" => host.ipc = Some(ipc.clone()),
+            _ => c.report(
+                sp.key("ipc"),
+                format!("ipc: {ipc:?} is not supported; use private, shareable, none or host (joining another container's is not supported yet)"),
+            ),
+        }
+    }
+    (host, HostWritten { cap_add: cap_add_written, devices: devices_written })
 }
 
 #[cfg(test)]

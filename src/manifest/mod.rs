@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 mod convert;
-mod convert_host;
+pub mod convert_host;
 pub mod convert_refs;
 pub mod guard;
 pub mod limits;

@@ -96,6 +96,8 @@ pub struct Written {
     pub ports: Vec<usize>,
     pub mounts: Vec<usize>,
     pub networks: Vec<usize>,
+    pub cap_add: Vec<usize>,
+    pub devices: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -305,6 +307,30 @@ pub struct HostOptions {
     pub group_add: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    /// Capability names without `CAP_`, upper case, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// Sorted by the path in the container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+}
+
+/// A host device given to the container.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    /// cgroup permissions: some of `r`, `w`, `m`.
+    pub permissions: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -578,7 +604,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
-    let host = convert_host::convert_host(spec, &sp, &mut c);
+    let (host, host_written) = convert_host::convert_host(spec, &sp, &mut c);
     let command = spec.command.as_ref().and_then(|l| c.check(sp.key("command"), convert_host::command_words(l)));
     let entrypoint =
         spec.entrypoint.as_ref().and_then(|l| c.check(sp.key("entrypoint"), convert_host::command_words(l)));
@@ -646,6 +672,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         ports: ports.iter().map(|p| ports_written.iter().position(|w| w == p).unwrap_or_default()).collect(),
         mounts: mounts.iter().map(|m| mounts_written.iter().position(|w| w == m).unwrap_or_default()).collect(),
         networks: networks.iter().map(|n| spec.networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
+        cap_add: host_written.cap_add,
+        devices: host_written.devices,
     };
 
     if !c.problems.is_empty() {

@@ -250,6 +250,29 @@ pub struct ServiceSpec {
     /// `apparmor=PROFILE`, `seccomp=unconfined`, `systempaths=unconfined`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
+    /// Run privileged: every capability and device of the host. Refused unless the host
+    /// policy's `privileged` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// Linux capabilities to add (`NET_ADMIN`, `CAP_` may lead; `ALL` for every one). Those
+    /// beyond Docker's default set are refused unless the host policy's `capabilities` names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Linux capabilities to drop from Docker's default set (`ALL` for every one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// Host devices: `/dev/x[:/dev/y[:rwm]]` (the path in the container, default the same; the
+    /// permissions, default `rwm`). Refused unless the host policy's `devices` allows the path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// The PID namespace: `host` shares the host's process table (refused unless the host
+    /// policy's `hostNamespaces.pid` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// The IPC namespace: `private`, `shareable`, `none`, or `host` (refused unless the host
+    /// policy's `hostNamespaces.ipc` is true). Default: the daemon's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

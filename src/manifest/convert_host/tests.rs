@@ -92,6 +92,7 @@ fn every_field_converts_to_the_container_setting() {
         }),
         group_add: vec!["44".into(), "video".into()],
         security_opt: vec!["label=disable".into(), "no-new-privileges:true".into()],
+        ..Default::default()
     };
     assert_eq!(s.host, want);
 }
@@ -177,4 +178,35 @@ fn a_label_with_a_field_this_release_does_not_know_is_not_read_as_a_spec() {
     assert_eq!(crate::spec_hash::parse_last_applied(label), None);
     let known = r#"{"autoRemove":false,"image":"x","restart":"no","stopTimeout":"10s","tty":true}"#;
     assert!(crate::spec_hash::parse_last_applied(known).unwrap().host.tty);
+}
+
+#[test]
+fn powers_are_normalised_and_checked_as_docker_would() {
+    let s = spec_of(
+        "  privileged: true\n  capAdd: [cap_net_admin, SYS_PTRACE, NET_ADMIN]\n  capDrop: [MKNOD]\n  devices: [\"/dev/fuse\", \"/dev/sda:/dev/xvda:r\", \"/dev/kvm:rw\"]\n  pid: host\n  ipc: shareable\n",
+    );
+    let h = &s.host;
+    assert!(h.privileged);
+    assert_eq!(h.cap_add, ["NET_ADMIN", "SYS_PTRACE"]);
+    assert_eq!(h.cap_drop, ["MKNOD"]);
+    let devices: Vec<_> = h.devices.iter().map(|d| format!("{}:{}:{}", d.host, d.container, d.permissions)).collect();
+    assert_eq!(devices, ["/dev/fuse:/dev/fuse:rwm", "/dev/kvm:/dev/kvm:rw", "/dev/sda:/dev/xvda:r"]);
+    assert_eq!((h.pid.as_deref(), h.ipc.as_deref()), (Some("host"), Some("shareable")));
+
+    let got = problems(
+        "  capAdd: [NET_ADMINN, MKNOD]\n  capDrop: [mknod]\n  devices: [dev/fuse, \"/dev/a:/dev/b:rwx\", \"/dev/a:/dev/c\", \"/dev/d:/dev/c\"]\n  pid: \"container:db\"\n  ipc: bogus\n",
+    );
+    let want = [
+        "6:12: spec.capAdd[0]: \"NET_ADMINN\" is not a Linux capability",
+        "6:24: spec.capAdd[1]: MKNOD is also in capDrop",
+        "8:13: spec.devices[0]: device paths in \"dev/fuse\" must be absolute",
+        "8:23: spec.devices[1]: invalid device permissions \"rwx\"",
+        "8:61: spec.devices[3]: device path /dev/c in the container is already used by devices[2]",
+        "9:8: spec.pid: pid: \"container:db\" is not supported; use host",
+        "10:8: spec.ipc: ipc: \"bogus\" is not supported",
+    ];
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(g.starts_with(w), "{g}\nwanted {w}\nall: {got:#?}");
+    }
 }
