@@ -138,12 +138,21 @@ fn device(text: &str) -> Result<Device, String> {
     Ok(Device { host: host.to_string(), container: container.to_string(), permissions: permissions.to_string() })
 }
 
+const HASH_STAND_IN: char = '\u{E000}';
+const HASH_STAND_IN_STR: &str = "\u{E000}";
+
 /// Splits a string command into words as compose does (shell quoting; no expansion).
 pub(super) fn command_words(line: &raw::CommandLine) -> Result<Vec<String>, String> {
     match line {
         raw::CommandLine::List(words) => Ok(words.clone()),
-        raw::CommandLine::Text(text) => match shlex::split(text) {
-            Some(words) if !words.is_empty() => Ok(words),
+        // shlex starts a comment at a word that begins with `#`; compose's splitter (go-shellwords)
+        // has no comments, so `echo #1` keeps its `#1`: `#` is hidden behind a private-use
+        // character while splitting and put back after.
+        raw::CommandLine::Text(text) if text.contains(HASH_STAND_IN) => {
+            Err("the command string holds U+E000, which moor uses while splitting; use the list form".into())
+        }
+        raw::CommandLine::Text(text) => match shlex::split(&text.replace('#', HASH_STAND_IN_STR)) {
+            Some(words) if !words.is_empty() => Ok(words.into_iter().map(|w| w.replace(HASH_STAND_IN, "#")).collect()),
             Some(_) => Err("an empty command string has no words to run; leave the field out".into()),
             // The text is not quoted back: a command line may carry a password.
             None => Err("the command string has an unclosed quote or a trailing backslash".into()),

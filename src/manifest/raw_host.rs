@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A command line: a list of arguments, or a string split into words as compose splits it
-/// (POSIX shell quoting and backslashes; no variables, globs or operators).
+/// (POSIX shell quoting and backslashes; no variables, globs, operators or comments).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum CommandLine {

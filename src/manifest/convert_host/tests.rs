@@ -30,6 +30,8 @@ fn string_commands_split_as_a_shell_splits_words() {
     let s = spec_of("  command: sh -c 'echo \"a b\"; sleep 1' x\\ y\n  entrypoint: /bin/tini --\n");
     assert_eq!(s.command.unwrap(), ["sh", "-c", "echo \"a b\"; sleep 1", "x y"]);
     assert_eq!(s.entrypoint.unwrap(), ["/bin/tini", "--"]);
+    // `#` is a character, not a comment, as in compose.
+    assert_eq!(spec_of("  command: \"echo #1 '#2' a#b\"\n").command.unwrap(), ["echo", "#1", "#2", "a#b"]);
     // The list form is taken word for word, as before.
     assert_eq!(spec_of("  command: [\"a b\", \"$X\"]\n").command.unwrap(), ["a b", "$X"]);
     assert_eq!(
