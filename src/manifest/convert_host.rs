@@ -254,10 +254,12 @@ fn security_opt(opt: &str) -> Result<String, String> {
     }
 }
 
-fn non_empty_words(words: Vec<String>, what: &str, path: &FieldPath, c: &mut Checker) -> Vec<String> {
+/// `path` is the field; `one` says it holds a single word rather than a list.
+fn non_empty_words(words: Vec<String>, one: bool, what: &str, path: &FieldPath, c: &mut Checker) -> Vec<String> {
     for (i, w) in words.iter().enumerate() {
         if w.trim().is_empty() {
-            c.report(path.index(i), format!("an empty {what} means nothing to Docker; remove it"));
+            let at = if one { path.clone() } else { path.index(i) };
+            c.report(at, format!("an empty {what} means nothing to Docker; remove it"));
         }
     }
     words
@@ -273,18 +275,15 @@ pub(super) struct HostWritten {
 pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Checker) -> (HostOptions, HostWritten) {
     let mut host =
         HostOptions { hostname: spec.hostname.clone(), domainname: spec.domainname.clone(), ..Default::default() };
-    if let Some(name) = &spec.hostname {
-        let ok = !name.is_empty()
-            && name.len() <= 253
-            && name.split('.').all(|l| {
-                !l.is_empty()
-                    && l.len() <= 63
-                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !l.starts_with('-')
-                    && !l.ends_with('-')
-            });
-        if !ok {
-            c.report(sp.key("hostname"), format!("{name:?} is not a valid host name: use letters, digits and '-' in dot-separated labels of at most 63 characters"));
+    for (field, value) in [("hostname", &spec.hostname), ("domainname", &spec.domainname)] {
+        // Only what the kernel refuses (sethostname(2), setdomainname(2): at most 64 bytes):
+        // Docker sends the name as written, so `my_host` works and stays allowed.
+        let Some(name) = value else { continue };
+        if name.is_empty() || name.len() > 64 || name.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            c.report(
+                sp.key(field),
+                format!("{name:?} cannot be a {field}: the kernel takes 1 to 64 bytes without spaces"),
+            );
         }
     }
     if let Some(hosts) = &spec.extra_hosts {
@@ -304,9 +303,15 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
         }
     }
     if let Some(search) = &spec.dns_search {
-        host.dns_search = non_empty_words(search.to_vec(), "search domain", &sp.key("dnsSearch"), c);
+        host.dns_search = non_empty_words(
+            search.to_vec(),
+            matches!(search, raw::OneOrMany::One(_)),
+            "search domain",
+            &sp.key("dnsSearch"),
+            c,
+        );
     }
-    host.dns_opt = non_empty_words(spec.dns_opt.clone(), "resolver option", &sp.key("dnsOpt"), c);
+    host.dns_opt = non_empty_words(spec.dns_opt.clone(), false, "resolver option", &sp.key("dnsOpt"), c);
     host.init = spec.init;
     host.read_only = spec.read_only.unwrap_or(false);
     host.tty = spec.tty.unwrap_or(false);

@@ -109,6 +109,8 @@ fn the_other_written_forms_mean_the_same() {
     let a = spec_of("  expose: [80, 443]\n  groupAdd: [a, b]\n  securityOpt: [label=disable, no-new-privileges]\n");
     let b = spec_of("  expose: [443, 80]\n  groupAdd: [b, a]\n  securityOpt: [no-new-privileges, label=disable]\n");
     assert_eq!(a.canonical_json(), b.canonical_json());
+    // Docker takes any host name the kernel takes, underscores too.
+    assert_eq!(spec_of("  hostname: my_host\n").host.hostname.as_deref(), Some("my_host"));
     // `false` and absent are the same container.
     let off = spec_of("  readOnly: false\n  tty: false\n  stdinOpen: false\n");
     assert_eq!(off.canonical_json(), spec_of("").canonical_json());
@@ -117,7 +119,7 @@ fn the_other_written_forms_mean_the_same() {
 #[test]
 fn docker_rules_are_located_and_explained() {
     let got = problems(
-        "  hostname: -bad_
+        "  hostname: a-host-name-of-more-than-sixty-four-bytes-which-the-kernel-refuses
   extraHosts: [\"db\", \"x:not-an-ip\"]
   dns: [dns.google]
   shmSize: 0
@@ -128,10 +130,11 @@ fn docker_rules_are_located_and_explained() {
   groupAdd: [\"a b\"]
   securityOpt: [\"seccomp=/etc/profile.json\", \"privileged\"]
   dnsOpt: [\"\"]
+  dnsSearch: \" \"
 ",
     );
     let want = [
-        "6:13: spec.hostname: \"-bad_\" is not a valid host name",
+        "6:13: spec.hostname: \"a-host-name-of-more-than-sixty-four-bytes-which-the-kernel-refuses\" cannot be a hostname: the kernel takes 1 to 64 bytes",
         "7:16: spec.extraHosts[0]: \"db\" has no address; write host:ip",
         "7:22: spec.extraHosts[1]: \"not-an-ip\" is not an IP address (or host-gateway) for host \"x\"",
         "8:9: spec.dns[0]: \"dns.google\" is not an IP address",
@@ -150,6 +153,7 @@ fn docker_rules_are_located_and_explained() {
         "15:17: spec.securityOpt[0]: \"seccomp=/etc/profile.json\": a seccomp profile file is read by the docker CLI",
         "15:46: spec.securityOpt[1]: unknown security option \"privileged\"",
         "16:12: spec.dnsOpt[0]: an empty resolver option means nothing to Docker",
+        "17:14: spec.dnsSearch: an empty search domain means nothing to Docker",
     ];
     let mut unmatched: Vec<&str> = want.to_vec();
     for g in &got {
