@@ -229,7 +229,7 @@ fn ulimit(name: &str, limit: &raw::Ulimit) -> Result<Ulimit, String> {
     let rank = |n: i64| if n == -1 { i64::MAX } else { n };
     if rank(soft) > rank(hard) {
         return Err(format!(
-            "soft limit {soft} is above hard limit {hard}: the kernel refuses it (Docker rejects this with 400)"
+            "soft limit {soft} is above hard limit {hard}: the kernel refuses it, so the container would fail to start (setrlimit: invalid argument)"
         ));
     }
     Ok(Ulimit { soft, hard })
