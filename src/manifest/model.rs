@@ -2,7 +2,9 @@
 //!
 //! Invariants:
 //! - Every default is applied here, in [`DEFAULTS`] and the `convert_*` functions (those of
-//!   Secrets, env files and configs in [`super::convert_refs`]), and nowhere else.
+//!   ports, mounts and healthchecks in `super::convert`, of the compose-parity fields in
+//!   [`super::convert_host`], of Secrets, env files and configs in [`super::convert_refs`]), and
+//!   nowhere else.
 //! - Durations, sizes, ports and mounts are parsed; relative bind paths are absolute (resolved
 //!   against the manifest's folder).
 //! - [`ContainerSpec`] holds exactly the fields that affect a container. Its canonical JSON is
