@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount as DockerMount, MountTmpfsOptions,
-    MountType, NetworkingConfig, PortBinding as DockerPortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
+    Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig, PortBinding as DockerPortBinding,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::CreateRequest;
@@ -16,6 +17,10 @@ use crate::manifest::model::{Mount, Protocol, Restart};
 
 fn nanos(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn some_vec(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
 }
 
 fn protocol(p: Protocol) -> &'static str {
@@ -39,8 +44,10 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         };
         port_bindings.entry(key).or_default().get_or_insert_with(Vec::new).push(binding);
     }
-    let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
+    let host = &spec.host;
+    let mut exposed: Vec<String> = port_bindings.keys().cloned().chain(host.expose.iter().cloned()).collect();
     exposed.sort();
+    exposed.dedup();
 
     let mounts = spec
         .mounts
@@ -119,6 +126,11 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
                 .collect(),
         ),
         labels: Some(req.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        hostname: host.hostname.clone(),
+        domainname: host.domainname.clone(),
+        // Unset stays unset, so a spec without them sends the body of the release before them.
+        tty: host.tty.then_some(true),
+        open_stdin: host.stdin_open.then_some(true),
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         healthcheck,
         stop_signal: spec.stop_signal.clone(),
@@ -132,6 +144,47 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             nano_cpus: spec.resources.cpus.map(|c| (c * 1e9).round() as i64),
             pids_limit: spec.resources.pids,
             network_mode: first_network.cloned(),
+            extra_hosts: some_vec(&host.extra_hosts),
+            dns: some_vec(&host.dns),
+            dns_search: some_vec(&host.dns_search),
+            dns_options: some_vec(&host.dns_opt),
+            init: host.init,
+            readonly_rootfs: host.read_only.then_some(true),
+            shm_size: host.shm_size.and_then(|s| i64::try_from(s).ok()),
+            sysctls: (!host.sysctls.is_empty())
+                .then(|| host.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            ulimits: (!host.ulimits.is_empty()).then(|| {
+                host.ulimits
+                    .iter()
+                    .map(|(name, u)| ResourcesUlimits {
+                        name: Some(name.clone()),
+                        soft: Some(u.soft),
+                        hard: Some(u.hard),
+                    })
+                    .collect()
+            }),
+            log_config: host.logging.as_ref().map(|l| HostConfigLogConfig {
+                typ: l.driver.clone(),
+                config: (!l.options.is_empty())
+                    .then(|| l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            }),
+            group_add: some_vec(&host.group_add),
+            security_opt: some_vec(&host.security_opt),
+            privileged: host.privileged.then_some(true),
+            cap_add: some_vec(&host.cap_add),
+            cap_drop: some_vec(&host.cap_drop),
+            devices: (!host.devices.is_empty()).then(|| {
+                host.devices
+                    .iter()
+                    .map(|d| DeviceMapping {
+                        path_on_host: Some(d.host.clone()),
+                        path_in_container: Some(d.container.clone()),
+                        cgroup_permissions: Some(d.permissions.clone()),
+                    })
+                    .collect()
+            }),
+            pid_mode: host.pid.clone(),
+            ipc_mode: host.ipc.clone(),
             ..Default::default()
         }),
         networking_config,
@@ -202,5 +255,82 @@ mod tests {
         assert_eq!(mount.read_only, Some(true));
         assert!(!crate::engine::Provided::default().covers(&spec));
         assert!(!format!("{req:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_compose_parity_fields_reach_the_body_and_unset_ones_stay_out() {
+        use crate::manifest::model::{Logging, Ulimit};
+        let request = |spec: crate::manifest::ContainerSpec| CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec,
+            labels: Default::default(),
+            provided: Default::default(),
+        };
+        let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
+        for key in ["Hostname", "Domainname", "Tty", "OpenStdin"] {
+            assert!(bare.get(key).is_none(), "{key} in {bare}");
+        }
+        for key in [
+            "ExtraHosts",
+            "Dns",
+            "Init",
+            "ReadonlyRootfs",
+            "ShmSize",
+            "Sysctls",
+            "Ulimits",
+            "LogConfig",
+            "GroupAdd",
+            "SecurityOpt",
+        ] {
+            assert!(bare["HostConfig"].get(key).is_none(), "{key} in {bare}");
+        }
+
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        let h = &mut spec.host;
+        h.hostname = Some("box".into());
+        h.tty = true;
+        h.stdin_open = true;
+        h.read_only = true;
+        h.init = Some(false);
+        h.shm_size = Some(1 << 20);
+        h.expose = vec!["53/udp".into()];
+        h.dns = vec!["1.1.1.1".into()];
+        h.privileged = true;
+        h.cap_add = vec!["NET_ADMIN".into()];
+        h.pid = Some("host".into());
+        h.devices.push(crate::manifest::model::Device {
+            host: "/dev/fuse".into(),
+            container: "/dev/f".into(),
+            permissions: "rw".into(),
+        });
+        h.ulimits.insert("nofile".into(), Ulimit { soft: 1, hard: 2 });
+        h.logging = Some(Logging { driver: Some("local".into()), options: [("max-size".into(), "1m".into())].into() });
+        spec.ports.push(crate::manifest::model::PortBinding {
+            container: 80,
+            protocol: Protocol::Tcp,
+            host: None,
+            host_ip: None,
+        });
+        let body = create_body(&request(spec));
+        assert_eq!(body.hostname.as_deref(), Some("box"));
+        assert_eq!((body.tty, body.open_stdin), (Some(true), Some(true)));
+        assert_eq!(body.exposed_ports.unwrap(), ["53/udp", "80/tcp"]);
+        let hc = body.host_config.unwrap();
+        assert_eq!((hc.readonly_rootfs, hc.init, hc.shm_size), (Some(true), Some(false), Some(1 << 20)));
+        assert_eq!(hc.dns.unwrap(), ["1.1.1.1"]);
+        assert_eq!((hc.privileged, hc.pid_mode.as_deref()), (Some(true), Some("host")));
+        assert_eq!(hc.cap_add.unwrap(), ["NET_ADMIN"]);
+        let d = &hc.devices.unwrap()[0];
+        assert_eq!(
+            (d.path_on_host.as_deref(), d.path_in_container.as_deref(), d.cgroup_permissions.as_deref()),
+            (Some("/dev/fuse"), Some("/dev/f"), Some("rw"))
+        );
+        let u = &hc.ulimits.unwrap()[0];
+        assert_eq!((u.name.as_deref(), u.soft, u.hard), (Some("nofile"), Some(1), Some(2)));
+        let log = hc.log_config.unwrap();
+        assert_eq!(log.typ.as_deref(), Some("local"));
+        assert_eq!(log.config.unwrap()["max-size"], "1m");
     }
 }

@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+mod convert;
+pub mod convert_host;
 pub mod convert_refs;
 pub mod guard;
 pub mod limits;
@@ -31,6 +33,7 @@ mod locate;
 pub mod model;
 pub mod problem;
 pub mod raw;
+mod raw_host;
 mod read;
 pub mod refs;
 pub mod schema;

@@ -2,7 +2,9 @@
 //!
 //! Invariants:
 //! - Every default is applied here, in [`DEFAULTS`] and the `convert_*` functions (those of
-//!   Secrets, env files and configs in [`super::convert_refs`]), and nowhere else.
+//!   ports, mounts and healthchecks in `super::convert`, of the compose-parity fields in
+//!   [`super::convert_host`], of Secrets, env files and configs in [`super::convert_refs`]), and
+//!   nowhere else.
 //! - Durations, sizes, ports and mounts are parsed; relative bind paths are absolute (resolved
 //!   against the manifest's folder).
 //! - [`ContainerSpec`] holds exactly the fields that affect a container. Its canonical JSON is
@@ -16,6 +18,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::convert::parse_port;
+pub(super) use super::convert::resolve_bind;
+use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
+use super::convert_host;
 use super::convert_refs;
 use super::limits;
 use super::locate::FileText;
@@ -92,6 +98,8 @@ pub struct Written {
     pub ports: Vec<usize>,
     pub mounts: Vec<usize>,
     pub networks: Vec<usize>,
+    pub cap_add: Vec<usize>,
+    pub devices: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -182,6 +190,7 @@ impl ContainerSpec {
             stop_signal: None,
             stop_timeout: Duration::from_secs(10),
             files: Vec::new(),
+            host: HostOptions::default(),
         }
     }
 
@@ -246,6 +255,100 @@ pub struct ContainerSpec {
     /// when empty, as `sealed_env`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileMount>,
+    /// The compose-parity fields (issue 13), each left out when unset, so a spec without them
+    /// has the canonical JSON (and spec hash) of the release before them.
+    #[serde(flatten)]
+    pub host: HostOptions,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The container settings of the compose-parity fields. Lists whose order Docker ignores
+/// (`expose`, `groupAdd`, `securityOpt`) are sorted; `dns`, `dnsSearch`, `dnsOpt` and
+/// `extraHosts` keep the written order, which the resolver follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
+    /// `host:ip` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    /// `None`: the daemon's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tty: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stdin_open: bool,
+    /// Bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// Docker's `port/protocol` keys, sorted and deduplicated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub privileged: bool,
+    /// Capability names without `CAP_`, upper case, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// Sorted by the path in the container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
+}
+
+/// A host device given to the container.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    /// cgroup permissions: some of `r`, `w`, `m`.
+    pub permissions: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ulimit {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -395,27 +498,6 @@ pub struct FieldProblem {
     pub message: String,
 }
 
-/// Collects problems while converting, so that every problem of a document is reported.
-#[derive(Default)]
-struct Checker {
-    problems: Vec<FieldProblem>,
-}
-
-impl Checker {
-    fn report(&mut self, path: FieldPath, message: impl Into<String>) {
-        self.problems.push(FieldProblem { path, on_key: false, message: message.into() });
-    }
-
-    fn report_key(&mut self, path: FieldPath, message: impl Into<String>) {
-        self.problems.push(FieldProblem { path, on_key: true, message: message.into() });
-    }
-
-    /// Keeps `Ok` values and records `Err` messages at `path`.
-    fn check<T>(&mut self, path: FieldPath, result: Result<T, String>) -> Option<T> {
-        result.map_err(|m| self.report(path, m)).ok()
-    }
-}
-
 /// Checks a DNS-1123 label: what Docker names, Kubernetes names and DNS all accept.
 pub fn check_dns1123(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -441,186 +523,6 @@ fn env_text(value: &raw::EnvValue) -> Option<String> {
         raw::EnvValue::Bool(b) => Some(b.to_string()),
         raw::EnvValue::Secret(_) => None,
     }
-}
-
-fn check_port_number(n: u32, what: &str) -> Result<u16, String> {
-    match u16::try_from(n) {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("{what} port {n} is out of range (1-65535)")),
-    }
-}
-
-/// Parses `[hostIp:][hostPort:]containerPort[/protocol]`; `hostIp` may be `[v6]`.
-pub fn parse_port(text: &str) -> Result<PortBinding, String> {
-    let (addr, protocol) = match text.rsplit_once('/') {
-        Some((a, p)) => (
-            a,
-            serde_json::from_value(serde_json::Value::String(p.to_string()))
-                .map_err(|_| format!("unknown protocol {p:?} in port {text:?}; use tcp, udp or sctp"))?,
-        ),
-        None => (text, Protocol::Tcp),
-    };
-    let (host_ip, rest) = if let Some(v6) = addr.strip_prefix('[') {
-        let (ip, rest) = v6.split_once("]:").ok_or_else(|| format!("invalid port {text:?}"))?;
-        (Some(ip.to_string()), rest)
-    } else {
-        match addr.matches(':').count() {
-            0 | 1 => (None, addr),
-            2 => {
-                let (ip, rest) = addr.split_once(':').expect("two colons");
-                (Some(ip.to_string()).filter(|s| !s.is_empty()), rest)
-            }
-            _ => return Err(format!("invalid port {text:?}; write an IPv6 host address in brackets")),
-        }
-    };
-    let number = |s: &str, what: &str| -> Result<u16, String> {
-        if s.contains('-') {
-            return Err(format!("port ranges such as {text:?} are not supported; list each port"));
-        }
-        let n: u32 = s.parse().map_err(|_| format!("invalid {what} port {s:?} in {text:?}"))?;
-        check_port_number(n, what)
-    };
-    let (host, container) = match rest.split_once(':') {
-        Some(("", c)) => (None, number(c, "container")?),
-        Some((h, c)) => (Some(number(h, "host")?), number(c, "container")?),
-        None => (None, number(rest, "container")?),
-    };
-    Ok(PortBinding { container, protocol, host, host_ip })
-}
-
-fn convert_port(port: &raw::Port) -> Result<PortBinding, String> {
-    match port {
-        raw::Port::Short(text) => parse_port(text),
-        raw::Port::Long(p) => Ok(PortBinding {
-            container: check_port_number(p.container, "container")?,
-            host: p.host.map(|h| check_port_number(h, "host")).transpose()?,
-            protocol: p.protocol.unwrap_or(Protocol::Tcp),
-            host_ip: p.host_ip.clone(),
-        }),
-    }
-}
-
-fn is_host_path(source: &str) -> bool {
-    source.starts_with('/') || source.starts_with('.')
-}
-
-fn check_volume_name(name: &str) -> Result<(), String> {
-    let ok = name.len() >= 2
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("invalid volume name {name:?}: use letters, digits, '_', '.' and '-'"))
-    }
-}
-
-pub(super) fn resolve_bind(source: &str, base: &Path) -> String {
-    let path = Path::new(source);
-    let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
-    // Normalise `.` and `..` lexically: the path may not exist yet, so no canonicalize().
-    let mut out = PathBuf::new();
-    for part in joined.components() {
-        match part {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out.to_string_lossy().into_owned()
-}
-
-fn convert_mount(mount: &raw::Mount, base: &Path) -> Result<Mount, String> {
-    let absolute_target = |t: &str| {
-        if t.starts_with('/') {
-            Ok(t.to_string())
-        } else {
-            Err(format!("mount target {t:?} must be an absolute path"))
-        }
-    };
-    match mount {
-        raw::Mount::Short(text) => {
-            let parts: Vec<&str> = text.split(':').collect();
-            let (source, target, read_only) = match parts.as_slice() {
-                [s, t] => (*s, *t, false),
-                [s, t, "ro"] => (*s, *t, true),
-                [s, t, "rw"] => (*s, *t, false),
-                [s, t, mode] if !s.is_empty() && !t.is_empty() => {
-                    return Err(format!("unknown mount mode {mode:?} in {text:?}; use ro or rw"))
-                }
-                [_] => {
-                    return Err(format!(
-                        "anonymous volume {text:?} is not supported: it would be lost on every replacement; name it, as in data:{text}"
-                    ))
-                }
-                _ => return Err(format!("invalid mount {text:?}; use source:target[:ro]")),
-            };
-            let target = absolute_target(target)?;
-            if is_host_path(source) {
-                Ok(Mount::Bind { source: resolve_bind(source, base), target, read_only })
-            } else {
-                check_volume_name(source)?;
-                Ok(Mount::Volume { source: source.to_string(), target, read_only })
-            }
-        }
-        raw::Mount::Long(m) => {
-            let target = absolute_target(&m.target)?;
-            let read_only = m.read_only.unwrap_or(false);
-            let source = || m.source.clone().ok_or_else(|| format!("a {:?} mount needs a source", m.kind));
-            if m.size.is_some() && m.kind != raw::MountKind::Tmpfs {
-                return Err("size applies to tmpfs mounts only".into());
-            }
-            match m.kind {
-                raw::MountKind::Bind => Ok(Mount::Bind { source: resolve_bind(&source()?, base), target, read_only }),
-                raw::MountKind::Volume => {
-                    let source = source()?;
-                    check_volume_name(&source)?;
-                    Ok(Mount::Volume { source, target, read_only })
-                }
-                raw::MountKind::Tmpfs => {
-                    if m.source.is_some() {
-                        return Err("a tmpfs mount has no source".into());
-                    }
-                    let size = m.size.as_ref().map(|s| size_bytes(s).and_then(limits::tmpfs_size)).transpose()?;
-                    Ok(Mount::Tmpfs { target, size })
-                }
-            }
-        }
-    }
-}
-
-fn size_bytes(size: &raw::Size) -> Result<u64, String> {
-    match size {
-        raw::Size::Bytes(n) => Ok(*n),
-        raw::Size::Text(t) => units::parse_size(t),
-    }
-}
-
-fn convert_healthcheck(h: &raw::Healthcheck, path: &FieldPath, c: &mut Checker) -> Option<Healthcheck> {
-    let test = match &h.test {
-        raw::HealthTest::Shell(cmd) => vec!["CMD-SHELL".to_string(), cmd.clone()],
-        raw::HealthTest::Exec(v) => v.clone(),
-    };
-    let ok_test = match test.first().map(String::as_str) {
-        Some("NONE") => test.len() == 1,
-        Some("CMD") | Some("CMD-SHELL") => test.len() >= 2,
-        _ => false,
-    };
-    if !ok_test {
-        c.report(
-            path.key("test"),
-            "healthcheck test must be a string, [\"CMD\", args...], [\"CMD-SHELL\", \"command\"] or [\"NONE\"]",
-        );
-    }
-    let mut duration = |name: &str, d: &Option<raw::Duration>| {
-        d.as_ref().and_then(|d| c.check(path.key(name), units::parse_duration(&d.0).and_then(limits::health_duration)))
-    };
-    let interval = duration("interval", &h.interval);
-    let timeout = duration("timeout", &h.timeout);
-    let start_period = duration("startPeriod", &h.start_period);
-    ok_test.then_some(Healthcheck { test, interval, timeout, retries: h.retries, start_period })
 }
 
 /// Converts a Service document. `base` is the manifest's folder, for relative bind paths.
@@ -704,6 +606,11 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
+    let (host, host_written) = convert_host::convert_host(spec, &sp, &mut c);
+    let command = spec.command.as_ref().and_then(|l| c.check(sp.key("command"), convert_host::command_words(l)));
+    let entrypoint =
+        spec.entrypoint.as_ref().and_then(|l| c.check(sp.key("entrypoint"), convert_host::command_words(l)));
+
     let refs = convert_refs::convert_service_refs(spec, base, &targets, &mut c.problems);
 
     let healthcheck = spec.healthcheck.as_ref().and_then(|h| convert_healthcheck(h, &sp.key("healthcheck"), &mut c));
@@ -767,6 +674,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         ports: ports.iter().map(|p| ports_written.iter().position(|w| w == p).unwrap_or_default()).collect(),
         mounts: mounts.iter().map(|m| mounts_written.iter().position(|w| w == m).unwrap_or_default()).collect(),
         networks: networks.iter().map(|n| spec.networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
+        cap_add: host_written.cap_add,
+        devices: host_written.devices,
     };
 
     if !c.problems.is_empty() {
@@ -774,8 +683,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     }
     let container = ContainerSpec {
         image: spec.image.clone(),
-        command: spec.command.clone(),
-        entrypoint: spec.entrypoint.clone(),
+        command,
+        entrypoint,
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
         env,
@@ -791,6 +700,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         stop_timeout: stop_timeout.expect("no problems"),
         files: Vec::new(),
         sealed_env: BTreeMap::new(),
+        host,
     };
     Ok(Service {
         name,
@@ -857,42 +767,6 @@ pub fn convert_volume(doc: &raw::VolumeDoc) -> Result<Volume, Vec<FieldProblem>>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_ports() {
-        let p = parse_port("127.0.0.1:9000:9000/udp").unwrap();
-        assert_eq!(
-            p,
-            PortBinding {
-                container: 9000,
-                protocol: Protocol::Udp,
-                host: Some(9000),
-                host_ip: Some("127.0.0.1".into())
-            }
-        );
-        assert_eq!(parse_port("8080").unwrap().host, None);
-        assert_eq!(parse_port("8080:80").unwrap().host, Some(8080));
-        assert_eq!(parse_port("[::1]:53:53/udp").unwrap().host_ip.as_deref(), Some("::1"));
-        assert_eq!(parse_port("127.0.0.1::80").unwrap().host, None);
-        assert!(parse_port("70000:80").unwrap_err().contains("out of range"));
-        assert!(parse_port("80:0").unwrap_err().contains("out of range"));
-        assert!(parse_port("80/icmp").unwrap_err().contains("protocol"));
-        assert!(parse_port("8000-8010:8000-8010").unwrap_err().contains("ranges"));
-    }
-
-    #[test]
-    fn short_mounts() {
-        let base = Path::new("/srv/manifests");
-        let m = convert_mount(&raw::Mount::Short("./conf:/etc/web:ro".into()), base).unwrap();
-        assert_eq!(m, Mount::Bind { source: "/srv/manifests/conf".into(), target: "/etc/web".into(), read_only: true });
-        let m = convert_mount(&raw::Mount::Short("../shared:/x".into()), base).unwrap();
-        assert_eq!(m, Mount::Bind { source: "/srv/shared".into(), target: "/x".into(), read_only: false });
-        let m = convert_mount(&raw::Mount::Short("data:/var/lib/web".into()), base).unwrap();
-        assert_eq!(m, Mount::Volume { source: "data".into(), target: "/var/lib/web".into(), read_only: false });
-        assert!(convert_mount(&raw::Mount::Short("data:relative".into()), base).unwrap_err().contains("absolute"));
-        assert!(convert_mount(&raw::Mount::Short("/data".into()), base).unwrap_err().contains("anonymous"));
-        assert!(convert_mount(&raw::Mount::Short("a:/b:zz".into()), base).unwrap_err().contains("mode"));
-    }
 
     #[test]
     fn restart_policies_round_trip() {

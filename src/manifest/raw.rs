@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::raw_host::{CommandLine, ExtraHosts, Logging, OneOrMany, Scalar, Sysctls, Ulimit, UlimitLimits};
+
 /// One YAML document: a Service, a Network, a Volume or a Secret.
 // Only the schema and whole-document decoding use this; its size does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -135,10 +137,13 @@ pub struct ServiceSpec {
     /// When to pull the image (default `missing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull: Option<PullPolicy>,
+    /// The command: a list of arguments, or a string split into words as a shell would (quotes
+    /// and backslashes only), as compose does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<Vec<String>>,
+    pub command: Option<CommandLine>,
+    /// The entrypoint, in the forms of `command`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<Vec<String>>,
+    pub entrypoint: Option<CommandLine>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
     /// `user`, `uid`, `user:group` or `uid:gid`.
@@ -191,6 +196,83 @@ pub struct ServiceSpec {
     pub replicas: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<Update>,
+    /// The container's host name (default: Docker's, the container ID's first 12 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The container's NIS domain name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
+    /// Extra `/etc/hosts` entries: `["host:ip", ...]` or `{ host: ip }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_hosts: Option<ExtraHosts>,
+    /// DNS servers (IP addresses), in the order they are asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<OneOrMany>,
+    /// DNS search domains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_search: Option<OneOrMany>,
+    /// Resolver options (`resolv.conf` `options`), for example `ndots:2`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    /// Run Docker's init (tini) as PID 1, so that signals are forwarded and zombies reaped.
+    /// Default: the daemon's setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
+    /// Mount the container's root filesystem read-only (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Allocate a pseudo-TTY (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<bool>,
+    /// Keep standard input open (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_open: Option<bool>,
+    /// Size of `/dev/shm`, for example `256Mi` (default: Docker's, 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<Size>,
+    /// Ports exposed to other containers without publishing them on the host: `80`, `"53/udp"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose: Vec<Scalar>,
+    /// Namespaced kernel parameters: `{ net.core.somaxconn: 1024 }` or `["name=value"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sysctls: Option<Sysctls>,
+    /// Resource limits by name (`nofile`, `nproc`, `memlock`, ...): a number, or
+    /// `{ soft, hard }` with soft at most hard.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// The log driver and its options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
+    /// Additional groups (names or numeric IDs) of the container's user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<Scalar>,
+    /// Security options: `no-new-privileges[:true|false]`, `label=...` (SELinux),
+    /// `apparmor=PROFILE`, `seccomp=unconfined`, `systempaths=unconfined`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    /// Run privileged: every capability and device of the host. Refused unless the host
+    /// policy's `privileged` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// Linux capabilities to add (`NET_ADMIN`, `CAP_` may lead; `ALL` for every one). Those
+    /// beyond Docker's default set are refused unless the host policy's `capabilities` names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Linux capabilities to drop from Docker's default set (`ALL` for every one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// Host devices: `/dev/x[:/dev/y[:rwm]]` (the path in the container, default the same; the
+    /// permissions, default `rwm`). Refused unless the host policy's `devices` allows the path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// The PID namespace: `host` shares the host's process table (refused unless the host
+    /// policy's `hostNamespaces.pid` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// The IPC namespace: `private`, `shareable`, `none`, or `host` (refused unless the host
+    /// policy's `hostNamespaces.ipc` is true). Default: the daemon's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -6,10 +6,10 @@
 //! - A bind is checked as written (normalised) and, when symbolic links make it another path,
 //!   as Docker will mount it; either refusal refuses it.
 //! - Each refusal is a typed [`ViolationKind`]; its text is made only by `Display`.
-//! - Rules for what manifests cannot ask yet (privileged mode, the host's pid and ipc
-//!   namespaces, capabilities, devices) are in [`super::Policy`] and check nothing: each needs
-//!   its manifest field first, and is refused by default once it has one. `readPaths` is held
-//!   by the resolver of Secrets and configs, which reads the files, not here.
+//! - Privileged mode, capabilities beyond Docker's default set, host devices and the host's pid
+//!   and ipc namespaces are refused by default, each at its manifest field (`privileged`,
+//!   `capAdd`, `devices`, `pid`, `ipc`). `readPaths` is held by the resolver of Secrets and
+//!   configs, which reads the files, not here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,6 +18,7 @@ use super::defaults::DOCKER_SOCKET_NAME;
 use super::host_path::{HostPath, Relation};
 use super::registry::registry_of;
 use super::{BindRules, Policy};
+use crate::manifest::convert_host::DOCKER_DEFAULT_CAPABILITIES;
 use crate::manifest::model::{Mount, State};
 use crate::manifest::problem::FieldPath;
 use crate::manifest::{Service, Volume};
@@ -53,6 +54,14 @@ pub enum ViolationKind {
     HostPort { port: u16, allowed: String },
     #[error("the host network gives the container the host's network stack; hostNamespaces.network is false")]
     HostNetwork,
+    #[error("a privileged container has every capability and device of the host; privileged is false")]
+    Privileged,
+    #[error("capability {name} is beyond Docker's default set and not in capabilities ({allowed})")]
+    Capability { name: String, allowed: String },
+    #[error("host device {device} is outside devices ({allowed})")]
+    Device { device: String, allowed: String },
+    #[error("the host's {namespace} namespace {what}; hostNamespaces.{namespace} is false")]
+    HostNamespace { namespace: &'static str, what: &'static str },
 }
 
 /// Why a host path may not be bound.
@@ -150,7 +159,52 @@ pub fn check(policy: &Policy, service: &Service, host: &Host) -> Vec<Violation> 
             out.push(Violation { field, kind: ViolationKind::HostNetwork });
         }
     }
+    check_powers(policy, service, &mut out);
     out
+}
+
+/// The fields that give a container power over the host beyond mounts and networks.
+fn check_powers(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
+    let spec = FieldPath::root().key("spec");
+    let host = &service.container.host;
+    let written = |list: &[usize], i: usize| list.get(i).copied().unwrap_or(i);
+    if host.privileged && !policy.privileged {
+        out.push(Violation { field: spec.key("privileged"), kind: ViolationKind::Privileged });
+    }
+    let none = || "none".to_string();
+    for (i, name) in host.cap_add.iter().enumerate() {
+        // `ALL` passes only when the policy names ALL itself: it is every capability at once.
+        let allowed = DOCKER_DEFAULT_CAPABILITIES.contains(&name.as_str()) || policy.capabilities.contains(name);
+        if !allowed {
+            let listed = policy.capabilities.iter().cloned().collect::<Vec<_>>().join(", ");
+            let kind = ViolationKind::Capability {
+                name: name.clone(),
+                allowed: if listed.is_empty() { none() } else { listed },
+            };
+            out.push(Violation { field: spec.key("capAdd").index(written(&service.written.cap_add, i)), kind });
+        }
+    }
+    for (i, device) in host.devices.iter().enumerate() {
+        let ok = HostPath::parse(&device.host).is_ok_and(|p| policy.devices.iter().any(|d| p.is_at_or_under(d)));
+        if !ok {
+            let listed = policy.devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let kind = ViolationKind::Device {
+                device: device.host.clone(),
+                allowed: if listed.is_empty() { none() } else { listed },
+            };
+            out.push(Violation { field: spec.key("devices").index(written(&service.written.devices, i)), kind });
+        }
+    }
+    if host.pid.as_deref() == Some("host") && !policy.host_namespaces.pid {
+        let kind =
+            ViolationKind::HostNamespace { namespace: "pid", what: "shows and signals every process of the host" };
+        out.push(Violation { field: spec.key("pid"), kind });
+    }
+    if host.ipc.as_deref() == Some("host") && !policy.host_namespaces.ipc {
+        let kind =
+            ViolationKind::HostNamespace { namespace: "ipc", what: "shares the host's System V IPC and shared memory" };
+        out.push(Violation { field: spec.key("ipc"), kind });
+    }
 }
 
 /// The host path a local volume binds (`o: bind` or `rbind` in its options), and whether its

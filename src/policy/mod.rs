@@ -20,9 +20,9 @@
 //!   its containers are never pruned, and the plan does nothing to them. A policy that tightens
 //!   leaves running containers as they are and reports them, as Kubernetes' admission does for
 //!   running pods.
-//! - Rules whose manifest field does not exist yet (privileged mode, the pid and ipc
-//!   namespaces, capabilities, devices) are read, validated and in the schema, and check
-//!   nothing until the manifest gains the field; each must then be refused by default.
+//! - Every power a manifest field can ask for is refused by default: host binds outside the
+//!   default lists, the host network, privileged mode, the host's pid and ipc namespaces,
+//!   capabilities beyond Docker's default set, host devices. A new such field must be too.
 //! - `readPaths` is not checked by [`check()`]: the files a manifest names are read after
 //!   loading, by the resolver, which holds them to [`Policy::read_paths`] and the source.
 
@@ -56,12 +56,12 @@ pub struct Policy {
     pub registries: Vec<registry::Pattern>,
     /// Host ports services may publish.
     pub host_ports: Vec<PortRange>,
-    /// Not checked yet: manifests cannot ask for privileged mode.
+    /// May a service ask for `privileged: true`.
     pub privileged: bool,
     pub host_namespaces: HostNamespaces,
-    /// Capabilities beyond Docker's default set, without `CAP_`. Not checked yet.
+    /// Capabilities beyond Docker's default set that `capAdd` may name, without `CAP_`.
     pub capabilities: BTreeSet<String>,
-    /// Host devices a container may be given. Not checked yet.
+    /// Host devices (or folders of them) that `devices` may name.
     pub devices: Vec<HostPath>,
     /// Folders outside the manifest source from which Secrets, env files and configs may be read:
     /// absolute, normalised, no `..`. The manifest source itself is always readable, whatever

@@ -60,25 +60,24 @@ pub struct PolicySpec {
     #[schemars(with = "Vec<PortRange>")]
     #[schemars(extend("default" = defaults::HOST_PORTS))]
     pub host_ports: Option<Vec<PortRange>>,
-    /// Privileged containers. Manifests cannot ask for one yet: the rule is ready for when they
-    /// can.
+    /// Privileged containers (`privileged: true`).
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]
     pub privileged: Option<bool>,
-    /// The host's namespaces a container may join. `network` is the `host` network
-    /// (`networks: [host]`); manifests cannot ask for `pid` or `ipc` yet.
+    /// The host's namespaces a container may join: `network` is the `host` network
+    /// (`networks: [host]`), `pid` is `pid: host`, `ipc` is `ipc: host`.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "HostNamespaces")]
     pub host_namespaces: Option<HostNamespaces>,
     /// Capabilities a container may add beyond Docker's default set, such as `NET_ADMIN` (a
-    /// `CAP_` prefix is allowed). Manifests cannot add capabilities yet.
+    /// `CAP_` prefix is allowed), as `capAdd` asks for them; `ALL` allows `capAdd: [ALL]`.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
     #[schemars(extend("default" = defaults::CAPABILITIES))]
     pub capabilities: Option<Vec<String>>,
     /// Host devices a container may be given, such as `/dev/fuse` (a device, or a folder of
-    /// them). Manifests cannot name devices yet.
+    /// them), as `devices` asks for them.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
     #[schemars(extend("default" = defaults::DEVICES))]
@@ -130,12 +129,12 @@ pub struct HostNamespaces {
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]
     pub network: Option<bool>,
-    /// The host's process table. Manifests cannot ask for it yet.
+    /// The host's process table (`pid: host`).
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]
     pub pid: Option<bool>,
-    /// The host's System V IPC and shared memory. Manifests cannot ask for it yet.
+    /// The host's System V IPC and shared memory (`ipc: host`).
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]

@@ -330,3 +330,51 @@ fn a_broken_or_empty_policy_file_is_an_error() {
     let missing = load(Path::new("/nonexistent/policy.yaml")).unwrap_err();
     assert!(missing.to_string().contains("cannot read the policy file"), "{missing}");
 }
+
+#[test]
+fn the_powerful_fields_are_refused_by_default_each_at_its_field() {
+    let yaml = service_with(
+        "  privileged: true\n  capAdd: [SYS_ADMIN, chown, CAP_NET_ADMIN]\n  devices: [\"/dev/fuse\", \"/dev/kvm:/dev/kvm:rw\"]\n  pid: host\n  ipc: host\n",
+    );
+    assert_eq!(
+        violations(&Policy::default(), &yaml),
+        [
+            "spec.privileged: a privileged container has every capability and device of the host; privileged is false",
+            "spec.capAdd[2]: capability NET_ADMIN is beyond Docker's default set and not in capabilities (none)",
+            "spec.capAdd[0]: capability SYS_ADMIN is beyond Docker's default set and not in capabilities (none)",
+            "spec.devices[0]: host device /dev/fuse is outside devices (none)",
+            "spec.devices[1]: host device /dev/kvm is outside devices (none)",
+            "spec.pid: the host's pid namespace shows and signals every process of the host; hostNamespaces.pid is false",
+            "spec.ipc: the host's ipc namespace shares the host's System V IPC and shared memory; hostNamespaces.ipc is false",
+        ]
+    );
+    // What Docker gives anyway, and namespaces that are the container's own, pass.
+    let harmless = service_with("  capAdd: [CHOWN, NET_BIND_SERVICE]\n  capDrop: [ALL]\n  ipc: shareable\n");
+    assert!(violations(&Policy::default(), &harmless).is_empty());
+
+    let p = policy(
+        "apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  privileged: true\n  capabilities: [CAP_SYS_ADMIN, NET_ADMIN]\n  devices: [/dev/fuse]\n  hostNamespaces: {pid: true, ipc: true}\n",
+    );
+    assert_eq!(violations(&p, &yaml), ["spec.devices[1]: host device /dev/kvm is outside devices (/dev/fuse)"]);
+    // ALL is every capability at once: only a policy that names ALL allows it.
+    assert_eq!(
+        violations(&p, &service_with("  capAdd: [ALL]\n")),
+        ["spec.capAdd[0]: capability ALL is beyond Docker's default set and not in capabilities (NET_ADMIN, SYS_ADMIN)"]
+    );
+    let all = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  capabilities: [ALL]\n  devices: [/dev]\n");
+    assert!(violations(&all, &service_with("  capAdd: [ALL]\n  devices: [\"/dev/snd/seq\"]\n")).is_empty());
+}
+
+#[test]
+fn a_refused_power_is_located_in_the_manifest() {
+    let yaml = service_with("  capAdd:\n    - NET_ADMIN\n    - CHOWN\n  privileged: true\n");
+    let d = admit(&Policy::default(), desired(&yaml));
+    let problems: Vec<String> = d.refused["web"].problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        problems,
+        [
+            "/srv/m/web.yaml:9:15: spec.privileged: a privileged container has every capability and device of the host; privileged is false",
+            "/srv/m/web.yaml:7:7: spec.capAdd[0]: capability NET_ADMIN is beyond Docker's default set and not in capabilities (none)",
+        ]
+    );
+}

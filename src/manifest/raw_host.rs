@@ -1,0 +1,96 @@
+//! The raw types of the compose-parity fields of a Service (issue 13): the forms compose
+//! accepts for them. As in [`super::raw`], nothing is parsed or defaulted here.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A command line: a list of arguments, or a string split into words as compose splits it
+/// (POSIX shell quoting and backslashes; no variables, globs, operators or comments).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CommandLine {
+    List(Vec<String>),
+    Text(String),
+}
+
+/// One word or a list of them (compose's `dns` and `dns_search`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A string or a whole number, as YAML reads it (`1024`, `"1"`, `audio`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    Integer(i64),
+    String(String),
+}
+
+impl Scalar {
+    pub fn text(&self) -> String {
+        match self {
+            Scalar::Integer(n) => n.to_string(),
+            Scalar::String(s) => s.clone(),
+        }
+    }
+}
+
+/// Extra `/etc/hosts` entries: a list of `host:ip` (or `host=ip`), or a map of host to IP.
+/// The IP is an IPv4 or IPv6 address (brackets allowed) or Docker's `host-gateway`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ExtraHosts {
+    List(Vec<String>),
+    Map(BTreeMap<String, String>),
+}
+
+/// Kernel parameters: a map of name to value, or a list of `name=value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Sysctls {
+    Map(BTreeMap<String, Scalar>),
+    List(Vec<String>),
+}
+
+/// A resource limit: one number for both the soft and the hard limit, or `{ soft, hard }`.
+/// `-1` means unlimited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Ulimit {
+    Single(i64),
+    Limits(UlimitLimits),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UlimitLimits {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// The container's log driver and its options (compose's `logging`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Logging {
+    /// A Docker log driver, for example `json-file`, `local`, `journald`, `syslog` or `none`
+    /// (default: the daemon's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// The driver's options, for example `max-size: 10m`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, Scalar>,
+}
