@@ -283,7 +283,12 @@ async fn the_controller_rolls_a_rotated_secret_and_shows_no_value() {
         (o.len() == 2).then_some(o)
     })
     .await;
-    let env = exec(&s.app, "env");
+    // Listed is not yet running: wait until the container answers an exec.
+    let env = eventually(Duration::from_secs(30), "app running", || async {
+        let out = Command::new("docker").args(["exec", &s.app, "env"]).output().ok()?;
+        out.status.success().then(|| stdout(&out))
+    })
+    .await;
     assert!(env.contains(&format!("DB_PASSWORD={password}")) && env.contains(&format!("SMTP_PASS={dotenv}")), "{env}");
     assert_eq!(exec(&s.app, "cat /run/secrets/api_token"), token);
 

@@ -35,7 +35,7 @@ pub struct DownArgs {
     /// Remove without asking (needed when stdin is not a terminal).
     #[arg(short, long)]
     pub yes: bool,
-    /// The instance's state dir (default /var/lib/moor/<instance>): its containers' secret and
+    /// The instance's state dir (default /var/lib/moor/INSTANCE): its containers' secret and
     /// config files are removed with them.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<std::path::PathBuf>,

@@ -26,7 +26,7 @@ pub struct GitArgs {
     /// The manifest folder inside the repository (default: its root).
     #[arg(long, value_name = "SUBDIR", requires = "url", conflicts_with = "dir")]
     pub path: Option<PathBuf>,
-    /// Where moor keeps its state (default /var/lib/moor/<instance>): the git source's revision
+    /// Where moor keeps its state (default /var/lib/moor/INSTANCE): the git source's revision
     /// snapshots, the key that seals secret digests, and the secret and config files of
     /// containers.
     #[arg(long, value_name = "DIR")]

@@ -122,7 +122,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "controller")]
         token_file: Option<PathBuf>,
         /// Where moor keeps its state: the key that seals secret digests (default
-        /// /var/lib/moor/<instance>).
+        /// /var/lib/moor/INSTANCE).
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
         #[command(flatten)]

@@ -265,10 +265,12 @@ fn non_empty_words(words: Vec<String>, one: bool, what: &str, path: &FieldPath, 
     words
 }
 
-/// Where the sorted `capAdd` and `devices` entries were written (see `model::Written`).
+/// Where the sorted `capAdd`, `devices` and `securityOpt` entries were written (see
+/// `model::Written`).
 pub(super) struct HostWritten {
     pub cap_add: Vec<usize>,
     pub devices: Vec<usize>,
+    pub security_opt: Vec<usize>,
 }
 
 /// Converts the compose-parity fields of `spec` (at `sp`), recording problems in `c`.
@@ -387,6 +389,9 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
         .collect();
     opts.sort();
     opts.dedup();
+    // The host policy refuses some options: its message points at the entry written.
+    let security_opt_written =
+        opts.iter().map(|o| spec.security_opt.iter().position(|w| w == o).unwrap_or_default()).collect();
     host.security_opt = opts;
 
     host.privileged = spec.privileged.unwrap_or(false);
@@ -437,7 +442,7 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
             ),
         }
     }
-    (host, HostWritten { cap_add: cap_add_written, devices: devices_written })
+    (host, HostWritten { cap_add: cap_add_written, devices: devices_written, security_opt: security_opt_written })
 }
 
 #[cfg(test)]

@@ -100,6 +100,7 @@ pub struct Written {
     pub networks: Vec<usize>,
     pub cap_add: Vec<usize>,
     pub devices: Vec<usize>,
+    pub security_opt: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -676,6 +677,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         networks: networks.iter().map(|n| spec.networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
         cap_add: host_written.cap_add,
         devices: host_written.devices,
+        security_opt: host_written.security_opt,
     };
 
     if !c.problems.is_empty() {

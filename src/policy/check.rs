@@ -62,6 +62,9 @@ pub enum ViolationKind {
     Device { device: String, allowed: String },
     #[error("the host's {namespace} namespace {what}; hostNamespaces.{namespace} is false")]
     HostNamespace { namespace: &'static str, what: &'static str },
+    /// A security option that takes a confinement away: a step towards privileged.
+    #[error("{option} takes away the container's {what}; only a policy with privileged: true allows it")]
+    Unconfined { option: String, what: &'static str },
 }
 
 /// Why a host path may not be bound.
@@ -163,6 +166,20 @@ pub fn check(policy: &Policy, service: &Service, host: &Host) -> Vec<Violation> 
     out
 }
 
+/// What a security option takes away, when it takes a confinement away (`seccomp=unconfined`,
+/// `apparmor=unconfined`, `systempaths=unconfined`, `label=disable`; `:` works as `=`, as in
+/// Docker).
+fn unconfined(option: &str) -> Option<&'static str> {
+    let (key, value) = option.split_once(['=', ':'])?;
+    match (key, value) {
+        ("seccomp", "unconfined") => Some("seccomp filter of system calls"),
+        ("apparmor", "unconfined") => Some("AppArmor profile"),
+        ("systempaths", "unconfined") => Some("masked and read-only /proc and /sys paths"),
+        ("label", "disable") => Some("SELinux labelling"),
+        _ => None,
+    }
+}
+
 /// The fields that give a container power over the host beyond mounts and networks.
 fn check_powers(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
     let spec = FieldPath::root().key("spec");
@@ -170,6 +187,15 @@ fn check_powers(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
     let written = |list: &[usize], i: usize| list.get(i).copied().unwrap_or(i);
     if host.privileged && !policy.privileged {
         out.push(Violation { field: spec.key("privileged"), kind: ViolationKind::Privileged });
+    }
+    if !policy.privileged {
+        for (i, option) in host.security_opt.iter().enumerate() {
+            if let Some(what) = unconfined(option) {
+                let kind = ViolationKind::Unconfined { option: option.clone(), what };
+                let at = written(&service.written.security_opt, i);
+                out.push(Violation { field: spec.key("securityOpt").index(at), kind });
+            }
+        }
     }
     let none = || "none".to_string();
     for (i, name) in host.cap_add.iter().enumerate() {

@@ -366,6 +366,24 @@ fn the_powerful_fields_are_refused_by_default_each_at_its_field() {
 }
 
 #[test]
+fn security_options_that_take_a_confinement_away_need_privileged() {
+    let yaml = service_with(
+        "  securityOpt:\n    - no-new-privileges\n    - seccomp=unconfined\n    - apparmor:unconfined\n    - systempaths=unconfined\n    - label=disable\n    - label=type:svirt_apache_t\n",
+    );
+    assert_eq!(
+        violations(&Policy::default(), &yaml),
+        [
+            "spec.securityOpt[2]: apparmor:unconfined takes away the container's AppArmor profile; only a policy with privileged: true allows it",
+            "spec.securityOpt[4]: label=disable takes away the container's SELinux labelling; only a policy with privileged: true allows it",
+            "spec.securityOpt[1]: seccomp=unconfined takes away the container's seccomp filter of system calls; only a policy with privileged: true allows it",
+            "spec.securityOpt[3]: systempaths=unconfined takes away the container's masked and read-only /proc and /sys paths; only a policy with privileged: true allows it",
+        ]
+    );
+    let p = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  privileged: true\n");
+    assert!(violations(&p, &yaml).is_empty());
+}
+
+#[test]
 fn a_refused_power_is_located_in_the_manifest() {
     let yaml = service_with("  capAdd:\n    - NET_ADMIN\n    - CHOWN\n  privileged: true\n");
     let d = admit(&Policy::default(), desired(&yaml));
