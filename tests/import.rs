@@ -76,7 +76,14 @@ fn full_stack_merges_interpolates_and_hides_secret_values() {
     assert!(web.starts_with("# yaml-language-server: $schema="), "{web}");
     // extends (image from base, interpolated with the .env value), the override's command and
     // LOG_LEVEL, `$$` as `$`, the list forms of labels and environment.
-    for want in ["image: busybox:1.36", "- '8081'", "LOG_LEVEL: debug", "GREETING: hello $USER", "team: shop"] {
+    for want in [
+        "image: busybox:1.36",
+        "- '8081'",
+        "restart: unless-stopped",
+        "LOG_LEVEL: debug",
+        "GREETING: hello $USER",
+        "team: shop",
+    ] {
         assert!(web.contains(want), "{want} missing in:\n{web}");
     }
     // Short and long syntax of ports, volumes, secrets; depends_on with its condition.
@@ -168,6 +175,10 @@ fn everything_translated_exits_0_and_existing_files_are_kept() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.is_empty(), "{}", r.stderr);
     validate(&dir.join("manifests"));
+    let worker = fs::read_to_string(dir.join("manifests/worker.yaml")).unwrap();
+    for want in ["pull: missing", "replicas: 2", "memory: 64m", "pids: 50", "- NONE", "stopTimeout: 5s"] {
+        assert!(worker.contains(want), "{want} missing in:\n{worker}");
+    }
     // The same content again is fine; other content needs --force.
     assert_eq!(run(moor().current_dir(&dir).args(["import", "compose.yaml"])).code, 0);
     fs::write(dir.join("manifests/cache.yaml"), "# mine\n").unwrap();

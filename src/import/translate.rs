@@ -108,6 +108,14 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// Compose writes `cpus` as a number or as text (`"0.5"`); moor reads a number.
+fn cpus(v: &Value) -> Value {
+    match v.as_str().and_then(|t| t.parse::<f64>().ok()) {
+        Some(n) => Value::Number(n.into()),
+        None => v.clone(),
+    }
+}
+
 /// `.` and `..` removed lexically (the output folder may not exist yet).
 fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -341,7 +349,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
                 resources.insert(key("memory"), v.clone());
             }
             "cpus" => {
-                resources.insert(key("cpus"), v.clone());
+                resources.insert(key("cpus"), cpus(v));
             }
             "pids_limit" => {
                 resources.insert(key("pids"), v.clone());
@@ -670,7 +678,7 @@ fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, reso
                     for (lk, lv) in rv.as_mapping().into_iter().flatten() {
                         match lk.as_str().unwrap_or("?") {
                             "memory" => resources.insert(key("memory"), lv.clone()),
-                            "cpus" => resources.insert(key("cpus"), lv.clone()),
+                            "cpus" => resources.insert(key("cpus"), cpus(lv)),
                             "pids" => resources.insert(key("pids"), lv.clone()),
                             other => {
                                 ctx.report.left_out(format!("{at}.resources.limits.{other}"), "not translated");
