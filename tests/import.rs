@@ -198,3 +198,47 @@ fn a_bad_file_is_an_error_naming_it() {
     assert!(r.stderr.contains("bad.yaml") && r.stderr.contains("line"), "{}", r.stderr);
     assert!(!tmp.path().join("manifests").exists());
 }
+
+#[test]
+fn what_has_no_counterpart_is_reported_by_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("misc");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("secret.txt"), "x\n").unwrap();
+    fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: busybox:1.36\n    container_name: my-app\n    network_mode: host\n\
+         \x20   ports: ['8000-8001:8000-8001']\n    volumes: [/data]\n    extends: {file: other.yaml, service: x}\n\
+         \x20   environment: [FROM_ENV, SESSION_KEY, MISSING_ONE, 'URL=${UNSET_VAR}']\n    secrets: [s]\n\
+         secrets:\n  s:\n    file: ./secret.txt\n",
+    )
+    .unwrap();
+    let r = run(moor()
+        .current_dir(&dir)
+        .env("FROM_ENV", "plain")
+        .env("SESSION_KEY", "hidden-value")
+        .args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for want in [
+        "not translated: services.app.container_name:",
+        "not translated: services.app.ports[0]:",
+        "not translated: services.app.volumes[0]: anonymous volumes",
+        "not translated: services.app.extends.file:",
+        "note: services.app.environment.MISSING_ONE: not set",
+        "note: services.app.environment.URL: variable UNSET_VAR is not set",
+    ] {
+        assert!(r.stderr.contains(&want), "{want} missing in:\n{}", r.stderr);
+    }
+    assert!(!r.stderr.contains("hidden-value"), "{}", r.stderr);
+    let out = dir.join("manifests");
+    let app = fs::read_to_string(out.join("app.yaml")).unwrap();
+    assert!(app.contains("- host") && app.contains("FROM_ENV: plain") && !app.contains("hidden-value"), "{app}");
+    assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\n");
+    // The secret file is outside the output folder: an absolute path, and a note.
+    let secret = fs::read_to_string(out.join("secret-s.yaml")).unwrap();
+    assert!(secret.contains(&format!("file: {}", dir.join("secret.txt").display())), "{secret}");
+    assert!(r.stderr.contains("secrets.s.file: ./secret.txt is outside the output folder"), "{}", r.stderr);
+    // The loader (no host policy) takes the output as it is.
+    let loaded = moor::manifest::load::load_paths(&[out]);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+}

@@ -17,8 +17,10 @@
 //!   (mode 0600) referenced by `envFrom`. Messages never quote a variable's value.
 //!
 //! Parsing uses our own walk over `serde_yaml::Value`, not a typed compose crate: the import must
-//! report every key it does not translate, with its path, and typed models drop or refuse unknown
-//! keys; interpolation and merging also happen before any typing, as compose does them.
+//! report every key it does not translate, with its path. `docker-compose-types` 0.24 (MIT or
+//! Apache-2.0) keeps `x-` keys but fails the whole file on any other key it does not model (a
+//! newer compose property such as `models` or `provider`), and has no interpolation or merging,
+//! which compose applies before any typing anyway.
 
 pub mod compose;
 pub mod interpolate;
