@@ -227,7 +227,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
         "note: services.app.environment.MISSING_ONE: not set",
         "note: services.app.environment.URL: variable UNSET_VAR is not set",
     ] {
-        assert!(r.stderr.contains(&want), "{want} missing in:\n{}", r.stderr);
+        assert!(r.stderr.contains(want), "{want} missing in:\n{}", r.stderr);
     }
     assert!(!r.stderr.contains("hidden-value"), "{}", r.stderr);
     let out = dir.join("manifests");
