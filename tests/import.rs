@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+mod common;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose").join(name)
 }
@@ -241,4 +243,14 @@ fn what_has_no_counterpart_is_reported_by_path() {
     // The loader (no host policy) takes the output as it is.
     let loaded = moor::manifest::load::load_paths(&[out]);
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+}
+
+#[test]
+fn imported_manifests_plan_against_the_daemon() {
+    let (_tmp, dir) = copy("simple");
+    assert_eq!(run(moor().current_dir(&dir).args(["import", "compose.yaml"])).code, 0);
+    let env = common::TestEnv::new("import-plan");
+    let out = dir.join("manifests");
+    let plan = common::expect_code(env.moor(&["plan", out.to_str().unwrap()]), 2);
+    assert!(plan.contains("+ create cache") && plan.contains("+ create worker"), "{plan}");
 }
