@@ -414,7 +414,7 @@ fn translate_env(
     }
     if !hidden.is_empty() {
         let file = format!("{name}.env");
-        let content: String = hidden.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let content: String = hidden.iter().map(|(k, v)| format!("{k}={}\n", dotenv_value(v))).collect();
         let keys: Vec<&str> = hidden.iter().map(|(k, _)| k.as_str()).collect();
         ctx.report.advise(
             format!("{at}.environment"),
@@ -429,6 +429,34 @@ fn translate_env(
         entry.insert(key("file"), key(&format!("./{file}")));
         env_from.push(Value::Mapping(entry));
     }
+}
+
+/// A value as an env file line reads it back: as it is when it reads back unchanged (so that
+/// `sops --encrypt`, which knows no quoting, keeps it), else double-quoted with escapes.
+fn dotenv_value(value: &str) -> String {
+    let plain = !value.contains(['\n', '\r', '\\'])
+        && !value.starts_with(['"', '\'', ' ', '\t'])
+        && !value.ends_with([' ', '\t'])
+        && !value.contains(" #")
+        && !value.contains("\t#");
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '"' | '\\' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Value>) {
@@ -690,5 +718,23 @@ fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, reso
             }
             _ => ctx.report.left_out(format!("{at}.{k}"), "not translated"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_values_read_back() {
+        assert_eq!(dotenv_value("abc$x#1"), "abc$x#1");
+        assert_eq!(dotenv_value("a #b"), "\"a #b\"");
+        assert_eq!(dotenv_value("l1\nl2\\ \"q\" $v"), "\"l1\\nl2\\\\ \\\"q\\\" \\$v\"");
+        assert_eq!(dotenv_value(" lead"), "\" lead\"");
+    }
+
+    #[test]
+    fn names_become_dns_labels() {
+        assert_eq!(dns_name("My_App.v2"), "my-app-v2");
     }
 }
