@@ -211,7 +211,8 @@ fn what_has_no_counterpart_is_reported_by_path() {
         dir.join("compose.yaml"),
         "services:\n  app:\n    image: busybox:1.36\n    container_name: my-app\n    network_mode: host\n\
          \x20   ports: ['8000-8001:8000-8001']\n    volumes: [/data]\n    extends: {file: other.yaml, service: x}\n\
-         \x20   environment: [FROM_ENV, SESSION_KEY, MISSING_ONE, 'URL=${UNSET_VAR}']\n    secrets: [s]\n\
+         \x20   environment: [FROM_ENV, SESSION_KEY, MISSING_ONE, 'URL=${UNSET_VAR}', 'DB_URL=pg://u:${DB_PASSWORD}@db']\n\
+         \x20   command: [run, --password, '${DB_PASSWORD}']\n    secrets: [s]\n\
          secrets:\n  s:\n    file: ./secret.txt\n",
     )
     .unwrap();
@@ -219,6 +220,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
         .current_dir(&dir)
         .env("FROM_ENV", "plain")
         .env("SESSION_KEY", "hidden-value")
+        .env("DB_PASSWORD", "pw")
         .args(["import", "compose.yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     for want in [
@@ -228,6 +230,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
         "not translated: services.app.extends.file:",
         "note: services.app.environment.MISSING_ONE: not set",
         "note: services.app.environment.URL: variable UNSET_VAR is not set",
+        "note: services.app.command[2]: holds the value of a secret-looking variable",
     ] {
         assert!(r.stderr.contains(want), "{want} missing in:\n{}", r.stderr);
     }
@@ -235,7 +238,8 @@ fn what_has_no_counterpart_is_reported_by_path() {
     let out = dir.join("manifests");
     let app = fs::read_to_string(out.join("app.yaml")).unwrap();
     assert!(app.contains("- host") && app.contains("FROM_ENV: plain") && !app.contains("hidden-value"), "{app}");
-    assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\n");
+    assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\nDB_URL=pg://u:pw@db\n");
+    assert!(!app.contains("DB_URL"), "{app}");
     // The secret file is outside the output folder: an absolute path, and a note.
     let secret = fs::read_to_string(out.join("secret-s.yaml")).unwrap();
     assert!(secret.contains(&format!("file: {}", dir.join("secret.txt").display())), "{secret}");

@@ -5,7 +5,8 @@
 //!   environment overrides `.env`, as in compose.
 //! - A string whose interpolation used a variable's value is wrapped in a YAML tag
 //!   ([`INTERPOLATED`]) so that the mark survives merging and `extends`; translation strips it.
-//!   That is how a secret-looking value from `.env` never reaches a manifest.
+//!   That is how a secret-looking value from `.env` never reaches a manifest. A value that used a
+//!   variable whose own name looks secret has its own tag ([`INTERPOLATED_SECRET`]).
 //! - The list forms of `environment` and `labels` become mappings before merging.
 //! - Every error names its file and, where there is one, the compose path.
 
@@ -20,6 +21,8 @@ use super::{interpolate, merge, ImportError, Options};
 
 /// The tag on a string that holds an interpolated value.
 pub const INTERPOLATED: &str = "moor-interpolated";
+/// The tag on a string that holds the value of a variable whose name looks secret.
+pub const INTERPOLATED_SECRET: &str = "moor-interpolated-secret";
 
 /// Top-level keys that are translated (or harmless: `version` is obsolete in compose-spec).
 const TOP_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes", "secrets"];
@@ -169,8 +172,9 @@ fn interpolate_value(
             let done = interpolate::interpolate(s, vars).map_err(|m| (at.to_string(), m))?;
             unset.extend(done.unset.into_iter().map(|n| (at.to_string(), n)));
             if done.substituted {
+                let secret = done.used.iter().any(|n| crate::secrets::looks_secret(n));
                 *value = Value::Tagged(Box::new(TaggedValue {
-                    tag: Tag::new(INTERPOLATED),
+                    tag: Tag::new(if secret { INTERPOLATED_SECRET } else { INTERPOLATED }),
                     value: Value::String(done.text),
                 }));
             } else {
@@ -211,7 +215,26 @@ pub fn untag(value: &mut Value) {
 
 /// Whether `value` holds an interpolated value.
 pub fn is_interpolated(value: &Value) -> bool {
-    matches!(value, Value::Tagged(t) if t.tag == Tag::new(INTERPOLATED))
+    matches!(value, Value::Tagged(t) if t.tag == Tag::new(INTERPOLATED) || t.tag == Tag::new(INTERPOLATED_SECRET))
+}
+
+/// Whether `value` holds the value of a variable whose name looks secret.
+pub fn holds_secret(value: &Value) -> bool {
+    matches!(value, Value::Tagged(t) if t.tag == Tag::new(INTERPOLATED_SECRET))
+}
+
+/// The compose paths under `value` (at `at`) that hold a secret-looking variable's value.
+pub fn secret_paths(value: &Value, at: &str, out: &mut Vec<String>) {
+    match value {
+        v if holds_secret(v) => out.push(at.to_string()),
+        Value::Sequence(items) => {
+            items.iter().enumerate().for_each(|(i, item)| secret_paths(item, &format!("{at}[{i}]"), out))
+        }
+        Value::Mapping(map) => {
+            map.iter().for_each(|(k, v)| secret_paths(v, &format!("{at}.{}", k.as_str().unwrap_or("?")), out))
+        }
+        _ => {}
+    }
 }
 
 /// `.env` lines: `KEY=VALUE`, `export KEY=VALUE`, `#` comments, single or double quotes. A

@@ -13,6 +13,8 @@ pub struct Interpolated {
     pub text: String,
     /// A variable's value was substituted (it came from `.env` or the environment).
     pub substituted: bool,
+    /// The variables whose values were substituted.
+    pub used: Vec<String>,
     /// Variables used without a value or default.
     pub unset: Vec<String>,
 }
@@ -85,6 +87,7 @@ fn lookup(name: &str, vars: &BTreeMap<String, String>, out: &mut Interpolated) {
         Some(value) => {
             out.text.push_str(value);
             out.substituted = true;
+            out.used.push(name.to_string());
         }
         None => out.unset.push(name.to_string()),
     }
@@ -115,6 +118,7 @@ fn braced(inner: &str, vars: &BTreeMap<String, String>, out: &mut Interpolated) 
         let inner = interpolate(text, vars)?;
         out.text.push_str(&inner.text);
         out.substituted |= inner.substituted;
+        out.used.extend(inner.used);
         out.unset.extend(inner.unset);
         Ok(())
     };
@@ -160,6 +164,8 @@ mod tests {
     fn substitution_and_unset_are_tracked() {
         let r = interpolate("${A}", &vars()).unwrap();
         assert!(r.substituted);
+        let r = interpolate("${B:-${A}}", &vars()).unwrap();
+        assert_eq!(r.used, vec!["A".to_string()]);
         let r = interpolate("${B:-x} $C", &vars()).unwrap();
         assert!(!r.substituted);
         assert_eq!(r.unset, vec!["C".to_string()]);

@@ -6,13 +6,15 @@
 //! - Names become DNS-1123 (`_` and `.` as `-`, lowercase) everywhere they are referenced, with
 //!   an advice line when one changes.
 //! - An env value marked as interpolated ([`super::compose::INTERPOLATED`]) or taken from the
-//!   environment (`KEY` without a value) for a key that looks secret goes to `<service>.env`.
+//!   environment (`KEY` without a value) for a key that looks secret, or built from a variable
+//!   whose name looks secret (`DATABASE_URL=postgres://u:${DB_PASSWORD}@db`), goes to
+//!   `<service>.env`; such a variable's value anywhere else in a service gets an advice line.
 
 use std::path::{Component, Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
-use super::compose::{is_interpolated, untag, Project};
+use super::compose::{holds_secret, is_interpolated, secret_paths, untag, Project};
 use super::report::Report;
 use super::{ImportError, Imported, Options, OutFile, MODELINE};
 
@@ -254,6 +256,15 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
         translate_env(ctx, &at, &name, environment, &mut env_spec, &mut env_from);
     }
     let mut value = Value::Mapping(service);
+    let mut exposed = Vec::new();
+    secret_paths(&value, &at, &mut exposed);
+    for path in exposed {
+        ctx.report.advise(
+            path,
+            "holds the value of a secret-looking variable from .env or the environment, written into the manifest: \
+             move it into a Secret",
+        );
+    }
     untag(&mut value);
     let Value::Mapping(service) = value else { unreachable!() };
     let mut labels = Mapping::new();
@@ -402,8 +413,9 @@ fn translate_env(
                 (v, marked)
             }
         };
+        let secret_var = holds_secret(&value);
         untag(&mut value);
-        if from_env && crate::secrets::looks_secret(&k) {
+        if from_env && (crate::secrets::looks_secret(&k) || secret_var) {
             hidden.push((k, text(&value)));
         } else {
             env.insert(key(&k), value);
