@@ -36,7 +36,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 fn moor() -> Command {
     let mut cmd = Command::cargo_bin("moor").unwrap();
-    for var in ["API_TOKEN", "DB_PASSWORD", "DB_USER", "BUSYBOX_TAG", "COMPOSE_PROFILES"] {
+    for var in ["API_TOKEN", "DB_PASSWORD", "DB_USER", "BUSYBOX_TAG", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"] {
         cmd.env_remove(var);
     }
     cmd
@@ -168,6 +168,14 @@ fn build_only_services_get_the_compose_image_name() {
     assert!(r.stderr.contains("services.tool.build:"), "{}", r.stderr);
     assert!(fs::read_to_string(dir.join("out/tool.yaml")).unwrap().contains("image: example/tool:2"));
     validate(&dir.join("out"));
+    let r = run(moor().current_dir(&dir).env("COMPOSE_PROJECT_NAME", "shop").args([
+        "import",
+        "compose.yaml",
+        "-d",
+        "named",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(fs::read_to_string(dir.join("named/app.yaml")).unwrap().contains("image: shop-app"));
 }
 
 #[test]

@@ -92,9 +92,11 @@ pub fn read(options: &Options) -> Result<Project, ImportError> {
             report.left_out(key, "no moor counterpart");
         }
     }
-    let name = match top.get("name").and_then(Value::as_str) {
-        Some(name) => name.to_string(),
-        None => dir.file_name().and_then(|n| n.to_str()).unwrap_or("project").to_string(),
+    // Compose's order: COMPOSE_PROJECT_NAME, then `name:`, then the folder's name.
+    let name = match (vars.get("COMPOSE_PROJECT_NAME"), top.get("name").and_then(Value::as_str)) {
+        (Some(name), _) if !name.is_empty() => name.clone(),
+        (_, Some(name)) => name.to_string(),
+        _ => dir.file_name().and_then(|n| n.to_str()).unwrap_or("project").to_string(),
     };
     let mut take = |key: &str| match top.remove(key) {
         Some(Value::Mapping(m)) => Ok(m),
