@@ -51,6 +51,7 @@ pub mod git;
 pub mod http;
 pub mod http_client;
 pub mod images;
+pub mod import;
 pub mod labels;
 pub mod manifest;
 pub mod notify;

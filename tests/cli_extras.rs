@@ -55,8 +55,20 @@ fn version_without_a_daemon_still_answers() {
 #[test]
 fn bash_completions_name_every_subcommand_and_parse() {
     let script = expect_code(moor(&["completions", "bash"]), 0);
-    for sub in ["validate", "schema", "plan", "apply", "status", "run", "down", "logs", "version", "completions", "man"]
-    {
+    for sub in [
+        "validate",
+        "schema",
+        "plan",
+        "apply",
+        "status",
+        "run",
+        "down",
+        "logs",
+        "import",
+        "version",
+        "completions",
+        "man",
+    ] {
         assert!(script.contains(sub), "{sub} missing from the bash completions");
     }
     let mut bash = Command::new("bash").arg("-n").stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();

@@ -12,6 +12,7 @@ mod completions;
 mod converge;
 mod down;
 mod git;
+mod import;
 mod listen;
 mod logs;
 mod policy;
@@ -136,6 +137,10 @@ pub enum Command {
     /// Client version and git commit, and the daemon's version and the negotiated API version
     /// when a daemon answers.
     Version,
+    /// Write manifests from compose files: one per service, network, volume and file secret.
+    /// What has no moor counterpart is listed on stderr. Exit 0 all translated, 2 something
+    /// left out, 1 error (nothing written).
+    Import(import::ImportArgs),
     /// Print a shell completion script: `moor completions bash > /etc/bash_completion.d/moor`.
     Completions {
         #[arg(value_enum)]
@@ -209,6 +214,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
         Command::Logs(args) => logs::run(args, &cli.global),
+        Command::Import(args) => import::run(args),
         Command::Version => version::run(&cli.global),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),

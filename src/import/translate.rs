@@ -1,0 +1,752 @@
+//! Compose services, networks, volumes and file secrets as moor manifests.
+//!
+//! Invariants:
+//! - Every key of a service is either translated, deliberately ignored (`profiles`, `extends`,
+//!   already applied) or reported in `left_out` with its compose path.
+//! - Names become DNS-1123 (`_` and `.` as `-`, lowercase) everywhere they are referenced, with
+//!   an advice line when one changes.
+//! - An env value marked as interpolated ([`super::compose::INTERPOLATED`]) or taken from the
+//!   environment (`KEY` without a value) for a key that looks secret, or built from a variable
+//!   whose name looks secret (`DATABASE_URL=postgres://u:${DB_PASSWORD}@db`), goes to
+//!   `<service>.env`; such a variable's value anywhere else in a service gets an advice line.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use super::compose::{holds_secret, is_interpolated, secret_paths, untag, Project};
+use super::report::Report;
+use super::{ImportError, Imported, Options, OutFile, MODELINE};
+
+/// Keys copied as they are, under their moor name: moor reads the same forms as compose.
+const RENAMED: &[(&str, &str)] = &[
+    ("command", "command"),
+    ("entrypoint", "entrypoint"),
+    ("working_dir", "workingDir"),
+    ("user", "user"),
+    ("hostname", "hostname"),
+    ("domainname", "domainname"),
+    ("extra_hosts", "extraHosts"),
+    ("dns", "dns"),
+    ("dns_search", "dnsSearch"),
+    ("dns_opt", "dnsOpt"),
+    ("init", "init"),
+    ("read_only", "readOnly"),
+    ("tty", "tty"),
+    ("stdin_open", "stdinOpen"),
+    ("shm_size", "shmSize"),
+    ("expose", "expose"),
+    ("sysctls", "sysctls"),
+    ("ulimits", "ulimits"),
+    ("logging", "logging"),
+    ("group_add", "groupAdd"),
+    ("security_opt", "securityOpt"),
+    ("privileged", "privileged"),
+    ("cap_add", "capAdd"),
+    ("cap_drop", "capDrop"),
+    ("pid", "pid"),
+    ("ipc", "ipc"),
+    ("stop_signal", "stopSignal"),
+    ("stop_grace_period", "stopTimeout"),
+    ("restart", "restart"),
+];
+
+/// Keys already applied while reading (`extends`, `profiles`).
+const APPLIED: &[&str] = &["extends", "profiles"];
+
+struct Ctx<'a> {
+    project: &'a Project,
+    out_dir: PathBuf,
+    report: Report,
+    files: Vec<OutFile>,
+}
+
+/// Translates a merged project.
+pub fn project(mut project: Project, options: &Options) -> Result<Imported, ImportError> {
+    let out_dir = normalize(
+        &std::path::absolute(&options.out_dir)
+            .map_err(|e| ImportError::Other(format!("{}: {e}", options.out_dir.display())))?,
+    );
+    let report = std::mem::take(&mut project.report);
+    let mut ctx = Ctx { project: &project, out_dir, report, files: Vec::new() };
+    for (name, service) in &project.services {
+        let name = name.as_str().unwrap_or("?").to_string();
+        let service = match service {
+            Value::Mapping(m) => m.clone(),
+            Value::Null => Mapping::new(),
+            _ => return Err(ImportError::Other(format!("services.{name}: a service must be a mapping"))),
+        };
+        translate_service(&mut ctx, &name, service)?;
+    }
+    for (kind, defs) in [("Network", &project.networks), ("Volume", &project.volumes), ("Secret", &project.secrets)] {
+        for (name, def) in defs {
+            let name = name.as_str().unwrap_or("?").to_string();
+            let mut def = match def {
+                Value::Mapping(m) => m.clone(),
+                _ => Mapping::new(),
+            };
+            let mut value = Value::Mapping(std::mem::take(&mut def));
+            untag(&mut value);
+            let Value::Mapping(def) = value else { unreachable!() };
+            translate_object(&mut ctx, kind, &name, def);
+        }
+    }
+    Ok(Imported { files: ctx.files, report: ctx.report })
+}
+
+/// A compose name as a DNS-1123 label.
+fn dns_name(name: &str) -> String {
+    name.to_lowercase().chars().map(|c| if c == '_' || c == '.' { '-' } else { c }).collect()
+}
+
+fn key(k: &str) -> Value {
+    Value::String(k.to_string())
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+    }
+}
+
+/// Compose writes `cpus` as a number or as text (`"0.5"`); moor reads a number.
+fn cpus(v: &Value) -> Value {
+    match v.as_str().and_then(|t| t.parse::<f64>().ok()) {
+        Some(n) => Value::Number(n.into()),
+        None => v.clone(),
+    }
+}
+
+/// `.` and `..` removed lexically (the output folder may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl Ctx<'_> {
+    /// A path of the compose files as a manifest reads it: relative to the output folder when
+    /// the file is inside it, else absolute (with an advice line: the folder is not portable).
+    fn manifest_path(&mut self, at: &str, path: &str) -> String {
+        let abs = normalize(&self.project.dir.join(path));
+        match abs.strip_prefix(&self.out_dir) {
+            Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+            Ok(rel) => format!("./{}", rel.display()),
+            Err(_) => {
+                self.report.advise(at, format!("{} is outside the output folder: written as an absolute path", path));
+                abs.display().to_string()
+            }
+        }
+    }
+
+    fn emit(&mut self, kind: &str, file: String, name: &str, labels: Mapping, spec: Option<Mapping>, from: &str) {
+        let mut metadata = Mapping::new();
+        metadata.insert(key("name"), key(name));
+        if !labels.is_empty() {
+            metadata.insert(key("labels"), Value::Mapping(labels));
+        }
+        let mut doc = Mapping::new();
+        doc.insert(key("apiVersion"), key("moor/v1"));
+        doc.insert(key("kind"), key(kind));
+        doc.insert(key("metadata"), Value::Mapping(metadata));
+        if let Some(spec) = spec {
+            doc.insert(key("spec"), Value::Mapping(spec));
+        }
+        let body = serde_yaml::to_string(&doc).expect("a mapping of plain values serializes");
+        let content = format!("{MODELINE}\n# Imported from compose: {from}\n{body}");
+        self.files.push(OutFile { name: file, content, private: false });
+    }
+}
+
+fn labels_of(ctx: &mut Ctx, at: &str, value: Option<&Value>) -> Mapping {
+    let mut labels = Mapping::new();
+    match value {
+        Some(Value::Mapping(m)) => {
+            for (k, v) in m {
+                labels.insert(key(&text(k)), key(&text(v)));
+            }
+        }
+        Some(_) => ctx.report.left_out(at, "labels must be a mapping or a list"),
+        None => {}
+    }
+    labels
+}
+
+fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping) {
+    let section = match kind {
+        "Network" => "networks",
+        "Volume" => "volumes",
+        _ => "secrets",
+    };
+    let at = format!("{section}.{compose_name}");
+    let name = dns_name(compose_name);
+    if name != compose_name {
+        ctx.report.advise(&at, format!("named {name} (DNS-1123)"));
+    }
+    if def.get("external").and_then(Value::as_bool) == Some(true) {
+        ctx.report.left_out(&at, "external: not created by moor, no manifest written");
+        return;
+    }
+    let mut spec = Mapping::new();
+    let mut labels = Mapping::new();
+    for (k, v) in &def {
+        let k = k.as_str().unwrap_or("?");
+        let path = format!("{at}.{k}");
+        match (kind, k) {
+            ("Network" | "Volume", "driver") => {
+                spec.insert(key("driver"), v.clone());
+            }
+            ("Network" | "Volume", "driver_opts") => {
+                let mut opts = Mapping::new();
+                if let Value::Mapping(m) = v {
+                    for (ok, ov) in m {
+                        opts.insert(key(&text(ok)), key(&text(ov)));
+                    }
+                }
+                spec.insert(key("options"), Value::Mapping(opts));
+            }
+            ("Network", "internal") => {
+                spec.insert(key("internal"), v.clone());
+            }
+            ("Network" | "Volume", "labels") => labels = labels_of(ctx, &path, Some(v)),
+            ("Secret", "file") => {
+                let file = ctx.manifest_path(&path, &text(v));
+                spec.insert(key("file"), key(&file));
+                // Compose mounts a secret file whole, whatever its name.
+                spec.insert(key("format"), key("binary"));
+            }
+            ("Network" | "Volume" | "Secret", "external") => {}
+            _ => ctx.report.left_out(path, "no moor counterpart"),
+        }
+    }
+    let file = format!("{}-{name}.yaml", kind.to_lowercase());
+    if kind == "Secret" {
+        if !spec.contains_key("file") {
+            ctx.report.left_out(&at, "only file secrets are translated; no manifest written");
+            return;
+        }
+        // A Secret has no labels: it creates nothing in Docker.
+        ctx.emit(kind, file, &name, Mapping::new(), Some(spec), &at);
+    } else {
+        let spec = if spec.is_empty() { None } else { Some(spec) };
+        ctx.emit(kind, file, &name, labels, spec, &at);
+    }
+}
+
+fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) -> Result<(), ImportError> {
+    let at = format!("services.{compose_name}");
+    let name = dns_name(compose_name);
+    if name != compose_name {
+        ctx.report.advise(&at, format!("named {name} (DNS-1123)"));
+    }
+    let mut spec = Mapping::new();
+    let mut env_spec = Mapping::new();
+    let mut env_from = Vec::new();
+    // Environment first: it still carries the interpolation marks.
+    if let Some(environment) = service.remove("environment") {
+        translate_env(ctx, &at, &name, environment, &mut env_spec, &mut env_from);
+    }
+    let mut value = Value::Mapping(service);
+    let mut exposed = Vec::new();
+    secret_paths(&value, &at, &mut exposed);
+    for path in exposed {
+        ctx.report.advise(
+            path,
+            "holds the value of a secret-looking variable from .env or the environment, written into the manifest: \
+             move it into a Secret",
+        );
+    }
+    untag(&mut value);
+    let Value::Mapping(service) = value else { unreachable!() };
+    let mut labels = Mapping::new();
+    let mut resources = Mapping::new();
+    let image = service.get("image").map(text);
+    match (service.get("build"), &image) {
+        (Some(_), Some(image)) => {
+            ctx.report.left_out(format!("{at}.build"), "not translated (moor runs images): the image is kept");
+            spec.insert(key("image"), key(image));
+        }
+        (Some(build), None) => {
+            let image = format!("{}-{name}", ctx.project.name);
+            let context = match build {
+                Value::Mapping(m) => m.get("context").map(text).unwrap_or_else(|| ".".into()),
+                other => text(other),
+            };
+            ctx.report.left_out(
+                format!("{at}.build"),
+                format!("not translated (moor runs images): build and tag it, `docker build -t {image} {context}`"),
+            );
+            spec.insert(key("image"), key(&image));
+            spec.insert(key("pull"), key("never"));
+        }
+        (None, Some(image)) => {
+            spec.insert(key("image"), key(image));
+        }
+        (None, None) => return Err(ImportError::Other(format!("{at}: neither `image` nor `build`"))),
+    }
+    for (k, v) in env_spec {
+        spec.insert(k, v);
+    }
+    for (k, v) in &service {
+        let k = k.as_str().unwrap_or("?");
+        let path = format!("{at}.{k}");
+        if let Some((_, moor)) = RENAMED.iter().find(|(c, _)| *c == k) {
+            spec.insert(key(moor), v.clone());
+            continue;
+        }
+        match k {
+            "image" | "build" => {}
+            _ if APPLIED.contains(&k) => {}
+            "labels" => labels = labels_of(ctx, &path, Some(v)),
+            "env_file" => translate_env_file(ctx, &path, v, &mut env_from),
+            "ports" => translate_ports(ctx, &path, v, &mut spec),
+            "volumes" => translate_volumes(ctx, &path, v, &mut spec),
+            "networks" => {
+                let names: Vec<Value> = match v {
+                    Value::Sequence(items) => items.iter().map(|n| key(&dns_name(&text(n)))).collect(),
+                    Value::Mapping(m) => m
+                        .iter()
+                        .map(|(n, opts)| {
+                            if !opts.is_null() {
+                                ctx.report.left_out(
+                                    format!("{path}.{}", text(n)),
+                                    "per-network options (aliases, addresses) not translated",
+                                );
+                            }
+                            key(&dns_name(&text(n)))
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                spec.insert(key("networks"), Value::Sequence(names));
+            }
+            "network_mode" if v.as_str() == Some("host") => {
+                spec.insert(key("networks"), Value::Sequence(vec![key("host")]));
+            }
+            "depends_on" => translate_depends(ctx, &path, v, &mut spec),
+            "healthcheck" => translate_healthcheck(ctx, &path, v, &mut spec),
+            "secrets" => translate_secret_refs(ctx, &path, v, &mut spec),
+            "devices" => {
+                let mut devices = Vec::new();
+                for (i, d) in v.as_sequence().into_iter().flatten().enumerate() {
+                    match d {
+                        Value::String(_) => devices.push(d.clone()),
+                        _ => ctx
+                            .report
+                            .left_out(format!("{path}[{i}]"), "only the `/dev/x[:/dev/y[:rwm]]` form is translated"),
+                    }
+                }
+                spec.insert(key("devices"), Value::Sequence(devices));
+            }
+            "pull_policy" => match v.as_str() {
+                Some(p @ ("always" | "missing" | "never")) => {
+                    spec.insert(key("pull"), key(p));
+                }
+                Some("if_not_present") => {
+                    spec.insert(key("pull"), key("missing"));
+                }
+                _ => ctx.report.left_out(path, "only always, missing and never are translated"),
+            },
+            "mem_limit" => {
+                resources.insert(key("memory"), v.clone());
+            }
+            "cpus" => {
+                resources.insert(key("cpus"), cpus(v));
+            }
+            "pids_limit" => {
+                resources.insert(key("pids"), v.clone());
+            }
+            "deploy" => translate_deploy(ctx, &path, v, &mut spec, &mut resources),
+            "container_name" => ctx.report.left_out(path, "moor names the container after the service"),
+            _ if k.starts_with("x-") => ctx.report.left_out(path, "extension not translated"),
+            _ => ctx.report.left_out(path, "no moor counterpart"),
+        }
+    }
+    if !env_from.is_empty() {
+        spec.insert(key("envFrom"), Value::Sequence(env_from));
+    }
+    if !resources.is_empty() {
+        spec.insert(key("resources"), Value::Mapping(resources));
+    }
+    ctx.emit("Service", format!("{name}.yaml"), &name, labels, Some(spec), &at);
+    Ok(())
+}
+
+fn translate_env(
+    ctx: &mut Ctx,
+    at: &str,
+    name: &str,
+    environment: Value,
+    spec: &mut Mapping,
+    env_from: &mut Vec<Value>,
+) {
+    let Value::Mapping(environment) = environment else {
+        ctx.report.left_out(format!("{at}.environment"), "must be a mapping or a list");
+        return;
+    };
+    let mut env = Mapping::new();
+    let mut hidden = Vec::new();
+    for (k, v) in environment {
+        let k = text(&k);
+        let (mut value, from_env) = match v {
+            Value::Null => match ctx.project.vars.get(&k) {
+                Some(value) => (key(value), true),
+                None => {
+                    ctx.report.advise(
+                        format!("{at}.environment.{k}"),
+                        "not set in .env or the environment: left out, as compose does",
+                    );
+                    continue;
+                }
+            },
+            v => {
+                let marked = is_interpolated(&v);
+                (v, marked)
+            }
+        };
+        let secret_var = holds_secret(&value);
+        untag(&mut value);
+        if from_env && (crate::secrets::looks_secret(&k) || secret_var) {
+            hidden.push((k, text(&value)));
+        } else {
+            env.insert(key(&k), value);
+        }
+    }
+    if !env.is_empty() {
+        spec.insert(key("env"), Value::Mapping(env));
+    }
+    if !hidden.is_empty() {
+        let file = format!("{name}.env");
+        let content: String = hidden.iter().map(|(k, v)| format!("{k}={}\n", dotenv_value(v))).collect();
+        let keys: Vec<&str> = hidden.iter().map(|(k, _)| k.as_str()).collect();
+        ctx.report.advise(
+            format!("{at}.environment"),
+            format!(
+                "{} from .env or the environment written to {file} (mode 0600), not to the manifest; encrypt it: \
+                 `sops --encrypt --age <recipient> {file} > {name}.sops.env`, point envFrom at {name}.sops.env and delete {file}",
+                keys.join(", ")
+            ),
+        );
+        ctx.files.push(OutFile { name: file.clone(), content, private: true });
+        let mut entry = Mapping::new();
+        entry.insert(key("file"), key(&format!("./{file}")));
+        env_from.push(Value::Mapping(entry));
+    }
+}
+
+/// A value as an env file line reads it back: as it is when it reads back unchanged (so that
+/// `sops --encrypt`, which knows no quoting, keeps it), else double-quoted with escapes.
+fn dotenv_value(value: &str) -> String {
+    let plain = !value.contains(['\n', '\r', '\\'])
+        && !value.starts_with(['"', '\'', ' ', '\t'])
+        && !value.ends_with([' ', '\t'])
+        && !value.contains(" #")
+        && !value.contains("\t#");
+    if plain {
+        return value.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '"' | '\\' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Value>) {
+    let items: Vec<Value> = match v {
+        Value::Sequence(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    for (i, item) in items.iter().enumerate() {
+        let item_at = format!("{at}[{i}]");
+        let path = match item {
+            Value::String(p) => p.clone(),
+            Value::Mapping(m) => {
+                for k in m.keys().filter_map(Value::as_str).filter(|k| *k != "path") {
+                    ctx.report.left_out(
+                        format!("{item_at}.{k}"),
+                        "not translated: moor reads the file as required, by its name",
+                    );
+                }
+                match m.get("path") {
+                    Some(p) => text(p),
+                    None => {
+                        ctx.report.left_out(item_at, "no `path`");
+                        continue;
+                    }
+                }
+            }
+            _ => {
+                ctx.report.left_out(item_at, "a path or a mapping with `path`");
+                continue;
+            }
+        };
+        let file = ctx.manifest_path(&item_at, &path);
+        let mut entry = Mapping::new();
+        entry.insert(key("file"), key(&file));
+        // Compose env files are dotenv whatever their name.
+        entry.insert(key("format"), key("dotenv"));
+        env_from.push(Value::Mapping(entry));
+    }
+}
+
+fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let mut ports = Vec::new();
+    for (i, p) in v.as_sequence().into_iter().flatten().enumerate() {
+        let p_at = format!("{at}[{i}]");
+        match p {
+            Value::String(s) if !s.contains('-') => ports.push(p.clone()),
+            Value::Number(n) => ports.push(key(&n.to_string())),
+            Value::Mapping(m) => {
+                let mut long = Mapping::new();
+                for (k, val) in m {
+                    let k = k.as_str().unwrap_or("?");
+                    let number = |val: &Value| text(val).parse::<u32>().ok().map(|n| Value::Number(n.into()));
+                    match (k, number(val)) {
+                        ("target", Some(n)) => {
+                            long.insert(key("container"), n);
+                        }
+                        ("published", Some(n)) => {
+                            long.insert(key("host"), n);
+                        }
+                        ("protocol", _) => {
+                            long.insert(key("protocol"), val.clone());
+                        }
+                        ("host_ip", _) => {
+                            long.insert(key("hostIp"), val.clone());
+                        }
+                        ("mode", _) if val.as_str() == Some("host") || val.as_str() == Some("ingress") => {}
+                        _ => ctx.report.left_out(format!("{p_at}.{k}"), "not translated"),
+                    }
+                }
+                if long.contains_key("container") {
+                    ports.push(Value::Mapping(long));
+                } else {
+                    ctx.report.left_out(p_at, "no single `target` port");
+                }
+            }
+            _ => ctx.report.left_out(p_at, "port ranges are not translated"),
+        }
+    }
+    spec.insert(key("ports"), Value::Sequence(ports));
+}
+
+fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let mut mounts = Vec::new();
+    for (i, m) in v.as_sequence().into_iter().flatten().enumerate() {
+        let m_at = format!("{at}[{i}]");
+        match m {
+            Value::String(s) => match s.split_once(':') {
+                None => ctx.report.left_out(m_at, "anonymous volumes are not translated"),
+                Some((source, rest)) if !source.starts_with(['.', '/', '~']) => {
+                    mounts.push(key(&format!("{}:{rest}", dns_name(source))));
+                }
+                // A relative bind source is relative to the compose file, a manifest's to its folder.
+                Some((source, rest)) if source.starts_with('.') => {
+                    let source = ctx.manifest_path(&m_at, source);
+                    mounts.push(key(&format!("{source}:{rest}")));
+                }
+                Some(_) => mounts.push(m.clone()),
+            },
+            Value::Mapping(map) => {
+                let mut long = Mapping::new();
+                let kind = map.get("type").map(text).unwrap_or_default();
+                for (k, val) in map {
+                    let k = k.as_str().unwrap_or("?");
+                    match k {
+                        "type" | "target" => {
+                            long.insert(key(k), val.clone());
+                        }
+                        "source" if kind == "volume" => {
+                            long.insert(key("source"), key(&dns_name(&text(val))));
+                        }
+                        "source" if text(val).starts_with('.') => {
+                            let source = ctx.manifest_path(&m_at, &text(val));
+                            long.insert(key("source"), key(&source));
+                        }
+                        "source" => {
+                            long.insert(key("source"), val.clone());
+                        }
+                        "read_only" => {
+                            long.insert(key("readOnly"), val.clone());
+                        }
+                        "tmpfs" => match val.get("size") {
+                            Some(size) if val.as_mapping().is_some_and(|t| t.len() == 1) => {
+                                long.insert(key("size"), size.clone());
+                            }
+                            _ => ctx.report.left_out(format!("{m_at}.tmpfs"), "only `size` is translated"),
+                        },
+                        _ => ctx.report.left_out(format!("{m_at}.{k}"), "not translated"),
+                    }
+                }
+                mounts.push(Value::Mapping(long));
+            }
+            _ => ctx.report.left_out(m_at, "a string or a mapping"),
+        }
+    }
+    spec.insert(key("volumes"), Value::Sequence(mounts));
+}
+
+fn translate_depends(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let mut deps = Mapping::new();
+    match v {
+        Value::Sequence(items) => {
+            let names = items.iter().map(|n| key(&dns_name(&text(n)))).collect();
+            spec.insert(key("dependsOn"), Value::Sequence(names));
+            return;
+        }
+        Value::Mapping(m) => {
+            for (n, opts) in m {
+                let n = text(n);
+                let d_at = format!("{at}.{n}");
+                let mut condition = "started";
+                for (k, val) in opts.as_mapping().into_iter().flatten() {
+                    match (k.as_str().unwrap_or("?"), val.as_str()) {
+                        ("condition", Some("service_started")) => {}
+                        ("condition", Some("service_healthy")) => condition = "healthy",
+                        ("condition", _) => {
+                            ctx.report.left_out(format!("{d_at}.condition"), "not translated: waits until started")
+                        }
+                        (other, _) => ctx.report.left_out(format!("{d_at}.{other}"), "not translated"),
+                    }
+                }
+                deps.insert(key(&dns_name(&n)), key(condition));
+            }
+        }
+        _ => ctx.report.left_out(at, "a list or a mapping"),
+    }
+    spec.insert(key("dependsOn"), Value::Mapping(deps));
+}
+
+fn translate_healthcheck(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let mut check = Mapping::new();
+    for (k, val) in v.as_mapping().into_iter().flatten() {
+        let k = k.as_str().unwrap_or("?");
+        match k {
+            "test" | "interval" | "timeout" | "retries" => {
+                check.insert(key(k), val.clone());
+            }
+            "start_period" => {
+                check.insert(key("startPeriod"), val.clone());
+            }
+            "disable" if val.as_bool() == Some(true) => {
+                check = Mapping::new();
+                check.insert(key("test"), Value::Sequence(vec![key("NONE")]));
+                break;
+            }
+            _ => ctx.report.left_out(format!("{at}.{k}"), "not translated"),
+        }
+    }
+    if check.contains_key("test") {
+        spec.insert(key("healthcheck"), Value::Mapping(check));
+    } else if !check.is_empty() {
+        ctx.report.left_out(at, "a healthcheck without `test` (the image's) is not translated");
+    }
+}
+
+fn translate_secret_refs(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let mut refs = Vec::new();
+    for (i, s) in v.as_sequence().into_iter().flatten().enumerate() {
+        let s_at = format!("{at}[{i}]");
+        match s {
+            Value::String(n) => refs.push(key(&dns_name(n))),
+            Value::Mapping(m) => {
+                let mut long = Mapping::new();
+                for (k, val) in m {
+                    let k = k.as_str().unwrap_or("?");
+                    match k {
+                        "source" => {
+                            long.insert(key("secret"), key(&dns_name(&text(val))));
+                        }
+                        // Compose reads a relative target under /run/secrets.
+                        "target" => {
+                            let t = text(val);
+                            let t = if t.starts_with('/') { t } else { format!("/run/secrets/{t}") };
+                            long.insert(key("target"), key(&t));
+                        }
+                        "uid" | "gid" => {
+                            let n = text(val).parse::<u32>().map(|n| Value::Number(n.into())).unwrap_or(val.clone());
+                            long.insert(key(k), n);
+                        }
+                        "mode" => {
+                            long.insert(key("mode"), val.clone());
+                        }
+                        _ => ctx.report.left_out(format!("{s_at}.{k}"), "not translated"),
+                    }
+                }
+                refs.push(Value::Mapping(long));
+            }
+            _ => ctx.report.left_out(s_at, "a name or a mapping"),
+        }
+    }
+    spec.insert(key("secrets"), Value::Sequence(refs));
+}
+
+fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, resources: &mut Mapping) {
+    for (k, val) in v.as_mapping().into_iter().flatten() {
+        let k = k.as_str().unwrap_or("?");
+        match k {
+            "replicas" => {
+                spec.insert(key("replicas"), val.clone());
+            }
+            "resources" => {
+                for (rk, rv) in val.as_mapping().into_iter().flatten() {
+                    let rk = rk.as_str().unwrap_or("?");
+                    if rk != "limits" {
+                        ctx.report.left_out(format!("{at}.resources.{rk}"), "not translated");
+                        continue;
+                    }
+                    for (lk, lv) in rv.as_mapping().into_iter().flatten() {
+                        match lk.as_str().unwrap_or("?") {
+                            "memory" => resources.insert(key("memory"), lv.clone()),
+                            "cpus" => resources.insert(key("cpus"), cpus(lv)),
+                            "pids" => resources.insert(key("pids"), lv.clone()),
+                            other => {
+                                ctx.report.left_out(format!("{at}.resources.limits.{other}"), "not translated");
+                                None
+                            }
+                        };
+                    }
+                }
+            }
+            _ => ctx.report.left_out(format!("{at}.{k}"), "not translated"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_values_read_back() {
+        assert_eq!(dotenv_value("abc$x#1"), "abc$x#1");
+        assert_eq!(dotenv_value("a #b"), "\"a #b\"");
+        assert_eq!(dotenv_value("l1\nl2\\ \"q\" $v"), "\"l1\\nl2\\\\ \\\"q\\\" \\$v\"");
+        assert_eq!(dotenv_value(" lead"), "\" lead\"");
+    }
+
+    #[test]
+    fn names_become_dns_labels() {
+        assert_eq!(dns_name("My_App.v2"), "my-app-v2");
+    }
+}

@@ -1,0 +1,268 @@
+//! `moor import` on the compose corpus of `tests/fixtures/compose/`: exit codes, the report on
+//! stderr, the files written, and that they pass `moor validate` and the loader.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+mod common;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose").join(name)
+}
+
+/// A copy of fixture folder `name` in a fresh temporary folder (imports write beside it).
+fn copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let to = tmp.path().join(name);
+    copy_dir(&fixture(name), &to);
+    (tmp, to)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn moor() -> Command {
+    let mut cmd = Command::cargo_bin("moor").unwrap();
+    for var in ["API_TOKEN", "DB_PASSWORD", "DB_USER", "BUSYBOX_TAG", "COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn import_full(dir: &Path, extra: &[&str]) -> Run {
+    run(moor().current_dir(dir).args(["import", "compose.yaml", "override.yaml", "-d", "config"]).args(extra))
+}
+
+fn validate(dir: &Path) {
+    let r = run(moor().arg("validate").arg(dir));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let loaded = moor::manifest::load::load_paths(&[dir.to_path_buf()]);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+}
+
+#[test]
+fn full_stack_merges_interpolates_and_hides_secret_values() {
+    let (_tmp, dir) = copy("full");
+    let r = import_full(&dir, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let out = dir.join("config");
+    let web = fs::read_to_string(out.join("web.yaml")).unwrap();
+    assert!(web.starts_with("# yaml-language-server: $schema="), "{web}");
+    // extends (image from base, interpolated with the .env value), the override's command and
+    // LOG_LEVEL, `$$` as `$`, the list forms of labels and environment.
+    for want in [
+        "image: busybox:1.36",
+        "- '8081'",
+        "restart: unless-stopped",
+        "LOG_LEVEL: debug",
+        "GREETING: hello $USER",
+        "team: shop",
+    ] {
+        assert!(web.contains(want), "{want} missing in:\n{web}");
+    }
+    // Short and long syntax of ports, volumes, secrets; depends_on with its condition.
+    for want in [
+        "127.0.0.1:8080:8080",
+        "container: 9090",
+        "host: 19090",
+        "127.0.0.1:8081:8081",
+        "data:/srv",
+        "- .:/etc/app:ro",
+        "size: 16m",
+        "target: /run/secrets/pw",
+        "db: healthy",
+        "file: ./app.env",
+    ] {
+        assert!(web.contains(want), "{want} missing in:\n{web}");
+    }
+    // Values from .env for secret-looking keys are in 0600 env files, never in a manifest.
+    let yaml: String = ["web.yaml", "db.yaml"].iter().map(|f| fs::read_to_string(out.join(f)).unwrap()).collect();
+    assert!(!yaml.contains("tok-from-dotenv") && !yaml.contains("pw-from-dotenv"), "{yaml}");
+    assert!(web.contains("file: ./web.env"));
+    assert_eq!(fs::read_to_string(out.join("web.env")).unwrap(), "API_TOKEN=tok-from-dotenv\n");
+    assert_eq!(fs::read_to_string(out.join("db.env")).unwrap(), "POSTGRES_PASSWORD=pw-from-dotenv\n");
+    assert_eq!(fs::metadata(out.join("web.env")).unwrap().permissions().mode() & 0o777, 0o600);
+    // A literal in the file is not from .env: it stays inline.
+    assert!(web.contains("PLAIN_KEY: literal-not-from-env"));
+    assert!(r.stderr.contains("sops --encrypt --age"), "{}", r.stderr);
+    assert!(!r.stderr.contains("tok-from-dotenv"), "{}", r.stderr);
+    // The report: one line per item, by compose path.
+    assert!(r.stderr.lines().any(|l| l.starts_with("not translated: x-common:")), "{}", r.stderr);
+    // Profiles: `debug` is not active; `base` only exists to be extended.
+    assert!(!out.join("debug.yaml").exists() && !out.join("base.yaml").exists());
+    assert!(r.stderr.contains("services.debug: skipped"), "{}", r.stderr);
+    let secret = fs::read_to_string(out.join("secret-db-password.yaml")).unwrap();
+    assert!(secret.contains("kind: Secret") && secret.contains("file: ./db_password.txt"), "{secret}");
+    for f in ["network-front.yaml", "volume-data.yaml", "db.yaml"] {
+        assert!(r.stdout.contains(f), "{}", r.stdout);
+    }
+    validate(&out);
+}
+
+#[test]
+fn profiles_and_the_environment_override_dotenv() {
+    let (_tmp, dir) = copy("full");
+    let r = import_full(&dir, &["--profile", "debug"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(dir.join("config/debug.yaml").exists());
+    let r = run(moor().current_dir(&dir).env("API_TOKEN", "from-env").args([
+        "import",
+        "compose.yaml",
+        "-d",
+        "other",
+        "--profile",
+        "debug",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(fs::read_to_string(dir.join("other/web.env")).unwrap(), "API_TOKEN=from-env\n");
+}
+
+#[test]
+fn a_required_variable_stops_the_import_and_nothing_is_written() {
+    let (_tmp, dir) = copy("full");
+    fs::write(dir.join(".env"), "API_TOKEN=t\n").unwrap();
+    let r = import_full(&dir, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("services.db.environment.POSTGRES_PASSWORD"), "{}", r.stderr);
+    assert!(r.stderr.contains("set DB_PASSWORD in .env"), "{}", r.stderr);
+    assert!(!dir.join("config/web.yaml").exists());
+}
+
+#[test]
+fn build_only_services_get_the_compose_image_name() {
+    let (_tmp, dir) = copy("build");
+    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml", "-d", "out"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let app = fs::read_to_string(dir.join("out/app.yaml")).unwrap();
+    assert!(app.contains("image: build-app") && app.contains("pull: never"), "{app}");
+    assert!(r.stderr.contains("services.app.build: not translated (moor runs images): build and tag it, `docker build -t build-app ./app`"), "{}", r.stderr);
+    assert!(r.stderr.contains("services.app.x-custom: extension not translated"), "{}", r.stderr);
+    assert!(r.stderr.contains("services.tool.build:"), "{}", r.stderr);
+    assert!(fs::read_to_string(dir.join("out/tool.yaml")).unwrap().contains("image: example/tool:2"));
+    validate(&dir.join("out"));
+    let r = run(moor().current_dir(&dir).env("COMPOSE_PROJECT_NAME", "shop").args([
+        "import",
+        "compose.yaml",
+        "-d",
+        "named",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(fs::read_to_string(dir.join("named/app.yaml")).unwrap().contains("image: shop-app"));
+}
+
+#[test]
+fn everything_translated_exits_0_and_existing_files_are_kept() {
+    let (_tmp, dir) = copy("simple");
+    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    validate(&dir.join("manifests"));
+    let worker = fs::read_to_string(dir.join("manifests/worker.yaml")).unwrap();
+    for want in ["pull: missing", "replicas: 2", "memory: 64m", "pids: 50", "- NONE", "stopTimeout: 5s"] {
+        assert!(worker.contains(want), "{want} missing in:\n{worker}");
+    }
+    // The same content again is fine; other content needs --force.
+    assert_eq!(run(moor().current_dir(&dir).args(["import", "compose.yaml"])).code, 0);
+    fs::write(dir.join("manifests/cache.yaml"), "# mine\n").unwrap();
+    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(fs::read_to_string(dir.join("manifests/cache.yaml")).unwrap(), "# mine\n");
+    assert_eq!(run(moor().current_dir(&dir).args(["import", "compose.yaml", "--force"])).code, 0);
+    assert!(fs::read_to_string(dir.join("manifests/cache.yaml")).unwrap().contains("redis:7"));
+}
+
+#[test]
+fn a_bad_file_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(moor().current_dir(tmp.path()).arg("import").arg(fixture("bad.yaml")));
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bad.yaml") && r.stderr.contains("line"), "{}", r.stderr);
+    assert!(!tmp.path().join("manifests").exists());
+}
+
+#[test]
+fn what_has_no_counterpart_is_reported_by_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("misc");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("secret.txt"), "x\n").unwrap();
+    fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: busybox:1.36\n    container_name: my-app\n    network_mode: host\n\
+         \x20   ports: ['8000-8001:8000-8001']\n    volumes: [/data]\n    extends: {file: other.yaml, service: x}\n\
+         \x20   environment: [FROM_ENV, SESSION_KEY, MISSING_ONE, 'URL=${UNSET_VAR}', 'DB_URL=pg://u:${DB_PASSWORD}@db']\n\
+         \x20   command: [run, --password, '${DB_PASSWORD}']\n    secrets: [s]\n\
+         secrets:\n  s:\n    file: ./secret.txt\n",
+    )
+    .unwrap();
+    let r = run(moor()
+        .current_dir(&dir)
+        .env("FROM_ENV", "plain")
+        .env("SESSION_KEY", "hidden-value")
+        .env("DB_PASSWORD", "pw")
+        .args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for want in [
+        "not translated: services.app.container_name:",
+        "not translated: services.app.ports[0]:",
+        "not translated: services.app.volumes[0]: anonymous volumes",
+        "not translated: services.app.extends.file:",
+        "note: services.app.environment.MISSING_ONE: not set",
+        "note: services.app.environment.URL: variable UNSET_VAR is not set",
+        "note: services.app.command[2]: holds the value of a secret-looking variable",
+    ] {
+        assert!(r.stderr.contains(want), "{want} missing in:\n{}", r.stderr);
+    }
+    assert!(!r.stderr.contains("hidden-value"), "{}", r.stderr);
+    let out = dir.join("manifests");
+    let app = fs::read_to_string(out.join("app.yaml")).unwrap();
+    assert!(app.contains("- host") && app.contains("FROM_ENV: plain") && !app.contains("hidden-value"), "{app}");
+    assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\nDB_URL=pg://u:pw@db\n");
+    assert!(!app.contains("DB_URL"), "{app}");
+    // The secret file is outside the output folder: an absolute path, and a note.
+    let secret = fs::read_to_string(out.join("secret-s.yaml")).unwrap();
+    assert!(secret.contains(&format!("file: {}", dir.join("secret.txt").display())), "{secret}");
+    assert!(r.stderr.contains("secrets.s.file: ./secret.txt is outside the output folder"), "{}", r.stderr);
+    // The loader (no host policy) takes the output as it is.
+    let loaded = moor::manifest::load::load_paths(&[out]);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+}
+
+#[test]
+fn imported_manifests_plan_against_the_daemon() {
+    let (_tmp, dir) = copy("simple");
+    assert_eq!(run(moor().current_dir(&dir).args(["import", "compose.yaml"])).code, 0);
+    let env = common::TestEnv::new("import-plan");
+    let out = dir.join("manifests");
+    let plan = common::expect_code(env.moor(&["plan", out.to_str().unwrap()]), 2);
+    assert!(plan.contains("+ create cache") && plan.contains("+ create worker"), "{plan}");
+}
