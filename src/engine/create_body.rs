@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
-    Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig, PortBinding as DockerPortBinding,
-    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, HostConfigCgroupnsModeEnum,
+    HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig,
+    PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::CreateRequest;
@@ -185,10 +185,26 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             }),
             pid_mode: host.pid.clone(),
             ipc_mode: host.ipc.clone(),
+            memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
+            cpu_shares: host.cpu_shares,
+            cpuset_cpus: host.cpuset_cpus.clone(),
+            cpuset_mems: host.cpuset_mems.clone(),
+            oom_score_adj: host.oom_score_adj,
+            oom_kill_disable: host.oom_kill_disable.then_some(true),
+            userns_mode: host.userns.clone(),
+            cgroupns_mode: host.cgroup.as_deref().map(cgroupns_mode),
+            cgroup_parent: host.cgroup_parent.clone(),
             ..Default::default()
         }),
         networking_config,
         ..Default::default()
+    }
+}
+
+fn cgroupns_mode(mode: &str) -> HostConfigCgroupnsModeEnum {
+    match mode {
+        "host" => HostConfigCgroupnsModeEnum::HOST,
+        _ => HostConfigCgroupnsModeEnum::PRIVATE,
     }
 }
 
@@ -283,6 +299,15 @@ mod tests {
             "LogConfig",
             "GroupAdd",
             "SecurityOpt",
+            "MemoryReservation",
+            "CpuShares",
+            "CpusetCpus",
+            "CpusetMems",
+            "OomScoreAdj",
+            "OomKillDisable",
+            "UsernsMode",
+            "CgroupnsMode",
+            "CgroupParent",
         ] {
             assert!(bare["HostConfig"].get(key).is_none(), "{key} in {bare}");
         }
@@ -300,6 +325,15 @@ mod tests {
         h.privileged = true;
         h.cap_add = vec!["NET_ADMIN".into()];
         h.pid = Some("host".into());
+        h.mem_reservation = Some(64 << 20);
+        h.cpu_shares = Some(512);
+        h.cpuset_cpus = Some("0-1".into());
+        h.cpuset_mems = Some("0".into());
+        h.oom_score_adj = Some(-5);
+        h.oom_kill_disable = true;
+        h.userns = Some("host".into());
+        h.cgroup = Some("private".into());
+        h.cgroup_parent = Some("/moor".into());
         h.devices.push(crate::manifest::model::Device {
             host: "/dev/fuse".into(),
             container: "/dev/f".into(),
@@ -322,6 +356,11 @@ mod tests {
         assert_eq!(hc.dns.unwrap(), ["1.1.1.1"]);
         assert_eq!((hc.privileged, hc.pid_mode.as_deref()), (Some(true), Some("host")));
         assert_eq!(hc.cap_add.unwrap(), ["NET_ADMIN"]);
+        assert_eq!((hc.memory_reservation, hc.cpu_shares, hc.oom_score_adj), (Some(64 << 20), Some(512), Some(-5)));
+        assert_eq!((hc.cpuset_cpus.as_deref(), hc.cpuset_mems.as_deref()), (Some("0-1"), Some("0")));
+        assert_eq!((hc.oom_kill_disable, hc.userns_mode.as_deref()), (Some(true), Some("host")));
+        assert_eq!(hc.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
+        assert_eq!(hc.cgroup_parent.as_deref(), Some("/moor"));
         let d = &hc.devices.unwrap()[0];
         assert_eq!(
             (d.path_on_host.as_deref(), d.path_in_container.as_deref(), d.cgroup_permissions.as_deref()),

@@ -23,6 +23,7 @@ pub(super) use super::convert::resolve_bind;
 use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
 use super::convert_host;
 use super::convert_refs;
+use super::convert_tuning;
 use super::limits;
 use super::locate::FileText;
 use super::problem::FieldPath;
@@ -324,6 +325,25 @@ pub struct HostOptions {
     pub pid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
+    /// Bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub oom_kill_disable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
 }
 
 /// A host device given to the container.
@@ -607,7 +627,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
-    let (host, host_written) = convert_host::convert_host(spec, &sp, &mut c);
+    let (mut host, host_written) = convert_host::convert_host(spec, &sp, &mut c);
     let command = spec.command.as_ref().and_then(|l| c.check(sp.key("command"), convert_host::command_words(l)));
     let entrypoint =
         spec.entrypoint.as_ref().and_then(|l| c.check(sp.key("entrypoint"), convert_host::command_words(l)));
@@ -624,6 +644,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         resources.cpus = r.cpus.and_then(|n| c.check(rp.key("cpus"), limits::cpus(n)));
         resources.pids = r.pids.and_then(|n| c.check(rp.key("pids"), limits::pids(n)));
     }
+    convert_tuning::convert_tuning(spec, &sp, resources.memory, &mut host, &mut c);
 
     let stop_timeout = match &spec.stop_timeout {
         Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0).and_then(limits::stop_timeout)),

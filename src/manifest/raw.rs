@@ -273,6 +273,37 @@ pub struct ServiceSpec {
     /// policy's `hostNamespaces.ipc` is true). Default: the daemon's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
+    /// A soft memory limit the kernel reclaims down to under pressure, for example `256Mi`; at
+    /// most `resources.memory` when both are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<Size>,
+    /// The relative CPU weight (2 to 262144; the kernel's default is 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<i64>,
+    /// The CPUs the container may run on: `0-3`, `0,2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// The memory nodes (NUMA) the container may use: `0`, `0-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    /// The OOM killer's preference for this container's processes, -1000 to 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
+    /// Keep the OOM killer away from the container (cgroup v1 only; without `resources.memory`
+    /// the host itself may run out of memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kill_disable: Option<bool>,
+    /// The user namespace: `host` turns off the daemon's user remapping for this container
+    /// (refused unless the host policy's `hostNamespaces.user` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<String>,
+    /// The cgroup namespace: `private` or `host` (refused unless the host policy's
+    /// `hostNamespaces.cgroup` is true). Default: the daemon's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// The parent cgroup of the container's cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -1,0 +1,172 @@
+//! The conversion of a Service's resource tuning and namespace fields (issue 13): memory
+//! reservation, CPU shares and sets, the OOM settings, and the user and cgroup
+//! namespaces, into [`HostOptions`]. As in [`super::convert_host`], each rule is one Docker
+//! would enforce at create time (a 400 with a Go error), moved to load time so that it is located
+//! and explained. What only the host can tell (whether the CPUs of a cpuset exist) is left to the
+//! daemon.
+
+use super::convert::{size_bytes, Checker};
+use super::limits::MIN_MEMORY;
+use super::model::HostOptions;
+use super::problem::FieldPath;
+use super::raw;
+
+/// The kernel's bounds of a cgroup v1 `cpu.shares`; Docker clamps outside them with a warning.
+const CPU_SHARES: std::ops::RangeInclusive<i64> = 2..=262_144;
+
+/// A cpuset list as the kernel takes it: `0-3,5`, each range ascending.
+fn cpuset(text: &str, field: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.split(',').all(|part| {
+            let (first, last) = part.split_once('-').unwrap_or((part, part));
+            let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().is_ok();
+            number(first) && number(last) && first.parse::<u32>().ok() <= last.parse::<u32>().ok()
+        });
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!("{text:?} is not a {field} list: write numbers and ascending ranges, such as 0-3,5"))
+    }
+}
+
+/// Converts the tuning fields of `spec` (at `sp`) into `host`; `memory` is the converted
+/// `resources.memory`, which a reservation may not exceed.
+pub(super) fn convert_tuning(
+    spec: &raw::ServiceSpec,
+    sp: &FieldPath,
+    memory: Option<u64>,
+    host: &mut HostOptions,
+    c: &mut Checker,
+) {
+    host.mem_reservation = spec.mem_reservation.as_ref().and_then(|s| {
+        let bytes = size_bytes(s).and_then(|b| match (b, memory) {
+            (b, _) if b < MIN_MEMORY => Err(format!("{b} bytes is less than Docker's minimum memory reservation, 6Mi")),
+            (b, Some(limit)) if b > limit => Err(format!(
+                "a reservation of {b} bytes is above resources.memory ({limit} bytes): Docker refuses a limit below the reservation"
+            )),
+            (b, _) => Ok(b),
+        });
+        c.check(sp.key("memReservation"), bytes)
+    });
+    host.cpu_shares = spec.cpu_shares.and_then(|n| {
+        let shares = if CPU_SHARES.contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!(
+                "{n} is outside the kernel's 2 to 262144 (Docker would change it with a warning); the default weight is 1024"
+            ))
+        };
+        c.check(sp.key("cpuShares"), shares)
+    });
+    host.cpuset_cpus = spec.cpuset_cpus.as_ref().and_then(|t| c.check(sp.key("cpusetCpus"), cpuset(t, "CPU")));
+    host.cpuset_mems = spec.cpuset_mems.as_ref().and_then(|t| c.check(sp.key("cpusetMems"), cpuset(t, "memory node")));
+    host.oom_score_adj = spec.oom_score_adj.and_then(|n| {
+        let adj = if (-1000..=1000).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("{n} is outside -1000 to 1000, the range of the kernel's oom_score_adj"))
+        };
+        c.check(sp.key("oomScoreAdj"), adj)
+    });
+    host.oom_kill_disable = spec.oom_kill_disable.unwrap_or(false);
+    if let Some(userns) = &spec.userns {
+        match userns.as_str() {
+            "host" => host.userns = Some(userns.clone()),
+            _ => c.report(
+                sp.key("userns"),
+                format!(
+                    "userns: {userns:?} is not supported; Docker takes only host, or leave it out for the daemon's"
+                ),
+            ),
+        }
+    }
+    if let Some(cgroup) = &spec.cgroup {
+        match cgroup.as_str() {
+            "host" | "private" => host.cgroup = Some(cgroup.clone()),
+            _ => c.report(
+                sp.key("cgroup"),
+                format!("cgroup: {cgroup:?} is not a cgroup namespace mode; use private or host"),
+            ),
+        }
+    }
+    if let Some(parent) = &spec.cgroup_parent {
+        if parent.trim().is_empty() || parent.contains(char::is_whitespace) {
+            c.report(sp.key("cgroupParent"), format!("{parent:?} is not a cgroup path; leave it out for the daemon's"));
+        } else {
+            host.cgroup_parent = Some(parent.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpusets_are_ascending_number_lists() {
+        for good in ["0", "0-3", "0,2", "0-1,3-5"] {
+            assert_eq!(cpuset(good, "CPU").as_deref(), Ok(good));
+        }
+        for bad in ["", "a", "3-1", "0,", "-1", "0--2", " 0", "1.5"] {
+            assert!(cpuset(bad, "CPU").unwrap_err().contains("ascending ranges"), "{bad:?} accepted");
+        }
+    }
+
+    fn service(spec: &str) -> String {
+        format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: app }}\nspec:\n  image: busybox\n{spec}")
+    }
+
+    /// `line:column: field: message` of every problem, in order.
+    fn problems(spec: &str) -> Vec<String> {
+        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &service(spec));
+        let p = loaded.problems.iter();
+        p.map(|p| format!("{}:{}: {}: {}", p.line.unwrap_or(0), p.column.unwrap_or(0), p.field, p.message)).collect()
+    }
+
+    #[test]
+    fn each_field_converts_and_a_spec_without_them_keeps_its_json() {
+        let yaml = service(
+            "  memReservation: 64Mi\n  resources: { memory: 128Mi }\n  cpuShares: 512\n  cpusetCpus: \"0-1\"\n  cpusetMems: \"0\"\n  oomScoreAdj: -500\n  oomKillDisable: true\n  userns: host\n  cgroup: private\n  cgroupParent: /moor\n",
+        );
+        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml);
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        let spec = loaded.desired.services.into_values().next().unwrap().container;
+        let h = &spec.host;
+        assert_eq!((h.mem_reservation, h.cpu_shares, h.oom_score_adj), (Some(64 << 20), Some(512), Some(-500)));
+        assert_eq!((h.cpuset_cpus.as_deref(), h.cpuset_mems.as_deref()), (Some("0-1"), Some("0")));
+        assert!(h.oom_kill_disable);
+        assert_eq!((h.userns.as_deref(), h.cgroup.as_deref()), (Some("host"), Some("private")));
+        assert_eq!(h.cgroup_parent.as_deref(), Some("/moor"));
+        // The label reads back what was asked for.
+        let label = crate::spec_hash::last_applied_label(&spec);
+        assert_eq!(crate::spec_hash::parse_last_applied(&label), Some(spec));
+
+        let plain = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &service(""));
+        let json = plain.desired.services.into_values().next().unwrap().container.canonical_json();
+        for key in ["memReservation", "cpuShares", "cpusetCpus", "oomScoreAdj", "oomKillDisable", "userns", "cgroup"] {
+            assert!(!json.contains(&format!("\"{key}")), "{key} in {json}");
+        }
+    }
+
+    #[test]
+    fn docker_rules_are_located_and_explained() {
+        let got = problems(
+            "  memReservation: 256Mi\n  resources: { memory: 128Mi }\n  cpuShares: 1\n  cpusetCpus: \"3-1\"\n  cpusetMems: x\n  oomScoreAdj: 1001\n  userns: private\n  cgroup: shared\n  cgroupParent: \"\"\n",
+        );
+        let want = [
+            "6:19: spec.memReservation: a reservation of 268435456 bytes is above resources.memory (134217728 bytes)",
+            "8:14: spec.cpuShares: 1 is outside the kernel's 2 to 262144",
+            "9:15: spec.cpusetCpus: \"3-1\" is not a CPU list",
+            "10:15: spec.cpusetMems: \"x\" is not a memory node list",
+            "11:16: spec.oomScoreAdj: 1001 is outside -1000 to 1000",
+            "12:11: spec.userns: userns: \"private\" is not supported; Docker takes only host",
+            "13:11: spec.cgroup: cgroup: \"shared\" is not a cgroup namespace mode",
+            "14:17: spec.cgroupParent: \"\" is not a cgroup path",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{g}\nwanted {w}\nall: {got:#?}");
+        }
+        assert!(problems("  memReservation: 1Mi\n")[0].contains("minimum memory reservation, 6Mi"));
+    }
+}

@@ -1,0 +1,89 @@
+//! The resource tuning and namespace fields of issue 13 against the real daemon: applied, read
+//! back with inspect; the host's user and cgroup namespaces refused by the default policy.
+
+mod common;
+
+use common::{docker, expect_code, image, TestEnv, SLEEPER};
+
+fn path(env: &TestEnv) -> &str {
+    env.manifests().to_str().unwrap()
+}
+
+/// A Service on the test image with `fields` (two-space indented), from line 10 of its file.
+fn service(name: &str, fields: &str) -> String {
+    format!(
+        "apiVersion: moor/v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  image: {}\n  pull: never\n  command: sh -c \"{SLEEPER}\"\n  stopTimeout: 5s\n{fields}",
+        common::IMAGE
+    )
+}
+
+const TUNING: &str = "  resources: { memory: 128Mi }
+  memReservation: 64Mi
+  cpuShares: 512
+  cpusetCpus: \"0\"
+  cpusetMems: \"0\"
+  oomScoreAdj: 500
+  oomKillDisable: true
+  cgroup: private
+";
+
+#[tokio::test]
+async fn the_tuning_fields_reach_the_container_and_a_second_apply_keeps_it() {
+    image().await;
+    let env = TestEnv::new("compose-tuning");
+    let docker = docker().await;
+    let name = env.name("app");
+    // A cgroup parent of this test's own, so that parallel runs do not share one.
+    let parent = format!("/{}", env.name("moor-test"));
+    env.write("app.yaml", &service(&name, &format!("{TUNING}  cgroupParent: {parent}\n")));
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+
+    let info = docker.inspect_container(&name, None).await.unwrap();
+    assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
+    let host = info.host_config.clone().unwrap();
+    assert_eq!((host.memory, host.memory_reservation), (Some(128 << 20), Some(64 << 20)));
+    assert_eq!(host.cpu_shares, Some(512));
+    assert_eq!((host.cpuset_cpus.as_deref(), host.cpuset_mems.as_deref()), (Some("0"), Some("0")));
+    assert_eq!((host.oom_score_adj, host.oom_kill_disable), (Some(500), Some(true)));
+    assert_eq!(host.cgroupns_mode.map(|m| m.to_string()).as_deref(), Some("private"));
+    assert_eq!(host.cgroup_parent.as_deref(), Some(parent.as_str()));
+    // The kernel has them too.
+    let adj = common::docker_cli(&["exec", &name, "cat", "/proc/self/oom_score_adj"]);
+    assert_eq!(adj.trim(), "500");
+
+    let id = info.id.unwrap();
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+    assert_eq!(docker.inspect_container(&name, None).await.unwrap().id.unwrap(), id);
+}
+
+#[tokio::test]
+async fn the_host_user_and_cgroup_namespaces_need_the_policy() {
+    image().await;
+    let env = TestEnv::new("compose-userns");
+    let docker = docker().await;
+    let name = env.name("app");
+    let file = env.write("app.yaml", &service(&name, "  userns: host\n  cgroup: host\n"));
+
+    let stdout = expect_code(env.moor(&["apply", path(&env)]), 1);
+    for line in [
+        format!("{}:10:11: spec.userns: the host's user namespace", file.display()),
+        format!("{}:11:11: spec.cgroup: the host's cgroup namespace", file.display()),
+    ] {
+        assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
+    }
+    assert!(docker.inspect_container(&name, None).await.is_err(), "a refused service was created");
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  hostNamespaces: {user: true, cgroup: true}\n",
+    )
+    .unwrap();
+    expect_code(env.moor(&["apply", path(&env), "--policy", policy.to_str().unwrap()]), 0);
+    let info = docker.inspect_container(&name, None).await.unwrap();
+    assert_eq!(info.state.unwrap().running, Some(true));
+    let host = info.host_config.unwrap();
+    assert_eq!(host.userns_mode.as_deref(), Some("host"));
+    assert_eq!(host.cgroupns_mode.map(|m| m.to_string()).as_deref(), Some("host"));
+}
