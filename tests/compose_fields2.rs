@@ -1,5 +1,6 @@
-//! The resource tuning and namespace fields of issue 13 against the real daemon: applied, read
-//! back with inspect; the host's user and cgroup namespaces refused by the default policy.
+//! The resource tuning, namespace and network mode fields of issue 13 against the real daemon:
+//! applied, read back with inspect; the host's user, cgroup and network namespaces refused by the
+//! default policy.
 
 mod common;
 
@@ -86,4 +87,39 @@ async fn the_host_user_and_cgroup_namespaces_need_the_policy() {
     let host = info.host_config.unwrap();
     assert_eq!(host.userns_mode.as_deref(), Some("host"));
     assert_eq!(host.cgroupns_mode.map(|m| m.to_string()).as_deref(), Some("host"));
+}
+
+#[tokio::test]
+async fn a_service_joins_another_services_network_namespace_or_none() {
+    image().await;
+    let env = TestEnv::new("compose-netmode");
+    let docker = docker().await;
+    let (db, app, alone) = (env.name("db"), env.name("app"), env.name("alone"));
+    env.write("db.yaml", &service(&db, "  hostname: dbhost\n"));
+    env.write("app.yaml", &service(&app, &format!("  networkMode: service:{db}\n")));
+    env.write("alone.yaml", &service(&alone, "  networkMode: none\n"));
+    // One apply: the db is started first, as the implied dependency says.
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+
+    let db_id = docker.inspect_container(&db, None).await.unwrap().id.unwrap();
+    let info = docker.inspect_container(&app, None).await.unwrap();
+    assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
+    // Docker keeps the container it joined by name or by ID.
+    let mode = info.host_config.unwrap().network_mode.unwrap();
+    assert!(mode == format!("container:{db}") || mode == format!("container:{db_id}"), "{mode}");
+    // The app sees the db's hostname: one network namespace (and UTS) for both.
+    assert_eq!(common::docker_cli(&["exec", &app, "hostname"]).trim(), "dbhost");
+    let none = docker.inspect_container(&alone, None).await.unwrap().host_config.unwrap();
+    assert_eq!(none.network_mode.as_deref(), Some("none"));
+
+    // Nothing changed: nothing replaced.
+    let app_id = info.id.unwrap();
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+    assert_eq!(docker.inspect_container(&app, None).await.unwrap().id.unwrap(), app_id);
+
+    // The host network is the policy's, at its field.
+    let file = env.write("alone.yaml", &service(&alone, "  networkMode: host\n"));
+    let stdout = expect_code(env.moor(&["apply", path(&env)]), 1);
+    let line = format!("{}:10:16: spec.networkMode: the host network", file.display());
+    assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
 }

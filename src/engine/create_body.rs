@@ -143,7 +143,8 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             memory: spec.resources.memory.and_then(|m| i64::try_from(m).ok()),
             nano_cpus: spec.resources.cpus.map(|c| (c * 1e9).round() as i64),
             pids_limit: spec.resources.pids,
-            network_mode: first_network.cloned(),
+            // Validation keeps `networks` empty when a network mode is set.
+            network_mode: host.network_mode.clone().or_else(|| first_network.cloned()),
             extra_hosts: some_vec(&host.extra_hosts),
             dns: some_vec(&host.dns),
             dns_search: some_vec(&host.dns_search),
@@ -334,6 +335,7 @@ mod tests {
         h.userns = Some("host".into());
         h.cgroup = Some("private".into());
         h.cgroup_parent = Some("/moor".into());
+        h.network_mode = Some("container:db".into());
         h.devices.push(crate::manifest::model::Device {
             host: "/dev/fuse".into(),
             container: "/dev/f".into(),
@@ -361,6 +363,7 @@ mod tests {
         assert_eq!((hc.oom_kill_disable, hc.userns_mode.as_deref()), (Some(true), Some("host")));
         assert_eq!(hc.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
         assert_eq!(hc.cgroup_parent.as_deref(), Some("/moor"));
+        assert_eq!(hc.network_mode.as_deref(), Some("container:db"));
         let d = &hc.devices.unwrap()[0];
         assert_eq!(
             (d.path_on_host.as_deref(), d.path_in_container.as_deref(), d.cgroup_permissions.as_deref()),

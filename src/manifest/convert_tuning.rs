@@ -1,6 +1,6 @@
 //! The conversion of a Service's resource tuning and namespace fields (issue 13): memory
-//! reservation, CPU shares and sets, the OOM settings, and the user and cgroup
-//! namespaces, into [`HostOptions`]. As in [`super::convert_host`], each rule is one Docker
+//! reservation, CPU shares and sets, the OOM settings, the user and cgroup namespaces, and the
+//! network mode, into [`HostOptions`]. As in [`super::convert_host`], each rule is one Docker
 //! would enforce at create time (a 400 with a Go error), moved to load time so that it is located
 //! and explained. What only the host can tell (whether the CPUs of a cpuset exist) is left to the
 //! daemon.
@@ -89,6 +89,8 @@ pub(super) fn convert_tuning(
             ),
         }
     }
+    host.network_mode =
+        spec.network_mode.as_deref().and_then(|m| c.check(sp.key("networkMode"), network_mode(spec, m)));
     if let Some(parent) = &spec.cgroup_parent {
         if parent.trim().is_empty() || parent.contains(char::is_whitespace) {
             c.report(sp.key("cgroupParent"), format!("{parent:?} is not a cgroup path; leave it out for the daemon's"));
@@ -96,6 +98,50 @@ pub(super) fn convert_tuning(
             host.cgroup_parent = Some(parent.clone());
         }
     }
+}
+
+/// The conflicts Docker refuses (or settings it drops) with a network namespace that is not the
+/// container's own; `mode` is as written.
+fn network_mode(spec: &raw::ServiceSpec, mode: &str) -> Result<String, String> {
+    let joined = match mode.split_once(':') {
+        None if mode == "none" || mode == "host" => None,
+        Some((kind @ ("container" | "service"), name)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+            Some(kind)
+        }
+        _ => {
+            return Err(format!(
+                "networkMode: {mode:?} is not supported; use none, host, container:NAME or service:NAME"
+            ))
+        }
+    };
+    if !spec.networks.is_empty() {
+        return Err(format!(
+            "networkMode {mode} and networks cannot both be set: a container outside a network namespace of its own joins no networks (Docker refuses to connect it)"
+        ));
+    }
+    if !spec.ports.is_empty() {
+        let why = match joined {
+            Some(_) => "the ports are the other container's, publish them there (Docker refuses them)",
+            None if mode == "host" => "the container listens on the host's ports directly (Docker drops them)",
+            None => "the container has no network to publish from (Docker drops them)",
+        };
+        return Err(format!("networkMode {mode} has no ports of its own: {why}; remove ports"));
+    }
+    if let Some(kind) = joined {
+        // Docker's validateNetContainerMode: the other container owns these.
+        let owned = [
+            ("hostname", spec.hostname.is_some()),
+            ("dns", spec.dns.is_some()),
+            ("extraHosts", spec.extra_hosts.is_some()),
+            ("expose", !spec.expose.is_empty()),
+        ];
+        if let Some((field, _)) = owned.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "networkMode {kind}:... shares the other container's network, hostname and resolver; set {field} there (Docker refuses it here)"
+            ));
+        }
+    }
+    Ok(mode.to_string())
 }
 
 #[cfg(test)]
@@ -168,5 +214,45 @@ mod tests {
             assert!(g.starts_with(w), "{g}\nwanted {w}\nall: {got:#?}");
         }
         assert!(problems("  memReservation: 1Mi\n")[0].contains("minimum memory reservation, 6Mi"));
+    }
+
+    #[test]
+    fn network_modes_convert_and_the_conflicts_docker_refuses_are_located() {
+        let two =
+            "apiVersion: moor/v1\nkind: Service\nmetadata: { name: db, }\nspec: { image: busybox, replicas: 2 }\n---\n";
+        let yaml = format!("{two}{}", service("  networkMode: service:db\n"));
+        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml);
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        let app = &loaded.desired.services["app"];
+        // The first replica's container, started first.
+        assert_eq!(app.container.host.network_mode.as_deref(), Some("container:db-1"));
+        assert_eq!(app.depends_on["db"], crate::manifest::raw::DependCondition::Started);
+        // The resolved spec is what its canonical JSON (the spec hash) says.
+        assert_eq!(app.canonical, app.container.canonical_json());
+        for mode in ["none", "host", "container:other"] {
+            let loaded = crate::manifest::load_str(
+                std::path::Path::new("/m/s.yaml"),
+                &service(&format!("  networkMode: \"{mode}\"\n")),
+            );
+            let app = &loaded.desired.services["app"];
+            assert_eq!(app.container.host.network_mode.as_deref(), Some(mode));
+            assert!(app.depends_on.is_empty());
+        }
+
+        let cases = [
+            ("  networkMode: bridge\n", "6:16: spec.networkMode: networkMode: \"bridge\" is not supported"),
+            ("  networkMode: \"service:\"\n", "6:16: spec.networkMode: networkMode: \"service:\" is not supported"),
+            ("  networkMode: none\n  networks: [shop]\n", "6:16: spec.networkMode: networkMode none and networks cannot both be set"),
+            ("  networkMode: host\n  ports: [\"80:80\"]\n", "6:16: spec.networkMode: networkMode host has no ports of its own: the container listens on the host's ports directly"),
+            ("  networkMode: container:db\n  ports: [\"80\"]\n", "6:16: spec.networkMode: networkMode container:db has no ports of its own: the ports are the other container's"),
+            ("  networkMode: container:db\n  hostname: x\n", "6:16: spec.networkMode: networkMode container:... shares the other container's network, hostname and resolver; set hostname there"),
+            ("  networkMode: service:db\n  expose: [80]\n", "6:16: spec.networkMode: networkMode service:... shares"),
+            ("  networkMode: service:nothing\n", "6:16: spec.networkMode: networkMode names service \"nothing\", which no Service manifest declares"),
+            ("  networkMode: service:app\n", "6:16: spec.networkMode: service \"app\" cannot join its own network namespace"),
+        ];
+        for (spec, want) in cases {
+            let got = problems(spec);
+            assert!(got.len() == 1 && got[0].starts_with(want), "{spec}\nwanted {want}\ngot {got:#?}");
+        }
     }
 }

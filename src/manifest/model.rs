@@ -344,6 +344,10 @@ pub struct HostOptions {
     pub cgroup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
+    /// `none`, `host` or `container:NAME`; a `service:NAME` is resolved to its first container's
+    /// `container:NAME` when all manifests are loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
 }
 
 /// A host device given to the container.

@@ -304,6 +304,11 @@ pub struct ServiceSpec {
     /// The parent cgroup of the container's cgroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
+    /// The network namespace instead of `networks`: `none`, `host` (refused unless the host
+    /// policy's `hostNamespaces.network` is true), `container:NAME` (a Docker container's), or
+    /// `service:NAME` (the first container of that Service, which is then started first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

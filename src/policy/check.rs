@@ -162,6 +162,9 @@ pub fn check(policy: &Policy, service: &Service, host: &Host) -> Vec<Violation> 
             out.push(Violation { field, kind: ViolationKind::HostNetwork });
         }
     }
+    if container.host.network_mode.as_deref() == Some("host") && !policy.host_namespaces.network {
+        out.push(Violation { field: spec.key("networkMode"), kind: ViolationKind::HostNetwork });
+    }
     check_powers(policy, service, &mut out);
     out
 }

@@ -125,7 +125,7 @@ pub struct BindMounts {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostNamespaces {
-    /// The host's network stack (`networks: [host]`).
+    /// The host's network stack (`networks: [host]`, `networkMode: host`).
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]

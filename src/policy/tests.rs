@@ -410,4 +410,10 @@ fn the_host_user_and_cgroup_namespaces_are_refused_by_default() {
     assert!(violations(&Policy::default(), &service_with("  cgroup: private\n")).is_empty());
     let p = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  hostNamespaces: {user: true, cgroup: true}\n");
     assert!(violations(&p, &yaml).is_empty());
+    assert_eq!(
+        violations(&Policy::default(), &service_with("  networkMode: host\n")),
+        ["spec.networkMode: the host network gives the container the host's network stack; hostNamespaces.network is false"]
+    );
+    let network = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  hostNamespaces: {network: true}\n");
+    assert!(violations(&network, &service_with("  networkMode: host\n")).is_empty());
 }
