@@ -123,3 +123,41 @@ async fn a_service_joins_another_services_network_namespace_or_none() {
     let line = format!("{}:10:16: spec.networkMode: the host network", file.display());
     assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
 }
+
+#[tokio::test]
+async fn the_long_form_of_networks_gives_aliases_and_a_static_address() {
+    image().await;
+    let env = TestEnv::new("compose-aliases");
+    let docker = docker().await;
+    let (app, own, subnetted) = (env.name("app"), env.name("a-own"), env.name("b-subnet"));
+    // A network with a configured subnet, as Docker needs for a static address; labelled with
+    // the test's instance so that the test's cleanup removes it.
+    let octet = std::process::id() % 200 + 20;
+    let label = format!("moor.instance={}", env.instance);
+    let subnet = format!("10.213.{octet}.0/24");
+    common::docker_cli(&["network", "create", "--subnet", &subnet, "--label", &label, &subnetted]);
+    env.write("net.yaml", &format!("apiVersion: moor/v1\nkind: Network\nmetadata:\n  name: {own}\n"));
+    // `own` sorts first: the container is created on it and connected to the other.
+    let fields = format!(
+        "  networks:\n    {own}: {{ aliases: [api, web] }}\n    {subnetted}: {{ aliases: [db-proxy], ipv4Address: 10.213.{octet}.50 }}\n"
+    );
+    env.write("app.yaml", &service(&app, &fields));
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+
+    let info = docker.inspect_container(&app, None).await.unwrap();
+    let networks = info.network_settings.unwrap().networks.unwrap();
+    let mut aliases = networks[&own].aliases.clone().unwrap();
+    aliases.sort();
+    assert!(
+        aliases.contains(&"api".into()) && aliases.contains(&"web".into()) && aliases.contains(&app),
+        "{aliases:?}"
+    );
+    let other = &networks[&subnetted];
+    assert!(other.aliases.as_ref().unwrap().contains(&"db-proxy".into()), "{other:?}");
+    assert_eq!(other.ip_address.as_deref(), Some(format!("10.213.{octet}.50").as_str()));
+
+    // Nothing changed: nothing replaced.
+    let id = info.id.unwrap();
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+    assert_eq!(docker.inspect_container(&app, None).await.unwrap().id.unwrap(), id);
+}

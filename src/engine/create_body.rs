@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, HostConfigCgroupnsModeEnum,
-    HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig,
-    PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
+    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::CreateRequest;
 use crate::manifest::model::{Mount, Protocol, Restart};
+use crate::manifest::ContainerSpec;
 
 fn nanos(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
@@ -109,8 +110,9 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
     });
 
     let first_network = spec.networks.first();
-    let networking_config = first_network
-        .map(|n| NetworkingConfig { endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service))])) });
+    let networking_config = first_network.map(|n| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service, spec, n))])),
+    });
 
     ContainerCreateBody {
         image: Some(req.image.clone()),
@@ -209,9 +211,20 @@ fn cgroupns_mode(mode: &str) -> HostConfigCgroupnsModeEnum {
     }
 }
 
-/// The endpoint of a service on a network: its name is a DNS alias there, as in compose.
-pub fn endpoint(service: &str) -> EndpointSettings {
-    EndpointSettings { aliases: Some(vec![service.to_string()]), ..Default::default() }
+/// The endpoint of a service on a network: its name is a DNS alias there, as in compose, and
+/// so are the aliases its spec gives that network; a static address is the endpoint's IPAM
+/// config.
+pub fn endpoint(service: &str, spec: &ContainerSpec, network: &str) -> EndpointSettings {
+    let settings = spec.host.network_endpoints.get(network);
+    let mut aliases = vec![service.to_string()];
+    aliases.extend(settings.iter().flat_map(|s| s.aliases.iter().filter(|a| *a != service).cloned()));
+    let ipam_config =
+        settings.filter(|s| s.ipv4_address.is_some() || s.ipv6_address.is_some()).map(|s| EndpointIpamConfig {
+            ipv4_address: s.ipv4_address.clone(),
+            ipv6_address: s.ipv6_address.clone(),
+            ..Default::default()
+        });
+    EndpointSettings { aliases: Some(aliases), ipam_config, ..Default::default() }
 }
 
 #[cfg(test)]
@@ -336,6 +349,14 @@ mod tests {
         h.cgroup = Some("private".into());
         h.cgroup_parent = Some("/moor".into());
         h.network_mode = Some("container:db".into());
+        h.network_endpoints.insert(
+            "shop".into(),
+            crate::manifest::model::NetworkEndpoint {
+                aliases: vec!["api".into(), "app".into()],
+                ipv4_address: Some("10.5.0.5".into()),
+                ipv6_address: None,
+            },
+        );
         h.devices.push(crate::manifest::model::Device {
             host: "/dev/fuse".into(),
             container: "/dev/f".into(),
@@ -349,6 +370,11 @@ mod tests {
             host: None,
             host_ip: None,
         });
+        // The endpoint on a network: the service name first, the spec's aliases, the address.
+        let shop = endpoint("app", &spec, "shop");
+        assert_eq!(shop.aliases.unwrap(), ["app", "api"]);
+        assert_eq!(shop.ipam_config.unwrap().ipv4_address.as_deref(), Some("10.5.0.5"));
+        assert!(endpoint("app", &spec, "other").ipam_config.is_none());
         let body = create_body(&request(spec));
         assert_eq!(body.hostname.as_deref(), Some("box"));
         assert_eq!((body.tty, body.open_stdin), (Some(true), Some(true)));

@@ -401,7 +401,7 @@ impl Engine for DockerEngine {
         for network in request.spec.networks.iter().skip(1) {
             let connect = NetworkConnectRequest {
                 container: created.id.clone(),
-                endpoint_config: Some(endpoint(&request.service)),
+                endpoint_config: Some(endpoint(&request.service, &request.spec, network)),
             };
             let call = self.docker.connect_network(network, connect);
             let connected = within("POST /networks/{id}/connect", self.deadlines.write, call)

@@ -7,7 +7,7 @@
 
 use super::convert::{size_bytes, Checker};
 use super::limits::MIN_MEMORY;
-use super::model::HostOptions;
+use super::model::{HostOptions, NetworkEndpoint};
 use super::problem::FieldPath;
 use super::raw;
 
@@ -89,6 +89,15 @@ pub(super) fn convert_tuning(
             ),
         }
     }
+    if let raw::Networks::Map(map) = &spec.networks {
+        for (name, attachment) in map {
+            let Some(a) = attachment else { continue };
+            let endpoint = network_endpoint(name, a, &sp.key("networks").key(name), c);
+            if endpoint != NetworkEndpoint::default() {
+                host.network_endpoints.insert(name.clone(), endpoint);
+            }
+        }
+    }
     host.network_mode =
         spec.network_mode.as_deref().and_then(|m| c.check(sp.key("networkMode"), network_mode(spec, m)));
     if let Some(parent) = &spec.cgroup_parent {
@@ -142,6 +151,41 @@ fn network_mode(spec: &raw::ServiceSpec, mode: &str) -> Result<String, String> {
         }
     }
     Ok(mode.to_string())
+}
+
+/// Docker's own networks, where a service can have no aliases or static addresses.
+const PREDEFINED_NETWORKS: &[&str] = &["bridge", "host", "none"];
+
+fn network_endpoint(network: &str, a: &raw::NetworkAttachment, path: &FieldPath, c: &mut Checker) -> NetworkEndpoint {
+    let set = !a.aliases.is_empty() || a.ipv4_address.is_some() || a.ipv6_address.is_some();
+    if set && PREDEFINED_NETWORKS.contains(&network) {
+        c.report(
+            path.clone(),
+            format!("Docker's {network} network takes no aliases or static addresses (only user-defined networks do)"),
+        );
+    }
+    let mut aliases = a.aliases.clone();
+    for (i, alias) in aliases.iter().enumerate() {
+        if alias.is_empty() || alias.contains(char::is_whitespace) {
+            c.report(path.key("aliases").index(i), format!("{alias:?} is not a DNS name"));
+        }
+    }
+    aliases.sort();
+    aliases.dedup();
+    let address = |text: &Option<String>, field: &str, v4: bool, c: &mut Checker| {
+        let text = text.as_ref()?;
+        let ok =
+            if v4 { text.parse::<std::net::Ipv4Addr>().is_ok() } else { text.parse::<std::net::Ipv6Addr>().is_ok() };
+        let family = if v4 { "IPv4" } else { "IPv6" };
+        let result =
+            if ok { Ok(text.clone()) } else { Err(format!("{text:?} is not an {family} address (no prefix length)")) };
+        c.check(path.key(field), result)
+    };
+    NetworkEndpoint {
+        aliases,
+        ipv4_address: address(&a.ipv4_address, "ipv4Address", true, c),
+        ipv6_address: address(&a.ipv6_address, "ipv6Address", false, c),
+    }
 }
 
 #[cfg(test)]
@@ -254,5 +298,49 @@ mod tests {
             let got = problems(spec);
             assert!(got.len() == 1 && got[0].starts_with(want), "{spec}\nwanted {want}\ngot {got:#?}");
         }
+    }
+
+    #[test]
+    fn the_long_form_of_networks_converts_and_the_list_form_keeps_its_json() {
+        let spec_of = |networks: &str| {
+            let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &service(networks));
+            assert!(loaded.problems.is_empty(), "{networks}\n{:#?}", loaded.problems);
+            loaded.desired.services.into_values().next().unwrap().container
+        };
+        let list = spec_of("  networks: [shop, back]\n");
+        for same in ["  networks: { shop: , back: }\n", "  networks: { shop: {}, back: { aliases: [] } }\n"] {
+            assert_eq!(spec_of(same).canonical_json(), list.canonical_json(), "{same}");
+        }
+        let long = spec_of(
+            "  networks:\n    shop: { aliases: [web, api, web], ipv4Address: 10.5.0.5, ipv6Address: \"fd00::5\" }\n    back:\n",
+        );
+        assert_eq!(long.networks, ["back", "shop"]);
+        let shop = &long.host.network_endpoints["shop"];
+        assert_eq!(shop.aliases, ["api", "web"]);
+        assert_eq!((shop.ipv4_address.as_deref(), shop.ipv6_address.as_deref()), (Some("10.5.0.5"), Some("fd00::5")));
+        assert!(!long.host.network_endpoints.contains_key("back"));
+        let label = crate::spec_hash::last_applied_label(&long);
+        assert_eq!(crate::spec_hash::parse_last_applied(&label), Some(long));
+
+        let got = problems(
+            "  networks:\n    bridge: { aliases: [x] }\n    shop: { aliases: [\"a b\"], ipv4Address: \"10.5.0.0/24\", ipv6Address: 10.5.0.5 }\n",
+        );
+        let want = [
+            "7:13: spec.networks.bridge: Docker's bridge network takes no aliases or static addresses",
+            "8:23: spec.networks.shop.aliases[0]: \"a b\" is not a DNS name",
+            "8:44: spec.networks.shop.ipv4Address: \"10.5.0.0/24\" is not an IPv4 address",
+            "8:72: spec.networks.shop.ipv6Address: \"10.5.0.5\" is not an IPv6 address",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{g}\nwanted {w}\nall: {got:#?}");
+        }
+        // A Network manifest has no subnet, so Docker would refuse a static address on it.
+        let net = "apiVersion: moor/v1\nkind: Network\nmetadata: { name: shop }\n---\n";
+        let yaml = format!("{net}{}", service("  networks: { shop: { ipv4Address: 10.5.0.5 } }\n"));
+        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml);
+        let messages: Vec<_> = loaded.problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+        assert_eq!(messages.len(), 1, "{messages:#?}");
+        assert!(messages[0].starts_with("spec.networks.shop.ipv4Address: Network shop has no subnet"), "{messages:#?}");
     }
 }

@@ -527,6 +527,20 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     }
     resolve_network_services(&mut desired, problems);
     for service in desired.services.values() {
+        for (network, endpoint) in &service.container.host.network_endpoints {
+            if !desired.networks.contains_key(network) {
+                continue;
+            }
+            for (field, set) in [("ipv4Address", &endpoint.ipv4_address), ("ipv6Address", &endpoint.ipv6_address)] {
+                if set.is_some() {
+                    let path = FieldPath::root().key("spec").key("networks").key(network).key(field);
+                    let message = format!("Network {network} has no subnet of its own (a Network manifest cannot set one yet), and Docker gives static addresses only on networks with a configured subnet: use an existing network created with --subnet");
+                    problems.push(problem_at(&service.source, &path, message));
+                }
+            }
+        }
+    }
+    for service in desired.services.values() {
         for dep in service.depends_on.keys() {
             if !desired.services.contains_key(dep) {
                 let message = format!("depends on {dep:?}, which no Service manifest declares");

@@ -99,6 +99,8 @@ pub struct Written {
     pub ports: Vec<usize>,
     pub mounts: Vec<usize>,
     pub networks: Vec<usize>,
+    /// `networks` was written as a map: an entry is at its name, not an index.
+    pub networks_keyed: bool,
     pub cap_add: Vec<usize>,
     pub devices: Vec<usize>,
     pub security_opt: Vec<usize>,
@@ -348,6 +350,23 @@ pub struct HostOptions {
     /// `container:NAME` when all manifests are loaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
+    /// The settings of the networks that have some (the map form of `networks`), by network
+    /// name; a network without settings has no entry, so the list form's JSON is unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_endpoints: BTreeMap<String, NetworkEndpoint>,
+}
+
+/// A service's settings on one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkEndpoint {
+    /// Sorted and deduplicated; the service name is always an alias besides these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
 }
 
 /// A host device given to the container.
@@ -689,7 +708,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
-    let mut networks: Vec<String> = spec.networks.clone();
+    let written_networks = spec.networks.names();
+    let mut networks: Vec<String> = written_networks.clone();
     networks.sort();
     networks.dedup();
     let (ports_written, mounts_written) = (ports.clone(), mounts.clone());
@@ -699,7 +719,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     let written = Written {
         ports: ports.iter().map(|p| ports_written.iter().position(|w| w == p).unwrap_or_default()).collect(),
         mounts: mounts.iter().map(|m| mounts_written.iter().position(|w| w == m).unwrap_or_default()).collect(),
-        networks: networks.iter().map(|n| spec.networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
+        networks: networks.iter().map(|n| written_networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
+        networks_keyed: matches!(spec.networks, raw::Networks::Map(_)),
         cap_add: host_written.cap_add,
         devices: host_written.devices,
         security_opt: host_written.security_opt,

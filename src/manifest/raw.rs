@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use super::raw_host::{CommandLine, ExtraHosts, Logging, OneOrMany, Scalar, Sysctls, Ulimit, UlimitLimits};
+pub use super::raw_host::{
+    CommandLine, ExtraHosts, Logging, NetworkAttachment, Networks, OneOrMany, Scalar, Sysctls, Ulimit, UlimitLimits,
+};
 
 /// One YAML document: a Service, a Network, a Volume or a Secret.
 // Only the schema and whole-document decoding use this; its size does not matter.
@@ -168,9 +170,11 @@ pub struct ServiceSpec {
     /// of their content replaces the container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub configs: Vec<ConfigFile>,
-    /// Networks to join: names of Network manifests or of existing Docker networks.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub networks: Vec<String>,
+    /// Networks to join: names of Network manifests or of existing Docker networks, as a list,
+    /// or as a map of name to `{ aliases, ipv4Address, ipv6Address }` (the first network, which
+    /// the container is created on, is then the first by name).
+    #[serde(default, skip_serializing_if = "Networks::is_empty")]
+    pub networks: Networks,
     /// Restart policy (default `no`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<RestartPolicy>,

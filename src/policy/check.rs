@@ -158,7 +158,10 @@ pub fn check(policy: &Policy, service: &Service, host: &Host) -> Vec<Violation> 
     for (i, network) in container.networks.iter().enumerate() {
         // Docker's predefined `host` network: no manifest can declare another by that name.
         if network == "host" && !policy.host_namespaces.network {
-            let field = spec.key("networks").index(written(&service.written.networks, i));
+            let field = match service.written.networks_keyed {
+                true => spec.key("networks").key(network),
+                false => spec.key("networks").index(written(&service.written.networks, i)),
+            };
             out.push(Violation { field, kind: ViolationKind::HostNetwork });
         }
     }

@@ -416,4 +416,9 @@ fn the_host_user_and_cgroup_namespaces_are_refused_by_default() {
     );
     let network = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  hostNamespaces: {network: true}\n");
     assert!(violations(&network, &service_with("  networkMode: host\n")).is_empty());
+    // The map form of networks: the refusal is at the network's name.
+    assert_eq!(
+        violations(&Policy::default(), &service_with("  networks: { host: }\n")),
+        ["spec.networks.host: the host network gives the container the host's network stack; hostNamespaces.network is false"]
+    );
 }
