@@ -161,3 +161,15 @@ async fn the_long_form_of_networks_gives_aliases_and_a_static_address() {
     expect_code(env.moor(&["apply", path(&env)]), 0);
     assert_eq!(docker.inspect_container(&app, None).await.unwrap().id.unwrap(), id);
 }
+
+#[tokio::test]
+async fn healthcheck_disable_turns_the_images_healthcheck_off() {
+    image().await;
+    let env = TestEnv::new("compose-health-off");
+    let docker = docker().await;
+    let name = env.name("app");
+    env.write("app.yaml", &service(&name, "  healthcheck: { disable: true }\n"));
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+    let config = docker.inspect_container(&name, None).await.unwrap().config.unwrap();
+    assert_eq!(config.healthcheck.unwrap().test.unwrap(), ["NONE"]);
+}
