@@ -15,6 +15,7 @@ use bollard::models::{
 use super::CreateRequest;
 use crate::manifest::model::{Mount, Protocol, Restart};
 use crate::manifest::ContainerSpec;
+use bollard::query_parameters::CreateContainerOptions;
 
 fn nanos(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
@@ -197,11 +198,19 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             userns_mode: host.userns.clone(),
             cgroupns_mode: host.cgroup.as_deref().map(cgroupns_mode),
             cgroup_parent: host.cgroup_parent.clone(),
+            runtime: host.runtime.clone(),
             ..Default::default()
         }),
         networking_config,
         ..Default::default()
     }
+}
+
+/// The query of the create call: the container's name, and the platform of the image (a query
+/// parameter, not part of the body; empty is the daemon's own).
+pub fn create_options(req: &CreateRequest) -> CreateContainerOptions {
+    let platform = req.spec.host.platform.clone().unwrap_or_default();
+    CreateContainerOptions { name: Some(req.name.clone()), platform }
 }
 
 fn cgroupns_mode(mode: &str) -> HostConfigCgroupnsModeEnum {
@@ -299,6 +308,8 @@ mod tests {
             provided: Default::default(),
         };
         let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
+        // No platform: the daemon's own (an empty query parameter, as before the field).
+        assert_eq!(create_options(&request(crate::manifest::ContainerSpec::bare("app:1"))).platform, "");
         for key in ["Hostname", "Domainname", "Tty", "OpenStdin"] {
             assert!(bare.get(key).is_none(), "{key} in {bare}");
         }
@@ -322,6 +333,7 @@ mod tests {
             "UsernsMode",
             "CgroupnsMode",
             "CgroupParent",
+            "Runtime",
         ] {
             assert!(bare["HostConfig"].get(key).is_none(), "{key} in {bare}");
         }
@@ -349,6 +361,8 @@ mod tests {
         h.cgroup = Some("private".into());
         h.cgroup_parent = Some("/moor".into());
         h.network_mode = Some("container:db".into());
+        h.runtime = Some("nvidia".into());
+        h.platform = Some("linux/arm64".into());
         h.network_endpoints.insert(
             "shop".into(),
             crate::manifest::model::NetworkEndpoint {
@@ -375,6 +389,8 @@ mod tests {
         assert_eq!(shop.aliases.unwrap(), ["app", "api"]);
         assert_eq!(shop.ipam_config.unwrap().ipv4_address.as_deref(), Some("10.5.0.5"));
         assert!(endpoint("app", &spec, "other").ipam_config.is_none());
+        let options = create_options(&request(spec.clone()));
+        assert_eq!((options.name.as_deref(), options.platform.as_str()), (Some("app"), "linux/arm64"));
         let body = create_body(&request(spec));
         assert_eq!(body.hostname.as_deref(), Some("box"));
         assert_eq!((body.tty, body.open_stdin), (Some(true), Some(true)));
@@ -390,6 +406,7 @@ mod tests {
         assert_eq!(hc.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
         assert_eq!(hc.cgroup_parent.as_deref(), Some("/moor"));
         assert_eq!(hc.network_mode.as_deref(), Some("container:db"));
+        assert_eq!(hc.runtime.as_deref(), Some("nvidia"));
         let d = &hc.devices.unwrap()[0];
         assert_eq!(
             (d.path_on_host.as_deref(), d.path_in_container.as_deref(), d.cgroup_permissions.as_deref()),

@@ -100,6 +100,15 @@ pub(super) fn convert_tuning(
     }
     host.network_mode =
         spec.network_mode.as_deref().and_then(|m| c.check(sp.key("networkMode"), network_mode(spec, m)));
+    if let Some(runtime) = &spec.runtime {
+        // Which runtimes exist is the daemon's configuration: only the form is checked here.
+        if runtime.is_empty() || runtime.contains(char::is_whitespace) {
+            c.report(sp.key("runtime"), format!("{runtime:?} is not a runtime name such as runc"));
+        } else {
+            host.runtime = Some(runtime.clone());
+        }
+    }
+    host.platform = spec.platform.as_ref().and_then(|p| c.check(sp.key("platform"), platform(p)));
     if let Some(parent) = &spec.cgroup_parent {
         if parent.trim().is_empty() || parent.contains(char::is_whitespace) {
             c.report(sp.key("cgroupParent"), format!("{parent:?} is not a cgroup path; leave it out for the daemon's"));
@@ -151,6 +160,18 @@ fn network_mode(spec: &raw::ServiceSpec, mode: &str) -> Result<String, String> {
         }
     }
     Ok(mode.to_string())
+}
+
+/// `os[/arch[/variant]]` (containerd's platform specifier), lower-cased as Docker normalises it.
+fn platform(text: &str) -> Result<String, String> {
+    let lower = text.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split('/').collect();
+    let word = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if parts.len() <= 3 && parts.iter().all(word) {
+        Ok(lower)
+    } else {
+        Err(format!("{text:?} is not a platform: write os[/arch[/variant]], such as linux/arm64 or linux/arm/v7"))
+    }
 }
 
 /// Docker's own networks, where a service can have no aliases or static addresses.
@@ -342,5 +363,23 @@ mod tests {
         let messages: Vec<_> = loaded.problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
         assert_eq!(messages.len(), 1, "{messages:#?}");
         assert!(messages[0].starts_with("spec.networks.shop.ipv4Address: Network shop has no subnet"), "{messages:#?}");
+    }
+
+    #[test]
+    fn runtime_and_platform_are_checked_for_form_only() {
+        let loaded = crate::manifest::load_str(
+            std::path::Path::new("/m/s.yaml"),
+            &service("  runtime: nvidia\n  platform: Linux/ARM64/v8\n"),
+        );
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        let h = loaded.desired.services.into_values().next().unwrap().container.host;
+        assert_eq!((h.runtime.as_deref(), h.platform.as_deref()), (Some("nvidia"), Some("linux/arm64/v8")));
+        let got = problems("  runtime: \"run c\"\n  platform: linux//amd64\n");
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(got[0].starts_with("6:12: spec.runtime: \"run c\" is not a runtime name"), "{got:#?}");
+        assert!(got[1].starts_with("7:13: spec.platform: \"linux//amd64\" is not a platform"), "{got:#?}");
+        for bad in ["", "a/b/c/d", "linux/amd 64"] {
+            assert!(platform(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -354,6 +354,11 @@ pub struct HostOptions {
     /// name; a network without settings has no entry, so the list form's JSON is unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub network_endpoints: BTreeMap<String, NetworkEndpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// `os[/arch[/variant]]`, lower case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// A service's settings on one network.

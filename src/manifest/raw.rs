@@ -313,6 +313,13 @@ pub struct ServiceSpec {
     /// `service:NAME` (the first container of that Service, which is then started first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
+    /// The OCI runtime the daemon runs the container with, such as `runc` or `nvidia` (one the
+    /// daemon is configured with).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// The platform of the image to run, `os[/arch[/variant]]`, such as `linux/arm64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
