@@ -7,13 +7,15 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, HostConfigLogConfig,
-    Mount as DockerMount, MountTmpfsOptions, MountType, NetworkingConfig, PortBinding as DockerPortBinding,
-    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
+    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::CreateRequest;
 use crate::manifest::model::{Mount, Protocol, Restart};
+use crate::manifest::ContainerSpec;
+use bollard::query_parameters::CreateContainerOptions;
 
 fn nanos(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
@@ -109,8 +111,9 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
     });
 
     let first_network = spec.networks.first();
-    let networking_config = first_network
-        .map(|n| NetworkingConfig { endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service))])) });
+    let networking_config = first_network.map(|n| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service, spec, n))])),
+    });
 
     ContainerCreateBody {
         image: Some(req.image.clone()),
@@ -143,7 +146,8 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             memory: spec.resources.memory.and_then(|m| i64::try_from(m).ok()),
             nano_cpus: spec.resources.cpus.map(|c| (c * 1e9).round() as i64),
             pids_limit: spec.resources.pids,
-            network_mode: first_network.cloned(),
+            // Validation keeps `networks` empty when a network mode is set.
+            network_mode: host.network_mode.clone().or_else(|| first_network.cloned()),
             extra_hosts: some_vec(&host.extra_hosts),
             dns: some_vec(&host.dns),
             dns_search: some_vec(&host.dns_search),
@@ -185,6 +189,16 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             }),
             pid_mode: host.pid.clone(),
             ipc_mode: host.ipc.clone(),
+            memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
+            cpu_shares: host.cpu_shares,
+            cpuset_cpus: host.cpuset_cpus.clone(),
+            cpuset_mems: host.cpuset_mems.clone(),
+            oom_score_adj: host.oom_score_adj,
+            oom_kill_disable: host.oom_kill_disable.then_some(true),
+            userns_mode: host.userns.clone(),
+            cgroupns_mode: host.cgroup.as_deref().map(cgroupns_mode),
+            cgroup_parent: host.cgroup_parent.clone(),
+            runtime: host.runtime.clone(),
             ..Default::default()
         }),
         networking_config,
@@ -192,9 +206,34 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
     }
 }
 
-/// The endpoint of a service on a network: its name is a DNS alias there, as in compose.
-pub fn endpoint(service: &str) -> EndpointSettings {
-    EndpointSettings { aliases: Some(vec![service.to_string()]), ..Default::default() }
+/// The query of the create call: the container's name, and the platform of the image (a query
+/// parameter, not part of the body; empty is the daemon's own).
+pub fn create_options(req: &CreateRequest) -> CreateContainerOptions {
+    let platform = req.spec.host.platform.clone().unwrap_or_default();
+    CreateContainerOptions { name: Some(req.name.clone()), platform }
+}
+
+fn cgroupns_mode(mode: &str) -> HostConfigCgroupnsModeEnum {
+    match mode {
+        "host" => HostConfigCgroupnsModeEnum::HOST,
+        _ => HostConfigCgroupnsModeEnum::PRIVATE,
+    }
+}
+
+/// The endpoint of a service on a network: its name is a DNS alias there, as in compose, and
+/// so are the aliases its spec gives that network; a static address is the endpoint's IPAM
+/// config.
+pub fn endpoint(service: &str, spec: &ContainerSpec, network: &str) -> EndpointSettings {
+    let settings = spec.host.network_endpoints.get(network);
+    let mut aliases = vec![service.to_string()];
+    aliases.extend(settings.iter().flat_map(|s| s.aliases.iter().filter(|a| *a != service).cloned()));
+    let ipam_config =
+        settings.filter(|s| s.ipv4_address.is_some() || s.ipv6_address.is_some()).map(|s| EndpointIpamConfig {
+            ipv4_address: s.ipv4_address.clone(),
+            ipv6_address: s.ipv6_address.clone(),
+            ..Default::default()
+        });
+    EndpointSettings { aliases: Some(aliases), ipam_config, ..Default::default() }
 }
 
 #[cfg(test)]
@@ -269,6 +308,8 @@ mod tests {
             provided: Default::default(),
         };
         let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
+        // No platform: the daemon's own (an empty query parameter, as before the field).
+        assert_eq!(create_options(&request(crate::manifest::ContainerSpec::bare("app:1"))).platform, "");
         for key in ["Hostname", "Domainname", "Tty", "OpenStdin"] {
             assert!(bare.get(key).is_none(), "{key} in {bare}");
         }
@@ -283,6 +324,16 @@ mod tests {
             "LogConfig",
             "GroupAdd",
             "SecurityOpt",
+            "MemoryReservation",
+            "CpuShares",
+            "CpusetCpus",
+            "CpusetMems",
+            "OomScoreAdj",
+            "OomKillDisable",
+            "UsernsMode",
+            "CgroupnsMode",
+            "CgroupParent",
+            "Runtime",
         ] {
             assert!(bare["HostConfig"].get(key).is_none(), "{key} in {bare}");
         }
@@ -300,6 +351,26 @@ mod tests {
         h.privileged = true;
         h.cap_add = vec!["NET_ADMIN".into()];
         h.pid = Some("host".into());
+        h.mem_reservation = Some(64 << 20);
+        h.cpu_shares = Some(512);
+        h.cpuset_cpus = Some("0-1".into());
+        h.cpuset_mems = Some("0".into());
+        h.oom_score_adj = Some(-5);
+        h.oom_kill_disable = true;
+        h.userns = Some("host".into());
+        h.cgroup = Some("private".into());
+        h.cgroup_parent = Some("/moor".into());
+        h.network_mode = Some("container:db".into());
+        h.runtime = Some("nvidia".into());
+        h.platform = Some("linux/arm64".into());
+        h.network_endpoints.insert(
+            "shop".into(),
+            crate::manifest::model::NetworkEndpoint {
+                aliases: vec!["api".into(), "app".into()],
+                ipv4_address: Some("10.5.0.5".into()),
+                ipv6_address: None,
+            },
+        );
         h.devices.push(crate::manifest::model::Device {
             host: "/dev/fuse".into(),
             container: "/dev/f".into(),
@@ -313,6 +384,13 @@ mod tests {
             host: None,
             host_ip: None,
         });
+        // The endpoint on a network: the service name first, the spec's aliases, the address.
+        let shop = endpoint("app", &spec, "shop");
+        assert_eq!(shop.aliases.unwrap(), ["app", "api"]);
+        assert_eq!(shop.ipam_config.unwrap().ipv4_address.as_deref(), Some("10.5.0.5"));
+        assert!(endpoint("app", &spec, "other").ipam_config.is_none());
+        let options = create_options(&request(spec.clone()));
+        assert_eq!((options.name.as_deref(), options.platform.as_str()), (Some("app"), "linux/arm64"));
         let body = create_body(&request(spec));
         assert_eq!(body.hostname.as_deref(), Some("box"));
         assert_eq!((body.tty, body.open_stdin), (Some(true), Some(true)));
@@ -322,6 +400,13 @@ mod tests {
         assert_eq!(hc.dns.unwrap(), ["1.1.1.1"]);
         assert_eq!((hc.privileged, hc.pid_mode.as_deref()), (Some(true), Some("host")));
         assert_eq!(hc.cap_add.unwrap(), ["NET_ADMIN"]);
+        assert_eq!((hc.memory_reservation, hc.cpu_shares, hc.oom_score_adj), (Some(64 << 20), Some(512), Some(-5)));
+        assert_eq!((hc.cpuset_cpus.as_deref(), hc.cpuset_mems.as_deref()), (Some("0-1"), Some("0")));
+        assert_eq!((hc.oom_kill_disable, hc.userns_mode.as_deref()), (Some(true), Some("host")));
+        assert_eq!(hc.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
+        assert_eq!(hc.cgroup_parent.as_deref(), Some("/moor"));
+        assert_eq!(hc.network_mode.as_deref(), Some("container:db"));
+        assert_eq!(hc.runtime.as_deref(), Some("nvidia"));
         let d = &hc.devices.unwrap()[0];
         assert_eq!(
             (d.path_on_host.as_deref(), d.path_in_container.as_deref(), d.cgroup_permissions.as_deref()),

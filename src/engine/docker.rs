@@ -23,14 +23,14 @@ use std::time::{Duration, Instant};
 use bollard::errors::Error as BollardError;
 use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
-    LogsOptionsBuilder, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptionsBuilder,
+    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::auth::credentials_for;
-use super::create_body::{create_body, endpoint};
+use super::create_body::{create_body, create_options, endpoint};
 use super::deadlines::{idle_bounded, stalled, within, Deadlines, BOLLARD_BACKSTOP};
 use super::{
     ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogStream,
@@ -389,8 +389,7 @@ impl Engine for DockerEngine {
     }
 
     async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
-        let options = CreateContainerOptions { name: Some(request.name.clone()), ..Default::default() };
-        let call = self.docker.create_container(Some(options), create_body(request));
+        let call = self.docker.create_container(Some(create_options(request)), create_body(request));
         let created = within("POST /containers/create", self.deadlines.write, call).await?.map_err(|e| {
             match classify(e) {
                 // Docker's message names the holder by ID; the caller wants our name.
@@ -401,7 +400,7 @@ impl Engine for DockerEngine {
         for network in request.spec.networks.iter().skip(1) {
             let connect = NetworkConnectRequest {
                 container: created.id.clone(),
-                endpoint_config: Some(endpoint(&request.service)),
+                endpoint_config: Some(endpoint(&request.service, &request.spec, network)),
             };
             let call = self.docker.connect_network(network, connect);
             let connected = within("POST /networks/{id}/connect", self.deadlines.write, call)

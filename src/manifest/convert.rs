@@ -187,10 +187,30 @@ pub(super) fn size_bytes(size: &raw::Size) -> Result<u64, String> {
 }
 
 pub(super) fn convert_healthcheck(h: &raw::Healthcheck, path: &FieldPath, c: &mut Checker) -> Option<Healthcheck> {
-    let test = match &h.test {
-        raw::HealthTest::Shell(cmd) => vec!["CMD-SHELL".to_string(), cmd.clone()],
-        raw::HealthTest::Exec(v) => v.clone(),
+    let test = match (&h.test, h.disable.unwrap_or(false)) {
+        (None, true) => vec!["NONE".to_string()],
+        (Some(_), true) => {
+            c.report(
+                path.key("disable"),
+                "disable: true and a test contradict each other; keep one (test: [NONE] is the same as disable: true)",
+            );
+            return None;
+        }
+        (None, false) => {
+            c.report(path.clone(), "a healthcheck needs a test, or disable: true to turn off the image's");
+            return None;
+        }
+        (Some(raw::HealthTest::Shell(cmd)), false) => vec!["CMD-SHELL".to_string(), cmd.clone()],
+        (Some(raw::HealthTest::Exec(v)), false) => v.clone(),
     };
+    if h.start_interval.is_some() {
+        // The daemon here negotiates API 1.41; sending the field to an older API would drop it
+        // silently. Until moor sends it only where negotiated, it is refused everywhere.
+        c.report(
+            path.key("startInterval"),
+            "startInterval needs Docker API 1.44 (Docker 25 or later), and moor does not send it yet; leave it out (startPeriod still applies)",
+        );
+    }
     let ok_test = match test.first().map(String::as_str) {
         Some("NONE") => test.len() == 1,
         Some("CMD") | Some("CMD-SHELL") => test.len() >= 2,

@@ -525,6 +525,21 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     for p in convert_refs::check_references(&desired.services, &desired.secrets) {
         problems.push(problem_at(&p.source, &p.path, p.message));
     }
+    resolve_network_services(&mut desired, problems);
+    for service in desired.services.values() {
+        for (network, endpoint) in &service.container.host.network_endpoints {
+            if !desired.networks.contains_key(network) {
+                continue;
+            }
+            for (field, set) in [("ipv4Address", &endpoint.ipv4_address), ("ipv6Address", &endpoint.ipv6_address)] {
+                if set.is_some() {
+                    let path = FieldPath::root().key("spec").key("networks").key(network).key(field);
+                    let message = format!("Network {network} has no subnet of its own (a Network manifest cannot set one yet), and Docker gives static addresses only on networks with a configured subnet: use an existing network created with --subnet");
+                    problems.push(problem_at(&service.source, &path, message));
+                }
+            }
+        }
+    }
     for service in desired.services.values() {
         for dep in service.depends_on.keys() {
             if !desired.services.contains_key(dep) {
@@ -539,6 +554,37 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
         problems.push(source_problem(&first.source, "spec.dependsOn", message));
     }
     desired
+}
+
+/// Resolves `networkMode: service:NAME` to the first container of that service, which the
+/// service then depends on (started) unless it already says how: Docker joins a namespace only
+/// of a container that exists.
+fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) {
+    let firsts: BTreeMap<String, String> = desired
+        .services
+        .iter()
+        .map(|(name, s)| (name.clone(), s.container_names().into_iter().next().unwrap_or_default()))
+        .collect();
+    for service in desired.services.values_mut() {
+        let Some(target) = service.container.host.network_mode.as_deref().and_then(|m| m.strip_prefix("service:"))
+        else {
+            continue;
+        };
+        let target = target.to_string();
+        let message = match firsts.get(&target) {
+            _ if target == service.name => format!("service {target:?} cannot join its own network namespace"),
+            None => format!("networkMode names service {target:?}, which no Service manifest declares"),
+            Some(first) => {
+                service.container.host.network_mode = Some(format!("container:{first}"));
+                service.canonical = service.container.canonical_json();
+                // The release before secrets had no networkMode: no container of it can match.
+                service.legacy_canonical = None;
+                service.depends_on.entry(target).or_insert(raw::DependCondition::Started);
+                continue;
+            }
+        };
+        problems.push(problem_at(&service.source, &FieldPath::root().key("spec").key("networkMode"), message));
+    }
 }
 
 /// Finds one dependency cycle, as a path that returns to its start.

@@ -26,6 +26,7 @@ use serde::Serialize;
 mod convert;
 pub mod convert_host;
 pub mod convert_refs;
+mod convert_tuning;
 pub mod guard;
 pub mod limits;
 pub mod load;

@@ -23,6 +23,7 @@ pub(super) use super::convert::resolve_bind;
 use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
 use super::convert_host;
 use super::convert_refs;
+use super::convert_tuning;
 use super::limits;
 use super::locate::FileText;
 use super::problem::FieldPath;
@@ -98,6 +99,8 @@ pub struct Written {
     pub ports: Vec<usize>,
     pub mounts: Vec<usize>,
     pub networks: Vec<usize>,
+    /// `networks` was written as a map: an entry is at its name, not an index.
+    pub networks_keyed: bool,
     pub cap_add: Vec<usize>,
     pub devices: Vec<usize>,
     pub security_opt: Vec<usize>,
@@ -324,6 +327,51 @@ pub struct HostOptions {
     pub pid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
+    /// Bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub oom_kill_disable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
+    /// `none`, `host` or `container:NAME`; a `service:NAME` is resolved to its first container's
+    /// `container:NAME` when all manifests are loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<String>,
+    /// The settings of the networks that have some (the map form of `networks`), by network
+    /// name; a network without settings has no entry, so the list form's JSON is unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub network_endpoints: BTreeMap<String, NetworkEndpoint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// `os[/arch[/variant]]`, lower case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
+/// A service's settings on one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkEndpoint {
+    /// Sorted and deduplicated; the service name is always an alias besides these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
 }
 
 /// A host device given to the container.
@@ -607,7 +655,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
-    let (host, host_written) = convert_host::convert_host(spec, &sp, &mut c);
+    let (mut host, host_written) = convert_host::convert_host(spec, &sp, &mut c);
     let command = spec.command.as_ref().and_then(|l| c.check(sp.key("command"), convert_host::command_words(l)));
     let entrypoint =
         spec.entrypoint.as_ref().and_then(|l| c.check(sp.key("entrypoint"), convert_host::command_words(l)));
@@ -624,6 +672,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         resources.cpus = r.cpus.and_then(|n| c.check(rp.key("cpus"), limits::cpus(n)));
         resources.pids = r.pids.and_then(|n| c.check(rp.key("pids"), limits::pids(n)));
     }
+    convert_tuning::convert_tuning(spec, &sp, resources.memory, &mut host, &mut c);
 
     let stop_timeout = match &spec.stop_timeout {
         Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0).and_then(limits::stop_timeout)),
@@ -664,7 +713,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
-    let mut networks: Vec<String> = spec.networks.clone();
+    let written_networks = spec.networks.names();
+    let mut networks: Vec<String> = written_networks.clone();
     networks.sort();
     networks.dedup();
     let (ports_written, mounts_written) = (ports.clone(), mounts.clone());
@@ -674,7 +724,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     let written = Written {
         ports: ports.iter().map(|p| ports_written.iter().position(|w| w == p).unwrap_or_default()).collect(),
         mounts: mounts.iter().map(|m| mounts_written.iter().position(|w| w == m).unwrap_or_default()).collect(),
-        networks: networks.iter().map(|n| spec.networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
+        networks: networks.iter().map(|n| written_networks.iter().position(|w| w == n).unwrap_or_default()).collect(),
+        networks_keyed: matches!(spec.networks, raw::Networks::Map(_)),
         cap_add: host_written.cap_add,
         devices: host_written.devices,
         security_opt: host_written.security_opt,

@@ -94,3 +94,49 @@ pub struct Logging {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, Scalar>,
 }
+
+/// The networks a service joins: a list of names, or a map of name to its settings there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Networks {
+    List(Vec<String>),
+    Map(BTreeMap<String, Option<NetworkAttachment>>),
+}
+
+impl Default for Networks {
+    fn default() -> Self {
+        Networks::List(Vec::new())
+    }
+}
+
+impl Networks {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Networks::List(l) => l.is_empty(),
+            Networks::Map(m) => m.is_empty(),
+        }
+    }
+
+    /// The names, as written (a map's in name order).
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Networks::List(l) => l.clone(),
+            Networks::Map(m) => m.keys().cloned().collect(),
+        }
+    }
+}
+
+/// A service's settings on one network (compose's long form of `networks`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkAttachment {
+    /// More DNS names for the service on this network (its name always is one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// A static IPv4 address: Docker takes one only on a network with a configured subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    /// A static IPv6 address, as `ipv4Address`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+}

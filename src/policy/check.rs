@@ -6,9 +6,9 @@
 //! - A bind is checked as written (normalised) and, when symbolic links make it another path,
 //!   as Docker will mount it; either refusal refuses it.
 //! - Each refusal is a typed [`ViolationKind`]; its text is made only by `Display`.
-//! - Privileged mode, capabilities beyond Docker's default set, host devices and the host's pid
-//!   and ipc namespaces are refused by default, each at its manifest field (`privileged`,
-//!   `capAdd`, `devices`, `pid`, `ipc`). `readPaths` is held by the resolver of Secrets and
+//! - Privileged mode, capabilities beyond Docker's default set, host devices and the host's pid,
+//!   ipc, user and cgroup namespaces are refused by default, each at its manifest field
+//!   (`privileged`, `capAdd`, `devices`, `pid`, `ipc`, `userns`, `cgroup`). `readPaths` is held by the resolver of Secrets and
 //!   configs, which reads the files, not here.
 
 use std::collections::BTreeMap;
@@ -158,9 +158,15 @@ pub fn check(policy: &Policy, service: &Service, host: &Host) -> Vec<Violation> 
     for (i, network) in container.networks.iter().enumerate() {
         // Docker's predefined `host` network: no manifest can declare another by that name.
         if network == "host" && !policy.host_namespaces.network {
-            let field = spec.key("networks").index(written(&service.written.networks, i));
+            let field = match service.written.networks_keyed {
+                true => spec.key("networks").key(network),
+                false => spec.key("networks").index(written(&service.written.networks, i)),
+            };
             out.push(Violation { field, kind: ViolationKind::HostNetwork });
         }
+    }
+    if container.host.network_mode.as_deref() == Some("host") && !policy.host_namespaces.network {
+        out.push(Violation { field: spec.key("networkMode"), kind: ViolationKind::HostNetwork });
     }
     check_powers(policy, service, &mut out);
     out
@@ -230,6 +236,17 @@ fn check_powers(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
         let kind =
             ViolationKind::HostNamespace { namespace: "ipc", what: "shares the host's System V IPC and shared memory" };
         out.push(Violation { field: spec.key("ipc"), kind });
+    }
+    if host.userns.as_deref() == Some("host") && !policy.host_namespaces.user {
+        let kind = ViolationKind::HostNamespace {
+            namespace: "user",
+            what: "turns off the daemon's user remapping, so root in the container is root on the host",
+        };
+        out.push(Violation { field: spec.key("userns"), kind });
+    }
+    if host.cgroup.as_deref() == Some("host") && !policy.host_namespaces.cgroup {
+        let kind = ViolationKind::HostNamespace { namespace: "cgroup", what: "shows the host's whole cgroup tree" };
+        out.push(Violation { field: spec.key("cgroup"), kind });
     }
 }
 

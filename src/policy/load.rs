@@ -194,6 +194,8 @@ pub fn convert(spec: &PolicySpec) -> Result<Policy, Vec<(FieldPath, String)>> {
             network: ns.network.unwrap_or(false),
             pid: ns.pid.unwrap_or(false),
             ipc: ns.ipc.unwrap_or(false),
+            user: ns.user.unwrap_or(false),
+            cgroup: ns.cgroup.unwrap_or(false),
         },
         capabilities,
         devices,

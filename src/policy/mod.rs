@@ -90,10 +90,10 @@ impl BindRules {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HostNamespaces {
     pub network: bool,
-    /// Not checked yet.
     pub pid: bool,
-    /// Not checked yet.
     pub ipc: bool,
+    pub user: bool,
+    pub cgroup: bool,
 }
 
 /// An inclusive range of host ports.

@@ -66,7 +66,8 @@ pub struct PolicySpec {
     #[schemars(extend("default" = false))]
     pub privileged: Option<bool>,
     /// The host's namespaces a container may join: `network` is the `host` network
-    /// (`networks: [host]`), `pid` is `pid: host`, `ipc` is `ipc: host`.
+    /// (`networks: [host]`), `pid` is `pid: host`, `ipc` is `ipc: host`, `user` is `userns: host`,
+    /// `cgroup` is `cgroup: host`.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "HostNamespaces")]
     pub host_namespaces: Option<HostNamespaces>,
@@ -124,7 +125,7 @@ pub struct BindMounts {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostNamespaces {
-    /// The host's network stack (`networks: [host]`).
+    /// The host's network stack (`networks: [host]`, `networkMode: host`).
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]
@@ -139,6 +140,16 @@ pub struct HostNamespaces {
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]
     pub ipc: Option<bool>,
+    /// The host's user namespace, that is no user remapping (`userns: host`).
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    #[schemars(extend("default" = false))]
+    pub user: Option<bool>,
+    /// The host's cgroup namespace (`cgroup: host`).
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    #[schemars(extend("default" = false))]
+    pub cgroup: Option<bool>,
 }
 
 /// A host port (`443`) or an inclusive range of them (`"8000-8999"`).

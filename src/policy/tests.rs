@@ -396,3 +396,29 @@ fn a_refused_power_is_located_in_the_manifest() {
         ]
     );
 }
+
+#[test]
+fn the_host_user_and_cgroup_namespaces_are_refused_by_default() {
+    let yaml = service_with("  userns: host\n  cgroup: host\n");
+    assert_eq!(
+        violations(&Policy::default(), &yaml),
+        [
+            "spec.userns: the host's user namespace turns off the daemon's user remapping, so root in the container is root on the host; hostNamespaces.user is false",
+            "spec.cgroup: the host's cgroup namespace shows the host's whole cgroup tree; hostNamespaces.cgroup is false",
+        ]
+    );
+    assert!(violations(&Policy::default(), &service_with("  cgroup: private\n")).is_empty());
+    let p = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  hostNamespaces: {user: true, cgroup: true}\n");
+    assert!(violations(&p, &yaml).is_empty());
+    assert_eq!(
+        violations(&Policy::default(), &service_with("  networkMode: host\n")),
+        ["spec.networkMode: the host network gives the container the host's network stack; hostNamespaces.network is false"]
+    );
+    let network = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  hostNamespaces: {network: true}\n");
+    assert!(violations(&network, &service_with("  networkMode: host\n")).is_empty());
+    // The map form of networks: the refusal is at the network's name.
+    assert_eq!(
+        violations(&Policy::default(), &service_with("  networks: { host: }\n")),
+        ["spec.networks.host: the host network gives the container the host's network stack; hostNamespaces.network is false"]
+    );
+}

@@ -216,3 +216,32 @@ fn powers_are_normalised_and_checked_as_docker_would() {
         assert!(g.starts_with(w), "{g}\nwanted {w}\nall: {got:#?}");
     }
 }
+
+#[test]
+fn healthcheck_disable_is_test_none_and_start_interval_names_the_api_it_needs() {
+    let disabled = spec_of("  healthcheck: { disable: true }\n");
+    let none = spec_of("  healthcheck: { test: [NONE] }\n");
+    assert_eq!(disabled.healthcheck.as_ref().unwrap().test, ["NONE"]);
+    assert_eq!(disabled.canonical_json(), none.canonical_json());
+    // `disable: false` is no healthcheck setting at all: the test decides.
+    assert_eq!(
+        spec_of("  healthcheck: { test: \"true\", disable: false }\n").healthcheck.unwrap().test,
+        ["CMD-SHELL", "true"]
+    );
+
+    let cases = [
+        (
+            "  healthcheck: { test: \"true\", disable: true }\n",
+            "6:41: spec.healthcheck.disable: disable: true and a test contradict",
+        ),
+        ("  healthcheck: { interval: 5s }\n", "6:16: spec.healthcheck: a healthcheck needs a test, or disable: true"),
+        (
+            "  healthcheck: { test: \"true\", startInterval: 1s }\n",
+            "6:47: spec.healthcheck.startInterval: startInterval needs Docker API 1.44",
+        ),
+    ];
+    for (spec, want) in cases {
+        let got = problems(spec);
+        assert!(got.len() == 1 && got[0].starts_with(want), "{spec}\nwanted {want}\ngot {got:#?}");
+    }
+}
