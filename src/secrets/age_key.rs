@@ -44,6 +44,11 @@ const USER_KEY_FILE: &str = "sops/age/keys.txt";
 impl Identities {
     /// An age key file's text: `AGE-SECRET-KEY-1...` lines, `#` comments, blank lines. `origin`
     /// names it in errors.
+    ///
+    /// Each key is parsed by `age::x25519::Identity`; only the line walk is here. Not
+    /// `age::IdentityFile`: it also takes plugin identities, which the SOPS decoder cannot use,
+    /// and its errors do not name the line, which a user needs to find a mistyped key that must
+    /// never be quoted.
     pub fn parse(text: &str, origin: &str) -> Result<Identities, KeyError> {
         let first = text.trim_start();
         // `age -p`/`age-keygen | age -p` output: the key file itself is encrypted.

@@ -300,16 +300,43 @@ fn secret_content<'a>(pass: &'a Pass, name: &str) -> Result<&'a Content, String>
     }
 }
 
+/// An env var's value, or `None` while checking without a key.
+type EnvValues = BTreeMap<String, Option<Sensitive<String>>>;
+/// A file to write and its content, or `None` while checking without a key.
+type Files = Vec<(FileMount, Option<Sensitive<Vec<u8>>>)>;
+
 fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Problem>> {
     let secret_looking: Vec<String> =
         service.container.env.keys().filter(|k| super::looks_secret(k)).cloned().collect();
     if service.refs.is_empty() && secret_looking.is_empty() {
         return Ok(());
     }
-    let source = service.source.clone();
     let mut problems = Vec::new();
-    // name -> value (None while checking without a key)
-    let mut env: BTreeMap<String, Option<Sensitive<String>>> = BTreeMap::new();
+    let env = gather_env(service, pass, &mut problems);
+    let files = gather_files(service, pass, &mut problems);
+    if !problems.is_empty() {
+        problems.retain(|p| !p.message.is_empty());
+        return Err(problems);
+    }
+    if pass.resolver.mode == Mode::Check {
+        return Ok(()); // checked; nothing is created from a validation
+    }
+    match pass.resolver.key.get() {
+        Ok(key) => {
+            seal(service, env, files, &secret_looking, &key);
+            Ok(())
+        }
+        Err(e) => {
+            let field = FieldPath::parse("metadata.name");
+            Err(vec![located(&service.source, &field, format!("cannot seal this service's secrets: {e}"))])
+        }
+    }
+}
+
+/// The env vars of `envFrom` (in order, later ones winning) and of `{secret, key}` entries.
+fn gather_env(service: &Service, pass: &mut Pass, problems: &mut Vec<Problem>) -> EnvValues {
+    let source = &service.source;
+    let mut env = EnvValues::new();
     let env_path = FieldPath::root().key("spec").key("envFrom");
     for entry in &service.refs.env_from {
         let (field, content) = match entry {
@@ -319,19 +346,19 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
         let content = match content {
             Ok(c) => c,
             Err(message) => {
-                problems.push(located(&source, field, message));
+                problems.push(located(source, field, message));
                 continue;
             }
         };
         if let Content::Data(d) = &content {
             if let Data::Bytes(_) = d.as_ref() {
-                problems.push(located(&source, field, REPORTED));
+                problems.push(located(source, field, REPORTED));
                 continue;
             }
         }
         for key in content.keys() {
             if let Err(m) = limits::env_name(&key) {
-                problems.push(located(&source, field, format!("key {key:?}: {m}")));
+                problems.push(located(source, field, format!("key {key:?}: {m}")));
                 continue;
             }
             env.insert(key.clone(), content.get(&key).flatten().cloned());
@@ -342,30 +369,32 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
             Ok(value) => {
                 env.insert(name.clone(), value.cloned());
             }
-            Err(message) => problems.push(located(&source, &r.field, message)),
+            Err(message) => problems.push(located(source, &r.field, message)),
         }
     }
     for value in env.values().flatten() {
         if limits::env_value(value.expose()).is_err() {
-            problems.push(located(
-                &source,
-                &env_path,
-                "a value holds a NUL character, which no environment can".into(),
-            ));
+            problems.push(located(source, &env_path, "a value holds a NUL character, which no environment can".into()));
             break;
         }
     }
 
+    env
+}
+
+/// The secret and config files, with their owners.
+fn gather_files(service: &Service, pass: &mut Pass, problems: &mut Vec<Problem>) -> Files {
+    let source = &service.source;
     // Owned by the container's numeric user when the entry names no uid/gid, so that a service
     // running as `1000:1000` can read its own 0400 secret. A user name cannot be resolved here
     // (it lives in the image's /etc/passwd): then root owns it unless uid/gid say otherwise.
     let user = numeric_user(service.container.user.as_deref());
-    let mut files: Vec<(FileMount, Option<Sensitive<Vec<u8>>>)> = Vec::new();
+    let mut files = Files::new();
     for s in &service.refs.secrets {
         let content = match secret_content(pass, &s.secret) {
             Ok(c) => c.clone(),
             Err(message) => {
-                problems.push(located(&source, &s.field, message));
+                problems.push(located(source, &s.field, message));
                 continue;
             }
         };
@@ -373,14 +402,14 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
             (Some(key), _) => match secret_value(pass, &s.secret, key) {
                 Ok(v) => v.map(|v| v.expose().as_bytes().to_vec()),
                 Err(message) => {
-                    problems.push(located(&source, &s.field.key("key"), message));
+                    problems.push(located(source, &s.field.key("key"), message));
                     continue;
                 }
             },
             (None, Content::Data(d)) => match d.as_ref() {
                 Data::Bytes(b) => Some(b.expose().clone()),
                 Data::Map(_) => {
-                    problems.push(located(&source, &s.field, REPORTED));
+                    problems.push(located(source, &s.field, REPORTED));
                     continue;
                 }
             },
@@ -409,30 +438,20 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
                 };
                 files.push((mount, Some(Sensitive::new(bytes))));
             }
-            Err(message) => problems.push(located(&source, &c.field, message)),
+            Err(message) => problems.push(located(source, &c.field, message)),
         }
     }
-    if !problems.is_empty() {
-        problems.retain(|p| !p.message.is_empty());
-        return Err(problems);
-    }
-    if pass.resolver.mode == Mode::Check {
-        return Ok(()); // checked; nothing is created from a validation
-    }
-    let key = match pass.resolver.key.get() {
-        Ok(key) => key,
-        Err(e) => {
-            let field = FieldPath::parse("metadata.name");
-            return Err(vec![located(&source, &field, format!("cannot seal this service's secrets: {e}"))]);
-        }
-    };
+    files
+}
 
+/// Seals the values into `service`'s spec (digests) and values, and remakes its canonical JSON.
+fn seal(service: &mut Service, mut env: EnvValues, files: Files, secret_looking: &[String], key: &HostKey) {
     // Plain `env` wins over envFrom and is sealed only when its name looks secret.
     let previous = service.canonical.clone();
     for name in service.container.env.keys() {
         env.remove(name);
     }
-    for name in &secret_looking {
+    for name in secret_looking {
         if let Some(value) = service.container.env.remove(name) {
             env.insert(name.clone(), Some(Sensitive::new(value)));
         }
@@ -459,7 +478,6 @@ fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Pro
     if service.refs.is_empty() && !secret_looking.is_empty() {
         service.legacy_canonical = Some(previous);
     }
-    Ok(())
 }
 
 /// `uid` or `uid:gid` when numeric (`user: "1000:1000"`); a name gives nothing.
