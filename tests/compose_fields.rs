@@ -141,14 +141,10 @@ async fn the_powerful_fields_are_refused_by_default_and_reach_the_container_when
     assert!(docker.inspect_container(&name, None).await.is_err(), "a refused service was created");
 
     // A policy that allows them: the container gets each.
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  privileged: true\n  capabilities: [NET_ADMIN, SYS_PTRACE]\n  devices: [/dev/null]\n  hostNamespaces: {pid: true}\n",
-    )
-    .unwrap();
-    let policy = policy.to_str().unwrap();
+    let (_dir, policy) = common::policy_file(
+        "  privileged: true\n  capabilities: [NET_ADMIN, SYS_PTRACE]\n  devices: [/dev/null]\n  hostNamespaces: {pid: true}\n",
+    );
+    let policy = policy.as_str();
     // Privileged first without starting: this test's daemon may itself run without every
     // capability (nested in a container), and runc then cannot start a privileged container;
     // what moor sends is what inspect shows either way.

@@ -74,14 +74,8 @@ async fn the_host_user_and_cgroup_namespaces_need_the_policy() {
     }
     assert!(docker.inspect_container(&name, None).await.is_err(), "a refused service was created");
 
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  hostNamespaces: {user: true, cgroup: true}\n",
-    )
-    .unwrap();
-    expect_code(env.moor(&["apply", path(&env), "--policy", policy.to_str().unwrap()]), 0);
+    let (_dir, policy) = common::policy_file("  hostNamespaces: {user: true, cgroup: true}\n");
+    expect_code(env.moor(&["apply", path(&env), "--policy", &policy]), 0);
     let info = docker.inspect_container(&name, None).await.unwrap();
     assert_eq!(info.state.unwrap().running, Some(true));
     let host = info.host_config.unwrap();

@@ -302,6 +302,15 @@ pub async fn running_env(docker: &Docker, name: &str) -> Option<(bool, Vec<Strin
     Some((info.state?.running?, info.config?.env.unwrap_or_default()))
 }
 
+/// A host policy file whose `spec:` holds `spec_lines` (indented by two spaces), in a folder that
+/// lives as long as the returned guard; and its path.
+pub fn policy_file(spec_lines: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, format!("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n{spec_lines}")).unwrap();
+    (dir, path.to_str().unwrap().to_string())
+}
+
 /// Asserts the exit code of a moor run and returns its stdout.
 #[track_caller]
 pub fn expect_code(out: std::process::Output, code: i32) -> String {
