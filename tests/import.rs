@@ -215,10 +215,12 @@ fn what_has_no_counterpart_is_reported_by_path() {
     let dir = tmp.path().join("misc");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("secret.txt"), "x\n").unwrap();
+    fs::create_dir_all(dir.join("base")).unwrap();
+    fs::write(dir.join("base/other.yaml"), "services:\n  x:\n    working_dir: /srv\n    user: '1000'\n").unwrap();
     fs::write(
         dir.join("compose.yaml"),
         "services:\n  app:\n    image: busybox:1.36\n    container_name: my-app\n    network_mode: host\n\
-         \x20   ports: ['8000-8001:8000-8001']\n    volumes: [/data]\n    extends: {file: other.yaml, service: x}\n\
+         \x20   ports: ['8000-8001:8000-8001']\n    volumes: [/data]\n    extends: {file: base/other.yaml, service: x}\n\
          \x20   environment: [FROM_ENV, SESSION_KEY, MISSING_ONE, 'URL=${UNSET_VAR}', 'DB_URL=pg://u:${DB_PASSWORD}@db']\n\
          \x20   command: [run, --password, '${DB_PASSWORD}']\n    secrets: [s]\n\
          secrets:\n  s:\n    file: ./secret.txt\n",
@@ -235,7 +237,6 @@ fn what_has_no_counterpart_is_reported_by_path() {
         "not translated: services.app.container_name:",
         "not translated: services.app.ports[0]:",
         "not translated: services.app.volumes[0]: anonymous volumes",
-        "not translated: services.app.extends.file:",
         "note: services.app.environment.MISSING_ONE: not set",
         "note: services.app.environment.URL: variable UNSET_VAR is not set",
         "note: services.app.command[2]: holds the value of a secret-looking variable",
@@ -246,6 +247,8 @@ fn what_has_no_counterpart_is_reported_by_path() {
     let out = dir.join("manifests");
     let app = fs::read_to_string(out.join("app.yaml")).unwrap();
     assert!(app.contains("- host") && app.contains("FROM_ENV: plain") && !app.contains("hidden-value"), "{app}");
+    // `extends` from another file, in another folder.
+    assert!(app.contains("workingDir: /srv") && app.contains("user: '1000'"), "{app}");
     assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\nDB_URL=pg://u:pw@db\n");
     assert!(!app.contains("DB_URL"), "{app}");
     // The secret file is outside the output folder: an absolute path, and a note.
@@ -265,4 +268,41 @@ fn imported_manifests_plan_against_the_daemon() {
     let out = dir.join("manifests");
     let plan = common::expect_code(env.moor(&["plan", out.to_str().unwrap()]), 2);
     assert!(plan.contains("+ create cache") && plan.contains("+ create worker"), "{plan}");
+}
+
+#[test]
+fn tuning_network_modes_ipam_and_interpolated_numbers_translate() {
+    let (_tmp, dir) = copy("tuning");
+    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let out = dir.join("manifests");
+    let read = |f: &str| fs::read_to_string(out.join(f)).unwrap();
+    let db = read("db.yaml");
+    for want in [
+        "cpuShares: 512",
+        "cpusetCpus: '0'",
+        "memReservation: 64m",
+        "oomScoreAdj: 100",
+        "oomKillDisable: false",
+        "init: true",
+        "runtime: runc",
+        "platform: linux/amd64",
+        "cgroup: private",
+        "- database",
+        "ipv4Address: 10.77.0.10",
+    ] {
+        assert!(db.contains(want), "{want} missing in:\n{db}");
+    }
+    assert!(read("sidecar.yaml").contains("networkMode: service:db"));
+    let worker = read("worker.yaml");
+    assert!(worker.contains("networkMode: none") && worker.contains("replicas: 2"), "{worker}");
+    let net = read("network-back.yaml");
+    for want in ["attachable: true", "subnet: 10.77.0.0/24", "gateway: 10.77.0.1", "ipRange: 10.77.0.128/25", "router: 10.77.0.2"] {
+        assert!(net.contains(want), "{want} missing in:\n{net}");
+    }
+    // Left out, by path; nothing else.
+    let left: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("not translated:")).collect();
+    assert_eq!(left.len(), 1, "{}", r.stderr);
+    assert!(left[0].starts_with("not translated: services.db.networks.back.priority:"), "{}", r.stderr);
+    validate(&out);
 }

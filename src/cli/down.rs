@@ -227,7 +227,17 @@ mod tests {
 
     fn network(name: &str) -> Network {
         let (labels, options) = (BTreeMap::new(), BTreeMap::new());
-        Network { name: name.into(), source: None, labels, driver: "bridge".into(), internal: false, options }
+        Network {
+            name: name.into(),
+            source: None,
+            labels,
+            driver: "bridge".into(),
+            internal: false,
+            options,
+            attachable: false,
+            enable_ipv6: false,
+            ipam: None,
+        }
     }
 
     fn volume(name: &str) -> Volume {

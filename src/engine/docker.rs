@@ -21,7 +21,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
+use bollard::models::{NetworkConnectRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptionsBuilder,
     RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
@@ -479,16 +479,7 @@ impl Engine for DockerEngine {
     }
 
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
-        let mut labels: HashMap<String, String> = network.labels.clone().into_iter().collect();
-        labels.insert(labels::INSTANCE.into(), instance.into());
-        let request = NetworkCreateRequest {
-            name: network.name.clone(),
-            driver: Some(network.driver.clone()),
-            internal: Some(network.internal),
-            options: Some(network.options.clone().into_iter().collect()),
-            labels: Some(labels),
-            ..Default::default()
-        };
+        let request = super::network_body::network_request(network, instance);
         match within("POST /networks/create", self.deadlines.write, self.docker.create_network(request)).await? {
             Ok(_) => Ok(()),
             Err(e) if status_of(&e) == Some(409) => Ok(()),

@@ -28,6 +28,7 @@ pub mod deadlines;
 pub mod docker;
 pub mod fake;
 pub mod log_lines;
+pub mod network_body;
 
 pub use deadlines::Deadlines;
 pub use docker::DockerEngine;

@@ -55,31 +55,20 @@ pub fn read(options: &Options) -> Result<Project, ImportError> {
     let mut report = Report::default();
     let mut merged = Value::Mapping(Mapping::new());
     for file in &options.files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| ImportError::File { path: file.clone(), message: e.to_string() })?;
-        let mut doc: Value = serde_yaml::from_str(&text)
-            .map_err(|e| ImportError::File { path: file.clone(), message: e.to_string() })?;
-        // YAML merge keys (`<<: *anchor`), which compose files use with `x-` anchors.
-        doc.apply_merge().map_err(|e| ImportError::File { path: file.clone(), message: e.to_string() })?;
-        if !doc.is_mapping() {
-            return Err(ImportError::File { path: file.clone(), message: "a compose file is a mapping".into() });
-        }
-        normalize_lists(&mut doc);
-        let mut unset = Vec::new();
-        interpolate_value(&mut doc, &vars, "", &mut unset).map_err(|(at, message)| ImportError::At {
-            file: file.clone(),
-            at,
-            message,
-        })?;
-        for (at, name) in unset {
-            report.advise(at, format!("variable {name} is not set: the empty string is used"));
-        }
+        let mut doc = read_doc(file, &vars, &mut report)?;
         if let Some(Value::Mapping(services)) = doc.get_mut("services") {
-            let unfollowed = merge::resolve_extends(services)
+            let path = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+            // `extends: {file}` reads the other file as any compose file (interpolated with the
+            // same variables); its problems are reported against it.
+            let mut load = |other: &Path| -> Result<Mapping, String> {
+                let doc = read_doc(other, &vars, &mut report).map_err(|e| e.to_string())?;
+                match doc.get("services") {
+                    Some(Value::Mapping(m)) => Ok(m.clone()),
+                    _ => Ok(Mapping::new()),
+                }
+            };
+            merge::resolve_extends(services, &path, &mut load)
                 .map_err(|message| ImportError::File { path: file.clone(), message })?;
-            for at in unfollowed {
-                report.left_out(at, "`extends` from another file is not followed; the service is taken as written");
-            }
         }
         merged = merge::merge(merged, doc, "");
     }
@@ -107,6 +96,30 @@ pub fn read(options: &Options) -> Result<Project, ImportError> {
     let (networks, volumes, secrets) = (take("networks")?, take("volumes")?, take("secrets")?);
     apply_profiles(&mut services, &options.profiles, &vars, &mut report);
     Ok(Project { name: normalize_project(&name), dir, services, networks, volumes, secrets, vars, report })
+}
+
+/// One compose file as a mapping: YAML merge keys applied, list forms normalized, variables
+/// interpolated (an unset one reported).
+fn read_doc(file: &Path, vars: &BTreeMap<String, String>, report: &mut Report) -> Result<Value, ImportError> {
+    let at_file = |message: String| ImportError::File { path: file.to_path_buf(), message };
+    let text = std::fs::read_to_string(file).map_err(|e| at_file(e.to_string()))?;
+    let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| at_file(e.to_string()))?;
+    // YAML merge keys (`<<: *anchor`), which compose files use with `x-` anchors.
+    doc.apply_merge().map_err(|e| at_file(e.to_string()))?;
+    if !doc.is_mapping() {
+        return Err(at_file("a compose file is a mapping".into()));
+    }
+    normalize_lists(&mut doc);
+    let mut unset = Vec::new();
+    interpolate_value(&mut doc, vars, "", &mut unset).map_err(|(at, message)| ImportError::At {
+        file: file.to_path_buf(),
+        at,
+        message,
+    })?;
+    for (at, name) in unset {
+        report.advise(at, format!("variable {name} is not set: the empty string is used"));
+    }
+    Ok(doc)
 }
 
 /// Compose lowercases the project name and keeps only `[a-z0-9_-]`.

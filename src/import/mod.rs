@@ -28,6 +28,7 @@ pub mod merge;
 pub mod output;
 pub mod report;
 pub mod translate;
+mod translate_net;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::compose::{holds_secret, is_interpolated, secret_paths, untag, Project};
 use super::report::Report;
+use super::translate_net::{translate_ipam, translate_networks};
 use super::{ImportError, Imported, Options, OutFile, MODELINE};
 
 /// Keys copied as they are, under their moor name: moor reads the same forms as compose.
@@ -49,6 +50,16 @@ const RENAMED: &[(&str, &str)] = &[
     ("stop_signal", "stopSignal"),
     ("stop_grace_period", "stopTimeout"),
     ("restart", "restart"),
+    ("runtime", "runtime"),
+    ("platform", "platform"),
+    ("cgroup", "cgroup"),
+    ("cgroup_parent", "cgroupParent"),
+    ("cpu_shares", "cpuShares"),
+    ("cpuset", "cpusetCpus"),
+    ("mem_reservation", "memReservation"),
+    ("oom_kill_disable", "oomKillDisable"),
+    ("oom_score_adj", "oomScoreAdj"),
+    ("userns_mode", "userns"),
 ];
 
 /// Keys already applied while reading (`extends`, `profiles`).
@@ -95,15 +106,15 @@ pub fn project(mut project: Project, options: &Options) -> Result<Imported, Impo
 }
 
 /// A compose name as a DNS-1123 label.
-fn dns_name(name: &str) -> String {
+pub(super) fn dns_name(name: &str) -> String {
     name.to_lowercase().chars().map(|c| if c == '_' || c == '.' { '-' } else { c }).collect()
 }
 
-fn key(k: &str) -> Value {
+pub(super) fn key(k: &str) -> Value {
     Value::String(k.to_string())
 }
 
-fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
@@ -214,8 +225,16 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
                 }
                 spec.insert(key("options"), Value::Mapping(opts));
             }
-            ("Network", "internal") => {
-                spec.insert(key("internal"), v.clone());
+            ("Network", "internal" | "attachable") => {
+                spec.insert(key(k), v.clone());
+            }
+            ("Network", "enable_ipv6") => {
+                spec.insert(key("enableIpv6"), v.clone());
+            }
+            ("Network", "ipam") => {
+                if let Some(ipam) = translate_ipam(&mut ctx.report, &path, v) {
+                    spec.insert(key("ipam"), ipam);
+                }
             }
             ("Network" | "Volume", "labels") => labels = labels_of(ctx, &path, Some(v)),
             ("Secret", "file") => {
@@ -310,28 +329,27 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             "env_file" => translate_env_file(ctx, &path, v, &mut env_from),
             "ports" => translate_ports(ctx, &path, v, &mut spec),
             "volumes" => translate_volumes(ctx, &path, v, &mut spec),
-            "networks" => {
-                let names: Vec<Value> = match v {
-                    Value::Sequence(items) => items.iter().map(|n| key(&dns_name(&text(n)))).collect(),
-                    Value::Mapping(m) => m
-                        .iter()
-                        .map(|(n, opts)| {
-                            if !opts.is_null() {
-                                ctx.report.left_out(
-                                    format!("{path}.{}", text(n)),
-                                    "per-network options (aliases, addresses) not translated",
-                                );
-                            }
-                            key(&dns_name(&text(n)))
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                spec.insert(key("networks"), Value::Sequence(names));
-            }
-            "network_mode" if v.as_str() == Some("host") => {
-                spec.insert(key("networks"), Value::Sequence(vec![key("host")]));
-            }
+            "networks" => translate_networks(&mut ctx.report, &path, v, &mut spec),
+            "network_mode" => match v.as_str() {
+                Some("host") => {
+                    spec.insert(key("networks"), Value::Sequence(vec![key("host")]));
+                }
+                Some("none") => {
+                    spec.insert(key("networkMode"), key("none"));
+                }
+                Some("bridge") => {
+                    spec.insert(key("networks"), Value::Sequence(vec![key("bridge")]));
+                }
+                Some(mode) if mode.starts_with("service:") => {
+                    spec.insert(key("networkMode"), key(&format!("service:{}", dns_name(&mode[8..]))));
+                }
+                Some(mode) if mode.starts_with("container:") => {
+                    spec.insert(key("networkMode"), key(mode));
+                }
+                _ => {
+                    ctx.report.left_out(path, "only host, none, bridge, service:NAME and container:NAME are translated")
+                }
+            },
             "depends_on" => translate_depends(ctx, &path, v, &mut spec),
             "healthcheck" => translate_healthcheck(ctx, &path, v, &mut spec),
             "secrets" => translate_secret_refs(ctx, &path, v, &mut spec),
@@ -377,6 +395,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
     if !resources.is_empty() {
         spec.insert(key("resources"), Value::Mapping(resources));
     }
+    super::translate_net::coerce_scalars(&mut spec);
     ctx.emit("Service", format!("{name}.yaml"), &name, labels, Some(spec), &at);
     Ok(())
 }

@@ -356,13 +356,27 @@ mod tests {
         for (g, w) in got.iter().zip(want) {
             assert!(g.starts_with(w), "{g}\nwanted {w}\nall: {got:#?}");
         }
-        // A Network manifest has no subnet, so Docker would refuse a static address on it.
+        // A Network manifest without a subnet: Docker would refuse a static address on it.
         let net = "apiVersion: moor/v1\nkind: Network\nmetadata: { name: shop }\n---\n";
         let yaml = format!("{net}{}", service("  networks: { shop: { ipv4Address: 10.5.0.5 } }\n"));
         let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml);
         let messages: Vec<_> = loaded.problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
         assert_eq!(messages.len(), 1, "{messages:#?}");
-        assert!(messages[0].starts_with("spec.networks.shop.ipv4Address: Network shop has no subnet"), "{messages:#?}");
+        assert!(
+            messages[0].starts_with("spec.networks.shop.ipv4Address: Network shop has no IPv4 subnet"),
+            "{messages:#?}"
+        );
+        // With a pool: an address inside it is taken, one outside is refused.
+        let net = "apiVersion: moor/v1\nkind: Network\nmetadata: { name: shop }\nspec: { ipam: { config: [{ subnet: 10.5.0.0/24 }] } }\n---\n";
+        for (addr, ok) in [("10.5.0.5", true), ("10.6.0.5", false)] {
+            let yaml = format!("{net}{}", service(&format!("  networks: {{ shop: {{ ipv4Address: {addr} }} }}\n")));
+            let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml);
+            let messages: Vec<_> = loaded.problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect();
+            assert_eq!(messages.is_empty(), ok, "{addr}: {messages:#?}");
+            if !ok {
+                assert!(messages[0].contains("10.6.0.5 is outside every subnet of Network shop"), "{messages:#?}");
+            }
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ use super::convert_refs;
 use super::limits;
 use super::locate::{check_structure, may_have_tags, strip_bom, FileText, Position, Structure};
 use super::model::{self, FieldProblem, Source};
+use super::network;
 use super::problem::{FieldPath, Problem};
 use super::raw;
 use super::read::{self, Unreadable};
@@ -386,7 +387,7 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
             .ok()
             .map(|d| model::convert_service(&d, base).map(|s| Object::Service(Box::new(s)))),
         Kind::Network => {
-            raw::NetworkDoc::deserialize(&value).ok().map(|d| model::convert_network(&d).map(Object::Network))
+            raw::NetworkDoc::deserialize(&value).ok().map(|d| network::convert_network(&d).map(Object::Network))
         }
         Kind::Volume => raw::VolumeDoc::deserialize(&value).ok().map(|d| model::convert_volume(&d).map(Object::Volume)),
         Kind::Secret => {
@@ -408,7 +409,7 @@ fn check_document(mut value: Value, base: &Path) -> Result<Object, Found> {
     let converted = match kind {
         Kind::Service => decode::<raw::ServiceDoc>(value)
             .map(|d| model::convert_service(&d, base).map(|s| Object::Service(Box::new(s)))),
-        Kind::Network => decode::<raw::NetworkDoc>(value).map(|d| model::convert_network(&d).map(Object::Network)),
+        Kind::Network => decode::<raw::NetworkDoc>(value).map(|d| network::convert_network(&d).map(Object::Network)),
         Kind::Volume => decode::<raw::VolumeDoc>(value).map(|d| model::convert_volume(&d).map(Object::Volume)),
         Kind::Secret => {
             decode::<raw::SecretDoc>(value).map(|d| convert_refs::convert_secret(&d, base).map(Object::Secret))
@@ -526,17 +527,31 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
         problems.push(problem_at(&p.source, &p.path, p.message));
     }
     resolve_network_services(&mut desired, problems);
+    // Services Docker would refuse for what another object says: taken out once every check has
+    // run (so a dependant's check still finds them), never created; prune waits (a problem).
+    let mut taken_out = Vec::new();
     for service in desired.services.values() {
         for (network, endpoint) in &service.container.host.network_endpoints {
-            if !desired.networks.contains_key(network) {
-                continue;
-            }
+            let Some(declared) = desired.networks.get(network) else {
+                continue; // an existing network: Docker checks the address against its subnet
+            };
             for (field, set) in [("ipv4Address", &endpoint.ipv4_address), ("ipv6Address", &endpoint.ipv6_address)] {
-                if set.is_some() {
-                    let path = FieldPath::root().key("spec").key("networks").key(network).key(field);
-                    let message = format!("Network {network} has no subnet of its own (a Network manifest cannot set one yet), and Docker gives static addresses only on networks with a configured subnet: use an existing network created with --subnet");
-                    problems.push(problem_at(&service.source, &path, message));
-                }
+                let Some(addr) = set.as_deref().and_then(|a| a.parse::<std::net::IpAddr>().ok()) else {
+                    continue;
+                };
+                let path = FieldPath::root().key("spec").key("networks").key(network).key(field);
+                let message = match &declared.ipam {
+                    Some(ipam) if ipam.holds(addr) => continue,
+                    Some(ipam) if ipam.has_family(addr.is_ipv4()) => {
+                        format!("{addr} is outside every subnet of Network {network}'s spec.ipam.config")
+                    }
+                    _ => format!(
+                        "Network {network} has no {} subnet, and Docker gives static addresses only on networks with a configured subnet: add one to its spec.ipam.config",
+                        if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+                    ),
+                };
+                problems.push(problem_at(&service.source, &path, message));
+                taken_out.push(service.name.clone());
             }
         }
     }
@@ -552,6 +567,9 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
         let first = &desired.services[&cycle[0]];
         let message = format!("dependsOn forms a cycle: {}", cycle.join(" -> "));
         problems.push(source_problem(&first.source, "spec.dependsOn", message));
+    }
+    for name in taken_out {
+        desired.services.remove(&name);
     }
     desired
 }

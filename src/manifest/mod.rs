@@ -32,6 +32,7 @@ pub mod limits;
 pub mod load;
 mod locate;
 pub mod model;
+pub mod network;
 pub mod problem;
 pub mod raw;
 mod raw_host;

@@ -526,6 +526,10 @@ pub struct Network {
     pub driver: String,
     pub internal: bool,
     pub options: BTreeMap<String, String>,
+    pub attachable: bool,
+    pub enable_ipv6: bool,
+    /// `None`: Docker's default address management (a subnet it picks).
+    pub ipam: Option<super::network::Ipam>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -787,20 +791,6 @@ fn convert_update(u: Option<&raw::Update>, path: &FieldPath, c: &mut Checker) ->
         strategy: u.and_then(|u| u.strategy).unwrap_or(Strategy::StopFirst),
         health_timeout: health_timeout?,
         rollback: u.and_then(|u| u.rollback).unwrap_or(true),
-    })
-}
-
-pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProblem>> {
-    check_dns1123(&doc.metadata.name)
-        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), on_key: false, message: m }])?;
-    let spec = doc.spec.clone().unwrap_or(raw::NetworkSpec { driver: None, internal: None, options: BTreeMap::new() });
-    Ok(Network {
-        name: doc.metadata.name.clone(),
-        source: None,
-        labels: doc.metadata.labels.clone(),
-        driver: spec.driver.unwrap_or_else(|| DEFAULTS.network_driver.to_string()),
-        internal: spec.internal.unwrap_or(false),
-        options: spec.options,
     })
 }
 

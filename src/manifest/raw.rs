@@ -639,6 +639,15 @@ pub struct NetworkSpec {
     /// Driver options.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
+    /// Containers started outside moor (`docker run --network`) may join (compose `attachable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachable: Option<bool>,
+    /// IPv6 on this network (compose `enable_ipv6`); needed for an IPv6 `ipam` subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_ipv6: Option<bool>,
+    /// Address management: the subnets services take static addresses from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam: Option<crate::manifest::network::RawIpam>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

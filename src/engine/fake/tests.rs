@@ -44,6 +44,9 @@ fn network(name: &str) -> Network {
         driver: "bridge".into(),
         internal: false,
         options: BTreeMap::new(),
+        attachable: false,
+        enable_ipv6: false,
+        ipam: None,
     }
 }
 
