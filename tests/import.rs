@@ -297,7 +297,13 @@ fn tuning_network_modes_ipam_and_interpolated_numbers_translate() {
     let worker = read("worker.yaml");
     assert!(worker.contains("networkMode: none") && worker.contains("replicas: 2"), "{worker}");
     let net = read("network-back.yaml");
-    for want in ["attachable: true", "subnet: 10.77.0.0/24", "gateway: 10.77.0.1", "ipRange: 10.77.0.128/25", "router: 10.77.0.2"] {
+    for want in [
+        "attachable: true",
+        "subnet: 10.77.0.0/24",
+        "gateway: 10.77.0.1",
+        "ipRange: 10.77.0.128/25",
+        "router: 10.77.0.2",
+    ] {
         assert!(net.contains(want), "{want} missing in:\n{net}");
     }
     // Left out, by path; nothing else.

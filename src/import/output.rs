@@ -40,6 +40,10 @@ pub fn write(files: &[OutFile], dir: &Path, force: bool) -> Result<Vec<PathBuf>,
     let staging = tempfile::Builder::new().prefix(".moor-import-").tempdir_in(dir).map_err(|e| io(dir, e))?;
     for file in &todo {
         let path = staging.path().join(&file.name);
+        // Copied env and secret files go to a subfolder (`files/`).
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
         let mode = if file.private { 0o600 } else { 0o644 };
         let mut out =
             fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&path).map_err(|e| io(&path, e))?;
@@ -48,6 +52,9 @@ pub fn write(files: &[OutFile], dir: &Path, force: bool) -> Result<Vec<PathBuf>,
     let mut written = Vec::new();
     for file in &todo {
         let to = dir.join(&file.name);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
         fs::rename(staging.path().join(&file.name), &to).map_err(|e| io(&to, e))?;
         written.push(to);
     }

@@ -159,6 +159,40 @@ impl Ctx<'_> {
         }
     }
 
+    /// A file moor reads (an env file, a secret's file) as a manifest names it: one outside the
+    /// output folder is copied into its `files/` subfolder (mode 0600; a folder's subfolders are
+    /// not read as manifests), so that the folder is whole: it goes into git, and `moor validate`
+    /// reads such files only inside the manifest source. A note says to encrypt it. A file that
+    /// cannot be read as text is named by its absolute path instead.
+    fn carried_path(&mut self, at: &str, path: &str) -> String {
+        let abs = normalize(&self.project.dir.join(path));
+        if abs.starts_with(&self.out_dir) {
+            return self.manifest_path(at, path);
+        }
+        let Ok(content) = std::fs::read_to_string(&abs) else {
+            return self.manifest_path(at, path);
+        };
+        let base = abs.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+        // The same file named twice is copied once; another file of the same name gets a number.
+        let mut name = format!("files/{base}");
+        let mut n = 1;
+        while let Some(other) = self.files.iter().find(|f| f.name == name) {
+            if other.content == content {
+                return format!("./{name}");
+            }
+            n += 1;
+            name = format!("files/{n}-{base}");
+        }
+        self.files.push(OutFile { name: name.clone(), content, private: true });
+        self.report.advise(
+            at,
+            format!(
+                "{path} copied into the output folder as {name} (mode 0600): encrypt it before committing it (`sops --encrypt --age <recipient> --in-place {name}`)"
+            ),
+        );
+        format!("./{name}")
+    }
+
     fn emit(&mut self, kind: &str, file: String, name: &str, labels: Mapping, spec: Option<Mapping>, from: &str) {
         let mut metadata = Mapping::new();
         metadata.insert(key("name"), key(name));
@@ -238,7 +272,7 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
             }
             ("Network" | "Volume", "labels") => labels = labels_of(ctx, &path, Some(v)),
             ("Secret", "file") => {
-                let file = ctx.manifest_path(&path, &text(v));
+                let file = ctx.carried_path(&path, &text(v));
                 spec.insert(key("file"), key(&file));
                 // Compose mounts a secret file whole, whatever its name.
                 spec.insert(key("format"), key("binary"));
@@ -519,7 +553,7 @@ fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Val
                 continue;
             }
         };
-        let file = ctx.manifest_path(&item_at, &path);
+        let file = ctx.carried_path(&item_at, &path);
         let mut entry = Mapping::new();
         entry.insert(key("file"), key(&file));
         // Compose env files are dotenv whatever their name.
@@ -667,6 +701,8 @@ fn translate_healthcheck(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping)
             "start_period" => {
                 check.insert(key("startPeriod"), val.clone());
             }
+            // `disable: false` (immich writes it) changes nothing.
+            "disable" if val.as_bool() == Some(false) => {}
             "disable" if val.as_bool() == Some(true) => {
                 check = Mapping::new();
                 check.insert(key("test"), Value::Sequence(vec![key("NONE")]));

@@ -30,6 +30,11 @@ pub mod store;
 /// Secret.
 pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
+    // `POSTGRES_PASSWORD_FILE`, `MYSQL_ROOT_PASSWORD_FILE`: the official images' convention for
+    // the path of a mounted secret, which is no secret itself.
+    if upper.ends_with("_FILE") {
+        return false;
+    }
     ["PASSWORD", "SECRET", "TOKEN", "KEY"].iter().any(|w| upper.contains(w))
 }
 
@@ -42,7 +47,7 @@ mod tests {
         for name in ["DB_PASSWORD", "password", "API_TOKEN", "AWS_SECRET_ACCESS_KEY", "ssh_key", "KEYCLOAK_URL"] {
             assert!(looks_secret(name), "{name}");
         }
-        for name in ["LOG_LEVEL", "PORT", "PASSWD_FILE_PATH", "HOME"] {
+        for name in ["LOG_LEVEL", "PORT", "PASSWD_FILE_PATH", "HOME", "POSTGRES_PASSWORD_FILE", "tls_key_file"] {
             assert!(!looks_secret(name), "{name}");
         }
     }
