@@ -29,7 +29,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::auth::credentials_for;
+use super::auth::credentials_within;
 use super::create_body::{create_body, create_options, endpoint};
 use super::deadlines::{idle_bounded, stalled, within, Deadlines, BOLLARD_BACKSTOP};
 use super::{
@@ -341,7 +341,8 @@ impl Engine for DockerEngine {
     }
 
     async fn registry_digest(&self, reference: &str) -> EngineResult<String> {
-        let call = self.docker.inspect_registry_image(reference, credentials_for(reference));
+        let credentials = credentials_within(reference).await;
+        let call = self.docker.inspect_registry_image(reference, credentials);
         let inspect =
             within("GET /distribution/{name}/json", self.deadlines.registry, call).await?.map_err(classify)?;
         Ok(inspect.descriptor.digest.unwrap_or_default())
@@ -356,7 +357,8 @@ impl Engine for DockerEngine {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        let mut stream = self.docker.create_image(Some(options), None, credentials_for(reference));
+        let credentials = credentials_within(reference).await;
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
         let mut result = Ok(());
         // No deadline in total (a large image takes as long as it takes), but one per message:
         // Docker reports progress several times a second while a pull moves.

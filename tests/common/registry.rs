@@ -19,14 +19,37 @@ pub struct Registry {
 
 impl Registry {
     pub async fn start() -> Registry {
+        Registry::start_with(None).await
+    }
+
+    /// A registry that wants HTTP basic auth as `user`/`password` (a bcrypt htpasswd file made
+    /// by `htpasswd` of apache2-utils).
+    pub async fn start_with_auth(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password))).await
+    }
+
+    async fn start_with(auth: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
+        let auth = match auth {
+            None => String::new(),
+            Some((user, password)) => {
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, password])
+                    .output()
+                    .expect("htpasswd (apt-get install apache2-utils)");
+                assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, out.stdout).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: moor-test\n    path: {}\n", file.display())
+            }
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
                 dir.path().join("data").display()
             ),
         )
