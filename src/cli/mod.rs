@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod completions;
 mod converge;
 mod down;
+mod fleet;
 mod git;
 mod import;
 mod listen;
@@ -119,9 +120,18 @@ pub enum Command {
         /// http://127.0.0.1:9090. Without it, watched services get a live registry check.
         #[arg(long)]
         controller: Option<String>,
-        /// The token of the controller's listener (its --listen-token-file).
-        #[arg(long, value_name = "FILE", requires = "controller")]
+        /// The token of the controller's listener (its --listen-token-file); with --fleet, of
+        /// every agent's.
+        #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
+        /// Read many agents' `moor run --listen` URLs instead (comma-separated, repeatable):
+        /// one table with a NODE column; exit 0 when every node is in sync on one revision, 2
+        /// when not, 1 when a node cannot be read.
+        #[arg(long, value_delimiter = ',', value_name = "URL", conflicts_with_all = ["dir", "controller", "state_dir"])]
+        fleet: Vec<String>,
+        /// A file listing agents' URLs, one per line (`#` comments), as --fleet.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["dir", "controller", "state_dir"])]
+        fleet_file: Option<PathBuf>,
         /// Where moor keeps its state: the key that seals secret digests (default
         /// /var/lib/moor/INSTANCE).
         #[arg(long, value_name = "DIR")]
@@ -208,7 +218,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply { source, policy, concurrency, .. } => {
             converge::apply(&source, &policy.load(&cli.global)?, concurrency, &cli.global)
         }
-        Command::Status { dir, controller, token_file, state_dir, policy } => {
+        Command::Status { fleet, fleet_file, token_file, .. } if !fleet.is_empty() || fleet_file.is_some() => {
+            fleet::status(&fleet, fleet_file.as_deref(), token_file.as_ref(), &cli.global)
+        }
+        Command::Status { dir, controller, token_file, state_dir, policy, .. } => {
+            anyhow::ensure!(controller.is_some() || token_file.is_none(), "--token-file needs --controller or --fleet");
             converge::status(dir, controller, token_file, state_dir, &policy.load(&cli.global)?, &cli.global)
         }
         Command::Run(args) => run::run(args, &cli.global),

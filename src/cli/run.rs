@@ -55,6 +55,13 @@ pub struct RunArgs {
     // Read once, at start: a changed policy file takes effect at the next start.
     #[command(flatten)]
     policy: PolicyArgs,
+    /// The node this agent runs as, in /status, /metrics and logs (default: the host name;
+    /// inside a container, set it: the host name there is the container's).
+    #[arg(long, env = "MOOR_NODE", value_name = "NAME")]
+    node: Option<String>,
+    /// A label of this node, KEY=VALUE (repeatable).
+    #[arg(long = "node-label", value_name = "KEY=VALUE")]
+    node_labels: Vec<String>,
 }
 
 /// A `--poll` interval: at least a second. `0s` (or a few milliseconds) would ask the remote
@@ -142,11 +149,13 @@ fn git_source(
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
     // A broken policy stops moor before it starts: never a controller without one.
     let policy = args.policy.load(global)?;
+    let node = crate::node::Node::new(args.node.as_deref(), &args.node_labels)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = runtime.block_on(async {
         let token = CancellationToken::new();
         on_signals(token.clone())?;
         let shared = Arc::new(Shared::default());
+        shared.set_node(&node);
         let (git, hook) = match git_source(&args, global, &shared, &policy)? {
             Some((source, hook)) => (Some(source), hook),
             None => (None, None),
@@ -180,8 +189,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             store: Some(Arc::new(crate::secrets::store::FileStore::new(state_dir))),
         };
         match &git {
-            Some(source) => info!(git = %source.describe(), instance = %config.instance, "moor run"),
-            None => info!(dir = %config.dir.display(), instance = %config.instance, "moor run"),
+            Some(source) => info!(git = %source.describe(), instance = %config.instance, node = %node.name, "moor run"),
+            None => info!(dir = %config.dir.display(), instance = %config.instance, node = %node.name, "moor run"),
         }
         // Under systemd (`Type=notify`), readiness, shutdown and watchdog pings go to NOTIFY_SOCKET;
         // elsewhere `supervise` only runs the work.
@@ -196,6 +205,9 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 }
             }
         };
+        // Every log line of the agent names its node (the span is the parent of every
+        // reconcile's span), so that a fleet's logs can be merged.
+        let work = tracing::Instrument::instrument(work, tracing::info_span!("agent", node = %node.name));
         crate::systemd::supervise(work, &shared, &token).await;
         token.cancel();
         if let Some(server) = server {

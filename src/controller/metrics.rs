@@ -39,6 +39,7 @@ pub struct Metrics {
     skipped: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
     git_webhooks: Family<Labels, Counter>,
+    node_info: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -69,6 +70,7 @@ impl Metrics {
             skipped: Family::default(),
             notifications: Family::default(),
             git_webhooks: Family::default(),
+            node_info: Family::default(),
             registry: Registry::default(),
         };
         // prometheus-client appends `_total` to counters.
@@ -113,6 +115,11 @@ impl Metrics {
             m.source_fetch_age.clone(),
         );
         registry.register("moor_updates", "Image updates, by result", m.updates.clone());
+        registry.register(
+            "moor_node_info",
+            "The node this agent runs as, with its labels as `label_<key>` (value 1)",
+            m.node_info.clone(),
+        );
         registry.register(
             "moor_replacements_failed",
             "Health-gated replacements whose new container did not become ready, by what became of the old one (rollback: done, failed, disabled)",
@@ -204,6 +211,17 @@ impl Metrics {
             self.source_revision.remove(&label("revision", previous));
         }
         self.source_revision.get_or_create(&label("revision", revision)).set(1);
+    }
+
+    /// The node this agent runs as: its name, and each label as `label_<key>` (a key's `.`,
+    /// `/` and `-` as `_`, as Prometheus label names allow).
+    pub fn node(&self, node: &crate::node::Node) {
+        let mut labels: Labels = vec![("node".to_string(), node.name.clone())];
+        for (k, v) in &node.labels {
+            let key: String = k.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+            labels.push((format!("label_{key}"), v.clone()));
+        }
+        self.node_info.get_or_create(&labels).set(1);
     }
 
     /// One `POST /hooks/git`: `accepted` (it triggered a fetch) or `rejected` (401).

@@ -41,6 +41,9 @@ pub struct ServiceStatus {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusDoc {
+    /// The node this agent runs as (`moor run --node`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<crate::node::Node>,
     pub ready: bool,
     pub docker: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +147,12 @@ impl Shared {
         if let Some(source) = self.lock().source.as_mut() {
             edit(source);
         }
+    }
+
+    /// The node this agent runs as, in `/status` and `/metrics`.
+    pub fn set_node(&self, node: &crate::node::Node) {
+        self.lock().node = Some(node.clone());
+        self.metrics.node(node);
     }
 
     pub fn set_source(&self, source: SourceStatus) {

@@ -1,0 +1,282 @@
+//! `moor status --fleet`: one table of many agents, read from each agent's `/status`, with no
+//! server of its own.
+//!
+//! Exit codes: 0 when every agent answers, is ready, has no manifest problem, has every service
+//! in sync and all run the same revision; 2 when all answer but that is not so; 1 when an agent
+//! cannot be read (each one is named). The decision is [`verdict`], a pure function of the rows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use super::{render, Global};
+use crate::http_client::{redact_url, HttpClient};
+
+/// How long one agent may take to answer.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `/status` says, as far as the fleet view reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct AgentDoc {
+    node: Option<NodeDoc>,
+    ready: bool,
+    problems: Vec<String>,
+    prune_suspended: Option<String>,
+    source: Option<SourceDoc>,
+    services: BTreeMap<String, ServiceDoc>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NodeDoc {
+    name: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SourceDoc {
+    last_applied_revision: Option<String>,
+    revision: Option<String>,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ServiceDoc {
+    in_sync: bool,
+    last_error: Option<String>,
+}
+
+/// One agent's row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetRow {
+    /// The agent's node name, or its URL when it did not say (or did not answer).
+    pub node: String,
+    pub url: String,
+    pub reachable: bool,
+    pub ready: bool,
+    /// The revision applied (a git source); `None` for a folder source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    pub services: usize,
+    pub in_sync: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    InSync,
+    NotInSync,
+    Unreachable,
+}
+
+/// The fleet's state from its rows (see the module's exit codes).
+pub fn verdict(rows: &[FleetRow]) -> Verdict {
+    if rows.iter().any(|r| !r.reachable) {
+        return Verdict::Unreachable;
+    }
+    let all_in_sync = rows.iter().all(|r| r.ready && r.last_error.is_none() && r.in_sync == r.services);
+    let same_revision = rows.windows(2).all(|w| w[0].revision == w[1].revision);
+    if all_in_sync && same_revision {
+        Verdict::InSync
+    } else {
+        Verdict::NotInSync
+    }
+}
+
+fn row_of(url: &str, doc: AgentDoc) -> FleetRow {
+    let services = doc.services.len();
+    let in_sync = doc.services.values().filter(|s| s.in_sync).count();
+    // The first reason it is not converged, in the order a reader fixes them.
+    let last_error = doc
+        .problems
+        .first()
+        .cloned()
+        .or(doc.prune_suspended.clone())
+        .or_else(|| doc.source.as_ref().and_then(|s| s.last_error.clone()))
+        .or_else(|| doc.services.iter().find_map(|(n, s)| s.last_error.as_ref().map(|e| format!("{n}: {e}"))));
+    let revision = doc.source.and_then(|s| s.last_applied_revision.or(s.revision));
+    FleetRow {
+        node: doc.node.map(|n| n.name).filter(|n| !n.is_empty()).unwrap_or_else(|| url.to_string()),
+        url: url.to_string(),
+        reachable: true,
+        ready: doc.ready,
+        revision,
+        services,
+        in_sync,
+        last_error,
+    }
+}
+
+fn unreachable(url: &str, error: String) -> FleetRow {
+    FleetRow {
+        node: url.to_string(),
+        url: url.to_string(),
+        reachable: false,
+        ready: false,
+        revision: None,
+        services: 0,
+        in_sync: 0,
+        last_error: Some(error),
+    }
+}
+
+async fn read_agent(client: &HttpClient, url: &str, token: Option<&str>) -> FleetRow {
+    let shown = redact_url(url);
+    let status = format!("{}/status", url.trim_end_matches('/'));
+    match client.get_with_token(&status, token, AGENT_TIMEOUT).await {
+        Ok((200, body)) => match serde_json::from_str::<AgentDoc>(&body) {
+            Ok(doc) => row_of(&shown, doc),
+            Err(e) => unreachable(&shown, format!("its /status is not moor's: {e}")),
+        },
+        Ok((401, _)) => unreachable(&shown, "answered 401: give the listener's token with --token-file".into()),
+        Ok((code, _)) => unreachable(&shown, format!("answered {code}")),
+        Err(e) => unreachable(&shown, format!("cannot be reached: {e}")),
+    }
+}
+
+/// The agents' URLs: `--fleet` as given, then the lines of `--fleet-file` (blank lines and
+/// `#` comments skipped).
+fn urls(fleet: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let mut urls: Vec<String> = fleet.iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        urls.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    anyhow::ensure!(!urls.is_empty(), "--fleet names no agent");
+    Ok(urls)
+}
+
+fn table(rows: &[FleetRow]) -> String {
+    let mut cells =
+        vec![["NODE".to_string(), "REVISION".into(), "IN SYNC".into(), "READY".into(), "LAST ERROR".into()]];
+    for r in rows {
+        cells.push([
+            r.node.clone(),
+            r.revision.clone().unwrap_or_else(|| "-".into()),
+            if r.reachable { format!("{}/{}", r.in_sync, r.services) } else { "-".into() },
+            if r.reachable { if r.ready { "yes" } else { "no" }.into() } else { "-".into() },
+            r.last_error.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..4).map(|i| cells.iter().map(|c| c[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for c in &cells {
+        for (i, w) in widths.iter().enumerate() {
+            out.push_str(&format!("{:<w$}  ", c[i], w = w));
+        }
+        out.push_str(&c[4]);
+        out.push('\n');
+    }
+    out
+}
+
+pub fn status(
+    fleet: &[String],
+    fleet_file: Option<&Path>,
+    token_file: Option<&PathBuf>,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
+    let urls = urls(fleet, fleet_file)?;
+    let token = match token_file {
+        Some(file) => Some(
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?.trim().to_string(),
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rows = runtime.block_on(async {
+        let client = HttpClient::new()?;
+        let reads = urls.iter().map(|u| read_agent(&client, u, token.as_deref()));
+        anyhow::Ok(futures_util::future::join_all(reads).await)
+    })?;
+    for r in rows.iter().filter(|r| !r.reachable) {
+        eprintln!("! {}: {}", r.url, r.last_error.as_deref().unwrap_or("unreachable"));
+    }
+    render::print_data(global.output, &rows, || table(&rows))?;
+    Ok(ExitCode::from(match verdict(&rows) {
+        Verdict::InSync => 0,
+        Verdict::NotInSync => 2,
+        Verdict::Unreachable => 1,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(json: &str) -> AgentDoc {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn rows_read_what_an_agent_says() {
+        let r = row_of(
+            "http://a:9090",
+            doc(r#"{"node": {"name": "edge-1", "labels": {"role": "edge"}}, "ready": true, "problems": [],
+                   "source": {"url": "x", "revision": "main@sha1:bb", "lastAppliedRevision": "main@sha1:aa"},
+                   "services": {"db": {"inSync": true}, "web": {"inSync": false, "lastError": "boom"}}}"#),
+        );
+        assert_eq!((r.node.as_str(), r.revision.as_deref()), ("edge-1", Some("main@sha1:aa")));
+        assert_eq!((r.services, r.in_sync), (2, 1));
+        assert_eq!(r.last_error.as_deref(), Some("web: boom"));
+        // An agent of a release without node names is named by its URL.
+        let old = row_of("http://b:9090", doc(r#"{"ready": true, "problems": ["a.yaml:1:1: bad"], "services": {}}"#));
+        assert_eq!((old.node.as_str(), old.last_error.as_deref()), ("http://b:9090", Some("a.yaml:1:1: bad")));
+    }
+
+    #[test]
+    fn the_verdict_needs_every_agent_in_sync_on_one_revision() {
+        let ok = |node: &str, rev: &str| FleetRow {
+            node: node.into(),
+            url: format!("http://{node}"),
+            reachable: true,
+            ready: true,
+            revision: Some(rev.into()),
+            services: 2,
+            in_sync: 2,
+            last_error: None,
+        };
+        assert_eq!(verdict(&[ok("a", "r1"), ok("b", "r1")]), Verdict::InSync);
+        assert_eq!(verdict(&[ok("a", "r1"), ok("b", "r2")]), Verdict::NotInSync);
+        let behind = FleetRow { in_sync: 1, ..ok("b", "r1") };
+        assert_eq!(verdict(&[ok("a", "r1"), behind]), Verdict::NotInSync);
+        let starting = FleetRow { ready: false, ..ok("b", "r1") };
+        assert_eq!(verdict(&[ok("a", "r1"), starting]), Verdict::NotInSync);
+        let gone = unreachable("http://c", "cannot be reached".into());
+        assert_eq!(verdict(&[ok("a", "r1"), ok("b", "r2"), gone]), Verdict::Unreachable);
+    }
+
+    #[test]
+    fn urls_come_from_the_flag_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agents");
+        std::fs::write(&file, "# the fleet\nhttp://c:9090\n\n  http://d:9090  \n").unwrap();
+        let got = urls(&["http://a:9090".into(), " ".into()], Some(&file)).unwrap();
+        assert_eq!(got, ["http://a:9090", "http://c:9090", "http://d:9090"]);
+        assert!(urls(&[], None).is_err());
+    }
+
+    #[test]
+    fn the_table_has_a_node_column() {
+        let rows = [
+            row_of(
+                "http://a",
+                doc(r#"{"node": {"name": "edge-1"}, "ready": true, "services": {"db": {"inSync": true}}}"#),
+            ),
+            unreachable("http://b", "cannot be reached: connection refused".into()),
+        ];
+        let text = table(&rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("NODE      REVISION  IN SYNC  READY  LAST ERROR"), "{text}");
+        assert!(lines[1].starts_with("edge-1    -         1/1      yes    -"), "{text}");
+        assert!(lines[2].starts_with("http://b  -         -        -      cannot be reached"), "{text}");
+    }
+}
