@@ -22,6 +22,7 @@ pub use super::convert::parse_port;
 pub(super) use super::convert::resolve_bind;
 use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
 use super::convert_host;
+use super::convert_job;
 use super::convert_refs;
 use super::convert_tuning;
 use super::limits;
@@ -31,7 +32,7 @@ use super::raw;
 use super::units::{self, duration_text};
 
 pub use super::refs::{FileKind, FileMount, ServiceRefs, Values};
-pub use raw::{DependCondition, Protocol, PullPolicy, State, Strategy, Watch};
+pub use raw::{DependCondition, Mode, Protocol, PullPolicy, State, Strategy, Watch};
 
 /// The defaults of the `moor/v1` format.
 pub struct Defaults {
@@ -120,6 +121,8 @@ pub struct Service {
     #[serde(skip)]
     pub written: Written,
     pub state: State,
+    /// A kept-running service, or a job run to completion once.
+    pub mode: Mode,
     pub pull: PullPolicy,
     pub replicas: u32,
     pub depends_on: BTreeMap<String, DependCondition>,
@@ -144,12 +147,17 @@ impl Service {
     /// The desired state for status: `running`, `running x3`, `stopped` or `absent`.
     pub fn desired_summary(&self) -> String {
         match (self.state, self.replicas) {
+            (State::Running, _) if self.is_job() => "completed (job)".into(),
             (State::Running, n) if n > 1 => format!("running x{n}"),
             (state, _) => format!("{state:?}").to_lowercase(),
         }
     }
 
     /// The container names of this service: the service name, or `name-1` .. `name-N`.
+    pub fn is_job(&self) -> bool {
+        self.mode == Mode::Job
+    }
+
     pub fn container_names(&self) -> Vec<String> {
         if self.replicas == 1 {
             vec![self.name.clone()]
@@ -608,6 +616,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
             );
         }
     }
+    convert_job::check_job(spec, &sp, restart, &mut c);
     if auto_remove && state == State::Stopped {
         c.report(
             sp.key("state"),
@@ -761,6 +770,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         source: None,
         written,
         state,
+        mode: spec.mode.unwrap_or_default(),
         pull: spec.pull.unwrap_or(PullPolicy::Missing),
         replicas,
         depends_on,

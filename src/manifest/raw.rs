@@ -134,6 +134,10 @@ pub struct ServiceSpec {
     /// Desired state (default `running`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
+    /// `service` (default): kept running. `job`: run to completion once, run again only when its
+    /// spec changes; others wait for it with `dependsOn: { name: completed }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     /// Image reference, for example `registry.example:5000/shop/web:1.4`.
     pub image: String,
     /// When to pull the image (default `missing`).
@@ -591,6 +595,17 @@ pub enum DependsOn {
 pub enum DependCondition {
     Started,
     Healthy,
+    /// The dependency is a job (`mode: job`) that exited 0.
+    Completed,
+}
+
+/// What a Service is: kept running, or run to completion once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Service,
+    Job,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
