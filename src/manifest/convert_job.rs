@@ -40,3 +40,57 @@ pub(super) fn check_job(spec: &raw::ServiceSpec, sp: &FieldPath, restart: Option
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::manifest::load_str;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        let loaded = load_str(Path::new("/m/jobs.yaml"), yaml);
+        loaded.problems.iter().map(ToString::to_string).collect()
+    }
+
+    fn job(extra: &str) -> String {
+        format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{name: migrate}}\nspec:\n  image: app:1\n  mode: job\n{extra}\n")
+    }
+
+    #[test]
+    fn a_plain_job_is_valid_and_is_a_job() {
+        let loaded = load_str(Path::new("/m/jobs.yaml"), &job("  restart: \"no\"\n  autoRemove: true"));
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        assert!(loaded.desired.services["migrate"].is_job());
+        assert_eq!(loaded.desired.services["migrate"].desired_summary(), "completed (job)");
+    }
+
+    #[test]
+    fn what_a_job_cannot_hold_is_refused_at_its_field() {
+        let cases = [
+            ("  restart: always", "/m/jobs.yaml:7:12: spec.restart: always cannot be combined with mode: job"),
+            ("  restart: on-failure", "/m/jobs.yaml:7:12: spec.restart: on-failure cannot be combined with mode: job"),
+            ("  replicas: 2", "/m/jobs.yaml:7:13: spec.replicas: replicas: 2 cannot be combined with mode: job"),
+            ("  healthcheck: {test: [CMD, 'true']}", "/m/jobs.yaml:7:16: spec.healthcheck: a job (mode: job) is judged"),
+            ("  state: stopped", "/m/jobs.yaml:7:10: spec.state: stopped cannot hold for a job"),
+            ("  update: {watch: digest}", "/m/jobs.yaml:7:19: spec.update.watch: digest cannot be combined with mode: job"),
+        ];
+        for (extra, start) in cases {
+            let found = problems(&job(extra));
+            assert!(found.len() == 1 && found[0].starts_with(start), "{extra}: {found:#?}");
+        }
+    }
+
+    #[test]
+    fn completed_is_for_jobs_and_healthy_is_not() {
+        let app = |dep: &str| {
+            format!("---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: app}}\nspec:\n  image: app:1\n  dependsOn: {{{dep}}}\n")
+        };
+        let db = "---\napiVersion: moor/v1\nkind: Service\nmetadata: {name: db}\nspec:\n  image: db:1\n";
+        let ok = problems(&(job("") + &app("migrate: completed")));
+        assert!(ok.is_empty(), "{ok:#?}");
+        let found = problems(&(String::from(db) + &app("db: completed")));
+        assert!(found.len() == 1 && found[0].contains("spec.dependsOn.db: completed needs \"db\" to be a job"), "{found:#?}");
+        let found = problems(&(job("") + &app("migrate: healthy")));
+        assert!(found.len() == 1 && found[0].contains("spec.dependsOn.migrate: \"migrate\" is a job"), "{found:#?}");
+    }
+}

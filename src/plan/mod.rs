@@ -34,6 +34,8 @@ mod diff;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+mod jobs_tests;
+#[cfg(test)]
 mod tests;
 
 pub use diff::{changes, fields, Change, Secret, Shown};
