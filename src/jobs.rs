@@ -70,7 +70,9 @@ pub fn load(state_dir: &Path, instance: &str, desired: &Desired) -> BTreeMap<Str
                 out.insert(service.name.clone(), record);
             }
             Ok(None) => {}
-            Err(error) => tracing::warn!(%error, service = %service.name, "job record ignored: the job counts as never run"),
+            Err(error) => {
+                tracing::warn!(%error, service = %service.name, "job record ignored: the job counts as never run")
+            }
         }
     }
     out

@@ -37,7 +37,8 @@ fn app(name: &str, data: &str, migrate: &str) -> String {
 /// The lines of a file in volume `data`, read by a throwaway container.
 fn volume_lines(env: &TestEnv, data: &str, file: &str) -> Vec<String> {
     let reader = env.name("reader");
-    let out = common::docker_cli(&["run", "--rm", "--name", &reader, "-v", &format!("{data}:/data"), IMAGE, "cat", file]);
+    let out =
+        common::docker_cli(&["run", "--rm", "--name", &reader, "-v", &format!("{data}:/data"), IMAGE, "cat", file]);
     out.lines().map(str::to_string).collect()
 }
 
@@ -80,7 +81,10 @@ async fn a_failing_job_blocks_its_app_and_names_its_exit_code() {
 
     let stdout = expect_code(moor(&env, "apply"), 1);
     assert!(stdout.contains("the job failed: it exited with code 3"), "{stdout}");
-    assert!(stdout.contains(&format!("dependency {migrate:?} is a job that failed: it exited with code 3")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("dependency {migrate:?} is a job that failed: it exited with code 3")),
+        "{stdout}"
+    );
     assert!(docker.inspect_container(&web, None).await.is_err(), "the app was created although its job failed");
     let state = docker.inspect_container(&migrate, None).await.unwrap().state.unwrap();
     assert_eq!(state.exit_code, Some(3));
@@ -90,7 +94,10 @@ async fn a_failing_job_blocks_its_app_and_names_its_exit_code() {
     assert!(line.contains("failed (exit 3)"), "{status}");
 
     // A failed job runs again at the next apply; fixed, it lets the app start.
-    env.write("all.yaml", &[volume(&data), job(&migrate, &data, "touch /data/migrated", ""), app(&web, &data, &migrate)].concat());
+    env.write(
+        "all.yaml",
+        &[volume(&data), job(&migrate, &data, "touch /data/migrated", ""), app(&web, &data, &migrate)].concat(),
+    );
     expect_code(moor(&env, "apply"), 0);
     assert_eq!(docker.inspect_container(&web, None).await.unwrap().state.unwrap().running, Some(true));
 }

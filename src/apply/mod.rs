@@ -177,7 +177,8 @@ async fn wait_for_dependency<E: Engine>(
     let mut converged_now = false;
     if let Some(rx) = receivers.get(dep) {
         let mut rx = rx.clone();
-        let finished = rx.wait_for(|v| v.is_some()).await.map(|v| v.unwrap_or(Finished::Failed)).unwrap_or(Finished::Failed);
+        let finished =
+            rx.wait_for(|v| v.is_some()).await.map(|v| v.unwrap_or(Finished::Failed)).unwrap_or(Finished::Failed);
         match finished {
             Finished::Converged => converged_now = true,
             Finished::JobFailed(code) => return Err(DependencyFailure::JobFailed { code }),
@@ -230,7 +231,10 @@ impl Finished {
 
 /// Has the job `dep`, which this apply did not run, completed? Its container tells (a running
 /// one is waited for to its end); an auto-removed one's record does ([`Observed::jobs`]).
-async fn job_completed<E: Engine>(ctx: &steps::Context<'_, E>, dep: &crate::manifest::Service) -> Result<(), DependencyFailure> {
+async fn job_completed<E: Engine>(
+    ctx: &steps::Context<'_, E>,
+    dep: &crate::manifest::Service,
+) -> Result<(), DependencyFailure> {
     let name = dep.container_names().into_iter().next().unwrap_or_default();
     let engine_failure = |e: EngineError| DependencyFailure::JobNotCompleted(Some(NotReady::Engine(e)));
     let info = ctx.engine.inspect_container(&name).await.map_err(engine_failure)?;

@@ -396,7 +396,8 @@ fn job_fields(ctx: &mut Ctx, compose_name: &str, at: &str, spec: &mut Mapping) {
     spec.insert(key("mode"), key("job"));
     if spec.get("restart").is_some_and(|r| r.as_str() != Some("no")) {
         spec.remove("restart");
-        ctx.report.left_out(format!("{at}.restart"), "a job is not restarted by Docker: moor runs a failed job again itself");
+        ctx.report
+            .left_out(format!("{at}.restart"), "a job is not restarted by Docker: moor runs a failed job again itself");
     }
     if spec.remove("healthcheck").is_some() {
         ctx.report.left_out(format!("{at}.healthcheck"), "a job is judged by its exit code, not a healthcheck");

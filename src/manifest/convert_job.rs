@@ -22,7 +22,10 @@ pub(super) fn check_job(spec: &raw::ServiceSpec, sp: &FieldPath, restart: Option
         );
     }
     if let Some(n) = spec.replicas.filter(|n| *n > 1) {
-        c.report(sp.key("replicas"), format!("replicas: {n} cannot be combined with mode: job: a job is one container run to completion"));
+        c.report(
+            sp.key("replicas"),
+            format!("replicas: {n} cannot be combined with mode: job: a job is one container run to completion"),
+        );
     }
     if spec.healthcheck.is_some() {
         c.report(
@@ -70,9 +73,15 @@ mod tests {
             ("  restart: always", "/m/jobs.yaml:7:12: spec.restart: always cannot be combined with mode: job"),
             ("  restart: on-failure", "/m/jobs.yaml:7:12: spec.restart: on-failure cannot be combined with mode: job"),
             ("  replicas: 2", "/m/jobs.yaml:7:13: spec.replicas: replicas: 2 cannot be combined with mode: job"),
-            ("  healthcheck: {test: [CMD, 'true']}", "/m/jobs.yaml:7:16: spec.healthcheck: a job (mode: job) is judged"),
+            (
+                "  healthcheck: {test: [CMD, 'true']}",
+                "/m/jobs.yaml:7:16: spec.healthcheck: a job (mode: job) is judged",
+            ),
             ("  state: stopped", "/m/jobs.yaml:7:10: spec.state: stopped cannot hold for a job"),
-            ("  update: {watch: digest}", "/m/jobs.yaml:7:19: spec.update.watch: digest cannot be combined with mode: job"),
+            (
+                "  update: {watch: digest}",
+                "/m/jobs.yaml:7:19: spec.update.watch: digest cannot be combined with mode: job",
+            ),
         ];
         for (extra, start) in cases {
             let found = problems(&job(extra));
@@ -89,7 +98,10 @@ mod tests {
         let ok = problems(&(job("") + &app("migrate: completed")));
         assert!(ok.is_empty(), "{ok:#?}");
         let found = problems(&(String::from(db) + &app("db: completed")));
-        assert!(found.len() == 1 && found[0].contains("spec.dependsOn.db: completed needs \"db\" to be a job"), "{found:#?}");
+        assert!(
+            found.len() == 1 && found[0].contains("spec.dependsOn.db: completed needs \"db\" to be a job"),
+            "{found:#?}"
+        );
         let found = problems(&(job("") + &app("migrate: healthy")));
         assert!(found.len() == 1 && found[0].contains("spec.dependsOn.migrate: \"migrate\" is a job"), "{found:#?}");
     }

@@ -520,7 +520,9 @@ impl Engine for FakeEngine {
 
     async fn run_to_exit(&self, id: &str, start: bool) -> EngineResult<Option<i64>> {
         within("Wait", self.deadlines().write, self.enter(Op::Wait)).await??;
-        let id = self.with(|w| w.find(id)).ok_or_else(|| EngineError::NotFound { what: format!("no such container: {id}") })?;
+        let id = self
+            .with(|w| w.find(id))
+            .ok_or_else(|| EngineError::NotFound { what: format!("no such container: {id}") })?;
         if start {
             self.with(|w| {
                 w.exits.remove(&id);
