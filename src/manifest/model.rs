@@ -121,7 +121,8 @@ pub struct Service {
     #[serde(skip)]
     pub written: Written,
     pub state: State,
-    /// A kept-running service, or a job run to completion once.
+    /// A kept-running service, or a job run to completion once (shown only for a job).
+    #[serde(skip_serializing_if = "is_service")]
     pub mode: Mode,
     pub pull: PullPolicy,
     pub replicas: u32,
@@ -141,6 +142,10 @@ pub struct Service {
     /// whose hash matches it is current, so upgrading replaces nothing.
     #[serde(skip)]
     pub legacy_canonical: Option<String>,
+}
+
+fn is_service(mode: &Mode) -> bool {
+    *mode == Mode::Service
 }
 
 impl Service {
