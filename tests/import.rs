@@ -266,3 +266,25 @@ fn imported_manifests_plan_against_the_daemon() {
     let plan = common::expect_code(env.moor(&["plan", out.to_str().unwrap()]), 2);
     assert!(plan.contains("+ create cache") && plan.contains("+ create worker"), "{plan}");
 }
+
+#[test]
+fn completed_dependencies_and_replicated_jobs_become_jobs() {
+    let (_tmp, dir) = copy("jobs");
+    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    validate(&dir.join("manifests"));
+    let app = fs::read_to_string(dir.join("manifests/app.yaml")).unwrap();
+    for want in ["migrate: completed", "seed: completed"] {
+        assert!(app.contains(want), "{want} missing in:\n{app}");
+    }
+    for job in ["migrate", "seed"] {
+        let text = fs::read_to_string(dir.join(format!("manifests/{job}.yaml"))).unwrap();
+        assert!(text.contains("mode: job"), "{text}");
+    }
+    let migrate = fs::read_to_string(dir.join("manifests/migrate.yaml")).unwrap();
+    assert!(!migrate.contains("restart") && !migrate.contains("healthcheck"), "{migrate}");
+    for line in ["services.migrate.restart", "services.migrate.healthcheck"] {
+        assert!(r.stderr.contains(line), "{line} not reported in:\n{}", r.stderr);
+    }
+    assert!(!r.stderr.contains("depends_on"), "{}", r.stderr);
+}
