@@ -10,7 +10,8 @@
 //!     removal has finished;
 //!   - inspect answers `Ok(None)` for 404.
 //! - Every call ends: each has a deadline suited to it ([`deadlines`]), after which it answers
-//!   [`EngineError::Timeout`]. Only the event stream and a followed log have none.
+//!   [`EngineError::Timeout`]. Only the event stream, a followed log and a job's wait
+//!   ([`Engine::run_to_exit`]) have none.
 //! - The trait speaks moor's types, not bollard's, so that an in-memory fake can stand in for
 //!   controller edge cases.
 
