@@ -103,6 +103,16 @@ pub fn write(state_dir: &Path, instance: &str, service: &str, record: &JobRecord
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
+/// Removes every record of `instance` (`moor down`: a stack brought up again runs its jobs
+/// again). None there is fine.
+pub fn forget(state_dir: &Path, instance: &str) -> Result<(), JobRecordError> {
+    let dir = state_dir.join(JOBS).join(instance);
+    match std::fs::remove_dir_all(&dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(JobRecordError::Io { path: dir, error }),
+        _ => Ok(()),
+    }
+}
+
 /// Unix seconds now, for [`JobRecord::finished_at`].
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
@@ -124,5 +134,8 @@ mod tests {
         assert!(!back.succeeded());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("jobs/default")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file is left behind");
+        forget(dir.path(), "default").unwrap();
+        assert_eq!(read(dir.path(), "default", "migrate").unwrap(), None);
+        forget(dir.path(), "default").unwrap();
     }
 }

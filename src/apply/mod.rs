@@ -194,8 +194,10 @@ async fn wait_for_dependency<E: Engine>(
             DependencyFailure::NoManifest
         });
     };
-    if condition == DependCondition::Completed {
-        // A job that ran in this apply converged only by exiting 0.
+    if condition == DependCondition::Completed || dep_service.is_job() {
+        // A job that ran in this apply converged only by exiting 0. A job waited for as
+        // `started` (compose's list form) is waited for to its completion too: once it has
+        // exited it will never run again, so "running" could never be seen.
         return match converged_now {
             true => Ok(()),
             false => job_completed(ctx, dep_service).await,

@@ -71,3 +71,14 @@ async fn a_failed_job_is_retried_with_backoff_and_holds_its_dependant() {
     assert!((2..=8).contains(&more), "{more} runs in a minute");
     h.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_listed_as_started_is_waited_for_to_its_completion() {
+    let web = service("web", "  dependsOn: [migrate]\n");
+    let mut h = with_job(0, &[("migrate.yaml", &job("")), ("web.yaml", &web)]);
+    let took = h.until("web runs", 10 * SECOND, |h| h.running("web").is_some()).await;
+    assert!(took >= 2 * SECOND, "web started before the job completed: {took:?}");
+    h.wait(2 * INTERVAL).await;
+    assert!(h.status("web").in_sync && h.status("web").last_error.is_none(), "{:?}", h.status("web"));
+    h.stop().await;
+}
