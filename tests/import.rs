@@ -274,7 +274,7 @@ fn completed_dependencies_and_replicated_jobs_become_jobs() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     validate(&dir.join("manifests"));
     let app = fs::read_to_string(dir.join("manifests/app.yaml")).unwrap();
-    for want in ["migrate: completed", "seed: completed"] {
+    for want in ["migrate: completed", "seed: completed", "required: false", "restart: true"] {
         assert!(app.contains(want), "{want} missing in:\n{app}");
     }
     for job in ["migrate", "seed"] {

@@ -139,3 +139,38 @@ async fn an_auto_remove_job_runs_once_per_spec() {
     expect_code(moor(&env, "apply"), 0);
     assert_eq!(volume_lines(&env, &data, "/data/runs"), ["run 1", "run 2"]);
 }
+
+#[tokio::test]
+async fn restart_true_restarts_the_dependant_after_its_dependency_is_replaced() {
+    image().await;
+    let env = TestEnv::new("depends-restart");
+    let docker = docker().await;
+    let (db, web) = (env.name("db"), env.name("web"));
+    let manifests = |version: &str| {
+        let db_yaml = common::service_yaml(&db, &format!("  env: {{ VERSION: \"{version}\" }}\n"));
+        let web_yaml = common::service_yaml(
+            &web,
+            &format!(
+                "  dependsOn: {{ {db}: {{ condition: started, restart: true }}, absent: {{ required: false }} }}\n"
+            ),
+        );
+        format!("{db_yaml}---\n{web_yaml}")
+    };
+    env.write("all.yaml", &manifests("1"));
+    expect_code(moor(&env, "apply"), 0);
+    let before = docker.inspect_container(&web, None).await.unwrap();
+
+    env.write("all.yaml", &manifests("2"));
+    let stdout = expect_code(moor(&env, "apply"), 0);
+    let after = docker.inspect_container(&web, None).await.unwrap();
+    assert_eq!(after.id, before.id, "web is restarted, not replaced:\n{stdout}");
+    let (was, now) = (before.state.unwrap().started_at.unwrap(), after.state.unwrap());
+    assert_eq!(now.running, Some(true));
+    let db_started = docker.inspect_container(&db, None).await.unwrap().state.unwrap().started_at.unwrap();
+    let now = now.started_at.unwrap();
+    assert!(now > was && now >= db_started, "web started at {now} (before: {was}), the new db at {db_started}");
+    // Nothing moves: nothing restarts.
+    expect_code(moor(&env, "apply"), 0);
+    let still = docker.inspect_container(&web, None).await.unwrap().state.unwrap().started_at.unwrap();
+    assert_eq!(still, now);
+}

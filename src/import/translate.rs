@@ -642,21 +642,30 @@ fn translate_depends(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
                 let n = text(n);
                 let d_at = format!("{at}.{n}");
                 let mut condition = "started";
+                let mut long = Mapping::new();
                 for (k, val) in opts.as_mapping().into_iter().flatten() {
                     match (k.as_str().unwrap_or("?"), val.as_str()) {
                         ("condition", Some("service_started")) => {}
                         ("condition", Some("service_healthy")) => condition = "healthy",
                         ("condition", Some("service_completed_successfully")) => condition = "completed",
-                        // Compose's defaults, which moor does too.
+                        // Compose's defaults are moor's; the others need the long form.
                         ("required", _) if val.as_bool() == Some(true) => {}
                         ("restart", _) if val.as_bool() == Some(false) => {}
+                        (flag @ ("required" | "restart"), _) if val.as_bool().is_some() => {
+                            long.insert(key(flag), val.clone());
+                        }
                         ("condition", _) => {
                             ctx.report.left_out(format!("{d_at}.condition"), "not translated: waits until started")
                         }
                         (other, _) => ctx.report.left_out(format!("{d_at}.{other}"), "not translated"),
                     }
                 }
-                deps.insert(key(&dns_name(&n)), key(condition));
+                if long.is_empty() {
+                    deps.insert(key(&dns_name(&n)), key(condition));
+                } else {
+                    long.insert(key("condition"), key(condition));
+                    deps.insert(key(&dns_name(&n)), Value::Mapping(long));
+                }
             }
         }
         _ => ctx.report.left_out(at, "a list or a mapping"),

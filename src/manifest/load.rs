@@ -15,7 +15,7 @@
 //!   so locating is linear in the problems.
 //! - Messages never quote a value that may be free text (see `schema` and `value`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -539,6 +539,12 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
                 }
             }
         }
+    }
+    // A dependency with `required: false` that no manifest declares is not waited for.
+    let declared: BTreeSet<String> = desired.services.keys().cloned().collect();
+    for service in desired.services.values_mut() {
+        let optional = service.depends_optional.clone();
+        service.depends_on.retain(|dep, _| declared.contains(dep) || !optional.contains(dep));
     }
     for service in desired.services.values() {
         for (dep, condition) in &service.depends_on {

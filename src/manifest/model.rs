@@ -12,7 +12,7 @@
 //!   matter to Docker (ports, mounts, networks) are sorted here: reordering a manifest must not
 //!   recreate a container.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -127,6 +127,13 @@ pub struct Service {
     pub pull: PullPolicy,
     pub replicas: u32,
     pub depends_on: BTreeMap<String, DependCondition>,
+    /// Dependencies with `required: false`: not waited for when no manifest declares them.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub depends_optional: BTreeSet<String>,
+    /// Dependencies with `restart: true`: when one of them gets a container created, replaced or
+    /// started, this service's running containers are restarted after it (see `plan`).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub restart_with: BTreeSet<String>,
     pub update: UpdatePolicy,
     pub container: ContainerSpec,
     /// What the service asks of Secrets, env files and configs, as written. Resolving
@@ -706,12 +713,27 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     }
 
     let mut depends_on = BTreeMap::new();
+    let (mut depends_optional, mut restart_with) = (BTreeSet::new(), BTreeSet::new());
     match &spec.depends_on {
         None => {}
         Some(raw::DependsOn::List(names)) => {
             depends_on.extend(names.iter().map(|n| (n.clone(), DependCondition::Started)));
         }
-        Some(raw::DependsOn::Map(map)) => depends_on.extend(map.clone()),
+        Some(raw::DependsOn::Map(map)) => {
+            for (dep, d) in map {
+                let (condition, long) = match d {
+                    raw::Depend::Condition(c) => (*c, None),
+                    raw::Depend::Long(l) => (l.condition.unwrap_or(DependCondition::Started), Some(l)),
+                };
+                depends_on.insert(dep.clone(), condition);
+                if long.and_then(|l| l.required) == Some(false) {
+                    depends_optional.insert(dep.clone());
+                }
+                if long.and_then(|l| l.restart) == Some(true) {
+                    restart_with.insert(dep.clone());
+                }
+            }
+        }
     }
     if depends_on.contains_key(&name) {
         c.report(sp.key("dependsOn"), format!("service {name:?} cannot depend on itself"));
@@ -779,6 +801,8 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         pull: spec.pull.unwrap_or(PullPolicy::Missing),
         replicas,
         depends_on,
+        depends_optional,
+        restart_with,
         update: update.expect("no problems"),
         container,
         refs,

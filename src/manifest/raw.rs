@@ -582,12 +582,36 @@ pub enum Size {
 pub struct Duration(pub String);
 
 /// Services this one waits for: a list of names (condition `started`), or a map from name to
-/// condition.
+/// condition, or to `{ condition, required, restart }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DependsOn {
     List(Vec<String>),
-    Map(BTreeMap<String, DependCondition>),
+    Map(BTreeMap<String, Depend>),
+}
+
+/// One dependency: its condition, or the long form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Depend {
+    Condition(DependCondition),
+    Long(DependLong),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DependLong {
+    /// Default `started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<DependCondition>,
+    /// `false`: a dependency no manifest declares is not waited for, rather than a problem
+    /// (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// `true`: this service is restarted after the dependency's containers are created,
+    /// replaced or started again (default `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]

@@ -95,3 +95,22 @@ fn a_service_that_exited_is_still_started() {
     let d = desired("apiVersion: moor/v1\nkind: Service\nmetadata: {name: migrate}\nspec:\n  image: app:1\n");
     assert_eq!(kinds(&plan(&d, &observed(vec![exited(&d, Some(0))]))), vec![ActionKind::Start]);
 }
+
+#[test]
+fn restart_true_restarts_a_running_dependant_after_its_dependency_moves() {
+    let yaml = |db_image: &str| {
+        format!(
+            "---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: db}}\nspec:\n  image: {db_image}\n---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  image: app:1\n  dependsOn: {{ db: {{ condition: started, restart: true }}, cache: {{ required: false }} }}\n"
+        )
+    };
+    let before = desired(&yaml("db:1"));
+    let after = desired(&yaml("db:2"));
+    assert!(!after.services["web"].depends_on.contains_key("cache"), "an optional dependency nobody declares");
+    let running = |d: &Desired, svc: &str| built_from(&d.services[svc].container, svc, svc, 1, RunState::Running);
+    let o = observed(vec![running(&before, "db"), running(&before, "web")]);
+    assert!(plan(&before, &o).is_empty());
+    let p = plan(&after, &o);
+    let web: Vec<ActionKind> = p.services["web"].actions.iter().map(Action::kind).collect();
+    assert_eq!(web, vec![ActionKind::Stop, ActionKind::Start]);
+    assert_eq!(p.services["db"].actions.iter().map(Action::kind).collect::<Vec<_>>(), vec![ActionKind::Replace]);
+}

@@ -246,6 +246,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         }
     }
 
+    restart_with_dependencies(desired, &by_service, &mut out);
+
     // A refused service is declared: its containers are left exactly as they are.
     out.refused = desired.refused.iter().map(|(name, r)| (name.clone(), r.problems.clone())).collect();
     for (name, owned) in &by_service {
@@ -290,6 +292,33 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         out.prune_suspended,
     );
     out
+}
+
+/// `dependsOn: { db: { restart: true } }` (compose's `restart: true`): a running service that
+/// needs nothing itself is stopped and started again after a dependency gets a container
+/// created, replaced or started in this plan (the start waits for the dependency, as any does).
+fn restart_with_dependencies(desired: &Desired, by_service: &BTreeMap<&str, Vec<&ObservedContainer>>, out: &mut Plan) {
+    let brings_up = |sp: &ServicePlan| {
+        sp.actions.iter().any(|a| matches!(a.kind(), ActionKind::Create | ActionKind::Replace | ActionKind::Start))
+    };
+    for service in desired.services.values().filter(|s| s.state == State::Running && !s.is_job()) {
+        let moved = service.restart_with.iter().any(|d| out.services.get(d).is_some_and(brings_up));
+        if !moved || out.services.contains_key(&service.name) {
+            continue; // nothing moved, or it is being converged anyway
+        }
+        let mut running: Vec<&ObservedContainer> = by_service
+            .get(service.name.as_str())
+            .map(|cs| cs.iter().copied().filter(|c| c.state.is_up()).collect())
+            .unwrap_or_default();
+        running.sort_by(|a, b| a.name.cmp(&b.name));
+        let actions: Vec<Action> = running
+            .iter()
+            .flat_map(|c| [Action::Stop { container: (*c).into() }, Action::Start { container: (*c).into() }])
+            .collect();
+        if !actions.is_empty() {
+            out.services.insert(service.name.clone(), ServicePlan { actions, ..ServicePlan::default() });
+        }
+    }
 }
 
 fn remove_or_wait(c: &ObservedContainer, reason: &str) -> Action {
