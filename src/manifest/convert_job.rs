@@ -1,14 +1,47 @@
-//! `mode: job`: the combinations a one-shot job cannot hold, refused at their field.
+//! `mode: job`: the combinations a one-shot job cannot hold, refused at their field; and
+//! `dependsOn` as written (its conditions, `completed` among them, and the long form's flags).
 //!
 //! Invariant: a job is one container that runs to completion and is judged by its exit code, so
 //! whatever would restart it behind moor's back (a restart policy), run it more than once at a
 //! time (replicas), or judge it by something else (a healthcheck, `state: stopped`, an image
 //! watch's health-gated replacement) is a located problem, never silently ignored.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::convert::Checker;
 use super::model::{Restart, State};
 use super::problem::FieldPath;
-use super::raw::{self, Mode, Watch};
+use super::raw::{self, DependCondition, Mode, Watch};
+
+/// The dependencies as written: each one's condition, those with `required: false`, and those
+/// with `restart: true`.
+pub(super) fn convert_depends(
+    depends_on: Option<&raw::DependsOn>,
+) -> (BTreeMap<String, DependCondition>, BTreeSet<String>, BTreeSet<String>) {
+    let (mut conditions, mut optional, mut restart_with) = (BTreeMap::new(), BTreeSet::new(), BTreeSet::new());
+    match depends_on {
+        None => {}
+        Some(raw::DependsOn::List(names)) => {
+            conditions.extend(names.iter().map(|n| (n.clone(), DependCondition::Started)));
+        }
+        Some(raw::DependsOn::Map(map)) => {
+            for (dep, d) in map {
+                let (condition, long) = match d {
+                    raw::Depend::Condition(c) => (*c, None),
+                    raw::Depend::Long(l) => (l.condition.unwrap_or(DependCondition::Started), Some(l)),
+                };
+                conditions.insert(dep.clone(), condition);
+                if long.and_then(|l| l.required) == Some(false) {
+                    optional.insert(dep.clone());
+                }
+                if long.and_then(|l| l.restart) == Some(true) {
+                    restart_with.insert(dep.clone());
+                }
+            }
+        }
+    }
+    (conditions, optional, restart_with)
+}
 
 /// Checks a job's fields; `restart` is the converted restart policy (when it converted).
 pub(super) fn check_job(spec: &raw::ServiceSpec, sp: &FieldPath, restart: Option<Restart>, c: &mut Checker) {

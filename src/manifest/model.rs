@@ -712,29 +712,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
-    let mut depends_on = BTreeMap::new();
-    let (mut depends_optional, mut restart_with) = (BTreeSet::new(), BTreeSet::new());
-    match &spec.depends_on {
-        None => {}
-        Some(raw::DependsOn::List(names)) => {
-            depends_on.extend(names.iter().map(|n| (n.clone(), DependCondition::Started)));
-        }
-        Some(raw::DependsOn::Map(map)) => {
-            for (dep, d) in map {
-                let (condition, long) = match d {
-                    raw::Depend::Condition(c) => (*c, None),
-                    raw::Depend::Long(l) => (l.condition.unwrap_or(DependCondition::Started), Some(l)),
-                };
-                depends_on.insert(dep.clone(), condition);
-                if long.and_then(|l| l.required) == Some(false) {
-                    depends_optional.insert(dep.clone());
-                }
-                if long.and_then(|l| l.restart) == Some(true) {
-                    restart_with.insert(dep.clone());
-                }
-            }
-        }
-    }
+    let (depends_on, depends_optional, restart_with) = convert_job::convert_depends(spec.depends_on.as_ref());
     if depends_on.contains_key(&name) {
         c.report(sp.key("dependsOn"), format!("service {name:?} cannot depend on itself"));
     }
