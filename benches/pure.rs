@@ -47,6 +47,7 @@ fn in_sync(d: &Desired) -> Observed {
             image: s.container.image.clone(),
             image_id: IMAGE_ID.into(),
             created: 1,
+            exit_code: None,
             labels: BTreeMap::from([
                 (labels::INSTANCE.to_string(), "bench".to_string()),
                 (labels::SERVICE.to_string(), s.name.clone()),

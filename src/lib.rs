@@ -28,6 +28,8 @@
 //!   `POST /hooks/git`.
 //! - [`http_client`]: outgoing HTTP (reqwest with rustls) for the webhook and `moor status --controller`.
 //! - [`images`]: the registry digest check; a pull only when the registry has a digest the local image lacks.
+//! - [`jobs`]: the record of a job's last run in the state dir, so an `autoRemove` job that completed is not run
+//!   again.
 //! - [`labels`]: the label keys moor writes; ownership is the [`labels::INSTANCE`] label alone.
 //! - [`manifest`]: `moor/v1` YAML to a validated [`manifest::Desired`], problems located as `file:line:col`.
 //! - [`node`]: the node a `moor run` agent runs as (`--node`, `--node-label`): in `/status`, `/metrics`, logs.
@@ -53,6 +55,7 @@ pub mod http;
 pub mod http_client;
 pub mod images;
 pub mod import;
+pub mod jobs;
 pub mod labels;
 pub mod manifest;
 pub mod node;

@@ -72,6 +72,10 @@ pub struct ObservedContainer {
     pub image_id: String,
     /// Unix seconds.
     pub created: i64,
+    /// The exit code of an exited container, as the list call's status text tells it
+    /// (`Exited (3) 2 minutes ago`); `None` while it runs or when the text does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
     #[serde(skip)]
     pub labels: BTreeMap<String, String>,
 }
@@ -117,6 +121,9 @@ pub struct Observed {
     /// The image ID a service must run, when an update check (or a rollback) decided it. A
     /// service without a pin runs whatever image its containers were built from.
     pub pinned: BTreeMap<String, String>,
+    /// The last recorded run of each job (`mode: job`) that has a record in the state dir
+    /// ([`crate::jobs`]): how an `autoRemove` job that Docker deleted is known to have completed.
+    pub jobs: BTreeMap<String, crate::jobs::JobRecord>,
 }
 
 impl Observed {
@@ -137,5 +144,21 @@ pub fn summary(containers: &[&ObservedContainer]) -> String {
         [] => "absent".into(),
         [one] => format!("{:?}", one.state).to_lowercase(),
         many => format!("running {}/{}", many.iter().filter(|c| c.state.is_up()).count(), many.len()),
+    }
+}
+
+/// How a job's container looks, for status: `completed (exit 0)` or `failed (exit N)` once it
+/// exited, from its container or, when Docker deleted it (`autoRemove`), from its record; else
+/// what [`summary`] says (`running`, `created`, `absent`).
+pub fn job_summary(containers: &[&ObservedContainer], record: Option<&crate::jobs::JobRecord>) -> String {
+    let code = match containers {
+        [one] if one.state == RunState::Exited => one.exit_code,
+        [] => record.map(|r| r.exit_code),
+        _ => None,
+    };
+    match code {
+        Some(0) => "completed (exit 0)".into(),
+        Some(n) => format!("failed (exit {n})"),
+        None => summary(containers),
     }
 }

@@ -59,6 +59,9 @@ fn collect_undeclared_files(desired: &Desired, plan: &Plan, options: &ApplyOptio
 /// a new image behind the same tag replaces their containers.
 pub async fn reconcile_once<E: Engine>(engine: &E, desired: &Desired, options: &ApplyOptions) -> EngineResult<Pass> {
     let mut observed = observe(engine, &options.instance, desired).await?;
+    if let Some(store) = &options.store {
+        observed.jobs = crate::jobs::load(store.state_dir(), &options.instance, desired);
+    }
     let always = desired.services.values().filter(|s| s.pull == PullPolicy::Always && s.state != State::Absent);
     let checks =
         join_all(always.map(|s| async move { (s.name.clone(), check_and_pull(engine, &s.container.image).await) }));

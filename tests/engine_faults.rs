@@ -149,6 +149,10 @@ impl Engine for Faulty {
         self.gate()?;
         self.inner.remove(id).await
     }
+    async fn run_to_exit(&self, id: &str, start: bool) -> EngineResult<Option<i64>> {
+        self.gate()?;
+        self.inner.run_to_exit(id, start).await
+    }
     async fn wait_removed(&self, id: &str, timeout: Duration) -> EngineResult<()> {
         self.gate()?;
         self.inner.wait_removed(id, timeout).await

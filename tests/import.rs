@@ -312,3 +312,25 @@ fn tuning_network_modes_ipam_and_interpolated_numbers_translate() {
     assert!(left[0].starts_with("not translated: services.db.networks.back.priority:"), "{}", r.stderr);
     validate(&out);
 }
+
+#[test]
+fn completed_dependencies_and_replicated_jobs_become_jobs() {
+    let (_tmp, dir) = copy("jobs");
+    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    validate(&dir.join("manifests"));
+    let app = fs::read_to_string(dir.join("manifests/app.yaml")).unwrap();
+    for want in ["migrate: completed", "seed: completed", "required: false", "restart: true"] {
+        assert!(app.contains(want), "{want} missing in:\n{app}");
+    }
+    for job in ["migrate", "seed"] {
+        let text = fs::read_to_string(dir.join(format!("manifests/{job}.yaml"))).unwrap();
+        assert!(text.contains("mode: job"), "{text}");
+    }
+    let migrate = fs::read_to_string(dir.join("manifests/migrate.yaml")).unwrap();
+    assert!(!migrate.contains("restart") && !migrate.contains("healthcheck"), "{migrate}");
+    for line in ["services.migrate.restart", "services.migrate.healthcheck"] {
+        assert!(r.stderr.contains(line), "{line} not reported in:\n{}", r.stderr);
+    }
+    assert!(!r.stderr.contains("depends_on"), "{}", r.stderr);
+}

@@ -7,7 +7,7 @@ use tracing::debug;
 use super::outcome::{ActionError, ActionResult};
 use super::progress::Step;
 use super::replace::{replace, Replacement};
-use super::steps::{create, remove_gracefully, Context, WAIT_REMOVED};
+use super::steps::{create, create_from, remove_gracefully, run_job, Context, WAIT_REMOVED};
 use crate::engine::{Engine, EngineError};
 use crate::manifest::Service;
 use crate::plan::Action;
@@ -17,6 +17,40 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
     let engine = ctx.engine;
     let with_manifest = || service.ok_or(ActionError::NoManifest(action.kind()));
     match action {
+        Action::Create { replica, name, start } if service.is_some_and(Service::is_job) => {
+            let service = with_manifest()?;
+            let (id, image_id) = create_from(ctx, service, *replica, name).await?;
+            match start {
+                true => run_job(ctx, service, &id, &image_id).await,
+                false => Ok(()),
+            }
+        }
+        // A job is not replaced through the health gate: its old run is over, so it is removed
+        // and the new spec runs to its end.
+        Action::Replace { replica, name, old, start, .. } if service.is_some_and(Service::is_job) => {
+            let service = with_manifest()?;
+            remove_gracefully(ctx, old).await?;
+            let (id, image_id) = create_from(ctx, service, *replica, name).await?;
+            match start {
+                true => run_job(ctx, service, &id, &image_id).await,
+                false => Ok(()),
+            }
+        }
+        Action::Start { container } if service.is_some_and(Service::is_job) => {
+            let service = with_manifest()?;
+            let observed = ctx.observed_container(&container.id);
+            let image_id = observed.map(|c| c.image_id.clone()).unwrap_or_default();
+            match run_job(ctx, service, &container.id, &image_id).await {
+                // An auto-removing job Docker is deleting: it is absent, so make a new one.
+                Err(ActionError::Engine(EngineError::MarkedForRemoval(_) | EngineError::NotFound { .. })) => {
+                    engine.wait_removed(&container.id, WAIT_REMOVED).await?;
+                    let replica = observed.map(|c| c.replica()).unwrap_or(1);
+                    let (id, image_id) = create_from(ctx, service, replica, &container.name).await?;
+                    run_job(ctx, service, &id, &image_id).await
+                }
+                other => other,
+            }
+        }
         Action::Create { replica, name, start } => {
             let id = create(ctx, with_manifest()?, *replica, name).await?;
             if *start {

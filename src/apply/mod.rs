@@ -4,7 +4,9 @@
 //! - Networks and volumes are created before any service is touched, and pruned after.
 //! - One service's actions run in order; different services run concurrently, at most
 //!   `concurrency` at a time, and a service starts only after the services it `dependsOn` are
-//!   started (or healthy, as asked).
+//!   started (or healthy, or, for a job, completed: exited 0, as asked).
+//! - A job (`mode: job`) is run to its end inside its action; its exit code decides its result,
+//!   and a failed job fails its dependants with `DependencyFailure::JobFailed` naming the code.
 //! - A failed service never stops the others; each service's result is reported.
 //! - Apply trusts Docker's answers only as the engine maps them: an `--rm` container that Docker
 //!   removed first is a success, never a failure.
@@ -21,7 +23,7 @@ use tracing::{debug, warn, Instrument};
 use crate::engine::{Engine, EngineError};
 use crate::manifest::model::DependCondition;
 use crate::manifest::Desired;
-use crate::observe::Observed;
+use crate::observe::{Observed, RunState};
 use crate::plan::{Plan, ResourceAction, ServicePlan};
 use crate::secrets::store::FileStore;
 
@@ -94,7 +96,7 @@ pub async fn apply<E: Engine>(
     let mut senders = BTreeMap::new();
     let mut receivers = BTreeMap::new();
     for name in plan.services.keys() {
-        let (tx, rx) = watch::channel(None::<bool>);
+        let (tx, rx) = watch::channel(None::<Finished>);
         senders.insert(name.clone(), tx);
         receivers.insert(name.clone(), rx);
     }
@@ -113,7 +115,7 @@ pub async fn apply<E: Engine>(
                 steps::collect_files(&ctx, name).await;
             }
             ctx.progress.step(if result.failure.is_none() { Step::Done } else { Step::Failed });
-            let _ = done.send(Some(result.failure.is_none()));
+            let _ = done.send(Some(Finished::of(&result)));
             (name.clone(), result)
         }
         .instrument(span)
@@ -128,7 +130,7 @@ async fn run_service<E: Engine>(
     ctx: &steps::Context<'_, E>,
     name: &str,
     sp: &ServicePlan,
-    receivers: &BTreeMap<String, watch::Receiver<Option<bool>>>,
+    receivers: &BTreeMap<String, watch::Receiver<Option<Finished>>>,
     limit: &Semaphore,
 ) -> ServiceResult {
     let mut result = ServiceResult::default();
@@ -170,13 +172,17 @@ async fn wait_for_dependency<E: Engine>(
     ctx: &steps::Context<'_, E>,
     dep: &str,
     condition: DependCondition,
-    receivers: &BTreeMap<String, watch::Receiver<Option<bool>>>,
+    receivers: &BTreeMap<String, watch::Receiver<Option<Finished>>>,
 ) -> Result<(), DependencyFailure> {
+    let mut converged_now = false;
     if let Some(rx) = receivers.get(dep) {
         let mut rx = rx.clone();
-        let ok = rx.wait_for(|v| v.is_some()).await.map(|v| v.unwrap_or(false)).unwrap_or(false);
-        if !ok {
-            return Err(DependencyFailure::DidNotConverge);
+        let finished =
+            rx.wait_for(|v| v.is_some()).await.map(|v| v.unwrap_or(Finished::Failed)).unwrap_or(Finished::Failed);
+        match finished {
+            Finished::Converged => converged_now = true,
+            Finished::JobFailed(code) => return Err(DependencyFailure::JobFailed { code }),
+            Finished::Failed => return Err(DependencyFailure::DidNotConverge),
         }
     }
     let Some(dep_service) = ctx.desired.services.get(dep) else {
@@ -188,6 +194,15 @@ async fn wait_for_dependency<E: Engine>(
             DependencyFailure::NoManifest
         });
     };
+    if condition == DependCondition::Completed || dep_service.is_job() {
+        // A job that ran in this apply converged only by exiting 0. A job waited for as
+        // `started` (compose's list form) is waited for to its completion too: once it has
+        // exited it will never run again, so "running" could never be seen.
+        return match converged_now {
+            true => Ok(()),
+            false => job_completed(ctx, dep_service).await,
+        };
+    }
     let timeout = dep_service.update.health_timeout.max(Duration::from_secs(30));
     for name in dep_service.container_names() {
         wait::until_ready(ctx.engine, &name, condition == DependCondition::Healthy, timeout)
@@ -195,6 +210,47 @@ async fn wait_for_dependency<E: Engine>(
             .map_err(|reason| DependencyFailure::NotReady { condition, reason })?;
     }
     Ok(())
+}
+
+/// How a service's part of an apply ended, as its dependants need to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finished {
+    Converged,
+    /// A job that ran and exited with this code (not 0).
+    JobFailed(i64),
+    Failed,
+}
+
+impl Finished {
+    fn of(result: &ServiceResult) -> Finished {
+        match &result.failure {
+            None => Finished::Converged,
+            Some(ServiceFailure::Action { error: ActionError::JobFailed { code }, .. }) => Finished::JobFailed(*code),
+            Some(_) => Finished::Failed,
+        }
+    }
+}
+
+/// Has the job `dep`, which this apply did not run, completed? Its container tells (a running
+/// one is waited for to its end); an auto-removed one's record does ([`Observed::jobs`]).
+async fn job_completed<E: Engine>(
+    ctx: &steps::Context<'_, E>,
+    dep: &crate::manifest::Service,
+) -> Result<(), DependencyFailure> {
+    let name = dep.container_names().into_iter().next().unwrap_or_default();
+    let engine_failure = |e: EngineError| DependencyFailure::JobNotCompleted(Some(NotReady::Engine(e)));
+    let info = ctx.engine.inspect_container(&name).await.map_err(engine_failure)?;
+    let code = match info {
+        Some(info) if info.state.is_up() => ctx.engine.run_to_exit(&info.id, false).await.map_err(engine_failure)?,
+        Some(info) if info.state == RunState::Created => None,
+        Some(info) => info.exit_code,
+        None => ctx.observed.jobs.get(&dep.name).map(|r| r.exit_code),
+    };
+    match code {
+        Some(0) => Ok(()),
+        Some(code) => Err(DependencyFailure::JobFailed { code }),
+        None => Err(DependencyFailure::JobNotCompleted(None)),
+    }
 }
 
 /// Creates (`create == true`) or prunes the plan's networks and volumes.

@@ -104,6 +104,12 @@ pub enum ActionError {
     /// Its secret and config files could not be written, or a container's were not found.
     #[error("secret and config files: {0}")]
     Files(String),
+    /// A job (`mode: job`) ran and exited with a code other than 0.
+    #[error("the job failed: it exited with code {code}")]
+    JobFailed { code: i64 },
+    /// A job's container was gone before Docker's wait could tell its exit code.
+    #[error("the job's container was gone before its exit code was known")]
+    JobExitLost,
 }
 
 pub type ActionResult<T = ()> = Result<T, ActionError>;
@@ -121,8 +127,14 @@ pub enum DependencyFailure {
     /// Declared, but its secrets, env files or configs could not be read.
     #[error("could not be resolved: its secrets, env files or configs cannot be read (see the problems)")]
     Unresolved,
-    #[error("is not {}: {reason}", match condition { DependCondition::Started => "started", DependCondition::Healthy => "healthy" })]
+    #[error("is not {}: {reason}", match condition { DependCondition::Started => "started", DependCondition::Healthy => "healthy", DependCondition::Completed => "completed" })]
     NotReady { condition: DependCondition, reason: NotReady },
+    /// The job this service waits for (`completed`) exited with a code other than 0.
+    #[error("is a job that failed: it exited with code {code}")]
+    JobFailed { code: i64 },
+    /// The job this service waits for has not completed, and its exit is not known.
+    #[error("is a job that has not completed{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    JobNotCompleted(Option<NotReady>),
 }
 
 /// Why one service did not converge.

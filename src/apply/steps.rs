@@ -115,6 +115,17 @@ pub async fn create<E: Engine>(
     replica: u32,
     name: &str,
 ) -> ActionResult<String> {
+    Ok(create_from(ctx, service, replica, name).await?.0)
+}
+
+/// [`create`], returning the container's ID and the image ID it was made from (what its spec
+/// hash was made with).
+pub async fn create_from<E: Engine>(
+    ctx: &Context<'_, E>,
+    service: &Service,
+    replica: u32,
+    name: &str,
+) -> ActionResult<(String, String)> {
     let (image, image_id) = resolve_image(ctx, service).await?;
     ctx.progress.step(Step::Creating);
     let request = CreateRequest {
@@ -125,7 +136,33 @@ pub async fn create<E: Engine>(
         labels: container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
         provided: provide(ctx, service)?,
     };
-    create_request(ctx, &request).await
+    Ok((create_request(ctx, &request).await?, image_id))
+}
+
+/// Runs a job's container `id` (made from `image_id`) to its end and records the run under the
+/// state dir ([`crate::jobs`]) when there is one. An exit code other than 0 is a failure.
+pub async fn run_job<E: Engine>(ctx: &Context<'_, E>, service: &Service, id: &str, image_id: &str) -> ActionResult {
+    ctx.progress.step(Step::Starting);
+    let Some(code) = ctx.engine.run_to_exit(id, true).await? else {
+        return Err(ActionError::JobExitLost);
+    };
+    info!(code, "job exited");
+    if let Some(store) = ctx.store {
+        let record = crate::jobs::JobRecord {
+            spec_hash: crate::spec_hash::hash_canonical(&service.canonical, image_id),
+            image_id: image_id.to_string(),
+            exit_code: code,
+            finished_at: crate::jobs::now_unix(),
+        };
+        // Not fatal: without the record an autoRemove job only runs again at the next apply.
+        if let Err(error) = crate::jobs::write(store.state_dir(), ctx.instance, &service.name, &record) {
+            tracing::warn!(%error, "the job's run could not be recorded");
+        }
+    }
+    match code {
+        0 => Ok(()),
+        code => Err(ActionError::JobFailed { code }),
+    }
 }
 
 /// What a container of `service` is given besides its spec: its sealed env values, and its secret

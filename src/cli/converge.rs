@@ -56,7 +56,8 @@ pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Re
     let loaded = source.load(global, false, policy)?;
     runtime()?.block_on(async {
         let engine = connect(global).await?;
-        let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
+        let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
+        observed.jobs = crate::jobs::load(&source.git.state_dir(&global.instance), &global.instance, &loaded.desired);
         let plan = make_plan(&loaded.desired, &observed);
         render::print_data(global.output, &plan, || render::plan_text(&plan, &loaded.desired, style(global)))?;
         Ok(ExitCode::from(match (is_clean(&loaded) && plan.refused.is_empty(), plan.is_empty()) {
@@ -118,7 +119,8 @@ pub fn status(
     let loaded = super::secrets::prepare(load_folder(&dir, false)?, policy, &resolver);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
-        let observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
+        let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
+        observed.jobs = crate::jobs::load(&state_dir, &global.instance, &loaded.desired);
         let plan = make_plan(&loaded.desired, &observed);
         let mut rows = render::status_rows(&loaded.desired, &observed, &plan);
         let source = match controller {

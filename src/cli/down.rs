@@ -169,6 +169,10 @@ pub fn run(args: DownArgs, global: &Global) -> anyhow::Result<ExitCode> {
             // source's snapshots do: they belong to the state dir, not to the containers).
             let state_dir =
                 args.state_dir.clone().unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(instance));
+            // A stack taken down runs its jobs again when it comes back up.
+            if let Err(e) = crate::jobs::forget(&state_dir, instance) {
+                eprintln!("moor: could not remove the job records: {e}");
+            }
             let store = crate::secrets::store::FileStore::new(state_dir);
             if let Err(e) = store.gc_services(&Default::default()) {
                 eprintln!("moor: could not remove the secret and config files: {e}");

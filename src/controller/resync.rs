@@ -49,7 +49,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
             state.conflicts.clear();
         }
         let desired = self.desired.clone();
-        let observed = match observe(self.engine.as_ref(), &self.config.instance, &desired).await {
+        let mut observed = match observe(self.engine.as_ref(), &self.config.instance, &desired).await {
             Ok(o) => o,
             Err(e) => {
                 self.shared.set_docker_ok(false);
@@ -58,6 +58,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
             }
         };
         self.shared.set_docker_ok(true);
+        if let Some(store) = &self.config.store {
+            observed.jobs = crate::jobs::load(store.state_dir(), &self.config.instance, &desired);
+        }
         let plan = plan(&desired, &observed);
         let by_service = observed.by_service();
         let now = Instant::now();
@@ -72,7 +75,10 @@ impl<E: Engine, S: Source> Controller<E, S> {
             self.shared.service(name, |s| {
                 s.desired = service.desired_summary();
                 s.crash_loop = crash_loop;
-                s.observed = crate::observe::summary(containers);
+                s.observed = match service.is_job() {
+                    true => crate::observe::job_summary(containers, observed.jobs.get(name)),
+                    false => crate::observe::summary(containers),
+                };
                 s.in_sync = !pending && !held;
                 if !pending {
                     s.last_error = held_error;

@@ -61,8 +61,14 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
                 return out;
             }
         };
+        if let Some(store) = &job.store {
+            observed.jobs = crate::jobs::load(store.state_dir(), &job.instance, &desired);
+        }
         let containers = observed.by_service().get(job.key.as_str()).cloned().unwrap_or_default();
-        out.observed = Some(crate::observe::summary(&containers));
+        out.observed = Some(match desired.services.get(&job.key).filter(|s| s.is_job()) {
+            Some(_) => crate::observe::job_summary(&containers, observed.jobs.get(&job.key)),
+            None => crate::observe::summary(&containers),
+        });
         out.image_before = containers.first().map(|c| c.image_id.clone());
         if let Some(pin) = &job.pin {
             observed.pinned.insert(job.key.clone(), pin.clone());

@@ -24,7 +24,7 @@ use bollard::errors::Error as BollardError;
 use bollard::models::{NetworkConnectRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, LogsOptionsBuilder,
-    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -213,6 +213,13 @@ fn health_from_status(status: &str) -> Health {
     WORDING.iter().find(|(words, _)| status.contains(words)).map(|(_, h)| *h).unwrap_or(Health::None)
 }
 
+/// The exit code in the list call's status text, such as `Exited (3) 2 minutes ago`: API 1.41's
+/// list has no exit code field.
+fn exit_code_from_status(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest.split_once(')')?.0.parse().ok()
+}
+
 fn label_filter(instance: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![format!("{}={instance}", labels::INSTANCE)])])
 }
@@ -275,6 +282,7 @@ impl Engine for DockerEngine {
                     image: c.image.unwrap_or_default(),
                     image_id: c.image_id.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
+                    exit_code: exit_code_from_status(&status),
                     labels: to_btree(c.labels),
                 }
             })
@@ -459,6 +467,34 @@ impl Engine for DockerEngine {
         }
     }
 
+    async fn run_to_exit(&self, id: &str, start: bool) -> EngineResult<Option<i64>> {
+        let condition = if start { "next-exit" } else { "not-running" };
+        let options = WaitContainerOptions { condition: condition.to_string() };
+        let (docker, key) = (self.docker.clone(), id.to_string());
+        // The wait runs on its own connection, sent before the start: Docker registers its
+        // waiter as the request arrives, and a start takes far longer (namespaces, mounts) than
+        // that. Should the wait still arrive after an auto-removed container is gone, it answers
+        // 404 and the caller reports the exit code as lost.
+        let waiter = tokio::spawn(async move { docker.wait_container(&key, Some(options)).next().await });
+        if start {
+            // A round trip of the daemon's own, so that the wait's request is on its way first.
+            self.inspect_container(id).await?;
+            if let Err(error) = self.start(id).await {
+                waiter.abort();
+                return Err(error);
+            }
+        }
+        let answer = waiter.await.map_err(|e| EngineError::Unavailable(format!("the wait for {id} ended: {e}")))?;
+        match answer {
+            Some(Ok(response)) => Ok(Some(response.status_code)),
+            // bollard turns a non-zero exit into an error that carries the code.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(Some(code)),
+            Some(Err(e)) if status_of(&e) == Some(404) => Ok(None),
+            Some(Err(e)) => Err(classify(e)),
+            None => Err(EngineError::Unavailable(format!("the wait for {id} ended without an answer"))),
+        }
+    }
+
     async fn wait_removed(&self, id: &str, timeout: Duration) -> EngineResult<()> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -568,6 +604,10 @@ mod tests {
         assert_eq!(health_from_status("Up 3 seconds (unhealthy)"), Health::Unhealthy);
         assert_eq!(health_from_status("Up 1 second (health: starting)"), Health::Starting);
         assert_eq!(health_from_status("Exited (0) 2 minutes ago"), Health::None);
+        assert_eq!(exit_code_from_status("Exited (0) 2 minutes ago"), Some(0));
+        assert_eq!(exit_code_from_status("Exited (137) 1 second ago"), Some(137));
+        assert_eq!(exit_code_from_status("Up 3 seconds (healthy)"), None);
+        assert_eq!(exit_code_from_status("Created"), None);
     }
 
     #[test]

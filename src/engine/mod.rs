@@ -10,7 +10,8 @@
 //!     removal has finished;
 //!   - inspect answers `Ok(None)` for 404.
 //! - Every call ends: each has a deadline suited to it ([`deadlines`]), after which it answers
-//!   [`EngineError::Timeout`]. Only the event stream and a followed log have none.
+//!   [`EngineError::Timeout`]. Only the event stream, a followed log and a job's wait
+//!   ([`Engine::run_to_exit`]) have none.
 //! - The trait speaks moor's types, not bollard's, so that an in-memory fake can stand in for
 //!   controller edge cases.
 
@@ -211,6 +212,13 @@ pub trait Engine: Send + Sync + 'static {
     fn stop(&self, id: &str, timeout: Duration) -> impl Future<Output = EngineResult<()>> + Send;
     /// Removes the container (force, keeping named volumes) and returns once it is gone.
     fn remove(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Runs a job's container to its end and returns its exit code. With `start`, Docker's wait
+    /// (condition `next-exit`) is taken before the container is started, so that the code of an
+    /// auto-removing container is not lost when Docker deletes it on exit; without, it waits for
+    /// the running container to stop (`not-running`). No deadline in total: a job takes as long
+    /// as it takes. `Ok(None)`: it ran, but was gone before the wait could tell its code. A
+    /// start that fails is that error (`NotFound`, `MarkedForRemoval`, ...).
+    fn run_to_exit(&self, id: &str, start: bool) -> impl Future<Output = EngineResult<Option<i64>>> + Send;
     /// Returns once the container no longer exists.
     fn wait_removed(&self, id: &str, timeout: Duration) -> impl Future<Output = EngineResult<()>> + Send;
     fn rename(&self, id: &str, name: &str) -> impl Future<Output = EngineResult<()>> + Send;

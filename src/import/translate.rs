@@ -429,9 +429,32 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
     if !resources.is_empty() {
         spec.insert(key("resources"), Value::Mapping(resources));
     }
+    job_fields(ctx, compose_name, &at, &mut spec);
     super::translate_net::coerce_scalars(&mut spec);
     ctx.emit("Service", format!("{name}.yaml"), &name, labels, Some(spec), &at);
     Ok(())
+}
+
+/// A service another waits for with `service_completed_successfully`, or one that
+/// `deploy.mode: replicated-job` made a job, becomes `mode: job`; what a job cannot hold (a
+/// restart policy, a healthcheck) is left out and reported, so that the manifest validates.
+fn job_fields(ctx: &mut Ctx, compose_name: &str, at: &str, spec: &mut Mapping) {
+    let awaited = ctx.project.services.values().any(|s| {
+        let condition = s.get("depends_on").and_then(|d| d.get(compose_name)).and_then(|d| d.get("condition"));
+        condition.and_then(Value::as_str) == Some("service_completed_successfully")
+    });
+    if !awaited && spec.get("mode").and_then(Value::as_str) != Some("job") {
+        return;
+    }
+    spec.insert(key("mode"), key("job"));
+    if spec.get("restart").is_some_and(|r| r.as_str() != Some("no")) {
+        spec.remove("restart");
+        ctx.report
+            .left_out(format!("{at}.restart"), "a job is not restarted by Docker: moor runs a failed job again itself");
+    }
+    if spec.remove("healthcheck").is_some() {
+        ctx.report.left_out(format!("{at}.healthcheck"), "a job is judged by its exit code, not a healthcheck");
+    }
 }
 
 fn translate_env(
@@ -672,17 +695,30 @@ fn translate_depends(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
                 let n = text(n);
                 let d_at = format!("{at}.{n}");
                 let mut condition = "started";
+                let mut long = Mapping::new();
                 for (k, val) in opts.as_mapping().into_iter().flatten() {
                     match (k.as_str().unwrap_or("?"), val.as_str()) {
                         ("condition", Some("service_started")) => {}
                         ("condition", Some("service_healthy")) => condition = "healthy",
+                        ("condition", Some("service_completed_successfully")) => condition = "completed",
+                        // Compose's defaults are moor's; the others need the long form.
+                        ("required", _) if val.as_bool() == Some(true) => {}
+                        ("restart", _) if val.as_bool() == Some(false) => {}
+                        (flag @ ("required" | "restart"), _) if val.as_bool().is_some() => {
+                            long.insert(key(flag), val.clone());
+                        }
                         ("condition", _) => {
                             ctx.report.left_out(format!("{d_at}.condition"), "not translated: waits until started")
                         }
                         (other, _) => ctx.report.left_out(format!("{d_at}.{other}"), "not translated"),
                     }
                 }
-                deps.insert(key(&dns_name(&n)), key(condition));
+                if long.is_empty() {
+                    deps.insert(key(&dns_name(&n)), key(condition));
+                } else {
+                    long.insert(key("condition"), key(condition));
+                    deps.insert(key(&dns_name(&n)), Value::Mapping(long));
+                }
             }
         }
         _ => ctx.report.left_out(at, "a list or a mapping"),
@@ -762,6 +798,10 @@ fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, reso
         match k {
             "replicas" => {
                 spec.insert(key("replicas"), val.clone());
+            }
+            "mode" if val.as_str() == Some("replicated") => {}
+            "mode" if val.as_str() == Some("replicated-job") => {
+                spec.insert(key("mode"), key("job"));
             }
             "resources" => {
                 for (rk, rv) in val.as_mapping().into_iter().flatten() {

@@ -15,7 +15,7 @@
 //!   so locating is linear in the problems.
 //! - Messages never quote a value that may be free text (see `schema` and `value`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -555,12 +555,26 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
             }
         }
     }
+    // A dependency with `required: false` that no manifest declares is not waited for.
+    let declared: BTreeSet<String> = desired.services.keys().cloned().collect();
+    for service in desired.services.values_mut() {
+        let optional = service.depends_optional.clone();
+        service.depends_on.retain(|dep, _| declared.contains(dep) || !optional.contains(dep));
+    }
     for service in desired.services.values() {
-        for dep in service.depends_on.keys() {
-            if !desired.services.contains_key(dep) {
+        for (dep, condition) in &service.depends_on {
+            let Some(target) = desired.services.get(dep) else {
                 let message = format!("depends on {dep:?}, which no Service manifest declares");
                 problems.push(source_problem(&service.source, "spec.dependsOn", message));
-            }
+                continue;
+            };
+            let message = match (condition, target.is_job()) {
+                (raw::DependCondition::Completed, false) => format!("completed needs {dep:?} to be a job (mode: job); a kept-running service never completes: use started or healthy"),
+                (raw::DependCondition::Healthy, true) => format!("{dep:?} is a job (mode: job), which has no healthcheck: use completed to wait for its success"),
+                _ => continue,
+            };
+            let path = FieldPath::root().key("spec").key("dependsOn").key(dep);
+            problems.push(problem_at(&service.source, &path, message));
         }
     }
     if let Some(cycle) = find_cycle(&desired) {

@@ -25,6 +25,7 @@ use serde::Serialize;
 
 mod convert;
 pub mod convert_host;
+mod convert_job;
 pub mod convert_refs;
 mod convert_tuning;
 pub mod guard;

@@ -12,7 +12,7 @@
 //!   matter to Docker (ports, mounts, networks) are sorted here: reordering a manifest must not
 //!   recreate a container.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ pub use super::convert::parse_port;
 pub(super) use super::convert::resolve_bind;
 use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
 use super::convert_host;
+use super::convert_job;
 use super::convert_refs;
 use super::convert_tuning;
 use super::limits;
@@ -31,7 +32,7 @@ use super::raw;
 use super::units::{self, duration_text};
 
 pub use super::refs::{FileKind, FileMount, ServiceRefs, Values};
-pub use raw::{DependCondition, Protocol, PullPolicy, State, Strategy, Watch};
+pub use raw::{DependCondition, Mode, Protocol, PullPolicy, State, Strategy, Watch};
 
 /// The defaults of the `moor/v1` format.
 pub struct Defaults {
@@ -120,9 +121,19 @@ pub struct Service {
     #[serde(skip)]
     pub written: Written,
     pub state: State,
+    /// A kept-running service, or a job run to completion once (shown only for a job).
+    #[serde(skip_serializing_if = "is_service")]
+    pub mode: Mode,
     pub pull: PullPolicy,
     pub replicas: u32,
     pub depends_on: BTreeMap<String, DependCondition>,
+    /// Dependencies with `required: false`: not waited for when no manifest declares them.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub depends_optional: BTreeSet<String>,
+    /// Dependencies with `restart: true`: when one of them gets a container created, replaced or
+    /// started, this service's running containers are restarted after it (see `plan`).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub restart_with: BTreeSet<String>,
     pub update: UpdatePolicy,
     pub container: ContainerSpec,
     /// What the service asks of Secrets, env files and configs, as written. Resolving
@@ -140,16 +151,25 @@ pub struct Service {
     pub legacy_canonical: Option<String>,
 }
 
+fn is_service(mode: &Mode) -> bool {
+    *mode == Mode::Service
+}
+
 impl Service {
     /// The desired state for status: `running`, `running x3`, `stopped` or `absent`.
     pub fn desired_summary(&self) -> String {
         match (self.state, self.replicas) {
+            (State::Running, _) if self.is_job() => "completed (job)".into(),
             (State::Running, n) if n > 1 => format!("running x{n}"),
             (state, _) => format!("{state:?}").to_lowercase(),
         }
     }
 
     /// The container names of this service: the service name, or `name-1` .. `name-N`.
+    pub fn is_job(&self) -> bool {
+        self.mode == Mode::Job
+    }
+
     pub fn container_names(&self) -> Vec<String> {
         if self.replicas == 1 {
             vec![self.name.clone()]
@@ -612,6 +632,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
             );
         }
     }
+    convert_job::check_job(spec, &sp, restart, &mut c);
     if auto_remove && state == State::Stopped {
         c.report(
             sp.key("state"),
@@ -695,14 +716,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
 
-    let mut depends_on = BTreeMap::new();
-    match &spec.depends_on {
-        None => {}
-        Some(raw::DependsOn::List(names)) => {
-            depends_on.extend(names.iter().map(|n| (n.clone(), DependCondition::Started)));
-        }
-        Some(raw::DependsOn::Map(map)) => depends_on.extend(map.clone()),
-    }
+    let (depends_on, depends_optional, restart_with) = convert_job::convert_depends(spec.depends_on.as_ref());
     if depends_on.contains_key(&name) {
         c.report(sp.key("dependsOn"), format!("service {name:?} cannot depend on itself"));
     }
@@ -765,9 +779,12 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         source: None,
         written,
         state,
+        mode: spec.mode.unwrap_or_default(),
         pull: spec.pull.unwrap_or(PullPolicy::Missing),
         replicas,
         depends_on,
+        depends_optional,
+        restart_with,
         update: update.expect("no problems"),
         container,
         refs,

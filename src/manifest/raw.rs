@@ -134,6 +134,10 @@ pub struct ServiceSpec {
     /// Desired state (default `running`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
+    /// `service` (default): kept running. `job`: run to completion once, run again only when its
+    /// spec changes; others wait for it with `dependsOn: { name: completed }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     /// Image reference, for example `registry.example:5000/shop/web:1.4`.
     pub image: String,
     /// When to pull the image (default `missing`).
@@ -578,12 +582,36 @@ pub enum Size {
 pub struct Duration(pub String);
 
 /// Services this one waits for: a list of names (condition `started`), or a map from name to
-/// condition.
+/// condition, or to `{ condition, required, restart }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DependsOn {
     List(Vec<String>),
-    Map(BTreeMap<String, DependCondition>),
+    Map(BTreeMap<String, Depend>),
+}
+
+/// One dependency: its condition, or the long form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Depend {
+    Condition(DependCondition),
+    Long(DependLong),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DependLong {
+    /// Default `started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<DependCondition>,
+    /// `false`: a dependency no manifest declares is not waited for, rather than a problem
+    /// (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// `true`: this service is restarted after the dependency's containers are created,
+    /// replaced or started again (default `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -591,6 +619,17 @@ pub enum DependsOn {
 pub enum DependCondition {
     Started,
     Healthy,
+    /// The dependency is a job (`mode: job`) that exited 0.
+    Completed,
+}
+
+/// What a Service is: kept running, or run to completion once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Service,
+    Job,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -39,6 +39,7 @@ pub fn built_from(spec: &ContainerSpec, svc: &str, name: &str, replica: u32, sta
         image: spec.image.clone(),
         image_id: IMAGE_ID.to_string(),
         created: 100,
+        exit_code: None,
         labels,
     }
 }

@@ -13,6 +13,10 @@
 //! - A service the host policy refuses ([`Desired::refused`]) gets no action at all: it is not
 //!   created, replaced, started or stopped, and, being declared, never pruned. The plan lists
 //!   it in [`Plan::refused`].
+//! - A job (`mode: job`) runs to completion once: its container is started when it was never
+//!   started or failed (exit code not 0), left alone when it runs or exited 0, and created again
+//!   only when its spec changed, or when its container is gone and no record of a successful run
+//!   under this spec ([`Observed::jobs`]) says it completed.
 //! - Any number of owned containers per service is accepted (crash leftovers): the best one is
 //!   kept, the rest removed, and the survivor renamed to its proper name.
 
@@ -29,6 +33,8 @@ use crate::spec_hash::hash_canonical;
 mod diff;
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod jobs_tests;
 #[cfg(test)]
 mod tests;
 
@@ -234,11 +240,13 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
 
     for service in desired.services.values() {
         let owned = by_service.get(service.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        let sp = plan_service(service, owned, &observed.conflicts, &observed.pinned);
+        let sp = plan_service(service, owned, observed);
         if !sp.actions.is_empty() || !sp.conflicts.is_empty() {
             out.services.insert(service.name.clone(), sp);
         }
     }
+
+    restart_with_dependencies(desired, &by_service, &mut out);
 
     // A refused service is declared: its containers are left exactly as they are.
     out.refused = desired.refused.iter().map(|(name, r)| (name.clone(), r.problems.clone())).collect();
@@ -286,6 +294,33 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     out
 }
 
+/// `dependsOn: { db: { restart: true } }` (compose's `restart: true`): a running service that
+/// needs nothing itself is stopped and started again after a dependency gets a container
+/// created, replaced or started in this plan (the start waits for the dependency, as any does).
+fn restart_with_dependencies(desired: &Desired, by_service: &BTreeMap<&str, Vec<&ObservedContainer>>, out: &mut Plan) {
+    let brings_up = |sp: &ServicePlan| {
+        sp.actions.iter().any(|a| matches!(a.kind(), ActionKind::Create | ActionKind::Replace | ActionKind::Start))
+    };
+    for service in desired.services.values().filter(|s| s.state == State::Running && !s.is_job()) {
+        let moved = service.restart_with.iter().any(|d| out.services.get(d).is_some_and(brings_up));
+        if !moved || out.services.contains_key(&service.name) {
+            continue; // nothing moved, or it is being converged anyway
+        }
+        let mut running: Vec<&ObservedContainer> = by_service
+            .get(service.name.as_str())
+            .map(|cs| cs.iter().copied().filter(|c| c.state.is_up()).collect())
+            .unwrap_or_default();
+        running.sort_by(|a, b| a.name.cmp(&b.name));
+        let actions: Vec<Action> = running
+            .iter()
+            .flat_map(|c| [Action::Stop { container: (*c).into() }, Action::Start { container: (*c).into() }])
+            .collect();
+        if !actions.is_empty() {
+            out.services.insert(service.name.clone(), ServicePlan { actions, ..ServicePlan::default() });
+        }
+    }
+}
+
 fn remove_or_wait(c: &ObservedContainer, reason: &str) -> Action {
     if c.state == RunState::Removing {
         Action::WaitRemoved { container: c.into() }
@@ -294,12 +329,8 @@ fn remove_or_wait(c: &ObservedContainer, reason: &str) -> Action {
     }
 }
 
-fn plan_service(
-    service: &Service,
-    owned: &[&ObservedContainer],
-    conflicts: &BTreeMap<String, String>,
-    pinned: &BTreeMap<String, String>,
-) -> ServicePlan {
+fn plan_service(service: &Service, owned: &[&ObservedContainer], observed: &Observed) -> ServicePlan {
+    let (conflicts, pinned) = (&observed.conflicts, &observed.pinned);
     let mut sp = ServicePlan::default();
     let mut owned: Vec<&ObservedContainer> = owned.to_vec();
     owned.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
@@ -338,7 +369,7 @@ fn plan_service(
         // the new one as it is would start it without the gate and remove the healthy old one;
         // it is removed instead, and the old one replaced again, health gate and rollback
         // included.
-        if start {
+        if start && !service.is_job() {
             if let [(true, new), ..] = candidates.as_slice() {
                 if !new.state.is_up() {
                     if let Some(at) = candidates.iter().position(|(current, c)| !current && c.state.is_up()) {
@@ -363,7 +394,16 @@ fn plan_service(
             continue;
         }
         let Some((current, best)) = best else {
-            sp.actions.push(Action::Create { replica, name: name.clone(), start });
+            // A job whose container is gone (autoRemove) but whose record says it completed
+            // under this spec and image: it is done, and is not run again.
+            let completed = observed.jobs.get(&service.name).is_some_and(|r| {
+                r.succeeded()
+                    && r.spec_hash == hash_canonical(&service.canonical, &r.image_id)
+                    && pinned.is_none_or(|id| *id == r.image_id)
+            });
+            if !(service.is_job() && completed) {
+                sp.actions.push(Action::Create { replica, name: name.clone(), start });
+            }
             continue;
         };
         if !current {
@@ -385,6 +425,15 @@ fn plan_service(
         }
         if !holds_name {
             sp.actions.push(Action::Rename { container: best.into(), to: name.clone() });
+        }
+        if service.is_job() {
+            // A job runs to completion once: one that runs goes on, one that exited 0 is done,
+            // one never started or failed (a non-zero or unknown code) runs (again).
+            let done = best.state.is_up() || best.state == RunState::Paused || best.exit_code == Some(0);
+            if start && !done {
+                sp.actions.push(Action::Start { container: best.into() });
+            }
+            continue;
         }
         match (service.state, best.state.is_up() || best.state == RunState::Paused) {
             (State::Running, false) => sp.actions.push(Action::Start { container: best.into() }),

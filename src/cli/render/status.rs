@@ -50,7 +50,10 @@ pub fn status_rows(desired: &Desired, observed: &Observed, plan: &Plan) -> Vec<S
         rows.push(StatusRow {
             service: name.clone(),
             desired: service.desired_summary(),
-            observed: crate::observe::summary(&containers),
+            observed: match service.is_job() {
+                true => crate::observe::job_summary(&containers, observed.jobs.get(name)),
+                false => crate::observe::summary(&containers),
+            },
             in_sync: sp.is_none(),
             health: health_summary(&containers),
             image: service.container.image.clone(),

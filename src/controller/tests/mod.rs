@@ -4,6 +4,7 @@
 
 mod deadlines;
 mod harness;
+mod jobs;
 mod policy;
 
 use std::collections::BTreeMap;

@@ -88,6 +88,8 @@ pub enum Op {
     Stop,
     Remove,
     WaitRemoved,
+    /// A job's run to its exit (`run_to_exit`).
+    Wait,
     Rename,
     CreateNetwork,
     RemoveNetwork,
@@ -514,6 +516,27 @@ impl Engine for FakeEngine {
             self.wait_gone(&id, REMOVAL_TIMEOUT).await?;
         }
         self.with(|w| w.late(Op::Remove))
+    }
+
+    async fn run_to_exit(&self, id: &str, start: bool) -> EngineResult<Option<i64>> {
+        within("Wait", self.deadlines().write, self.enter(Op::Wait)).await??;
+        let id = self
+            .with(|w| w.find(id))
+            .ok_or_else(|| EngineError::NotFound { what: format!("no such container: {id}") })?;
+        if start {
+            self.with(|w| {
+                w.exits.remove(&id);
+                w.start(&id)
+            })?;
+        }
+        loop {
+            let (exit, state) = self.with(|w| (w.exits.get(&id).copied(), w.state(&id)));
+            match (exit, state) {
+                (Some(code), state) if state != Some(RunState::Running) => return Ok(Some(code)),
+                (None, None) => return Ok(None),
+                _ => tokio::time::sleep(REMOVAL_POLL).await,
+            }
+        }
     }
 
     async fn wait_removed(&self, id: &str, timeout: Duration) -> EngineResult<()> {

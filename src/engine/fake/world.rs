@@ -90,6 +90,9 @@ pub(super) struct World {
     now: Instant,
     made: u64,
     last_created: i64,
+    /// The code of each container's last exit, kept after an auto-remove deleted it: what
+    /// Docker's wait call answers (see `FakeEngine::run_to_exit`).
+    pub exits: BTreeMap<String, i64>,
 }
 
 impl World {
@@ -116,6 +119,7 @@ impl World {
             now,
             made: 0,
             last_created: EPOCH_SECONDS - 1,
+            exits: BTreeMap::new(),
         }
     }
 
@@ -197,7 +201,7 @@ impl World {
         }
     }
 
-    fn state(&self, id: &str) -> Option<RunState> {
+    pub fn state(&self, id: &str) -> Option<RunState> {
         self.containers.get(id).map(|c| c.c.state)
     }
 
@@ -358,6 +362,7 @@ impl World {
     /// Marks a container exited, without events.
     fn terminate(&mut self, id: &str, code: i64) {
         if let Some(c) = self.containers.get_mut(id) {
+            self.exits.insert(id.to_string(), code);
             c.c.state = RunState::Exited;
             c.c.exit_code = code;
             c.exits_at = None;
@@ -490,6 +495,7 @@ impl World {
                 image: c.c.image.clone(),
                 image_id: c.c.image_id.clone(),
                 created: c.c.created,
+                exit_code: (c.c.state == RunState::Exited).then_some(c.c.exit_code),
                 labels: c.c.labels.clone(),
             })
             .collect();
