@@ -7,13 +7,15 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
-    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
-    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, DeviceRequest, EndpointIpamConfig, EndpointSettings, HealthConfig,
+    HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
+    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum, ThrottleDevice,
 };
 
 use super::CreateRequest;
 use crate::manifest::model::{Mount, Protocol, Restart};
+use crate::manifest::model_resources::{DeviceRate, ResourceOptions};
 use crate::manifest::ContainerSpec;
 use bollard::query_parameters::CreateContainerOptions;
 
@@ -138,7 +140,7 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         healthcheck,
         stop_signal: spec.stop_signal.clone(),
         stop_timeout: Some(i64::try_from(spec.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
-        host_config: Some(HostConfig {
+        host_config: Some(with_resources(&host.resource, HostConfig {
             port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
             mounts: Some(mounts),
             restart_policy: Some(restart_policy),
@@ -200,10 +202,57 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
             cgroup_parent: host.cgroup_parent.clone(),
             runtime: host.runtime.clone(),
             ..Default::default()
-        }),
+        })),
         networking_config,
         ..Default::default()
     }
+}
+
+/// Adds the resource, device and namespace fields (`model_resources`) to `hc`; unset ones stay
+/// unset, so a spec without them sends the body of the release before them.
+fn with_resources(r: &ResourceOptions, mut hc: HostConfig) -> HostConfig {
+    let throttle = |list: &[DeviceRate]| {
+        (!list.is_empty()).then(|| {
+            list.iter().map(|d| ThrottleDevice { path: Some(d.path.clone()), rate: Some(d.rate) }).collect()
+        })
+    };
+    hc.cpu_quota = r.cpu_quota;
+    hc.cpu_period = r.cpu_period;
+    hc.cpu_realtime_period = r.cpu_rt_period;
+    hc.cpu_realtime_runtime = r.cpu_rt_runtime;
+    hc.memory_swappiness = r.mem_swappiness;
+    hc.memory_swap = r.memswap_limit;
+    hc.blkio_weight = r.blkio.weight;
+    hc.blkio_weight_device = (!r.blkio.weight_device.is_empty()).then(|| {
+        r.blkio
+            .weight_device
+            .iter()
+            .map(|d| ResourcesBlkioWeightDevice { path: Some(d.path.clone()), weight: usize::try_from(d.rate).ok() })
+            .collect()
+    });
+    hc.blkio_device_read_bps = throttle(&r.blkio.device_read_bps);
+    hc.blkio_device_write_bps = throttle(&r.blkio.device_write_bps);
+    hc.blkio_device_read_iops = throttle(&r.blkio.device_read_iops);
+    hc.blkio_device_write_iops = throttle(&r.blkio.device_write_iops);
+    hc.storage_opt =
+        (!r.storage_opt.is_empty()).then(|| r.storage_opt.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    hc.device_cgroup_rules = some_vec(&r.device_cgroup_rules);
+    hc.uts_mode = r.uts.clone();
+    hc.device_requests = (!r.gpus.is_empty()).then(|| {
+        r.gpus
+            .iter()
+            .map(|g| DeviceRequest {
+                driver: Some(g.driver.clone().unwrap_or_default()),
+                count: g.count,
+                device_ids: some_vec(&g.device_ids),
+                // Docker's capabilities are an OR of ANDs; a request's list is one AND.
+                capabilities: Some(vec![g.capabilities.clone()]),
+                options: (!g.options.is_empty())
+                    .then(|| g.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            })
+            .collect()
+    });
+    hc
 }
 
 /// The query of the create call: the container's name, and the platform of the image (a query

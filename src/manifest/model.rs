@@ -23,6 +23,7 @@ pub(super) use super::convert::resolve_bind;
 use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
 use super::convert_host;
 use super::convert_refs;
+use super::convert_resources;
 use super::convert_tuning;
 use super::limits;
 use super::locate::FileText;
@@ -359,6 +360,9 @@ pub struct HostOptions {
     /// `os[/arch[/variant]]`, lower case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// CPU quotas, swap, block IO, storage options, device rules, UTS, GPUs (wt-res).
+    #[serde(flatten)]
+    pub resource: super::model_resources::ResourceOptions,
 }
 
 /// A service's settings on one network.
@@ -673,6 +677,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         resources.pids = r.pids.and_then(|n| c.check(rp.key("pids"), limits::pids(n)));
     }
     convert_tuning::convert_tuning(spec, &sp, resources.memory, &mut host, &mut c);
+    host.resource = convert_resources::convert_resources(spec, &sp, resources.memory, resources.cpus, &mut c);
 
     let stop_timeout = match &spec.stop_timeout {
         Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0).and_then(limits::stop_timeout)),

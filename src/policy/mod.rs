@@ -22,7 +22,8 @@
 //!   running pods.
 //! - Every power a manifest field can ask for is refused by default: host binds outside the
 //!   default lists, the host network, privileged mode, the host's pid and ipc namespaces,
-//!   capabilities beyond Docker's default set, host devices. A new such field must be too.
+//!   capabilities beyond Docker's default set, host devices, device cgroup rules, the host's
+//!   uts namespace, GPUs. A new such field must be too.
 //! - `readPaths` is not checked by [`check()`]: the files a manifest names are read after
 //!   loading, by the resolver, which holds them to [`Policy::read_paths`] and the source.
 
@@ -61,8 +62,11 @@ pub struct Policy {
     pub host_namespaces: HostNamespaces,
     /// Capabilities beyond Docker's default set that `capAdd` may name, without `CAP_`.
     pub capabilities: BTreeSet<String>,
-    /// Host devices (or folders of them) that `devices` may name.
+    /// Host devices (or folders of them) that `devices` may name. Only a list that covers all of
+    /// `/dev` allows `deviceCgroupRules`, which reach devices by number rather than path.
     pub devices: Vec<HostPath>,
+    /// May a service ask for GPUs (`gpus`).
+    pub gpus: bool,
     /// Folders outside the manifest source from which Secrets, env files and configs may be read:
     /// absolute, normalised, no `..`. The manifest source itself is always readable, whatever
     /// this says. The resolver (`crate::secrets::resolve`) checks a file's real path, symbolic
@@ -94,6 +98,7 @@ pub struct HostNamespaces {
     pub ipc: bool,
     pub user: bool,
     pub cgroup: bool,
+    pub uts: bool,
 }
 
 /// An inclusive range of host ports.
