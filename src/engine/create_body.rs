@@ -140,7 +140,7 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         healthcheck,
         stop_signal: spec.stop_signal.clone(),
         stop_timeout: Some(i64::try_from(spec.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
-        host_config: Some(with_resources(&host.resource, HostConfig {
+        host_config: Some(with_resources(&spec.resource, HostConfig {
             port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
             mounts: Some(mounts),
             restart_policy: Some(restart_policy),
@@ -466,5 +466,77 @@ mod tests {
         let log = hc.log_config.unwrap();
         assert_eq!(log.typ.as_deref(), Some("local"));
         assert_eq!(log.config.unwrap()["max-size"], "1m");
+    }
+
+    #[test]
+    fn the_resource_fields_reach_the_body_and_unset_ones_stay_out() {
+        use crate::manifest::model_resources::{DeviceRate, GpuRequest};
+        let request = |spec: crate::manifest::ContainerSpec| CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec,
+            labels: Default::default(),
+            provided: Default::default(),
+        };
+        let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
+        for key in [
+            "CpuQuota",
+            "CpuPeriod",
+            "CpuRealtimePeriod",
+            "CpuRealtimeRuntime",
+            "MemorySwappiness",
+            "MemorySwap",
+            "BlkioWeight",
+            "BlkioWeightDevice",
+            "BlkioDeviceReadBps",
+            "BlkioDeviceWriteIOps",
+            "StorageOpt",
+            "DeviceCgroupRules",
+            "UTSMode",
+            "DeviceRequests",
+        ] {
+            assert!(bare["HostConfig"].get(key).is_none(), "{key} in {bare}");
+        }
+
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        let r = &mut spec.resource;
+        (r.cpu_quota, r.cpu_period, r.cpu_rt_period, r.cpu_rt_runtime) =
+            (Some(50_000), Some(100_000), Some(1_000_000), Some(950_000));
+        (r.mem_swappiness, r.memswap_limit) = (Some(0), Some(-1));
+        r.blkio.weight = Some(300);
+        r.blkio.weight_device = vec![DeviceRate { path: "/dev/sda".into(), rate: 400 }];
+        r.blkio.device_read_bps = vec![DeviceRate { path: "/dev/sda".into(), rate: 1 << 20 }];
+        r.blkio.device_write_iops = vec![DeviceRate { path: "/dev/sdb".into(), rate: 50 }];
+        r.storage_opt.insert("size".into(), "1G".into());
+        r.device_cgroup_rules = vec!["c 1:3 mr".into()];
+        r.uts = Some("host".into());
+        r.gpus = vec![
+            GpuRequest { count: Some(-1), capabilities: vec!["gpu".into()], ..Default::default() },
+            GpuRequest {
+                driver: Some("nvidia".into()),
+                device_ids: vec!["0".into(), "1".into()],
+                capabilities: vec!["gpu".into(), "utility".into()],
+                options: [("k".to_string(), "v".to_string())].into(),
+                ..Default::default()
+            },
+        ];
+        let body = serde_json::to_value(create_body(&request(spec))).unwrap();
+        let hc = &body["HostConfig"];
+        let want = serde_json::json!({
+            "CpuQuota": 50000, "CpuPeriod": 100000, "CpuRealtimePeriod": 1000000, "CpuRealtimeRuntime": 950000,
+            "MemorySwappiness": 0, "MemorySwap": -1, "BlkioWeight": 300,
+            "BlkioWeightDevice": [{"Path": "/dev/sda", "Weight": 400}],
+            "BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1048576}],
+            "BlkioDeviceWriteIOps": [{"Path": "/dev/sdb", "Rate": 50}],
+            "StorageOpt": {"size": "1G"}, "DeviceCgroupRules": ["c 1:3 mr"], "UTSMode": "host",
+            "DeviceRequests": [
+                {"Driver": "", "Count": -1, "Capabilities": [["gpu"]]},
+                {"Driver": "nvidia", "DeviceIDs": ["0", "1"], "Capabilities": [["gpu", "utility"]], "Options": {"k": "v"}},
+            ],
+        });
+        for (key, value) in want.as_object().unwrap() {
+            assert_eq!(&hc[key], value, "{key} in {hc}");
+        }
     }
 }

@@ -196,6 +196,7 @@ impl ContainerSpec {
             stop_timeout: Duration::from_secs(10),
             files: Vec::new(),
             host: HostOptions::default(),
+            resource: Default::default(),
         }
     }
 
@@ -264,6 +265,10 @@ pub struct ContainerSpec {
     /// has the canonical JSON (and spec hash) of the release before them.
     #[serde(flatten)]
     pub host: HostOptions,
+    /// CPU quotas, swap, block IO, storage options, device rules, UTS, GPUs: flattened beside
+    /// `host` (a flatten inside `host` would defeat `deny_unknown_fields` here).
+    #[serde(flatten)]
+    pub resource: super::model_resources::ResourceOptions,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -360,9 +365,6 @@ pub struct HostOptions {
     /// `os[/arch[/variant]]`, lower case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    /// CPU quotas, swap, block IO, storage options, device rules, UTS, GPUs (wt-res).
-    #[serde(flatten)]
-    pub resource: super::model_resources::ResourceOptions,
 }
 
 /// A service's settings on one network.
@@ -677,7 +679,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         resources.pids = r.pids.and_then(|n| c.check(rp.key("pids"), limits::pids(n)));
     }
     convert_tuning::convert_tuning(spec, &sp, resources.memory, &mut host, &mut c);
-    host.resource = convert_resources::convert_resources(spec, &sp, resources.memory, resources.cpus, &mut c);
+    let resource = convert_resources::convert_resources(spec, &sp, resources.memory, resources.cpus, &mut c);
 
     let stop_timeout = match &spec.stop_timeout {
         Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0).and_then(limits::stop_timeout)),
@@ -759,6 +761,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         files: Vec::new(),
         sealed_env: BTreeMap::new(),
         host,
+        resource,
     };
     Ok(Service {
         name,

@@ -1,6 +1,6 @@
 //! The converted resource, device and namespace fields of a Service (issue 13): CPU quotas and
 //! real-time periods, swap, block IO, storage options, device cgroup rules, the UTS namespace and
-//! GPU requests. They are flattened into [`super::model::HostOptions`], and each is left out of
+//! GPU requests. They are flattened into [`super::model::ContainerSpec`] beside its `host`, and each is left out of
 //! the canonical JSON when unset, so a spec without them keeps its spec hash.
 
 use std::collections::BTreeMap;

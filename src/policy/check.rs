@@ -262,7 +262,7 @@ fn check_powers(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
 /// namespace and GPUs.
 fn check_devices_by_number(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
     let spec = FieldPath::root().key("spec");
-    let r = &service.container.host.resource;
+    let r = &service.container.resource;
     let all_of_dev = HostPath::parse("/dev").is_ok_and(|dev| policy.devices.iter().any(|d| dev.is_at_or_under(d)));
     if !all_of_dev {
         let listed = policy.devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
