@@ -239,6 +239,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
         let mut loaded = self.source.load();
         guard_empty(&mut loaded, &self.source.describe(), self.config.allow_empty);
         loaded.desired = crate::policy::admit(&self.config.policy, std::mem::take(&mut loaded.desired));
+        // Fields the daemon's API cannot take refuse their services, as the policy does.
+        let api = self.engine.api_version();
+        loaded.desired = crate::engine::api_version::admit(api, std::mem::take(&mut loaded.desired));
         if let Some(resolver) = &self.config.resolver {
             crate::secrets::resolve::resolve(&mut loaded, resolver);
         }

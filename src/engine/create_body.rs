@@ -109,12 +109,23 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         timeout: h.timeout.map(nanos),
         retries: h.retries.map(i64::from),
         start_period: h.start_period.map(nanos),
+        start_interval: h.start_interval.map(nanos),
         ..Default::default()
     });
 
     let first_network = spec.networks.first();
     let networking_config = first_network.map(|n| NetworkingConfig {
         endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service, spec, n))])),
+    });
+    // Without networks the container joins Docker's default bridge: a MAC address goes on that
+    // endpoint (bollard 0.21's body has no container-level MacAddress; API 1.44 reads it there).
+    let networking_config = networking_config.or_else(|| {
+        spec.resource.mac_address.as_ref().map(|mac| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                "bridge".to_string(),
+                EndpointSettings { mac_address: Some(mac.clone()), ..Default::default() },
+            )])),
+        })
     });
 
     ContainerCreateBody {
@@ -238,6 +249,8 @@ fn with_resources(r: &ResourceOptions, mut hc: HostConfig) -> HostConfig {
         (!r.storage_opt.is_empty()).then(|| r.storage_opt.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
     hc.device_cgroup_rules = some_vec(&r.device_cgroup_rules);
     hc.uts_mode = r.uts.clone();
+    hc.annotations =
+        (!r.annotations.is_empty()).then(|| r.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
     hc.device_requests = (!r.gpus.is_empty()).then(|| {
         r.gpus
             .iter()
@@ -282,7 +295,9 @@ pub fn endpoint(service: &str, spec: &ContainerSpec, network: &str) -> EndpointS
             ipv6_address: s.ipv6_address.clone(),
             ..Default::default()
         });
-    EndpointSettings { aliases: Some(aliases), ipam_config, ..Default::default() }
+    // The MAC address is the first network's (the one joined at create), as Docker's CLI gives it.
+    let mac_address = spec.resource.mac_address.clone().filter(|_| spec.networks.first().map(String::as_str) == Some(network));
+    EndpointSettings { aliases: Some(aliases), ipam_config, mac_address, ..Default::default() }
 }
 
 #[cfg(test)]
@@ -538,5 +553,40 @@ mod tests {
         for (key, value) in want.as_object().unwrap() {
             assert_eq!(&hc[key], value, "{key} in {hc}");
         }
+    }
+
+    #[test]
+    fn the_fields_of_newer_apis_reach_the_body() {
+        let request = |spec: crate::manifest::ContainerSpec| CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec,
+            labels: Default::default(),
+            provided: Default::default(),
+        };
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        spec.healthcheck = Some(crate::manifest::model::Healthcheck {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+            start_interval: Some(std::time::Duration::from_millis(500)),
+        });
+        spec.resource.annotations.insert("com.example/a".into(), "b".into());
+        spec.resource.mac_address = Some("02:42:ac:11:00:02".into());
+        // Without networks, the MAC address is the default bridge's endpoint's.
+        let body = serde_json::to_value(create_body(&request(spec.clone()))).unwrap();
+        assert_eq!(body["Healthcheck"]["StartInterval"], 500_000_000);
+        assert_eq!(body["HostConfig"]["Annotations"]["com.example/a"], "b");
+        assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["bridge"]["MacAddress"], "02:42:ac:11:00:02");
+        // With networks, the first one's: the one joined at create.
+        spec.networks = vec!["front".into(), "back".into()];
+        let body = serde_json::to_value(create_body(&request(spec.clone()))).unwrap();
+        assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["front"]["MacAddress"], "02:42:ac:11:00:02");
+        assert!(endpoint("app", &spec, "back").mac_address.is_none());
+        let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
+        assert!(bare.get("NetworkingConfig").is_none() && bare["HostConfig"].get("Annotations").is_none(), "{bare}");
     }
 }

@@ -239,7 +239,37 @@ pub(super) fn convert_resources(
                 .collect();
         }
     }
+    for k in spec.annotations.keys() {
+        if k.trim().is_empty() {
+            c.report_key(sp.key("annotations").key(k), "an annotation needs a name");
+        }
+    }
+    out.annotations = spec.annotations.clone();
+    out.mac_address = spec.mac_address.as_ref().and_then(|m| {
+        let mac = match &spec.network_mode {
+            Some(mode) => Err(format!(
+                "networkMode {mode} has no network of its own to give a MAC address on (Docker refuses it)"
+            )),
+            None => mac_address(m),
+        };
+        c.check(sp.key("macAddress"), mac)
+    });
     out
+}
+
+/// An Ethernet address as Go's `net.ParseMAC` takes it for Docker: six hex pairs separated by
+/// `:` or `-`; lower-cased, with colons. A multicast address cannot be a container's own.
+fn mac_address(text: &str) -> Result<String, String> {
+    let pairs: Vec<&str> = text.split([':', '-']).collect();
+    let ok = pairs.len() == 6 && pairs.iter().all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !ok {
+        return Err(format!("{text:?} is not a MAC address such as 02:42:ac:11:00:02"));
+    }
+    let first = u8::from_str_radix(pairs[0], 16).unwrap_or_default();
+    if first & 1 == 1 {
+        return Err(format!("{text:?} is a multicast address; a container's address is unicast (an even first byte)"));
+    }
+    Ok(pairs.join(":").to_ascii_lowercase())
 }
 
 #[cfg(test)]

@@ -510,6 +510,9 @@ pub struct Healthcheck {
     pub retries: Option<u32>,
     #[serde(default, with = "duration_text::option", skip_serializing_if = "Option::is_none")]
     pub start_period: Option<Duration>,
+    /// Docker API 1.44: sent only to a daemon that negotiated it (`engine::api_version`).
+    #[serde(default, with = "duration_text::option", skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -42,6 +42,12 @@ pub struct ResourceOptions {
     pub uts: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<GpuRequest>,
+    /// Docker API 1.43.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Lower case, colon-separated; Docker API 1.44 (the endpoint's MacAddress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
 }
 
 /// Block IO settings; device lists in the written order.

@@ -364,6 +364,12 @@ pub struct ServiceSpec {
     /// Refused unless the host policy's `gpus` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<Gpus>,
+    /// OCI annotations of the container (HostConfig.Annotations; Docker API 1.43).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The container's MAC address on its first network, `02:42:ac:11:00:02` (Docker API 1.44).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -578,8 +584,8 @@ pub struct Healthcheck {
     pub retries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<Duration>,
-    /// Docker API 1.44 (Docker 25) and later: refused for now, as moor does not yet send a
-    /// field only where the daemon negotiates the API version it needs.
+    /// How often to check during `startPeriod`. Needs Docker API 1.44 (Docker 25): a daemon
+    /// that negotiates less leaves the service as it runs, refused at this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_interval: Option<Duration>,
 }

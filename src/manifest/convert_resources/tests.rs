@@ -169,3 +169,21 @@ fn blkio_devices_rules_and_gpus_are_checked_at_their_entries() {
     assert_problems("  gpus: some\n", &["6:9: spec.gpus: gpus: \"some\" is not supported"]);
 }
 
+
+#[test]
+fn annotations_and_mac_addresses_convert_and_bad_ones_are_located() {
+    let loaded = load("  annotations: { com.example/a: b }\n  macAddress: 02-42-AC-11-00-02\n");
+    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+    let r = loaded.desired.services.into_values().next().unwrap().container.resource;
+    assert_eq!(r.annotations["com.example/a"], "b");
+    assert_eq!(r.mac_address.as_deref(), Some("02:42:ac:11:00:02"));
+    assert_problems(
+        "  macAddress: 01:00:5e:00:00:01\n",
+        &["6:15: spec.macAddress: \"01:00:5e:00:00:01\" is a multicast address"],
+    );
+    assert_problems("  macAddress: \"02:42\"\n", &["6:15: spec.macAddress: \"02:42\" is not a MAC address"]);
+    assert_problems(
+        "  macAddress: \"02:42:ac:11:00:02\"\n  networkMode: none\n",
+        &["6:15: spec.macAddress: networkMode none has no network of its own"],
+    );
+}
