@@ -177,3 +177,38 @@ fn moor_import_translates_the_compose_forms() {
     assert_eq!(job.capabilities, ["gpu", "compute"]);
     assert_eq!(job.options["x"], "y");
 }
+
+/// This daemon negotiates API 1.41: the fields of newer APIs refuse their service at the field,
+/// which is left as it runs; a dependant waits and says why.
+#[tokio::test]
+async fn fields_of_a_newer_api_refuse_the_service_which_is_left_as_it_runs() {
+    image().await;
+    let env = TestEnv::new("compose-api");
+    let docker = docker().await;
+    let (app, web) = (env.name("app"), env.name("web"));
+    env.write("app.yaml", &service(&app, ""));
+    expect_code(env.moor(&["apply", path(&env)]), 0);
+    let id = docker.inspect_container(&app, None).await.unwrap().id.unwrap();
+
+    let fields = "  healthcheck: { test: \"true\", startInterval: 1s }\n  annotations: { a: b }\n  macAddress: \"02:42:ac:11:00:02\"\n";
+    let file = env.write("app.yaml", &service(&app, fields));
+    env.write("web.yaml", &service(&web, &format!("  dependsOn: [{app}]\n")));
+    let out = env.moor(&["apply", path(&env)]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = expect_code(out, 1);
+    for line in [
+        format!("{}:10:47: spec.healthcheck.startInterval: needs Docker API 1.44 or later, and this daemon speaks 1.41", file.display()),
+        format!("{}:11:16: spec.annotations: needs Docker API 1.43 or later, and this daemon speaks 1.41", file.display()),
+        format!("{}:12:15: spec.macAddress: needs Docker API 1.44 or later, and this daemon speaks 1.41", file.display()),
+    ] {
+        assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
+    }
+    // Left as it runs: the same container, still running.
+    let info = docker.inspect_container(&app, None).await.unwrap();
+    assert_eq!((info.id.unwrap(), info.state.unwrap().running), (id, Some(true)));
+    // The dependant is not started, and says which dependency holds it (the refusal path is the
+    // host policy's, whose words it uses).
+    assert!(stdout.contains(&format!("{web}: FAILED: dependency \"{app}\" is refused")), "{stdout}");
+    assert!(stderr.contains(&format!("{web}: failed")), "{stderr}");
+    assert!(docker.inspect_container(&web, None).await.is_err(), "a dependant of a refused service was created");
+}

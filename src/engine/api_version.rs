@@ -148,4 +148,40 @@ mod tests {
         // A spec without them needs nothing.
         assert!(required(&desired("").services["app"]).is_empty());
     }
+
+    /// Through the fake engine, as `moor apply` does: admitted at the version the engine
+    /// negotiated, then reconciled.
+    #[tokio::test]
+    async fn the_fake_engine_creates_at_1_44_and_nothing_at_1_41() {
+        use crate::engine::{fake::FakeEngine, Engine};
+        let spec = "  healthcheck: { test: \"true\", startInterval: 2s }\n  annotations: { a: b }\n  macAddress: \"02:42:ac:11:00:02\"\n";
+        let yaml = format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: app }}\nspec:\n  image: app:1\n{spec}");
+        for (version, created) in [(ApiVersion::new(1, 41), false), (ApiVersion::new(1, 44), true)] {
+            let engine = FakeEngine::new();
+            engine.add_image("app:1", "sha256:aaaa");
+            engine.set_api_version(version);
+            let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml);
+            let desired = admit(engine.api_version(), loaded.desired);
+            let options = crate::apply::ApplyOptions::new("api-test", 1);
+            crate::reconcile::reconcile_once(&engine, &desired, &options).await.unwrap();
+            let containers = engine.containers();
+            assert_eq!(containers.len(), usize::from(created), "at {version}: {containers:?}");
+            let Some(container) = containers.first() else {
+                assert!(desired.refused.contains_key("app"));
+                continue;
+            };
+            let req = crate::engine::CreateRequest {
+                name: container.name.clone(),
+                image: container.image.clone(),
+                service: "app".into(),
+                spec: container.spec.clone().unwrap(),
+                labels: Default::default(),
+                provided: Default::default(),
+            };
+            let body = serde_json::to_value(crate::engine::create_body::create_body(&req)).unwrap();
+            assert_eq!(body["Healthcheck"]["StartInterval"], 2_000_000_000u64);
+            assert_eq!(body["HostConfig"]["Annotations"]["a"], "b");
+            assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["bridge"]["MacAddress"], "02:42:ac:11:00:02");
+        }
+    }
 }
