@@ -112,7 +112,10 @@ async fn gpus_are_refused_by_the_default_policy_and_bad_values_at_their_field() 
     }
     env.write("app.yaml", &service(&name, "  gpus: [{ driver: nvidia, count: 1 }]\n"));
     let stdout = expect_code(env.moor(&["validate", path(&env)]), 1);
-    assert!(stdout.contains("spec.gpus: GPUs are host devices the daemon's driver hands over; gpus is false"), "{stdout}");
+    assert!(
+        stdout.contains("spec.gpus: GPUs are host devices the daemon's driver hands over; gpus is false"),
+        "{stdout}"
+    );
     let (_dir, policy) = common::policy_file("  gpus: true\n");
     expect_code(env.moor(&["validate", path(&env), "--policy", &policy]), 0);
 }
@@ -143,6 +146,9 @@ fn moor_import_translates_the_compose_forms() {
     devices: [{ source: /dev/fuse, target: /dev/fuse, permissions: rwm }, '/dev/null']
     uts: host
     gpus: [{ driver: nvidia, device_ids: ['0'], capabilities: [gpu] }]
+    annotations: ['com.example/a=b']
+    mac_address: '02:42:AC:11:00:02'
+    healthcheck: { test: 'true', start_interval: 2s }
   job:
     image: busybox:1.36
     deploy:
@@ -165,13 +171,19 @@ fn moor_import_translates_the_compose_forms() {
     let r = &app.resource;
     assert_eq!((r.cpu_quota, r.cpu_period, r.cpu_rt_runtime), (Some(50_000), Some(100_000), Some(950_000)));
     assert_eq!((r.mem_swappiness, r.memswap_limit), (Some(10), Some(128 << 20)));
-    assert_eq!((r.blkio.weight, r.blkio.weight_device[0].rate, r.blkio.device_write_iops[0].rate), (Some(300), 400, 30));
+    assert_eq!(
+        (r.blkio.weight, r.blkio.weight_device[0].rate, r.blkio.device_write_iops[0].rate),
+        (Some(300), 400, 30)
+    );
     assert_eq!(r.blkio.device_read_bps[0].rate, 12 << 20);
     assert_eq!(r.storage_opt["size"], "1G");
     assert_eq!(r.device_cgroup_rules, ["c 1:3 mr"]);
     assert_eq!(r.uts.as_deref(), Some("host"));
     assert_eq!(r.gpus[0].device_ids, ["0"]);
     assert_eq!(app.host.devices.len(), 2);
+    assert_eq!(r.annotations["com.example/a"], "b");
+    assert_eq!(r.mac_address.as_deref(), Some("02:42:ac:11:00:02"));
+    assert_eq!(app.healthcheck.as_ref().unwrap().start_interval, Some(std::time::Duration::from_secs(2)));
     let job = &loaded.desired.services["job"].container.resource.gpus[0];
     assert_eq!((job.driver.as_deref(), job.count), (Some("nvidia"), Some(-1)));
     assert_eq!(job.capabilities, ["gpu", "compute"]);
@@ -197,9 +209,18 @@ async fn fields_of_a_newer_api_refuse_the_service_which_is_left_as_it_runs() {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let stdout = expect_code(out, 1);
     for line in [
-        format!("{}:10:47: spec.healthcheck.startInterval: needs Docker API 1.44 or later, and this daemon speaks 1.41", file.display()),
-        format!("{}:11:16: spec.annotations: needs Docker API 1.43 or later, and this daemon speaks 1.41", file.display()),
-        format!("{}:12:15: spec.macAddress: needs Docker API 1.44 or later, and this daemon speaks 1.41", file.display()),
+        format!(
+            "{}:10:47: spec.healthcheck.startInterval: needs Docker API 1.44 or later, and this daemon speaks 1.41",
+            file.display()
+        ),
+        format!(
+            "{}:11:16: spec.annotations: needs Docker API 1.43 or later, and this daemon speaks 1.41",
+            file.display()
+        ),
+        format!(
+            "{}:12:15: spec.macAddress: needs Docker API 1.44 or later, and this daemon speaks 1.41",
+            file.display()
+        ),
     ] {
         assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
     }

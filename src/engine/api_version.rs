@@ -112,7 +112,8 @@ mod tests {
     use super::*;
 
     fn desired(spec: &str) -> Desired {
-        let yaml = format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: app }}\nspec:\n  image: busybox\n{spec}");
+        let yaml =
+            format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: app }}\nspec:\n  image: busybox\n{spec}");
         let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml);
         assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
         loaded.desired
@@ -155,7 +156,8 @@ mod tests {
     async fn the_fake_engine_creates_at_1_44_and_nothing_at_1_41() {
         use crate::engine::{fake::FakeEngine, Engine};
         let spec = "  healthcheck: { test: \"true\", startInterval: 2s }\n  annotations: { a: b }\n  macAddress: \"02:42:ac:11:00:02\"\n";
-        let yaml = format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: app }}\nspec:\n  image: app:1\n{spec}");
+        let yaml =
+            format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: app }}\nspec:\n  image: app:1\n{spec}");
         for (version, created) in [(ApiVersion::new(1, 41), false), (ApiVersion::new(1, 44), true)] {
             let engine = FakeEngine::new();
             engine.add_image("app:1", "sha256:aaaa");

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, DeviceRequest, EndpointIpamConfig, EndpointSettings, HealthConfig,
-    HostConfig, HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
+    ContainerCreateBody, DeviceMapping, DeviceRequest, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
     NetworkingConfig, PortBinding as DockerPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy,
     RestartPolicyNameEnum, ThrottleDevice,
 };
@@ -110,7 +110,6 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         retries: h.retries.map(i64::from),
         start_period: h.start_period.map(nanos),
         start_interval: h.start_interval.map(nanos),
-        ..Default::default()
     });
 
     let first_network = spec.networks.first();
@@ -151,69 +150,72 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         healthcheck,
         stop_signal: spec.stop_signal.clone(),
         stop_timeout: Some(i64::try_from(spec.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
-        host_config: Some(with_resources(&spec.resource, HostConfig {
-            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-            mounts: Some(mounts),
-            restart_policy: Some(restart_policy),
-            auto_remove: Some(spec.auto_remove),
-            memory: spec.resources.memory.and_then(|m| i64::try_from(m).ok()),
-            nano_cpus: spec.resources.cpus.map(|c| (c * 1e9).round() as i64),
-            pids_limit: spec.resources.pids,
-            // Validation keeps `networks` empty when a network mode is set.
-            network_mode: host.network_mode.clone().or_else(|| first_network.cloned()),
-            extra_hosts: some_vec(&host.extra_hosts),
-            dns: some_vec(&host.dns),
-            dns_search: some_vec(&host.dns_search),
-            dns_options: some_vec(&host.dns_opt),
-            init: host.init,
-            readonly_rootfs: host.read_only.then_some(true),
-            shm_size: host.shm_size.and_then(|s| i64::try_from(s).ok()),
-            sysctls: (!host.sysctls.is_empty())
-                .then(|| host.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-            ulimits: (!host.ulimits.is_empty()).then(|| {
-                host.ulimits
-                    .iter()
-                    .map(|(name, u)| ResourcesUlimits {
-                        name: Some(name.clone()),
-                        soft: Some(u.soft),
-                        hard: Some(u.hard),
-                    })
-                    .collect()
-            }),
-            log_config: host.logging.as_ref().map(|l| HostConfigLogConfig {
-                typ: l.driver.clone(),
-                config: (!l.options.is_empty())
-                    .then(|| l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-            }),
-            group_add: some_vec(&host.group_add),
-            security_opt: some_vec(&host.security_opt),
-            privileged: host.privileged.then_some(true),
-            cap_add: some_vec(&host.cap_add),
-            cap_drop: some_vec(&host.cap_drop),
-            devices: (!host.devices.is_empty()).then(|| {
-                host.devices
-                    .iter()
-                    .map(|d| DeviceMapping {
-                        path_on_host: Some(d.host.clone()),
-                        path_in_container: Some(d.container.clone()),
-                        cgroup_permissions: Some(d.permissions.clone()),
-                    })
-                    .collect()
-            }),
-            pid_mode: host.pid.clone(),
-            ipc_mode: host.ipc.clone(),
-            memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
-            cpu_shares: host.cpu_shares,
-            cpuset_cpus: host.cpuset_cpus.clone(),
-            cpuset_mems: host.cpuset_mems.clone(),
-            oom_score_adj: host.oom_score_adj,
-            oom_kill_disable: host.oom_kill_disable.then_some(true),
-            userns_mode: host.userns.clone(),
-            cgroupns_mode: host.cgroup.as_deref().map(cgroupns_mode),
-            cgroup_parent: host.cgroup_parent.clone(),
-            runtime: host.runtime.clone(),
-            ..Default::default()
-        })),
+        host_config: Some(with_resources(
+            &spec.resource,
+            HostConfig {
+                port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+                mounts: Some(mounts),
+                restart_policy: Some(restart_policy),
+                auto_remove: Some(spec.auto_remove),
+                memory: spec.resources.memory.and_then(|m| i64::try_from(m).ok()),
+                nano_cpus: spec.resources.cpus.map(|c| (c * 1e9).round() as i64),
+                pids_limit: spec.resources.pids,
+                // Validation keeps `networks` empty when a network mode is set.
+                network_mode: host.network_mode.clone().or_else(|| first_network.cloned()),
+                extra_hosts: some_vec(&host.extra_hosts),
+                dns: some_vec(&host.dns),
+                dns_search: some_vec(&host.dns_search),
+                dns_options: some_vec(&host.dns_opt),
+                init: host.init,
+                readonly_rootfs: host.read_only.then_some(true),
+                shm_size: host.shm_size.and_then(|s| i64::try_from(s).ok()),
+                sysctls: (!host.sysctls.is_empty())
+                    .then(|| host.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                ulimits: (!host.ulimits.is_empty()).then(|| {
+                    host.ulimits
+                        .iter()
+                        .map(|(name, u)| ResourcesUlimits {
+                            name: Some(name.clone()),
+                            soft: Some(u.soft),
+                            hard: Some(u.hard),
+                        })
+                        .collect()
+                }),
+                log_config: host.logging.as_ref().map(|l| HostConfigLogConfig {
+                    typ: l.driver.clone(),
+                    config: (!l.options.is_empty())
+                        .then(|| l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                }),
+                group_add: some_vec(&host.group_add),
+                security_opt: some_vec(&host.security_opt),
+                privileged: host.privileged.then_some(true),
+                cap_add: some_vec(&host.cap_add),
+                cap_drop: some_vec(&host.cap_drop),
+                devices: (!host.devices.is_empty()).then(|| {
+                    host.devices
+                        .iter()
+                        .map(|d| DeviceMapping {
+                            path_on_host: Some(d.host.clone()),
+                            path_in_container: Some(d.container.clone()),
+                            cgroup_permissions: Some(d.permissions.clone()),
+                        })
+                        .collect()
+                }),
+                pid_mode: host.pid.clone(),
+                ipc_mode: host.ipc.clone(),
+                memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
+                cpu_shares: host.cpu_shares,
+                cpuset_cpus: host.cpuset_cpus.clone(),
+                cpuset_mems: host.cpuset_mems.clone(),
+                oom_score_adj: host.oom_score_adj,
+                oom_kill_disable: host.oom_kill_disable.then_some(true),
+                userns_mode: host.userns.clone(),
+                cgroupns_mode: host.cgroup.as_deref().map(cgroupns_mode),
+                cgroup_parent: host.cgroup_parent.clone(),
+                runtime: host.runtime.clone(),
+                ..Default::default()
+            },
+        )),
         networking_config,
         ..Default::default()
     }
@@ -223,9 +225,8 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
 /// unset, so a spec without them sends the body of the release before them.
 fn with_resources(r: &ResourceOptions, mut hc: HostConfig) -> HostConfig {
     let throttle = |list: &[DeviceRate]| {
-        (!list.is_empty()).then(|| {
-            list.iter().map(|d| ThrottleDevice { path: Some(d.path.clone()), rate: Some(d.rate) }).collect()
-        })
+        (!list.is_empty())
+            .then(|| list.iter().map(|d| ThrottleDevice { path: Some(d.path.clone()), rate: Some(d.rate) }).collect())
     };
     hc.cpu_quota = r.cpu_quota;
     hc.cpu_period = r.cpu_period;
@@ -296,7 +297,8 @@ pub fn endpoint(service: &str, spec: &ContainerSpec, network: &str) -> EndpointS
             ..Default::default()
         });
     // The MAC address is the first network's (the one joined at create), as Docker's CLI gives it.
-    let mac_address = spec.resource.mac_address.clone().filter(|_| spec.networks.first().map(String::as_str) == Some(network));
+    let mac_address =
+        spec.resource.mac_address.clone().filter(|_| spec.networks.first().map(String::as_str) == Some(network));
     EndpointSettings { aliases: Some(aliases), ipam_config, mac_address, ..Default::default() }
 }
 

@@ -58,6 +58,7 @@ const RENAMED: &[(&str, &str)] = &[
     ("storage_opt", "storageOpt"),
     ("device_cgroup_rules", "deviceCgroupRules"),
     ("uts", "uts"),
+    ("mac_address", "macAddress"),
 ];
 
 /// Keys already applied while reading (`extends`, `profiles`).
@@ -133,7 +134,9 @@ fn camel_keys(v: &Value) -> Value {
             out
         })
     };
-    Value::Mapping(m.iter().map(|(k, v)| (k.as_str().map(|k| key(&camel(k))).unwrap_or_else(|| k.clone()), v.clone())).collect())
+    Value::Mapping(
+        m.iter().map(|(k, v)| (k.as_str().map(|k| key(&camel(k))).unwrap_or_else(|| k.clone()), v.clone())).collect(),
+    )
 }
 
 /// Compose writes `cpus` as a number or as text (`"0.5"`); moor reads a number.
@@ -360,6 +363,22 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             }
             "depends_on" => translate_depends(ctx, &path, v, &mut spec),
             "healthcheck" => translate_healthcheck(ctx, &path, v, &mut spec),
+            // Compose takes a list of `key=value` too; moor a map.
+            "annotations" => {
+                let map: Mapping = match v {
+                    Value::Sequence(items) => items
+                        .iter()
+                        .map(|i| {
+                            let t = text(i);
+                            let (k, v) = t.split_once('=').unwrap_or((&t, ""));
+                            (key(k), key(v))
+                        })
+                        .collect(),
+                    Value::Mapping(m) => m.iter().map(|(k, v)| (k.clone(), key(&text(v)))).collect(),
+                    _ => Mapping::new(),
+                };
+                spec.insert(key("annotations"), Value::Mapping(map));
+            }
             "blkio_config" => {
                 spec.insert(key("blkioConfig"), camel_keys(v));
             }
@@ -682,6 +701,9 @@ fn translate_healthcheck(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping)
             }
             "start_period" => {
                 check.insert(key("startPeriod"), val.clone());
+            }
+            "start_interval" => {
+                check.insert(key("startInterval"), val.clone());
             }
             "disable" if val.as_bool() == Some(true) => {
                 check = Mapping::new();

@@ -64,6 +64,9 @@ fn block_device(path: &str) -> Result<(), String> {
     }
 }
 
+/// Reads a rate: bytes (a size) or operations a second.
+type RateParser<'a> = &'a dyn Fn(&raw::Scalar) -> Result<u64, String>;
+
 fn blkio(b: &raw::BlkioConfig, path: &FieldPath, c: &mut Checker) -> Blkio {
     const WEIGHT: &str = "Docker takes block IO weights from 10 to 1000";
     let weight = |n: i64| in_range(n, 10..=1000, WEIGHT).map(|n| n as u16);
@@ -83,7 +86,7 @@ fn blkio(b: &raw::BlkioConfig, path: &FieldPath, c: &mut Checker) -> Blkio {
         raw::Scalar::Integer(n) if *n >= 0 => Ok(*n as u64),
         other => Err(format!("{:?} is not a number of operations a second", other.text())),
     };
-    let lists: [(&str, &[raw::BlkioRate], &dyn Fn(&raw::Scalar) -> Result<u64, String>, &mut Vec<DeviceRate>); 4] = [
+    let lists: [(&str, &[raw::BlkioRate], RateParser, &mut Vec<DeviceRate>); 4] = [
         ("deviceReadBps", &b.device_read_bps, &bytes, &mut out.device_read_bps),
         ("deviceWriteBps", &b.device_write_bps, &bytes, &mut out.device_write_bps),
         ("deviceReadIops", &b.device_read_iops, &ops, &mut out.device_read_iops),
@@ -140,11 +143,13 @@ pub(super) fn convert_resources(
         value.as_ref().and_then(|v| c.check(sp.key(field), micros(v).and_then(check)))
     };
     let beside_cpus = |field: &'static str| {
-        move |n: i64| match cpus {
+        move |n: i64| {
+            match cpus {
             Some(_) => Err(format!(
                 "{field} and resources.cpus cannot both be set: Docker makes resources.cpus from a quota and period of its own (and refuses both); keep one"
             )),
             None => Ok(n),
+        }
         }
     };
     out.cpu_quota = cpu("cpuQuota", &spec.cpu_quota, &|n| {
@@ -219,7 +224,9 @@ pub(super) fn convert_resources(
             "host" => out.uts = Some(uts.clone()),
             _ => c.report(
                 sp.key("uts"),
-                format!("uts: {uts:?} is not supported; Docker takes only host, or leave it out for the container's own"),
+                format!(
+                    "uts: {uts:?} is not supported; Docker takes only host, or leave it out for the container's own"
+                ),
             ),
         }
     }
@@ -232,11 +239,8 @@ pub(super) fn convert_resources(
             c.report(sp.key("gpus"), format!("gpus: {other:?} is not supported; write all, or a list of requests"))
         }
         Some(raw::Gpus::List(list)) => {
-            out.gpus = list
-                .iter()
-                .enumerate()
-                .filter_map(|(i, g)| c.check(sp.key("gpus").index(i), gpu_request(g)))
-                .collect();
+            out.gpus =
+                list.iter().enumerate().filter_map(|(i, g)| c.check(sp.key("gpus").index(i), gpu_request(g))).collect();
         }
     }
     for k in spec.annotations.keys() {

@@ -169,7 +169,6 @@ fn blkio_devices_rules_and_gpus_are_checked_at_their_entries() {
     assert_problems("  gpus: some\n", &["6:9: spec.gpus: gpus: \"some\" is not supported"]);
 }
 
-
 #[test]
 fn annotations_and_mac_addresses_convert_and_bad_ones_are_located() {
     let loaded = load("  annotations: { com.example/a: b }\n  macAddress: 02-42-AC-11-00-02\n");
