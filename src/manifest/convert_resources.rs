@@ -206,7 +206,7 @@ pub(super) fn convert_resources(
         if k.trim().is_empty() || k.contains(char::is_whitespace) {
             c.report_key(sp.key("storageOpt").key(k), format!("{k:?} is not a storage option name such as size"));
         } else {
-            out.storage_opt.insert(k.clone(), v.clone());
+            out.storage_opt.insert(k.clone(), v.text());
         }
     }
     out.device_cgroup_rules = spec
@@ -248,7 +248,7 @@ pub(super) fn convert_resources(
             c.report_key(sp.key("annotations").key(k), "an annotation needs a name");
         }
     }
-    out.annotations = spec.annotations.clone();
+    out.annotations = spec.annotations.iter().map(|(k, v)| (k.clone(), v.text())).collect();
     out.mac_address = spec.mac_address.as_ref().and_then(|m| {
         let mac = match &spec.network_mode {
             Some(mode) => Err(format!(

@@ -351,7 +351,7 @@ pub struct ServiceSpec {
     /// Options of the storage driver for the container's writable layer, such as `size: 1G`
     /// (overlay2 on xfs with pquota).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub storage_opt: BTreeMap<String, String>,
+    pub storage_opt: BTreeMap<String, Scalar>,
     /// Device cgroup rules, `type major:minor permissions`: `c 1:3 mr`, `a *:* rwm`. Refused
     /// unless the host policy's `devices` allows all of `/dev` (a rule reaches devices by number).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -366,7 +366,7 @@ pub struct ServiceSpec {
     pub gpus: Option<Gpus>,
     /// OCI annotations of the container (HostConfig.Annotations; Docker API 1.43).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, Scalar>,
     /// The container's MAC address on its first network, `02:42:ac:11:00:02` (Docker API 1.44).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,

@@ -171,10 +171,14 @@ fn blkio_devices_rules_and_gpus_are_checked_at_their_entries() {
 
 #[test]
 fn annotations_and_mac_addresses_convert_and_bad_ones_are_located() {
-    let loaded = load("  annotations: { com.example/a: b }\n  macAddress: 02-42-AC-11-00-02\n");
+    let loaded = load(
+        "  annotations: { com.example/a: b, n: 1 }\n  storageOpt: { size: 10 }\n  macAddress: 02-42-AC-11-00-02\n",
+    );
     assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
     let r = loaded.desired.services.into_values().next().unwrap().container.resource;
-    assert_eq!(r.annotations["com.example/a"], "b");
+    assert_eq!((r.annotations["com.example/a"].as_str(), r.annotations["n"].as_str()), ("b", "1"));
+    // YAML numbers are taken as their text, as compose takes them.
+    assert_eq!(r.storage_opt["size"], "10");
     assert_eq!(r.mac_address.as_deref(), Some("02:42:ac:11:00:02"));
     assert_problems(
         "  macAddress: 01:00:5e:00:00:01\n",
