@@ -227,9 +227,11 @@ async fn fields_of_a_newer_api_refuse_the_service_which_is_left_as_it_runs() {
     // Left as it runs: the same container, still running.
     let info = docker.inspect_container(&app, None).await.unwrap();
     assert_eq!((info.id.unwrap(), info.state.unwrap().running), (id, Some(true)));
-    // The dependant is not started, and says which dependency holds it (the refusal path is the
-    // host policy's, whose words it uses).
-    assert!(stdout.contains(&format!("{web}: FAILED: dependency \"{app}\" is refused")), "{stdout}");
+    assert!(stdout.contains(&format!("{app}: refused for the daemon's Docker API, left as it is")), "{stdout}");
+    assert!(stdout.contains("1 service(s) failed, 1 refused for the daemon's Docker API"), "{stdout}");
+    // The dependant is not started, and says why.
+    let why = format!("{web}: FAILED: dependency \"{app}\" is refused: a field of it needs a newer Docker API");
+    assert!(stdout.contains(&why), "{why}\nin\n{stdout}");
     assert!(stderr.contains(&format!("{web}: failed")), "{stderr}");
     assert!(docker.inspect_container(&web, None).await.is_err(), "a dependant of a refused service was created");
 }

@@ -262,7 +262,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
         }
         for (name, refused) in &desired.refused {
             let reason = crate::policy::refused_text(refused);
-            warn!(service = %name, %reason, "refused by the host policy; its containers are left as they are");
+            warn!(service = %name, %reason, "refused (by the host policy or for the daemon's Docker API); its containers are left as they are");
         }
         let suspended = match &desired.prune_guard {
             Some(guard) => Some(guard.to_string()),
@@ -347,7 +347,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
     fn dispatch(&mut self, key: String, workers: &mut JoinSet<Reconciled>) {
         let desired = self.desired.clone();
         if desired.refused.contains_key(&key) {
-            tracing::debug!(service = %key, "refused by the host policy; not reconciled");
+            tracing::debug!(service = %key, "refused; not reconciled");
             self.shared.metrics.reconcile_skipped("refused");
             self.queue.done(&key);
             return;

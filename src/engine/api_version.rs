@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::manifest::problem::FieldPath;
-use crate::manifest::{Desired, Problem, Refused, Service};
+use crate::manifest::{Desired, Problem, RefusalCause, Refused, Service};
 
 /// A Docker API version, `1.41`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,7 +101,7 @@ pub fn admit(negotiated: ApiVersion, mut desired: Desired) -> Desired {
         .collect();
     for (name, problems) in refused {
         if let Some(service) = desired.services.remove(&name) {
-            desired.refused.insert(name, Refused { service, problems });
+            desired.refused.insert(name, Refused { service, problems, cause: RefusalCause::DockerApi });
         }
     }
     desired

@@ -47,7 +47,7 @@ pub use host_path::HostPath;
 pub use load::{load, load_str, PolicyError};
 
 use crate::manifest::problem::Problem;
-use crate::manifest::{Desired, Refused, Service};
+use crate::manifest::{Desired, RefusalCause, Refused, Service};
 
 /// A validated host policy, with every default applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,7 +163,7 @@ pub fn refusals(policy: &Policy, desired: &Desired) -> BTreeMap<String, Vec<Prob
 pub fn admit(policy: &Policy, mut desired: Desired) -> Desired {
     for (name, problems) in refusals(policy, &desired) {
         if let Some(service) = desired.services.remove(&name) {
-            desired.refused.insert(name, Refused { service, problems });
+            desired.refused.insert(name, Refused { service, problems, cause: RefusalCause::Policy });
         }
     }
     desired
@@ -178,8 +178,9 @@ fn locate(service: &Service, violation: &Violation) -> Problem {
     Problem { file, line, column, field: violation.field.to_string(), message: violation.kind.to_string() }
 }
 
-/// One line for a refused service: `refused by policy: ` and its problems.
+/// One line for a refused service: `refused by policy: ` (or what else refuses it) and its
+/// problems.
 pub fn refused_text(refused: &Refused) -> String {
     let problems: Vec<String> = refused.problems.iter().map(ToString::to_string).collect();
-    format!("refused by policy: {}", problems.join("; "))
+    format!("{}: {}", refused.cause.words(), problems.join("; "))
 }
