@@ -63,6 +63,9 @@ impl Faulty {
 }
 
 impl Engine for Faulty {
+    fn api_version(&self) -> moor::engine::api_version::ApiVersion {
+        self.inner.api_version()
+    }
     async fn ping(&self) -> EngineResult<()> {
         self.gate()?;
         self.inner.ping().await

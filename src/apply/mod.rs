@@ -186,8 +186,11 @@ async fn wait_for_dependency<E: Engine>(
         }
     }
     let Some(dep_service) = ctx.desired.services.get(dep) else {
-        return Err(if ctx.desired.refused.contains_key(dep) {
-            DependencyFailure::Refused
+        return Err(if let Some(refused) = ctx.desired.refused.get(dep) {
+            match refused.cause {
+                crate::manifest::RefusalCause::Policy => DependencyFailure::Refused,
+                crate::manifest::RefusalCause::DockerApi => DependencyFailure::RefusedByApi,
+            }
         } else if ctx.desired.unresolved.contains(dep) {
             DependencyFailure::Unresolved
         } else {

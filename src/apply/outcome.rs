@@ -124,6 +124,9 @@ pub enum DependencyFailure {
     /// The host policy refuses it: it is not created or changed, so it cannot be waited for.
     #[error("is refused by the host policy")]
     Refused,
+    /// A field of it needs a newer Docker API than the daemon's: it is left as it runs.
+    #[error("is refused: a field of it needs a newer Docker API than the daemon speaks (see its problems)")]
+    RefusedByApi,
     /// Declared, but its secrets, env files or configs could not be read.
     #[error("could not be resolved: its secrets, env files or configs cannot be read (see the problems)")]
     Unresolved,

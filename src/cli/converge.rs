@@ -47,15 +47,22 @@ async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
     DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")
 }
 
+/// Refuses the services whose fields need a newer API than `engine` negotiated, as the policy
+/// refuses (see `engine::api_version`).
+fn admit_api(engine: &DockerEngine, loaded: &mut crate::manifest::Loaded) {
+    loaded.desired = crate::engine::api_version::admit(engine.api_version(), std::mem::take(&mut loaded.desired));
+}
+
 /// Colour only on a terminal; `-v` lists the fields of each container to create.
 fn style(global: &Global) -> render::Style {
     render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
 }
 
 pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = source.load(global, false, policy)?;
+    let mut loaded = source.load(global, false, policy)?;
     runtime()?.block_on(async {
         let engine = connect(global).await?;
+        admit_api(&engine, &mut loaded);
         let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         observed.jobs = crate::jobs::load(&source.git.state_dir(&global.instance), &global.instance, &loaded.desired);
         let plan = make_plan(&loaded.desired, &observed);
@@ -69,13 +76,14 @@ pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Re
 }
 
 pub fn apply(source: &SourceArgs, policy: &Policy, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = source.load(global, true, policy)?;
+    let mut loaded = source.load(global, true, policy)?;
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
     options.store = Some(std::sync::Arc::new(FileStore::new(source.git.state_dir(&global.instance))));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
+        admit_api(&engine, &mut loaded);
         let started = Instant::now();
         let drawer = tokio::spawn(progress::draw(rx, progress::Mode::for_stderr()));
         let span = tracing::info_span!("reconcile", instance = %global.instance, reconcile = 1);
@@ -116,9 +124,10 @@ pub fn status(
     let root = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
     let state_dir = state_dir.unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(&global.instance));
     let resolver = super::secrets::resolver(root.clone(), root, policy, &state_dir, super::secrets::KeyUse::Read);
-    let loaded = super::secrets::prepare(load_folder(&dir, false)?, policy, &resolver);
+    let mut loaded = super::secrets::prepare(load_folder(&dir, false)?, policy, &resolver);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
+        admit_api(&engine, &mut loaded);
         let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         observed.jobs = crate::jobs::load(&state_dir, &global.instance, &loaded.desired);
         let plan = make_plan(&loaded.desired, &observed);

@@ -51,7 +51,7 @@ async fn server(global: &Global) -> anyhow::Result<Server> {
     let ask = async {
         let engine = DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")?;
         let daemon = engine.server_version().await.context("asking Docker for its version")?;
-        anyhow::Ok(Server { daemon, negotiated_api_version: engine.api_version() })
+        anyhow::Ok(Server { daemon, negotiated_api_version: crate::engine::Engine::api_version(&engine).to_string() })
     };
     tokio::time::timeout(DAEMON_TIMEOUT, ask).await.with_context(|| format!("no answer within {DAEMON_TIMEOUT:?}"))?
 }

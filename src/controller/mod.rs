@@ -239,6 +239,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
         let mut loaded = self.source.load();
         guard_empty(&mut loaded, &self.source.describe(), self.config.allow_empty);
         loaded.desired = crate::policy::admit(&self.config.policy, std::mem::take(&mut loaded.desired));
+        // Fields the daemon's API cannot take refuse their services, as the policy does.
+        let api = self.engine.api_version();
+        loaded.desired = crate::engine::api_version::admit(api, std::mem::take(&mut loaded.desired));
         if let Some(resolver) = &self.config.resolver {
             crate::secrets::resolve::resolve(&mut loaded, resolver);
         }
@@ -259,7 +262,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
         }
         for (name, refused) in &desired.refused {
             let reason = crate::policy::refused_text(refused);
-            warn!(service = %name, %reason, "refused by the host policy; its containers are left as they are");
+            warn!(service = %name, %reason, "refused (by the host policy or for the daemon's Docker API); its containers are left as they are");
         }
         let suspended = match &desired.prune_guard {
             Some(guard) => Some(guard.to_string()),
@@ -344,7 +347,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
     fn dispatch(&mut self, key: String, workers: &mut JoinSet<Reconciled>) {
         let desired = self.desired.clone();
         if desired.refused.contains_key(&key) {
-            tracing::debug!(service = %key, "refused by the host policy; not reconciled");
+            tracing::debug!(service = %key, "refused; not reconciled");
             self.shared.metrics.reconcile_skipped("refused");
             self.queue.done(&key);
             return;

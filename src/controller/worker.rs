@@ -44,6 +44,7 @@ fn part_of(full: &Plan, key: &str) -> Plan {
         prune_guard: full.prune_guard.clone(),
         prune_held: Vec::new(),
         refused: BTreeMap::new(),
+        refused_by_api: Default::default(),
     }
 }
 

@@ -7,13 +7,15 @@
 use std::collections::HashMap;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
+    ContainerCreateBody, DeviceMapping, DeviceRequest, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
     HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
-    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum, ThrottleDevice,
 };
 
 use super::CreateRequest;
 use crate::manifest::model::{Mount, Protocol, Restart};
+use crate::manifest::model_resources::{DeviceRate, ResourceOptions};
 use crate::manifest::ContainerSpec;
 use bollard::query_parameters::CreateContainerOptions;
 
@@ -107,12 +109,22 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         timeout: h.timeout.map(nanos),
         retries: h.retries.map(i64::from),
         start_period: h.start_period.map(nanos),
-        ..Default::default()
+        start_interval: h.start_interval.map(nanos),
     });
 
     let first_network = spec.networks.first();
     let networking_config = first_network.map(|n| NetworkingConfig {
         endpoints_config: Some(HashMap::from([(n.clone(), endpoint(&req.service, spec, n))])),
+    });
+    // Without networks the container joins Docker's default bridge: a MAC address goes on that
+    // endpoint (bollard 0.21's body has no container-level MacAddress; API 1.44 reads it there).
+    let networking_config = networking_config.or_else(|| {
+        spec.resource.mac_address.as_ref().map(|mac| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                "bridge".to_string(),
+                EndpointSettings { mac_address: Some(mac.clone()), ..Default::default() },
+            )])),
+        })
     });
 
     ContainerCreateBody {
@@ -138,72 +150,123 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         healthcheck,
         stop_signal: spec.stop_signal.clone(),
         stop_timeout: Some(i64::try_from(spec.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
-        host_config: Some(HostConfig {
-            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-            mounts: Some(mounts),
-            restart_policy: Some(restart_policy),
-            auto_remove: Some(spec.auto_remove),
-            memory: spec.resources.memory.and_then(|m| i64::try_from(m).ok()),
-            nano_cpus: spec.resources.cpus.map(|c| (c * 1e9).round() as i64),
-            pids_limit: spec.resources.pids,
-            // Validation keeps `networks` empty when a network mode is set.
-            network_mode: host.network_mode.clone().or_else(|| first_network.cloned()),
-            extra_hosts: some_vec(&host.extra_hosts),
-            dns: some_vec(&host.dns),
-            dns_search: some_vec(&host.dns_search),
-            dns_options: some_vec(&host.dns_opt),
-            init: host.init,
-            readonly_rootfs: host.read_only.then_some(true),
-            shm_size: host.shm_size.and_then(|s| i64::try_from(s).ok()),
-            sysctls: (!host.sysctls.is_empty())
-                .then(|| host.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-            ulimits: (!host.ulimits.is_empty()).then(|| {
-                host.ulimits
-                    .iter()
-                    .map(|(name, u)| ResourcesUlimits {
-                        name: Some(name.clone()),
-                        soft: Some(u.soft),
-                        hard: Some(u.hard),
-                    })
-                    .collect()
-            }),
-            log_config: host.logging.as_ref().map(|l| HostConfigLogConfig {
-                typ: l.driver.clone(),
-                config: (!l.options.is_empty())
-                    .then(|| l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
-            }),
-            group_add: some_vec(&host.group_add),
-            security_opt: some_vec(&host.security_opt),
-            privileged: host.privileged.then_some(true),
-            cap_add: some_vec(&host.cap_add),
-            cap_drop: some_vec(&host.cap_drop),
-            devices: (!host.devices.is_empty()).then(|| {
-                host.devices
-                    .iter()
-                    .map(|d| DeviceMapping {
-                        path_on_host: Some(d.host.clone()),
-                        path_in_container: Some(d.container.clone()),
-                        cgroup_permissions: Some(d.permissions.clone()),
-                    })
-                    .collect()
-            }),
-            pid_mode: host.pid.clone(),
-            ipc_mode: host.ipc.clone(),
-            memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
-            cpu_shares: host.cpu_shares,
-            cpuset_cpus: host.cpuset_cpus.clone(),
-            cpuset_mems: host.cpuset_mems.clone(),
-            oom_score_adj: host.oom_score_adj,
-            oom_kill_disable: host.oom_kill_disable.then_some(true),
-            userns_mode: host.userns.clone(),
-            cgroupns_mode: host.cgroup.as_deref().map(cgroupns_mode),
-            cgroup_parent: host.cgroup_parent.clone(),
-            runtime: host.runtime.clone(),
-            ..Default::default()
-        }),
+        host_config: Some(with_resources(
+            &spec.resource,
+            HostConfig {
+                port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+                mounts: Some(mounts),
+                restart_policy: Some(restart_policy),
+                auto_remove: Some(spec.auto_remove),
+                memory: spec.resources.memory.and_then(|m| i64::try_from(m).ok()),
+                nano_cpus: spec.resources.cpus.map(|c| (c * 1e9).round() as i64),
+                pids_limit: spec.resources.pids,
+                // Validation keeps `networks` empty when a network mode is set.
+                network_mode: host.network_mode.clone().or_else(|| first_network.cloned()),
+                extra_hosts: some_vec(&host.extra_hosts),
+                dns: some_vec(&host.dns),
+                dns_search: some_vec(&host.dns_search),
+                dns_options: some_vec(&host.dns_opt),
+                init: host.init,
+                readonly_rootfs: host.read_only.then_some(true),
+                shm_size: host.shm_size.and_then(|s| i64::try_from(s).ok()),
+                sysctls: (!host.sysctls.is_empty())
+                    .then(|| host.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                ulimits: (!host.ulimits.is_empty()).then(|| {
+                    host.ulimits
+                        .iter()
+                        .map(|(name, u)| ResourcesUlimits {
+                            name: Some(name.clone()),
+                            soft: Some(u.soft),
+                            hard: Some(u.hard),
+                        })
+                        .collect()
+                }),
+                log_config: host.logging.as_ref().map(|l| HostConfigLogConfig {
+                    typ: l.driver.clone(),
+                    config: (!l.options.is_empty())
+                        .then(|| l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                }),
+                group_add: some_vec(&host.group_add),
+                security_opt: some_vec(&host.security_opt),
+                privileged: host.privileged.then_some(true),
+                cap_add: some_vec(&host.cap_add),
+                cap_drop: some_vec(&host.cap_drop),
+                devices: (!host.devices.is_empty()).then(|| {
+                    host.devices
+                        .iter()
+                        .map(|d| DeviceMapping {
+                            path_on_host: Some(d.host.clone()),
+                            path_in_container: Some(d.container.clone()),
+                            cgroup_permissions: Some(d.permissions.clone()),
+                        })
+                        .collect()
+                }),
+                pid_mode: host.pid.clone(),
+                ipc_mode: host.ipc.clone(),
+                memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
+                cpu_shares: host.cpu_shares,
+                cpuset_cpus: host.cpuset_cpus.clone(),
+                cpuset_mems: host.cpuset_mems.clone(),
+                oom_score_adj: host.oom_score_adj,
+                oom_kill_disable: host.oom_kill_disable.then_some(true),
+                userns_mode: host.userns.clone(),
+                cgroupns_mode: host.cgroup.as_deref().map(cgroupns_mode),
+                cgroup_parent: host.cgroup_parent.clone(),
+                runtime: host.runtime.clone(),
+                ..Default::default()
+            },
+        )),
         networking_config,
         ..Default::default()
     }
+}
+
+/// Adds the resource, device and namespace fields (`model_resources`) to `hc`; unset ones stay
+/// unset, so a spec without them sends the body of the release before them.
+fn with_resources(r: &ResourceOptions, mut hc: HostConfig) -> HostConfig {
+    let throttle = |list: &[DeviceRate]| {
+        (!list.is_empty())
+            .then(|| list.iter().map(|d| ThrottleDevice { path: Some(d.path.clone()), rate: Some(d.rate) }).collect())
+    };
+    hc.cpu_quota = r.cpu_quota;
+    hc.cpu_period = r.cpu_period;
+    hc.cpu_realtime_period = r.cpu_rt_period;
+    hc.cpu_realtime_runtime = r.cpu_rt_runtime;
+    hc.memory_swappiness = r.mem_swappiness;
+    hc.memory_swap = r.memswap_limit;
+    hc.blkio_weight = r.blkio.weight;
+    hc.blkio_weight_device = (!r.blkio.weight_device.is_empty()).then(|| {
+        r.blkio
+            .weight_device
+            .iter()
+            .map(|d| ResourcesBlkioWeightDevice { path: Some(d.path.clone()), weight: usize::try_from(d.rate).ok() })
+            .collect()
+    });
+    hc.blkio_device_read_bps = throttle(&r.blkio.device_read_bps);
+    hc.blkio_device_write_bps = throttle(&r.blkio.device_write_bps);
+    hc.blkio_device_read_iops = throttle(&r.blkio.device_read_iops);
+    hc.blkio_device_write_iops = throttle(&r.blkio.device_write_iops);
+    hc.storage_opt =
+        (!r.storage_opt.is_empty()).then(|| r.storage_opt.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    hc.device_cgroup_rules = some_vec(&r.device_cgroup_rules);
+    hc.uts_mode = r.uts.clone();
+    hc.annotations =
+        (!r.annotations.is_empty()).then(|| r.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    hc.device_requests = (!r.gpus.is_empty()).then(|| {
+        r.gpus
+            .iter()
+            .map(|g| DeviceRequest {
+                driver: Some(g.driver.clone().unwrap_or_default()),
+                count: g.count,
+                device_ids: some_vec(&g.device_ids),
+                // Docker's capabilities are an OR of ANDs; a request's list is one AND.
+                capabilities: Some(vec![g.capabilities.clone()]),
+                options: (!g.options.is_empty())
+                    .then(|| g.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            })
+            .collect()
+    });
+    hc
 }
 
 /// The query of the create call: the container's name, and the platform of the image (a query
@@ -233,7 +296,10 @@ pub fn endpoint(service: &str, spec: &ContainerSpec, network: &str) -> EndpointS
             ipv6_address: s.ipv6_address.clone(),
             ..Default::default()
         });
-    EndpointSettings { aliases: Some(aliases), ipam_config, ..Default::default() }
+    // The MAC address is the first network's (the one joined at create), as Docker's CLI gives it.
+    let mac_address =
+        spec.resource.mac_address.clone().filter(|_| spec.networks.first().map(String::as_str) == Some(network));
+    EndpointSettings { aliases: Some(aliases), ipam_config, mac_address, ..Default::default() }
 }
 
 #[cfg(test)]
@@ -417,5 +483,112 @@ mod tests {
         let log = hc.log_config.unwrap();
         assert_eq!(log.typ.as_deref(), Some("local"));
         assert_eq!(log.config.unwrap()["max-size"], "1m");
+    }
+
+    #[test]
+    fn the_resource_fields_reach_the_body_and_unset_ones_stay_out() {
+        use crate::manifest::model_resources::{DeviceRate, GpuRequest};
+        let request = |spec: crate::manifest::ContainerSpec| CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec,
+            labels: Default::default(),
+            provided: Default::default(),
+        };
+        let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
+        for key in [
+            "CpuQuota",
+            "CpuPeriod",
+            "CpuRealtimePeriod",
+            "CpuRealtimeRuntime",
+            "MemorySwappiness",
+            "MemorySwap",
+            "BlkioWeight",
+            "BlkioWeightDevice",
+            "BlkioDeviceReadBps",
+            "BlkioDeviceWriteIOps",
+            "StorageOpt",
+            "DeviceCgroupRules",
+            "UTSMode",
+            "DeviceRequests",
+        ] {
+            assert!(bare["HostConfig"].get(key).is_none(), "{key} in {bare}");
+        }
+
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        let r = &mut spec.resource;
+        (r.cpu_quota, r.cpu_period, r.cpu_rt_period, r.cpu_rt_runtime) =
+            (Some(50_000), Some(100_000), Some(1_000_000), Some(950_000));
+        (r.mem_swappiness, r.memswap_limit) = (Some(0), Some(-1));
+        r.blkio.weight = Some(300);
+        r.blkio.weight_device = vec![DeviceRate { path: "/dev/sda".into(), rate: 400 }];
+        r.blkio.device_read_bps = vec![DeviceRate { path: "/dev/sda".into(), rate: 1 << 20 }];
+        r.blkio.device_write_iops = vec![DeviceRate { path: "/dev/sdb".into(), rate: 50 }];
+        r.storage_opt.insert("size".into(), "1G".into());
+        r.device_cgroup_rules = vec!["c 1:3 mr".into()];
+        r.uts = Some("host".into());
+        r.gpus = vec![
+            GpuRequest { count: Some(-1), capabilities: vec!["gpu".into()], ..Default::default() },
+            GpuRequest {
+                driver: Some("nvidia".into()),
+                device_ids: vec!["0".into(), "1".into()],
+                capabilities: vec!["gpu".into(), "utility".into()],
+                options: [("k".to_string(), "v".to_string())].into(),
+                ..Default::default()
+            },
+        ];
+        let body = serde_json::to_value(create_body(&request(spec))).unwrap();
+        let hc = &body["HostConfig"];
+        let want = serde_json::json!({
+            "CpuQuota": 50000, "CpuPeriod": 100000, "CpuRealtimePeriod": 1000000, "CpuRealtimeRuntime": 950000,
+            "MemorySwappiness": 0, "MemorySwap": -1, "BlkioWeight": 300,
+            "BlkioWeightDevice": [{"Path": "/dev/sda", "Weight": 400}],
+            "BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1048576}],
+            "BlkioDeviceWriteIOps": [{"Path": "/dev/sdb", "Rate": 50}],
+            "StorageOpt": {"size": "1G"}, "DeviceCgroupRules": ["c 1:3 mr"], "UTSMode": "host",
+            "DeviceRequests": [
+                {"Driver": "", "Count": -1, "Capabilities": [["gpu"]]},
+                {"Driver": "nvidia", "DeviceIDs": ["0", "1"], "Capabilities": [["gpu", "utility"]], "Options": {"k": "v"}},
+            ],
+        });
+        for (key, value) in want.as_object().unwrap() {
+            assert_eq!(&hc[key], value, "{key} in {hc}");
+        }
+    }
+
+    #[test]
+    fn the_fields_of_newer_apis_reach_the_body() {
+        let request = |spec: crate::manifest::ContainerSpec| CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec,
+            labels: Default::default(),
+            provided: Default::default(),
+        };
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        spec.healthcheck = Some(crate::manifest::model::Healthcheck {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+            start_interval: Some(std::time::Duration::from_millis(500)),
+        });
+        spec.resource.annotations.insert("com.example/a".into(), "b".into());
+        spec.resource.mac_address = Some("02:42:ac:11:00:02".into());
+        // Without networks, the MAC address is the default bridge's endpoint's.
+        let body = serde_json::to_value(create_body(&request(spec.clone()))).unwrap();
+        assert_eq!(body["Healthcheck"]["StartInterval"], 500_000_000);
+        assert_eq!(body["HostConfig"]["Annotations"]["com.example/a"], "b");
+        assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["bridge"]["MacAddress"], "02:42:ac:11:00:02");
+        // With networks, the first one's: the one joined at create.
+        spec.networks = vec!["front".into(), "back".into()];
+        let body = serde_json::to_value(create_body(&request(spec.clone()))).unwrap();
+        assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["front"]["MacAddress"], "02:42:ac:11:00:02");
+        assert!(endpoint("app", &spec, "back").mac_address.is_none());
+        let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
+        assert!(bare.get("NetworkingConfig").is_none() && bare["HostConfig"].get("Annotations").is_none(), "{bare}");
     }
 }

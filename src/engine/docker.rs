@@ -93,11 +93,6 @@ impl DockerEngine {
         Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() })
     }
 
-    /// The API version moor speaks with this daemon, as negotiated in [`DockerEngine::connect`].
-    pub fn api_version(&self) -> String {
-        self.docker.client_version().to_string()
-    }
-
     /// The daemon's own versions (`GET /version`), for `moor version`.
     pub async fn server_version(&self) -> EngineResult<ServerVersion> {
         let v = within("GET /version", self.deadlines.read, self.docker.version()).await?.map_err(classify)?;
@@ -240,6 +235,13 @@ fn split_reference(reference: &str) -> (String, String) {
 }
 
 impl Engine for DockerEngine {
+    /// As negotiated in [`DockerEngine::connect`]: the lower of the daemon's and bollard's.
+    fn api_version(&self) -> super::api_version::ApiVersion {
+        let v = self.docker.client_version();
+        let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        super::api_version::ApiVersion::new(n(v.major_version), n(v.minor_version))
+    }
+
     async fn ping(&self) -> EngineResult<()> {
         within("GET /_ping", self.deadlines.ping, self.docker.ping()).await?.map(|_| ()).map_err(classify)
     }

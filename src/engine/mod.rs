@@ -23,6 +23,7 @@ use std::time::Duration;
 use crate::manifest::{ContainerSpec, Network, Volume};
 use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
 
+pub mod api_version;
 pub mod auth;
 pub mod create_body;
 pub mod deadlines;
@@ -192,6 +193,9 @@ impl Provided {
 pub trait Engine: Send + Sync + 'static {
     /// Answers when the daemon answers.
     fn ping(&self) -> impl Future<Output = EngineResult<()>> + Send;
+    /// The API version negotiated with the daemon: fields that need a newer one are not sent
+    /// ([`api_version::admit`] refuses their services).
+    fn api_version(&self) -> api_version::ApiVersion;
     /// Container events of `instance`, filtered to [`WATCHED_ACTIONS`].
     fn events(&self, instance: &str) -> EventStream;
     /// Owned containers: one list call filtered by `moor.instance=<instance>`.

@@ -60,6 +60,16 @@ const RENAMED: &[(&str, &str)] = &[
     ("oom_kill_disable", "oomKillDisable"),
     ("oom_score_adj", "oomScoreAdj"),
     ("userns_mode", "userns"),
+    ("cpu_quota", "cpuQuota"),
+    ("cpu_period", "cpuPeriod"),
+    ("cpu_rt_period", "cpuRtPeriod"),
+    ("cpu_rt_runtime", "cpuRtRuntime"),
+    ("mem_swappiness", "memSwappiness"),
+    ("memswap_limit", "memswapLimit"),
+    ("storage_opt", "storageOpt"),
+    ("device_cgroup_rules", "deviceCgroupRules"),
+    ("uts", "uts"),
+    ("mac_address", "macAddress"),
 ];
 
 /// Keys already applied while reading (`extends`, `profiles`).
@@ -119,6 +129,25 @@ pub(super) fn text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
     }
+}
+
+/// A mapping with compose's snake_case keys (`device_read_bps`, `device_ids`) in moor's
+/// camelCase; values are kept (`options` keys are the driver's own).
+fn camel_keys(v: &Value) -> Value {
+    let Value::Mapping(m) = v else { return v.clone() };
+    let camel = |k: &str| {
+        let mut parts = k.split('_');
+        let first = parts.next().unwrap_or_default().to_string();
+        parts.fold(first, |mut out, p| {
+            let mut chars = p.chars();
+            out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+            out.push_str(chars.as_str());
+            out
+        })
+    };
+    Value::Mapping(
+        m.iter().map(|(k, v)| (k.as_str().map(|k| key(&camel(k))).unwrap_or_else(|| k.clone()), v.clone())).collect(),
+    )
 }
 
 /// Compose writes `cpus` as a number or as text (`"0.5"`); moor reads a number.
@@ -386,15 +415,40 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             },
             "depends_on" => translate_depends(ctx, &path, v, &mut spec),
             "healthcheck" => translate_healthcheck(ctx, &path, v, &mut spec),
+            // Compose takes a list of `key=value` too; moor a map.
+            "annotations" => {
+                let map: Mapping = match v {
+                    Value::Sequence(items) => items
+                        .iter()
+                        .map(|i| {
+                            let t = text(i);
+                            let (k, v) = t.split_once('=').unwrap_or((&t, ""));
+                            (key(k), key(v))
+                        })
+                        .collect(),
+                    Value::Mapping(m) => m.iter().map(|(k, v)| (k.clone(), key(&text(v)))).collect(),
+                    _ => Mapping::new(),
+                };
+                spec.insert(key("annotations"), Value::Mapping(map));
+            }
+            "blkio_config" => {
+                spec.insert(key("blkioConfig"), camel_keys(v));
+            }
+            "gpus" => {
+                let gpus = match v {
+                    Value::Sequence(items) => Value::Sequence(items.iter().map(camel_keys).collect()),
+                    other => other.clone(),
+                };
+                spec.insert(key("gpus"), gpus);
+            }
             "secrets" => translate_secret_refs(ctx, &path, v, &mut spec),
             "devices" => {
                 let mut devices = Vec::new();
                 for (i, d) in v.as_sequence().into_iter().flatten().enumerate() {
                     match d {
-                        Value::String(_) => devices.push(d.clone()),
-                        _ => ctx
-                            .report
-                            .left_out(format!("{path}[{i}]"), "only the `/dev/x[:/dev/y[:rwm]]` form is translated"),
+                        // The long form's keys (source, target, permissions) are moor's.
+                        Value::String(_) | Value::Mapping(_) => devices.push(d.clone()),
+                        _ => ctx.report.left_out(format!("{path}[{i}]"), "not a device"),
                     }
                 }
                 spec.insert(key("devices"), Value::Sequence(devices));
@@ -739,6 +793,9 @@ fn translate_healthcheck(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping)
             }
             // `disable: false` (immich writes it) changes nothing.
             "disable" if val.as_bool() == Some(false) => {}
+            "start_interval" => {
+                check.insert(key("startInterval"), val.clone());
+            }
             "disable" if val.as_bool() == Some(true) => {
                 check = Mapping::new();
                 check.insert(key("test"), Value::Sequence(vec![key("NONE")]));
@@ -806,6 +863,20 @@ fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, reso
             "resources" => {
                 for (rk, rv) in val.as_mapping().into_iter().flatten() {
                     let rk = rk.as_str().unwrap_or("?");
+                    if rk == "reservations" {
+                        for (dk, dv) in rv.as_mapping().into_iter().flatten() {
+                            match (dk.as_str().unwrap_or("?"), dv) {
+                                // Device reservations are GPU requests (HostConfig.DeviceRequests).
+                                ("devices", Value::Sequence(items)) => {
+                                    spec.insert(key("gpus"), Value::Sequence(items.iter().map(camel_keys).collect()));
+                                }
+                                (other, _) => ctx
+                                    .report
+                                    .left_out(format!("{at}.resources.reservations.{other}"), "not translated"),
+                            }
+                        }
+                        continue;
+                    }
                     if rk != "limits" {
                         ctx.report.left_out(format!("{at}.resources.{rk}"), "not translated");
                         continue;

@@ -203,14 +203,6 @@ pub(super) fn convert_healthcheck(h: &raw::Healthcheck, path: &FieldPath, c: &mu
         (Some(raw::HealthTest::Shell(cmd)), false) => vec!["CMD-SHELL".to_string(), cmd.clone()],
         (Some(raw::HealthTest::Exec(v)), false) => v.clone(),
     };
-    if h.start_interval.is_some() {
-        // The daemon here negotiates API 1.41; sending the field to an older API would drop it
-        // silently. Until moor sends it only where negotiated, it is refused everywhere.
-        c.report(
-            path.key("startInterval"),
-            "startInterval needs Docker API 1.44 (Docker 25 or later), and moor does not send it yet; leave it out (startPeriod still applies)",
-        );
-    }
     let ok_test = match test.first().map(String::as_str) {
         Some("NONE") => test.len() == 1,
         Some("CMD") | Some("CMD-SHELL") => test.len() >= 2,
@@ -228,7 +220,9 @@ pub(super) fn convert_healthcheck(h: &raw::Healthcheck, path: &FieldPath, c: &mu
     let interval = duration("interval", &h.interval);
     let timeout = duration("timeout", &h.timeout);
     let start_period = duration("startPeriod", &h.start_period);
-    ok_test.then_some(Healthcheck { test, interval, timeout, retries: h.retries, start_period })
+    // Docker API 1.44; a daemon that negotiated less refuses the service (`engine::api_version`).
+    let start_interval = duration("startInterval", &h.start_interval);
+    ok_test.then_some(Healthcheck { test, interval, timeout, retries: h.retries, start_period, start_interval })
 }
 
 #[cfg(test)]

@@ -138,6 +138,25 @@ fn device(text: &str) -> Result<Device, String> {
     Ok(Device { host: host.to_string(), container: container.to_string(), permissions: permissions.to_string() })
 }
 
+/// A device in either of compose's forms; the long one is checked as the short one it stands for.
+fn device_entry(entry: &raw::DeviceEntry) -> Result<Device, String> {
+    match entry {
+        raw::DeviceEntry::Short(text) => device(text),
+        raw::DeviceEntry::Long(long) => {
+            if [Some(&long.source), long.target.as_ref(), long.permissions.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|part| part.contains(':') || part.is_empty())
+            {
+                return Err("a device's source, target and permissions are not empty and hold no ':'".into());
+            }
+            let target = long.target.as_deref().unwrap_or(&long.source);
+            let permissions = long.permissions.as_deref().unwrap_or("rwm");
+            device(&format!("{}:{target}:{permissions}", long.source))
+        }
+    }
+}
+
 const HASH_STAND_IN: char = '\u{E000}';
 const HASH_STAND_IN_STR: &str = "\u{E000}";
 
@@ -410,7 +429,7 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
         .devices
         .iter()
         .enumerate()
-        .filter_map(|(i, d)| c.check(sp.key("devices").index(i), device(d)).map(|d| (d, i)))
+        .filter_map(|(i, d)| c.check(sp.key("devices").index(i), device_entry(d)).map(|d| (d, i)))
         .collect();
     devices.sort_by(|a, b| a.0.container.cmp(&b.0.container));
     for pair in devices.windows(2) {

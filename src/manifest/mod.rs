@@ -27,6 +27,7 @@ mod convert;
 pub mod convert_host;
 mod convert_job;
 pub mod convert_refs;
+mod convert_resources;
 mod convert_tuning;
 pub mod guard;
 pub mod limits;
@@ -34,6 +35,7 @@ pub mod load;
 mod locate;
 pub mod model;
 pub mod network;
+pub mod model_resources;
 pub mod problem;
 pub mod raw;
 mod raw_host;
@@ -88,4 +90,26 @@ impl Desired {
 pub struct Refused {
     pub service: Service,
     pub problems: Vec<Problem>,
+    /// Who refuses it: the host policy, or the daemon's API (`engine::api_version`).
+    pub cause: RefusalCause,
+}
+
+/// Who refuses a service; either way it is left as it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RefusalCause {
+    /// The host policy.
+    Policy,
+    /// A field needs a newer Docker API than the one negotiated with the daemon.
+    DockerApi,
+}
+
+impl RefusalCause {
+    /// `refused by policy`, `refused for the daemon's Docker API`.
+    pub fn words(self) -> &'static str {
+        match self {
+            RefusalCause::Policy => "refused by policy",
+            RefusalCause::DockerApi => "refused for the daemon's Docker API",
+        }
+    }
 }

@@ -24,6 +24,7 @@ use super::convert::{convert_healthcheck, convert_mount, convert_port, size_byte
 use super::convert_host;
 use super::convert_job;
 use super::convert_refs;
+use super::convert_resources;
 use super::convert_tuning;
 use super::limits;
 use super::locate::FileText;
@@ -215,6 +216,7 @@ impl ContainerSpec {
             stop_timeout: Duration::from_secs(10),
             files: Vec::new(),
             host: HostOptions::default(),
+            resource: Default::default(),
         }
     }
 
@@ -283,6 +285,10 @@ pub struct ContainerSpec {
     /// has the canonical JSON (and spec hash) of the release before them.
     #[serde(flatten)]
     pub host: HostOptions,
+    /// CPU quotas, swap, block IO, storage options, device rules, UTS, GPUs: flattened beside
+    /// `host` (a flatten inside `host` would defeat `deny_unknown_fields` here).
+    #[serde(flatten)]
+    pub resource: super::model_resources::ResourceOptions,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -524,6 +530,9 @@ pub struct Healthcheck {
     pub retries: Option<u32>,
     #[serde(default, with = "duration_text::option", skip_serializing_if = "Option::is_none")]
     pub start_period: Option<Duration>,
+    /// Docker API 1.44: sent only to a daemon that negotiated it (`engine::api_version`).
+    #[serde(default, with = "duration_text::option", skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -698,6 +707,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         resources.pids = r.pids.and_then(|n| c.check(rp.key("pids"), limits::pids(n)));
     }
     convert_tuning::convert_tuning(spec, &sp, resources.memory, &mut host, &mut c);
+    let resource = convert_resources::convert_resources(spec, &sp, resources.memory, resources.cpus, &mut c);
 
     let stop_timeout = match &spec.stop_timeout {
         Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0).and_then(limits::stop_timeout)),
@@ -772,6 +782,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         files: Vec::new(),
         sealed_env: BTreeMap::new(),
         host,
+        resource,
     };
     Ok(Service {
         name,

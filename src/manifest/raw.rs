@@ -13,7 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use super::raw_host::{
-    CommandLine, ExtraHosts, Logging, NetworkAttachment, Networks, OneOrMany, Scalar, Sysctls, Ulimit, UlimitLimits,
+    BlkioConfig, BlkioRate, BlkioWeight, CommandLine, DeviceEntry, DeviceLong, ExtraHosts, GpuRequest, Gpus, Logging,
+    NetworkAttachment, Networks, OneOrMany, Scalar, Sysctls, Ulimit, UlimitLimits,
 };
 
 /// One YAML document: a Service, a Network, a Volume or a Secret.
@@ -269,10 +270,11 @@ pub struct ServiceSpec {
     /// Linux capabilities to drop from Docker's default set (`ALL` for every one).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
-    /// Host devices: `/dev/x[:/dev/y[:rwm]]` (the path in the container, default the same; the
-    /// permissions, default `rwm`). Refused unless the host policy's `devices` allows the path.
+    /// Host devices: `/dev/x[:/dev/y[:rwm]]` or `{ source, target, permissions }` (the path in
+    /// the container, default the same; the permissions, default `rwm`). Refused unless the host
+    /// policy's `devices` allows the path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub devices: Vec<String>,
+    pub devices: Vec<DeviceEntry>,
     /// The PID namespace: `host` shares the host's process table (refused unless the host
     /// policy's `hostNamespaces.pid` is true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -324,6 +326,54 @@ pub struct ServiceSpec {
     /// The platform of the image to run, `os[/arch[/variant]]`, such as `linux/arm64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    // Resource, device and namespace fields (issue 13, wt-res); converted in convert_resources.rs.
+    /// The CPU time the container may use in each `cpuPeriod`: microseconds or a duration such
+    /// as `50ms` (at least 1ms). Not beside `resources.cpus`, which Docker sets the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<Scalar>,
+    /// The CFS scheduler period: microseconds or a duration, 1ms to 1s (the kernel's default
+    /// is 100ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<Scalar>,
+    /// The real-time scheduler period: microseconds or a duration (needs a kernel with
+    /// CONFIG_RT_GROUP_SCHED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_period: Option<Scalar>,
+    /// The real-time CPU time in each `cpuRtPeriod`: microseconds or a duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_runtime: Option<Scalar>,
+    /// How readily the kernel swaps out the container's anonymous pages, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_swappiness: Option<i64>,
+    /// Memory plus swap, a size at least `resources.memory` (which it needs), or -1 for
+    /// unlimited swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memswap_limit: Option<Scalar>,
+    /// Block IO weights and rate limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blkio_config: Option<BlkioConfig>,
+    /// Options of the storage driver for the container's writable layer, such as `size: 1G`
+    /// (overlay2 on xfs with pquota).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, Scalar>,
+    /// Device cgroup rules, `type major:minor permissions`: `c 1:3 mr`, `a *:* rwm`. Refused
+    /// unless the host policy's `devices` allows all of `/dev` (a rule reaches devices by number).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    /// The UTS namespace: `host` shares the host's hostname (refused unless the host policy's
+    /// `hostNamespaces.uts` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    /// GPUs: `all`, or device requests `{ driver, count, deviceIds, capabilities, options }`.
+    /// Refused unless the host policy's `gpus` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<Gpus>,
+    /// OCI annotations of the container (HostConfig.Annotations; Docker API 1.43).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, Scalar>,
+    /// The container's MAC address on its first network, `02:42:ac:11:00:02` (Docker API 1.44).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -538,8 +588,8 @@ pub struct Healthcheck {
     pub retries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<Duration>,
-    /// Docker API 1.44 (Docker 25) and later: refused for now, as moor does not yet send a
-    /// field only where the daemon negotiates the API version it needs.
+    /// How often to check during `startPeriod`. Needs Docker API 1.44 (Docker 25): a daemon
+    /// that negotiates less leaves the service as it runs, refused at this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_interval: Option<Duration>,
 }

@@ -140,3 +140,96 @@ pub struct NetworkAttachment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_address: Option<String>,
 }
+
+/// A host device: `/dev/x[:/dev/y[:rwm]]`, or `{ source, target, permissions }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DeviceEntry {
+    Short(String),
+    Long(DeviceLong),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceLong {
+    /// The device on the host, such as `/dev/fuse`.
+    pub source: String,
+    /// The path in the container (default: the same as `source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// cgroup permissions, some of `r`, `w` and `m` (default `rwm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<String>,
+}
+
+/// Block IO limits (compose's `blkio_config`; cgroup v1 with the CFQ or BFQ scheduler for the
+/// weights).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlkioConfig {
+    /// The relative block IO weight, 10 to 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+    /// The weight on one device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<BlkioWeight>,
+    /// Bytes a second read from a device (a size such as `10mb`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_read_bps: Vec<BlkioRate>,
+    /// Bytes a second written to a device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_write_bps: Vec<BlkioRate>,
+    /// Read operations a second from a device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_read_iops: Vec<BlkioRate>,
+    /// Write operations a second to a device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_write_iops: Vec<BlkioRate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlkioWeight {
+    /// A block device on the host, such as `/dev/sda`.
+    pub path: String,
+    /// 10 to 1000.
+    pub weight: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlkioRate {
+    /// A block device on the host, such as `/dev/sda`.
+    pub path: String,
+    /// Bytes a second (a size such as `10mb`) for the bps fields, operations a second for iops.
+    pub rate: Scalar,
+}
+
+/// GPUs: `all`, or a list of device requests (compose's `gpus`, and
+/// `deploy.resources.reservations.devices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Gpus {
+    All(String),
+    List(Vec<GpuRequest>),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GpuRequest {
+    /// The device driver, such as `nvidia` (default: chosen by the capabilities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    /// How many devices: a number, or `all` (default: all, unless `deviceIds` names them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<Scalar>,
+    /// The IDs of the devices (instead of `count`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_ids: Vec<String>,
+    /// The capabilities the devices must all have (default `[gpu]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    /// Options for the driver.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
+}

@@ -200,6 +200,9 @@ pub struct Plan {
     /// [`Desired::refused`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub refused: BTreeMap<String, Vec<Problem>>,
+    /// Those of `refused` refused for the daemon's Docker API rather than by the host policy.
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub refused_by_api: std::collections::BTreeSet<String>,
 }
 
 impl Plan {
@@ -250,6 +253,12 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
 
     // A refused service is declared: its containers are left exactly as they are.
     out.refused = desired.refused.iter().map(|(name, r)| (name.clone(), r.problems.clone())).collect();
+    out.refused_by_api = desired
+        .refused
+        .iter()
+        .filter(|(_, r)| r.cause == crate::manifest::RefusalCause::DockerApi)
+        .map(|(name, _)| name.clone())
+        .collect();
     for (name, owned) in &by_service {
         if desired.declares(name) {
             continue;

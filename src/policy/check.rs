@@ -6,9 +6,10 @@
 //! - A bind is checked as written (normalised) and, when symbolic links make it another path,
 //!   as Docker will mount it; either refusal refuses it.
 //! - Each refusal is a typed [`ViolationKind`]; its text is made only by `Display`.
-//! - Privileged mode, capabilities beyond Docker's default set, host devices and the host's pid,
-//!   ipc, user and cgroup namespaces are refused by default, each at its manifest field
-//!   (`privileged`, `capAdd`, `devices`, `pid`, `ipc`, `userns`, `cgroup`). `readPaths` is held by the resolver of Secrets and
+//! - Privileged mode, capabilities beyond Docker's default set, host devices, device cgroup
+//!   rules, GPUs and the host's pid, ipc, user, cgroup and uts namespaces are refused by default,
+//!   each at its manifest field (`privileged`, `capAdd`, `devices`, `deviceCgroupRules`, `gpus`,
+//!   `pid`, `ipc`, `userns`, `cgroup`, `uts`). `readPaths` is held by the resolver of Secrets and
 //!   configs, which reads the files, not here.
 
 use std::collections::BTreeMap;
@@ -62,6 +63,12 @@ pub enum ViolationKind {
     Device { device: String, allowed: String },
     #[error("the host's {namespace} namespace {what}; hostNamespaces.{namespace} is false")]
     HostNamespace { namespace: &'static str, what: &'static str },
+    /// A device cgroup rule reaches devices by number, whatever their path: only a policy whose
+    /// `devices` covers all of `/dev` allows one.
+    #[error("device cgroup rule {rule:?} gives access to host devices by number; devices does not allow all of /dev ({allowed})")]
+    DeviceRule { rule: String, allowed: String },
+    #[error("GPUs are host devices the daemon's driver hands over; gpus is false")]
+    Gpu,
     /// A security option that takes a confinement away: a step towards privileged.
     #[error("{option} takes away the container's {what}; only a policy with privileged: true allows it")]
     Unconfined { option: String, what: &'static str },
@@ -247,6 +254,33 @@ fn check_powers(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
     if host.cgroup.as_deref() == Some("host") && !policy.host_namespaces.cgroup {
         let kind = ViolationKind::HostNamespace { namespace: "cgroup", what: "shows the host's whole cgroup tree" };
         out.push(Violation { field: spec.key("cgroup"), kind });
+    }
+    check_devices_by_number(policy, service, out);
+}
+
+/// The fields of `model_resources` that reach the host: device cgroup rules, the host's uts
+/// namespace and GPUs.
+fn check_devices_by_number(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
+    let spec = FieldPath::root().key("spec");
+    let r = &service.container.resource;
+    let all_of_dev = HostPath::parse("/dev").is_ok_and(|dev| policy.devices.iter().any(|d| dev.is_at_or_under(d)));
+    if !all_of_dev {
+        let listed = policy.devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        for (i, rule) in r.device_cgroup_rules.iter().enumerate() {
+            let allowed = if listed.is_empty() { "none".to_string() } else { listed.clone() };
+            let kind = ViolationKind::DeviceRule { rule: rule.clone(), allowed };
+            out.push(Violation { field: spec.key("deviceCgroupRules").index(i), kind });
+        }
+    }
+    if r.uts.as_deref() == Some("host") && !policy.host_namespaces.uts {
+        let kind = ViolationKind::HostNamespace {
+            namespace: "uts",
+            what: "shares the host's hostname and domain name (which CAP_SYS_ADMIN may change)",
+        };
+        out.push(Violation { field: spec.key("uts"), kind });
+    }
+    if !r.gpus.is_empty() && !policy.gpus {
+        out.push(Violation { field: spec.key("gpus"), kind: ViolationKind::Gpu });
     }
 }
 

@@ -196,9 +196,11 @@ pub fn convert(spec: &PolicySpec) -> Result<Policy, Vec<(FieldPath, String)>> {
             ipc: ns.ipc.unwrap_or(false),
             user: ns.user.unwrap_or(false),
             cgroup: ns.cgroup.unwrap_or(false),
+            uts: ns.uts.unwrap_or(false),
         },
         capabilities,
         devices,
+        gpus: spec.gpus.unwrap_or(false),
         read_paths,
     })
 }

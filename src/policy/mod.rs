@@ -22,7 +22,8 @@
 //!   running pods.
 //! - Every power a manifest field can ask for is refused by default: host binds outside the
 //!   default lists, the host network, privileged mode, the host's pid and ipc namespaces,
-//!   capabilities beyond Docker's default set, host devices. A new such field must be too.
+//!   capabilities beyond Docker's default set, host devices, device cgroup rules, the host's
+//!   uts namespace, GPUs. A new such field must be too.
 //! - `readPaths` is not checked by [`check()`]: the files a manifest names are read after
 //!   loading, by the resolver, which holds them to [`Policy::read_paths`] and the source.
 
@@ -46,7 +47,7 @@ pub use host_path::HostPath;
 pub use load::{load, load_str, PolicyError};
 
 use crate::manifest::problem::Problem;
-use crate::manifest::{Desired, Refused, Service};
+use crate::manifest::{Desired, RefusalCause, Refused, Service};
 
 /// A validated host policy, with every default applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,8 +62,11 @@ pub struct Policy {
     pub host_namespaces: HostNamespaces,
     /// Capabilities beyond Docker's default set that `capAdd` may name, without `CAP_`.
     pub capabilities: BTreeSet<String>,
-    /// Host devices (or folders of them) that `devices` may name.
+    /// Host devices (or folders of them) that `devices` may name. Only a list that covers all of
+    /// `/dev` allows `deviceCgroupRules`, which reach devices by number rather than path.
     pub devices: Vec<HostPath>,
+    /// May a service ask for GPUs (`gpus`).
+    pub gpus: bool,
     /// Folders outside the manifest source from which Secrets, env files and configs may be read:
     /// absolute, normalised, no `..`. The manifest source itself is always readable, whatever
     /// this says. The resolver (`crate::secrets::resolve`) checks a file's real path, symbolic
@@ -94,6 +98,7 @@ pub struct HostNamespaces {
     pub ipc: bool,
     pub user: bool,
     pub cgroup: bool,
+    pub uts: bool,
 }
 
 /// An inclusive range of host ports.
@@ -158,7 +163,7 @@ pub fn refusals(policy: &Policy, desired: &Desired) -> BTreeMap<String, Vec<Prob
 pub fn admit(policy: &Policy, mut desired: Desired) -> Desired {
     for (name, problems) in refusals(policy, &desired) {
         if let Some(service) = desired.services.remove(&name) {
-            desired.refused.insert(name, Refused { service, problems });
+            desired.refused.insert(name, Refused { service, problems, cause: RefusalCause::Policy });
         }
     }
     desired
@@ -173,8 +178,9 @@ fn locate(service: &Service, violation: &Violation) -> Problem {
     Problem { file, line, column, field: violation.field.to_string(), message: violation.kind.to_string() }
 }
 
-/// One line for a refused service: `refused by policy: ` and its problems.
+/// One line for a refused service: `refused by policy: ` (or what else refuses it) and its
+/// problems.
 pub fn refused_text(refused: &Refused) -> String {
     let problems: Vec<String> = refused.problems.iter().map(ToString::to_string).collect();
-    format!("refused by policy: {}", problems.join("; "))
+    format!("{}: {}", refused.cause.words(), problems.join("; "))
 }

@@ -67,7 +67,7 @@ pub struct PolicySpec {
     pub privileged: Option<bool>,
     /// The host's namespaces a container may join: `network` is the `host` network
     /// (`networks: [host]`), `pid` is `pid: host`, `ipc` is `ipc: host`, `user` is `userns: host`,
-    /// `cgroup` is `cgroup: host`.
+    /// `cgroup` is `cgroup: host`, `uts` is `uts: host`.
     #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "HostNamespaces")]
     pub host_namespaces: Option<HostNamespaces>,
@@ -83,6 +83,11 @@ pub struct PolicySpec {
     #[schemars(with = "Vec<String>")]
     #[schemars(extend("default" = defaults::DEVICES))]
     pub devices: Option<Vec<String>>,
+    /// GPUs (`gpus`): device requests the daemon's GPU driver fills with host devices.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    #[schemars(extend("default" = false))]
+    pub gpus: Option<bool>,
     /// Folders outside the manifest source from which Secrets, env files and configs may be read
     /// (absolute, without `..`). Files inside the manifest source are always readable. Symbolic
     /// links are resolved before the check: a file whose link leads out of these folders (and of
@@ -150,6 +155,11 @@ pub struct HostNamespaces {
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]
     pub cgroup: Option<bool>,
+    /// The host's hostname and domain name (`uts: host`).
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
+    #[schemars(extend("default" = false))]
+    pub uts: Option<bool>,
 }
 
 /// A host port (`443`) or an inclusive range of them (`"8000-8999"`).

@@ -422,3 +422,28 @@ fn the_host_user_and_cgroup_namespaces_are_refused_by_default() {
         ["spec.networks.host: the host network gives the container the host's network stack; hostNamespaces.network is false"]
     );
 }
+
+#[test]
+fn device_rules_gpus_and_the_host_uts_namespace_need_the_policy() {
+    let yaml = service_with("  deviceCgroupRules: [\"c 1:3 mr\", \"a *:* rwm\"]\n  gpus: all\n  uts: host\n");
+    assert_eq!(
+        violations(&Policy::default(), &yaml),
+        [
+            "spec.deviceCgroupRules[0]: device cgroup rule \"c 1:3 mr\" gives access to host devices by number; devices does not allow all of /dev (none)",
+            "spec.deviceCgroupRules[1]: device cgroup rule \"a *:* rwm\" gives access to host devices by number; devices does not allow all of /dev (none)",
+            "spec.uts: the host's uts namespace shares the host's hostname and domain name (which CAP_SYS_ADMIN may change); hostNamespaces.uts is false",
+            "spec.gpus: GPUs are host devices the daemon's driver hands over; gpus is false",
+        ]
+    );
+    // A device folder is not all of /dev: a rule by number reaches any device.
+    let some = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  devices: [/dev/fuse, /dev/snd]\n  gpus: true\n");
+    assert_eq!(
+        violations(&some, &yaml)[0],
+        "spec.deviceCgroupRules[0]: device cgroup rule \"c 1:3 mr\" gives access to host devices by number; devices does not allow all of /dev (/dev/fuse, /dev/snd)"
+    );
+    assert_eq!(violations(&some, &yaml).len(), 3);
+    let all = policy(
+        "apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  devices: [/dev]\n  gpus: true\n  hostNamespaces: {uts: true}\n",
+    );
+    assert!(violations(&all, &yaml).is_empty());
+}

@@ -78,16 +78,14 @@ pub fn apply_text(plan: &Plan, report: &ApplyReport, desired: &Desired, style: S
             let _ = writeln!(out, "{}", paint(Mark::Alert, &format!("{name}: FAILED: {e}"), style.colour));
         }
     }
-    write_refused(&mut out, &plan.refused, style);
+    write_refused(&mut out, plan, style);
     if let Some(text) = plan::prune_suspended_text(plan) {
         let _ = writeln!(out, "{}", paint(Mark::Alert, &text, style.colour));
     }
     let failed = report.failed().count();
     if failed > 0 || !report.resource_errors.is_empty() || !plan.refused.is_empty() {
         let mut line = format!("{failed} service(s) failed");
-        if !plan.refused.is_empty() {
-            let _ = write!(line, ", {} refused by policy", plan.refused.len());
-        }
+        line.push_str(&plan::refused_counts(plan));
         let _ = writeln!(out, "{line}");
     } else if plan.is_empty() && !plan.prune_suspended {
         out.push_str("in sync: nothing to do\n");

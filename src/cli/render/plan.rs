@@ -21,10 +21,9 @@
 //! Invariants: the summary's buckets are fixed (create, replace, change, remove; see [`Bucket`]);
 //! colour is added only by [`paint`], and only when [`Style::colour`] says so.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::manifest::{Desired, Problem};
+use crate::manifest::Desired;
 use crate::plan::{fields, Action, ActionKind, Change, Plan, ResourceAction, Secret, Shown};
 
 /// How the text is drawn.
@@ -228,7 +227,7 @@ fn write_resources(out: &mut String, kind: &str, actions: &[ResourceAction], sty
 
 /// `N to create, N to replace, N to change, N to remove`, plus the conflicts and the services the
 /// host policy refused when there are any.
-pub fn summary(counts: Counts, conflicts: usize, refused: usize) -> String {
+pub fn summary(counts: Counts, conflicts: usize, plan: &Plan) -> String {
     let mut line = format!(
         "{} to create, {} to replace, {} to change, {} to remove",
         counts.create, counts.replace, counts.change, counts.remove
@@ -236,10 +235,23 @@ pub fn summary(counts: Counts, conflicts: usize, refused: usize) -> String {
     if conflicts > 0 {
         let _ = write!(line, ", {conflicts} in conflict");
     }
-    if refused > 0 {
-        let _ = write!(line, ", {refused} refused by policy");
-    }
+    line.push_str(&refused_counts(plan));
     line
+}
+
+/// `, 1 refused by policy, 1 refused for the daemon's Docker API`, or nothing.
+pub fn refused_counts(plan: &Plan) -> String {
+    let by_api = plan.refused_by_api.len();
+    let mut out = String::new();
+    for (n, cause) in [
+        (plan.refused.len() - by_api, crate::manifest::RefusalCause::Policy),
+        (by_api, crate::manifest::RefusalCause::DockerApi),
+    ] {
+        if n > 0 {
+            let _ = write!(out, ", {n} {}", cause.words());
+        }
+    }
+    out
 }
 
 /// Why prune is suspended and what it keeps, when it is: a guard (no Service manifest without
@@ -257,9 +269,13 @@ pub(super) fn prune_suspended_text(plan: &Plan) -> Option<String> {
 
 /// Each service the host policy refuses: `! refused web by policy: left as it is`, then its
 /// violations, one per line.
-pub fn write_refused(out: &mut String, refused: &BTreeMap<String, Vec<Problem>>, style: Style) {
-    for (name, problems) in refused {
-        let header = format!("{name}: refused by policy, left as it is");
+pub fn write_refused(out: &mut String, plan: &Plan, style: Style) {
+    for (name, problems) in &plan.refused {
+        let cause = match plan.refused_by_api.contains(name) {
+            true => crate::manifest::RefusalCause::DockerApi,
+            false => crate::manifest::RefusalCause::Policy,
+        };
+        let header = format!("{name}: {}, left as it is", cause.words());
         let _ = writeln!(out, "{}", paint(Mark::Alert, &header, style.colour));
         for p in problems {
             let _ = writeln!(out, "    {p}");
@@ -290,7 +306,7 @@ pub fn plan_text(plan: &Plan, desired: &Desired, style: Style) -> String {
             write_action(&mut out, name, action, desired, style);
         }
     }
-    write_refused(&mut out, &plan.refused, style);
+    write_refused(&mut out, plan, style);
     write_resources(&mut out, "network", &removes(&plan.networks), style);
     write_resources(&mut out, "volume", &removes(&plan.volumes), style);
     if let Some(text) = prune_suspended_text(plan) {
@@ -300,7 +316,7 @@ pub fn plan_text(plan: &Plan, desired: &Desired, style: Style) -> String {
     if plan.is_empty() && !plan.prune_suspended && plan.refused.is_empty() {
         out.push_str("in sync: nothing to do\n");
     } else {
-        let _ = writeln!(out, "{}", summary(Counts::of_plan(plan), conflicts, plan.refused.len()));
+        let _ = writeln!(out, "{}", summary(Counts::of_plan(plan), conflicts, plan));
     }
     out
 }

@@ -76,3 +76,28 @@ async fn a_service_that_depends_on_a_refused_one_says_so() {
     assert_eq!(h.engine.calls(Op::Create), 0);
     h.stop().await;
 }
+
+/// A field of a newer Docker API than the fake daemon's refuses the service as the policy does,
+/// and saying so; once the daemon speaks that API, the service converges.
+#[tokio::test(start_paused = true)]
+async fn a_field_of_a_newer_docker_api_refuses_the_service_until_the_daemon_speaks_it() {
+    let h = Harness::new(&[("web.yaml", &service("web", ""))]).start();
+    h.until("web runs", 5 * SECOND, |h| h.running("web").is_some()).await;
+    let before = h.running("web").unwrap().id;
+
+    h.manifests.set("web.yaml", &service("web", "  annotations: { a: b }\n"));
+    h.until("refused", 5 * SECOND, |h| h.status("web").refused).await;
+    let error = h.status("web").last_error.expect("the reason is shown");
+    assert_eq!(
+        error,
+        "refused for the daemon's Docker API: /memory/web.yaml:6:16: spec.annotations: needs Docker API 1.43 or later, and this daemon speaks 1.41: moor does not send it, so the service is left as it runs"
+    );
+    assert_eq!(h.running("web").unwrap().id, before, "the running container is left as it is");
+
+    h.engine.set_api_version(crate::engine::api_version::ApiVersion::new(1, 43));
+    h.until("replaced with the annotations", 4 * INTERVAL, |h| {
+        h.running("web").is_some_and(|c| c.id != before && c.spec.is_some_and(|s| s.resource.annotations["a"] == "b"))
+    })
+    .await;
+    assert!(!h.status("web").refused);
+}

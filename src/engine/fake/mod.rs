@@ -55,6 +55,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use self::world::{unavailable, Emitted, Stopping, World};
+use super::api_version::ApiVersion;
 use super::deadlines::within;
 use super::{
     ContainerEvent, ContainerInfo, CreateRequest, Deadlines, Engine, EngineError, EngineResult, EventStream, ImageInfo,
@@ -144,6 +145,8 @@ struct Shared {
     frozen: watch::Sender<bool>,
     /// Each container's output by ID (`logs.rs`); apart from the world, which it never locks with.
     logs: Mutex<BTreeMap<String, Vec<LogLine>>>,
+    /// The negotiated API version ([`FakeEngine::set_api_version`]); 1.41 as this machine's.
+    api_version: Mutex<ApiVersion>,
 }
 
 impl Shared {
@@ -173,6 +176,7 @@ impl FakeEngine {
             outages: watch::channel(0).0,
             frozen: watch::channel(false).0,
             logs: Mutex::new(BTreeMap::new()),
+            api_version: Mutex::new(ApiVersion::new(1, 41)),
         };
         FakeEngine { shared: Arc::new(shared) }
     }
@@ -260,6 +264,11 @@ impl FakeEngine {
     /// Takes the daemon down (every call answers [`EngineError::Unavailable`], every open event
     /// stream yields one such error and ends) or brings it back with its state intact.
     /// Containers keep running and exiting meanwhile.
+    /// The API version the fake daemon negotiates from now on.
+    pub fn set_api_version(&self, version: ApiVersion) {
+        *self.shared.api_version.lock().unwrap_or_else(|e| e.into_inner()) = version;
+    }
+
     pub fn set_down(&self, down: bool) {
         self.with(|w| {
             if down && !w.down {
@@ -433,6 +442,10 @@ impl Watcher {
 }
 
 impl Engine for FakeEngine {
+    fn api_version(&self) -> ApiVersion {
+        *self.shared.api_version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     async fn ping(&self) -> EngineResult<()> {
         self.call(Op::Ping, self.deadlines().ping, |_| Ok(())).await
     }

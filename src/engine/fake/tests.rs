@@ -211,6 +211,7 @@ async fn an_unhealthy_image_is_unhealthy_only_when_its_spec_has_a_healthcheck() 
         timeout: None,
         retries: None,
         start_period: None,
+        start_interval: None,
     };
     let checked = ContainerSpec { healthcheck: Some(check), ..spec() };
     let cases = [
