@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use bollard::models::{
     ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
-    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
+    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountBindOptions,
+    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions,
     NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
@@ -51,32 +52,15 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
     exposed.sort();
     exposed.dedup();
 
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|m| match m {
-            Mount::Bind { source, target, read_only } => DockerMount {
-                typ: Some(MountType::BIND),
-                source: Some(source.clone()),
-                target: Some(target.clone()),
-                read_only: Some(*read_only),
-                ..Default::default()
-            },
-            Mount::Volume { source, target, read_only } => DockerMount {
-                typ: Some(MountType::VOLUME),
-                source: Some(source.clone()),
-                target: Some(target.clone()),
-                read_only: Some(*read_only),
-                ..Default::default()
-            },
-            Mount::Tmpfs { target, size } => DockerMount {
-                typ: Some(MountType::TMPFS),
-                target: Some(target.clone()),
-                tmpfs_options: size
-                    .map(|s| MountTmpfsOptions { size_bytes: i64::try_from(s).ok(), ..Default::default() }),
-                ..Default::default()
-            },
-        })
+    // A bind that asks for SELinux relabelling or for its host path to be created goes in
+    // `Binds`: Docker's Mounts API has no field for the first and refuses a missing source.
+    let (binds, mounts): (Vec<&Mount>, Vec<&Mount>) = spec.mounts.iter().partition(|m| {
+        matches!(m, Mount::Bind { selinux, create_host_path, .. } if selinux.is_some() || *create_host_path)
+    });
+    let binds: Vec<String> = binds.into_iter().filter_map(bind_text).collect();
+    let mounts = mounts
+        .into_iter()
+        .map(docker_mount)
         .chain(spec.files.iter().filter_map(|f| {
             // `Provided::covers` is checked before any create: a missing source cannot get here.
             let source = req.provided.files.get(&f.target)?;
@@ -187,6 +171,8 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
                     })
                     .collect()
             }),
+            binds: (!binds.is_empty()).then_some(binds),
+            volumes_from: some_vec(&host.volumes_from),
             pid_mode: host.pid.clone(),
             ipc_mode: host.ipc.clone(),
             memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
@@ -203,6 +189,71 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
         }),
         networking_config,
         ..Default::default()
+    }
+}
+
+/// A mount in Docker's Mounts form.
+fn docker_mount(m: &Mount) -> DockerMount {
+    let volume_options = |nocopy: bool| nocopy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() });
+    match m {
+        Mount::Bind { source, target, read_only, propagation, .. } => DockerMount {
+            typ: Some(MountType::BIND),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            bind_options: propagation.as_deref().map(|p| MountBindOptions {
+                propagation: Some(propagation_enum(p)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Mount::Volume { source, target, read_only, nocopy } => DockerMount {
+            typ: Some(MountType::VOLUME),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            volume_options: volume_options(*nocopy),
+            ..Default::default()
+        },
+        // No source: Docker makes a volume with a random name for this container.
+        Mount::Anonymous { target, read_only, nocopy } => DockerMount {
+            typ: Some(MountType::VOLUME),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            volume_options: volume_options(*nocopy),
+            ..Default::default()
+        },
+        Mount::Tmpfs { target, size, mode } => DockerMount {
+            typ: Some(MountType::TMPFS),
+            target: Some(target.clone()),
+            tmpfs_options: (size.is_some() || mode.is_some()).then(|| MountTmpfsOptions {
+                size_bytes: size.and_then(|s| i64::try_from(s).ok()),
+                mode: mode.map(i64::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+/// A bind in Docker's `Binds` form, `source:target:ro,z,rslave`.
+fn bind_text(m: &Mount) -> Option<String> {
+    let Mount::Bind { source, target, read_only, propagation, selinux, .. } = m else { return None };
+    let options: Vec<&str> = [Some(if *read_only { "ro" } else { "rw" }), selinux.as_deref(), propagation.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    Some(format!("{source}:{target}:{}", options.join(",")))
+}
+
+fn propagation_enum(p: &str) -> MountBindOptionsPropagationEnum {
+    match p {
+        "private" => MountBindOptionsPropagationEnum::PRIVATE,
+        "shared" => MountBindOptionsPropagationEnum::SHARED,
+        "rshared" => MountBindOptionsPropagationEnum::RSHARED,
+        "slave" => MountBindOptionsPropagationEnum::SLAVE,
+        "rslave" => MountBindOptionsPropagationEnum::RSLAVE,
+        _ => MountBindOptionsPropagationEnum::RPRIVATE,
     }
 }
 

@@ -158,7 +158,12 @@ pub fn convert_service_refs(
         }
     }
 
-    for (name, value) in &spec.env {
+    // Only the map form holds `{ secret, key }` values: a list entry is `NAME=text`.
+    let env = match &spec.env {
+        raw::Env::Map(map) => map.clone(),
+        raw::Env::List(_) => BTreeMap::new(),
+    };
+    for (name, value) in &env {
         if let raw::EnvValue::Secret(r) = value {
             let field = sp.key("env").key(name).key("key");
             if r.key.is_empty() {

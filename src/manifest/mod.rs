@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 mod convert;
+mod convert_forms;
 pub mod convert_host;
 pub mod convert_refs;
 mod convert_tuning;
@@ -34,6 +35,7 @@ mod locate;
 pub mod model;
 pub mod problem;
 pub mod raw;
+mod raw_forms;
 mod raw_host;
 mod read;
 pub mod refs;

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::raw_forms::{BindOptions, Env, Labels, Propagation, Selinux, TmpfsOptions, VolumeOptions};
 pub use super::raw_host::{
     CommandLine, ExtraHosts, Logging, NetworkAttachment, Networks, OneOrMany, Scalar, Sysctls, Ulimit, UlimitLimits,
 };
@@ -123,9 +124,10 @@ pub struct Metadata {
     /// DNS-1123 label (lowercase letters, digits and '-', at most 63 characters). For a Service
     /// it is also the container name.
     pub name: String,
-    /// Copied onto the container, network or volume as Docker labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    /// Copied onto the container, network or volume as Docker labels: a map, or a list of
+    /// `key=value` (a key at most once).
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -155,10 +157,12 @@ pub struct ServiceSpec {
     /// overrides an earlier one, and `env` overrides them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFrom>,
-    /// Environment variables. Numbers and booleans are written as they read; `{ secret, key }`
-    /// takes the value of one key of a Secret. A name is not empty and has no `=`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, EnvValue>,
+    /// Environment variables: a map, or a list of `NAME=value` (a name at most once; a bare
+    /// `NAME` is refused, as moor does not pass on its own environment). Numbers and booleans are
+    /// written as they read; `{ secret, key }` takes the value of one key of a Secret. A name is
+    /// not empty and has no `=`.
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -320,6 +324,16 @@ pub struct ServiceSpec {
     /// The platform of the image to run, `os[/arch[/variant]]`, such as `linux/arm64`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    // The compose forms of wt-forms (issue 13).
+    /// tmpfs mounts: one absolute path or a list, each optionally `:size=64m,mode=1777`
+    /// (compose's `tmpfs`). The same as `volumes` entries of `type: tmpfs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<OneOrMany>,
+    /// The volumes of other containers, mounted at their paths: `service:NAME` (its first
+    /// container, which is then started first), `container:NAME` or a bare service name, each
+    /// optionally `:ro` or `:rw` (compose's `volumes_from`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -475,8 +489,10 @@ pub enum Protocol {
     Sctp,
 }
 
-/// A mount: the short form `source:target[:ro|rw]` (a source that starts with `.` or `/` is a
-/// bind mount, anything else a named volume), or the long form.
+/// A mount: the short form `[source:]target[:options]` (a source that starts with `.`, `/` or
+/// `~/` is a bind mount, anything else a named volume; without a source, an anonymous volume),
+/// or the long form. Options, comma-separated: `ro`, `rw`, `z`, `Z`, a propagation (`rslave`,
+/// ...) for binds, `nocopy` for volumes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Mount {
@@ -490,7 +506,8 @@ pub struct MountLong {
     #[serde(rename = "type")]
     pub kind: MountKind,
     /// Volume name or host path; not used for tmpfs. A relative host path resolves against the
-    /// manifest's folder.
+    /// manifest's folder, `~/` against moor's HOME. A volume without a source is anonymous: a
+    /// replacement container starts with a new, empty one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Absolute path inside the container.
@@ -500,6 +517,15 @@ pub struct MountLong {
     /// tmpfs only: size limit such as `64Mi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Size>,
+    /// Bind only: propagation, host path creation, SELinux relabelling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<BindOptions>,
+    /// Volume only: `nocopy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeOptions>,
+    /// tmpfs only: `size` and `mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<TmpfsOptions>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
