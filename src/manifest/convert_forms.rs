@@ -238,4 +238,73 @@ mod tests {
         assert_eq!(l, BTreeMap::from([("a".to_string(), "1".to_string()), ("b".to_string(), String::new())]));
         assert_eq!(c.problems.len(), 1);
     }
+
+    fn load(text: &str) -> crate::manifest::load::Loaded {
+        crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), text)
+    }
+
+    fn service(name: &str, spec: &str) -> String {
+        format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: {name} }}\nspec:\n  image: busybox\n{spec}")
+    }
+
+    /// `line:column: field: message` of every problem, in order.
+    fn problems(text: &str) -> Vec<String> {
+        let p = load(text).problems;
+        p.iter().map(|p| format!("{}:{}: {}: {}", p.line.unwrap_or(0), p.column.unwrap_or(0), p.field, p.message)).collect()
+    }
+
+    #[test]
+    fn joins_resolve_to_the_first_container_and_start_after_it() {
+        let db = service("db", "  replicas: 2\n  ipc: shareable\n");
+        let app = service("app", "  ipc: service:db\n  pid: service:db\n  volumesFrom: [db, \"container:old:ro\"]\n");
+        let loaded = load(&format!("{db}\n---\n{app}"));
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        let app = &loaded.desired.services["app"];
+        let h = &app.container.host;
+        assert_eq!((h.ipc.as_deref(), h.pid.as_deref()), (Some("container:db-1"), Some("container:db-1")));
+        assert_eq!(h.volumes_from, ["db-1", "old:ro"]);
+        assert_eq!(app.depends_on["db"], raw::DependCondition::Started);
+        assert_eq!(app.canonical, app.container.canonical_json());
+
+        let db = service("db", "");
+        let app = service("app", "  ipc: service:db\n  volumesFrom: [nothing]\n  pid: service:app\n");
+        let got = problems(&format!("{db}\n---\n{app}"));
+        let want = [
+            "13:8: spec.ipc: service \"db\" keeps its IPC namespace private; set ipc: shareable there",
+            "14:17: spec.volumesFrom[0]: volumesFrom names service \"nothing\", which no Service manifest declares",
+            "15:8: spec.pid: service \"app\" cannot join its own PID namespace",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for (g, w) in got.iter().zip(want) {
+            assert!(g.starts_with(w), "{g}\nwanted {w}\n{got:#?}");
+        }
+    }
+
+    #[test]
+    fn list_forms_are_located() {
+        let text = service(
+            "app",
+            "  env:\n    - A=1\n    - A=2\n    - TOKEN\n  tmpfs: [/run, \"tmp:size=1m\"]\n  volumes: [\"xx:/run\"]\n",
+        )
+        .replace("metadata: { name: app }", "metadata: { name: app, labels: [a=1, a=2] }");
+        let got = problems(&text);
+        let want = [
+            "3:38: metadata.labels[1]: label a is already set by labels[0]",
+            "8:7: spec.env[1]: A is already set by env[0]",
+            "9:7: spec.env[2]: \"TOKEN\" has no value: moor does not pass on its own environment",
+            "10:17: spec.tmpfs[1]: tmpfs target \"tmp\" must be an absolute path",
+            "10:11: spec.tmpfs[0]: mount target /run is already used by volumes[0]",
+        ];
+        assert_eq!(got.len(), want.len(), "{got:#?}");
+        for w in want {
+            assert!(got.iter().any(|g| g.starts_with(w)), "wanted {w}\ngot {got:#?}");
+        }
+        let ok = service("app", "  env: [\"A=1\", \"B=\"]\n  tmpfs: /run\n  stopTimeout: 1m30.2s\n");
+        let loaded = load(&ok);
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        let c = &loaded.desired.services["app"].container;
+        assert_eq!(c.env, BTreeMap::from([("A".into(), "1".into()), ("B".into(), String::new())]));
+        assert_eq!(c.mounts, [Mount::Tmpfs { target: "/run".into(), size: None, mode: None }]);
+        assert_eq!(c.stop_timeout, std::time::Duration::from_secs(91));
+    }
 }

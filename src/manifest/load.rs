@@ -565,6 +565,12 @@ fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) 
         .iter()
         .map(|(name, s)| (name.clone(), s.container_names().into_iter().next().unwrap_or_default()))
         .collect();
+    // Docker joins the IPC namespace only of a container that shares it.
+    let shareable: BTreeMap<String, bool> = desired
+        .services
+        .iter()
+        .map(|(name, s)| (name.clone(), s.container.host.ipc.as_deref() == Some("shareable")))
+        .collect();
     for service in desired.services.values_mut() {
         let host = &mut service.container.host;
         // (where, field, what a join to itself would do, the value, the Docker form of a container).
@@ -595,6 +601,9 @@ fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) 
             let message = match firsts.get(&target) {
                 _ if target == service.name => format!("service {target:?} cannot {what}"),
                 None => format!("{name} names service {target:?}, which no Service manifest declares"),
+                Some(_) if name == "ipc" && !shareable[&target] => format!(
+                    "service {target:?} keeps its IPC namespace private; set ipc: shareable there to let others join it (Docker refuses the join otherwise)"
+                ),
                 Some(first) => {
                     *value = form(first, &mode);
                     changed = true;
