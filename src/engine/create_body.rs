@@ -469,4 +469,44 @@ mod tests {
         assert_eq!(log.typ.as_deref(), Some("local"));
         assert_eq!(log.config.unwrap()["max-size"], "1m");
     }
+
+    #[test]
+    fn mount_options_reach_the_body_and_relabelled_binds_go_in_binds() {
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        let bind = |target: &str, selinux: Option<&str>, create_host_path| Mount::Bind {
+            source: "/srv/x".into(),
+            target: target.into(),
+            read_only: true,
+            propagation: Some("rslave".into()),
+            selinux: selinux.map(str::to_string),
+            create_host_path,
+        };
+        spec.mounts = vec![
+            bind("/a", Some("Z"), false),
+            bind("/b", None, true),
+            bind("/c", None, false),
+            Mount::Anonymous { target: "/d".into(), read_only: false, nocopy: true },
+            Mount::Tmpfs { target: "/e".into(), size: None, mode: Some(0o1777) },
+        ];
+        spec.host.volumes_from = vec!["db-1:ro".into()];
+        let req = CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec,
+            labels: Default::default(),
+            provided: Default::default(),
+        };
+        let hc = create_body(&req).host_config.unwrap();
+        assert_eq!(hc.binds.unwrap(), ["/srv/x:/a:ro,Z,rslave", "/srv/x:/b:ro,rslave"]);
+        assert_eq!(hc.volumes_from.unwrap(), ["db-1:ro"]);
+        let mounts = hc.mounts.unwrap();
+        assert_eq!(mounts.len(), 3);
+        let propagation = mounts[0].bind_options.as_ref().and_then(|b| b.propagation);
+        assert_eq!(propagation, Some(MountBindOptionsPropagationEnum::RSLAVE));
+        assert_eq!((mounts[1].source.as_deref(), mounts[1].typ), (None, Some(MountType::VOLUME)));
+        assert_eq!(mounts[1].volume_options.as_ref().and_then(|v| v.no_copy), Some(true));
+        assert_eq!(mounts[2].tmpfs_options.as_ref().and_then(|t| t.mode), Some(0o1777));
+        assert_eq!(mounts[2].tmpfs_options.as_ref().and_then(|t| t.size_bytes), None);
+    }
 }
