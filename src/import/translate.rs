@@ -48,6 +48,8 @@ const RENAMED: &[(&str, &str)] = &[
     ("ipc", "ipc"),
     ("stop_signal", "stopSignal"),
     ("stop_grace_period", "stopTimeout"),
+    ("tmpfs", "tmpfs"),
+    ("volumes_from", "volumesFrom"),
     ("restart", "restart"),
 ];
 
@@ -556,7 +558,8 @@ fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
         let m_at = format!("{at}[{i}]");
         match m {
             Value::String(s) => match s.split_once(':') {
-                None => ctx.report.left_out(m_at, "anonymous volumes are not translated"),
+                // An anonymous volume, as moor writes it.
+                None => mounts.push(m.clone()),
                 Some((source, rest)) if !source.starts_with(['.', '/', '~']) => {
                     mounts.push(key(&format!("{}:{rest}", dns_name(source))));
                 }
@@ -589,12 +592,7 @@ fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
                         "read_only" => {
                             long.insert(key("readOnly"), val.clone());
                         }
-                        "tmpfs" => match val.get("size") {
-                            Some(size) if val.as_mapping().is_some_and(|t| t.len() == 1) => {
-                                long.insert(key("size"), size.clone());
-                            }
-                            _ => ctx.report.left_out(format!("{m_at}.tmpfs"), "only `size` is translated"),
-                        },
+                        "tmpfs" | "bind" | "volume" => mount_options(ctx, &format!("{m_at}.{k}"), k, val, &mut long),
                         _ => ctx.report.left_out(format!("{m_at}.{k}"), "not translated"),
                     }
                 }
@@ -604,6 +602,29 @@ fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
         }
     }
     spec.insert(key("volumes"), Value::Sequence(mounts));
+}
+
+/// The `bind`, `volume` and `tmpfs` options of a long-form mount (`kind`), camelCased.
+fn mount_options(ctx: &mut Ctx, at: &str, kind: &str, options: &Value, long: &mut Mapping) {
+    let mut out = Mapping::new();
+    for (k, val) in options.as_mapping().into_iter().flatten() {
+        let moor = match (kind, k.as_str().unwrap_or("?")) {
+            ("bind", "propagation") => "propagation",
+            ("bind", "create_host_path") => "createHostPath",
+            ("bind", "selinux") => "selinux",
+            ("volume", "nocopy") => "nocopy",
+            ("tmpfs", "size") => "size",
+            ("tmpfs", "mode") => "mode",
+            (_, other) => {
+                ctx.report.left_out(format!("{at}.{other}"), "not translated");
+                continue;
+            }
+        };
+        out.insert(key(moor), val.clone());
+    }
+    if !out.is_empty() {
+        long.insert(key(kind), Value::Mapping(out));
+    }
 }
 
 fn translate_depends(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
