@@ -93,15 +93,13 @@ async fn anonymous_volumes_bind_options_and_home_paths_reach_the_container() {
     std::fs::write(home.join("conf/app.ini"), "x=1\n").unwrap();
     env.set_env("HOME", home.to_str().unwrap());
     let made = env.manifests().join("made-by-docker");
-    let fields = format!(
-        "  volumes:
+    let fields = "  volumes:
     - /data
     - \"~/conf:/etc/app:ro,z\"
-    - {{ type: bind, source: ./made-by-docker, target: /made, bind: {{ createHostPath: true, propagation: rprivate }} }}
-    - {{ type: volume, target: /cache, volume: {{ nocopy: true }} }}
-"
-    );
-    env.write("app.yaml", &service(&name, "", &fields));
+    - { type: bind, source: ./made-by-docker, target: /made, bind: { createHostPath: true, propagation: rprivate } }
+    - { type: volume, target: /cache, volume: { nocopy: true } }
+";
+    env.write("app.yaml", &service(&name, "", fields));
     assert!(!made.exists());
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
@@ -194,7 +192,10 @@ async fn a_bare_or_repeated_env_name_is_refused_where_it_is_written() {
     let stdout = expect_code(env.moor(&["validate", path(&env)]), 1);
     for line in [
         format!("{}:11:7: spec.env[1]: A is already set by env[0]", file.display()),
-        format!("{}:12:7: spec.env[2]: \"TOKEN\" has no value: moor does not pass on its own environment", file.display()),
+        format!(
+            "{}:12:7: spec.env[2]: \"TOKEN\" has no value: moor does not pass on its own environment",
+            file.display()
+        ),
     ] {
         assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
     }

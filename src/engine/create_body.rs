@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use bollard::models::{
     ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
     HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountBindOptions,
-    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions,
-    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
+    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions, NetworkingConfig,
+    PortBinding as DockerPortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 
 use super::CreateRequest;
@@ -54,9 +54,9 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
 
     // A bind that asks for SELinux relabelling or for its host path to be created goes in
     // `Binds`: Docker's Mounts API has no field for the first and refuses a missing source.
-    let (binds, mounts): (Vec<&Mount>, Vec<&Mount>) = spec.mounts.iter().partition(|m| {
-        matches!(m, Mount::Bind { selinux, create_host_path, .. } if selinux.is_some() || *create_host_path)
-    });
+    let (binds, mounts): (Vec<&Mount>, Vec<&Mount>) = spec.mounts.iter().partition(
+        |m| matches!(m, Mount::Bind { selinux, create_host_path, .. } if selinux.is_some() || *create_host_path),
+    );
     let binds: Vec<String> = binds.into_iter().filter_map(bind_text).collect();
     let mounts = mounts
         .into_iter()
@@ -194,17 +194,17 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
 
 /// A mount in Docker's Mounts form.
 fn docker_mount(m: &Mount) -> DockerMount {
-    let volume_options = |nocopy: bool| nocopy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() });
+    let volume_options =
+        |nocopy: bool| nocopy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() });
     match m {
         Mount::Bind { source, target, read_only, propagation, .. } => DockerMount {
             typ: Some(MountType::BIND),
             source: Some(source.clone()),
             target: Some(target.clone()),
             read_only: Some(*read_only),
-            bind_options: propagation.as_deref().map(|p| MountBindOptions {
-                propagation: Some(propagation_enum(p)),
-                ..Default::default()
-            }),
+            bind_options: propagation
+                .as_deref()
+                .map(|p| MountBindOptions { propagation: Some(propagation_enum(p)), ..Default::default() }),
             ..Default::default()
         },
         Mount::Volume { source, target, read_only, nocopy } => DockerMount {

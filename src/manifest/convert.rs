@@ -364,7 +364,10 @@ mod tests {
 
     #[test]
     fn short_mount_options() {
-        assert_eq!(short("/data").unwrap(), Mount::Anonymous { target: "/data".into(), read_only: false, nocopy: false });
+        assert_eq!(
+            short("/data").unwrap(),
+            Mount::Anonymous { target: "/data".into(), read_only: false, nocopy: false }
+        );
         assert_eq!(short("/data:ro").unwrap_err(), "mount target \"ro\" must be an absolute path");
         match short("~/conf:/etc/x:ro,Z,rslave").unwrap() {
             Mount::Bind { source, read_only, selinux, propagation, .. } => {

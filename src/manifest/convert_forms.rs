@@ -16,7 +16,11 @@ use super::problem::FieldPath;
 use super::raw;
 
 /// `env` as `(name, value, where)` entries: a map's at its keys, a list's at its indexes.
-pub(super) fn env_entries(env: &raw::Env, path: &FieldPath, c: &mut Checker) -> Vec<(String, raw::EnvValue, FieldPath)> {
+pub(super) fn env_entries(
+    env: &raw::Env,
+    path: &FieldPath,
+    c: &mut Checker,
+) -> Vec<(String, raw::EnvValue, FieldPath)> {
     match env {
         raw::Env::Map(map) => map.iter().map(|(k, v)| (k.clone(), v.clone(), path.key(k))).collect(),
         raw::Env::List(items) => {
@@ -146,10 +150,7 @@ pub(super) fn namespace(field: &str, text: &str, own: &[&str]) -> Result<String,
     if own.contains(&text) || join(text).is_some() {
         return Ok(text.to_string());
     }
-    Err(format!(
-        "{field}: {text:?} is not supported; use {}, container:NAME or service:NAME",
-        own.join(", ")
-    ))
+    Err(format!("{field}: {text:?} is not supported; use {}, container:NAME or service:NAME", own.join(", ")))
 }
 
 /// One `volumesFrom` entry, as Docker takes it (`container:NAME[:ro|rw]` becomes
@@ -157,7 +158,9 @@ pub(super) fn namespace(field: &str, text: &str, own: &[&str]) -> Result<String,
 /// `service:NAME[:mode]` until the manifests are loaded).
 pub(super) fn volumes_from(text: &str) -> Result<String, String> {
     let bad = || {
-        format!("volumesFrom {text:?} is not service:NAME, container:NAME or a service name, each optionally :ro or :rw")
+        format!(
+            "volumesFrom {text:?} is not service:NAME, container:NAME or a service name, each optionally :ro or :rw"
+        )
     };
     let (kind, rest) = match text.split_once(':') {
         Some((k @ ("container" | "service"), rest)) => (k, rest),
@@ -250,7 +253,9 @@ mod tests {
     /// `line:column: field: message` of every problem, in order.
     fn problems(text: &str) -> Vec<String> {
         let p = load(text).problems;
-        p.iter().map(|p| format!("{}:{}: {}: {}", p.line.unwrap_or(0), p.column.unwrap_or(0), p.field, p.message)).collect()
+        p.iter()
+            .map(|p| format!("{}:{}: {}: {}", p.line.unwrap_or(0), p.column.unwrap_or(0), p.field, p.message))
+            .collect()
     }
 
     #[test]
