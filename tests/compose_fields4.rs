@@ -200,3 +200,34 @@ async fn a_bare_or_repeated_env_name_is_refused_where_it_is_written() {
         assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
     }
 }
+
+#[tokio::test]
+async fn an_env_file_that_is_not_required_is_skipped_while_missing() {
+    image().await;
+    let env = TestEnv::new("compose-envfile");
+    let docker = docker().await;
+    let name = env.name("app");
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+    std::fs::create_dir_all(env.manifests().join("data")).unwrap();
+    env.write("data/base.env", "FROM_BASE=1\n");
+    let fields = "  envFrom:\n    - file: ./data/base.env\n    - { file: ./data/local.env, required: false }\n";
+    env.write("app.yaml", &service(&name, "", fields));
+    expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
+    let vars = docker.inspect_container(&name, None).await.unwrap().config.unwrap().env.unwrap();
+    assert!(vars.iter().any(|v| v == "FROM_BASE=1"), "{vars:?}");
+    assert!(!vars.iter().any(|v| v.starts_with("FROM_LOCAL=")), "{vars:?}");
+
+    // Once there, it is read: its values are the container's.
+    env.write("data/local.env", "FROM_LOCAL=2\n");
+    expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
+    let vars = docker.inspect_container(&name, None).await.unwrap().config.unwrap().env.unwrap();
+    assert!(vars.iter().any(|v| v == "FROM_LOCAL=2") && vars.iter().any(|v| v == "FROM_BASE=1"), "{vars:?}");
+
+    // A required one (the default) that is missing is refused at its entry.
+    let file = env.write("app.yaml", &service(&name, "", "  envFrom:\n    - file: ./data/gone.env\n"));
+    let out = env.moor(&["validate", path(&env)]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("{}:10:13: spec.envFrom[0].file", file.display())), "{text}");
+}

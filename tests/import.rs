@@ -281,7 +281,8 @@ fn compose_forms_import_into_manifests_that_load() {
          \x20     - {type: tmpfs, target: /t, tmpfs: {size: 1m, mode: 1777}}\n\
          \x20 app:\n    image: busybox:1.36\n    environment: [A=1, B=two]\n    expose: ['8000-8002']\n\
          \x20   extra_hosts: {db.local: [10.0.0.1, '[::1]']}\n    stop_grace_period: 1m30s\n\
-         \x20   tmpfs: [/run, '/tmp:size=1m']\n    ipc: service:db\n    pid: service:db\n    volumes_from: ['db:ro']\n",
+         \x20   tmpfs: [/run, '/tmp:size=1m']\n    ipc: service:db\n    pid: service:db\n    volumes_from: ['db:ro']\n\
+         \x20   env_file: [{path: ./local.env, required: false}]\n",
     )
     .unwrap();
     let r = run(moor().current_dir(&dir).env("HOME", "/home/op").args(["import", "compose.yaml"]));
@@ -300,4 +301,6 @@ fn compose_forms_import_into_manifests_that_load() {
     assert_eq!((app.host.ipc.as_deref(), app.host.pid.as_deref()), (Some("container:db"), Some("container:db")));
     assert_eq!(app.host.volumes_from, ["db:ro"]);
     assert_eq!(app.mounts.len(), 2);
+    let manifest = fs::read_to_string(dir.join("manifests/app.yaml")).unwrap();
+    assert!(manifest.contains("required: false"), "{manifest}");
 }

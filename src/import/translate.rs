@@ -480,10 +480,11 @@ fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Val
     };
     for (i, item) in items.iter().enumerate() {
         let item_at = format!("{at}[{i}]");
+        let required = item.get("required").cloned();
         let path = match item {
             Value::String(p) => p.clone(),
             Value::Mapping(m) => {
-                for k in m.keys().filter_map(Value::as_str).filter(|k| *k != "path") {
+                for k in m.keys().filter_map(Value::as_str).filter(|k| !["path", "required"].contains(k)) {
                     ctx.report.left_out(
                         format!("{item_at}.{k}"),
                         "not translated: moor reads the file as required, by its name",
@@ -507,6 +508,9 @@ fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Val
         entry.insert(key("file"), key(&file));
         // Compose env files are dotenv whatever their name.
         entry.insert(key("format"), key("dotenv"));
+        if let Some(required) = required {
+            entry.insert(key("required"), required);
+        }
         env_from.push(Value::Mapping(entry));
     }
 }

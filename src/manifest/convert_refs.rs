@@ -136,6 +136,12 @@ pub fn convert_service_refs(
                         "format applies to an env file; a Secret's format is set in its manifest",
                     ));
                 }
+                if entry.required.is_some() {
+                    problems.push(problem(
+                        path.key("required"),
+                        "required applies to an env file; a Secret is declared, so it is always there",
+                    ));
+                }
                 refs.env_from.push(EnvFrom::Secret { secret: secret.clone(), field: path.key("secret") });
             }
             (None, Some(file)) => {
@@ -143,7 +149,7 @@ pub fn convert_service_refs(
                 let format = entry.format.map(env_file_format);
                 if let Some(file) = data_file(file, format, base, &field, problems) {
                     if file.format.has_keys() {
-                        refs.env_from.push(EnvFrom::File { file, field });
+                        refs.env_from.push(EnvFrom::File { file, field, required: entry.required.unwrap_or(true) });
                     } else {
                         problems.push(problem(
                             field,
@@ -362,6 +368,7 @@ mod tests {
                         format: DataFormat::Dotenv
                     },
                     field: FieldPath::parse("spec.envFrom[1].file"),
+                    required: true,
                 },
                 EnvFrom::File {
                     file: DataFile {
@@ -370,6 +377,7 @@ mod tests {
                         format: DataFormat::Yaml
                     },
                     field: FieldPath::parse("spec.envFrom[2].file"),
+                    required: true,
                 },
             ]
         );

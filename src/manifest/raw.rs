@@ -390,6 +390,10 @@ pub struct EnvFrom {
     /// The env file's format; by default from its name (`.env`, `.yaml`/`.yml`, `.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<EnvFileFormat>,
+    /// `false`: a missing env file is skipped (compose's `required`). Default true. Not for a
+    /// Secret, which is declared and so always there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
 }
 
 /// A secret file: the short form, a Secret's name (a `binary` Secret, mounted whole at

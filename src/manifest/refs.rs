@@ -78,7 +78,8 @@ pub struct Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvFrom {
     Secret { secret: String, field: FieldPath },
-    File { file: DataFile, field: FieldPath },
+    /// `required: false`: a missing file is skipped (compose's `env_file` `required`).
+    File { file: DataFile, field: FieldPath, required: bool },
 }
 
 /// `env: { NAME: { secret: db, key: password } }`.

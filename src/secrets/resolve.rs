@@ -341,7 +341,9 @@ fn gather_env(service: &Service, pass: &mut Pass, problems: &mut Vec<Problem>) -
     for entry in &service.refs.env_from {
         let (field, content) = match entry {
             EnvFrom::Secret { secret, field } => (field, secret_content(pass, secret).cloned()),
-            EnvFrom::File { file, field } => (field, pass.read(file)),
+            // An optional file that is not there adds nothing; one that is there is read as any.
+            EnvFrom::File { file, required: false, .. } if !file.path.exists() => continue,
+            EnvFrom::File { file, field, .. } => (field, pass.read(file)),
         };
         let content = match content {
             Ok(c) => c,
