@@ -231,3 +231,41 @@ async fn an_env_file_that_is_not_required_is_skipped_while_missing() {
     assert_ne!(out.status.code(), Some(0), "{text}");
     assert!(text.contains(&format!("{}:10:13: spec.envFrom[0].file", file.display())), "{text}");
 }
+
+#[tokio::test]
+async fn label_files_give_labels_that_the_manifest_overrides() {
+    image().await;
+    let env = TestEnv::new("compose-labelfile");
+    let docker = docker().await;
+    let name = env.name("app");
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+    std::fs::create_dir_all(env.manifests().join("data")).unwrap();
+    env.write("data/base.labels", "tier=base\nteam=shop\nowner=ops\n");
+    env.write("data/more.labels", "team=checkout\n");
+    let fields = "  labelFile: [./data/base.labels, ./data/more.labels]\n";
+    env.write("app.yaml", &service(&name, "  labels: { owner: web-team }\n", fields));
+    expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
+    let info = docker.inspect_container(&name, None).await.unwrap();
+    let labels = info.config.unwrap().labels.unwrap();
+    // A later file overrides an earlier one; the manifest's labels override both.
+    assert_eq!(labels["tier"], "base");
+    assert_eq!(labels["team"], "checkout");
+    assert_eq!(labels["owner"], "web-team");
+
+    // Unchanged files: nothing replaced. A changed file: the container is replaced.
+    expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
+    assert_eq!(docker.inspect_container(&name, None).await.unwrap().id, info.id);
+    env.write("data/more.labels", "team=payments\n");
+    expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
+    let again = docker.inspect_container(&name, None).await.unwrap();
+    assert_ne!(again.id, info.id);
+    assert_eq!(again.config.unwrap().labels.unwrap()["team"], "payments");
+
+    // A missing one is refused at its entry.
+    let file = env.write("app.yaml", &service(&name, "", "  labelFile: ./data/gone.labels\n"));
+    let out = env.moor(&["validate", path(&env)]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("{}:9:14: spec.labelFile", file.display())), "{text}");
+}

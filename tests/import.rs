@@ -282,7 +282,7 @@ fn compose_forms_import_into_manifests_that_load() {
          \x20 app:\n    image: busybox:1.36\n    environment: [A=1, B=two]\n    expose: ['8000-8002']\n\
          \x20   extra_hosts: {db.local: [10.0.0.1, '[::1]']}\n    stop_grace_period: 1m30s\n\
          \x20   tmpfs: [/run, '/tmp:size=1m']\n    ipc: service:db\n    pid: service:db\n    volumes_from: ['db:ro']\n\
-         \x20   env_file: [{path: ./local.env, required: false}]\n",
+         \x20   env_file: [{path: ./local.env, required: false}]\n    label_file: ./app.labels\n",
     )
     .unwrap();
     let r = run(moor().current_dir(&dir).env("HOME", "/home/op").args(["import", "compose.yaml"]));
@@ -303,4 +303,5 @@ fn compose_forms_import_into_manifests_that_load() {
     assert_eq!(app.mounts.len(), 2);
     let manifest = fs::read_to_string(dir.join("manifests/app.yaml")).unwrap();
     assert!(manifest.contains("required: false"), "{manifest}");
+    assert!(manifest.contains("labelFile:") && manifest.contains("app.labels"), "{manifest}");
 }

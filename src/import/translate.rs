@@ -310,6 +310,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             _ if APPLIED.contains(&k) => {}
             "labels" => labels = labels_of(ctx, &path, Some(v)),
             "env_file" => translate_env_file(ctx, &path, v, &mut env_from),
+            "label_file" => translate_label_file(ctx, &path, v, &mut spec),
             "ports" => translate_ports(ctx, &path, v, &mut spec),
             "volumes" => translate_volumes(ctx, &path, v, &mut spec),
             "networks" => {
@@ -513,6 +514,16 @@ fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Val
         }
         env_from.push(Value::Mapping(entry));
     }
+}
+
+/// `label_file`: one path or a list, each relative to the manifests as env files are.
+fn translate_label_file(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let items: Vec<Value> = match v {
+        Value::Sequence(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    let files = items.iter().enumerate().map(|(i, f)| key(&ctx.manifest_path(&format!("{at}[{i}]"), &text(f))));
+    spec.insert(key("labelFile"), Value::Sequence(files.collect()));
 }
 
 fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {

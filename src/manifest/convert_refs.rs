@@ -124,6 +124,16 @@ pub fn convert_service_refs(
     let sp = FieldPath::root().key("spec");
     let mut refs = ServiceRefs::default();
 
+    if let Some(files) = &spec.label_file {
+        let one = matches!(files, raw::OneOrMany::One(_));
+        for (i, written) in files.to_vec().iter().enumerate() {
+            let field = if one { sp.key("labelFile") } else { sp.key("labelFile").index(i) };
+            if let Some(file) = data_file(written, Some(DataFormat::Dotenv), base, &field, problems) {
+                refs.label_files.push((file, field));
+            }
+        }
+    }
+
     for (i, entry) in spec.env_from.iter().enumerate() {
         let path = sp.key("envFrom").index(i);
         match (&entry.secret, &entry.file) {

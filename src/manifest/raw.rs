@@ -192,8 +192,8 @@ pub struct ServiceSpec {
     /// Signal sent to stop the container, for example `SIGTERM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
-    /// Grace period before the container is killed (humantime, whole seconds up to `1h`,
-    /// default `10s`).
+    /// Grace period before the container is killed (humantime such as `1m30s`, up to `1h`,
+    /// default `10s`). Docker counts whole seconds: a fraction rounds up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -274,11 +274,14 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
     /// The PID namespace: `host` shares the host's process table (refused unless the host
-    /// policy's `hostNamespaces.pid` is true).
+    /// policy's `hostNamespaces.pid` is true), `container:NAME` or `service:NAME` another
+    /// container's (a service's first container, which is then started first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<String>,
-    /// The IPC namespace: `private`, `shareable`, `none`, or `host` (refused unless the host
-    /// policy's `hostNamespaces.ipc` is true). Default: the daemon's.
+    /// The IPC namespace: `private`, `shareable`, `none`, `host` (refused unless the host
+    /// policy's `hostNamespaces.ipc` is true), `container:NAME` or `service:NAME` (a service's
+    /// first container, which is then started first; that service needs `ipc: shareable`).
+    /// Default: the daemon's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
     /// A soft memory limit the kernel reclaims down to under pressure, for example `256Mi`; at
@@ -334,6 +337,11 @@ pub struct ServiceSpec {
     /// optionally `:ro` or `:rw` (compose's `volumes_from`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes_from: Vec<String>,
+    /// Files of `key=value` lines whose labels the container gets (compose's `label_file`):
+    /// relative to the manifest's folder (no `..`), or absolute under the host's read paths. A
+    /// later file overrides an earlier one, and `metadata.labels` override them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_file: Option<OneOrMany>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
