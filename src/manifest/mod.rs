@@ -33,6 +33,7 @@ pub mod limits;
 pub mod load;
 mod locate;
 pub mod model;
+mod mount;
 pub mod problem;
 pub mod raw;
 mod raw_forms;
