@@ -236,7 +236,6 @@ fn what_has_no_counterpart_is_reported_by_path() {
     for want in [
         "not translated: services.app.container_name:",
         "not translated: services.app.ports[0]:",
-        "not translated: services.app.volumes[0]: anonymous volumes",
         "note: services.app.environment.MISSING_ONE: not set",
         "note: services.app.environment.URL: variable UNSET_VAR is not set",
         "note: services.app.command[2]: holds the value of a secret-looking variable",
@@ -249,6 +248,8 @@ fn what_has_no_counterpart_is_reported_by_path() {
     assert!(app.contains("- host") && app.contains("FROM_ENV: plain") && !app.contains("hidden-value"), "{app}");
     // `extends` from another file, in another folder.
     assert!(app.contains("workingDir: /srv") && app.contains("user: '1000'"), "{app}");
+    // An anonymous volume is a moor one too.
+    assert!(app.contains("- /data"), "{app}");
     assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\nDB_URL=pg://u:pw@db\n");
     assert!(!app.contains("DB_URL"), "{app}");
     // The secret file is outside the output folder: an absolute path, and a note.
@@ -333,4 +334,42 @@ fn completed_dependencies_and_replicated_jobs_become_jobs() {
         assert!(r.stderr.contains(line), "{line} not reported in:\n{}", r.stderr);
     }
     assert!(!r.stderr.contains("depends_on"), "{}", r.stderr);
+}
+
+#[test]
+fn compose_forms_import_into_manifests_that_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("forms");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  db:\n    image: busybox:1.36\n    ipc: shareable\n    labels: [tier=db]\n\
+         \x20   volumes:\n      - /data\n      - ~/conf:/etc/db:ro,z\n      - {type: volume, target: /cache, volume: {nocopy: true}}\n\
+         \x20     - {type: bind, source: ./x, target: /x, bind: {propagation: rslave, create_host_path: true}}\n\
+         \x20     - {type: tmpfs, target: /t, tmpfs: {size: 1m, mode: 1777}}\n\
+         \x20 app:\n    image: busybox:1.36\n    environment: [A=1, B=two]\n    expose: ['8000-8002']\n\
+         \x20   extra_hosts: {db.local: [10.0.0.1, '[::1]']}\n    stop_grace_period: 1m30s\n\
+         \x20   tmpfs: [/run, '/tmp:size=1m']\n    ipc: service:db\n    pid: service:db\n    volumes_from: ['db:ro']\n\
+         \x20   env_file: [{path: ./local.env, required: false}]\n    label_file: ./app.labels\n",
+    )
+    .unwrap();
+    let r = run(moor().current_dir(&dir).env("HOME", "/home/op").args(["import", "compose.yaml"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = dir.join("manifests");
+    let loaded = moor::manifest::load::load_paths(&[out]);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    let db = &loaded.desired.services["db"].container;
+    assert_eq!(db.mounts.len(), 5, "{:?}", db.mounts);
+    assert_eq!(db.labels["tier"], "db");
+    let app = &loaded.desired.services["app"].container;
+    assert_eq!(app.env["B"], "two");
+    assert_eq!(app.host.expose.len(), 3);
+    assert_eq!(app.host.extra_hosts, ["db.local:10.0.0.1", "db.local:::1"]);
+    assert_eq!(app.stop_timeout, std::time::Duration::from_secs(90));
+    assert_eq!((app.host.ipc.as_deref(), app.host.pid.as_deref()), (Some("container:db"), Some("container:db")));
+    assert_eq!(app.host.volumes_from, ["db:ro"]);
+    assert_eq!(app.mounts.len(), 2);
+    let manifest = fs::read_to_string(dir.join("manifests/app.yaml")).unwrap();
+    assert!(manifest.contains("required: false"), "{manifest}");
+    assert!(manifest.contains("labelFile:") && manifest.contains("app.labels"), "{manifest}");
 }

@@ -442,7 +442,7 @@ fn refs_summary(desired: &moor::manifest::Desired) -> String {
         for e in &refs.env_from {
             out.push(match e {
                 EnvFrom::Secret { secret, field } => format!("{}: envFrom secret {secret} at {field}", service.name),
-                EnvFrom::File { file, field } => {
+                EnvFrom::File { file, field, .. } => {
                     format!("{}: envFrom file {} ({:?}) at {field}", service.name, file.path.display(), file.format)
                 }
             });

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use bollard::models::{
     ContainerCreateBody, DeviceMapping, DeviceRequest, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
-    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountTmpfsOptions, MountType,
-    NetworkingConfig, PortBinding as DockerPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy,
+    HostConfigCgroupnsModeEnum, HostConfigLogConfig, Mount as DockerMount, MountBindOptions,
+    MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType, MountVolumeOptions, NetworkingConfig,
+    PortBinding as DockerPortBinding, ResourcesBlkioWeightDevice, ResourcesUlimits, RestartPolicy,
     RestartPolicyNameEnum, ThrottleDevice,
 };
 
@@ -53,32 +54,15 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
     exposed.sort();
     exposed.dedup();
 
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|m| match m {
-            Mount::Bind { source, target, read_only } => DockerMount {
-                typ: Some(MountType::BIND),
-                source: Some(source.clone()),
-                target: Some(target.clone()),
-                read_only: Some(*read_only),
-                ..Default::default()
-            },
-            Mount::Volume { source, target, read_only } => DockerMount {
-                typ: Some(MountType::VOLUME),
-                source: Some(source.clone()),
-                target: Some(target.clone()),
-                read_only: Some(*read_only),
-                ..Default::default()
-            },
-            Mount::Tmpfs { target, size } => DockerMount {
-                typ: Some(MountType::TMPFS),
-                target: Some(target.clone()),
-                tmpfs_options: size
-                    .map(|s| MountTmpfsOptions { size_bytes: i64::try_from(s).ok(), ..Default::default() }),
-                ..Default::default()
-            },
-        })
+    // A bind that asks for SELinux relabelling or for its host path to be created goes in
+    // `Binds`: Docker's Mounts API has no field for the first and refuses a missing source.
+    let (binds, mounts): (Vec<&Mount>, Vec<&Mount>) = spec.mounts.iter().partition(
+        |m| matches!(m, Mount::Bind { selinux, create_host_path, .. } if selinux.is_some() || *create_host_path),
+    );
+    let binds: Vec<String> = binds.into_iter().filter_map(bind_text).collect();
+    let mounts = mounts
+        .into_iter()
+        .map(docker_mount)
         .chain(spec.files.iter().filter_map(|f| {
             // `Provided::covers` is checked before any create: a missing source cannot get here.
             let source = req.provided.files.get(&f.target)?;
@@ -201,6 +185,8 @@ pub fn create_body(req: &CreateRequest) -> ContainerCreateBody {
                         })
                         .collect()
                 }),
+                binds: (!binds.is_empty()).then_some(binds),
+                volumes_from: some_vec(&host.volumes_from),
                 pid_mode: host.pid.clone(),
                 ipc_mode: host.ipc.clone(),
                 memory_reservation: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
@@ -267,6 +253,71 @@ fn with_resources(r: &ResourceOptions, mut hc: HostConfig) -> HostConfig {
             .collect()
     });
     hc
+}
+
+/// A mount in Docker's Mounts form.
+fn docker_mount(m: &Mount) -> DockerMount {
+    let volume_options =
+        |nocopy: bool| nocopy.then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() });
+    match m {
+        Mount::Bind { source, target, read_only, propagation, .. } => DockerMount {
+            typ: Some(MountType::BIND),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            bind_options: propagation
+                .as_deref()
+                .map(|p| MountBindOptions { propagation: Some(propagation_enum(p)), ..Default::default() }),
+            ..Default::default()
+        },
+        Mount::Volume { source, target, read_only, nocopy } => DockerMount {
+            typ: Some(MountType::VOLUME),
+            source: Some(source.clone()),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            volume_options: volume_options(*nocopy),
+            ..Default::default()
+        },
+        // No source: Docker makes a volume with a random name for this container.
+        Mount::Anonymous { target, read_only, nocopy } => DockerMount {
+            typ: Some(MountType::VOLUME),
+            target: Some(target.clone()),
+            read_only: Some(*read_only),
+            volume_options: volume_options(*nocopy),
+            ..Default::default()
+        },
+        Mount::Tmpfs { target, size, mode } => DockerMount {
+            typ: Some(MountType::TMPFS),
+            target: Some(target.clone()),
+            tmpfs_options: (size.is_some() || mode.is_some()).then(|| MountTmpfsOptions {
+                size_bytes: size.and_then(|s| i64::try_from(s).ok()),
+                mode: mode.map(i64::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    }
+}
+
+/// A bind in Docker's `Binds` form, `source:target:ro,z,rslave`.
+fn bind_text(m: &Mount) -> Option<String> {
+    let Mount::Bind { source, target, read_only, propagation, selinux, .. } = m else { return None };
+    let options: Vec<&str> = [Some(if *read_only { "ro" } else { "rw" }), selinux.as_deref(), propagation.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    Some(format!("{source}:{target}:{}", options.join(",")))
+}
+
+fn propagation_enum(p: &str) -> MountBindOptionsPropagationEnum {
+    match p {
+        "private" => MountBindOptionsPropagationEnum::PRIVATE,
+        "shared" => MountBindOptionsPropagationEnum::SHARED,
+        "rshared" => MountBindOptionsPropagationEnum::RSHARED,
+        "slave" => MountBindOptionsPropagationEnum::SLAVE,
+        "rslave" => MountBindOptionsPropagationEnum::RSLAVE,
+        _ => MountBindOptionsPropagationEnum::RPRIVATE,
+    }
 }
 
 /// The query of the create call: the container's name, and the platform of the image (a query
@@ -590,5 +641,45 @@ mod tests {
         assert!(endpoint("app", &spec, "back").mac_address.is_none());
         let bare = serde_json::to_value(create_body(&request(crate::manifest::ContainerSpec::bare("app:1")))).unwrap();
         assert!(bare.get("NetworkingConfig").is_none() && bare["HostConfig"].get("Annotations").is_none(), "{bare}");
+    }
+
+    #[test]
+    fn mount_options_reach_the_body_and_relabelled_binds_go_in_binds() {
+        let mut spec = crate::manifest::ContainerSpec::bare("app:1");
+        let bind = |target: &str, selinux: Option<&str>, create_host_path| Mount::Bind {
+            source: "/srv/x".into(),
+            target: target.into(),
+            read_only: true,
+            propagation: Some("rslave".into()),
+            selinux: selinux.map(str::to_string),
+            create_host_path,
+        };
+        spec.mounts = vec![
+            bind("/a", Some("Z"), false),
+            bind("/b", None, true),
+            bind("/c", None, false),
+            Mount::Anonymous { target: "/d".into(), read_only: false, nocopy: true },
+            Mount::Tmpfs { target: "/e".into(), size: None, mode: Some(0o1777) },
+        ];
+        spec.host.volumes_from = vec!["db-1:ro".into()];
+        let req = CreateRequest {
+            name: "app".into(),
+            image: "app:1".into(),
+            service: "app".into(),
+            spec,
+            labels: Default::default(),
+            provided: Default::default(),
+        };
+        let hc = create_body(&req).host_config.unwrap();
+        assert_eq!(hc.binds.unwrap(), ["/srv/x:/a:ro,Z,rslave", "/srv/x:/b:ro,rslave"]);
+        assert_eq!(hc.volumes_from.unwrap(), ["db-1:ro"]);
+        let mounts = hc.mounts.unwrap();
+        assert_eq!(mounts.len(), 3);
+        let propagation = mounts[0].bind_options.as_ref().and_then(|b| b.propagation);
+        assert_eq!(propagation, Some(MountBindOptionsPropagationEnum::RSLAVE));
+        assert_eq!((mounts[1].source.as_deref(), mounts[1].typ), (None, Some(MountType::VOLUME)));
+        assert_eq!(mounts[1].volume_options.as_ref().and_then(|v| v.no_copy), Some(true));
+        assert_eq!(mounts[2].tmpfs_options.as_ref().and_then(|t| t.mode), Some(0o1777));
+        assert_eq!(mounts[2].tmpfs_options.as_ref().and_then(|t| t.size_bytes), None);
     }
 }

@@ -49,6 +49,8 @@ const RENAMED: &[(&str, &str)] = &[
     ("ipc", "ipc"),
     ("stop_signal", "stopSignal"),
     ("stop_grace_period", "stopTimeout"),
+    ("tmpfs", "tmpfs"),
+    ("volumes_from", "volumesFrom"),
     ("restart", "restart"),
     ("runtime", "runtime"),
     ("platform", "platform"),
@@ -390,6 +392,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             _ if APPLIED.contains(&k) => {}
             "labels" => labels = labels_of(ctx, &path, Some(v)),
             "env_file" => translate_env_file(ctx, &path, v, &mut env_from),
+            "label_file" => translate_label_file(ctx, &path, v, &mut spec),
             "ports" => translate_ports(ctx, &path, v, &mut spec),
             "volumes" => translate_volumes(ctx, &path, v, &mut spec),
             "networks" => translate_networks(&mut ctx.report, &path, v, &mut spec),
@@ -608,10 +611,11 @@ fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Val
     };
     for (i, item) in items.iter().enumerate() {
         let item_at = format!("{at}[{i}]");
+        let required = item.get("required").cloned();
         let path = match item {
             Value::String(p) => p.clone(),
             Value::Mapping(m) => {
-                for k in m.keys().filter_map(Value::as_str).filter(|k| *k != "path") {
+                for k in m.keys().filter_map(Value::as_str).filter(|k| !["path", "required"].contains(k)) {
                     ctx.report.left_out(
                         format!("{item_at}.{k}"),
                         "not translated: moor reads the file as required, by its name",
@@ -635,8 +639,21 @@ fn translate_env_file(ctx: &mut Ctx, at: &str, v: &Value, env_from: &mut Vec<Val
         entry.insert(key("file"), key(&file));
         // Compose env files are dotenv whatever their name.
         entry.insert(key("format"), key("dotenv"));
+        if let Some(required) = required {
+            entry.insert(key("required"), required);
+        }
         env_from.push(Value::Mapping(entry));
     }
+}
+
+/// `label_file`: one path or a list, each relative to the manifests as env files are.
+fn translate_label_file(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let items: Vec<Value> = match v {
+        Value::Sequence(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    let files = items.iter().enumerate().map(|(i, f)| key(&ctx.manifest_path(&format!("{at}[{i}]"), &text(f))));
+    spec.insert(key("labelFile"), Value::Sequence(files.collect()));
 }
 
 fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
@@ -686,7 +703,8 @@ fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
         let m_at = format!("{at}[{i}]");
         match m {
             Value::String(s) => match s.split_once(':') {
-                None => ctx.report.left_out(m_at, "anonymous volumes are not translated"),
+                // An anonymous volume, as moor writes it.
+                None => mounts.push(m.clone()),
                 Some((source, rest)) if !source.starts_with(['.', '/', '~']) => {
                     mounts.push(key(&format!("{}:{rest}", dns_name(source))));
                 }
@@ -719,12 +737,7 @@ fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
                         "read_only" => {
                             long.insert(key("readOnly"), val.clone());
                         }
-                        "tmpfs" => match val.get("size") {
-                            Some(size) if val.as_mapping().is_some_and(|t| t.len() == 1) => {
-                                long.insert(key("size"), size.clone());
-                            }
-                            _ => ctx.report.left_out(format!("{m_at}.tmpfs"), "only `size` is translated"),
-                        },
+                        "tmpfs" | "bind" | "volume" => mount_options(ctx, &format!("{m_at}.{k}"), k, val, &mut long),
                         _ => ctx.report.left_out(format!("{m_at}.{k}"), "not translated"),
                     }
                 }
@@ -734,6 +747,29 @@ fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
         }
     }
     spec.insert(key("volumes"), Value::Sequence(mounts));
+}
+
+/// The `bind`, `volume` and `tmpfs` options of a long-form mount (`kind`), camelCased.
+fn mount_options(ctx: &mut Ctx, at: &str, kind: &str, options: &Value, long: &mut Mapping) {
+    let mut out = Mapping::new();
+    for (k, val) in options.as_mapping().into_iter().flatten() {
+        let moor = match (kind, k.as_str().unwrap_or("?")) {
+            ("bind", "propagation") => "propagation",
+            ("bind", "create_host_path") => "createHostPath",
+            ("bind", "selinux") => "selinux",
+            ("volume", "nocopy") => "nocopy",
+            ("tmpfs", "size") => "size",
+            ("tmpfs", "mode") => "mode",
+            (_, other) => {
+                ctx.report.left_out(format!("{at}.{other}"), "not translated");
+                continue;
+            }
+        };
+        out.insert(key(moor), val.clone());
+    }
+    if !out.is_empty() {
+        long.insert(key(kind), Value::Mapping(out));
+    }
 }
 
 fn translate_depends(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {

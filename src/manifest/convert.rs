@@ -89,7 +89,7 @@ pub(super) fn convert_port(port: &raw::Port) -> Result<PortBinding, String> {
 }
 
 pub(super) fn is_host_path(source: &str) -> bool {
-    source.starts_with('/') || source.starts_with('.')
+    source.starts_with('/') || source.starts_with('.') || source.starts_with('~')
 }
 
 pub(super) fn check_volume_name(name: &str) -> Result<(), String> {
@@ -120,62 +120,185 @@ pub(super) fn resolve_bind(source: &str, base: &Path) -> String {
     out.to_string_lossy().into_owned()
 }
 
-pub(super) fn convert_mount(mount: &raw::Mount, base: &Path) -> Result<Mount, String> {
-    let absolute_target = |t: &str| {
-        if t.starts_with('/') {
-            Ok(t.to_string())
-        } else {
-            Err(format!("mount target {t:?} must be an absolute path"))
+/// A bind source as written, made absolute: `~/` is moor's HOME (at load, so the spec, and
+/// the host policy's checks, see the real path), a relative path is the manifest folder's.
+fn bind_source(source: &str, base: &Path, home: Option<&Path>) -> Result<String, String> {
+    match source.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            let home = home.ok_or_else(|| format!("{source:?} starts with ~ but HOME is not set for moor"))?;
+            Ok(resolve_bind(&format!("{}{rest}", home.display()), base))
         }
-    };
+        Some(_) => Err(format!("{source:?}: only ~/ (moor's HOME) is expanded, not another user's ~name")),
+        None => Ok(resolve_bind(source, base)),
+    }
+}
+
+/// The options of a short mount, `ro,z,rslave`: what each applies to is checked by the caller.
+#[derive(Default)]
+struct ShortOptions {
+    read_only: bool,
+    selinux: Option<String>,
+    propagation: Option<String>,
+    nocopy: bool,
+}
+
+const PROPAGATIONS: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+
+fn short_options(text: &str, options: &str) -> Result<ShortOptions, String> {
+    let mut o = ShortOptions::default();
+    let (mut mode, mut relabel, mut propagation) = (None, None, None);
+    for opt in options.split(',') {
+        let slot = match opt {
+            "ro" | "rw" => &mut mode,
+            "z" | "Z" => &mut relabel,
+            "nocopy" => {
+                o.nocopy = true;
+                continue;
+            }
+            p if PROPAGATIONS.contains(&p) => &mut propagation,
+            _ => {
+                return Err(format!(
+                    "unknown mount option {opt:?} in {text:?}; use ro or rw, z or Z, nocopy, or a propagation ({})",
+                    PROPAGATIONS.join(", ")
+                ))
+            }
+        };
+        if let Some(first) = slot.replace(opt) {
+            return Err(format!("{first:?} and {opt:?} in {text:?} contradict each other or repeat; keep one"));
+        }
+    }
+    o.read_only = mode == Some("ro");
+    o.selinux = relabel.map(str::to_string);
+    o.propagation = propagation.map(str::to_string);
+    Ok(o)
+}
+
+pub(super) fn convert_mount(mount: &raw::Mount, base: &Path) -> Result<Mount, String> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    convert_mount_with(mount, base, home.as_deref())
+}
+
+fn absolute_target(t: &str) -> Result<String, String> {
+    if t.starts_with('/') {
+        Ok(t.to_string())
+    } else {
+        Err(format!("mount target {t:?} must be an absolute path"))
+    }
+}
+
+fn convert_mount_with(mount: &raw::Mount, base: &Path, home: Option<&Path>) -> Result<Mount, String> {
     match mount {
         raw::Mount::Short(text) => {
             let parts: Vec<&str> = text.split(':').collect();
-            let (source, target, read_only) = match parts.as_slice() {
-                [s, t] => (*s, *t, false),
-                [s, t, "ro"] => (*s, *t, true),
-                [s, t, "rw"] => (*s, *t, false),
-                [s, t, mode] if !s.is_empty() && !t.is_empty() => {
-                    return Err(format!("unknown mount mode {mode:?} in {text:?}; use ro or rw"))
-                }
-                [_] => {
-                    return Err(format!(
-                        "anonymous volume {text:?} is not supported: it would be lost on every replacement; name it, as in data:{text}"
-                    ))
-                }
-                _ => return Err(format!("invalid mount {text:?}; use source:target[:ro]")),
+            let (source, target, options) = match parts.as_slice() {
+                [t] => (None, *t, ""),
+                [s, t] => (Some(*s), *t, ""),
+                [s, t, o] if !s.is_empty() && !t.is_empty() => (Some(*s), *t, *o),
+                _ => return Err(format!("invalid mount {text:?}; use [source:]target[:options]")),
             };
+            let o = if options.is_empty() { ShortOptions::default() } else { short_options(text, options)? };
             let target = absolute_target(target)?;
-            if is_host_path(source) {
-                Ok(Mount::Bind { source: resolve_bind(source, base), target, read_only })
-            } else {
-                check_volume_name(source)?;
-                Ok(Mount::Volume { source: source.to_string(), target, read_only })
+            let bind_only = |o: &ShortOptions| match (&o.selinux, &o.propagation) {
+                (Some(x), _) | (None, Some(x)) => {
+                    Err(format!("{x} in {text:?} applies to bind mounts (a host path) only"))
+                }
+                (None, None) => Ok(()),
+            };
+            match source {
+                None => {
+                    bind_only(&o)?;
+                    Ok(Mount::Anonymous { target, read_only: o.read_only, nocopy: o.nocopy })
+                }
+                Some(source) if is_host_path(source) => {
+                    if o.nocopy {
+                        return Err(format!("nocopy in {text:?} applies to volumes only, not to a host path"));
+                    }
+                    Ok(Mount::Bind {
+                        source: bind_source(source, base, home)?,
+                        target,
+                        read_only: o.read_only,
+                        propagation: o.propagation,
+                        selinux: o.selinux,
+                        create_host_path: false,
+                    })
+                }
+                Some(source) => {
+                    bind_only(&o)?;
+                    check_volume_name(source)?;
+                    Ok(Mount::Volume { source: source.to_string(), target, read_only: o.read_only, nocopy: o.nocopy })
+                }
             }
         }
         raw::Mount::Long(m) => {
             let target = absolute_target(&m.target)?;
             let read_only = m.read_only.unwrap_or(false);
-            let source = || m.source.clone().ok_or_else(|| format!("a {:?} mount needs a source", m.kind));
-            if m.size.is_some() && m.kind != raw::MountKind::Tmpfs {
-                return Err("size applies to tmpfs mounts only".into());
-            }
+            let kind = m.kind;
+            let only = |set: bool, what: &str, applies: raw::MountKind| {
+                if set && kind != applies {
+                    Err(format!("{what} applies to {applies:?} mounts only").to_lowercase())
+                } else {
+                    Ok(())
+                }
+            };
+            only(m.size.is_some(), "size", raw::MountKind::Tmpfs)?;
+            only(m.tmpfs.is_some(), "tmpfs options", raw::MountKind::Tmpfs)?;
+            only(m.bind.is_some(), "bind options", raw::MountKind::Bind)?;
+            only(m.volume.is_some(), "volume options", raw::MountKind::Volume)?;
             match m.kind {
-                raw::MountKind::Bind => Ok(Mount::Bind { source: resolve_bind(&source()?, base), target, read_only }),
+                raw::MountKind::Bind => {
+                    let source = m.source.clone().ok_or("a bind mount needs a source (a host path)")?;
+                    let b = m.bind.clone().unwrap_or_default();
+                    let word = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                    Ok(Mount::Bind {
+                        source: bind_source(&source, base, home)?,
+                        target,
+                        read_only,
+                        propagation: b.propagation.map(|p| word(serde_json::json!(p))),
+                        selinux: b.selinux.map(|x| word(serde_json::json!(x))),
+                        create_host_path: b.create_host_path.unwrap_or(false),
+                    })
+                }
                 raw::MountKind::Volume => {
-                    let source = source()?;
-                    check_volume_name(&source)?;
-                    Ok(Mount::Volume { source, target, read_only })
+                    let nocopy = m.volume.as_ref().and_then(|v| v.nocopy).unwrap_or(false);
+                    match &m.source {
+                        None => Ok(Mount::Anonymous { target, read_only, nocopy }),
+                        Some(source) => {
+                            check_volume_name(source)?;
+                            Ok(Mount::Volume { source: source.clone(), target, read_only, nocopy })
+                        }
+                    }
                 }
                 raw::MountKind::Tmpfs => {
                     if m.source.is_some() {
                         return Err("a tmpfs mount has no source".into());
                     }
-                    let size = m.size.as_ref().map(|s| size_bytes(s).and_then(limits::tmpfs_size)).transpose()?;
-                    Ok(Mount::Tmpfs { target, size })
+                    let options = m.tmpfs.clone().unwrap_or_default();
+                    if m.size.is_some() && options.size.is_some() {
+                        return Err("size is set twice, beside tmpfs and in it; keep one".into());
+                    }
+                    let size = m
+                        .size
+                        .as_ref()
+                        .or(options.size.as_ref())
+                        .map(|s| size_bytes(s).and_then(limits::tmpfs_size))
+                        .transpose()?;
+                    let mode = options.mode.as_ref().map(tmpfs_mode).transpose()?;
+                    Ok(Mount::Tmpfs { target, size, mode })
                 }
             }
         }
+    }
+}
+
+/// A tmpfs mode: octal digits up to `7777` (the sticky bit of `/tmp`'s `1777` included).
+pub(super) fn tmpfs_mode(mode: &raw::FileMode) -> Result<u32, String> {
+    let text = match mode {
+        raw::FileMode::Number(n) => n.to_string(),
+        raw::FileMode::Text(t) => t.trim_start_matches("0o").to_string(),
+    };
+    match u32::from_str_radix(&text, 8) {
+        Ok(m) if m <= 0o7777 && !text.is_empty() => Ok(m),
+        _ => Err(format!("tmpfs mode {text:?} is not octal permission bits such as 1777")),
     }
 }
 
@@ -229,6 +352,38 @@ pub(super) fn convert_healthcheck(h: &raw::Healthcheck, path: &FieldPath, c: &mu
 mod tests {
     use super::*;
 
+    fn short(text: &str) -> Result<Mount, String> {
+        convert_mount_with(&raw::Mount::Short(text.into()), Path::new("/srv/m"), Some(Path::new("/home/op")))
+    }
+
+    #[test]
+    fn short_mount_options() {
+        assert_eq!(
+            short("/data").unwrap(),
+            Mount::Anonymous { target: "/data".into(), read_only: false, nocopy: false }
+        );
+        assert_eq!(short("/data:ro").unwrap_err(), "mount target \"ro\" must be an absolute path");
+        match short("~/conf:/etc/x:ro,Z,rslave").unwrap() {
+            Mount::Bind { source, read_only, selinux, propagation, .. } => {
+                assert_eq!(source, "/home/op/conf");
+                assert!(read_only);
+                assert_eq!(selinux.as_deref(), Some("Z"));
+                assert_eq!(propagation.as_deref(), Some("rslave"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            short("data:/d:nocopy").unwrap(),
+            Mount::Volume { source: "data".into(), target: "/d".into(), read_only: false, nocopy: true }
+        );
+        assert!(short("data:/d:z").unwrap_err().contains("bind mounts"));
+        assert!(short("./x:/d:nocopy").unwrap_err().contains("volumes only"));
+        assert!(short("./x:/d:ro,rw").unwrap_err().contains("contradict"));
+        assert!(short("~op/x:/d").unwrap_err().contains("~name"));
+        let no_home = convert_mount_with(&raw::Mount::Short("~/x:/d".into()), Path::new("/"), None);
+        assert!(no_home.unwrap_err().contains("HOME"));
+    }
+
     #[test]
     fn short_ports() {
         let p = parse_port("127.0.0.1:9000:9000/udp").unwrap();
@@ -255,13 +410,23 @@ mod tests {
     fn short_mounts() {
         let base = Path::new("/srv/manifests");
         let m = convert_mount(&raw::Mount::Short("./conf:/etc/web:ro".into()), base).unwrap();
-        assert_eq!(m, Mount::Bind { source: "/srv/manifests/conf".into(), target: "/etc/web".into(), read_only: true });
+        let bind = |source: &str, target: &str, read_only| Mount::Bind {
+            source: source.into(),
+            target: target.into(),
+            read_only,
+            propagation: None,
+            selinux: None,
+            create_host_path: false,
+        };
+        assert_eq!(m, bind("/srv/manifests/conf", "/etc/web", true));
         let m = convert_mount(&raw::Mount::Short("../shared:/x".into()), base).unwrap();
-        assert_eq!(m, Mount::Bind { source: "/srv/shared".into(), target: "/x".into(), read_only: false });
+        assert_eq!(m, bind("/srv/shared", "/x", false));
         let m = convert_mount(&raw::Mount::Short("data:/var/lib/web".into()), base).unwrap();
-        assert_eq!(m, Mount::Volume { source: "data".into(), target: "/var/lib/web".into(), read_only: false });
+        assert_eq!(
+            m,
+            Mount::Volume { source: "data".into(), target: "/var/lib/web".into(), read_only: false, nocopy: false }
+        );
         assert!(convert_mount(&raw::Mount::Short("data:relative".into()), base).unwrap_err().contains("absolute"));
-        assert!(convert_mount(&raw::Mount::Short("/data".into()), base).unwrap_err().contains("anonymous"));
-        assert!(convert_mount(&raw::Mount::Short("a:/b:zz".into()), base).unwrap_err().contains("mode"));
+        assert!(convert_mount(&raw::Mount::Short("a:/b:zz".into()), base).unwrap_err().contains("option"));
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::convert::{size_bytes, Checker};
+use super::convert_forms;
 use super::limits::MAX_MEMORY;
 use super::model::{Device, HostOptions, Logging, Ulimit};
 use super::problem::FieldPath;
@@ -205,24 +206,17 @@ fn extra_hosts(hosts: &raw::ExtraHosts, path: &FieldPath, c: &mut Checker) -> Ve
                 c.check(path.index(i), parsed)
             })
             .collect(),
-        raw::ExtraHosts::Map(map) => {
-            map.iter().filter_map(|(host, ip)| c.check(path.key(host), extra_host(host, ip))).collect()
-        }
-    }
-}
-
-fn expose_key(port: &raw::Scalar) -> Result<String, String> {
-    let text = port.text();
-    let (number, protocol) = text.split_once('/').unwrap_or((&text, "tcp"));
-    if !["tcp", "udp", "sctp"].contains(&protocol) {
-        return Err(format!("unknown protocol {protocol:?} in {text:?}; use tcp, udp or sctp"));
-    }
-    if number.contains('-') {
-        return Err(format!("port ranges such as {text:?} are not supported; list each port"));
-    }
-    match number.parse::<u16>() {
-        Ok(n) if n > 0 => Ok(format!("{n}/{protocol}")),
-        _ => Err(format!("{text:?} is not a port (1-65535, optionally /tcp, /udp or /sctp)")),
+        raw::ExtraHosts::Map(map) => map
+            .iter()
+            .flat_map(|(host, ips)| {
+                let one = matches!(ips, raw::OneOrMany::One(_));
+                ips.to_vec().into_iter().enumerate().map(move |(i, ip)| (host, one, i, ip))
+            })
+            .filter_map(|(host, one, i, ip)| {
+                let at = if one { path.key(host) } else { path.key(host).index(i) };
+                c.check(at, extra_host(host, &ip))
+            })
+            .collect(),
     }
 }
 
@@ -345,8 +339,13 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
         });
         c.check(sp.key("shmSize"), bytes)
     });
-    let mut expose: Vec<String> =
-        spec.expose.iter().enumerate().filter_map(|(i, p)| c.check(sp.key("expose").index(i), expose_key(p))).collect();
+    let mut expose: Vec<String> = spec
+        .expose
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| c.check(sp.key("expose").index(i), convert_forms::expose_keys(p)))
+        .flatten()
+        .collect();
     expose.sort();
     expose.dedup();
     host.expose = expose;
@@ -443,24 +442,17 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
     }
     let (devices, devices_written): (Vec<Device>, Vec<usize>) = devices.into_iter().unzip();
     host.devices = devices;
-    if let Some(pid) = &spec.pid {
-        match pid.as_str() {
-            "host" => host.pid = Some(pid.clone()),
-            _ => c.report(
-                sp.key("pid"),
-                format!("pid: {pid:?} is not supported; use host, or leave it out for the container's own"),
-            ),
-        }
-    }
-    if let Some(ipc) = &spec.ipc {
-        match ipc.as_str() {
-            "host" | "shareable" | "private" | "none" => host.ipc = Some(ipc.clone()),
-            _ => c.report(
-                sp.key("ipc"),
-                format!("ipc: {ipc:?} is not supported; use private, shareable, none or host (joining another container's is not supported yet)"),
-            ),
-        }
-    }
+    host.pid = spec.pid.as_ref().and_then(|p| c.check(sp.key("pid"), convert_forms::namespace("pid", p, &["host"])));
+    host.ipc = spec.ipc.as_ref().and_then(|i| {
+        let own = ["host", "shareable", "private", "none"];
+        c.check(sp.key("ipc"), convert_forms::namespace("ipc", i, &own))
+    });
+    host.volumes_from = spec
+        .volumes_from
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| c.check(sp.key("volumesFrom").index(i), convert_forms::volumes_from(v)))
+        .collect();
     (host, HostWritten { cap_add: cap_add_written, devices: devices_written, security_opt: security_opt_written })
 }
 

@@ -124,6 +124,16 @@ pub fn convert_service_refs(
     let sp = FieldPath::root().key("spec");
     let mut refs = ServiceRefs::default();
 
+    if let Some(files) = &spec.label_file {
+        let one = matches!(files, raw::OneOrMany::One(_));
+        for (i, written) in files.to_vec().iter().enumerate() {
+            let field = if one { sp.key("labelFile") } else { sp.key("labelFile").index(i) };
+            if let Some(file) = data_file(written, Some(DataFormat::Dotenv), base, &field, problems) {
+                refs.label_files.push((file, field));
+            }
+        }
+    }
+
     for (i, entry) in spec.env_from.iter().enumerate() {
         let path = sp.key("envFrom").index(i);
         match (&entry.secret, &entry.file) {
@@ -136,6 +146,12 @@ pub fn convert_service_refs(
                         "format applies to an env file; a Secret's format is set in its manifest",
                     ));
                 }
+                if entry.required.is_some() {
+                    problems.push(problem(
+                        path.key("required"),
+                        "required applies to an env file; a Secret is declared, so it is always there",
+                    ));
+                }
                 refs.env_from.push(EnvFrom::Secret { secret: secret.clone(), field: path.key("secret") });
             }
             (None, Some(file)) => {
@@ -143,7 +159,7 @@ pub fn convert_service_refs(
                 let format = entry.format.map(env_file_format);
                 if let Some(file) = data_file(file, format, base, &field, problems) {
                     if file.format.has_keys() {
-                        refs.env_from.push(EnvFrom::File { file, field });
+                        refs.env_from.push(EnvFrom::File { file, field, required: entry.required.unwrap_or(true) });
                     } else {
                         problems.push(problem(
                             field,
@@ -158,7 +174,12 @@ pub fn convert_service_refs(
         }
     }
 
-    for (name, value) in &spec.env {
+    // Only the map form holds `{ secret, key }` values: a list entry is `NAME=text`.
+    let env = match &spec.env {
+        raw::Env::Map(map) => map.clone(),
+        raw::Env::List(_) => BTreeMap::new(),
+    };
+    for (name, value) in &env {
         if let raw::EnvValue::Secret(r) = value {
             let field = sp.key("env").key(name).key("key");
             if r.key.is_empty() {
@@ -357,6 +378,7 @@ mod tests {
                         format: DataFormat::Dotenv
                     },
                     field: FieldPath::parse("spec.envFrom[1].file"),
+                    required: true,
                 },
                 EnvFrom::File {
                     file: DataFile {
@@ -365,6 +387,7 @@ mod tests {
                         format: DataFormat::Yaml
                     },
                     field: FieldPath::parse("spec.envFrom[2].file"),
+                    required: true,
                 },
             ]
         );

@@ -588,34 +588,71 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     desired
 }
 
-/// Resolves `networkMode: service:NAME` to the first container of that service, which the
-/// service then depends on (started) unless it already says how: Docker joins a namespace only
-/// of a container that exists.
+/// Resolves `service:NAME` in `networkMode`, `ipc`, `pid` and `volumesFrom` to the first
+/// container of that service, which the service then depends on (started) unless it already
+/// says how: Docker joins a namespace, or mounts the volumes, only of a container that exists.
 fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) {
     let firsts: BTreeMap<String, String> = desired
         .services
         .iter()
         .map(|(name, s)| (name.clone(), s.container_names().into_iter().next().unwrap_or_default()))
         .collect();
+    // Docker joins the IPC namespace only of a container that shares it.
+    let shareable: BTreeMap<String, bool> = desired
+        .services
+        .iter()
+        .map(|(name, s)| (name.clone(), s.container.host.ipc.as_deref() == Some("shareable")))
+        .collect();
     for service in desired.services.values_mut() {
-        let Some(target) = service.container.host.network_mode.as_deref().and_then(|m| m.strip_prefix("service:"))
-        else {
-            continue;
-        };
-        let target = target.to_string();
-        let message = match firsts.get(&target) {
-            _ if target == service.name => format!("service {target:?} cannot join its own network namespace"),
-            None => format!("networkMode names service {target:?}, which no Service manifest declares"),
-            Some(first) => {
-                service.container.host.network_mode = Some(format!("container:{first}"));
-                service.canonical = service.container.canonical_json();
-                // The release before secrets had no networkMode: no container of it can match.
-                service.legacy_canonical = None;
-                service.depends_on.entry(target).or_insert(raw::DependCondition::Started);
-                continue;
+        let host = &mut service.container.host;
+        // (where, field, what a join to itself would do, the value, the Docker form of a container).
+        type Form = fn(&str, &str) -> String;
+        let mut joins: Vec<(FieldPath, &str, &str, &mut String, Form)> = Vec::new();
+        let spec = FieldPath::root().key("spec");
+        for (field, what, value) in [
+            ("networkMode", "join its own network namespace", host.network_mode.as_mut()),
+            ("ipc", "join its own IPC namespace", host.ipc.as_mut()),
+            ("pid", "join its own PID namespace", host.pid.as_mut()),
+        ] {
+            if let Some(v) = value {
+                joins.push((spec.key(field), field, what, v, |first, _| format!("container:{first}")));
             }
-        };
-        problems.push(problem_at(&service.source, &FieldPath::root().key("spec").key("networkMode"), message));
+        }
+        for (i, v) in host.volumes_from.iter_mut().enumerate() {
+            let at = spec.key("volumesFrom").index(i);
+            joins.push((at, "volumesFrom", "take volumes from itself", v, |first, mode| format!("{first}{mode}")));
+        }
+        let mut changed = false;
+        let mut targets = Vec::new();
+        for (field, name, what, value, form) in joins {
+            let Some(rest) = value.strip_prefix("service:") else { continue };
+            let (target, mode) = match rest.split_once(':') {
+                Some((t, m)) => (t.to_string(), format!(":{m}")),
+                None => (rest.to_string(), String::new()),
+            };
+            let message = match firsts.get(&target) {
+                _ if target == service.name => format!("service {target:?} cannot {what}"),
+                None => format!("{name} names service {target:?}, which no Service manifest declares"),
+                Some(_) if name == "ipc" && !shareable[&target] => format!(
+                    "service {target:?} keeps its IPC namespace private; set ipc: shareable there to let others join it (Docker refuses the join otherwise)"
+                ),
+                Some(first) => {
+                    *value = form(first, &mode);
+                    changed = true;
+                    targets.push(target);
+                    continue;
+                }
+            };
+            problems.push(problem_at(&service.source, &field, message));
+        }
+        if changed {
+            service.canonical = service.container.canonical_json();
+            // The release before secrets had none of these joins: no container of it can match.
+            service.legacy_canonical = None;
+        }
+        for target in targets {
+            service.depends_on.entry(target).or_insert(raw::DependCondition::Started);
+        }
     }
 }
 

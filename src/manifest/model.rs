@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use super::convert::parse_port;
 pub(super) use super::convert::resolve_bind;
 use super::convert::{convert_healthcheck, convert_mount, convert_port, size_bytes, Checker};
+use super::convert_forms;
 use super::convert_host;
 use super::convert_job;
 use super::convert_refs;
@@ -32,6 +33,7 @@ use super::problem::FieldPath;
 use super::raw;
 use super::units::{self, duration_text};
 
+pub use super::mount::Mount;
 pub use super::refs::{FileKind, FileMount, ServiceRefs, Values};
 pub use raw::{DependCondition, Mode, Protocol, PullPolicy, State, Strategy, Watch};
 
@@ -385,6 +387,10 @@ pub struct HostOptions {
     /// `os[/arch[/variant]]`, lower case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// `container:NAME[:ro|rw]` in the written order (a `service:NAME` is resolved as
+    /// `network_mode`'s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
 }
 
 /// A service's settings on one network.
@@ -435,34 +441,6 @@ pub struct PortBinding {
     pub host: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "type", deny_unknown_fields)]
-pub enum Mount {
-    Bind {
-        source: String,
-        target: String,
-        read_only: bool,
-    },
-    Volume {
-        source: String,
-        target: String,
-        read_only: bool,
-    },
-    Tmpfs {
-        target: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        size: Option<u64>,
-    },
-}
-
-impl Mount {
-    pub fn target(&self) -> &str {
-        match self {
-            Mount::Bind { target, .. } | Mount::Volume { target, .. } | Mount::Tmpfs { target, .. } => target,
-        }
-    }
 }
 
 /// Docker's restart policy.
@@ -688,6 +666,16 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
             );
         }
     }
+    // `tmpfs` paths are mounts after the `volumes` (index `volumes.len() + j` in `Written`).
+    let tmpfs = spec.tmpfs.as_ref().map(|t| convert_forms::tmpfs_mounts(t, &sp.key("tmpfs"), &mut c));
+    for (m, at) in tmpfs.unwrap_or_default() {
+        if let Some(first) = targets.get(m.target()) {
+            c.report(at, format!("mount target {} is already used by volumes[{first}]", m.target()));
+            continue;
+        }
+        targets.insert(m.target().to_string(), mounts.len());
+        mounts.push(m);
+    }
 
     let (mut host, host_written) = convert_host::convert_host(spec, &sp, &mut c);
     let command = spec.command.as_ref().and_then(|l| c.check(sp.key("command"), convert_host::command_words(l)));
@@ -709,22 +697,32 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     convert_tuning::convert_tuning(spec, &sp, resources.memory, &mut host, &mut c);
     let resource = convert_resources::convert_resources(spec, &sp, resources.memory, resources.cpus, &mut c);
 
+    // Docker counts the grace period in whole seconds: a fraction (compose's `1m30.5s`,
+    // `500ms`) rounds up, so the container gets at least the time written.
     let stop_timeout = match &spec.stop_timeout {
-        Some(d) => c.check(sp.key("stopTimeout"), units::parse_duration(&d.0).and_then(limits::stop_timeout)),
+        Some(d) => c.check(
+            sp.key("stopTimeout"),
+            units::parse_duration(&d.0).map(units::round_up_to_seconds).and_then(limits::stop_timeout),
+        ),
         None => Some(DEFAULTS.stop_timeout),
     };
 
     let mut env = BTreeMap::new();
-    for (name, value) in &spec.env {
-        let path = sp.key("env").key(name);
-        if let Err(m) = limits::env_name(name) {
-            c.report_key(path.clone(), m);
+    let list_form = matches!(spec.env, raw::Env::List(_));
+    for (name, value, path) in convert_forms::env_entries(&spec.env, &sp.key("env"), &mut c) {
+        if let Err(m) = limits::env_name(&name) {
+            if list_form {
+                c.report(path.clone(), m);
+            } else {
+                c.report_key(path.clone(), m);
+            }
         }
-        if let Some(value) = env_text(value) {
+        if let Some(value) = env_text(&value) {
             c.check(path, limits::env_value(&value));
-            env.insert(name.clone(), value);
+            env.insert(name, value);
         }
     }
+    let labels = convert_forms::labels(&doc.metadata.labels, &FieldPath::parse("metadata.labels"), &mut c);
 
     let (depends_on, depends_optional, restart_with) = convert_job::convert_depends(spec.depends_on.as_ref());
     if depends_on.contains_key(&name) {
@@ -769,7 +767,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
         env,
-        labels: doc.metadata.labels.clone(),
+        labels,
         ports,
         mounts,
         networks,
@@ -822,14 +820,25 @@ fn convert_update(u: Option<&raw::Update>, path: &FieldPath, c: &mut Checker) ->
     })
 }
 
+/// The labels of a Network or Volume document, in either form.
+pub(super) fn metadata_labels(metadata: &raw::Metadata) -> Result<BTreeMap<String, String>, Vec<FieldProblem>> {
+    let mut c = Checker::default();
+    c.check(FieldPath::parse("metadata.name"), check_dns1123(&metadata.name));
+    let labels = convert_forms::labels(&metadata.labels, &FieldPath::parse("metadata.labels"), &mut c);
+    if c.problems.is_empty() {
+        Ok(labels)
+    } else {
+        Err(c.problems)
+    }
+}
+
 pub fn convert_volume(doc: &raw::VolumeDoc) -> Result<Volume, Vec<FieldProblem>> {
-    check_dns1123(&doc.metadata.name)
-        .map_err(|m| vec![FieldProblem { path: FieldPath::parse("metadata.name"), on_key: false, message: m }])?;
+    let labels = metadata_labels(&doc.metadata)?;
     let spec = doc.spec.clone().unwrap_or(raw::VolumeSpec { driver: None, options: BTreeMap::new() });
     Ok(Volume {
         name: doc.metadata.name.clone(),
         source: None,
-        labels: doc.metadata.labels.clone(),
+        labels,
         driver: spec.driver.unwrap_or_else(|| DEFAULTS.volume_driver.to_string()),
         options: spec.options,
     })

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::model::{check_dns1123, FieldProblem, Network, DEFAULTS};
+use super::model::{FieldProblem, Network, DEFAULTS};
 use super::problem::FieldPath;
 use super::raw;
 
@@ -148,7 +148,7 @@ fn problem(path: FieldPath, message: String) -> FieldProblem {
 }
 
 pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProblem>> {
-    check_dns1123(&doc.metadata.name).map_err(|m| vec![problem(FieldPath::parse("metadata.name"), m)])?;
+    let labels = super::model::metadata_labels(&doc.metadata)?;
     let spec = doc.spec.clone().unwrap_or(raw::NetworkSpec {
         driver: None,
         internal: None,
@@ -165,7 +165,7 @@ pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProble
     Ok(Network {
         name: doc.metadata.name.clone(),
         source: None,
-        labels: doc.metadata.labels.clone(),
+        labels,
         driver: spec.driver.unwrap_or_else(|| DEFAULTS.network_driver.to_string()),
         internal: spec.internal.unwrap_or(false),
         options: spec.options,

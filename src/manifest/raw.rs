@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::raw_forms::{BindOptions, Env, Labels, Propagation, Selinux, TmpfsOptions, VolumeOptions};
 pub use super::raw_host::{
     BlkioConfig, BlkioRate, BlkioWeight, CommandLine, DeviceEntry, DeviceLong, ExtraHosts, GpuRequest, Gpus, Logging,
     NetworkAttachment, Networks, OneOrMany, Scalar, Sysctls, Ulimit, UlimitLimits,
@@ -124,9 +125,10 @@ pub struct Metadata {
     /// DNS-1123 label (lowercase letters, digits and '-', at most 63 characters). For a Service
     /// it is also the container name.
     pub name: String,
-    /// Copied onto the container, network or volume as Docker labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    /// Copied onto the container, network or volume as Docker labels: a map, or a list of
+    /// `key=value` (a key at most once).
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -160,10 +162,12 @@ pub struct ServiceSpec {
     /// overrides an earlier one, and `env` overrides them all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFrom>,
-    /// Environment variables. Numbers and booleans are written as they read; `{ secret, key }`
-    /// takes the value of one key of a Secret. A name is not empty and has no `=`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, EnvValue>,
+    /// Environment variables: a map, or a list of `NAME=value` (a name at most once; a bare
+    /// `NAME` is refused, as moor does not pass on its own environment). Numbers and booleans are
+    /// written as they read; `{ secret, key }` takes the value of one key of a Secret. A name is
+    /// not empty and has no `=`.
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -193,8 +197,8 @@ pub struct ServiceSpec {
     /// Signal sent to stop the container, for example `SIGTERM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
-    /// Grace period before the container is killed (humantime, whole seconds up to `1h`,
-    /// default `10s`).
+    /// Grace period before the container is killed (humantime such as `1m30s`, up to `1h`,
+    /// default `10s`). Docker counts whole seconds: a fraction rounds up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,11 +280,14 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<DeviceEntry>,
     /// The PID namespace: `host` shares the host's process table (refused unless the host
-    /// policy's `hostNamespaces.pid` is true).
+    /// policy's `hostNamespaces.pid` is true), `container:NAME` or `service:NAME` another
+    /// container's (a service's first container, which is then started first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<String>,
-    /// The IPC namespace: `private`, `shareable`, `none`, or `host` (refused unless the host
-    /// policy's `hostNamespaces.ipc` is true). Default: the daemon's.
+    /// The IPC namespace: `private`, `shareable`, `none`, `host` (refused unless the host
+    /// policy's `hostNamespaces.ipc` is true), `container:NAME` or `service:NAME` (a service's
+    /// first container, which is then started first; that service needs `ipc: shareable`).
+    /// Default: the daemon's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
     /// A soft memory limit the kernel reclaims down to under pressure, for example `256Mi`; at
@@ -374,6 +381,21 @@ pub struct ServiceSpec {
     /// The container's MAC address on its first network, `02:42:ac:11:00:02` (Docker API 1.44).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
+    // The compose forms of wt-forms (issue 13).
+    /// tmpfs mounts: one absolute path or a list, each optionally `:size=64m,mode=1777`
+    /// (compose's `tmpfs`). The same as `volumes` entries of `type: tmpfs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<OneOrMany>,
+    /// The volumes of other containers, mounted at their paths: `service:NAME` (its first
+    /// container, which is then started first), `container:NAME` or a bare service name, each
+    /// optionally `:ro` or `:rw` (compose's `volumes_from`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
+    /// Files of `key=value` lines whose labels the container gets (compose's `label_file`):
+    /// relative to the manifest's folder (no `..`), or absolute under the host's read paths. A
+    /// later file overrides an earlier one, and `metadata.labels` override them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_file: Option<OneOrMany>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -430,6 +452,10 @@ pub struct EnvFrom {
     /// The env file's format; by default from its name (`.env`, `.yaml`/`.yml`, `.json`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<EnvFileFormat>,
+    /// `false`: a missing env file is skipped (compose's `required`). Default true. Not for a
+    /// Secret, which is declared and so always there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
 }
 
 /// A secret file: the short form, a Secret's name (a `binary` Secret, mounted whole at
@@ -529,8 +555,10 @@ pub enum Protocol {
     Sctp,
 }
 
-/// A mount: the short form `source:target[:ro|rw]` (a source that starts with `.` or `/` is a
-/// bind mount, anything else a named volume), or the long form.
+/// A mount: the short form `[source:]target[:options]` (a source that starts with `.`, `/` or
+/// `~/` is a bind mount, anything else a named volume; without a source, an anonymous volume),
+/// or the long form. Options, comma-separated: `ro`, `rw`, `z`, `Z`, a propagation (`rslave`,
+/// ...) for binds, `nocopy` for volumes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Mount {
@@ -544,7 +572,8 @@ pub struct MountLong {
     #[serde(rename = "type")]
     pub kind: MountKind,
     /// Volume name or host path; not used for tmpfs. A relative host path resolves against the
-    /// manifest's folder.
+    /// manifest's folder, `~/` against moor's HOME. A volume without a source is anonymous: a
+    /// replacement container starts with a new, empty one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Absolute path inside the container.
@@ -554,6 +583,15 @@ pub struct MountLong {
     /// tmpfs only: size limit such as `64Mi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Size>,
+    /// Bind only: propagation, host path creation, SELinux relabelling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<BindOptions>,
+    /// Volume only: `nocopy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeOptions>,
+    /// tmpfs only: `size` and `mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<TmpfsOptions>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -49,13 +49,14 @@ impl Scalar {
     }
 }
 
-/// Extra `/etc/hosts` entries: a list of `host:ip` (or `host=ip`), or a map of host to IP.
-/// The IP is an IPv4 or IPv6 address (brackets allowed) or Docker's `host-gateway`.
+/// Extra `/etc/hosts` entries: a list of `host:ip` (or `host=ip`; a host may repeat), or a
+/// map of host to one IP or a list of them. An IP is an IPv4 or IPv6 address (brackets
+/// allowed) or Docker's `host-gateway`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ExtraHosts {
     List(Vec<String>),
-    Map(BTreeMap<String, String>),
+    Map(BTreeMap<String, OneOrMany>),
 }
 
 /// Kernel parameters: a map of name to value, or a list of `name=value`.

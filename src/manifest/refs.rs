@@ -77,8 +77,16 @@ pub struct Secret {
 /// overrides them all (as compose's `environment` overrides `env_file`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvFrom {
-    Secret { secret: String, field: FieldPath },
-    File { file: DataFile, field: FieldPath },
+    Secret {
+        secret: String,
+        field: FieldPath,
+    },
+    /// `required: false`: a missing file is skipped (compose's `env_file` `required`).
+    File {
+        file: DataFile,
+        field: FieldPath,
+        required: bool,
+    },
 }
 
 /// `env: { NAME: { secret: db, key: password } }`.
@@ -120,6 +128,9 @@ pub struct ConfigFileRef {
 /// Everything a Service asks of Secrets, env files and configs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceRefs {
+    /// `labelFile`, in order: its labels are plain (not sealed), read as env files are. Not
+    /// counted by [`ServiceRefs::is_empty`]: they change labels, never values to seal.
+    pub label_files: Vec<(DataFile, FieldPath)>,
     pub env_from: Vec<EnvFrom>,
     pub env: BTreeMap<String, SecretKeyRef>,
     pub secrets: Vec<SecretFileRef>,

@@ -11,6 +11,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration {text:?} ({e}); use a form such as 10s, 5m or 1h30m"))
 }
 
+/// `d` rounded up to whole seconds (Docker's stop timeout counts seconds).
+pub fn round_up_to_seconds(d: Duration) -> Duration {
+    let extra = u64::from(d.subsec_nanos() > 0);
+    Duration::from_secs(d.as_secs().saturating_add(extra))
+}
+
 /// Formats a duration the way [`parse_duration`] reads it back.
 pub fn format_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()

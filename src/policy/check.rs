@@ -140,7 +140,8 @@ pub fn check(policy: &Policy, service: &Service, host: &Host) -> Vec<Violation> 
                     });
                 }
             }
-            Mount::Tmpfs { .. } => {}
+            // Memory, or a volume in the daemon's own data root: no host path to check.
+            Mount::Tmpfs { .. } | Mount::Anonymous { .. } => {}
         }
     }
 

@@ -305,7 +305,41 @@ type EnvValues = BTreeMap<String, Option<Sensitive<String>>>;
 /// A file to write and its content, or `None` while checking without a key.
 type Files = Vec<(FileMount, Option<Sensitive<Vec<u8>>>)>;
 
+/// The labels of `labelFile`, under the manifest's own (which win), and the canonical JSON
+/// remade. Plain labels: nothing is sealed, and a value may be quoted in messages.
+fn label_files(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut labels = BTreeMap::new();
+    for (file, field) in &service.refs.label_files {
+        let content = match pass.read(file) {
+            Ok(c) => c,
+            Err(message) => {
+                problems.push(located(&service.source, field, message));
+                continue;
+            }
+        };
+        for key in content.keys() {
+            if let Some(Some(value)) = content.get(&key) {
+                labels.insert(key, value.expose().clone());
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if service.refs.label_files.is_empty() {
+        return Ok(());
+    }
+    for (key, value) in labels {
+        service.container.labels.entry(key).or_insert(value);
+    }
+    service.canonical = service.container.canonical_json();
+    service.legacy_canonical = None;
+    Ok(())
+}
+
 fn resolve_service(service: &mut Service, pass: &mut Pass) -> Result<(), Vec<Problem>> {
+    label_files(service, pass)?;
     let secret_looking: Vec<String> =
         service.container.env.keys().filter(|k| super::looks_secret(k)).cloned().collect();
     if service.refs.is_empty() && secret_looking.is_empty() {
@@ -341,7 +375,9 @@ fn gather_env(service: &Service, pass: &mut Pass, problems: &mut Vec<Problem>) -
     for entry in &service.refs.env_from {
         let (field, content) = match entry {
             EnvFrom::Secret { secret, field } => (field, secret_content(pass, secret).cloned()),
-            EnvFrom::File { file, field } => (field, pass.read(file)),
+            // An optional file that is not there adds nothing; one that is there is read as any.
+            EnvFrom::File { file, required: false, .. } if !file.path.exists() => continue,
+            EnvFrom::File { file, field, .. } => (field, pass.read(file)),
         };
         let content = match content {
             Ok(c) => c,

@@ -354,7 +354,7 @@ async fn a_pull_points_the_local_reference_at_the_pushed_image_with_its_repo_dig
 #[tokio::test(start_paused = true)]
 async fn a_network_or_volume_in_use_cannot_be_removed_until_its_containers_are_gone() {
     let engine = engine();
-    let mounted = Mount::Volume { source: "data".into(), target: "/data".into(), read_only: false };
+    let mounted = Mount::Volume { source: "data".into(), target: "/data".into(), read_only: false, nocopy: false };
     let uses = ContainerSpec { networks: vec!["net".into()], mounts: vec![mounted], ..spec() };
     let missing = engine.create_container(&request("web", "a", uses.clone())).await;
     assert!(matches!(missing, Err(EngineError::NotFound { .. })), "the network must exist first: {missing:?}");

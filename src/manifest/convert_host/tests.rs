@@ -123,7 +123,7 @@ fn docker_rules_are_located_and_explained() {
   extraHosts: [\"db\", \"x:not-an-ip\"]
   dns: [dns.google]
   shmSize: 0
-  expose: [\"80-90\", \"53/icmp\", 0]
+  expose: [\"90-80\", \"53/icmp\", 0]
   sysctls: [\"net.core.somaxconn\", \"=1\", \"a=1\", \"a=2\"]
   ulimits: { nofile: { soft: 10, hard: 5 }, bogus: 1, nproc: -2 }
   logging: { driver: \"\" }
@@ -139,7 +139,7 @@ fn docker_rules_are_located_and_explained() {
         "7:22: spec.extraHosts[1]: \"not-an-ip\" is not an IP address (or host-gateway) for host \"x\"",
         "8:9: spec.dns[0]: \"dns.google\" is not an IP address",
         "9:12: spec.shmSize: a shmSize of 0 would mean Docker's default",
-        "10:12: spec.expose[0]: port ranges such as \"80-90\" are not supported",
+        "10:12: spec.expose[0]: the range \"90-80\" runs backwards",
         "10:21: spec.expose[1]: unknown protocol \"icmp\"",
         "10:32: spec.expose[2]: \"0\" is not a port",
         "11:13: spec.sysctls[0]: \"net.core.somaxconn\" has no value; write name=value",
@@ -200,7 +200,7 @@ fn powers_are_normalised_and_checked_as_docker_would() {
     assert_eq!((h.pid.as_deref(), h.ipc.as_deref()), (Some("host"), Some("shareable")));
 
     let got = problems(
-        "  capAdd: [NET_ADMINN, MKNOD]\n  capDrop: [mknod]\n  devices: [dev/fuse, \"/dev/a:/dev/b:rwx\", \"/dev/a:/dev/c\", \"/dev/d:/dev/c\"]\n  pid: \"container:db\"\n  ipc: bogus\n",
+        "  capAdd: [NET_ADMINN, MKNOD]\n  capDrop: [mknod]\n  devices: [dev/fuse, \"/dev/a:/dev/b:rwx\", \"/dev/a:/dev/c\", \"/dev/d:/dev/c\"]\n  pid: \"private\"\n  ipc: bogus\n",
     );
     let want = [
         "6:12: spec.capAdd[0]: \"NET_ADMINN\" is not a Linux capability",
@@ -208,7 +208,7 @@ fn powers_are_normalised_and_checked_as_docker_would() {
         "8:13: spec.devices[0]: device paths in \"dev/fuse\" must be absolute",
         "8:23: spec.devices[1]: invalid device permissions \"rwx\"",
         "8:61: spec.devices[3]: device path /dev/c in the container is already used by devices[2]",
-        "9:8: spec.pid: pid: \"container:db\" is not supported; use host",
+        "9:8: spec.pid: pid: \"private\" is not supported; use host, container:NAME",
         "10:8: spec.ipc: ipc: \"bogus\" is not supported",
     ];
     assert_eq!(got.len(), want.len(), "{got:#?}");
