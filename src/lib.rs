@@ -30,6 +30,7 @@
 //! - [`images`]: the registry digest check; a pull only when the registry has a digest the local image lacks.
 //! - [`labels`]: the label keys moor writes; ownership is the [`labels::INSTANCE`] label alone.
 //! - [`manifest`]: `moor/v1` YAML to a validated [`manifest::Desired`], problems located as `file:line:col`.
+//! - [`names`]: the naming rule: container names per instance, `containerName`, the default network.
 //! - [`notify`]: the webhook: a JSON POST per image update or kept failed replacement, with retries.
 //! - [`observe`]: the observed state of what this instance owns, as Docker's list calls report it.
 //! - [`plan`]: the pure [`plan::plan`]`(&Desired, &Observed) -> Plan`, where every convergence rule lives.
@@ -54,6 +55,7 @@ pub mod images;
 pub mod import;
 pub mod labels;
 pub mod manifest;
+pub mod names;
 pub mod notify;
 pub mod observe;
 pub mod plan;

@@ -16,10 +16,12 @@ use crate::observe::Observed;
 use crate::plan::{plan, Plan};
 
 /// Observes what this instance owns: one container list call, plus one network list and one
-/// volume list only when manifests declare networks or volumes.
+/// volume list only when manifests declare networks or volumes. Networks are listed too when no
+/// service joins the default network (which may exist, unused, to be pruned); when one does,
+/// the container list tells whether it exists (a container is on it).
 pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -> EngineResult<Observed> {
     let containers = engine.list_containers(instance).await?;
-    let networks = match desired.networks.is_empty() {
+    let networks = match desired.networks.is_empty() && crate::names::default_network_used(desired) {
         true => None,
         false => Some(engine.list_networks(instance).await?),
     };
@@ -27,7 +29,7 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
         true => None,
         false => Some(engine.list_volumes(instance).await?),
     };
-    Ok(Observed { containers, networks, volumes, ..Observed::default() })
+    Ok(Observed { instance: instance.to_string(), containers, networks, volumes, ..Observed::default() })
 }
 
 /// The outcome of one pass.

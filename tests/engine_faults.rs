@@ -157,6 +157,10 @@ impl Engine for Faulty {
         self.gate()?;
         self.inner.rename(id, name).await
     }
+    async fn connect_network(&self, id: &str, network: &str, aliases: &[String]) -> EngineResult<()> {
+        self.gate()?;
+        self.inner.connect_network(id, network, aliases).await
+    }
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
         self.gate()?;
         self.inner.create_network(network, instance).await

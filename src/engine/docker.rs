@@ -276,6 +276,11 @@ impl Engine for DockerEngine {
                     image_id: c.image_id.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
                     labels: to_btree(c.labels),
+                    networks: c
+                        .network_settings
+                        .and_then(|n| n.networks)
+                        .map(|n| n.into_keys().collect())
+                        .unwrap_or_default(),
                 }
             })
             .collect())
@@ -476,6 +481,27 @@ impl Engine for DockerEngine {
         let options = RenameContainerOptions { name: name.to_string() };
         let call = self.docker.rename_container(id, options);
         within("POST /containers/{id}/rename", self.deadlines.write, call).await?.map_err(classify)
+    }
+
+    async fn connect_network(&self, id: &str, network: &str, aliases: &[String]) -> EngineResult<()> {
+        let connect = NetworkConnectRequest {
+            container: id.to_string(),
+            endpoint_config: Some(bollard::models::EndpointSettings {
+                aliases: Some(aliases.to_vec()),
+                ..Default::default()
+            }),
+        };
+        let call = self.docker.connect_network(network, connect);
+        match within("POST /networks/{id}/connect", self.deadlines.write, call).await? {
+            Ok(()) => Ok(()),
+            // Docker 20.10 answers 403 "endpoint with name ... already exists in network".
+            Err(BollardError::DockerResponseServerError { status_code: 403, message })
+                if message.contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
     }
 
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {

@@ -526,6 +526,7 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
         problems.push(problem_at(&p.source, &p.path, p.message));
     }
     resolve_network_services(&mut desired, problems);
+    check_container_names(&desired, problems);
     for service in desired.services.values() {
         for (network, endpoint) in &service.container.host.network_endpoints {
             if !desired.networks.contains_key(network) {
@@ -556,29 +557,49 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     desired
 }
 
-/// Resolves `networkMode: service:NAME` to the first container of that service, which the
-/// service then depends on (started) unless it already says how: Docker joins a namespace only
-/// of a container that exists.
+/// Two services whose containers would have the same name, in any instance: a `containerName`
+/// equal to another's, to another service's own name (`db`, `db-2`: the default instance's
+/// names), or to it prefixed by some instance (`shop_db`). The exact name is taken in every
+/// instance, so only a name that can clash in none is accepted.
+fn check_container_names(desired: &Desired, problems: &mut Vec<Problem>) {
+    let mut exact: BTreeMap<&str, &str> = BTreeMap::new();
+    for service in desired.services.values() {
+        let Some(name) = service.container_name.as_deref() else { continue };
+        let path = FieldPath::root().key("spec").key("containerName");
+        if let Some(other) = exact.insert(name, &service.name) {
+            let message = format!("container name {name:?} is also the containerName of service {other:?}");
+            problems.push(problem_at(&service.source, &path, message));
+            continue;
+        }
+        for other in desired.services.values().filter(|o| o.name != service.name && o.container_name.is_none()) {
+            let clash = other.container_names().into_iter().find(|base| {
+                name == base || name.strip_suffix(base.as_str()).is_some_and(|prefix| prefix.ends_with('_'))
+            });
+            if let Some(base) = clash {
+                let message = format!("container name {name:?} is what service {:?} names its container {base:?} (prefixed by an instance outside the default one); choose another", other.name);
+                problems.push(problem_at(&service.source, &path, message));
+                break;
+            }
+        }
+    }
+}
+
+/// Checks `networkMode: service:NAME`: the service it names exists and is not itself. The
+/// spec keeps `service:NAME`; the container it names is worked out per instance at create
+/// (`crate::names::placed_spec`). The service then depends on NAME (started) unless it already
+/// says how: Docker joins a namespace only of a container that exists.
 fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) {
-    let firsts: BTreeMap<String, String> = desired
-        .services
-        .iter()
-        .map(|(name, s)| (name.clone(), s.container_names().into_iter().next().unwrap_or_default()))
-        .collect();
+    let firsts: std::collections::BTreeSet<String> = desired.services.keys().cloned().collect();
     for service in desired.services.values_mut() {
         let Some(target) = service.container.host.network_mode.as_deref().and_then(|m| m.strip_prefix("service:"))
         else {
             continue;
         };
         let target = target.to_string();
-        let message = match firsts.get(&target) {
+        let message = match firsts.contains(&target) {
             _ if target == service.name => format!("service {target:?} cannot join its own network namespace"),
-            None => format!("networkMode names service {target:?}, which no Service manifest declares"),
-            Some(first) => {
-                service.container.host.network_mode = Some(format!("container:{first}"));
-                service.canonical = service.container.canonical_json();
-                // The release before secrets had no networkMode: no container of it can match.
-                service.legacy_canonical = None;
+            false => format!("networkMode names service {target:?}, which no Service manifest declares"),
+            true => {
                 service.depends_on.entry(target).or_insert(raw::DependCondition::Started);
                 continue;
             }

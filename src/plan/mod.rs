@@ -23,6 +23,7 @@ use serde::Serialize;
 use crate::digest::short;
 use crate::manifest::model::State;
 use crate::manifest::{Desired, Problem, PruneGuard, Service};
+use crate::names;
 use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
 use crate::spec_hash::hash_canonical;
 
@@ -83,6 +84,12 @@ pub enum Action {
         container: Target,
         to: String,
     },
+    /// Attach the container to `network` with its service name as alias: a container made
+    /// before the instance's default network existed joins it without being recreated.
+    Connect {
+        container: Target,
+        network: String,
+    },
 }
 
 /// The kind of an [`Action`]: what metrics count and logs name, and what decisions compare.
@@ -96,6 +103,7 @@ pub enum ActionKind {
     Remove,
     WaitRemoved,
     Rename,
+    Connect,
 }
 
 impl ActionKind {
@@ -109,6 +117,7 @@ impl ActionKind {
             ActionKind::Remove => "remove",
             ActionKind::WaitRemoved => "wait-removed",
             ActionKind::Rename => "rename",
+            ActionKind::Connect => "connect",
         }
     }
 
@@ -134,6 +143,7 @@ impl Action {
             Action::Remove { .. } => ActionKind::Remove,
             Action::WaitRemoved { .. } => ActionKind::WaitRemoved,
             Action::Rename { .. } => ActionKind::Rename,
+            Action::Connect { .. } => ActionKind::Connect,
         }
     }
 }
@@ -231,10 +241,12 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     let mut out =
         Plan { prune_suspended: !desired.may_prune(), prune_guard: desired.prune_guard.clone(), ..Plan::default() };
     let by_service = observed.by_service();
+    let default_network = names::default_network(&observed.instance);
+    let place = Placement { instance: &observed.instance, default_network: &default_network };
 
     for service in desired.services.values() {
         let owned = by_service.get(service.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        let sp = plan_service(service, owned, &observed.conflicts, &observed.pinned);
+        let sp = plan_service(service, &place, owned, &observed.conflicts, &observed.pinned);
         if !sp.actions.is_empty() || !sp.conflicts.is_empty() {
             out.services.insert(service.name.clone(), sp);
         }
@@ -258,8 +270,21 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     }
 
     let declared = || desired.services.values().chain(desired.refused.values().map(|r| &r.service));
-    let used_networks: BTreeSet<&str> =
+    let mut used_networks: BTreeSet<&str> =
         declared().flat_map(|s| s.container.networks.iter().map(String::as_str)).collect();
+    // The default network is desired while a service joins it. Not listed (no Network
+    // manifest), it is known to exist when a container is on it: no create call then, so a
+    // no-op apply stays one list call.
+    let default_used = names::default_network_used(desired);
+    let default_exists =
+        observed.networks.is_none() && observed.containers.iter().any(|c| c.networks.contains(&default_network));
+    if default_used {
+        used_networks.insert(&default_network);
+    }
+    let mut desired_networks: BTreeSet<&String> = desired.networks.keys().collect();
+    if names::default_network_wanted(desired) && !default_exists {
+        desired_networks.insert(&default_network);
+    }
     let used_volumes: BTreeSet<&str> = declared()
         .flat_map(|s| s.container.mounts.iter())
         .filter_map(|m| match m {
@@ -268,7 +293,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         })
         .collect();
     out.networks = plan_resources(
-        desired.networks.keys(),
+        desired_networks.into_iter(),
         observed.networks.as_deref(),
         &used_networks,
         "network",
@@ -294,8 +319,15 @@ fn remove_or_wait(c: &ObservedContainer, reason: &str) -> Action {
     }
 }
 
+/// What names a service's containers, and the network a service without networks joins.
+struct Placement<'a> {
+    instance: &'a str,
+    default_network: &'a str,
+}
+
 fn plan_service(
     service: &Service,
+    place: &Placement<'_>,
     owned: &[&ObservedContainer],
     conflicts: &BTreeMap<String, String>,
     pinned: &BTreeMap<String, String>,
@@ -309,7 +341,7 @@ fn plan_service(
         return sp;
     }
 
-    let names = service.container_names();
+    let names = names::container_names(place.instance, service);
     // Containers on their way out are absent already; a dead one still needs its removal.
     for c in owned.iter().filter(|c| c.state.is_going()) {
         sp.actions.push(remove_or_wait(c, "dead"));
@@ -385,6 +417,10 @@ fn plan_service(
         }
         if !holds_name {
             sp.actions.push(Action::Rename { container: best.into(), to: name.clone() });
+        }
+        if names::joins_default_network(&service.container) && !best.networks.iter().any(|n| n == place.default_network)
+        {
+            sp.actions.push(Action::Connect { container: best.into(), network: place.default_network.to_string() });
         }
         match (service.state, best.state.is_up() || best.state == RunState::Paused) {
             (State::Running, false) => sp.actions.push(Action::Start { container: best.into() }),
