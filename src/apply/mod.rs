@@ -29,7 +29,7 @@ mod actions;
 pub mod outcome;
 pub mod progress;
 mod replace;
-mod steps;
+pub(crate) mod steps;
 mod wait;
 
 pub use outcome::{
