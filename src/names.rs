@@ -112,4 +112,45 @@ mod tests {
         assert_eq!(default_network("default"), "default_default");
         assert_eq!(default_network("shop"), "shop_default");
     }
+
+    fn service(name: &str, extra: &str) -> String {
+        format!("---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  image: app:1\n{extra}")
+    }
+
+    fn problems(yaml: &str) -> Vec<String> {
+        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), yaml);
+        loaded.problems.iter().map(|p| p.to_string().replace("/m/s.yaml:", "")).collect()
+    }
+
+    #[test]
+    fn container_name_is_exact_in_every_instance() {
+        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &service("web", "  containerName: Legacy.web_1\n"));
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        let web = &loaded.desired.services["web"];
+        assert_eq!(container_names("default", web), ["Legacy.web_1"]);
+        assert_eq!(container_names("shop", web), ["Legacy.web_1"]);
+        let plain = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &service("db", "  replicas: 2\n"));
+        assert_eq!(container_names("shop", &plain.desired.services["db"]), ["shop_db-1", "shop_db-2"]);
+        assert_eq!(container_names("default", &plain.desired.services["db"]), ["db-1", "db-2"]);
+    }
+
+    #[test]
+    fn a_bad_or_clashing_container_name_is_a_located_problem() {
+        assert_eq!(
+            problems(&service("web", "  containerName: -web\n")),
+            ["7:18: spec.containerName: \"-web\" is not a Docker container name: a letter or digit, then letters, digits, '_', '.' or '-'"]
+        );
+        let many = problems(&service("web", "  containerName: web1\n  replicas: 2\n"));
+        assert!(many.len() == 1 && many[0].starts_with("7:18: spec.containerName: containerName names one container, and replicas: 2"), "{many:#?}");
+        // Another service's own name, in the default instance or prefixed by any other.
+        for taken in ["db", "db-2", "shop_db-1"] {
+            let yaml = [service("db", "  replicas: 2\n"), service("web", &format!("  containerName: {taken}\n"))].concat();
+            let found = problems(&yaml);
+            assert_eq!(found.len(), 1, "{taken}: {found:#?}");
+            assert!(found[0].contains("spec.containerName: container name") && found[0].contains("service \"db\""), "{found:#?}");
+        }
+        let twice = [service("a", "  containerName: same\n"), service("b", "  containerName: same\n")].concat();
+        let found = problems(&twice);
+        assert!(found.len() == 1 && found[0].contains("is also the containerName of service \"a\""), "{found:#?}");
+    }
 }

@@ -232,7 +232,6 @@ fn what_has_no_counterpart_is_reported_by_path() {
         .args(["import", "compose.yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     for want in [
-        "not translated: services.app.container_name:",
         "not translated: services.app.ports[0]:",
         "not translated: services.app.volumes[0]: anonymous volumes",
         "not translated: services.app.extends.file:",
@@ -246,6 +245,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
     let out = dir.join("manifests");
     let app = fs::read_to_string(out.join("app.yaml")).unwrap();
     assert!(app.contains("- host") && app.contains("FROM_ENV: plain") && !app.contains("hidden-value"), "{app}");
+    assert!(app.contains("containerName: my-app") && !r.stderr.contains("container_name"), "{app}");
     assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\nDB_URL=pg://u:pw@db\n");
     assert!(!app.contains("DB_URL"), "{app}");
     // The secret file is outside the output folder: an absolute path, and a note.

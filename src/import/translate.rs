@@ -49,6 +49,7 @@ const RENAMED: &[(&str, &str)] = &[
     ("stop_signal", "stopSignal"),
     ("stop_grace_period", "stopTimeout"),
     ("restart", "restart"),
+    ("container_name", "containerName"),
 ];
 
 /// Keys already applied while reading (`extends`, `profiles`).
@@ -366,7 +367,6 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
                 resources.insert(key("pids"), v.clone());
             }
             "deploy" => translate_deploy(ctx, &path, v, &mut spec, &mut resources),
-            "container_name" => ctx.report.left_out(path, "moor names the container after the service"),
             _ if k.starts_with("x-") => ctx.report.left_out(path, "extension not translated"),
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }
