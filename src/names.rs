@@ -143,7 +143,7 @@ mod tests {
         let many = problems(&service("web", "  containerName: web1\n  replicas: 2\n"));
         assert!(many.len() == 1 && many[0].starts_with("7:18: spec.containerName: containerName names one container, and replicas: 2"), "{many:#?}");
         // Another service's own name, in the default instance or prefixed by any other.
-        for taken in ["db", "db-2", "shop_db-1"] {
+        for taken in ["db-1", "db-2", "shop_db-1"] {
             let yaml = [service("db", "  replicas: 2\n"), service("web", &format!("  containerName: {taken}\n"))].concat();
             let found = problems(&yaml);
             assert_eq!(found.len(), 1, "{taken}: {found:#?}");
