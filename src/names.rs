@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn container_name_is_exact_in_every_instance() {
-        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &service("web", "  containerName: Legacy.web_1\n"));
+        let loaded = crate::manifest::load_str(
+            std::path::Path::new("/m/s.yaml"),
+            &service("web", "  containerName: Legacy.web_1\n"),
+        );
         assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
         let web = &loaded.desired.services["web"];
         assert_eq!(container_names("default", web), ["Legacy.web_1"]);
@@ -135,19 +138,47 @@ mod tests {
     }
 
     #[test]
+    fn the_placed_spec_joins_the_default_network_or_the_instances_container_of_a_service() {
+        let yaml = [
+            service("db", "  replicas: 2\n"),
+            service("app", "  networkMode: service:db\n"),
+            service("api", "  networks: [bridge]\n"),
+        ]
+        .concat();
+        let desired = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), &yaml).desired;
+        let placed = |instance: &str, name: &str| placed_spec(instance, &desired, &desired.services[name].container);
+        assert_eq!(placed("shop", "db").networks, ["shop_default"]);
+        assert_eq!(placed("default", "db").networks, ["default_default"]);
+        assert_eq!(placed("shop", "app").host.network_mode.as_deref(), Some("container:shop_db-1"));
+        assert_eq!(placed("default", "app").host.network_mode.as_deref(), Some("container:db-1"));
+        assert!(placed("shop", "app").networks.is_empty(), "a network mode joins no network");
+        assert_eq!(placed("shop", "api").networks, ["bridge"]);
+        // The spec, and so its hash, is untouched.
+        assert!(desired.services["db"].container.networks.is_empty());
+    }
+
+    #[test]
     fn a_bad_or_clashing_container_name_is_a_located_problem() {
         assert_eq!(
             problems(&service("web", "  containerName: -web\n")),
             ["7:18: spec.containerName: \"-web\" is not a Docker container name: a letter or digit, then letters, digits, '_', '.' or '-'"]
         );
         let many = problems(&service("web", "  containerName: web1\n  replicas: 2\n"));
-        assert!(many.len() == 1 && many[0].starts_with("7:18: spec.containerName: containerName names one container, and replicas: 2"), "{many:#?}");
+        assert!(
+            many.len() == 1
+                && many[0].starts_with("7:18: spec.containerName: containerName names one container, and replicas: 2"),
+            "{many:#?}"
+        );
         // Another service's own name, in the default instance or prefixed by any other.
         for taken in ["db-1", "db-2", "shop_db-1"] {
-            let yaml = [service("db", "  replicas: 2\n"), service("web", &format!("  containerName: {taken}\n"))].concat();
+            let yaml =
+                [service("db", "  replicas: 2\n"), service("web", &format!("  containerName: {taken}\n"))].concat();
             let found = problems(&yaml);
             assert_eq!(found.len(), 1, "{taken}: {found:#?}");
-            assert!(found[0].contains("spec.containerName: container name") && found[0].contains("service \"db\""), "{found:#?}");
+            assert!(
+                found[0].contains("spec.containerName: container name") && found[0].contains("service \"db\""),
+                "{found:#?}"
+            );
         }
         let twice = [service("a", "  containerName: same\n"), service("b", "  containerName: same\n")].concat();
         let found = problems(&twice);

@@ -119,7 +119,12 @@ mod tests {
 
     /// `web` as the release before instance names left it in `instance`: named `name`, on
     /// Docker's `bridge`, with the labels this release would write for the same spec.
-    async fn left_by_the_previous_release(engine: &FakeEngine, desired: &Desired, instance: &str, name: &str) -> String {
+    async fn left_by_the_previous_release(
+        engine: &FakeEngine,
+        desired: &Desired,
+        instance: &str,
+        name: &str,
+    ) -> String {
         let spec = desired.services["web"].container.clone();
         let request = CreateRequest {
             name: name.into(),

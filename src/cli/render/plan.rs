@@ -145,7 +145,9 @@ pub fn action_header(action: &Action) -> (Mark, String) {
         Action::Remove { container, .. } => (Mark::Remove, format!("remove {}", container.name)),
         Action::WaitRemoved { container } => (Mark::Wait, format!("wait until {} is removed", container.name)),
         Action::Rename { container, to } => (Mark::Change, format!("rename {} → {to}", container.name)),
-        Action::Connect { container, network } => (Mark::Change, format!("connect {} to network {network}", container.name)),
+        Action::Connect { container, network } => {
+            (Mark::Change, format!("connect {} to network {network}", container.name))
+        }
     }
 }
 
