@@ -17,11 +17,15 @@ use crate::plan::{plan, Plan};
 
 /// Observes what this instance owns: one container list call, plus one network list and one
 /// volume list only when manifests declare networks or volumes. Networks are listed too when no
-/// service joins the default network (which may exist, unused, to be pruned); when one does,
-/// the container list tells whether it exists (a container is on it).
+/// service joins the default network (which may exist, unused, to be pruned), or when one does
+/// and no container is on it yet (it may exist or not); in the steady state a container on it
+/// says it exists, so a no-op pass stays one list call.
 pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -> EngineResult<Observed> {
     let containers = engine.list_containers(instance).await?;
-    let networks = match desired.networks.is_empty() && crate::names::default_network_used(desired) {
+    let default = crate::names::default_network(instance);
+    let default_known = crate::names::default_network_used(desired)
+        && containers.iter().any(|c| c.networks.iter().any(|n| *n == default));
+    let networks = match desired.networks.is_empty() && default_known {
         true => None,
         false => Some(engine.list_networks(instance).await?),
     };

@@ -264,5 +264,6 @@ fn imported_manifests_plan_against_the_daemon() {
     let env = common::TestEnv::new("import-plan");
     let out = dir.join("manifests");
     let plan = common::expect_code(env.moor(&["plan", out.to_str().unwrap()]), 2);
-    assert!(plan.contains("+ create cache") && plan.contains("+ create worker"), "{plan}");
+    let (cache, worker) = (env.container("cache"), env.container("worker"));
+    assert!(plan.contains(&format!("+ create {cache}")) && plan.contains(&format!("+ create {worker}")), "{plan}");
 }

@@ -213,6 +213,9 @@ fn health_from_status(status: &str) -> Health {
     WORDING.iter().find(|(words, _)| status.contains(words)).map(|(_, h)| *h).unwrap_or(Health::None)
 }
 
+/// Held while a network is looked up and created (see `create_network`).
+static CREATING_NETWORKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn label_filter(instance: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![format!("{}={instance}", labels::INSTANCE)])])
 }
@@ -515,6 +518,18 @@ impl Engine for DockerEngine {
             labels: Some(labels),
             ..Default::default()
         };
+        // Docker before API 1.44 makes a second network of the same name unless asked to check
+        // (a field bollard no longer has), and a name held twice is then "ambiguous" to every
+        // create and connect. The controller creates a service's networks from each service's
+        // reconcile at once, so creations are serialized here and one that exists is left alone.
+        let _one_at_a_time = CREATING_NETWORKS.lock().await;
+        let inspect =
+            self.docker.inspect_network(&network.name, None::<bollard::query_parameters::InspectNetworkOptions>);
+        match within("GET /networks/{id}", self.deadlines.read, inspect).await? {
+            Ok(_) => return Ok(()),
+            Err(e) if status_of(&e) == Some(404) => {}
+            Err(e) => return Err(classify(e)),
+        }
         match within("POST /networks/create", self.deadlines.write, self.docker.create_network(request)).await? {
             Ok(_) => Ok(()),
             Err(e) if status_of(&e) == Some(409) => Ok(()),
