@@ -23,8 +23,8 @@ use crate::plan::{plan, Plan};
 pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -> EngineResult<Observed> {
     let containers = engine.list_containers(instance).await?;
     let default = crate::names::default_network(instance);
-    let default_known = crate::names::default_network_used(desired)
-        && containers.iter().any(|c| c.networks.iter().any(|n| *n == default));
+    let default_known =
+        crate::names::default_network_used(desired) && containers.iter().any(|c| c.networks.contains(&default));
     let networks = match desired.networks.is_empty() && default_known {
         true => None,
         false => Some(engine.list_networks(instance).await?),

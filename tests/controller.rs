@@ -9,7 +9,7 @@ use common::{docker, eventually, image, owned, running_env, service_yaml, Contro
 /// Waits until `moor run` has created `name`, and returns its ID.
 async fn first_container(docker: &bollard::Docker, env: &TestEnv, name: &str) -> String {
     eventually(Duration::from_secs(20), "first converge", || async {
-        owned(docker, &env.instance).await.get(name).cloned()
+        owned(docker, &env.instance).await.get(&env.container(name)).cloned()
     })
     .await
 }
@@ -23,22 +23,25 @@ async fn a_removed_container_runs_again_within_a_second() {
     env.write("web.yaml", &service_yaml(&web, ""));
     let _moor = Controller::start(&env, &[]).await;
     let first = first_container(&docker, &env, &web).await;
-    eventually(Duration::from_secs(10), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
+    eventually(Duration::from_secs(10), "running", || async {
+        running_env(&docker, &env.container(&web)).await.filter(|r| r.0)
+    })
+    .await;
 
-    common::docker_cli(&["rm", "-f", &web]);
+    common::docker_cli(&["rm", "-f", &env.container(&web)]);
     let gone = Instant::now();
     // --interval is 60 s: only the event stream can explain a repair this fast.
     eventually(Duration::from_secs(1), "running again within 1 s", || async {
         let now = owned(&docker, &env.instance).await;
-        let id = now.get(&web).filter(|id| **id != first)?;
+        let id = now.get(&env.container(&web)).filter(|id| **id != first)?;
         running_env(&docker, id).await.filter(|r| r.0)
     })
     .await;
     eprintln!("repaired {:?} after the container was gone", gone.elapsed());
 
     // A `docker stop`: Docker's list shows the exit a moment after the event; it is still seen.
-    let id = owned(&docker, &env.instance).await[&web].clone();
-    common::docker_cli(&["stop", "-t", "1", &web]);
+    let id = owned(&docker, &env.instance).await[&env.container(&web)].clone();
+    common::docker_cli(&["stop", "-t", "1", &env.container(&web)]);
     eventually(Duration::from_secs(5), "started again after docker stop", || async {
         running_env(&docker, &id).await.filter(|r| r.0)
     })
@@ -57,7 +60,7 @@ async fn an_auto_remove_container_stopped_from_outside_is_created_again() {
     common::docker_cli(&["stop", &job]);
     // Generous: under a loaded CI machine the event, the settle and the create take seconds.
     eventually(Duration::from_secs(30), "a new running job container", || async {
-        let id = owned(&docker, &env.instance).await.get(&job).cloned().filter(|id| *id != first)?;
+        let id = owned(&docker, &env.instance).await.get(&env.container(&job)).cloned().filter(|id| *id != first)?;
         running_env(&docker, &id).await.filter(|r| r.0)
     })
     .await;
@@ -79,7 +82,7 @@ async fn manifest_edits_deletions_and_breakage_are_followed() {
     let moor = Controller::start(&env, &[]).await;
     eventually(Duration::from_secs(20), "a and b", || async {
         let now = owned(&docker, &env.instance).await;
-        (now.contains_key(&a) && now.contains_key(&b)).then_some(())
+        (now.contains_key(&env.container(&a)) && now.contains_key(&env.container(&b))).then_some(())
     })
     .await;
 
@@ -87,29 +90,29 @@ async fn manifest_edits_deletions_and_breakage_are_followed() {
     let temp = env.write(".a.yaml.tmp", &service_yaml(&a, "  env: { V: \"2\" }\n"));
     std::fs::rename(&temp, env.manifests().join("a.yaml")).unwrap();
     eventually(Duration::from_secs(20), "the edit applied", || async {
-        running_env(&docker, &a).await.filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()))
+        running_env(&docker, &env.container(&a)).await.filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()))
     })
     .await;
 
     env.remove("b.yaml");
     eventually(Duration::from_secs(20), "b pruned", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&b)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&b))).then_some(())
     })
     .await;
 
     // Break a's manifest and add c: a is left as it is, c converges, the problem shows.
-    let before = owned(&docker, &env.instance).await[&a].clone();
+    let before = owned(&docker, &env.instance).await[&env.container(&a)].clone();
     env.write("a.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: [\n");
     env.write("c.yaml", &service_yaml(&c, ""));
     eventually(Duration::from_secs(20), "c created and the problem shown", || async {
         let problems = moor.status()["problems"].as_array().map(|p| p.len()).unwrap_or(0);
-        let has_c = owned(&docker, &env.instance).await.contains_key(&c);
+        let has_c = owned(&docker, &env.instance).await.contains_key(&env.container(&c));
         (problems == 1 && has_c).then_some(())
     })
     .await;
     let now = owned(&docker, &env.instance).await;
-    assert_eq!(now.get(&a), Some(&before), "a broken manifest must not touch its service");
-    assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true));
+    assert_eq!(now.get(&env.container(&a)), Some(&before), "a broken manifest must not touch its service");
+    assert_eq!(running_env(&docker, &env.container(&a)).await.map(|r| r.0), Some(true));
     assert_eq!(moor.metric("moor_manifest_errors"), Some(1.0));
 }
 
@@ -121,7 +124,10 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     let web = env.name("web");
     env.write("web.yaml", &service_yaml(&web, ""));
     let mut moor = Controller::start(&env, &["--log-format", "json"]).await;
-    eventually(Duration::from_secs(20), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
+    eventually(Duration::from_secs(20), "running", || async {
+        running_env(&docker, &env.container(&web)).await.filter(|r| r.0)
+    })
+    .await;
 
     let (status, body) = moor.get("/healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
@@ -166,7 +172,11 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     })
     .await;
     assert_eq!(code.code(), Some(0));
-    assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true), "shutdown stopped a managed container");
+    assert_eq!(
+        running_env(&docker, &env.container(&web)).await.map(|r| r.0),
+        Some(true),
+        "shutdown stopped a managed container"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +224,7 @@ async fn a_foreign_container_holding_the_name_is_a_conflict_and_left_alone() {
         moor.metric("moor_reconcile_total{result=\"error\"}").filter(|n| *n >= 2.0)
     })
     .await;
-    let info = docker.inspect_container(&web, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&web), None).await.unwrap();
     assert_eq!(info.id.as_deref(), Some(foreign.as_str()));
     assert_eq!(info.state.unwrap().running, Some(true));
     assert!(owned(&docker, &env.instance).await.is_empty());
@@ -254,9 +264,9 @@ async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failur
     assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
     let now = owned(&docker, &env.instance).await;
     assert_eq!(now.keys().collect::<Vec<_>>(), [&web], "the old container must be gone: {now:?}");
-    let kept = now[&web].clone();
+    let kept = now[&env.container(&web)].clone();
     assert_ne!(kept, first);
-    let (running, vars) = running_env(&docker, &web).await.unwrap();
+    let (running, vars) = running_env(&docker, &env.container(&web)).await.unwrap();
     assert!(running && vars.contains(&"V=2".to_string()), "{vars:?}");
 
     // `moor status` reads the failure from the controller: not in sync, exit 2.
@@ -272,7 +282,7 @@ async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failur
         moor.metric("moor_reconcile_skipped_total{reason=\"held\"}").filter(|n| *n >= 1.0)
     })
     .await;
-    assert_eq!(owned(&docker, &env.instance).await.get(&web), Some(&kept));
+    assert_eq!(owned(&docker, &env.instance).await.get(&env.container(&web)), Some(&kept));
     assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
 }
 
@@ -287,9 +297,9 @@ async fn at_the_default_level_moor_run_logs_each_action_and_why() {
     env.write("web.yaml", &service_yaml(&web, ""));
     let _moor = Controller::start_at(&env, &[]).await;
     let first = first_container(&docker, &env, &web).await;
-    common::docker_cli(&["rm", "-f", &web]);
+    common::docker_cli(&["rm", "-f", &env.container(&web)]);
     eventually(Duration::from_secs(30), "running again", || async {
-        owned(&docker, &env.instance).await.get(&web).filter(|id| **id != first).cloned()
+        owned(&docker, &env.instance).await.get(&env.container(&web)).filter(|id| **id != first).cloned()
     })
     .await;
     let log_file = env.dir.path().join(".moor-run.log");

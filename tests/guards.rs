@@ -46,7 +46,7 @@ where
 async fn all_exist(docker: &bollard::Docker, env: &TestEnv, names: &[&str]) {
     eventually(Duration::from_secs(20), "the services created", || async {
         let now = owned(docker, &env.instance).await;
-        names.iter().all(|n| now.contains_key(*n)).then_some(())
+        names.iter().all(|n| now.contains_key(&env.container(n))).then_some(())
     })
     .await;
 }
@@ -102,7 +102,7 @@ async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
     .await;
     holds(HOLD, "a and b kept", || async {
         let now = owned(&docker, &env.instance).await;
-        now.contains_key(&a) && now.contains_key(&b)
+        now.contains_key(&env.container(&a)) && now.contains_key(&env.container(&b))
     })
     .await;
     assert_eq!(moor.metric("moor_prune_suspended"), Some(1.0));
@@ -111,17 +111,17 @@ async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
     // One Service manifest back: the guard lifts and b, which no manifest declares, is pruned.
     write(&m, "a.yaml", &service_yaml(&a, ""));
     eventually(Duration::from_secs(10), "b pruned once a Service manifest is back", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&b)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&b))).then_some(())
     })
     .await;
-    assert!(owned(&docker, &env.instance).await.contains_key(&a));
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)));
     assert!(moor.status().get("pruneSuspended").is_none(), "{}", moor.status());
 }
 
 #[tokio::test]
 async fn a_manifest_truncated_to_zero_bytes_keeps_its_service() {
     let Two { moor, env, docker, m, b, .. } = two_services("g-trunc").await;
-    let b_id = owned(&docker, &env.instance).await[&b].clone();
+    let b_id = owned(&docker, &env.instance).await[&env.container(&b)].clone();
 
     // What a non-atomic editor save leaves for a moment.
     std::fs::File::create(m.join("b.yaml")).unwrap();
@@ -129,14 +129,15 @@ async fn a_manifest_truncated_to_zero_bytes_keeps_its_service() {
         (problems_naming(&moor, "b.yaml") == 1).then_some(())
     })
     .await;
-    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.get(&b) == Some(&b_id) }).await;
+    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.get(&env.container(&b)) == Some(&b_id) })
+        .await;
 
     write(&m, "b.yaml", &service_yaml(&b, ""));
     eventually(Duration::from_secs(10), "the problem cleared", || async {
         (problems_naming(&moor, "b.yaml") == 0).then_some(())
     })
     .await;
-    assert_eq!(owned(&docker, &env.instance).await.get(&b), Some(&b_id), "b was touched");
+    assert_eq!(owned(&docker, &env.instance).await.get(&env.container(&b)), Some(&b_id), "b was touched");
 }
 
 #[tokio::test]
@@ -160,7 +161,7 @@ async fn a_manifest_symlink_whose_target_disappears_keeps_its_service() {
         (problems_naming(&moor, "b.yaml") == 1).then_some(())
     })
     .await;
-    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.contains_key(&b) }).await;
+    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.contains_key(&env.container(&b)) }).await;
 }
 
 /// Starts `moor run` on folder `m` holding `a` (V=1), with `--interval interval`, and waits
@@ -210,7 +211,7 @@ async fn a_folder_renamed_away_and_replaced_is_applied() {
         (problems_naming(&moor, text(&m)) == 1).then_some(())
     })
     .await;
-    assert!(owned(&docker, &env.instance).await.contains_key(&a));
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)));
 
     let next = folder(&env, "m.next");
     write(&next, "a.yaml", &service_yaml(&a, "  env: { V: \"2\" }\n"));
@@ -281,13 +282,13 @@ async fn apply_and_plan_on_an_empty_folder_remove_nothing_unless_allowed() {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     expect_code(out, 1);
     assert!(stderr.contains(&guard), "{stderr}");
-    assert!(owned(&docker, &env.instance).await.contains_key(&a), "apply pruned an empty folder");
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)), "apply pruned an empty folder");
 
     // With --allow-empty, plan shows the removal and apply does it.
     let plan = expect_code(env.moor(&["plan", "--allow-empty", text(&m)]), 2);
     assert!(plan.contains(&format!("- remove {a}")), "{plan}");
     expect_code(env.moor(&["apply", "--allow-empty", text(&m)]), 0);
-    assert!(!owned(&docker, &env.instance).await.contains_key(&a));
+    assert!(!owned(&docker, &env.instance).await.contains_key(&env.container(&a)));
     assert_eq!(expect_code(env.moor(&["plan", "--allow-empty", text(&m)]), 0), "in sync: nothing to do\n");
 }
 
@@ -342,11 +343,11 @@ async fn allow_empty_is_one_flag_for_git_too() {
     assert!(stderr.contains("no Service manifest") && stderr.contains("--allow-empty"), "{stderr}");
     let plan = expect_code(env.moor(&[&["plan", "--allow-empty"], &git[..]].concat()), 2);
     assert!(plan.contains(&format!("- remove {a}")), "{plan}");
-    assert!(owned(&docker, &env.instance).await.contains_key(&a), "plan removed something");
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)), "plan removed something");
 
     let moor = Controller::start_args(&env, &[&git[..], &["--poll", "1s", "--allow-empty", "-v"]].concat()).await;
     eventually(Duration::from_secs(20), "a pruned by the empty revision", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&a)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&a))).then_some(())
     })
     .await;
     assert!(moor.status().get("pruneSuspended").is_none(), "{}", moor.status());

@@ -146,7 +146,7 @@ async fn run_leaves_a_running_container_alone_when_its_manifest_is_refused() {
     .unwrap();
     let moor = Controller::start(&env, &["--policy", policy.to_str().unwrap()]).await;
     let first = eventually(Duration::from_secs(20), "web runs", || async {
-        let id = owned(&docker, &env.instance).await.get(&web).cloned()?;
+        let id = owned(&docker, &env.instance).await.get(&env.container(&web)).cloned()?;
         running_env(&docker, &id).await.filter(|r| r.0).map(|_| id)
     })
     .await;
@@ -173,7 +173,7 @@ async fn run_leaves_a_running_container_alone_when_its_manifest_is_refused() {
 
     // A resync and the container's own stop event come and go: it stays as it is, old spec and
     // all, and is not started again.
-    common::docker_cli(&["stop", "-t", "1", &web]);
+    common::docker_cli(&["stop", "-t", "1", &env.container(&web)]);
     eventually(Duration::from_secs(10), "the stop event skipped", || async {
         (moor.metric("moor_reconcile_skipped_total{reason=\"refused\"}")? >= 1.0).then_some(())
     })

@@ -176,7 +176,7 @@ async fn start_first_keeps_the_old_container_until_the_new_one_is_healthy() {
     let w = watched_service("startfirst", ", strategy: start-first", HEALTH, &[]).await;
     let (env, docker) = (&w.env, &w.docker);
     let (web, reference) = (w.name.clone(), w.reference.clone());
-    let old = owned(docker, &env.instance).await[&web].clone();
+    let old = owned(docker, &env.instance).await[&env.container(&web)].clone();
 
     let (events, recorder) =
         record_events(docker, &[("type", "container"), ("label", &format!("moor.instance={}", env.instance))]);
