@@ -274,7 +274,7 @@ async fn apply_and_plan_on_an_empty_folder_remove_nothing_unless_allowed() {
     let out = env.moor(&["plan", text(&m)]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let plan = expect_code(out, 1);
-    assert!(plan.contains(&guard) && plan.contains(&format!("kept: container {a}")), "{plan}");
+    assert!(plan.contains(&guard) && plan.contains(&format!("kept: container {}", env.container(&a))), "{plan}");
     assert!(!plan.contains("in sync"), "{plan}");
     assert!(stderr.contains(&guard), "{stderr}");
 
@@ -286,7 +286,7 @@ async fn apply_and_plan_on_an_empty_folder_remove_nothing_unless_allowed() {
 
     // With --allow-empty, plan shows the removal and apply does it.
     let plan = expect_code(env.moor(&["plan", "--allow-empty", text(&m)]), 2);
-    assert!(plan.contains(&format!("- remove {a}")), "{plan}");
+    assert!(plan.contains(&format!("- remove {}", env.container(&a))), "{plan}");
     expect_code(env.moor(&["apply", "--allow-empty", text(&m)]), 0);
     assert!(!owned(&docker, &env.instance).await.contains_key(&env.container(&a)));
     assert_eq!(expect_code(env.moor(&["plan", "--allow-empty", text(&m)]), 0), "in sync: nothing to do\n");
@@ -342,7 +342,7 @@ async fn allow_empty_is_one_flag_for_git_too() {
     expect_code(out, 1);
     assert!(stderr.contains("no Service manifest") && stderr.contains("--allow-empty"), "{stderr}");
     let plan = expect_code(env.moor(&[&["plan", "--allow-empty"], &git[..]].concat()), 2);
-    assert!(plan.contains(&format!("- remove {a}")), "{plan}");
+    assert!(plan.contains(&format!("- remove {}", env.container(&a))), "{plan}");
     assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)), "plan removed something");
 
     let moor = Controller::start_args(&env, &[&git[..], &["--poll", "1s", "--allow-empty", "-v"]].concat()).await;

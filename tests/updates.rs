@@ -196,7 +196,7 @@ async fn start_first_keeps_the_old_container_until_the_new_one_is_healthy() {
         .unwrap_or_else(|| panic!("no healthy event of the new container: {events:?}"));
     let old_stopped = events
         .iter()
-        .find(|(_, action, name, _)| (action == "kill" || action == "die") && name == &web)
+        .find(|(_, action, name, _)| (action == "kill" || action == "die") && *name == env.container(&web))
         .unwrap_or_else(|| panic!("the old container never stopped: {events:?}"));
     assert!(healthy_new.3 <= old_stopped.3, "the old container stopped before the new one was healthy: {events:?}");
     assert!(!owned(docker, &env.instance).await.values().any(|id| *id == old));
