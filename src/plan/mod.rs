@@ -15,6 +15,9 @@
 //!   it in [`Plan::refused`].
 //! - Any number of owned containers per service is accepted (crash leftovers): the best one is
 //!   kept, the rest removed, and the survivor renamed to its proper name.
+//! - Proper names come from [`crate::names`] for the observed instance. A kept container of a
+//!   service that joins the instance's default network and is not on it is connected
+//!   ([`Action::Connect`]), never recreated: the default network is not part of the spec hash.
 
 use std::collections::{BTreeMap, BTreeSet};
 
