@@ -28,7 +28,7 @@ fn state_dir(env: &TestEnv) -> PathBuf {
 async fn running_with(docker: &bollard::Docker, env: &TestEnv, name: &str, env_var: Option<&str>) -> String {
     let what = format!("{name} running with {env_var:?}");
     eventually(Duration::from_secs(30), &what, || async {
-        let id = owned(docker, &env.instance).await.get(name).cloned()?;
+        let id = owned(docker, &env.instance).await.get(&env.container(name)).cloned()?;
         let (running, vars) = running_env(docker, &id).await?;
         (running && env_var.is_none_or(|v| vars.iter().any(|e| e == v))).then_some(id)
     })
@@ -353,7 +353,7 @@ async fn smart_http_works_and_the_token_never_shows() {
         String::from_utf8_lossy(&plan.stdout).into_owned(),
         plan_err,
         dead_err,
-        common::docker_cli(&["inspect", &a]),
+        common::docker_cli(&["inspect", &env.container(&a)]),
     ]
     .join("\n");
     assert!(!everything.contains(token), "the token was printed");

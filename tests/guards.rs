@@ -177,8 +177,9 @@ async fn run_on_folder(env: &TestEnv, interval: &str, m: &Path, a: &str) -> Cont
 async fn new_folder_applied(env: &TestEnv, a: &str, c: &str) {
     let docker = docker().await;
     eventually(Duration::from_secs(20), "the new folder's manifests applied", || async {
-        let a_new = running_env(&docker, a).await.filter(|(up, env)| *up && env.contains(&"V=2".to_string()));
-        let c_there = owned(&docker, &env.instance).await.contains_key(c);
+        let a_new =
+            running_env(&docker, &env.container(a)).await.filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()));
+        let c_there = owned(&docker, &env.instance).await.contains_key(&env.container(c));
         (a_new.is_some() && c_there).then_some(())
     })
     .await;
@@ -187,11 +188,11 @@ async fn new_folder_applied(env: &TestEnv, a: &str, c: &str) {
 /// Edits `a` to V=3 in `m` and waits until it runs so: the watch is on the folder now at `m`.
 /// (An event of the old folder going can wake a reload that reads the new one by its path: only
 /// an edit after that shows which folder is watched.)
-async fn later_edit_applied(m: &Path, a: &str) {
+async fn later_edit_applied(env: &TestEnv, m: &Path, a: &str) {
     let docker = docker().await;
     write(m, "a.yaml", &service_yaml(a, "  env: { V: \"3\" }\n"));
     eventually(Duration::from_secs(20), "an edit in the new folder applied", || async {
-        running_env(&docker, a).await.filter(|(up, env)| *up && env.contains(&"V=3".to_string()))
+        running_env(&docker, &env.container(a)).await.filter(|(up, vars)| *up && vars.contains(&"V=3".to_string()))
     })
     .await;
 }
@@ -220,7 +221,7 @@ async fn a_folder_renamed_away_and_replaced_is_applied() {
     // The interval is 60 s: only a watch that follows the path explains this.
     new_folder_applied(&env, &a, &c).await;
 
-    later_edit_applied(&m, &a).await;
+    later_edit_applied(&env, &m, &a).await;
     assert_eq!(problems_naming(&moor, ""), 0, "{}", moor.status());
 }
 
@@ -237,7 +238,7 @@ async fn a_folder_removed_and_created_again_is_applied_with_a_long_interval() {
     write(&m, "a.yaml", &service_yaml(&a, "  env: { V: \"2\" }\n"));
     write(&m, "c.yaml", &service_yaml(&c, ""));
     new_folder_applied(&env, &a, &c).await;
-    later_edit_applied(&m, &a).await;
+    later_edit_applied(&env, &m, &a).await;
 }
 
 #[tokio::test]
@@ -255,7 +256,7 @@ async fn a_folder_replaced_by_rename_is_followed_with_a_long_interval() {
     std::fs::rename(&m, env.manifests().join("m.old")).unwrap();
     std::fs::rename(&next, &m).unwrap();
     new_folder_applied(&env, &a, &c).await;
-    later_edit_applied(&m, &a).await;
+    later_edit_applied(&env, &m, &a).await;
 }
 
 #[tokio::test]
