@@ -121,8 +121,8 @@ async fn apply_refuses_a_service_that_binds_the_docker_socket() {
     );
     assert!(stdout.ends_with("0 service(s) failed, 1 refused by policy\n"), "{stdout}");
     let containers = owned(&docker, &env.instance).await;
-    assert!(!containers.contains_key(&agent), "the refused service was not created: {containers:?}");
-    assert!(containers.contains_key(&web), "the admitted one was: {containers:?}");
+    assert!(!containers.contains_key(&env.container(&agent)), "the refused service was not created: {containers:?}");
+    assert!(containers.contains_key(&env.container(&web)), "the admitted one was: {containers:?}");
 
     let json: serde_json::Value =
         serde_json::from_str(&expect_code(env.moor(&["apply", &dir, "-o", "json"]), 1)).unwrap();
@@ -179,7 +179,7 @@ async fn run_leaves_a_running_container_alone_when_its_manifest_is_refused() {
     })
     .await;
     let containers = owned(&docker, &env.instance).await;
-    assert_eq!(containers.get(&web), Some(&first), "the same container, never replaced or pruned");
+    assert_eq!(containers.get(&env.container(&web)), Some(&first), "the same container, never replaced or pruned");
     assert_eq!(containers.len(), 1);
     let (running, env_vars) = running_env(&docker, &first).await.expect("still there");
     assert!(!running, "not started again: nothing is done to a refused service");
