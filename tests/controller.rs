@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use common::{docker, eventually, image, owned, running_env, service_yaml, Controller, TestEnv};
 
-/// Waits until `moor run` has created `name`, and returns its ID.
+/// Waits until `moor run` has created and started `name`, and returns its ID. (Created is not
+/// enough: a test that removes it between create and start makes the first converge fail,
+/// not drift.)
 async fn first_container(docker: &bollard::Docker, env: &TestEnv, name: &str) -> String {
     eventually(Duration::from_secs(20), "first converge", || async {
-        owned(docker, &env.instance).await.get(&env.container(name)).cloned()
+        let id = owned(docker, &env.instance).await.get(&env.container(name)).cloned()?;
+        running_env(docker, &id).await.filter(|r| r.0).map(|_| id)
     })
     .await
 }
@@ -57,7 +60,7 @@ async fn an_auto_remove_container_stopped_from_outside_is_created_again() {
     env.write("job.yaml", &service_yaml(&job, "  autoRemove: true\n"));
     let moor = Controller::start(&env, &[]).await;
     let first = first_container(&docker, &env, &job).await;
-    common::docker_cli(&["stop", &job]);
+    common::docker_cli(&["stop", &env.container(&job)]);
     // Generous: under a loaded CI machine the event, the settle and the create take seconds.
     eventually(Duration::from_secs(30), "a new running job container", || async {
         let id = owned(&docker, &env.instance).await.get(&env.container(&job)).cloned().filter(|id| *id != first)?;
@@ -210,7 +213,8 @@ async fn a_foreign_container_holding_the_name_is_a_conflict_and_left_alone() {
     let env = TestEnv::new("ctlconflict");
     let docker = docker().await;
     let web = env.name("web");
-    let foreign = common::docker_cli(&["run", "-d", "--name", &web, common::IMAGE, "sh", "-c", common::SLEEPER]);
+    let foreign =
+        common::docker_cli(&["run", "-d", "--name", &env.container(&web), common::IMAGE, "sh", "-c", common::SLEEPER]);
     let foreign = foreign.trim().to_string();
     env.write("web.yaml", &service_yaml(&web, ""));
     let moor = Controller::start(&env, &[]).await;
@@ -263,7 +267,7 @@ async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failur
     assert_eq!(moor.status()["services"][&web]["inSync"], serde_json::Value::Bool(false));
     assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
     let now = owned(&docker, &env.instance).await;
-    assert_eq!(now.keys().collect::<Vec<_>>(), [&web], "the old container must be gone: {now:?}");
+    assert_eq!(now.keys().collect::<Vec<_>>(), [&env.container(&web)], "the old container must be gone: {now:?}");
     let kept = now[&env.container(&web)].clone();
     assert_ne!(kept, first);
     let (running, vars) = running_env(&docker, &env.container(&web)).await.unwrap();
