@@ -55,6 +55,8 @@ fn in_sync(d: &Desired) -> Observed {
                 (labels::SPEC_HASH.to_string(), spec_hash(&s.container, IMAGE_ID)),
                 (labels::LAST_APPLIED.to_string(), s.canonical.clone()),
             ]),
+            // On the default network, as apply leaves a service without networks.
+            networks: moor::names::placed_spec(moor::names::DEFAULT_INSTANCE, d, &s.container).networks,
         })
         .collect();
     Observed { containers, ..Observed::default() }

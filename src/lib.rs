@@ -32,6 +32,7 @@
 //!   again.
 //! - [`labels`]: the label keys moor writes; ownership is the [`labels::INSTANCE`] label alone.
 //! - [`manifest`]: `moor/v1` YAML to a validated [`manifest::Desired`], problems located as `file:line:col`.
+//! - [`names`]: the naming rule: container names per instance, `containerName`, the default network.
 //! - [`node`]: the node a `moor run` agent runs as (`--node`, `--node-label`): in `/status`, `/metrics`, logs.
 //! - [`notify`]: the webhook: a JSON POST per image update or kept failed replacement, with retries.
 //! - [`observe`]: the observed state of what this instance owns, as Docker's list calls report it.
@@ -58,6 +59,7 @@ pub mod import;
 pub mod jobs;
 pub mod labels;
 pub mod manifest;
+pub mod names;
 pub mod node;
 pub mod notify;
 pub mod observe;

@@ -3,7 +3,9 @@
 //! Invariants:
 //! - An [`Observed`] snapshot comes from one container list call (filtered by the instance
 //!   label), plus one list per Network or Volume kind only when manifests declare that kind.
-//!   Everything the plan compares is in the labels and the list entry; no inspect is needed.
+//!   Everything the plan compares is in the labels and the list entry (its networks included);
+//!   no inspect is needed. When no service joins the instance's default network, networks are
+//!   listed too, so that an unused default network can be pruned.
 //! - A snapshot is all or nothing: when any list call fails there is no snapshot, and nothing is
 //!   planned (never act on partial knowledge).
 
@@ -78,6 +80,10 @@ pub struct ObservedContainer {
     pub exit_code: Option<i64>,
     #[serde(skip)]
     pub labels: BTreeMap<String, String>,
+    /// The networks it is attached to, from the list call's `NetworkSettings` (no inspect): how
+    /// the plan tells that a container made before the default network existed must join it.
+    #[serde(skip)]
+    pub networks: Vec<String>,
 }
 
 impl ObservedContainer {
@@ -108,8 +114,12 @@ pub struct ObservedResource {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Observed {
+    /// The instance observed: what names its containers and its default network
+    /// (`crate::names`).
+    #[serde(skip)]
+    pub instance: String,
     pub containers: Vec<ObservedContainer>,
     /// `None` when not listed (no Network manifests): nothing is known, so nothing is pruned.
     pub networks: Option<Vec<ObservedResource>>,
@@ -124,6 +134,21 @@ pub struct Observed {
     /// The last recorded run of each job (`mode: job`) that has a record in the state dir
     /// ([`crate::jobs`]): how an `autoRemove` job that Docker deleted is known to have completed.
     pub jobs: BTreeMap<String, crate::jobs::JobRecord>,
+}
+
+impl Default for Observed {
+    /// Nothing observed, of the default instance.
+    fn default() -> Self {
+        Observed {
+            instance: crate::names::DEFAULT_INSTANCE.to_string(),
+            containers: Vec::new(),
+            networks: None,
+            volumes: None,
+            conflicts: BTreeMap::new(),
+            pinned: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+        }
+    }
 }
 
 impl Observed {

@@ -16,10 +16,16 @@ use crate::observe::Observed;
 use crate::plan::{plan, Plan};
 
 /// Observes what this instance owns: one container list call, plus one network list and one
-/// volume list only when manifests declare networks or volumes.
+/// volume list only when manifests declare networks or volumes. Networks are listed too when no
+/// service joins the default network (which may exist, unused, to be pruned), or when one does
+/// and no container is on it yet (it may exist or not); in the steady state a container on it
+/// says it exists, so a no-op pass stays one list call.
 pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -> EngineResult<Observed> {
     let containers = engine.list_containers(instance).await?;
-    let networks = match desired.networks.is_empty() {
+    let default = crate::names::default_network(instance);
+    let default_known =
+        crate::names::default_network_used(desired) && containers.iter().any(|c| c.networks.contains(&default));
+    let networks = match desired.networks.is_empty() && default_known {
         true => None,
         false => Some(engine.list_networks(instance).await?),
     };
@@ -27,7 +33,7 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
         true => None,
         false => Some(engine.list_volumes(instance).await?),
     };
-    Ok(Observed { containers, networks, volumes, ..Observed::default() })
+    Ok(Observed { instance: instance.to_string(), containers, networks, volumes, ..Observed::default() })
 }
 
 /// The outcome of one pass.
@@ -81,4 +87,121 @@ pub async fn reconcile_once<E: Engine>(engine: &E, desired: &Desired, options: &
         report.services.entry(name).or_default().failure.get_or_insert(failure);
     }
     Ok(Pass { observed, plan, report })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Upgrading to namespaced names and the default network, on the fake engine: nothing is
+    //! recreated, and a no-op pass afterwards is one list call.
+
+    use super::*;
+    use crate::apply::steps::container_labels;
+    use crate::engine::fake::{FakeEngine, Op};
+    use crate::engine::CreateRequest;
+    use crate::plan::Action;
+
+    const IMAGE_ID: &str = "sha256:aaaa";
+    const WEB: &str = "apiVersion: moor/v1\nkind: Service\nmetadata: {name: web}\nspec: {image: app:1}\n";
+
+    const OPS: [Op; 14] = [
+        Op::ListContainers,
+        Op::ListNetworks,
+        Op::ListVolumes,
+        Op::Inspect,
+        Op::Image,
+        Op::Pull,
+        Op::Create,
+        Op::Start,
+        Op::Stop,
+        Op::Remove,
+        Op::Rename,
+        Op::ConnectNetwork,
+        Op::CreateNetwork,
+        Op::RemoveNetwork,
+    ];
+
+    fn calls(engine: &FakeEngine) -> Vec<usize> {
+        OPS.iter().map(|op| engine.calls(*op)).collect()
+    }
+
+    /// `web` as the release before instance names left it in `instance`: named `name`, on
+    /// Docker's `bridge`, with the labels this release would write for the same spec.
+    async fn left_by_the_previous_release(
+        engine: &FakeEngine,
+        desired: &Desired,
+        instance: &str,
+        name: &str,
+    ) -> String {
+        let spec = desired.services["web"].container.clone();
+        let request = CreateRequest {
+            name: name.into(),
+            image: "app:1".into(),
+            service: "web".into(),
+            labels: container_labels(instance, "web", 1, &spec, IMAGE_ID),
+            spec,
+            provided: Default::default(),
+        };
+        let id = engine.create_container(&request).await.unwrap();
+        engine.start(&id).await.unwrap();
+        id
+    }
+
+    async fn upgrade(instance: &str, old_name: &str) -> (FakeEngine, Pass, String) {
+        let engine = FakeEngine::new();
+        engine.add_image("app:1", IMAGE_ID);
+        let desired = crate::manifest::load_str(std::path::Path::new("/m/web.yaml"), WEB).desired;
+        let id = left_by_the_previous_release(&engine, &desired, instance, old_name).await;
+        let options = ApplyOptions::new(instance, 2);
+        let pass = reconcile_once(&engine, &desired, &options).await.unwrap();
+        assert!(pass.report.services.values().all(|s| s.failure.is_none()), "{:#?}", pass.report);
+        // Nothing created or replaced: the same container, now on the default network.
+        let containers = engine.containers();
+        assert_eq!(containers.len(), 1);
+        assert_eq!(containers[0].id, id);
+        let networks = &containers[0].spec.as_ref().unwrap().networks;
+        assert!(networks.contains(&crate::names::default_network(instance)), "{networks:?}");
+        // The next pass is a no-op of exactly one list call.
+        let before = calls(&engine);
+        let again = reconcile_once(&engine, &desired, &options).await.unwrap();
+        assert!(again.plan.is_empty(), "{:#?}", again.plan);
+        let delta: Vec<usize> = calls(&engine).iter().zip(&before).map(|(a, b)| a - b).collect();
+        let mut one_list = vec![0; OPS.len()];
+        one_list[0] = 1;
+        assert_eq!(delta, one_list, "calls per op of a no-op pass: {OPS:?}");
+        (engine, pass, id)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_default_instance_keeps_its_names_and_connects_old_containers_to_the_default_network() {
+        let (engine, pass, id) = upgrade("default", "web").await;
+        let actions = &pass.plan.services["web"].actions;
+        let expected = Action::Connect {
+            container: crate::plan::Target { id: id.clone(), name: "web".into() },
+            network: "default_default".into(),
+        };
+        assert_eq!(actions, &vec![expected]);
+        assert_eq!(engine.containers()[0].name, "web");
+        assert!(engine.networks().iter().any(|n| n.name == "default_default"), "the default network was made");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_instance_renames_a_bare_named_container_instead_of_recreating_it() {
+        let (engine, pass, id) = upgrade("shop", "web").await;
+        let kinds: Vec<_> = pass.plan.services["web"].actions.iter().map(Action::kind).collect();
+        assert_eq!(kinds, [crate::plan::ActionKind::Rename, crate::plan::ActionKind::Connect]);
+        assert_eq!(engine.containers()[0].name, "shop_web");
+        assert_eq!(engine.containers()[0].id, id);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_service_is_created_on_the_default_network_and_its_hash_leaves_the_network_out() {
+        let engine = FakeEngine::new();
+        engine.add_image("app:1", IMAGE_ID);
+        let desired = crate::manifest::load_str(std::path::Path::new("/m/web.yaml"), WEB).desired;
+        reconcile_once(&engine, &desired, &ApplyOptions::new("shop", 2)).await.unwrap();
+        let web = engine.container("shop_web").expect("created under the instance's name");
+        assert_eq!(web.spec.as_ref().unwrap().networks, ["shop_default"]);
+        let hash = crate::spec_hash::spec_hash(&desired.services["web"].container, IMAGE_ID);
+        assert_eq!(web.labels[crate::labels::SPEC_HASH], hash, "the hash of the spec without the network");
+    }
 }

@@ -27,7 +27,7 @@ async fn apply_shows_each_step_of_a_health_gated_replacement_in_order() {
     let first = steps(&stderr, &svc);
     assert_eq!(first[..2], ["creating", "starting"], "{stderr}");
     assert!(first.len() == 3 && first[2].starts_with("done in "), "{stderr}");
-    assert!(stdout.contains(&format!("+ create {svc}\n")), "{stdout}");
+    assert!(stdout.contains(&format!("+ create {}\n", env.container(&svc))), "{stdout}");
 
     env.write("svc.yaml", &service_yaml(&svc, &format!("{HEALTH}  env: {{ V: \"2\" }}\n")));
     let out = env.moor(&["apply", &dir]);
@@ -43,7 +43,7 @@ async fn apply_shows_each_step_of_a_health_gated_replacement_in_order() {
     assert!(last.starts_with("applied in ") && last.ends_with('s'), "{stderr}");
 
     // The report is data: on stdout, in the plan's style, with no colour when piped.
-    assert!(stdout.contains(&format!("~ replace {svc}\n    ~ env.V: \"1\" → \"2\"\n")), "{stdout}");
+    assert!(stdout.contains(&format!("~ replace {}\n    ~ env.V: \"1\" → \"2\"\n", env.container(&svc))), "{stdout}");
     assert!(stdout.ends_with("converged: 0 created, 1 replaced, 0 changed, 0 removed\n"), "{stdout}");
     for text in [&stdout, &stderr] {
         assert!(!text.contains('\x1b'), "an ANSI escape in {text:?}");

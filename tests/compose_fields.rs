@@ -46,7 +46,7 @@ async fn every_field_reaches_the_container_and_a_second_apply_keeps_it() {
     env.write("app.yaml", &service(&name, FIELDS));
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     let config = info.config.clone().unwrap();
     // The string command split as a shell splits it: the script is one argument.
@@ -79,20 +79,21 @@ async fn every_field_reaches_the_container_and_a_second_apply_keeps_it() {
     assert_eq!(host.security_opt.unwrap(), ["no-new-privileges:true"]);
 
     // The container sees them too: the hosts entry and the read-only root.
-    let hosts = common::docker_cli(&["exec", &name, "cat", "/etc/hosts"]);
+    let hosts = common::docker_cli(&["exec", &env.container(&name), "cat", "/etc/hosts"]);
     assert!(hosts.contains("10.1.2.3\tdb.local"), "{hosts}");
-    let write = std::process::Command::new("docker").args(["exec", &name, "touch", "/x"]).output().unwrap();
+    let write =
+        std::process::Command::new("docker").args(["exec", &env.container(&name), "touch", "/x"]).output().unwrap();
     assert!(!write.status.success(), "the root filesystem is writable");
 
     // Nothing changed: the same container stays (its spec hash reads back the same).
     let id = info.id.unwrap();
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    assert_eq!(docker.inspect_container(&name, None).await.unwrap().id.unwrap(), id);
+    assert_eq!(docker.inspect_container(&env.container(&name), None).await.unwrap().id.unwrap(), id);
 
     // A changed field replaces it.
     env.write("app.yaml", &service(&name, &FIELDS.replace("hostname: box", "hostname: box2")));
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    let after = docker.inspect_container(&name, None).await.unwrap();
+    let after = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_ne!(after.id.unwrap(), id);
     assert_eq!(after.config.unwrap().hostname.as_deref(), Some("box2"));
 }
@@ -108,7 +109,7 @@ async fn a_field_docker_would_refuse_is_refused_before_anything_is_created() {
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("spec.ulimits.nofile") && stderr.contains("above hard limit"), "{stderr}");
-    assert!(docker.inspect_container(&name, None).await.is_err(), "a container was created");
+    assert!(docker.inspect_container(&env.container(&name), None).await.is_err(), "a container was created");
 }
 
 const POWERS: &str = "  privileged: true
@@ -138,7 +139,7 @@ async fn the_powerful_fields_are_refused_by_default_and_reach_the_container_when
     ] {
         assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
     }
-    assert!(docker.inspect_container(&name, None).await.is_err(), "a refused service was created");
+    assert!(docker.inspect_container(&env.container(&name), None).await.is_err(), "a refused service was created");
 
     // A policy that allows them: the container gets each.
     let (_dir, policy) = common::policy_file(
@@ -150,13 +151,13 @@ async fn the_powerful_fields_are_refused_by_default_and_reach_the_container_when
     // what moor sends is what inspect shows either way.
     env.write("app.yaml", &service(&name, &format!("{POWERS}  state: stopped\n")));
     expect_code(env.moor(&["apply", path(&env), "--policy", policy]), 0);
-    let host = docker.inspect_container(&name, None).await.unwrap().host_config.unwrap();
+    let host = docker.inspect_container(&env.container(&name), None).await.unwrap().host_config.unwrap();
     assert_eq!(host.privileged, Some(true));
 
     // The rest running.
     env.write("app.yaml", &service(&name, &POWERS.replace("  privileged: true\n", "")));
     expect_code(env.moor(&["apply", path(&env), "--policy", policy]), 0);
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.unwrap().running, Some(true));
     let host = info.host_config.unwrap();
     assert_eq!(host.privileged, Some(false));

@@ -39,7 +39,7 @@ async fn the_tuning_fields_reach_the_container_and_a_second_apply_keeps_it() {
     env.write("app.yaml", &service(&name, &format!("{TUNING}  cgroupParent: {parent}\n")));
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     let host = info.host_config.clone().unwrap();
     assert_eq!((host.memory, host.memory_reservation), (Some(128 << 20), Some(64 << 20)));
@@ -49,12 +49,12 @@ async fn the_tuning_fields_reach_the_container_and_a_second_apply_keeps_it() {
     assert_eq!(host.cgroupns_mode.map(|m| m.to_string()).as_deref(), Some("private"));
     assert_eq!(host.cgroup_parent.as_deref(), Some(parent.as_str()));
     // The kernel has them too.
-    let adj = common::docker_cli(&["exec", &name, "cat", "/proc/self/oom_score_adj"]);
+    let adj = common::docker_cli(&["exec", &env.container(&name), "cat", "/proc/self/oom_score_adj"]);
     assert_eq!(adj.trim(), "500");
 
     let id = info.id.unwrap();
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    assert_eq!(docker.inspect_container(&name, None).await.unwrap().id.unwrap(), id);
+    assert_eq!(docker.inspect_container(&env.container(&name), None).await.unwrap().id.unwrap(), id);
 }
 
 #[tokio::test]
@@ -72,11 +72,11 @@ async fn the_host_user_and_cgroup_namespaces_need_the_policy() {
     ] {
         assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
     }
-    assert!(docker.inspect_container(&name, None).await.is_err(), "a refused service was created");
+    assert!(docker.inspect_container(&env.container(&name), None).await.is_err(), "a refused service was created");
 
     let (_dir, policy) = common::policy_file("  hostNamespaces: {user: true, cgroup: true}\n");
     expect_code(env.moor(&["apply", path(&env), "--policy", &policy]), 0);
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.unwrap().running, Some(true));
     let host = info.host_config.unwrap();
     assert_eq!(host.userns_mode.as_deref(), Some("host"));
@@ -95,21 +95,21 @@ async fn a_service_joins_another_services_network_namespace_or_none() {
     // One apply: the db is started first, as the implied dependency says.
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let db_id = docker.inspect_container(&db, None).await.unwrap().id.unwrap();
-    let info = docker.inspect_container(&app, None).await.unwrap();
+    let db_id = docker.inspect_container(&env.container(&db), None).await.unwrap().id.unwrap();
+    let info = docker.inspect_container(&env.container(&app), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     // Docker keeps the container it joined by name or by ID.
     let mode = info.host_config.unwrap().network_mode.unwrap();
-    assert!(mode == format!("container:{db}") || mode == format!("container:{db_id}"), "{mode}");
+    assert!(mode == format!("container:{}", env.container(&db)) || mode == format!("container:{db_id}"), "{mode}");
     // The app sees the db's hostname: one network namespace (and UTS) for both.
-    assert_eq!(common::docker_cli(&["exec", &app, "hostname"]).trim(), "dbhost");
-    let none = docker.inspect_container(&alone, None).await.unwrap().host_config.unwrap();
+    assert_eq!(common::docker_cli(&["exec", &env.container(&app), "hostname"]).trim(), "dbhost");
+    let none = docker.inspect_container(&env.container(&alone), None).await.unwrap().host_config.unwrap();
     assert_eq!(none.network_mode.as_deref(), Some("none"));
 
     // Nothing changed: nothing replaced.
     let app_id = info.id.unwrap();
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    assert_eq!(docker.inspect_container(&app, None).await.unwrap().id.unwrap(), app_id);
+    assert_eq!(docker.inspect_container(&env.container(&app), None).await.unwrap().id.unwrap(), app_id);
 
     // The host network is the policy's, at its field.
     let file = env.write("alone.yaml", &service(&alone, "  networkMode: host\n"));
@@ -138,7 +138,7 @@ async fn the_long_form_of_networks_gives_aliases_and_a_static_address() {
     env.write("app.yaml", &service(&app, &fields));
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let info = docker.inspect_container(&app, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&app), None).await.unwrap();
     let networks = info.network_settings.unwrap().networks.unwrap();
     let mut aliases = networks[&own].aliases.clone().unwrap();
     aliases.sort();
@@ -153,7 +153,7 @@ async fn the_long_form_of_networks_gives_aliases_and_a_static_address() {
     // Nothing changed: nothing replaced.
     let id = info.id.unwrap();
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    assert_eq!(docker.inspect_container(&app, None).await.unwrap().id.unwrap(), id);
+    assert_eq!(docker.inspect_container(&env.container(&app), None).await.unwrap().id.unwrap(), id);
 }
 
 #[tokio::test]
@@ -164,6 +164,6 @@ async fn healthcheck_disable_turns_the_images_healthcheck_off() {
     let name = env.name("app");
     env.write("app.yaml", &service(&name, "  healthcheck: { disable: true }\n"));
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    let config = docker.inspect_container(&name, None).await.unwrap().config.unwrap();
+    let config = docker.inspect_container(&env.container(&name), None).await.unwrap().config.unwrap();
     assert_eq!(config.healthcheck.unwrap().test.unwrap(), ["NONE"]);
 }

@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use common::{docker, eventually, image, owned, running_env, service_yaml, Controller, TestEnv};
 
-/// Waits until `moor run` has created `name`, and returns its ID.
+/// Waits until `moor run` has created and started `name`, and returns its ID. (Created is not
+/// enough: a test that removes it between create and start makes the first converge fail,
+/// not drift.)
 async fn first_container(docker: &bollard::Docker, env: &TestEnv, name: &str) -> String {
     eventually(Duration::from_secs(20), "first converge", || async {
-        owned(docker, &env.instance).await.get(name).cloned()
+        let id = owned(docker, &env.instance).await.get(&env.container(name)).cloned()?;
+        running_env(docker, &id).await.filter(|r| r.0).map(|_| id)
     })
     .await
 }
@@ -23,22 +26,25 @@ async fn a_removed_container_runs_again_within_a_second() {
     env.write("web.yaml", &service_yaml(&web, ""));
     let _moor = Controller::start(&env, &[]).await;
     let first = first_container(&docker, &env, &web).await;
-    eventually(Duration::from_secs(10), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
+    eventually(Duration::from_secs(10), "running", || async {
+        running_env(&docker, &env.container(&web)).await.filter(|r| r.0)
+    })
+    .await;
 
-    common::docker_cli(&["rm", "-f", &web]);
+    common::docker_cli(&["rm", "-f", &env.container(&web)]);
     let gone = Instant::now();
     // --interval is 60 s: only the event stream can explain a repair this fast.
     eventually(Duration::from_secs(1), "running again within 1 s", || async {
         let now = owned(&docker, &env.instance).await;
-        let id = now.get(&web).filter(|id| **id != first)?;
+        let id = now.get(&env.container(&web)).filter(|id| **id != first)?;
         running_env(&docker, id).await.filter(|r| r.0)
     })
     .await;
     eprintln!("repaired {:?} after the container was gone", gone.elapsed());
 
     // A `docker stop`: Docker's list shows the exit a moment after the event; it is still seen.
-    let id = owned(&docker, &env.instance).await[&web].clone();
-    common::docker_cli(&["stop", "-t", "1", &web]);
+    let id = owned(&docker, &env.instance).await[&env.container(&web)].clone();
+    common::docker_cli(&["stop", "-t", "1", &env.container(&web)]);
     eventually(Duration::from_secs(5), "started again after docker stop", || async {
         running_env(&docker, &id).await.filter(|r| r.0)
     })
@@ -54,10 +60,10 @@ async fn an_auto_remove_container_stopped_from_outside_is_created_again() {
     env.write("job.yaml", &service_yaml(&job, "  autoRemove: true\n"));
     let moor = Controller::start(&env, &[]).await;
     let first = first_container(&docker, &env, &job).await;
-    common::docker_cli(&["stop", &job]);
+    common::docker_cli(&["stop", &env.container(&job)]);
     // Generous: under a loaded CI machine the event, the settle and the create take seconds.
     eventually(Duration::from_secs(30), "a new running job container", || async {
-        let id = owned(&docker, &env.instance).await.get(&job).cloned().filter(|id| *id != first)?;
+        let id = owned(&docker, &env.instance).await.get(&env.container(&job)).cloned().filter(|id| *id != first)?;
         running_env(&docker, &id).await.filter(|r| r.0)
     })
     .await;
@@ -79,7 +85,7 @@ async fn manifest_edits_deletions_and_breakage_are_followed() {
     let moor = Controller::start(&env, &[]).await;
     eventually(Duration::from_secs(20), "a and b", || async {
         let now = owned(&docker, &env.instance).await;
-        (now.contains_key(&a) && now.contains_key(&b)).then_some(())
+        (now.contains_key(&env.container(&a)) && now.contains_key(&env.container(&b))).then_some(())
     })
     .await;
 
@@ -87,29 +93,29 @@ async fn manifest_edits_deletions_and_breakage_are_followed() {
     let temp = env.write(".a.yaml.tmp", &service_yaml(&a, "  env: { V: \"2\" }\n"));
     std::fs::rename(&temp, env.manifests().join("a.yaml")).unwrap();
     eventually(Duration::from_secs(20), "the edit applied", || async {
-        running_env(&docker, &a).await.filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()))
+        running_env(&docker, &env.container(&a)).await.filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()))
     })
     .await;
 
     env.remove("b.yaml");
     eventually(Duration::from_secs(20), "b pruned", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&b)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&b))).then_some(())
     })
     .await;
 
     // Break a's manifest and add c: a is left as it is, c converges, the problem shows.
-    let before = owned(&docker, &env.instance).await[&a].clone();
+    let before = owned(&docker, &env.instance).await[&env.container(&a)].clone();
     env.write("a.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: [\n");
     env.write("c.yaml", &service_yaml(&c, ""));
     eventually(Duration::from_secs(20), "c created and the problem shown", || async {
         let problems = moor.status()["problems"].as_array().map(|p| p.len()).unwrap_or(0);
-        let has_c = owned(&docker, &env.instance).await.contains_key(&c);
+        let has_c = owned(&docker, &env.instance).await.contains_key(&env.container(&c));
         (problems == 1 && has_c).then_some(())
     })
     .await;
     let now = owned(&docker, &env.instance).await;
-    assert_eq!(now.get(&a), Some(&before), "a broken manifest must not touch its service");
-    assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true));
+    assert_eq!(now.get(&env.container(&a)), Some(&before), "a broken manifest must not touch its service");
+    assert_eq!(running_env(&docker, &env.container(&a)).await.map(|r| r.0), Some(true));
     assert_eq!(moor.metric("moor_manifest_errors"), Some(1.0));
 }
 
@@ -121,7 +127,10 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     let web = env.name("web");
     env.write("web.yaml", &service_yaml(&web, ""));
     let mut moor = Controller::start(&env, &["--log-format", "json"]).await;
-    eventually(Duration::from_secs(20), "running", || async { running_env(&docker, &web).await.filter(|r| r.0) }).await;
+    eventually(Duration::from_secs(20), "running", || async {
+        running_env(&docker, &env.container(&web)).await.filter(|r| r.0)
+    })
+    .await;
 
     let (status, body) = moor.get("/healthz");
     assert_eq!((status, body.trim()), (200, "ok"));
@@ -166,7 +175,11 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
     })
     .await;
     assert_eq!(code.code(), Some(0));
-    assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true), "shutdown stopped a managed container");
+    assert_eq!(
+        running_env(&docker, &env.container(&web)).await.map(|r| r.0),
+        Some(true),
+        "shutdown stopped a managed container"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +213,8 @@ async fn a_foreign_container_holding_the_name_is_a_conflict_and_left_alone() {
     let env = TestEnv::new("ctlconflict");
     let docker = docker().await;
     let web = env.name("web");
-    let foreign = common::docker_cli(&["run", "-d", "--name", &web, common::IMAGE, "sh", "-c", common::SLEEPER]);
+    let foreign =
+        common::docker_cli(&["run", "-d", "--name", &env.container(&web), common::IMAGE, "sh", "-c", common::SLEEPER]);
     let foreign = foreign.trim().to_string();
     env.write("web.yaml", &service_yaml(&web, ""));
     let moor = Controller::start(&env, &[]).await;
@@ -214,7 +228,7 @@ async fn a_foreign_container_holding_the_name_is_a_conflict_and_left_alone() {
         moor.metric("moor_reconcile_total{result=\"error\"}").filter(|n| *n >= 2.0)
     })
     .await;
-    let info = docker.inspect_container(&web, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&web), None).await.unwrap();
     assert_eq!(info.id.as_deref(), Some(foreign.as_str()));
     assert_eq!(info.state.unwrap().running, Some(true));
     assert!(owned(&docker, &env.instance).await.is_empty());
@@ -253,10 +267,10 @@ async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failur
     assert_eq!(moor.status()["services"][&web]["inSync"], serde_json::Value::Bool(false));
     assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
     let now = owned(&docker, &env.instance).await;
-    assert_eq!(now.keys().collect::<Vec<_>>(), [&web], "the old container must be gone: {now:?}");
-    let kept = now[&web].clone();
+    assert_eq!(now.keys().collect::<Vec<_>>(), [&env.container(&web)], "the old container must be gone: {now:?}");
+    let kept = now[&env.container(&web)].clone();
     assert_ne!(kept, first);
-    let (running, vars) = running_env(&docker, &web).await.unwrap();
+    let (running, vars) = running_env(&docker, &env.container(&web)).await.unwrap();
     assert!(running && vars.contains(&"V=2".to_string()), "{vars:?}");
 
     // `moor status` reads the failure from the controller: not in sync, exit 2.
@@ -272,7 +286,7 @@ async fn rollback_false_keeps_the_unhealthy_new_container_and_reports_the_failur
         moor.metric("moor_reconcile_skipped_total{reason=\"held\"}").filter(|n| *n >= 1.0)
     })
     .await;
-    assert_eq!(owned(&docker, &env.instance).await.get(&web), Some(&kept));
+    assert_eq!(owned(&docker, &env.instance).await.get(&env.container(&web)), Some(&kept));
     assert_eq!(moor.metric("moor_replacements_failed_total{rollback=\"disabled\"}"), Some(1.0));
 }
 
@@ -287,9 +301,9 @@ async fn at_the_default_level_moor_run_logs_each_action_and_why() {
     env.write("web.yaml", &service_yaml(&web, ""));
     let _moor = Controller::start_at(&env, &[]).await;
     let first = first_container(&docker, &env, &web).await;
-    common::docker_cli(&["rm", "-f", &web]);
+    common::docker_cli(&["rm", "-f", &env.container(&web)]);
     eventually(Duration::from_secs(30), "running again", || async {
-        owned(&docker, &env.instance).await.get(&web).filter(|id| **id != first).cloned()
+        owned(&docker, &env.instance).await.get(&env.container(&web)).filter(|id| **id != first).cloned()
     })
     .await;
     let log_file = env.dir.path().join(".moor-run.log");

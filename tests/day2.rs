@@ -55,8 +55,10 @@ async fn down_removes_what_the_instance_labels_and_nothing_else() {
     assert_eq!(owned(&docker, &env.instance).await.len(), 2);
 
     let out = expect_code(env.moor(&["down", "--yes"]), 0);
-    for line in
-        [format!("removed container {web}-1"), format!("removed container {web}-2"), format!("removed network {net}")]
+    for line in [1, 2]
+        .map(|r| format!("removed container {}", env.container(&format!("{web}-{r}"))))
+        .into_iter()
+        .chain([format!("removed network {net}")])
     {
         assert!(out.contains(&line), "{line:?} missing in:\n{out}");
     }
@@ -64,7 +66,10 @@ async fn down_removes_what_the_instance_labels_and_nothing_else() {
     assert!(!exists("network", &net), "the network is removed");
     assert!(exists("volume", &vol), "volumes stay without --volumes");
     assert!(running_env(&docker, &foreign).await.is_some_and(|r| r.0), "the foreign container survives");
-    assert!(running_env(&docker, &neighbour).await.is_some_and(|r| r.0), "another instance's container survives");
+    assert!(
+        running_env(&docker, &other.container(&neighbour)).await.is_some_and(|r| r.0),
+        "another instance's container survives"
+    );
 
     let out = expect_code(env.moor(&["down", "--yes", "--volumes", "-o", "json"]), 0);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -74,7 +79,7 @@ async fn down_removes_what_the_instance_labels_and_nothing_else() {
 
     let out = expect_code(env.moor(&["down", "--yes"]), 0);
     assert!(out.contains("nothing to remove"), "{out}");
-    assert!(running_env(&docker, &neighbour).await.is_some_and(|r| r.0));
+    assert!(running_env(&docker, &other.container(&neighbour)).await.is_some_and(|r| r.0));
 }
 
 #[tokio::test]
@@ -95,7 +100,7 @@ async fn logs_print_every_replica_prefixed_with_stdout_and_stderr_merged() {
     .await;
     let lines: Vec<&str> = all.lines().collect();
     for (replica, part) in [(1, &lines[..3]), (2, &lines[3..])] {
-        let prefix = format!("{web}-{replica} | ");
+        let prefix = format!("{} | ", env.container(&format!("{web}-{replica}")));
         let mut texts: Vec<&str> =
             part.iter().map(|l| l.strip_prefix(&prefix).unwrap_or_else(|| panic!("{all}"))).collect();
         assert_eq!(texts[2], "three", "{all}");
@@ -104,14 +109,17 @@ async fn logs_print_every_replica_prefixed_with_stdout_and_stderr_merged() {
     }
 
     let tail = expect_code(env.moor(&["logs", &web, "--tail", "1"]), 0);
-    assert_eq!(tail.lines().collect::<Vec<_>>(), [format!("{web}-1 | three"), format!("{web}-2 | three")]);
+    assert_eq!(
+        tail.lines().collect::<Vec<_>>(),
+        [1, 2].map(|r| format!("{} | three", env.container(&format!("{web}-{r}"))))
+    );
 
     let json = expect_code(env.moor(&["logs", &web, "--tail", "3", "-o", "json"]), 0);
     let objects: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(objects.len(), 6, "{json}");
-    let err = serde_json::json!({"container": format!("{web}-1"), "stream": "stderr", "line": "two"});
+    let err = serde_json::json!({"container": env.container(&format!("{web}-1")), "stream": "stderr", "line": "two"});
     assert!(objects.contains(&err), "{json}");
-    let out = serde_json::json!({"container": format!("{web}-2"), "stream": "stdout", "line": "three"});
+    let out = serde_json::json!({"container": env.container(&format!("{web}-2")), "stream": "stdout", "line": "three"});
     assert!(objects.contains(&out), "{json}");
 
     let missing = env.moor(&["logs", &env.name("nope")]);
@@ -160,7 +168,7 @@ async fn logs_follow_sees_new_lines_and_ends_when_the_containers_are_gone() {
         .unwrap();
     let lines = lines_of(&mut follow);
     let line = lines.recv_timeout(Duration::from_secs(10)).expect("a followed line within 10 s");
-    assert!(line.starts_with(&format!("{ticker} | tick ")), "{line}");
+    assert!(line.starts_with(&format!("{} | tick ", env.container(&ticker))), "{line}");
     assert!(tick(&line) > before, "{line} is newer than tick {before}");
     follow.kill().unwrap();
     follow.wait().unwrap();

@@ -164,6 +164,10 @@ impl Engine for Faulty {
         self.gate()?;
         self.inner.rename(id, name).await
     }
+    async fn connect_network(&self, id: &str, network: &str, aliases: &[String]) -> EngineResult<()> {
+        self.gate()?;
+        self.inner.connect_network(id, network, aliases).await
+    }
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
         self.gate()?;
         self.inner.create_network(network, instance).await
@@ -212,7 +216,7 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
     };
     let run = tokio::spawn(controller::run(engine.clone(), config, shared.clone(), token.clone()));
     eventually(Duration::from_secs(20), "first converge", || async {
-        running_env(&docker, &web).await.filter(|r| r.0)
+        running_env(&docker, &env.container(&web)).await.filter(|r| r.0)
     })
     .await;
     assert!(shared.is_ready());
@@ -222,7 +226,7 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
         .await;
     assert!(!shared.is_ready(), "/readyz must fail while Docker is away");
     // Events are lost while Docker is away: this removal is only seen by the resync.
-    common::docker_cli(&["rm", "-f", &web]);
+    common::docker_cli(&["rm", "-f", &env.container(&web)]);
     // No hot loop. Three callers keep trying while Docker is away, each on its own backoff or period: the
     // event follower (0.8 s doubling), the resync (the daemon backoff) and the liveness ping
     // (every 3 s). Over 8 s that is a handful of calls each; a hot loop makes thousands.
@@ -234,13 +238,17 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
 
     engine.down.send_replace(false);
     eventually(Duration::from_secs(60), "resynced after the daemon came back", || async {
-        running_env(&docker, &web).await.filter(|r| r.0)
+        running_env(&docker, &env.container(&web)).await.filter(|r| r.0)
     })
     .await;
     eventually(Duration::from_secs(10), "ready again", || async { shared.is_ready().then_some(()) }).await;
     token.cancel();
     tokio::time::timeout(Duration::from_secs(15), run).await.expect("shutdown in time").unwrap();
-    assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true), "shutdown stopped a container");
+    assert_eq!(
+        running_env(&docker, &env.container(&web)).await.map(|r| r.0),
+        Some(true),
+        "shutdown stopped a container"
+    );
 }
 
 /// A replacement whose new container fails to start: the new one is removed and the old one
@@ -276,8 +284,12 @@ async fn a_failed_replacement_rolls_back_even_for_an_auto_remove_container() {
         };
         assert_eq!(replacement.rollback, Rollback::Done, "{failure}");
         let now = owned(&docker, &env.instance).await;
-        assert_eq!(now.keys().collect::<Vec<_>>(), [&svc], "auto_remove={auto_remove} lags={lags}: {now:?}");
-        let (running, vars) = running_env(&docker, &svc).await.unwrap();
+        assert_eq!(
+            now.keys().collect::<Vec<_>>(),
+            [&env.container(&svc)],
+            "auto_remove={auto_remove} lags={lags}: {now:?}"
+        );
+        let (running, vars) = running_env(&docker, &env.container(&svc)).await.unwrap();
         assert!(running && vars.contains(&"V=1".to_string()), "auto_remove={auto_remove} lags={lags}: {vars:?}");
         assert!(started.elapsed() < Duration::from_secs(30));
 
@@ -285,7 +297,7 @@ async fn a_failed_replacement_rolls_back_even_for_an_auto_remove_container() {
         *engine.fail_start_named.lock().unwrap() = None;
         let pass = reconcile_once(&engine, &load(env.manifests()), &options).await.unwrap();
         assert!(pass.report.is_success(), "{:?}", pass.report);
-        let (_, vars) = running_env(&docker, &svc).await.unwrap();
+        let (_, vars) = running_env(&docker, &env.container(&svc)).await.unwrap();
         assert!(vars.contains(&"V=2".to_string()), "{vars:?}");
     }
 }

@@ -28,7 +28,7 @@ fn state_dir(env: &TestEnv) -> PathBuf {
 async fn running_with(docker: &bollard::Docker, env: &TestEnv, name: &str, env_var: Option<&str>) -> String {
     let what = format!("{name} running with {env_var:?}");
     eventually(Duration::from_secs(30), &what, || async {
-        let id = owned(docker, &env.instance).await.get(name).cloned()?;
+        let id = owned(docker, &env.instance).await.get(&env.container(name)).cloned()?;
         let (running, vars) = running_env(docker, &id).await?;
         (running && env_var.is_none_or(|v| vars.iter().any(|e| e == v))).then_some(id)
     })
@@ -87,7 +87,7 @@ async fn pushes_reverts_and_force_pushes_are_followed_within_a_poll() {
     let reverted = repo.revert_head();
     running_with(&docker, &env, &a, Some("VERSION=1")).await;
     eventually(Duration::from_secs(30), "b pruned", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&b)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&b))).then_some(())
     })
     .await;
     applied(&c, &reverted).await;
@@ -98,7 +98,7 @@ async fn pushes_reverts_and_force_pushes_are_followed_within_a_poll() {
     repo.force_push(&first);
     applied(&c, &first).await;
     eventually(Duration::from_secs(30), "b pruned after the force-push", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&b)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&b))).then_some(())
     })
     .await;
     // Once in sync, polls find the remote unchanged.
@@ -161,7 +161,7 @@ async fn a_signed_webhook_applies_a_push_at_once_and_a_bad_one_is_refused() {
     let signature = hmac_hex(secret.as_bytes(), body);
     assert_eq!(post_hook(&c, &[("X-Hub-Signature-256", format!("sha256={signature}"))], body), 202);
     eventually(Duration::from_secs(2), "the hooked push applied within 2 s", || async {
-        let id = owned(&docker, &env.instance).await.get(&a).cloned()?;
+        let id = owned(&docker, &env.instance).await.get(&env.container(&a)).cloned()?;
         running_env(&docker, &id).await.filter(|(r, vars)| *r && vars.iter().any(|v| v == "VERSION=2"))
     })
     .await;
@@ -204,13 +204,13 @@ async fn invalid_and_empty_revisions_are_refused_and_the_last_good_one_keeps_run
     assert!(error.contains("b.yaml:4") && error.contains("imagee"), "{error}");
     assert_eq!(source["revision"], format!("main@sha1:{good}").as_str());
     assert_eq!(source["lastAppliedRevision"], format!("main@sha1:{good}").as_str());
-    assert_eq!(owned(&docker, &env.instance).await.get(&a), Some(&id), "a was touched");
+    assert_eq!(owned(&docker, &env.instance).await.get(&env.container(&a)), Some(&id), "a was touched");
 
     // No Service at all: refused unless --allow-empty; nothing is pruned.
     let empty = repo.remove(&["a.yaml", "b.yaml"], "moved everything away");
     let source = refused(&c, &empty).await;
     assert!(source["lastError"].as_str().unwrap().contains("no Service manifest"), "{source}");
-    assert_eq!(owned(&docker, &env.instance).await.get(&a), Some(&id), "a was pruned");
+    assert_eq!(owned(&docker, &env.instance).await.get(&env.container(&a)), Some(&id), "a was pruned");
     assert!(c.metric("moor_source_fetches_total{result=\"refused\"}").unwrap_or(0.0) >= 2.0);
 
     // A fix is applied and clears the error.
@@ -249,7 +249,7 @@ async fn with_verify_commits_only_signed_commits_by_allowed_keys_run() {
     assert!(source["lastError"].as_str().unwrap().contains("signature"), "{source}");
     let forged = repo.commit_signed(&[("a.yaml", &service(&a, "3"))], "signed by mallory", &mallory);
     refused(&c, &forged).await;
-    assert_eq!(owned(&docker, &env.instance).await.get(&a), Some(&id), "an unverified commit ran");
+    assert_eq!(owned(&docker, &env.instance).await.get(&env.container(&a)), Some(&id), "an unverified commit ran");
 }
 
 #[tokio::test]
@@ -353,7 +353,7 @@ async fn smart_http_works_and_the_token_never_shows() {
         String::from_utf8_lossy(&plan.stdout).into_owned(),
         plan_err,
         dead_err,
-        common::docker_cli(&["inspect", &a]),
+        common::docker_cli(&["inspect", &env.container(&a)]),
     ]
     .join("\n");
     assert!(!everything.contains(token), "the token was printed");

@@ -46,7 +46,7 @@ where
 async fn all_exist(docker: &bollard::Docker, env: &TestEnv, names: &[&str]) {
     eventually(Duration::from_secs(20), "the services created", || async {
         let now = owned(docker, &env.instance).await;
-        names.iter().all(|n| now.contains_key(*n)).then_some(())
+        names.iter().all(|n| now.contains_key(&env.container(n))).then_some(())
     })
     .await;
 }
@@ -102,7 +102,7 @@ async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
     .await;
     holds(HOLD, "a and b kept", || async {
         let now = owned(&docker, &env.instance).await;
-        now.contains_key(&a) && now.contains_key(&b)
+        now.contains_key(&env.container(&a)) && now.contains_key(&env.container(&b))
     })
     .await;
     assert_eq!(moor.metric("moor_prune_suspended"), Some(1.0));
@@ -111,17 +111,17 @@ async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
     // One Service manifest back: the guard lifts and b, which no manifest declares, is pruned.
     write(&m, "a.yaml", &service_yaml(&a, ""));
     eventually(Duration::from_secs(10), "b pruned once a Service manifest is back", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&b)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&b))).then_some(())
     })
     .await;
-    assert!(owned(&docker, &env.instance).await.contains_key(&a));
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)));
     assert!(moor.status().get("pruneSuspended").is_none(), "{}", moor.status());
 }
 
 #[tokio::test]
 async fn a_manifest_truncated_to_zero_bytes_keeps_its_service() {
     let Two { moor, env, docker, m, b, .. } = two_services("g-trunc").await;
-    let b_id = owned(&docker, &env.instance).await[&b].clone();
+    let b_id = owned(&docker, &env.instance).await[&env.container(&b)].clone();
 
     // What a non-atomic editor save leaves for a moment.
     std::fs::File::create(m.join("b.yaml")).unwrap();
@@ -129,14 +129,15 @@ async fn a_manifest_truncated_to_zero_bytes_keeps_its_service() {
         (problems_naming(&moor, "b.yaml") == 1).then_some(())
     })
     .await;
-    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.get(&b) == Some(&b_id) }).await;
+    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.get(&env.container(&b)) == Some(&b_id) })
+        .await;
 
     write(&m, "b.yaml", &service_yaml(&b, ""));
     eventually(Duration::from_secs(10), "the problem cleared", || async {
         (problems_naming(&moor, "b.yaml") == 0).then_some(())
     })
     .await;
-    assert_eq!(owned(&docker, &env.instance).await.get(&b), Some(&b_id), "b was touched");
+    assert_eq!(owned(&docker, &env.instance).await.get(&env.container(&b)), Some(&b_id), "b was touched");
 }
 
 #[tokio::test]
@@ -160,7 +161,7 @@ async fn a_manifest_symlink_whose_target_disappears_keeps_its_service() {
         (problems_naming(&moor, "b.yaml") == 1).then_some(())
     })
     .await;
-    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.contains_key(&b) }).await;
+    holds(HOLD, "b kept", || async { owned(&docker, &env.instance).await.contains_key(&env.container(&b)) }).await;
 }
 
 /// Starts `moor run` on folder `m` holding `a` (V=1), with `--interval interval`, and waits
@@ -176,8 +177,9 @@ async fn run_on_folder(env: &TestEnv, interval: &str, m: &Path, a: &str) -> Cont
 async fn new_folder_applied(env: &TestEnv, a: &str, c: &str) {
     let docker = docker().await;
     eventually(Duration::from_secs(20), "the new folder's manifests applied", || async {
-        let a_new = running_env(&docker, a).await.filter(|(up, env)| *up && env.contains(&"V=2".to_string()));
-        let c_there = owned(&docker, &env.instance).await.contains_key(c);
+        let a_new =
+            running_env(&docker, &env.container(a)).await.filter(|(up, vars)| *up && vars.contains(&"V=2".to_string()));
+        let c_there = owned(&docker, &env.instance).await.contains_key(&env.container(c));
         (a_new.is_some() && c_there).then_some(())
     })
     .await;
@@ -186,11 +188,11 @@ async fn new_folder_applied(env: &TestEnv, a: &str, c: &str) {
 /// Edits `a` to V=3 in `m` and waits until it runs so: the watch is on the folder now at `m`.
 /// (An event of the old folder going can wake a reload that reads the new one by its path: only
 /// an edit after that shows which folder is watched.)
-async fn later_edit_applied(m: &Path, a: &str) {
+async fn later_edit_applied(env: &TestEnv, m: &Path, a: &str) {
     let docker = docker().await;
     write(m, "a.yaml", &service_yaml(a, "  env: { V: \"3\" }\n"));
     eventually(Duration::from_secs(20), "an edit in the new folder applied", || async {
-        running_env(&docker, a).await.filter(|(up, env)| *up && env.contains(&"V=3".to_string()))
+        running_env(&docker, &env.container(a)).await.filter(|(up, vars)| *up && vars.contains(&"V=3".to_string()))
     })
     .await;
 }
@@ -210,7 +212,7 @@ async fn a_folder_renamed_away_and_replaced_is_applied() {
         (problems_naming(&moor, text(&m)) == 1).then_some(())
     })
     .await;
-    assert!(owned(&docker, &env.instance).await.contains_key(&a));
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)));
 
     let next = folder(&env, "m.next");
     write(&next, "a.yaml", &service_yaml(&a, "  env: { V: \"2\" }\n"));
@@ -219,7 +221,7 @@ async fn a_folder_renamed_away_and_replaced_is_applied() {
     // The interval is 60 s: only a watch that follows the path explains this.
     new_folder_applied(&env, &a, &c).await;
 
-    later_edit_applied(&m, &a).await;
+    later_edit_applied(&env, &m, &a).await;
     assert_eq!(problems_naming(&moor, ""), 0, "{}", moor.status());
 }
 
@@ -236,7 +238,7 @@ async fn a_folder_removed_and_created_again_is_applied_with_a_long_interval() {
     write(&m, "a.yaml", &service_yaml(&a, "  env: { V: \"2\" }\n"));
     write(&m, "c.yaml", &service_yaml(&c, ""));
     new_folder_applied(&env, &a, &c).await;
-    later_edit_applied(&m, &a).await;
+    later_edit_applied(&env, &m, &a).await;
 }
 
 #[tokio::test]
@@ -254,7 +256,7 @@ async fn a_folder_replaced_by_rename_is_followed_with_a_long_interval() {
     std::fs::rename(&m, env.manifests().join("m.old")).unwrap();
     std::fs::rename(&next, &m).unwrap();
     new_folder_applied(&env, &a, &c).await;
-    later_edit_applied(&m, &a).await;
+    later_edit_applied(&env, &m, &a).await;
 }
 
 #[tokio::test]
@@ -273,7 +275,7 @@ async fn apply_and_plan_on_an_empty_folder_remove_nothing_unless_allowed() {
     let out = env.moor(&["plan", text(&m)]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let plan = expect_code(out, 1);
-    assert!(plan.contains(&guard) && plan.contains(&format!("kept: container {a}")), "{plan}");
+    assert!(plan.contains(&guard) && plan.contains(&format!("kept: container {}", env.container(&a))), "{plan}");
     assert!(!plan.contains("in sync"), "{plan}");
     assert!(stderr.contains(&guard), "{stderr}");
 
@@ -281,13 +283,13 @@ async fn apply_and_plan_on_an_empty_folder_remove_nothing_unless_allowed() {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     expect_code(out, 1);
     assert!(stderr.contains(&guard), "{stderr}");
-    assert!(owned(&docker, &env.instance).await.contains_key(&a), "apply pruned an empty folder");
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)), "apply pruned an empty folder");
 
     // With --allow-empty, plan shows the removal and apply does it.
     let plan = expect_code(env.moor(&["plan", "--allow-empty", text(&m)]), 2);
-    assert!(plan.contains(&format!("- remove {a}")), "{plan}");
+    assert!(plan.contains(&format!("- remove {}", env.container(&a))), "{plan}");
     expect_code(env.moor(&["apply", "--allow-empty", text(&m)]), 0);
-    assert!(!owned(&docker, &env.instance).await.contains_key(&a));
+    assert!(!owned(&docker, &env.instance).await.contains_key(&env.container(&a)));
     assert_eq!(expect_code(env.moor(&["plan", "--allow-empty", text(&m)]), 0), "in sync: nothing to do\n");
 }
 
@@ -341,12 +343,12 @@ async fn allow_empty_is_one_flag_for_git_too() {
     expect_code(out, 1);
     assert!(stderr.contains("no Service manifest") && stderr.contains("--allow-empty"), "{stderr}");
     let plan = expect_code(env.moor(&[&["plan", "--allow-empty"], &git[..]].concat()), 2);
-    assert!(plan.contains(&format!("- remove {a}")), "{plan}");
-    assert!(owned(&docker, &env.instance).await.contains_key(&a), "plan removed something");
+    assert!(plan.contains(&format!("- remove {}", env.container(&a))), "{plan}");
+    assert!(owned(&docker, &env.instance).await.contains_key(&env.container(&a)), "plan removed something");
 
     let moor = Controller::start_args(&env, &[&git[..], &["--poll", "1s", "--allow-empty", "-v"]].concat()).await;
     eventually(Duration::from_secs(20), "a pruned by the empty revision", || async {
-        (!owned(&docker, &env.instance).await.contains_key(&a)).then_some(())
+        (!owned(&docker, &env.instance).await.contains_key(&env.container(&a))).then_some(())
     })
     .await;
     assert!(moor.status().get("pruneSuspended").is_none(), "{}", moor.status());

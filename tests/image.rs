@@ -74,7 +74,7 @@ async fn the_image_validates_and_applies_against_the_host_daemon() {
     expect_code(run(&env, &tag, Some(&gid), &["apply", "/manifests", "--instance", &env.instance]), 0);
     let docker = common::docker().await;
     eventually(Duration::from_secs(10), "the service applied from the image to run", || async {
-        running_env(&docker, &name).await.filter(|(running, _)| *running)
+        running_env(&docker, &env.container(&name)).await.filter(|(running, _)| *running)
     })
     .await;
 

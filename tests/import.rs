@@ -234,7 +234,6 @@ fn what_has_no_counterpart_is_reported_by_path() {
         .args(["import", "compose.yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     for want in [
-        "not translated: services.app.container_name:",
         "not translated: services.app.ports[0]:",
         "note: services.app.environment.MISSING_ONE: not set",
         "note: services.app.environment.URL: variable UNSET_VAR is not set",
@@ -250,6 +249,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
     assert!(app.contains("workingDir: /srv") && app.contains("user: '1000'"), "{app}");
     // An anonymous volume is a moor one too.
     assert!(app.contains("- /data"), "{app}");
+    assert!(app.contains("containerName: my-app") && !r.stderr.contains("container_name"), "{app}");
     assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\nDB_URL=pg://u:pw@db\n");
     assert!(!app.contains("DB_URL"), "{app}");
     // The secret file is outside the output folder: an absolute path, and a note.
@@ -268,7 +268,8 @@ fn imported_manifests_plan_against_the_daemon() {
     let env = common::TestEnv::new("import-plan");
     let out = dir.join("manifests");
     let plan = common::expect_code(env.moor(&["plan", out.to_str().unwrap()]), 2);
-    assert!(plan.contains("+ create cache") && plan.contains("+ create worker"), "{plan}");
+    let (cache, worker) = (env.container("cache"), env.container("worker"));
+    assert!(plan.contains(&format!("+ create {cache}")) && plan.contains(&format!("+ create {worker}")), "{plan}");
 }
 
 #[test]

@@ -121,8 +121,8 @@ async fn apply_refuses_a_service_that_binds_the_docker_socket() {
     );
     assert!(stdout.ends_with("0 service(s) failed, 1 refused by policy\n"), "{stdout}");
     let containers = owned(&docker, &env.instance).await;
-    assert!(!containers.contains_key(&agent), "the refused service was not created: {containers:?}");
-    assert!(containers.contains_key(&web), "the admitted one was: {containers:?}");
+    assert!(!containers.contains_key(&env.container(&agent)), "the refused service was not created: {containers:?}");
+    assert!(containers.contains_key(&env.container(&web)), "the admitted one was: {containers:?}");
 
     let json: serde_json::Value =
         serde_json::from_str(&expect_code(env.moor(&["apply", &dir, "-o", "json"]), 1)).unwrap();
@@ -146,7 +146,7 @@ async fn run_leaves_a_running_container_alone_when_its_manifest_is_refused() {
     .unwrap();
     let moor = Controller::start(&env, &["--policy", policy.to_str().unwrap()]).await;
     let first = eventually(Duration::from_secs(20), "web runs", || async {
-        let id = owned(&docker, &env.instance).await.get(&web).cloned()?;
+        let id = owned(&docker, &env.instance).await.get(&env.container(&web)).cloned()?;
         running_env(&docker, &id).await.filter(|r| r.0).map(|_| id)
     })
     .await;
@@ -173,13 +173,13 @@ async fn run_leaves_a_running_container_alone_when_its_manifest_is_refused() {
 
     // A resync and the container's own stop event come and go: it stays as it is, old spec and
     // all, and is not started again.
-    common::docker_cli(&["stop", "-t", "1", &web]);
+    common::docker_cli(&["stop", "-t", "1", &env.container(&web)]);
     eventually(Duration::from_secs(10), "the stop event skipped", || async {
         (moor.metric("moor_reconcile_skipped_total{reason=\"refused\"}")? >= 1.0).then_some(())
     })
     .await;
     let containers = owned(&docker, &env.instance).await;
-    assert_eq!(containers.get(&web), Some(&first), "the same container, never replaced or pruned");
+    assert_eq!(containers.get(&env.container(&web)), Some(&first), "the same container, never replaced or pruned");
     assert_eq!(containers.len(), 1);
     let (running, env_vars) = running_env(&docker, &first).await.expect("still there");
     assert!(!running, "not started again: nothing is done to a refused service");

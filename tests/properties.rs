@@ -14,7 +14,8 @@ use moor::plan::plan;
 use moor::reconcile::{observe, reconcile_once};
 use proptest::prelude::*;
 
-const INSTANCE: &str = "prop";
+/// The default instance, whose names are bare: the foreign containers below hold desired names.
+const INSTANCE: &str = moor::names::DEFAULT_INSTANCE;
 const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 
 #[derive(Debug, Clone)]

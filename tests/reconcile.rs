@@ -29,7 +29,8 @@ async fn first_apply_creates_everything_and_the_second_is_a_no_op() {
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let first = owned(&docker, &env.instance).await;
     let names: Vec<&String> = first.keys().collect();
-    assert_eq!(names, [&format!("{web}-1"), &format!("{web}-2"), &worker]);
+    let expected = [env.container(&format!("{web}-1")), env.container(&format!("{web}-2")), env.container(&worker)];
+    assert_eq!(names, expected.iter().collect::<Vec<_>>());
 
     let out = expect_code(env.moor(&["apply", &dir(&env)]), 0);
     assert!(out.contains("in sync"), "{out}");
@@ -51,18 +52,22 @@ async fn running_stopped_and_absent_converge() {
     env.write("b.yaml", &service_yaml(&b, "  state: stopped\n"));
     env.write("c.yaml", &service_yaml(&c, ""));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
-    assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true));
-    assert_eq!(running_env(&docker, &b).await.map(|r| r.0), Some(false), "stopped: created, not running");
-    assert_eq!(running_env(&docker, &c).await.map(|r| r.0), Some(true));
+    assert_eq!(running_env(&docker, &env.container(&a)).await.map(|r| r.0), Some(true));
+    assert_eq!(
+        running_env(&docker, &env.container(&b)).await.map(|r| r.0),
+        Some(false),
+        "stopped: created, not running"
+    );
+    assert_eq!(running_env(&docker, &env.container(&c)).await.map(|r| r.0), Some(true));
 
     // Flip every state.
     env.write("a.yaml", &service_yaml(&a, "  state: stopped\n"));
     env.write("b.yaml", &service_yaml(&b, "  state: running\n"));
     env.write("c.yaml", &service_yaml(&c, "  state: absent\n"));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
-    assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(false));
-    assert_eq!(running_env(&docker, &b).await.map(|r| r.0), Some(true));
-    assert_eq!(running_env(&docker, &c).await, None, "absent: no container");
+    assert_eq!(running_env(&docker, &env.container(&a)).await.map(|r| r.0), Some(false));
+    assert_eq!(running_env(&docker, &env.container(&b)).await.map(|r| r.0), Some(true));
+    assert_eq!(running_env(&docker, &env.container(&c)).await, None, "absent: no container");
     expect_code(env.moor(&["plan", &dir(&env)]), 0);
 }
 
@@ -75,19 +80,23 @@ async fn drift_is_repaired_after_rm_and_after_stop() {
     env.write("web.yaml", &service_yaml(&web, ""));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
 
-    common::docker_cli(&["rm", "-f", &web]);
+    common::docker_cli(&["rm", "-f", &env.container(&web)]);
     expect_code(env.moor(&["plan", &dir(&env)]), 2);
     let status = expect_code(env.moor(&["status", &dir(&env)]), 2);
     assert!(status.lines().any(|l| l.starts_with(&web) && l.contains(" absent ") && l.contains(" no ")), "{status}");
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
-    assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true));
+    assert_eq!(running_env(&docker, &env.container(&web)).await.map(|r| r.0), Some(true));
 
-    let id = owned(&docker, &env.instance).await[&web].clone();
-    common::docker_cli(&["stop", "-t", "1", &web]);
+    let id = owned(&docker, &env.instance).await[&env.container(&web)].clone();
+    common::docker_cli(&["stop", "-t", "1", &env.container(&web)]);
     let out = expect_code(env.moor(&["apply", &dir(&env)]), 0);
-    assert!(out.contains(&format!("start {web}")), "{out}");
-    assert_eq!(running_env(&docker, &web).await.map(|r| r.0), Some(true));
-    assert_eq!(owned(&docker, &env.instance).await[&web], id, "a stopped container is started, not replaced");
+    assert!(out.contains(&format!("start {}", env.container(&web))), "{out}");
+    assert_eq!(running_env(&docker, &env.container(&web)).await.map(|r| r.0), Some(true));
+    assert_eq!(
+        owned(&docker, &env.instance).await[&env.container(&web)],
+        id,
+        "a stopped container is started, not replaced"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +112,7 @@ async fn a_changed_env_or_image_recreates_the_container() {
     let web = env.name("web");
     env.write("web.yaml", &service_yaml(&web, "  env: { LOG_LEVEL: info }\n"));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
-    let first = owned(&docker, &env.instance).await[&web].clone();
+    let first = owned(&docker, &env.instance).await[&env.container(&web)].clone();
 
     env.write("web.yaml", &service_yaml(&web, "  env: { LOG_LEVEL: debug }\n"));
     let plan = expect_code(env.moor(&["plan", &dir(&env)]), 2);
@@ -111,8 +120,8 @@ async fn a_changed_env_or_image_recreates_the_container() {
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let second = owned(&docker, &env.instance).await;
     assert_eq!(second.len(), 1, "{second:?}");
-    assert_ne!(second[&web], first);
-    let (running, vars) = running_env(&docker, &web).await.unwrap();
+    assert_ne!(second[&env.container(&web)], first);
+    let (running, vars) = running_env(&docker, &env.container(&web)).await.unwrap();
     assert!(running && vars.contains(&"LOG_LEVEL=debug".to_string()), "{vars:?}");
 
     let text = service_yaml(&web, "  env: { LOG_LEVEL: debug }\n").replace(IMAGE, &v2);
@@ -120,9 +129,9 @@ async fn a_changed_env_or_image_recreates_the_container() {
     let plan = expect_code(env.moor(&["plan", &dir(&env)]), 2);
     assert!(plan.contains(&format!("~ image: \"{IMAGE}\" → \"{v2}\"")), "{plan}");
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
-    let info = docker.inspect_container(&web, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&web), None).await.unwrap();
     assert_eq!(info.image.as_deref(), Some(v2_id.as_str()));
-    assert_ne!(owned(&docker, &env.instance).await[&web], second[&web]);
+    assert_ne!(owned(&docker, &env.instance).await[&env.container(&web)], second[&env.container(&web)]);
 }
 
 /// The seed's bug: an `--rm` container replaced again and again. Stopping it makes Docker
@@ -137,7 +146,7 @@ async fn an_auto_remove_service_is_replaced_twenty_times_without_a_failure() {
     for round in 0..20 {
         env.write("job.yaml", &service_yaml(&job, &format!("  autoRemove: true\n  env: {{ ROUND: \"{round}\" }}\n")));
         expect_code(env.moor(&["apply", &dir(&env)]), 0);
-        let (running, vars) = running_env(&docker, &job).await.expect("the job container exists");
+        let (running, vars) = running_env(&docker, &env.container(&job)).await.expect("the job container exists");
         assert!(running, "round {round}: not running");
         assert!(vars.contains(&format!("ROUND={round}")), "round {round}: {vars:?}");
         assert_eq!(owned(&docker, &env.instance).await.len(), 1, "round {round}: leftovers");
@@ -156,13 +165,13 @@ async fn an_auto_remove_container_being_removed_converges_to_absent() {
         // Start Docker's removal, and ask for absent while it is under way.
         let stopper = {
             let docker = docker.clone();
-            let job = job.clone();
+            let job = env.container(&job);
             tokio::spawn(async move { docker.stop_container(&job, None).await })
         };
         env.write("job.yaml", &service_yaml(&job, "  autoRemove: true\n  state: absent\n"));
         expect_code(env.moor(&["apply", &dir(&env)]), 0);
         let _ = stopper.await;
-        assert_eq!(running_env(&docker, &job).await, None, "round {round}");
+        assert_eq!(running_env(&docker, &env.container(&job)).await, None, "round {round}");
     }
 }
 
@@ -172,8 +181,10 @@ async fn an_unowned_container_holding_a_desired_name_is_reported_and_left_alone(
     let env = TestEnv::new("conflict");
     let docker = docker().await;
     let (web, other) = (env.name("web"), env.name("bystander"));
+    // The name moor wants for `web` in this instance, held by a container it does not own.
+    let held = env.container(&web);
     let mut foreign_ids = Vec::new();
-    for name in [&web, &other] {
+    for name in [&held, &other] {
         let body = ContainerCreateBody {
             image: Some(IMAGE.into()),
             cmd: Some(vec!["sh".into(), "-c".into(), SLEEPER.into()]),
@@ -188,7 +199,7 @@ async fn an_unowned_container_holding_a_desired_name_is_reported_and_left_alone(
     let out = env.moor(&["apply", &dir(&env)]);
     let stdout = expect_code(out, 1);
     assert!(stdout.contains("which moor does not own"), "{stdout}");
-    for (name, id) in [&web, &other].into_iter().zip(&foreign_ids) {
+    for (name, id) in [&held, &other].into_iter().zip(&foreign_ids) {
         let info = docker.inspect_container(name, None).await.unwrap();
         assert_eq!(info.id.as_ref(), Some(id), "{name} was replaced");
         assert_eq!(info.state.unwrap().running, Some(true), "{name} was stopped");
@@ -214,13 +225,23 @@ async fn a_deleted_manifest_is_pruned_but_never_while_a_manifest_is_broken() {
     let stdout = expect_code(out, 1);
     assert!(stdout.contains("prune suspended"), "{stdout}");
     let now = owned(&docker, &env.instance).await;
-    assert!(now.contains_key(&a) && now.contains_key(&b) && now.contains_key(&c), "{now:?}");
-    assert_eq!(running_env(&docker, &a).await.map(|r| r.0), Some(true), "a keeps running as it was");
+    assert!(
+        now.contains_key(&env.container(&a))
+            && now.contains_key(&env.container(&b))
+            && now.contains_key(&env.container(&c)),
+        "{now:?}"
+    );
+    assert_eq!(running_env(&docker, &env.container(&a)).await.map(|r| r.0), Some(true), "a keeps running as it was");
 
     env.write("a.yaml", &service_yaml(&a, ""));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let now = owned(&docker, &env.instance).await;
-    assert!(now.contains_key(&a) && !now.contains_key(&b) && now.contains_key(&c), "{now:?}");
+    assert!(
+        now.contains_key(&env.container(&a))
+            && !now.contains_key(&env.container(&b))
+            && now.contains_key(&env.container(&c)),
+        "{now:?}"
+    );
 }
 
 #[tokio::test]
@@ -253,7 +274,7 @@ async fn crash_leftovers_are_cleaned_up_to_one_container() {
 
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
     let now = owned(&docker, &env.instance).await;
-    assert_eq!(now.keys().collect::<Vec<_>>(), [&web], "{now:?}");
+    assert_eq!(now.keys().collect::<Vec<_>>(), [&env.container(&web)], "{now:?}");
     expect_code(env.moor(&["plan", &dir(&env)]), 0);
 }
 
@@ -280,8 +301,8 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
     env.write("app.yaml", &service_yaml(&app, &app_extra));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
 
-    let db_info = docker.inspect_container(&db, None).await.unwrap();
-    let app_info = docker.inspect_container(&app, None).await.unwrap();
+    let db_info = docker.inspect_container(&env.container(&db), None).await.unwrap();
+    let app_info = docker.inspect_container(&env.container(&app), None).await.unwrap();
     let health = db_info.state.as_ref().unwrap().health.as_ref().unwrap();
     let first_ok = health.log.as_ref().unwrap().iter().find(|l| l.exit_code == Some(0)).expect("a passing check");
     let started = app_info.state.as_ref().unwrap().started_at.clone().unwrap();
@@ -302,11 +323,11 @@ async fn networks_volumes_ports_and_depends_on_healthy_work_end_to_end() {
     assert!(binding.host_port.unwrap().parse::<u16>().unwrap() > 0);
 
     // A service change never deletes a named volume's data.
-    common::docker_cli(&["exec", &db, "sh", "-c", "echo kept > /data/file"]);
+    common::docker_cli(&["exec", &env.container(&db), "sh", "-c", "echo kept > /data/file"]);
     let db_yaml = std::fs::read_to_string(env.manifests().join("db.yaml")).unwrap();
     env.write("db.yaml", &format!("{db_yaml}  env: {{ CHANGED: \"yes\" }}\n"));
     expect_code(env.moor(&["apply", &dir(&env)]), 0);
-    let content = common::docker_cli(&["exec", &db, "cat", "/data/file"]);
+    let content = common::docker_cli(&["exec", &env.container(&db), "cat", "/data/file"]);
     assert_eq!(content.trim(), "kept");
 
     // A deleted Network manifest is pruned only when nothing uses it.

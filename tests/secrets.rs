@@ -48,6 +48,11 @@ struct Setup {
 }
 
 impl Setup {
+    /// The container of `app` in this test's instance.
+    fn c(&self) -> String {
+        self.env.container(&self.app)
+    }
+
     fn new(test: &str) -> Setup {
         let env = TestEnv::new(test);
         let keys = env.manifests().join("keys");
@@ -134,7 +139,7 @@ async fn secrets_reach_containers_rotate_one_service_and_never_show() {
 
     // Env vars from the env file, the secrets and plain env; the file with its owner and mode;
     // the config.
-    let env = exec(&s.app, "env");
+    let env = exec(&s.c(), "env");
     for expected in [
         format!("DB_PASSWORD={password}"),
         format!("API_TOKEN={token}"),
@@ -144,12 +149,12 @@ async fn secrets_reach_containers_rotate_one_service_and_never_show() {
     ] {
         assert!(env.lines().any(|l| l == expected), "{expected} not in the container's env:\n{env}");
     }
-    assert_eq!(exec(&s.app, "cat /run/secrets/api_token"), token);
-    assert_eq!(exec(&s.app, "stat -c '%a %u %g' /run/secrets/api_token").trim(), "440 1000 1000");
-    assert_eq!(exec(&s.app, "cat /etc/app.conf"), "mode = one\n");
-    assert_eq!(exec(&s.app, "stat -c '%a' /etc/app.conf").trim(), "444");
-    assert!(exec(&s.app, "touch /run/secrets/api_token 2>&1 || echo refused").contains("refused"), "read-only");
-    s.hidden("the container's labels", &labels_of(&s.app));
+    assert_eq!(exec(&s.c(), "cat /run/secrets/api_token"), token);
+    assert_eq!(exec(&s.c(), "stat -c '%a %u %g' /run/secrets/api_token").trim(), "440 1000 1000");
+    assert_eq!(exec(&s.c(), "cat /etc/app.conf"), "mode = one\n");
+    assert_eq!(exec(&s.c(), "stat -c '%a' /etc/app.conf").trim(), "444");
+    assert!(exec(&s.c(), "touch /run/secrets/api_token 2>&1 || echo refused").contains("refused"), "read-only");
+    s.hidden("the container's labels", &labels_of(&s.c()));
     // The files live under the state dir, 0700 folders, nothing readable by others.
     let secret_files = files_under(&s.state.path().join("secrets"));
     assert!(!secret_files.is_empty(), "no secret file under the state dir");
@@ -181,10 +186,14 @@ async fn secrets_reach_containers_rotate_one_service_and_never_show() {
     s.hidden("apply -vv", &all_output(&out));
     expect_code(out, 0);
     let after = owned(&docker, &s.env.instance).await;
-    assert_ne!(after[&s.app], before[&s.app], "the service using the secret is replaced");
-    assert_eq!(after[&s.other], before[&s.other], "the service not using it is not");
-    assert!(exec(&s.app, "env").contains(&format!("DB_PASSWORD={rotated}")));
-    s.hidden("the container's labels", &labels_of(&s.app));
+    assert_ne!(after[&s.c()], before[&s.c()], "the service using the secret is replaced");
+    assert_eq!(
+        after[&s.env.container(&s.other)],
+        before[&s.env.container(&s.other)],
+        "the service not using it is not"
+    );
+    assert!(exec(&s.c(), "env").contains(&format!("DB_PASSWORD={rotated}")));
+    s.hidden("the container's labels", &labels_of(&s.c()));
     // The old values' files went with the old container.
     let now = files_under(&s.state.path().join("secrets"));
     assert_eq!(now.len(), secret_files.len(), "old files are collected: before {secret_files:?}, now {now:?}");
@@ -199,9 +208,9 @@ async fn secrets_reach_containers_rotate_one_service_and_never_show() {
     expect_code(out, 2);
     expect_code(s.moor(&["apply"]), 0);
     let rolled = owned(&docker, &s.env.instance).await;
-    assert_ne!(rolled[&s.app], after[&s.app]);
-    assert_eq!(rolled[&s.other], before[&s.other]);
-    assert_eq!(exec(&s.app, "cat /etc/app.conf"), "mode = two\n");
+    assert_ne!(rolled[&s.c()], after[&s.c()]);
+    assert_eq!(rolled[&s.env.container(&s.other)], before[&s.env.container(&s.other)]);
+    assert_eq!(exec(&s.c(), "cat /etc/app.conf"), "mode = two\n");
     expect_code(s.moor(&["apply"]), 0);
     assert_eq!(owned(&docker, &s.env.instance).await, rolled, "a second apply changes nothing");
 
@@ -242,7 +251,7 @@ async fn a_failed_update_of_an_auto_removed_service_comes_back_with_its_old_secr
     let health = "  autoRemove: true\n  healthcheck:\n    test: [\"CMD-SHELL\", \"grep -q ok /etc/app.conf\"]\n    interval: 1s\n    retries: 1\n  update:\n    healthTimeout: 6s\n";
     s.env.write("app.yaml", &app_yaml(&s.app, health));
     expect_code(s.moor(&["apply"]), 0);
-    let first = owned(&docker, &s.env.instance).await[&s.app].clone();
+    let first = owned(&docker, &s.env.instance).await[&s.c()].clone();
 
     let rotated = s.secret("pw2");
     s.write_db(&rotated);
@@ -254,16 +263,16 @@ async fn a_failed_update_of_an_auto_removed_service_comes_back_with_its_old_secr
     // Docker deleted the old container when it stopped (`--rm`); it was built again, with the
     // old values, from the files kept under the state dir.
     let back = eventually(Duration::from_secs(20), "the rebuilt container", || async {
-        owned(&docker, &s.env.instance).await.get(&s.app).cloned()
+        owned(&docker, &s.env.instance).await.get(&s.c()).cloned()
     })
     .await;
     assert_ne!(back, first, "autoRemove: the old container was deleted and rebuilt");
-    let env = exec(&s.app, "env");
+    let env = exec(&s.c(), "env");
     assert!(env.lines().any(|l| l == format!("DB_PASSWORD={password}")), "old password back:\n{env}");
     assert!(env.lines().any(|l| l == format!("SMTP_PASS={dotenv}")));
-    assert_eq!(exec(&s.app, "cat /etc/app.conf"), "ok\n");
-    assert_eq!(exec(&s.app, "cat /run/secrets/api_token"), token);
-    s.hidden("the rebuilt container's labels", &labels_of(&s.app));
+    assert_eq!(exec(&s.c(), "cat /etc/app.conf"), "ok\n");
+    assert_eq!(exec(&s.c(), "cat /run/secrets/api_token"), token);
+    s.hidden("the rebuilt container's labels", &labels_of(&s.c()));
 }
 
 #[tokio::test]
@@ -285,30 +294,34 @@ async fn the_controller_rolls_a_rotated_secret_and_shows_no_value() {
     .await;
     // Listed is not yet running: wait until the container answers an exec.
     let env = eventually(Duration::from_secs(30), "app running", || async {
-        let out = Command::new("docker").args(["exec", &s.app, "env"]).output().ok()?;
+        let out = Command::new("docker").args(["exec", &s.c(), "env"]).output().ok()?;
         out.status.success().then(|| stdout(&out))
     })
     .await;
     assert!(env.contains(&format!("DB_PASSWORD={password}")) && env.contains(&format!("SMTP_PASS={dotenv}")), "{env}");
-    assert_eq!(exec(&s.app, "cat /run/secrets/api_token"), token);
+    assert_eq!(exec(&s.c(), "cat /run/secrets/api_token"), token);
 
     let rotated = s.secret("pw2");
     s.write_db(&rotated);
     eventually(Duration::from_secs(30), "the rotated password in the container", || async {
         let o = owned(&docker, &s.env.instance).await;
-        let ok = o.get(&s.app).is_some_and(|id| *id != first[&s.app])
+        let ok = o.get(&s.c()).is_some_and(|id| *id != first[&s.c()])
             && Command::new("docker")
-                .args(["exec", &s.app, "env"])
+                .args(["exec", &s.c(), "env"])
                 .output()
                 .is_ok_and(|out| stdout(&out).contains(&format!("DB_PASSWORD={rotated}")));
         ok.then_some(())
     })
     .await;
-    assert_eq!(owned(&docker, &s.env.instance).await[&s.other], first[&s.other], "only the user of the secret");
+    assert_eq!(
+        owned(&docker, &s.env.instance).await[&s.env.container(&s.other)],
+        first[&s.env.container(&s.other)],
+        "only the user of the secret"
+    );
     s.hidden("/status", &c.get("/status").1);
     s.hidden("/metrics", &c.get("/metrics").1);
     s.hidden("the controller's log at -vv", &Controller::log(&s.env));
-    s.hidden("the container's labels", &labels_of(&s.app));
+    s.hidden("the container's labels", &labels_of(&s.c()));
 }
 
 #[tokio::test]
@@ -323,7 +336,7 @@ async fn a_service_pruned_after_its_container_was_gone_leaves_no_file() {
     assert!(!files_under(&folder).is_empty(), "no file written for {}", s.app);
     // Docker lost the container (removed by hand) and the manifest went away: no action is left
     // to collect after, yet the files go.
-    docker_cli(&["rm", "-f", &s.app]);
+    docker_cli(&["rm", "-f", &s.c()]);
     s.env.remove("app.yaml");
     expect_code(s.moor(&["apply"]), 0);
     assert!(!folder.exists(), "files of a service no manifest declares: {:?}", files_under(&folder));

@@ -58,7 +58,7 @@ async fn a_git_source_decrypts_on_the_host_and_rolls_a_pushed_rotation() {
     let out = git("apply");
     assert!(!all_output(&out).contains(&first), "{}", all_output(&out));
     expect_code(out, 0);
-    let exec = |script: &str| common::docker_cli(&["exec", &app, "sh", "-c", script]);
+    let exec = |script: &str| common::docker_cli(&["exec", &env.container(&app), "sh", "-c", script]);
     assert!(exec("env").lines().any(|l| l == format!("DB_PASSWORD={first}")));
     assert_eq!(exec("cat /etc/app.conf"), "one\n");
     assert_eq!(expect_code(git("plan"), 0), "in sync: nothing to do\n");
@@ -69,16 +69,16 @@ async fn a_git_source_decrypts_on_the_host_and_rolls_a_pushed_rotation() {
         &["-vv", "--git", &repo.url(), "--path", "deploy", "--state-dir", state.to_str().unwrap(), "--poll", "1s"],
     )
     .await;
-    let before = owned(&docker, &env.instance).await[&app].clone();
+    let before = owned(&docker, &env.instance).await[&env.container(&app)].clone();
     repo.commit(&[("deploy/db.sops.yaml", &db_file(&key, &second))], "rotate the password");
     eventually(Duration::from_secs(30), "the rotated password in the container", || async {
-        let id = owned(&docker, &env.instance).await.get(&app).cloned()?;
+        let id = owned(&docker, &env.instance).await.get(&env.container(&app)).cloned()?;
         (id != before && exec("env").lines().any(|l| l == format!("DB_PASSWORD={second}"))).then_some(())
     })
     .await;
     // A tampered file refuses the whole revision, as a broken manifest does: the last good one
     // keeps running, its other changes (a new env var here) wait too.
-    let rotated = owned(&docker, &env.instance).await[&app].clone();
+    let rotated = owned(&docker, &env.instance).await[&env.container(&app)].clone();
     let good = db_file(&key, &second);
     let at = good.find("data:").expect("an encrypted value") + 5;
     let flipped = if &good[at..at + 1] == "A" { "B" } else { "A" };
@@ -92,14 +92,14 @@ async fn a_git_source_decrypts_on_the_host_and_rolls_a_pushed_rotation() {
     })
     .await;
     assert!(source["lastError"].as_str().unwrap().contains("db.sops.yaml"), "{source:#}");
-    assert_eq!(owned(&docker, &env.instance).await[&app], rotated, "the running service was touched");
+    assert_eq!(owned(&docker, &env.instance).await[&env.container(&app)], rotated, "the running service was touched");
     assert!(!exec("env").contains("LOG_LEVEL"), "a change of the refused revision was applied");
 
     for (what, text) in [
         ("/status", c.get("/status").1),
         ("/metrics", c.get("/metrics").1),
         ("the log", Controller::log(&env)),
-        ("the labels", common::docker_cli(&["inspect", "-f", "{{json .Config.Labels}}", &app])),
+        ("the labels", common::docker_cli(&["inspect", "-f", "{{json .Config.Labels}}", &env.container(&app)])),
     ] {
         for value in [&first, &second] {
             assert!(!text.contains(value.as_str()), "{what} shows a value:\n{text}");

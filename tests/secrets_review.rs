@@ -61,7 +61,7 @@ async fn the_hosts_age_key_is_never_read_as_a_secret() {
 
     let out = moor(&env, state.path(), &["apply", "--policy", policy.to_str().unwrap()]);
     let text = all_output(&out);
-    let (_, seen) = exec(&app, "cat /run/secrets/hostkey");
+    let (_, seen) = exec(&env.container(&app), "cat /run/secrets/hostkey");
     assert!(
         out.status.code() == Some(1) && text.contains("age.key"),
         "the age key file was accepted as a Secret:\n{text}\nthe container sees:\n{seen}"
@@ -83,7 +83,7 @@ async fn a_secret_file_is_readable_by_the_containers_user() {
     env.write("app.yaml", &service_yaml(&app, "  user: \"1000:1000\"\n  secrets: [tok]\n"));
     let state = tempfile::tempdir().unwrap();
     expect_code(moor(&env, state.path(), &["apply"]), 0);
-    let (ok, text) = exec(&app, "id -u; cat /run/secrets/tok");
+    let (ok, text) = exec(&env.container(&app), "id -u; cat /run/secrets/tok");
     assert!(ok && text.contains("tok-value"), "user 1000 cannot read its secret:\n{text}");
 }
 
@@ -107,7 +107,7 @@ async fn state_absent_leaves_no_secret_file_behind() {
 
     env.write("app.yaml", &service_yaml(&app, "  state: absent\n  env:\n    API_TOKEN: t0k\n  secrets: [tok]\n"));
     expect_code(moor(&env, state.path(), &["apply"]), 0);
-    assert!(!owned(&docker().await, &env.instance).await.contains_key(&app), "the container is gone");
+    assert!(!owned(&docker().await, &env.instance).await.contains_key(&env.container(&app)), "the container is gone");
     assert_eq!(files_under(&service_files), Vec::<String>::new(), "files of an absent service are kept");
 }
 
@@ -194,7 +194,7 @@ async fn the_controller_uses_an_age_key_made_after_it_started() {
     std::fs::copy(&key.file, &key_path).unwrap();
     env.write("app.yaml", &service_yaml(&app, "  env:\n    DB_PASSWORD: { secret: db, key: password }\n\n"));
     eventually(Duration::from_secs(20), "the service created with the key now present", || async {
-        owned(&docker, &env.instance).await.contains_key(&app).then_some(())
+        owned(&docker, &env.instance).await.contains_key(&env.container(&app)).then_some(())
     })
     .await;
 }
@@ -292,9 +292,9 @@ async fn no_value_in_any_cli_output() {
     let out = moor(&env, state.path(), &["apply", "-vv", "-o", "yaml"]);
     hidden("apply -o yaml -vv", &all_output(&out));
     expect_code(out, 0);
-    let labels = common::docker_cli(&["inspect", "-f", "{{json .Config.Labels}}", &app]);
+    let labels = common::docker_cli(&["inspect", "-f", "{{json .Config.Labels}}", &env.container(&app)]);
     hidden("labels", &labels);
-    let (_, seen) = exec(&app, "echo $SMTP_PASS $API_TOKEN $DB_PASSWORD; cat /run/secrets/pw");
+    let (_, seen) = exec(&env.container(&app), "echo $SMTP_PASS $API_TOKEN $DB_PASSWORD; cat /run/secrets/pw");
     assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), [&values[3], &values[5], &values[4], &values[4]]);
 }
 
@@ -368,10 +368,14 @@ async fn the_controller_holds_back_on_a_tampered_file_and_recovers() {
     std::fs::write(&db, good).unwrap();
     eventually(Duration::from_secs(20), "prune resumes", || async {
         let o = owned(&docker, &env.instance).await;
-        (!o.contains_key(&other)).then_some(())
+        (!o.contains_key(&env.container(&other))).then_some(())
     })
     .await;
-    assert_eq!(owned(&docker, &env.instance).await.get(&app), first.get(&app), "the service is not replaced");
+    assert_eq!(
+        owned(&docker, &env.instance).await.get(&env.container(&app)),
+        first.get(&env.container(&app)),
+        "the service is not replaced"
+    );
 }
 
 // Found in review: a service whose dependency could not be resolved (its env file is missing) fails with

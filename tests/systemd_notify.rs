@@ -99,7 +99,7 @@ async fn ready_after_the_first_reconcile_then_stopping_on_sigterm() {
     let before_ready = manager.until("READY=1", Duration::from_secs(30));
     // READY=1 comes after the first full reconcile: by then the service runs.
     let docker = common::docker().await;
-    let running = running_env(&docker, &name).await.map(|(running, _)| running);
+    let running = running_env(&docker, &env.container(&name)).await.map(|(running, _)| running);
     assert_eq!(running, Some(true), "READY=1 before the service was converged; received {before_ready:?}");
     assert!(before_ready.iter().any(|l| l.starts_with("STATUS=")), "a STATUS= line: {before_ready:?}");
     assert!(!before_ready.iter().any(|l| l == "WATCHDOG=1"), "no watchdog without WATCHDOG_USEC");

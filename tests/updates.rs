@@ -47,7 +47,7 @@ async fn watched_service(test: &str, update_extra: &str, spec_extra: &str, moor_
     env.write("svc.yaml", &format!("{}{spec_extra}", watched(&name, &reference, update_extra)));
     let moor = Controller::start(&env, moor_args).await;
     eventually(Duration::from_secs(20), "v1 running", || async {
-        (image_of(&docker, &name).await? == v1).then_some(())
+        (image_of(&docker, &env.container(&name)).await? == v1).then_some(())
     })
     .await;
     Watched { moor, env, docker, _registry: registry, name, reference, v1 }
@@ -108,8 +108,10 @@ async fn an_auto_remove_service_is_updated_from_the_registry_without_a_409_or_40
     let (job, reference) = (w.name.clone(), w.reference.clone());
     // The local tag stays on v1 throughout: only the registry check can find v2.
     let v2 = publish(docker, env, &reference, "v2", true).await;
-    eventually(Duration::from_secs(30), "v2 running", || async { (image_of(docker, &job).await? == v2).then_some(()) })
-        .await;
+    eventually(Duration::from_secs(30), "v2 running", || async {
+        (image_of(docker, &env.container(&job)).await? == v2).then_some(())
+    })
+    .await;
     eventually(Duration::from_secs(10), "the update booked", || async {
         moor.metric("moor_updates_total{result=\"success\"}").filter(|n| *n == 1.0)
     })
@@ -160,7 +162,7 @@ async fn an_unhealthy_update_is_rolled_back_and_not_retried_in_a_loop() {
     .await;
     assert!(result.starts_with("update to sha256:") && result.contains("failed"), "{result}");
     eventually(Duration::from_secs(10), "v1 running again", || async {
-        (image_of(docker, &web).await? == v1).then_some(())
+        (image_of(docker, &env.container(&web)).await? == v1).then_some(())
     })
     .await;
 
@@ -168,7 +170,7 @@ async fn an_unhealthy_update_is_rolled_back_and_not_retried_in_a_loop() {
     wait_for_checks(moor, &web, 4).await;
     assert_eq!(moor.metric("moor_updates_total{result=\"rolled_back\"}"), Some(1.0));
     assert_eq!(moor.metric("moor_updates_total{result=\"success\"}"), None);
-    assert_eq!(image_of(docker, &web).await, Some(v1));
+    assert_eq!(image_of(docker, &env.container(&web)).await, Some(v1));
 }
 
 #[tokio::test]
@@ -176,13 +178,15 @@ async fn start_first_keeps_the_old_container_until_the_new_one_is_healthy() {
     let w = watched_service("startfirst", ", strategy: start-first", HEALTH, &[]).await;
     let (env, docker) = (&w.env, &w.docker);
     let (web, reference) = (w.name.clone(), w.reference.clone());
-    let old = owned(docker, &env.instance).await[&web].clone();
+    let old = owned(docker, &env.instance).await[&env.container(&web)].clone();
 
     let (events, recorder) =
         record_events(docker, &[("type", "container"), ("label", &format!("moor.instance={}", env.instance))]);
     let v2 = publish(docker, env, &reference, "v2", true).await;
-    eventually(Duration::from_secs(40), "v2 running", || async { (image_of(docker, &web).await? == v2).then_some(()) })
-        .await;
+    eventually(Duration::from_secs(40), "v2 running", || async {
+        (image_of(docker, &env.container(&web)).await? == v2).then_some(())
+    })
+    .await;
     recorder.abort();
     let events = events.lock().unwrap().clone();
     let healthy_new = events
@@ -196,7 +200,7 @@ async fn start_first_keeps_the_old_container_until_the_new_one_is_healthy() {
         .unwrap_or_else(|| panic!("no healthy event of the new container: {events:?}"));
     let old_stopped = events
         .iter()
-        .find(|(_, action, name, _)| (action == "kill" || action == "die") && name == &web)
+        .find(|(_, action, name, _)| (action == "kill" || action == "die") && *name == env.container(&web))
         .unwrap_or_else(|| panic!("the old container never stopped: {events:?}"));
     assert!(healthy_new.3 <= old_stopped.3, "the old container stopped before the new one was healthy: {events:?}");
     assert!(!owned(docker, &env.instance).await.values().any(|id| *id == old));
@@ -228,7 +232,7 @@ async fn checks_that_find_nothing_new_pull_nothing() {
     // The local tag stays on v1: only the digest check can find v2.
     let v2 = publish(&docker, env, &reference, "v2", true).await;
     expect_code(env.moor(&["apply", &env.manifests().to_string_lossy()]), 0);
-    assert_eq!(image_of(&docker, &web).await, Some(v2), "pull: always did not find the new digest");
+    assert_eq!(image_of(&docker, &env.container(&web)).await, Some(v2), "pull: always did not find the new digest");
     eventually(Duration::from_secs(5), "the pull event", || async {
         (pulls.lock().unwrap().iter().filter(|(_, _, image, _)| image.contains(&web)).count() == 1).then_some(())
     })

@@ -5,8 +5,14 @@
 //! `scripts/upgrade-fixture.py` (see its header). Each test creates containers carrying exactly
 //! those labels, with the test's own service name and instance and `moor.spec-hash` recomputed
 //! with the old formula for this machine's test image (sha256 of the old canonical text, "\n",
-//! the image ID, computed here and not with moor's function), then asserts that `moor plan` is in
-//! sync and `moor apply` changes nothing (the same container IDs).
+//! the image ID, computed here and not with moor's function), then asserts that `moor apply`
+//! recreates nothing (the same container IDs).
+//!
+//! The tests run in an instance of their own, not the default one: there a container of the
+//! previous release has a bare name, which this release renames to `<instance>_<name>` (Docker's
+//! rename, no recreate), and it listed no network, so it is connected to the instance's default
+//! network. In the default instance names stay bare and only the connect happens (see the plan's
+//! and the fake engine's tests: `plan::tests`, `apply::tests`).
 
 mod common;
 
@@ -93,7 +99,9 @@ async fn as_the_previous_release_left_it(env: &TestEnv, case: &str, name: &str) 
     ids
 }
 
-/// `moor plan` is in sync and `moor apply` touches nothing: the same containers afterwards.
+/// `moor plan` renames and connects, and creates or replaces no container; `moor apply` keeps
+/// the same containers, now under this instance's names and on its default network (with the
+/// service name as alias); the next plan is in sync.
 async fn upgrade_replaces_nothing(case: &str) {
     let env = TestEnv::new(&format!("upgrade-{case}"));
     let name = env.name(case);
@@ -102,10 +110,29 @@ async fn upgrade_replaces_nothing(case: &str) {
     // The state dir holds the key that seals secret-looking values: the test's own.
     let state = tempfile::tempdir().unwrap();
     let state = state.path().to_str().unwrap();
-    let plan = expect_code(env.moor(&["plan", &dir, "--state-dir", state]), 0);
-    assert_eq!(plan, "in sync: nothing to do\n");
+    let network = format!("{}_default", env.instance);
+    let plan = expect_code(env.moor(&["plan", &dir, "--state-dir", state]), 2);
+    let mut expected = format!("+ network {network}\n");
+    for old in before.keys() {
+        expected += &format!("~ rename {old} → {}\n~ connect {old} to network {network}\n", env.container(old));
+    }
+    let changes = 2 * before.len();
+    expected += &format!("1 to create, 0 to replace, {changes} to change, 0 to remove\n");
+    assert_eq!(plan, expected);
     expect_code(env.moor(&["apply", &dir, "--state-dir", state]), 0);
-    assert_eq!(owned(&docker().await, &env.instance).await, before, "apply replaced a container");
+    let after = owned(&docker().await, &env.instance).await;
+    let renamed: BTreeMap<String, String> = before.iter().map(|(n, id)| (env.container(n), id.clone())).collect();
+    assert_eq!(after, renamed, "apply replaced a container");
+    for container in after.keys() {
+        let aliases = docker_cli(&[
+            "inspect",
+            "-f",
+            &format!("{{{{json (index .NetworkSettings.Networks \"{network}\").Aliases}}}}"),
+            container,
+        ]);
+        assert!(aliases.contains(&format!("\"{name}\"")), "{container} on {network}: {aliases}");
+    }
+    assert_eq!(expect_code(env.moor(&["plan", &dir, "--state-dir", state]), 0), "in sync: nothing to do\n");
 }
 
 #[tokio::test]
@@ -149,15 +176,17 @@ async fn a_change_reads_the_old_label_and_writes_the_slim_one() {
     std::fs::write(&file, text.replace("LOG_LEVEL: info", "LOG_LEVEL: debug")).unwrap();
     let dir = env.manifests().to_str().unwrap().to_string();
     let plan = expect_code(env.moor(&["plan", &dir]), 2);
+    let container = env.container(&name);
     assert_eq!(
         plan,
         format!(
-            "~ replace {name}\n    ~ env.LOG_LEVEL: \"info\" → \"debug\"\n0 to create, 1 to replace, 0 to change, 0 to remove\n"
+            "+ network {}_default\n~ replace {container}\n    ~ env.LOG_LEVEL: \"info\" → \"debug\"\n1 to create, 1 to replace, 0 to change, 0 to remove\n",
+            env.instance
         )
     );
     expect_code(env.moor(&["apply", &dir]), 0);
     let old = &recorded("web").containers[0].1["moor.last-applied"];
-    let info = docker().await.inspect_container(&name, None).await.unwrap();
+    let info = docker().await.inspect_container(&container, None).await.unwrap();
     let labels = info.config.unwrap().labels.unwrap();
     let slim = &labels["moor.last-applied"];
     let full: Value = serde_json::from_str(old).unwrap();

@@ -94,5 +94,9 @@ pub async fn run<E: Engine>(ctx: &Context<'_, E>, service: Option<&Service>, act
             Ok(engine.wait_removed(&container.id, WAIT_REMOVED).await?)
         }
         Action::Rename { container, to } => Ok(engine.rename(&container.id, to).await?),
+        Action::Connect { container, network } => {
+            let aliases = service.map(|s| vec![s.name.clone()]).unwrap_or_default();
+            Ok(engine.connect_network(&container.id, network, &aliases).await?)
+        }
     }
 }

@@ -31,7 +31,7 @@ mod actions;
 pub mod outcome;
 pub mod progress;
 mod replace;
-mod steps;
+pub(crate) mod steps;
 mod wait;
 
 pub use outcome::{
@@ -207,7 +207,7 @@ async fn wait_for_dependency<E: Engine>(
         };
     }
     let timeout = dep_service.update.health_timeout.max(Duration::from_secs(30));
-    for name in dep_service.container_names() {
+    for name in crate::names::container_names(ctx.instance, dep_service) {
         wait::until_ready(ctx.engine, &name, condition == DependCondition::Healthy, timeout)
             .await
             .map_err(|reason| DependencyFailure::NotReady { condition, reason })?;
@@ -240,7 +240,7 @@ async fn job_completed<E: Engine>(
     ctx: &steps::Context<'_, E>,
     dep: &crate::manifest::Service,
 ) -> Result<(), DependencyFailure> {
-    let name = dep.container_names().into_iter().next().unwrap_or_default();
+    let name = crate::names::container_names(ctx.instance, dep).into_iter().next().unwrap_or_default();
     let engine_failure = |e: EngineError| DependencyFailure::JobNotCompleted(Some(NotReady::Engine(e)));
     let info = ctx.engine.inspect_container(&name).await.map_err(engine_failure)?;
     let code = match info {
@@ -268,10 +268,12 @@ async fn resources<E: Engine>(
     for (kind, list) in [(ResourceKind::Network, &plan.networks), (ResourceKind::Volume, &plan.volumes)] {
         for action in list {
             let result = match (action, create, kind) {
-                (ResourceAction::Create { name }, true, ResourceKind::Network) => engine
-                    .create_network(&desired.networks[name], &options.instance)
-                    .await
-                    .map(|_| ResourceDone::Created),
+                (ResourceAction::Create { name }, true, ResourceKind::Network) => {
+                    // The one network no manifest declares is the instance's default network.
+                    let network =
+                        desired.networks.get(name).cloned().unwrap_or_else(|| crate::names::default_network_spec(name));
+                    engine.create_network(&network, &options.instance).await.map(|_| ResourceDone::Created)
+                }
                 (ResourceAction::Create { name }, true, ResourceKind::Volume) => {
                     engine.create_volume(&desired.volumes[name], &options.instance).await.map(|_| ResourceDone::Created)
                 }

@@ -169,7 +169,7 @@ impl Swap<'_> {
             // The old image by ID: its tag may name the new image by now.
             image: observed.image_id.clone(),
             service,
-            spec,
+            spec: crate::names::placed_spec(ctx.instance, ctx.desired, &spec),
             labels: observed.labels.clone(),
             provided,
         };

@@ -132,7 +132,9 @@ pub async fn create_from<E: Engine>(
         name: name.to_string(),
         image,
         service: service.name.clone(),
-        spec: service.container.clone(),
+        // The default network and the instance's name of a `service:` network mode are added
+        // here, outside the spec its hash is made of.
+        spec: crate::names::placed_spec(ctx.instance, ctx.desired, &service.container),
         labels: container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
         provided: provide(ctx, service)?,
     };

@@ -214,6 +214,8 @@ fn exit_code_from_status(status: &str) -> Option<i64> {
     let rest = status.strip_prefix("Exited (")?;
     rest.split_once(')')?.0.parse().ok()
 }
+/// Held while a network is looked up and created (see `create_network`).
+static CREATING_NETWORKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn label_filter(instance: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![format!("{}={instance}", labels::INSTANCE)])])
@@ -286,6 +288,11 @@ impl Engine for DockerEngine {
                     created: c.created.unwrap_or_default(),
                     exit_code: exit_code_from_status(&status),
                     labels: to_btree(c.labels),
+                    networks: c
+                        .network_settings
+                        .and_then(|n| n.networks)
+                        .map(|n| n.into_keys().collect())
+                        .unwrap_or_default(),
                 }
             })
             .collect())
@@ -518,8 +525,41 @@ impl Engine for DockerEngine {
         within("POST /containers/{id}/rename", self.deadlines.write, call).await?.map_err(classify)
     }
 
+    async fn connect_network(&self, id: &str, network: &str, aliases: &[String]) -> EngineResult<()> {
+        let connect = NetworkConnectRequest {
+            container: id.to_string(),
+            endpoint_config: Some(bollard::models::EndpointSettings {
+                aliases: Some(aliases.to_vec()),
+                ..Default::default()
+            }),
+        };
+        let call = self.docker.connect_network(network, connect);
+        match within("POST /networks/{id}/connect", self.deadlines.write, call).await? {
+            Ok(()) => Ok(()),
+            // Docker 20.10 answers 403 "endpoint with name ... already exists in network".
+            Err(BollardError::DockerResponseServerError { status_code: 403, message })
+                if message.contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {
         let request = super::network_body::network_request(network, instance);
+        // Docker before API 1.44 makes a second network of the same name unless asked to check
+        // (a field bollard no longer has), and a name held twice is then "ambiguous" to every
+        // create and connect. The controller creates a service's networks from each service's
+        // reconcile at once, so creations are serialized here and one that exists is left alone.
+        let _one_at_a_time = CREATING_NETWORKS.lock().await;
+        let inspect =
+            self.docker.inspect_network(&network.name, None::<bollard::query_parameters::InspectNetworkOptions>);
+        match within("GET /networks/{id}", self.deadlines.read, inspect).await? {
+            Ok(_) => return Ok(()),
+            Err(e) if status_of(&e) == Some(404) => {}
+            Err(e) => return Err(classify(e)),
+        }
         match within("POST /networks/create", self.deadlines.write, self.docker.create_network(request)).await? {
             Ok(_) => Ok(()),
             Err(e) if status_of(&e) == Some(409) => Ok(()),

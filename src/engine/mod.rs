@@ -226,6 +226,14 @@ pub trait Engine: Send + Sync + 'static {
     /// Returns once the container no longer exists.
     fn wait_removed(&self, id: &str, timeout: Duration) -> impl Future<Output = EngineResult<()>> + Send;
     fn rename(&self, id: &str, name: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    /// Attaches the container to `network` with these DNS aliases (a container made before the
+    /// instance's default network existed). One already attached is left as it is.
+    fn connect_network(
+        &self,
+        id: &str,
+        network: &str,
+        aliases: &[String],
+    ) -> impl Future<Output = EngineResult<()>> + Send;
     /// Creates the network; one that already exists is left as it is.
     fn create_network(&self, network: &Network, instance: &str) -> impl Future<Output = EngineResult<()>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = EngineResult<()>> + Send;

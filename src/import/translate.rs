@@ -72,6 +72,7 @@ const RENAMED: &[(&str, &str)] = &[
     ("device_cgroup_rules", "deviceCgroupRules"),
     ("uts", "uts"),
     ("mac_address", "macAddress"),
+    ("container_name", "containerName"),
 ];
 
 /// Keys already applied while reading (`extends`, `profiles`).
@@ -475,7 +476,6 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
                 resources.insert(key("pids"), v.clone());
             }
             "deploy" => translate_deploy(ctx, &path, v, &mut spec, &mut resources),
-            "container_name" => ctx.report.left_out(path, "moor names the container after the service"),
             _ if k.starts_with("x-") => ctx.report.left_out(path, "extension not translated"),
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }

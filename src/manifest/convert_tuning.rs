@@ -290,7 +290,7 @@ mod tests {
         assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
         let app = &loaded.desired.services["app"];
         // The first replica's container, started first.
-        assert_eq!(app.container.host.network_mode.as_deref(), Some("container:db-1"));
+        assert_eq!(app.container.host.network_mode.as_deref(), Some("service:db"), "resolved per instance at create");
         assert_eq!(app.depends_on["db"], crate::manifest::raw::DependCondition::Started);
         // The resolved spec is what its canonical JSON (the spec hash) says.
         assert_eq!(app.canonical, app.container.canonical_json());

@@ -530,6 +530,7 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     // Services Docker would refuse for what another object says: taken out once every check has
     // run (so a dependant's check still finds them), never created; prune waits (a problem).
     let mut taken_out = Vec::new();
+    check_container_names(&desired, problems);
     for service in desired.services.values() {
         for (network, endpoint) in &service.container.host.network_endpoints {
             let Some(declared) = desired.networks.get(network) else {
@@ -588,15 +589,41 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     desired
 }
 
-/// Resolves `service:NAME` in `networkMode`, `ipc`, `pid` and `volumesFrom` to the first
-/// container of that service, which the service then depends on (started) unless it already
-/// says how: Docker joins a namespace, or mounts the volumes, only of a container that exists.
+/// Two services whose containers would have the same name, in any instance: a `containerName`
+/// equal to another's, to another service's own name (`db`, `db-2`: the default instance's
+/// names), or to it prefixed by some instance (`shop_db`). The exact name is taken in every
+/// instance, so only a name that can clash in none is accepted.
+fn check_container_names(desired: &Desired, problems: &mut Vec<Problem>) {
+    let mut exact: BTreeMap<&str, &str> = BTreeMap::new();
+    for service in desired.services.values() {
+        let Some(name) = service.container_name.as_deref() else { continue };
+        let path = FieldPath::root().key("spec").key("containerName");
+        if let Some(other) = exact.insert(name, &service.name) {
+            let message = format!("container name {name:?} is also the containerName of service {other:?}");
+            problems.push(problem_at(&service.source, &path, message));
+            continue;
+        }
+        for other in desired.services.values().filter(|o| o.name != service.name && o.container_name.is_none()) {
+            let clash = other.container_names().into_iter().find(|base| {
+                name == base || name.strip_suffix(base.as_str()).is_some_and(|prefix| prefix.ends_with('_'))
+            });
+            if let Some(base) = clash {
+                let message = format!("container name {name:?} is what service {:?} names its container {base:?} (prefixed by an instance outside the default one); choose another", other.name);
+                problems.push(problem_at(&service.source, &path, message));
+                break;
+            }
+        }
+    }
+}
+
+/// Checks `service:NAME` in `networkMode`, `ipc`, `pid` and `volumesFrom`: the service it
+/// names exists, is not itself, and (for `ipc`) shares its namespace. The spec keeps
+/// `service:NAME`; the container it names is worked out per instance at create
+/// (`crate::names::placed_spec`), so the spec hash is the same in every instance. The service
+/// then depends on NAME (started) unless it already says how: Docker joins a namespace, or
+/// mounts the volumes, only of a container that exists.
 fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) {
-    let firsts: BTreeMap<String, String> = desired
-        .services
-        .iter()
-        .map(|(name, s)| (name.clone(), s.container_names().into_iter().next().unwrap_or_default()))
-        .collect();
+    let firsts: std::collections::BTreeSet<String> = desired.services.keys().cloned().collect();
     // Docker joins the IPC namespace only of a container that shares it.
     let shareable: BTreeMap<String, bool> = desired
         .services
@@ -604,51 +631,38 @@ fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) 
         .map(|(name, s)| (name.clone(), s.container.host.ipc.as_deref() == Some("shareable")))
         .collect();
     for service in desired.services.values_mut() {
-        let host = &mut service.container.host;
-        // (where, field, what a join to itself would do, the value, the Docker form of a container).
-        type Form = fn(&str, &str) -> String;
-        let mut joins: Vec<(FieldPath, &str, &str, &mut String, Form)> = Vec::new();
+        let host = &service.container.host;
+        // (where, field, what a join to itself would do, the value).
+        let mut joins: Vec<(FieldPath, &str, &str, &String)> = Vec::new();
         let spec = FieldPath::root().key("spec");
         for (field, what, value) in [
-            ("networkMode", "join its own network namespace", host.network_mode.as_mut()),
-            ("ipc", "join its own IPC namespace", host.ipc.as_mut()),
-            ("pid", "join its own PID namespace", host.pid.as_mut()),
+            ("networkMode", "join its own network namespace", host.network_mode.as_ref()),
+            ("ipc", "join its own IPC namespace", host.ipc.as_ref()),
+            ("pid", "join its own PID namespace", host.pid.as_ref()),
         ] {
             if let Some(v) = value {
-                joins.push((spec.key(field), field, what, v, |first, _| format!("container:{first}")));
+                joins.push((spec.key(field), field, what, v));
             }
         }
-        for (i, v) in host.volumes_from.iter_mut().enumerate() {
-            let at = spec.key("volumesFrom").index(i);
-            joins.push((at, "volumesFrom", "take volumes from itself", v, |first, mode| format!("{first}{mode}")));
+        for (i, v) in host.volumes_from.iter().enumerate() {
+            joins.push((spec.key("volumesFrom").index(i), "volumesFrom", "take volumes from itself", v));
         }
-        let mut changed = false;
         let mut targets = Vec::new();
-        for (field, name, what, value, form) in joins {
+        for (field, name, what, value) in joins {
             let Some(rest) = value.strip_prefix("service:") else { continue };
-            let (target, mode) = match rest.split_once(':') {
-                Some((t, m)) => (t.to_string(), format!(":{m}")),
-                None => (rest.to_string(), String::new()),
-            };
-            let message = match firsts.get(&target) {
+            let target = rest.split_once(':').map_or(rest, |(t, _)| t).to_string();
+            let message = match firsts.contains(&target) {
                 _ if target == service.name => format!("service {target:?} cannot {what}"),
-                None => format!("{name} names service {target:?}, which no Service manifest declares"),
-                Some(_) if name == "ipc" && !shareable[&target] => format!(
+                false => format!("{name} names service {target:?}, which no Service manifest declares"),
+                true if name == "ipc" && !shareable[&target] => format!(
                     "service {target:?} keeps its IPC namespace private; set ipc: shareable there to let others join it (Docker refuses the join otherwise)"
                 ),
-                Some(first) => {
-                    *value = form(first, &mode);
-                    changed = true;
+                true => {
                     targets.push(target);
                     continue;
                 }
             };
             problems.push(problem_at(&service.source, &field, message));
-        }
-        if changed {
-            service.canonical = service.container.canonical_json();
-            // The release before secrets had none of these joins: no container of it can match.
-            service.legacy_canonical = None;
         }
         for target in targets {
             service.depends_on.entry(target).or_insert(raw::DependCondition::Started);

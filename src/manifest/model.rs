@@ -129,6 +129,10 @@ pub struct Service {
     pub mode: Mode,
     pub pull: PullPolicy,
     pub replicas: u32,
+    /// The exact container name (`containerName`), the same in every instance; not part of the
+    /// spec: changing it renames the container (see `crate::names`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
     pub depends_on: BTreeMap<String, DependCondition>,
     /// Dependencies with `required: false`: not waited for when no manifest declares them.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
@@ -168,11 +172,12 @@ impl Service {
         }
     }
 
-    /// The container names of this service: the service name, or `name-1` .. `name-N`.
     pub fn is_job(&self) -> bool {
         self.mode == Mode::Job
     }
 
+    /// The base container names of this service: the service name, or `name-1` .. `name-N`.
+    /// The names in an instance, `containerName` included, are `crate::names::container_names`.
     pub fn container_names(&self) -> Vec<String> {
         if self.replicas == 1 {
             vec![self.name.clone()]
@@ -601,6 +606,14 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
     if replicas > 1000 {
         c.report(sp.key("replicas"), format!("replicas: {replicas} is more than 1000"));
     }
+    let container_name = spec.container_name.as_ref().and_then(|n| {
+        let name = c.check(sp.key("containerName"), check_container_name(n))?;
+        if replicas > 1 {
+            let message = format!("containerName names one container, and replicas: {replicas} asks for {replicas}; drop one of them (compose refuses the same)");
+            c.report(sp.key("containerName"), message);
+        }
+        Some(name)
+    });
     if replicas > 1 {
         let longest = format!("{name}-{replicas}");
         if check_dns1123(&longest).is_err() {
@@ -791,6 +804,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         mode: spec.mode.unwrap_or_default(),
         pull: spec.pull.unwrap_or(PullPolicy::Missing),
         replicas,
+        container_name,
         depends_on,
         depends_optional,
         restart_with,
@@ -800,6 +814,21 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         values: Values::default(),
         legacy_canonical: None,
     })
+}
+
+/// Docker's container-name form: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (a leading `/` is Docker's own
+/// and not accepted here), at most 255 characters.
+fn check_container_name(name: &str) -> Result<String, String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    match (first_ok && rest_ok, name.len() <= 255) {
+        (true, true) => Ok(name.to_string()),
+        (true, false) => Err(format!("a container name is at most 255 characters, not {}", name.len())),
+        (false, _) => Err(format!(
+            "{name:?} is not a Docker container name: a letter or digit, then letters, digits, '_', '.' or '-'"
+        )),
+    }
 }
 
 fn convert_update(u: Option<&raw::Update>, path: &FieldPath, c: &mut Checker) -> Option<UpdatePolicy> {

@@ -207,6 +207,11 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: Option<u32>,
+    /// An exact container name, taken as written in every instance (compose's `container_name`;
+    /// without it the name is the service name, prefixed `<instance>_` outside the default
+    /// instance). Docker's form: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`. Refused with `replicas` over 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update: Option<Update>,
     /// The container's host name (default: Docker's, the container ID's first 12 characters).

@@ -41,6 +41,7 @@ pub fn built_from(spec: &ContainerSpec, svc: &str, name: &str, replica: u32, sta
         created: 100,
         exit_code: None,
         labels,
+        networks: attached(spec),
     }
 }
 
@@ -51,4 +52,10 @@ pub fn observed(containers: Vec<ObservedContainer>) -> Observed {
 /// An owned network or volume named `name`.
 pub fn resource(name: &str) -> ObservedResource {
     ObservedResource { name: name.into(), labels: BTreeMap::new() }
+}
+
+/// The networks a container of `spec` in the default instance is on, as apply makes it.
+pub fn attached(spec: &ContainerSpec) -> Vec<String> {
+    let placed = crate::names::placed_spec(crate::names::DEFAULT_INSTANCE, &Desired::default(), spec);
+    placed.networks
 }

@@ -19,6 +19,9 @@
 //!   under this spec ([`Observed::jobs`]) says it completed.
 //! - Any number of owned containers per service is accepted (crash leftovers): the best one is
 //!   kept, the rest removed, and the survivor renamed to its proper name.
+//! - Proper names come from [`crate::names`] for the observed instance. A kept container of a
+//!   service that joins the instance's default network and is not on it is connected
+//!   ([`Action::Connect`]), never recreated: the default network is not part of the spec hash.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +30,7 @@ use serde::Serialize;
 use crate::digest::short;
 use crate::manifest::model::State;
 use crate::manifest::{Desired, Problem, PruneGuard, Service};
+use crate::names;
 use crate::observe::{Observed, ObservedContainer, ObservedResource, RunState};
 use crate::spec_hash::hash_canonical;
 
@@ -89,6 +93,12 @@ pub enum Action {
         container: Target,
         to: String,
     },
+    /// Attach the container to `network` with its service name as alias: a container made
+    /// before the instance's default network existed joins it without being recreated.
+    Connect {
+        container: Target,
+        network: String,
+    },
 }
 
 /// The kind of an [`Action`]: what metrics count and logs name, and what decisions compare.
@@ -102,6 +112,7 @@ pub enum ActionKind {
     Remove,
     WaitRemoved,
     Rename,
+    Connect,
 }
 
 impl ActionKind {
@@ -115,6 +126,7 @@ impl ActionKind {
             ActionKind::Remove => "remove",
             ActionKind::WaitRemoved => "wait-removed",
             ActionKind::Rename => "rename",
+            ActionKind::Connect => "connect",
         }
     }
 
@@ -140,6 +152,7 @@ impl Action {
             Action::Remove { .. } => ActionKind::Remove,
             Action::WaitRemoved { .. } => ActionKind::WaitRemoved,
             Action::Rename { .. } => ActionKind::Rename,
+            Action::Connect { .. } => ActionKind::Connect,
         }
     }
 }
@@ -240,10 +253,12 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     let mut out =
         Plan { prune_suspended: !desired.may_prune(), prune_guard: desired.prune_guard.clone(), ..Plan::default() };
     let by_service = observed.by_service();
+    let default_network = names::default_network(&observed.instance);
+    let place = Placement { instance: &observed.instance, default_network: &default_network };
 
     for service in desired.services.values() {
         let owned = by_service.get(service.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        let sp = plan_service(service, owned, observed);
+        let sp = plan_service(service, &place, owned, observed);
         if !sp.actions.is_empty() || !sp.conflicts.is_empty() {
             out.services.insert(service.name.clone(), sp);
         }
@@ -275,8 +290,21 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     }
 
     let declared = || desired.services.values().chain(desired.refused.values().map(|r| &r.service));
-    let used_networks: BTreeSet<&str> =
+    let mut used_networks: BTreeSet<&str> =
         declared().flat_map(|s| s.container.networks.iter().map(String::as_str)).collect();
+    // The default network is desired while a service joins it. Not listed (no Network
+    // manifest), it is known to exist when a container is on it: no create call then, so a
+    // no-op apply stays one list call.
+    let default_used = names::default_network_used(desired);
+    let default_exists =
+        observed.networks.is_none() && observed.containers.iter().any(|c| c.networks.contains(&default_network));
+    if default_used {
+        used_networks.insert(&default_network);
+    }
+    let mut desired_networks: BTreeSet<&String> = desired.networks.keys().collect();
+    if names::default_network_wanted(desired) && !default_exists {
+        desired_networks.insert(&default_network);
+    }
     let used_volumes: BTreeSet<&str> = declared()
         .flat_map(|s| s.container.mounts.iter())
         .filter_map(|m| match m {
@@ -285,7 +313,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         })
         .collect();
     out.networks = plan_resources(
-        desired.networks.keys(),
+        desired_networks.into_iter(),
         observed.networks.as_deref(),
         &used_networks,
         "network",
@@ -338,7 +366,18 @@ fn remove_or_wait(c: &ObservedContainer, reason: &str) -> Action {
     }
 }
 
-fn plan_service(service: &Service, owned: &[&ObservedContainer], observed: &Observed) -> ServicePlan {
+/// What names a service's containers, and the network a service without networks joins.
+struct Placement<'a> {
+    instance: &'a str,
+    default_network: &'a str,
+}
+
+fn plan_service(
+    service: &Service,
+    place: &Placement<'_>,
+    owned: &[&ObservedContainer],
+    observed: &Observed,
+) -> ServicePlan {
     let (conflicts, pinned) = (&observed.conflicts, &observed.pinned);
     let mut sp = ServicePlan::default();
     let mut owned: Vec<&ObservedContainer> = owned.to_vec();
@@ -349,7 +388,7 @@ fn plan_service(service: &Service, owned: &[&ObservedContainer], observed: &Obse
         return sp;
     }
 
-    let names = service.container_names();
+    let names = names::container_names(place.instance, service);
     // Containers on their way out are absent already; a dead one still needs its removal.
     for c in owned.iter().filter(|c| c.state.is_going()) {
         sp.actions.push(remove_or_wait(c, "dead"));
@@ -434,6 +473,12 @@ fn plan_service(service: &Service, owned: &[&ObservedContainer], observed: &Obse
         }
         if !holds_name {
             sp.actions.push(Action::Rename { container: best.into(), to: name.clone() });
+        }
+        if !service.is_job()
+            && names::joins_default_network(&service.container)
+            && !best.networks.iter().any(|n| n == place.default_network)
+        {
+            sp.actions.push(Action::Connect { container: best.into(), network: place.default_network.to_string() });
         }
         if service.is_job() {
             // A job runs to completion once: one that runs goes on, one that exited 0 is done,

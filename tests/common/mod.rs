@@ -137,6 +137,12 @@ impl TestEnv {
         format!("{base}-{}", self.token)
     }
 
+    /// The container name moor gives `name` in this test's instance: `<instance>_<name>` (only
+    /// the default instance keeps bare names; see `moor::names`).
+    pub fn container(&self, name: &str) -> String {
+        moor::names::container_name(&self.instance, name)
+    }
+
     /// Marks an image reference for removal when the test ends.
     pub fn own_image(&self, reference: &str) {
         self.images.lock().unwrap().push(reference.to_string());

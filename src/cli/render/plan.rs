@@ -77,7 +77,7 @@ pub fn paint(mark: Mark, text: &str, colour: bool) -> String {
     }
 }
 
-/// The summary's buckets. Start, stop and rename are "change": the container stays.
+/// The summary's buckets. Start, stop, rename and connect are "change": the container stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
     Create,
@@ -90,7 +90,7 @@ pub fn bucket(kind: ActionKind) -> Bucket {
     match kind {
         ActionKind::Create => Bucket::Create,
         ActionKind::Replace => Bucket::Replace,
-        ActionKind::Start | ActionKind::Stop | ActionKind::Rename => Bucket::Change,
+        ActionKind::Start | ActionKind::Stop | ActionKind::Rename | ActionKind::Connect => Bucket::Change,
         ActionKind::Remove | ActionKind::WaitRemoved => Bucket::Remove,
     }
 }
@@ -144,6 +144,9 @@ pub fn action_header(action: &Action) -> (Mark, String) {
         Action::Remove { container, .. } => (Mark::Remove, format!("remove {}", container.name)),
         Action::WaitRemoved { container } => (Mark::Wait, format!("wait until {} is removed", container.name)),
         Action::Rename { container, to } => (Mark::Change, format!("rename {} → {to}", container.name)),
+        Action::Connect { container, network } => {
+            (Mark::Change, format!("connect {} to network {network}", container.name))
+        }
     }
 }
 

@@ -22,7 +22,8 @@ use crate::manifest::{load_texts, Loaded};
 use crate::observe::RunState;
 use crate::policy::Policy;
 
-pub const INSTANCE: &str = "test";
+/// The default instance: its containers keep bare names (`crate::names`), as the tests name them.
+pub const INSTANCE: &str = crate::names::DEFAULT_INSTANCE;
 /// The resync period of every test controller.
 pub const INTERVAL: Duration = Duration::from_secs(30);
 

@@ -92,6 +92,7 @@ pub enum Op {
     /// A job's run to its exit (`run_to_exit`).
     Wait,
     Rename,
+    ConnectNetwork,
     CreateNetwork,
     RemoveNetwork,
     CreateVolume,
@@ -559,6 +560,10 @@ impl Engine for FakeEngine {
 
     async fn rename(&self, id: &str, name: &str) -> EngineResult<()> {
         self.call(Op::Rename, self.deadlines().write, |w| w.rename(id, name)).await
+    }
+
+    async fn connect_network(&self, id: &str, network: &str, aliases: &[String]) -> EngineResult<()> {
+        self.call(Op::ConnectNetwork, self.deadlines().write, |w| w.connect_network(id, network, aliases)).await
     }
 
     async fn create_network(&self, network: &Network, instance: &str) -> EngineResult<()> {

@@ -497,6 +497,7 @@ impl World {
                 created: c.c.created,
                 exit_code: (c.c.state == RunState::Exited).then_some(c.c.exit_code),
                 labels: c.c.labels.clone(),
+                networks: attached(&c.c),
             })
             .collect();
         list.sort_by_key(|c| std::cmp::Reverse(c.created));
@@ -518,6 +519,24 @@ impl World {
 
     fn users(&self, uses: impl Fn(&ContainerSpec) -> bool) -> Vec<String> {
         self.containers.values().filter(|c| c.c.spec.as_ref().is_some_and(&uses)).map(|c| c.c.name.clone()).collect()
+    }
+
+    pub fn connect_network(&mut self, key: &str, network: &str, _aliases: &[String]) -> EngineResult<()> {
+        let id = self.find(key).ok_or_else(|| no_such_container(key))?;
+        if !BUILTIN_NETWORKS.contains(&network) && !self.networks.contains_key(network) {
+            return Err(EngineError::NotFound { what: format!("Docker answered 404: network {network} not found") });
+        }
+        let c = self.containers.get_mut(&id).expect("found");
+        let mut spec = c.c.spec.clone().unwrap_or_else(|| ContainerSpec::bare(&c.c.image));
+        if !spec.networks.iter().any(|n| n == network) {
+            // Docker keeps the network it started on (`bridge` for a spec without one).
+            if spec.networks.is_empty() && spec.host.network_mode.is_none() {
+                spec.networks.push("bridge".into());
+            }
+            spec.networks.push(network.to_string());
+        }
+        c.c.spec = Some(spec);
+        Ok(())
     }
 
     pub fn create_network(&mut self, network: &Network, instance: &str) {
@@ -592,4 +611,14 @@ fn container_id(n: u64) -> String {
         z ^ (z >> 31)
     }
     (0..4).map(|k| format!("{:016x}", mix(n.wrapping_mul(4).wrapping_add(k)))).collect()
+}
+
+/// The networks a container is on, as Docker's list shows them: its spec's, or `bridge` for a
+/// spec with neither networks nor a network mode.
+fn attached(c: &FakeContainer) -> Vec<String> {
+    match &c.spec {
+        Some(spec) if spec.host.network_mode.is_some() => Vec::new(),
+        Some(spec) if !spec.networks.is_empty() => spec.networks.clone(),
+        _ => vec!["bridge".into()],
+    }
 }
