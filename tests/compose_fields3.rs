@@ -38,7 +38,7 @@ async fn cpu_quota_swappiness_and_block_io_rates_reach_the_container() {
     env.write("app.yaml", &service(&name, fields));
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     let host = info.host_config.clone().unwrap();
     assert_eq!((host.cpu_quota, host.cpu_period), (Some(50_000), Some(100_000)));
@@ -48,13 +48,13 @@ async fn cpu_quota_swappiness_and_block_io_rates_reach_the_container() {
     let write = &host.blkio_device_write_iops.unwrap()[0];
     assert_eq!((write.path.as_deref(), write.rate), (Some("/dev/vda"), Some(100)));
     // The kernel has the quota too.
-    let quota = common::docker_cli(&["exec", &name, "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"]);
+    let quota = common::docker_cli(&["exec", &env.container(&name), "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"]);
     assert_eq!(quota.trim(), "50000");
 
     // Nothing changed: nothing replaced.
     let id = info.id.unwrap();
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    assert_eq!(docker.inspect_container(&name, None).await.unwrap().id.unwrap(), id);
+    assert_eq!(docker.inspect_container(&env.container(&name), None).await.unwrap().id.unwrap(), id);
 }
 
 #[tokio::test]
@@ -76,11 +76,11 @@ async fn device_rules_long_devices_and_the_host_uts_namespace_need_the_policy() 
     ] {
         assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
     }
-    assert!(docker.inspect_container(&name, None).await.is_err(), "a refused service was created");
+    assert!(docker.inspect_container(&env.container(&name), None).await.is_err(), "a refused service was created");
 
     let (_dir, policy) = common::policy_file("  devices: [/dev]\n  hostNamespaces: {uts: true}\n");
     expect_code(env.moor(&["apply", path(&env), "--policy", &policy]), 0);
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     let host = info.host_config.unwrap();
     assert_eq!(host.device_cgroup_rules.unwrap(), ["c 1:3 mr"]);
@@ -92,7 +92,7 @@ async fn device_rules_long_devices_and_the_host_uts_namespace_need_the_policy() 
     );
     // The host's hostname, seen from inside.
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_eq!(common::docker_cli(&["exec", &name, "hostname"]).trim(), hostname.trim());
+    assert_eq!(common::docker_cli(&["exec", &env.container(&name), "hostname"]).trim(), hostname.trim());
 }
 
 #[tokio::test]
@@ -200,7 +200,7 @@ async fn fields_of_a_newer_api_refuse_the_service_which_is_left_as_it_runs() {
     let (app, web) = (env.name("app"), env.name("web"));
     env.write("app.yaml", &service(&app, ""));
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    let id = docker.inspect_container(&app, None).await.unwrap().id.unwrap();
+    let id = docker.inspect_container(&env.container(&app), None).await.unwrap().id.unwrap();
 
     let fields = "  healthcheck: { test: \"true\", startInterval: 1s }\n  annotations: { a: b }\n  macAddress: \"02:42:ac:11:00:02\"\n";
     let file = env.write("app.yaml", &service(&app, fields));
@@ -225,7 +225,7 @@ async fn fields_of_a_newer_api_refuse_the_service_which_is_left_as_it_runs() {
         assert!(stdout.contains(&line), "{line}\nin\n{stdout}");
     }
     // Left as it runs: the same container, still running.
-    let info = docker.inspect_container(&app, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&app), None).await.unwrap();
     assert_eq!((info.id.unwrap(), info.state.unwrap().running), (id, Some(true)));
     assert!(stdout.contains(&format!("{app}: refused for the daemon's Docker API, left as it is")), "{stdout}");
     assert!(stdout.contains("1 service(s) failed, 1 refused for the daemon's Docker API"), "{stdout}");
@@ -233,5 +233,8 @@ async fn fields_of_a_newer_api_refuse_the_service_which_is_left_as_it_runs() {
     let why = format!("{web}: FAILED: dependency \"{app}\" is refused: a field of it needs a newer Docker API");
     assert!(stdout.contains(&why), "{why}\nin\n{stdout}");
     assert!(stderr.contains(&format!("{web}: failed")), "{stderr}");
-    assert!(docker.inspect_container(&web, None).await.is_err(), "a dependant of a refused service was created");
+    assert!(
+        docker.inspect_container(&env.container(&web), None).await.is_err(),
+        "a dependant of a refused service was created"
+    );
 }

@@ -41,7 +41,7 @@ async fn the_list_forms_ranges_and_tmpfs_paths_reach_the_container() {
     env.write("app.yaml", &service(&name, "  labels: [\"tier=web\", \"team=shop\"]\n", fields));
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     let config = info.config.clone().unwrap();
     let env_vars = config.env.clone().unwrap();
@@ -60,7 +60,7 @@ async fn the_list_forms_ranges_and_tmpfs_paths_reach_the_container() {
     let mut hosts = host.extra_hosts.clone().unwrap();
     hosts.sort();
     assert_eq!(hosts, ["cache.local:10.1.2.4", "db.local:10.1.2.3", "db.local:fd00::3"]);
-    let etc_hosts = common::docker_cli(&["exec", &name, "cat", "/etc/hosts"]);
+    let etc_hosts = common::docker_cli(&["exec", &env.container(&name), "cat", "/etc/hosts"]);
     for line in ["10.1.2.3\tdb.local", "fd00::3\tdb.local"] {
         assert!(etc_hosts.contains(line), "{line:?} not in\n{etc_hosts}");
     }
@@ -71,7 +71,7 @@ async fn the_list_forms_ranges_and_tmpfs_paths_reach_the_container() {
     assert_eq!((options.size_bytes, options.mode), (Some(8 << 20), Some(0o1770)));
     assert!(mounts.iter().any(|m| m.target.as_deref() == Some("/run/app")), "{mounts:?}");
     // The kernel has them as tmpfs, the mode too.
-    let proc_mounts = common::docker_cli(&["exec", &name, "cat", "/proc/mounts"]);
+    let proc_mounts = common::docker_cli(&["exec", &env.container(&name), "cat", "/proc/mounts"]);
     assert!(proc_mounts.lines().any(|l| l.starts_with("tmpfs /run/app tmpfs")), "{proc_mounts}");
     let scratch_line = proc_mounts.lines().find(|l| l.starts_with("tmpfs /scratch tmpfs")).unwrap_or_default();
     assert!(scratch_line.contains("size=8192k") && scratch_line.contains("mode=1770"), "{proc_mounts}");
@@ -79,7 +79,7 @@ async fn the_list_forms_ranges_and_tmpfs_paths_reach_the_container() {
     // Nothing changed: nothing replaced.
     let id = info.id.unwrap();
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    assert_eq!(docker.inspect_container(&name, None).await.unwrap().id.unwrap(), id);
+    assert_eq!(docker.inspect_container(&env.container(&name), None).await.unwrap().id.unwrap(), id);
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ async fn anonymous_volumes_bind_options_and_home_paths_reach_the_container() {
     assert!(!made.exists());
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     let host = info.host_config.clone().unwrap();
     // The relabelled bind and the one whose host path Docker creates are Binds; `~/` is HOME.
@@ -113,7 +113,7 @@ async fn anonymous_volumes_bind_options_and_home_paths_reach_the_container() {
     let made_bind = format!("{}:/made:rw,rprivate", made.display());
     assert_eq!(binds, [conf, made_bind]);
     assert!(made.is_dir(), "Docker created the missing host path");
-    assert_eq!(common::docker_cli(&["exec", &name, "cat", "/etc/app/app.ini"]), "x=1\n");
+    assert_eq!(common::docker_cli(&["exec", &env.container(&name), "cat", "/etc/app/app.ini"]), "x=1\n");
 
     let mounts = info.mounts.clone().unwrap();
     let at = |target: &str| mounts.iter().find(|m| m.destination.as_deref() == Some(target)).cloned();
@@ -128,7 +128,7 @@ async fn anonymous_volumes_bind_options_and_home_paths_reach_the_container() {
 
     // A second apply replaces nothing, so the anonymous volume is the same.
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    let again = docker.inspect_container(&name, None).await.unwrap();
+    let again = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_eq!(again.id, info.id);
     let names: Vec<_> = again.mounts.unwrap().into_iter().filter_map(|m| m.name).collect();
     assert!(names.contains(&data_volume), "{names:?}");
@@ -158,31 +158,33 @@ async fn ipc_pid_and_volumes_from_join_another_service() {
     // One apply: the db is started first, as the implied dependency says.
     expect_code(env.moor(&["apply", path(&env)]), 0);
 
-    let db_info = docker.inspect_container(&db, None).await.unwrap();
+    let db_info = docker.inspect_container(&env.container(&db), None).await.unwrap();
     let db_id = db_info.id.clone().unwrap();
-    let info = docker.inspect_container(&app, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&app), None).await.unwrap();
     assert_eq!(info.state.as_ref().unwrap().running, Some(true), "{:?}", info.state);
     let host = info.host_config.clone().unwrap();
+    // The join names the db's container in this instance (`<instance>_db...`).
+    let db_name = env.container(&db);
     let joined = |mode: Option<String>| {
         let mode = mode.unwrap_or_default();
-        mode == format!("container:{db}") || mode == format!("container:{db_id}")
+        mode == format!("container:{db_name}") || mode == format!("container:{db_id}")
     };
     assert!(joined(host.ipc_mode.clone()), "{:?}", host.ipc_mode);
     assert!(joined(host.pid_mode.clone()), "{:?}", host.pid_mode);
-    assert_eq!(host.volumes_from.clone().unwrap(), [format!("{db}:ro")]);
+    assert_eq!(host.volumes_from.clone().unwrap(), [format!("{db_name}:ro")]);
     // The db's anonymous volume is the app's too, read-only.
     let db_data = db_info.mounts.unwrap().into_iter().find(|m| m.destination.as_deref() == Some("/data")).unwrap();
     let app_data = info.mounts.clone().unwrap().into_iter().find(|m| m.destination.as_deref() == Some("/data"));
     let app_data = app_data.expect("the db's /data in the app");
     assert_eq!((app_data.name.clone(), app_data.rw), (db_data.name.clone(), Some(false)));
     // One PID namespace: the app sees the db's sleeper as PID 1.
-    let comm = common::docker_cli(&["exec", &app, "cat", "/proc/1/cmdline"]);
+    let comm = common::docker_cli(&["exec", &env.container(&app), "cat", "/proc/1/cmdline"]);
     assert!(comm.starts_with("sh\0-c\0trap"), "{comm:?}");
 
     // Nothing changed: nothing replaced.
     let app_id = info.id.unwrap();
     expect_code(env.moor(&["apply", path(&env)]), 0);
-    assert_eq!(docker.inspect_container(&app, None).await.unwrap().id.unwrap(), app_id);
+    assert_eq!(docker.inspect_container(&env.container(&app), None).await.unwrap().id.unwrap(), app_id);
 }
 
 #[tokio::test]
@@ -214,14 +216,14 @@ async fn an_env_file_that_is_not_required_is_skipped_while_missing() {
     let fields = "  envFrom:\n    - file: ./data/base.env\n    - { file: ./data/local.env, required: false }\n";
     env.write("app.yaml", &service(&name, "", fields));
     expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
-    let vars = docker.inspect_container(&name, None).await.unwrap().config.unwrap().env.unwrap();
+    let vars = docker.inspect_container(&env.container(&name), None).await.unwrap().config.unwrap().env.unwrap();
     assert!(vars.iter().any(|v| v == "FROM_BASE=1"), "{vars:?}");
     assert!(!vars.iter().any(|v| v.starts_with("FROM_LOCAL=")), "{vars:?}");
 
     // Once there, it is read: its values are the container's.
     env.write("data/local.env", "FROM_LOCAL=2\n");
     expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
-    let vars = docker.inspect_container(&name, None).await.unwrap().config.unwrap().env.unwrap();
+    let vars = docker.inspect_container(&env.container(&name), None).await.unwrap().config.unwrap().env.unwrap();
     assert!(vars.iter().any(|v| v == "FROM_LOCAL=2") && vars.iter().any(|v| v == "FROM_BASE=1"), "{vars:?}");
 
     // A required one (the default) that is missing is refused at its entry.
@@ -246,7 +248,7 @@ async fn label_files_give_labels_that_the_manifest_overrides() {
     let fields = "  labelFile: [./data/base.labels, ./data/more.labels]\n";
     env.write("app.yaml", &service(&name, "  labels: { owner: web-team }\n", fields));
     expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
-    let info = docker.inspect_container(&name, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
     let labels = info.config.unwrap().labels.unwrap();
     // A later file overrides an earlier one; the manifest's labels override both.
     assert_eq!(labels["tier"], "base");
@@ -255,10 +257,10 @@ async fn label_files_give_labels_that_the_manifest_overrides() {
 
     // Unchanged files: nothing replaced. A changed file: the container is replaced.
     expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
-    assert_eq!(docker.inspect_container(&name, None).await.unwrap().id, info.id);
+    assert_eq!(docker.inspect_container(&env.container(&name), None).await.unwrap().id, info.id);
     env.write("data/more.labels", "team=payments\n");
     expect_code(env.moor(&["apply", path(&env), "--state-dir", state]), 0);
-    let again = docker.inspect_container(&name, None).await.unwrap();
+    let again = docker.inspect_container(&env.container(&name), None).await.unwrap();
     assert_ne!(again.id, info.id);
     assert_eq!(again.config.unwrap().labels.unwrap()["team"], "payments");
 

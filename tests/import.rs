@@ -252,10 +252,12 @@ fn what_has_no_counterpart_is_reported_by_path() {
     assert!(app.contains("containerName: my-app") && !r.stderr.contains("container_name"), "{app}");
     assert_eq!(fs::read_to_string(out.join("app.env")).unwrap(), "SESSION_KEY=hidden-value\nDB_URL=pg://u:pw@db\n");
     assert!(!app.contains("DB_URL"), "{app}");
-    // The secret file is outside the output folder: an absolute path, and a note.
+    // The secret file is outside the output folder: copied into its files/ (0600), with a note.
     let secret = fs::read_to_string(out.join("secret-s.yaml")).unwrap();
-    assert!(secret.contains(&format!("file: {}", dir.join("secret.txt").display())), "{secret}");
-    assert!(r.stderr.contains("secrets.s.file: ./secret.txt is outside the output folder"), "{}", r.stderr);
+    assert!(secret.contains("file: ./files/secret.txt"), "{secret}");
+    assert_eq!(fs::read_to_string(out.join("files/secret.txt")).unwrap(), "x\n");
+    assert_eq!(fs::metadata(out.join("files/secret.txt")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(r.stderr.contains("secrets.s.file: ./secret.txt copied into the output folder"), "{}", r.stderr);
     // The loader (no host policy) takes the output as it is.
     let loaded = moor::manifest::load::load_paths(&[out]);
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
@@ -367,8 +369,9 @@ fn compose_forms_import_into_manifests_that_load() {
     assert_eq!(app.host.expose.len(), 3);
     assert_eq!(app.host.extra_hosts, ["db.local:10.0.0.1", "db.local:::1"]);
     assert_eq!(app.stop_timeout, std::time::Duration::from_secs(90));
-    assert_eq!((app.host.ipc.as_deref(), app.host.pid.as_deref()), (Some("container:db"), Some("container:db")));
-    assert_eq!(app.host.volumes_from, ["db:ro"]);
+    // Joins keep `service:db` (placed per instance at create).
+    assert_eq!((app.host.ipc.as_deref(), app.host.pid.as_deref()), (Some("service:db"), Some("service:db")));
+    assert_eq!(app.host.volumes_from, ["service:db:ro"]);
     assert_eq!(app.mounts.len(), 2);
     let manifest = fs::read_to_string(dir.join("manifests/app.yaml")).unwrap();
     assert!(manifest.contains("required: false"), "{manifest}");

@@ -54,9 +54,9 @@ async fn a_migration_job_gates_its_app() {
 
     expect_code(moor(&env, "apply"), 0);
 
-    let job = docker.inspect_container(&migrate, None).await.unwrap().state.unwrap();
+    let job = docker.inspect_container(&env.container(&migrate), None).await.unwrap().state.unwrap();
     assert_eq!((job.running, job.exit_code), (Some(false), Some(0)), "{job:?}");
-    let app = docker.inspect_container(&web, None).await.unwrap().state.unwrap();
+    let app = docker.inspect_container(&env.container(&web), None).await.unwrap().state.unwrap();
     assert_eq!(app.running, Some(true), "the app found the migration's file: {app:?}");
     // Docker's timestamps are RFC 3339 in UTC with the same precision: they order as text.
     let (finished, started) = (job.finished_at.unwrap(), app.started_at.unwrap());
@@ -67,7 +67,7 @@ async fn a_migration_job_gates_its_app() {
     let status = expect_code(moor(&env, "status"), 0);
     let line = status.lines().find(|l| l.contains(&migrate)).unwrap_or_default();
     assert!(line.contains("completed (exit 0)"), "{status}");
-    let again = docker.inspect_container(&migrate, None).await.unwrap().state.unwrap();
+    let again = docker.inspect_container(&env.container(&migrate), None).await.unwrap().state.unwrap();
     assert_eq!(again.started_at, job.started_at, "the job ran again");
 }
 
@@ -85,8 +85,11 @@ async fn a_failing_job_blocks_its_app_and_names_its_exit_code() {
         stdout.contains(&format!("dependency {migrate:?} is a job that failed: it exited with code 3")),
         "{stdout}"
     );
-    assert!(docker.inspect_container(&web, None).await.is_err(), "the app was created although its job failed");
-    let state = docker.inspect_container(&migrate, None).await.unwrap().state.unwrap();
+    assert!(
+        docker.inspect_container(&env.container(&web), None).await.is_err(),
+        "the app was created although its job failed"
+    );
+    let state = docker.inspect_container(&env.container(&migrate), None).await.unwrap().state.unwrap();
     assert_eq!(state.exit_code, Some(3));
 
     let status = expect_code(moor(&env, "status"), 2);
@@ -99,7 +102,7 @@ async fn a_failing_job_blocks_its_app_and_names_its_exit_code() {
         &[volume(&data), job(&migrate, &data, "touch /data/migrated", ""), app(&web, &data, &migrate)].concat(),
     );
     expect_code(moor(&env, "apply"), 0);
-    assert_eq!(docker.inspect_container(&web, None).await.unwrap().state.unwrap().running, Some(true));
+    assert_eq!(docker.inspect_container(&env.container(&web), None).await.unwrap().state.unwrap().running, Some(true));
 }
 
 #[tokio::test]
@@ -117,7 +120,7 @@ async fn an_auto_remove_job_runs_once_per_spec() {
     expect_code(moor(&env, "apply"), 0);
     // Docker removes an auto-removed container just after its exit, which the wait reports.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while docker.inspect_container(&migrate, None).await.is_ok() {
+    while docker.inspect_container(&env.container(&migrate), None).await.is_ok() {
         assert!(std::time::Instant::now() < deadline, "Docker did not remove the autoRemove job");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -158,19 +161,20 @@ async fn restart_true_restarts_the_dependant_after_its_dependency_is_replaced() 
     };
     env.write("all.yaml", &manifests("1"));
     expect_code(moor(&env, "apply"), 0);
-    let before = docker.inspect_container(&web, None).await.unwrap();
+    let before = docker.inspect_container(&env.container(&web), None).await.unwrap();
 
     env.write("all.yaml", &manifests("2"));
     let stdout = expect_code(moor(&env, "apply"), 0);
-    let after = docker.inspect_container(&web, None).await.unwrap();
+    let after = docker.inspect_container(&env.container(&web), None).await.unwrap();
     assert_eq!(after.id, before.id, "web is restarted, not replaced:\n{stdout}");
     let (was, now) = (before.state.unwrap().started_at.unwrap(), after.state.unwrap());
     assert_eq!(now.running, Some(true));
-    let db_started = docker.inspect_container(&db, None).await.unwrap().state.unwrap().started_at.unwrap();
+    let db_started =
+        docker.inspect_container(&env.container(&db), None).await.unwrap().state.unwrap().started_at.unwrap();
     let now = now.started_at.unwrap();
     assert!(now > was && now >= db_started, "web started at {now} (before: {was}), the new db at {db_started}");
     // Nothing moves: nothing restarts.
     expect_code(moor(&env, "apply"), 0);
-    let still = docker.inspect_container(&web, None).await.unwrap().state.unwrap().started_at.unwrap();
+    let still = docker.inspect_container(&env.container(&web), None).await.unwrap().state.unwrap().started_at.unwrap();
     assert_eq!(still, now);
 }

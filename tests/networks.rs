@@ -46,13 +46,13 @@ async fn a_network_gets_its_pool_and_a_service_its_static_address() {
     assert_eq!(v4.auxiliary_addresses.as_ref().unwrap()["router"], format!("{prefix}.2"));
     assert!(pools.iter().any(|p| p.subnet.as_deref().is_some_and(|s| s.starts_with("fd00:213:"))), "{pools:?}");
 
-    let info = docker.inspect_container(&app, None).await.unwrap();
+    let info = docker.inspect_container(&env.container(&app), None).await.unwrap();
     let endpoint = info.network_settings.unwrap().networks.unwrap().remove(&net).expect("on the network");
     assert_eq!(endpoint.ip_address.as_deref(), Some(format!("{prefix}.10").as_str()));
 
     let id = info.id.unwrap();
     let out = expect_code(env.moor(&["apply", dir]), 0);
-    assert_eq!(docker.inspect_container(&app, None).await.unwrap().id.unwrap(), id, "{out}");
+    assert_eq!(docker.inspect_container(&env.container(&app), None).await.unwrap().id.unwrap(), id, "{out}");
 }
 
 #[tokio::test]
@@ -83,5 +83,5 @@ async fn a_bad_pool_or_an_address_outside_it_is_refused_and_not_created() {
     expect_code(env.moor(&["apply", dir]), 1);
     let inspect = docker.inspect_network(&bad, None::<bollard::query_parameters::InspectNetworkOptions>).await;
     assert!(inspect.is_err(), "a refused network was created");
-    assert!(docker.inspect_container(&app, None).await.is_err(), "a refused service was created");
+    assert!(docker.inspect_container(&env.container(&app), None).await.is_err(), "a refused service was created");
 }

@@ -91,7 +91,7 @@ async fn a_credential_helper_lets_moor_check_and_pull_from_a_registry_that_wants
     let out = env.moor(&["apply", &dir]);
     let all = no_secret(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
-    assert!(docker.inspect_container(&name, None).await.is_err(), "created without its image:\n{all}");
+    assert!(docker.inspect_container(&env.container(&name), None).await.is_err(), "created without its image:\n{all}");
 
     // credHelpers for this registry, then credsStore for all.
     for config_json in [
@@ -102,14 +102,14 @@ async fn a_credential_helper_lets_moor_check_and_pull_from_a_registry_that_wants
         forget_local(&docker, &reference).await;
         let _ = docker
             .remove_container(
-                &name,
+                &env.container(&name),
                 Some(bollard::query_parameters::RemoveContainerOptions { force: true, ..Default::default() }),
             )
             .await;
         let out = env.moor(&["apply", &dir]);
         let all = no_secret(&out);
         assert_eq!(out.status.code(), Some(0), "{config_json}:\n{all}");
-        let info = docker.inspect_container(&name, None).await.unwrap();
+        let info = docker.inspect_container(&env.container(&name), None).await.unwrap();
         assert_eq!(info.image.as_deref(), Some(id.as_str()), "{config_json}");
         assert_eq!(info.state.unwrap().running, Some(true));
     }

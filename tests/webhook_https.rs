@@ -158,13 +158,13 @@ async fn moor_run_posts_an_image_update_to_an_https_webhook() {
     // The child inherits SSL_CERT_FILE.
     let moor = Controller::start(&env, &["--notify-url", &hook.url]).await;
     eventually(Duration::from_secs(20), "v1 running", || async {
-        (image_of(&docker, &name).await? == v1).then_some(())
+        (image_of(&docker, &env.container(&name)).await? == v1).then_some(())
     })
     .await;
 
     let v2 = publish(&docker, &env, &reference, "v2", true).await;
     eventually(Duration::from_secs(30), "v2 running", || async {
-        (image_of(&docker, &name).await? == v2).then_some(())
+        (image_of(&docker, &env.container(&name)).await? == v2).then_some(())
     })
     .await;
     let payload =

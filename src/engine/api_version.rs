@@ -183,7 +183,10 @@ mod tests {
             let body = serde_json::to_value(crate::engine::create_body::create_body(&req)).unwrap();
             assert_eq!(body["Healthcheck"]["StartInterval"], 2_000_000_000u64);
             assert_eq!(body["HostConfig"]["Annotations"]["a"], "b");
-            assert_eq!(body["NetworkingConfig"]["EndpointsConfig"]["bridge"]["MacAddress"], "02:42:ac:11:00:02");
+            // The service lists no network: it joins its instance's default network, where the
+            // MAC address goes.
+            let endpoint = &body["NetworkingConfig"]["EndpointsConfig"]["api-test_default"];
+            assert_eq!(endpoint["MacAddress"], "02:42:ac:11:00:02", "{body}");
         }
     }
 }

@@ -706,6 +706,16 @@ fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
                 // An anonymous volume, as moor writes it.
                 None => mounts.push(m.clone()),
                 Some((source, rest)) if !source.starts_with(['.', '/', '~']) => {
+                    // `z`/`Z` on a named volume (nextcloud's examples): Docker's local volumes
+                    // are labelled for containers already, and moor relabels binds only.
+                    let (target, options) = rest.split_once(':').unwrap_or((rest, ""));
+                    let kept: Vec<&str> =
+                        options.split(',').filter(|o| !o.is_empty() && *o != "z" && *o != "Z").collect();
+                    if kept.len() != options.split(',').filter(|o| !o.is_empty()).count() {
+                        ctx.report.advise(&m_at, "z/Z left out: a named volume needs no SELinux relabel (Docker labels its volumes for containers)");
+                    }
+                    let rest =
+                        if kept.is_empty() { target.to_string() } else { format!("{target}:{}", kept.join(",")) };
                     mounts.push(key(&format!("{}:{rest}", dns_name(source))));
                 }
                 // A relative bind source is relative to the compose file, a manifest's to its folder.

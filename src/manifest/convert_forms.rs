@@ -266,10 +266,19 @@ mod tests {
         assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
         let app = &loaded.desired.services["app"];
         let h = &app.container.host;
-        assert_eq!((h.ipc.as_deref(), h.pid.as_deref()), (Some("container:db-1"), Some("container:db-1")));
-        assert_eq!(h.volumes_from, ["db-1", "old:ro"]);
+        // The spec keeps `service:db` (one hash in every instance); the container it names is
+        // placed per instance at create.
+        assert_eq!((h.ipc.as_deref(), h.pid.as_deref()), (Some("service:db"), Some("service:db")));
+        assert_eq!(h.volumes_from, ["service:db", "old:ro"]);
         assert_eq!(app.depends_on["db"], raw::DependCondition::Started);
         assert_eq!(app.canonical, app.container.canonical_json());
+        for (instance, first) in [("default", "db-1"), ("shop", "shop_db-1")] {
+            let placed = crate::names::placed_spec(instance, &loaded.desired, &app.container);
+            let ph = &placed.host;
+            let join = format!("container:{first}");
+            assert_eq!((ph.ipc.as_deref(), ph.pid.as_deref()), (Some(join.as_str()), Some(join.as_str())));
+            assert_eq!(ph.volumes_from, [first, "old:ro"]);
+        }
 
         let db = service("db", "");
         let app = service("app", "  ipc: service:db\n  volumesFrom: [nothing]\n  pid: service:app\n");

@@ -76,7 +76,7 @@ fn an_auto_removed_job_is_known_from_its_record() {
     let d = job("  autoRemove: true");
     let mut o = observed(vec![]);
     o.jobs.insert("migrate".into(), record(&d, 0));
-    assert!(plan(&d, &o).is_empty(), "a completed job is not run again");
+    assert!(plan(&d, &o).services.is_empty(), "a completed job is not run again");
 
     // A failed run, a run under another spec, or of another image: it runs.
     o.jobs.insert("migrate".into(), record(&d, 1));
