@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument as _};
 
 use super::source::Source;
 use super::updates::{self, CheckOutcome};
@@ -73,7 +73,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
             watch.next_check = now + watch.interval;
             let failed = watch.failed.as_ref().map(|f| f.digest.clone());
             let instance = self.config.instance.clone();
-            checks.spawn(updates::check(self.engine.clone(), instance, name, watch.reference.clone(), failed));
+            checks.spawn(
+                updates::check(self.engine.clone(), instance, name, watch.reference.clone(), failed).in_current_span(),
+            );
         }
     }
 

@@ -39,7 +39,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument as _};
 
 use crate::engine::Engine;
 use crate::http_client::HttpClient;
@@ -135,14 +135,12 @@ pub async fn run_with_source<E: Engine, S: Source>(
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _watch = source.watch(tx.clone());
-    let events = tokio::spawn(triggers::follow_events(
-        engine.clone(),
-        config.instance.clone(),
-        tx.clone(),
-        shared.clone(),
-        token.clone(),
-    ));
-    let liveness = tokio::spawn(liveness::watch(engine.clone(), tx.clone(), shared.clone(), token.clone()));
+    let events = tokio::spawn(
+        triggers::follow_events(engine.clone(), config.instance.clone(), tx.clone(), shared.clone(), token.clone())
+            .in_current_span(),
+    );
+    let liveness =
+        tokio::spawn(liveness::watch(engine.clone(), tx.clone(), shared.clone(), token.clone()).in_current_span());
     let notifier = notifier(config.notify_url.as_deref(), &shared);
     let mut c = Controller {
         engine,
@@ -372,7 +370,8 @@ impl<E: Engine, S: Source> Controller<E, S> {
             conflicts,
             store: self.config.store.clone(),
         };
-        workers.spawn(worker::reconcile(self.engine.clone(), desired, job));
+        // In the caller's span (the agent's, naming its node): a spawned task has none of its own.
+        workers.spawn(worker::reconcile(self.engine.clone(), desired, job).in_current_span());
     }
 
     /// Books a finished reconcile: the decision, then its effects.

@@ -100,7 +100,8 @@ impl Source for GitSource {
 
     fn watch(&mut self, tx: UnboundedSender<Trigger>) -> Option<Box<dyn Any + Send>> {
         let (syncer, polling) = (self.syncer.take()?, self.polling.take()?);
-        let task = tokio::spawn(poll(syncer, polling, self.shared.clone(), tx));
+        // In the caller's span (the agent's, naming its node).
+        let task = tokio::spawn(tracing::Instrument::in_current_span(poll(syncer, polling, self.shared.clone(), tx)));
         Some(Box::new(AbortOnDrop(task)))
     }
 
