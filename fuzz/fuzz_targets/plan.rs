@@ -65,10 +65,13 @@ fn observed(containers: &[Container]) -> Observed {
                     image: c.image.to_string(),
                     image_id: c.image_id.to_string(),
                     created: c.created,
+                    exit_code: None,
                     labels: l,
+                    networks: Vec::new(),
                 }
             })
             .collect(),
+        instance: "fuzz".to_string(),
         ..Observed::default()
     }
 }
