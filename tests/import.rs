@@ -222,7 +222,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
         "services:\n  app:\n    image: busybox:1.36\n    container_name: my-app\n    network_mode: host\n\
          \x20   ports: ['8000-8001:8000-8001']\n    volumes: [/data]\n    extends: {file: base/other.yaml, service: x}\n\
          \x20   environment: [FROM_ENV, SESSION_KEY, MISSING_ONE, 'URL=${UNSET_VAR}', 'DB_URL=pg://u:${DB_PASSWORD}@db']\n\
-         \x20   command: [run, --password, '${DB_PASSWORD}']\n    secrets: [s]\n\
+         \x20   command: [run, --password, '${DB_PASSWORD}']\n    secrets: [s]\n    x-custom: 1\n\
          secrets:\n  s:\n    file: ./secret.txt\n",
     )
     .unwrap();
@@ -234,7 +234,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
         .args(["import", "compose.yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     for want in [
-        "not translated: services.app.ports[0]:",
+        "not translated: services.app.x-custom:",
         "note: services.app.environment.MISSING_ONE: not set",
         "note: services.app.environment.URL: variable UNSET_VAR is not set",
         "note: services.app.command[2]: holds the value of a secret-looking variable",
@@ -247,6 +247,8 @@ fn what_has_no_counterpart_is_reported_by_path() {
     assert!(app.contains("- host") && app.contains("FROM_ENV: plain") && !app.contains("hidden-value"), "{app}");
     // `extends` from another file, in another folder.
     assert!(app.contains("workingDir: /srv") && app.contains("user: '1000'"), "{app}");
+    // Port ranges are moor's too.
+    assert!(app.contains("8000-8001:8000-8001"), "{app}");
     // An anonymous volume is a moor one too.
     assert!(app.contains("- /data"), "{app}");
     assert!(app.contains("containerName: my-app") && !r.stderr.contains("container_name"), "{app}");

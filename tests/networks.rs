@@ -85,3 +85,39 @@ async fn a_bad_pool_or_an_address_outside_it_is_refused_and_not_created() {
     assert!(inspect.is_err(), "a refused network was created");
     assert!(docker.inspect_container(&env.container(&app), None).await.is_err(), "a refused service was created");
 }
+
+#[tokio::test]
+async fn a_port_range_publishes_each_port_and_the_long_form_takes_compose_names() {
+    image().await;
+    let env = TestEnv::new("net-ports");
+    let docker = docker().await;
+    let app = env.name("app");
+    // Free host ports of this run: three in a row from a port the kernel just handed out.
+    let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().min(60000);
+    env.write(
+        "app.yaml",
+        &format!(
+            "apiVersion: moor/v1\nkind: Service\nmetadata:\n  name: {app}\nspec:\n  image: {}\n  pull: never\n  command: sh -c \"{SLEEPER}\"\n  stopTimeout: 5s\n  ports:\n    - \"127.0.0.1:{}-{}:7000-7001\"\n    - {{ container: 7100, host: {}, hostIp: 127.0.0.1, name: admin, appProtocol: http, mode: host }}\n",
+            common::IMAGE,
+            base,
+            base + 1,
+            base + 2
+        ),
+    );
+    let dir = env.manifests().to_str().unwrap();
+    expect_code(env.moor(&["apply", dir]), 0);
+    let info = docker.inspect_container(&env.container(&app), None).await.unwrap();
+    let bindings = info.host_config.unwrap().port_bindings.unwrap();
+    for (container, host) in [(7000, base), (7001, base + 1), (7100, base + 2)] {
+        let b = &bindings[&format!("{container}/tcp")].as_ref().unwrap()[0];
+        assert_eq!(b.host_port.as_deref(), Some(host.to_string().as_str()), "{container}: {bindings:?}");
+        assert_eq!(b.host_ip.as_deref(), Some("127.0.0.1"));
+    }
+    let id = info.id.unwrap();
+    expect_code(env.moor(&["apply", dir]), 0);
+    assert_eq!(docker.inspect_container(&env.container(&app), None).await.unwrap().id.unwrap(), id);
+    // Ranges of different lengths are refused where they are written.
+    env.write("app.yaml", &format!("apiVersion: moor/v1\nkind: Service\nmetadata:\n  name: {app}\nspec:\n  image: {}\n  ports: [\"8000-8010:80\"]\n", common::IMAGE));
+    let out = expect_code(env.moor(&["validate", dir]), 1);
+    assert!(out.contains("spec.ports[0]: \"8000-8010:80\" maps 11 host port(s) to 1 container port(s)"), "{out}");
+}

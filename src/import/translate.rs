@@ -661,7 +661,8 @@ fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
     for (i, p) in v.as_sequence().into_iter().flatten().enumerate() {
         let p_at = format!("{at}[{i}]");
         match p {
-            Value::String(s) if !s.contains('-') => ports.push(p.clone()),
+            // moor reads compose's short form, ranges included.
+            Value::String(_) => ports.push(p.clone()),
             Value::Number(n) => ports.push(key(&n.to_string())),
             Value::Mapping(m) => {
                 let mut long = Mapping::new();
@@ -681,7 +682,12 @@ fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
                         ("host_ip", _) => {
                             long.insert(key("hostIp"), val.clone());
                         }
-                        ("mode", _) if val.as_str() == Some("host") || val.as_str() == Some("ingress") => {}
+                        ("mode" | "name", _) => {
+                            long.insert(key(k), val.clone());
+                        }
+                        ("app_protocol", _) => {
+                            long.insert(key("appProtocol"), val.clone());
+                        }
                         _ => ctx.report.left_out(format!("{p_at}.{k}"), "not translated"),
                     }
                 }
@@ -691,7 +697,7 @@ fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
                     ctx.report.left_out(p_at, "no single `target` port");
                 }
             }
-            _ => ctx.report.left_out(p_at, "port ranges are not translated"),
+            _ => ctx.report.left_out(p_at, "a port is a string, a number or a mapping"),
         }
     }
     spec.insert(key("ports"), Value::Sequence(ports));

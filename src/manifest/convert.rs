@@ -38,8 +38,21 @@ pub(super) fn check_port_number(n: u32, what: &str) -> Result<u16, String> {
     }
 }
 
-/// Parses `[hostIp:][hostPort:]containerPort[/protocol]`; `hostIp` may be `[v6]`.
+/// Parses `[hostIp:][hostPort:]containerPort[/protocol]`; `hostIp` may be `[v6]`. One port:
+/// a range is an error here (see [`parse_ports`]).
 pub fn parse_port(text: &str) -> Result<PortBinding, String> {
+    let mut ports = parse_ports(text)?;
+    match ports.len() {
+        1 => Ok(ports.remove(0)),
+        _ => Err(format!("{text:?} is a range of ports, not one")),
+    }
+}
+
+/// Parses `[hostIp:][hostPorts:]containerPorts[/protocol]`, where the ports may be ranges
+/// (`8000-8010:8000-8010`, `9000-9002`), as compose writes them: each container port of a range
+/// gets the host port at the same place in the host range. A host range for a single container
+/// port (Docker picks a free one) is refused: the plan could not tell which port it holds.
+pub fn parse_ports(text: &str) -> Result<Vec<PortBinding>, String> {
     let (addr, protocol) = match text.rsplit_once('/') {
         Some((a, p)) => (
             a,
@@ -61,30 +74,66 @@ pub fn parse_port(text: &str) -> Result<PortBinding, String> {
             _ => return Err(format!("invalid port {text:?}; write an IPv6 host address in brackets")),
         }
     };
-    let number = |s: &str, what: &str| -> Result<u16, String> {
-        if s.contains('-') {
-            return Err(format!("port ranges such as {text:?} are not supported; list each port"));
+    let range = |s: &str, what: &str| -> Result<(u16, u16), String> {
+        let number = |n: &str| -> Result<u16, String> {
+            let n: u32 = n.parse().map_err(|_| format!("invalid {what} port {s:?} in {text:?}"))?;
+            check_port_number(n, what)
+        };
+        match s.split_once('-') {
+            None => number(s).map(|n| (n, n)),
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!("{what} port range {s:?} in {text:?} runs backwards"));
+                }
+                Ok((a, b))
+            }
         }
-        let n: u32 = s.parse().map_err(|_| format!("invalid {what} port {s:?} in {text:?}"))?;
-        check_port_number(n, what)
     };
     let (host, container) = match rest.split_once(':') {
-        Some(("", c)) => (None, number(c, "container")?),
-        Some((h, c)) => (Some(number(h, "host")?), number(c, "container")?),
-        None => (None, number(rest, "container")?),
+        Some(("", c)) => (None, range(c, "container")?),
+        Some((h, c)) => (Some(range(h, "host")?), range(c, "container")?),
+        None => (None, range(rest, "container")?),
     };
-    Ok(PortBinding { container, protocol, host, host_ip })
+    let count = usize::from(container.1 - container.0) + 1;
+    if count > limits::MAX_PORT_RANGE {
+        return Err(format!("{text:?} publishes {count} ports; at most {} in one entry", limits::MAX_PORT_RANGE));
+    }
+    if let Some((first, last)) = host {
+        let hosts = usize::from(last - first) + 1;
+        if hosts != count {
+            return Err(format!(
+                "{text:?} maps {hosts} host port(s) to {count} container port(s): give ranges of the same length (a host range for one container port, where Docker picks a free one, is not supported)"
+            ));
+        }
+    }
+    Ok((0..count)
+        .map(|i| {
+            let offset = u16::try_from(i).expect("at most MAX_PORT_RANGE");
+            PortBinding {
+                container: container.0 + offset,
+                protocol,
+                host: host.map(|(first, _)| first + offset),
+                host_ip: host_ip.clone(),
+            }
+        })
+        .collect())
 }
 
-pub(super) fn convert_port(port: &raw::Port) -> Result<PortBinding, String> {
+pub(super) fn convert_port(port: &raw::Port) -> Result<Vec<PortBinding>, String> {
     match port {
-        raw::Port::Short(text) => parse_port(text),
-        raw::Port::Long(p) => Ok(PortBinding {
-            container: check_port_number(p.container, "container")?,
-            host: p.host.map(|h| check_port_number(h, "host")).transpose()?,
-            protocol: p.protocol.unwrap_or(Protocol::Tcp),
-            host_ip: p.host_ip.clone(),
-        }),
+        raw::Port::Short(text) => parse_ports(text),
+        raw::Port::Long(p) => {
+            if p.mode.as_deref().is_some_and(|m| m != "host" && m != "ingress") {
+                return Err(format!("port mode {:?} is not host or ingress", p.mode.as_deref().unwrap_or("")));
+            }
+            Ok(vec![PortBinding {
+                container: check_port_number(p.container, "container")?,
+                host: p.host.map(|h| check_port_number(h, "host")).transpose()?,
+                protocol: p.protocol.unwrap_or(Protocol::Tcp),
+                host_ip: p.host_ip.clone(),
+            }])
+        }
     }
 }
 
@@ -403,7 +452,19 @@ mod tests {
         assert!(parse_port("70000:80").unwrap_err().contains("out of range"));
         assert!(parse_port("80:0").unwrap_err().contains("out of range"));
         assert!(parse_port("80/icmp").unwrap_err().contains("protocol"));
-        assert!(parse_port("8000-8010:8000-8010").unwrap_err().contains("ranges"));
+        assert!(parse_port("8000-8010:8000-8010").unwrap_err().contains("range"));
+        let ranged = parse_ports("127.0.0.1:8000-8002:9000-9002/udp").unwrap();
+        let pairs: Vec<_> = ranged.iter().map(|p| (p.host, p.container, p.protocol)).collect();
+        assert_eq!(
+            pairs,
+            [(Some(8000), 9000, Protocol::Udp), (Some(8001), 9001, Protocol::Udp), (Some(8002), 9002, Protocol::Udp)]
+        );
+        assert!(ranged.iter().all(|p| p.host_ip.as_deref() == Some("127.0.0.1")));
+        let exposed: Vec<_> = parse_ports("7000-7001").unwrap().iter().map(|p| (p.host, p.container)).collect();
+        assert_eq!(exposed, [(None, 7000), (None, 7001)]);
+        assert!(parse_ports("8000-8010:80").unwrap_err().contains("same length"));
+        assert!(parse_ports("90-80").unwrap_err().contains("backwards"));
+        assert!(parse_ports("1-2000").unwrap_err().contains("at most"));
     }
 
     #[test]

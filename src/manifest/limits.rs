@@ -15,6 +15,9 @@ use super::units::format_duration;
 /// The largest manifest file read. A manifest is kilobytes; this bounds what a file (or
 /// `/dev/zero` named as one) can make moor allocate.
 pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// The most ports one `ports` entry may publish (a range), as `expose` allows: a typo such as
+/// `1-65535` would otherwise make Docker set up 65,535 proxies.
+pub const MAX_PORT_RANGE: usize = 1024;
 
 /// Docker refuses a smaller memory limit ("Minimum memory limit allowed is 6MB").
 pub const MIN_MEMORY: u64 = 6 << 20;

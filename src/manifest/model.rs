@@ -640,20 +640,25 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         );
     }
 
-    let mut ports = Vec::new();
+    // Each entry with its index in `ports` (a range gives several).
+    let mut entries = Vec::new();
     for (i, p) in spec.ports.iter().enumerate() {
-        if let Some(p) = c.check(sp.key("ports").index(i), convert_port(p)) {
-            ports.push(p);
+        if let Some(ps) = c.check(sp.key("ports").index(i), convert_port(p)) {
+            entries.extend(ps.into_iter().map(|p| (i, p)));
         }
     }
     let mut seen_host = BTreeMap::new();
-    for (i, p) in ports.iter().enumerate() {
+    for (i, p) in &entries {
         if let Some(h) = p.host {
-            if let Some(first) = seen_host.insert((h, p.protocol, p.host_ip.clone()), i) {
-                c.report(sp.key("ports").index(i), format!("host port {h} is already published by ports[{first}]"));
+            match seen_host.insert((h, p.protocol, p.host_ip.clone()), *i) {
+                Some(first) if first != *i => {
+                    c.report(sp.key("ports").index(*i), format!("host port {h} is already published by ports[{first}]"))
+                }
+                _ => {}
             }
         }
     }
+    let mut ports: Vec<PortBinding> = entries.into_iter().map(|(_, p)| p).collect();
     let fixed_host_port = ports.iter().find_map(|p| p.host);
     if let (Some(h), true) = (fixed_host_port, replicas > 1) {
         c.report(

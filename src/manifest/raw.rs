@@ -527,8 +527,8 @@ pub enum FileMode {
     Text(String),
 }
 
-/// A published port: the short form `[hostIp:][hostPort:]containerPort[/protocol]`, or the long
-/// form.
+/// A published port: the short form `[hostIp:][hostPort:]containerPort[/protocol]` (ports may be
+/// ranges of the same length: `8000-8010:8000-8010`), or the long form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Port {
@@ -550,6 +550,16 @@ pub struct PortLong {
     pub protocol: Option<Protocol>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_ip: Option<String>,
+    /// A name for the port (compose `name`): documentation only, Docker has no field for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The application protocol (compose `app_protocol`, such as `http`): documentation only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_protocol: Option<String>,
+    /// Compose's `host` or `ingress` (Swarm's routing mesh); a single daemon publishes on the
+    /// host either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
