@@ -69,6 +69,12 @@ pub enum ViolationKind {
     DeviceRule { rule: String, allowed: String },
     #[error("GPUs are host devices the daemon's driver hands over; gpus is false")]
     Gpu,
+    /// A container outside the manifests lends whatever it has (the host's namespaces, the
+    /// Docker socket), which the policy cannot see.
+    #[error(
+        "container {container:?} is not one of this source's services; containerJoins does not name it ({allowed})"
+    )]
+    ContainerJoin { container: String, allowed: String },
     /// A security option that takes a confinement away: a step towards privileged.
     #[error("{option} takes away the container's {what}; only a policy with privileged: true allows it")]
     Unconfined { option: String, what: &'static str },
@@ -282,6 +288,42 @@ fn check_devices_by_number(policy: &Policy, service: &Service, out: &mut Vec<Vio
     }
     if !r.gpus.is_empty() && !policy.gpus {
         out.push(Violation { field: spec.key("gpus"), kind: ViolationKind::Gpu });
+    }
+    check_container_joins(policy, service, out);
+}
+
+/// `container:NAME` joins and `volumesFrom` of containers outside the manifests. The host part
+/// keeps `service:` joins as written and outside containers as `container:NAME` (namespaces)
+/// or `NAME[:mode]` (volumesFrom).
+fn check_container_joins(policy: &Policy, service: &Service, out: &mut Vec<Violation>) {
+    let spec = FieldPath::root().key("spec");
+    let host = &service.container.host;
+    let allowed = |name: &str| policy.container_joins.contains("*") || policy.container_joins.contains(name);
+    let listed = || {
+        let names: Vec<&str> = policy.container_joins.iter().map(String::as_str).collect();
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    for (field, mode) in [("networkMode", &host.network_mode), ("ipc", &host.ipc), ("pid", &host.pid)] {
+        if let Some(name) = mode.as_deref().and_then(|m| m.strip_prefix("container:")) {
+            if !allowed(name) {
+                let kind = ViolationKind::ContainerJoin { container: name.to_string(), allowed: listed() };
+                out.push(Violation { field: spec.key(field), kind });
+            }
+        }
+    }
+    for (i, entry) in host.volumes_from.iter().enumerate() {
+        if entry.starts_with("service:") {
+            continue;
+        }
+        let name = entry.split_once(':').map_or(entry.as_str(), |(n, _)| n);
+        if !allowed(name) {
+            let kind = ViolationKind::ContainerJoin { container: name.to_string(), allowed: listed() };
+            out.push(Violation { field: spec.key("volumesFrom").index(i), kind });
+        }
     }
 }
 

@@ -201,6 +201,7 @@ pub fn convert(spec: &PolicySpec) -> Result<Policy, Vec<(FieldPath, String)>> {
         capabilities,
         devices,
         gpus: spec.gpus.unwrap_or(false),
+        container_joins: spec.container_joins.clone().unwrap_or_default().into_iter().collect(),
         read_paths,
     })
 }

@@ -67,6 +67,8 @@ pub struct Policy {
     pub devices: Vec<HostPath>,
     /// May a service ask for GPUs (`gpus`).
     pub gpus: bool,
+    /// Outside containers a service may join or take volumes from, by name (`*`: any).
+    pub container_joins: BTreeSet<String>,
     /// Folders outside the manifest source from which Secrets, env files and configs may be read:
     /// absolute, normalised, no `..`. The manifest source itself is always readable, whatever
     /// this says. The resolver (`crate::secrets::resolve`) checks a file's real path, symbolic

@@ -88,6 +88,15 @@ pub struct PolicySpec {
     #[schemars(with = "bool")]
     #[schemars(extend("default" = false))]
     pub gpus: Option<bool>,
+    /// Containers outside the manifests that a service may join or take volumes from
+    /// (`networkMode`, `ipc`, `pid` as `container:NAME`; `volumesFrom: container:NAME`), by
+    /// name; `"*"` allows any. A joined container lends everything it has (the host's
+    /// namespaces, the Docker socket), which this policy cannot see. `service:NAME` joins are
+    /// not covered: the service joined is held to this policy itself.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>")]
+    #[schemars(extend("default" = []))]
+    pub container_joins: Option<Vec<String>>,
     /// Folders outside the manifest source from which Secrets, env files and configs may be read
     /// (absolute, without `..`). Files inside the manifest source are always readable. Symbolic
     /// links are resolved before the check: a file whose link leads out of these folders (and of

@@ -447,3 +447,26 @@ fn device_rules_gpus_and_the_host_uts_namespace_need_the_policy() {
     );
     assert!(violations(&all, &yaml).is_empty());
 }
+
+#[test]
+fn joins_of_containers_outside_the_manifests_need_the_policy() {
+    let yaml = format!(
+        "{}---\napiVersion: moor/v1\nkind: Service\nmetadata: {{name: db}}\nspec: {{image: app:1}}\n",
+        service_with("  pid: container:node-exporter\n  ipc: container:shm\n  volumesFrom: [\"container:sock:ro\", service:db]\n")
+    );
+    let got = violations(&Policy::default(), &yaml);
+    assert_eq!(
+        got,
+        [
+            "spec.ipc: container \"shm\" is not one of this source's services; containerJoins does not name it (none)",
+            "spec.pid: container \"node-exporter\" is not one of this source's services; containerJoins does not name it (none)",
+            "spec.volumesFrom[0]: container \"sock\" is not one of this source's services; containerJoins does not name it (none)",
+        ]
+    );
+    let named = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  containerJoins: [node-exporter, shm, sock]\n");
+    assert!(violations(&named, &yaml).is_empty());
+    let any = policy("apiVersion: moor/v1\nkind: HostPolicy\nspec:\n  containerJoins: [\"*\"]\n");
+    assert!(violations(&any, &yaml).is_empty());
+    let network = service_with("  networkMode: container:vpn\n");
+    assert_eq!(violations(&Policy::default(), &network).len(), 1);
+}
