@@ -61,14 +61,20 @@ pub fn default_network_spec(name: &str) -> Network {
     }
 }
 
-/// Does a container of `spec` join the default network? Only when it names no network and no
-/// network mode of its own.
+/// The name a manifest gives the instance's default network beside others, as compose does
+/// (`networks: [default, front]`); a Network manifest may not take it.
+pub const DEFAULT_NETWORK_ALIAS: &str = "default";
+
+/// Does a container of `spec` join the default network without naming it? Only when it names
+/// no network and no network mode of its own (such a container of a release before default
+/// networks is connected, not recreated).
 pub fn joins_default_network(spec: &ContainerSpec) -> bool {
     spec.networks.is_empty() && spec.host.network_mode.is_none()
 }
 
 fn joins(s: &Service) -> bool {
-    joins_default_network(&s.container) && s.state != crate::manifest::model::State::Absent
+    (joins_default_network(&s.container) || s.container.networks.iter().any(|n| n == DEFAULT_NETWORK_ALIAS))
+        && s.state != crate::manifest::model::State::Absent
 }
 
 /// Does a service of `desired` that moor will run join the default network? Then it is created.
@@ -90,6 +96,17 @@ pub fn placed_spec(instance: &str, desired: &Desired, spec: &ContainerSpec) -> C
     let mut spec = spec.clone();
     if joins_default_network(&spec) {
         spec.networks = vec![default_network(instance)];
+    } else if spec.networks.iter().any(|n| n == DEFAULT_NETWORK_ALIAS) {
+        // `default` beside other networks: the instance's default network, aliases included.
+        let real = default_network(instance);
+        for n in &mut spec.networks {
+            if n == DEFAULT_NETWORK_ALIAS {
+                n.clone_from(&real);
+            }
+        }
+        if let Some(endpoint) = spec.host.network_endpoints.remove(DEFAULT_NETWORK_ALIAS) {
+            spec.host.network_endpoints.insert(real, endpoint);
+        }
     }
     let first = |target: &str| match desired.services.get(target) {
         Some(s) => container_names(instance, s).into_iter().next().unwrap_or_else(|| container_name(instance, target)),
@@ -117,6 +134,21 @@ pub fn placed_spec(instance: &str, desired: &Desired, spec: &ContainerSpec) -> C
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_beside_other_networks_is_the_instance_s_default_network() {
+        let yaml = "apiVersion: moor/v1\nkind: Service\nmetadata: {name: app}\nspec:\n  image: app:1\n  networks:\n    default: { aliases: [edge] }\n    front:\n";
+        let loaded = crate::manifest::load_str(std::path::Path::new("/m/s.yaml"), yaml);
+        assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+        assert!(default_network_wanted(&loaded.desired));
+        let app = &loaded.desired.services["app"];
+        let placed = placed_spec("shop", &loaded.desired, &app.container);
+        let mut networks = placed.networks.clone();
+        networks.sort();
+        assert_eq!(networks, ["front", "shop_default"]);
+        assert_eq!(placed.host.network_endpoints["shop_default"].aliases, ["edge"]);
+        assert!(!placed.host.network_endpoints.contains_key("default"));
+    }
 
     #[test]
     fn the_default_instance_keeps_bare_names_and_others_prefix_them() {

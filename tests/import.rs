@@ -237,7 +237,7 @@ fn what_has_no_counterpart_is_reported_by_path() {
         "not translated: services.app.x-custom:",
         "note: services.app.environment.MISSING_ONE: not set",
         "note: services.app.environment.URL: variable UNSET_VAR is not set",
-        "note: services.app.command[2]: holds the value of a secret-looking variable",
+        "not translated: services.app.command[2]: holds the value of a secret-looking variable",
     ] {
         assert!(r.stderr.contains(want), "{want} missing in:\n{}", r.stderr);
     }

@@ -72,6 +72,12 @@ fn compose_default_network_is_not_written_as_a_network_named_default() {
         "services:\n  db:\n    image: postgres\n  app:\n    image: nginx\n    networks: [default, front]\nnetworks:\n  front: {}\n",
         None,
     );
-    let app = fs::read_to_string(tmp.path().join("out/app.yaml")).unwrap();
-    assert!(!app.contains("- default"), "app lists Docker's `default` (the bridge):\n{app}");
+    // `default` in a manifest's networks is the instance's default network (where db is), not
+    // Docker's `default` network mode (the bridge).
+    let loaded = moor::manifest::load::load_paths(&[tmp.path().join("out")]);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    let app = &loaded.desired.services["app"];
+    let placed = moor::names::placed_spec("shop", &loaded.desired, &app.container);
+    assert!(placed.networks.contains(&"shop_default".to_string()), "{:?}", placed.networks);
+    assert!(!placed.networks.contains(&"default".to_string()), "{:?}", placed.networks);
 }

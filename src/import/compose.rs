@@ -252,6 +252,20 @@ pub fn secret_paths(value: &Value, at: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Replaces every value under `value` that holds a secret-looking variable's value with
+/// `placeholder` (see [`secret_paths`] for where they are).
+pub fn redact_secrets(value: &mut Value, placeholder: &str) {
+    if holds_secret(value) {
+        *value = Value::String(placeholder.to_string());
+        return;
+    }
+    match value {
+        Value::Sequence(items) => items.iter_mut().for_each(|v| redact_secrets(v, placeholder)),
+        Value::Mapping(map) => map.iter_mut().for_each(|(_, v)| redact_secrets(v, placeholder)),
+        _ => {}
+    }
+}
+
 /// `.env` lines: `KEY=VALUE`, `export KEY=VALUE`, `#` comments, single or double quotes. A
 /// missing file is no variables.
 pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ImportError> {

@@ -75,6 +75,9 @@ const RENAMED: &[(&str, &str)] = &[
     ("container_name", "containerName"),
 ];
 
+/// What the import writes in place of a secret-looking variable's value outside `environment`.
+const REDACTED: &str = "REDACTED-SECRET";
+
 /// Keys already applied while reading (`extends`, `profiles`).
 const APPLIED: &[&str] = &["extends", "profiles"];
 
@@ -116,6 +119,31 @@ pub fn project(mut project: Project, options: &Options) -> Result<Imported, Impo
         }
     }
     Ok(Imported { files: ctx.files, report: ctx.report })
+}
+
+/// Service names in `ipc`, `pid` (`service:NAME`) and `volumesFrom` (`NAME`, `service:NAME`,
+/// each with an optional `:ro`/`:rw`) as the manifests name the services (DNS-1123), as
+/// `depends_on` and `network_mode` are.
+fn rename_joins(spec: &mut Mapping) {
+    for field in ["ipc", "pid"] {
+        if let Some(Value::String(v)) = spec.get_mut(field) {
+            if let Some(name) = v.strip_prefix("service:") {
+                *v = format!("service:{}", dns_name(name));
+            }
+        }
+    }
+    for entry in spec.get_mut("volumesFrom").and_then(Value::as_sequence_mut).into_iter().flatten() {
+        let Value::String(v) = entry else { continue };
+        if v.starts_with("container:") {
+            continue;
+        }
+        let rest = v.strip_prefix("service:").unwrap_or(v);
+        let (name, mode) = rest.split_once(':').map_or((rest, None), |(n, m)| (n, Some(m)));
+        *v = match mode {
+            Some(m) => format!("service:{}:{m}", dns_name(name)),
+            None => format!("service:{}", dns_name(name)),
+        };
+    }
 }
 
 /// A compose name as a DNS-1123 label.
@@ -265,6 +293,15 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
         _ => "secrets",
     };
     let at = format!("{section}.{compose_name}");
+    if kind == "Network" && compose_name == "default" {
+        // Services that list no network, or `default`, are on the instance's default network,
+        // which moor makes itself (`<instance>_default`, a bridge).
+        ctx.report.left_out(
+            &at,
+            "the default network is moor's own (<instance>_default, a bridge): its settings are not translated; for an existing network, list it in each service's networks",
+        );
+        return;
+    }
     let name = dns_name(compose_name);
     if name != compose_name {
         ctx.report.advise(&at, format!("named {name} (DNS-1123)"));
@@ -341,13 +378,17 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
         translate_env(ctx, &at, &name, environment, &mut env_spec, &mut env_from);
     }
     let mut value = Value::Mapping(service);
+    // A secret-looking variable's value anywhere but `environment` (a command argument, a label,
+    // a healthcheck): never written; the manifest holds a placeholder and the report says where.
     let mut exposed = Vec::new();
     secret_paths(&value, &at, &mut exposed);
+    super::compose::redact_secrets(&mut value, REDACTED);
     for path in exposed {
-        ctx.report.advise(
+        ctx.report.left_out(
             path,
-            "holds the value of a secret-looking variable from .env or the environment, written into the manifest: \
-             move it into a Secret",
+            format!(
+                "holds the value of a secret-looking variable from .env or the environment: written as {REDACTED:?}; pass it through envFrom or a Secret instead"
+            ),
         );
     }
     untag(&mut value);
@@ -486,6 +527,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
     if !resources.is_empty() {
         spec.insert(key("resources"), Value::Mapping(resources));
     }
+    rename_joins(&mut spec);
     job_fields(ctx, compose_name, &at, &mut spec);
     super::translate_net::coerce_scalars(&mut spec);
     ctx.emit("Service", format!("{name}.yaml"), &name, labels, Some(spec), &at);

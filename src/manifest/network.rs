@@ -149,6 +149,14 @@ fn problem(path: FieldPath, message: String) -> FieldProblem {
 
 pub fn convert_network(doc: &raw::NetworkDoc) -> Result<Network, Vec<FieldProblem>> {
     let labels = super::model::metadata_labels(&doc.metadata)?;
+    // Docker's own networks, and the name a service gives its instance's default network.
+    if ["default", "bridge", "host", "none"].contains(&doc.metadata.name.as_str()) {
+        let message = format!(
+            "{:?} is taken: `bridge`, `host` and `none` are Docker's own networks, and a service's `networks: [default]` means its instance's default network",
+            doc.metadata.name
+        );
+        return Err(vec![problem(FieldPath::parse("metadata.name"), message)]);
+    }
     let spec = doc.spec.clone().unwrap_or(raw::NetworkSpec {
         driver: None,
         internal: None,
@@ -246,6 +254,16 @@ mod tests {
         let yaml = format!("apiVersion: moor/v1\nmetadata: {{ name: shop }}\nspec:\n{spec}");
         let doc: raw::NetworkDoc = serde_yaml::from_str(&yaml).unwrap();
         convert_network(&doc).map_err(|ps| ps.iter().map(|p| format!("{}: {}", p.path, p.message)).collect())
+    }
+
+    #[test]
+    fn docker_s_own_names_and_default_are_taken() {
+        for name in ["default", "bridge", "host", "none"] {
+            let doc: raw::NetworkDoc =
+                serde_yaml::from_str(&format!("apiVersion: moor/v1\nmetadata: {{ name: {name} }}\n")).unwrap();
+            let errs = convert_network(&doc).unwrap_err();
+            assert!(errs[0].message.contains("is taken"), "{name}: {}", errs[0].message);
+        }
     }
 
     #[test]

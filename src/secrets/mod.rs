@@ -35,7 +35,15 @@ pub fn looks_secret(name: &str) -> bool {
     if upper.ends_with("_FILE") {
         return false;
     }
-    ["PASSWORD", "SECRET", "TOKEN", "KEY"].iter().any(|w| upper.contains(w))
+    if ["PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL"].iter().any(|w| upper.contains(w)) {
+        return true;
+    }
+    // Short forms, as words of the name: `SMTP_PASS`, `PAPERLESS_DBPASS`, `LDAP_PASSWD`, and
+    // `MYSQL_PWD` (`PWD` only as the last word of a longer name: alone, or first, it is the
+    // working directory).
+    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    words.iter().any(|w| w.ends_with("PASS") || w.ends_with("PASSWD") || *w == "PASSPHRASE")
+        || (words.len() > 1 && words.last() == Some(&"PWD"))
 }
 
 #[cfg(test)]
@@ -44,10 +52,22 @@ mod tests {
 
     #[test]
     fn secret_looking_names() {
-        for name in ["DB_PASSWORD", "password", "API_TOKEN", "AWS_SECRET_ACCESS_KEY", "ssh_key", "KEYCLOAK_URL"] {
+        for name in [
+            "DB_PASSWORD",
+            "password",
+            "API_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "ssh_key",
+            "KEYCLOAK_URL",
+            "SMTP_PASS",
+            "PAPERLESS_DBPASS",
+            "MYSQL_PWD",
+            "ldap_passwd",
+            "GIT_CREDENTIALS",
+        ] {
             assert!(looks_secret(name), "{name}");
         }
-        for name in ["LOG_LEVEL", "PORT", "PASSWD_FILE_PATH", "HOME", "POSTGRES_PASSWORD_FILE", "tls_key_file"] {
+        for name in ["LOG_LEVEL", "PORT", "HOME", "POSTGRES_PASSWORD_FILE", "tls_key_file", "PASSAGE", "PWD_DIR"] {
             assert!(!looks_secret(name), "{name}");
         }
     }
