@@ -91,6 +91,27 @@ pub async fn apply<E: Engine>(
 ) -> ApplyReport {
     let mut report = ApplyReport::default();
     resources(engine, desired, plan, options, true, &mut report).await;
+    // A network or volume another instance owns is not joined or mounted: the service fails
+    // with that error instead of sharing it.
+    let owned_elsewhere: Vec<(&str, &EngineError)> = report
+        .resource_errors
+        .iter()
+        .filter(|e| matches!(e.error, EngineError::Owned { .. }))
+        .map(|e| (e.name.as_str(), &e.error))
+        .collect();
+    let blocked = |service: Option<&crate::manifest::Service>| -> Option<EngineError> {
+        let spec = &service?.container;
+        owned_elsewhere
+            .iter()
+            .find(|(name, _)| {
+                spec.networks.iter().any(|n| n == name)
+                    || spec
+                        .mounts
+                        .iter()
+                        .any(|m| matches!(m, crate::manifest::model::Mount::Volume { source, .. } if source == name))
+            })
+            .map(|(_, e)| (*e).clone())
+    };
 
     // Each service publishes its result; dependants wait on it.
     let mut senders = BTreeMap::new();
@@ -109,8 +130,18 @@ pub async fn apply<E: Engine>(
         let receivers = &receivers;
         let done = senders.remove(name).expect("one sender per service");
         let span = tracing::info_span!("service", service = %name);
+        let blocked = blocked(desired.services.get(name)).filter(|_| sp.actions.iter().any(|a| !a.kind().takes_away()));
         async move {
-            let result = run_service(&ctx, name, sp, receivers, &limit).await;
+            let result = match blocked {
+                Some(error) => ServiceResult {
+                    failure: Some(ServiceFailure::Action {
+                        kind: crate::plan::ActionKind::Create,
+                        error: ActionError::Engine(error),
+                    }),
+                    ..ServiceResult::default()
+                },
+                None => run_service(&ctx, name, sp, receivers, &limit).await,
+            };
             if !sp.actions.is_empty() {
                 steps::collect_files(&ctx, name).await;
             }

@@ -214,6 +214,22 @@ fn exit_code_from_status(status: &str) -> Option<i64> {
     let rest = status.strip_prefix("Exited (")?;
     rest.split_once(')')?.0.parse().ok()
 }
+/// An existing network or volume is this instance's to use unless another instance's label is
+/// on it (one without moor's label was made by hand or by compose: used as it is, as before).
+fn owned_by(
+    instance: &str,
+    what: &'static str,
+    name: &str,
+    labels: Option<&HashMap<String, String>>,
+) -> EngineResult<()> {
+    match labels.and_then(|l| l.get(labels::INSTANCE)) {
+        Some(owner) if owner != instance => {
+            Err(EngineError::Owned { what, name: name.to_string(), owner: owner.clone() })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Held while a network is looked up and created (see `create_network`).
 static CREATING_NETWORKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -556,7 +572,7 @@ impl Engine for DockerEngine {
         let inspect =
             self.docker.inspect_network(&network.name, None::<bollard::query_parameters::InspectNetworkOptions>);
         match within("GET /networks/{id}", self.deadlines.read, inspect).await? {
-            Ok(_) => return Ok(()),
+            Ok(existing) => return owned_by(instance, "network", &network.name, existing.labels.as_ref()),
             Err(e) if status_of(&e) == Some(404) => {}
             Err(e) => return Err(classify(e)),
         }
@@ -589,6 +605,13 @@ impl Engine for DockerEngine {
             labels: Some(labels),
             ..Default::default()
         };
+        // Docker answers a create of an existing name with that volume: another instance's
+        // would be shared without a word.
+        match within("GET /volumes/{name}", self.deadlines.read, self.docker.inspect_volume(&volume.name)).await? {
+            Ok(existing) => return owned_by(instance, "volume", &volume.name, Some(&existing.labels)),
+            Err(e) if status_of(&e) == Some(404) => {}
+            Err(e) => return Err(classify(e)),
+        }
         let call = self.docker.create_volume(request);
         within("POST /volumes/create", self.deadlines.write, call).await?.map(|_| ()).map_err(classify)
     }

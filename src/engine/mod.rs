@@ -53,6 +53,10 @@ pub enum EngineError {
     /// A network or volume that something still uses. Holds Docker's message.
     #[error("in use: {0}")]
     InUse(String),
+    /// A network or volume of that name exists and another instance owns it: names of networks
+    /// and volumes are the daemon's, not an instance's.
+    #[error("{what} {name:?} belongs to instance {owner:?} (network and volume names are daemon-wide): give it another name in this instance's manifests")]
+    Owned { what: &'static str, name: String, owner: String },
     /// The call did not end within its deadline ([`deadlines`]), or Docker's own wait ran out.
     #[error("timed out: {0}")]
     Timeout(String),
@@ -67,7 +71,10 @@ impl EngineError {
         match self {
             EngineError::Unavailable(_) => "unavailable".into(),
             EngineError::Timeout(_) => "timeout".into(),
-            EngineError::NameInUse { .. } | EngineError::MarkedForRemoval(_) | EngineError::InUse(_) => "409".into(),
+            EngineError::NameInUse { .. }
+            | EngineError::MarkedForRemoval(_)
+            | EngineError::InUse(_)
+            | EngineError::Owned { .. } => "409".into(),
             EngineError::NotFound { .. } => "404".into(),
             EngineError::Api { status, .. } => status.to_string(),
         }
