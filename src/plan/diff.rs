@@ -206,7 +206,27 @@ fn flatten_spec(spec: &Value, sealed: &BTreeSet<&String>) -> BTreeMap<String, En
             _ => flatten(key, value, &mut out),
         }
     }
+    // Maps of free-form options hold credentials as often as env does (a log driver's
+    // `splunk-token`, a `loki-url` with user:password): shown as secret by the same rules.
+    for (key, entry) in out.iter_mut() {
+        let Some(name) = ["logging.options.", "labels.", "annotations.", "resource.annotations."]
+            .iter()
+            .find_map(|prefix| key.strip_prefix(prefix))
+        else {
+            continue;
+        };
+        if looks_secret(name) || has_userinfo(&entry.value) {
+            entry.kind = EntryKind::PlainSecret;
+        }
+    }
     out
+}
+
+/// A URL with a password in it (`https://user:pass@host`).
+fn has_userinfo(text: &str) -> bool {
+    text.split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .is_some_and(|authority| authority.rsplit_once('@').is_some_and(|(user, _)| user.contains(':')))
 }
 
 /// One entry of `files`: its content under `secret file TARGET` or `config file TARGET`, its
