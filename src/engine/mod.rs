@@ -25,6 +25,7 @@ use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
 
 pub mod api_version;
 pub mod auth;
+pub mod connect;
 pub mod create_body;
 pub mod deadlines;
 pub mod docker;

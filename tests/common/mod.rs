@@ -12,6 +12,7 @@ pub mod git_http;
 pub mod registry;
 pub mod sops;
 pub mod tls;
+pub mod tls_daemon;
 
 use std::collections::HashMap;
 use std::io::Write;
