@@ -148,8 +148,8 @@ fn current_context(env: &Env) -> Result<Option<String>, EndpointError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(EndpointError::BadFile { path, reason: e.to_string() }),
     };
-    let config: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| EndpointError::BadFile { path: path.clone(), reason: e.to_string() })?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| EndpointError::BadFile { path: path.clone(), reason: e.to_string() })?;
     Ok(config.get("currentContext").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string))
 }
 
@@ -157,10 +157,8 @@ fn current_context(env: &Env) -> Result<Option<String>, EndpointError> {
 /// when TLS was asked for, as the Docker CLI does (a unix socket then fails at the handshake).
 fn default_tls(sources: &Sources) -> Result<Option<TlsFiles>, EndpointError> {
     let env = &sources.env;
-    let asked = env.docker_tls_verify
-        || sources.tls_ca.is_some()
-        || sources.tls_cert.is_some()
-        || sources.tls_key.is_some();
+    let asked =
+        env.docker_tls_verify || sources.tls_ca.is_some() || sources.tls_cert.is_some() || sources.tls_key.is_some();
     if !asked {
         return Ok(None);
     }
@@ -249,8 +247,8 @@ fn context_endpoint(name: &str, sources: &Sources) -> Result<Endpoint, EndpointE
         }
         Err(e) => return Err(EndpointError::BadFile { path: meta, reason: e.to_string() }),
     };
-    let doc: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| EndpointError::BadFile { path: meta.clone(), reason: e.to_string() })?;
+    let doc: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| EndpointError::BadFile { path: meta.clone(), reason: e.to_string() })?;
     let docker = &doc["Endpoints"]["docker"];
     let Some(host) = docker["Host"].as_str().filter(|h| !h.is_empty()) else {
         return Err(EndpointError::NoDockerEndpoint { name: name.to_string(), meta });

@@ -71,11 +71,7 @@ fn precedence_is_the_docker_clis() {
     let all = Sources {
         host: Some("tcp://10.0.0.9:2375".into()),
         context: Some("flag".into()),
-        env: Env {
-            docker_host: Some("tcp://10.0.0.8:2375".into()),
-            docker_context: Some("envctx".into()),
-            ..c.env()
-        },
+        env: Env { docker_host: Some("tcp://10.0.0.8:2375".into()), docker_context: Some("envctx".into()), ..c.env() },
         ..Sources::default()
     };
     // Each rule, then the same without it: --host, --context, DOCKER_HOST, DOCKER_CONTEXT,
@@ -128,10 +124,7 @@ fn a_context_with_tls_files_uses_them() {
     // No port given: the TLS port, as the Docker CLI.
     assert_eq!(e.host, "tcp://10.3.3.3:2376");
     let dir = c.path().join("contexts/tls").join(context_dir_name("tls")).join("docker");
-    assert_eq!(
-        e.tls,
-        Some(TlsFiles { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") })
-    );
+    assert_eq!(e.tls, Some(TlsFiles { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") }));
 }
 
 #[test]
@@ -186,7 +179,11 @@ fn a_tls_option_alone_turns_tls_on_and_missing_files_are_named() {
     let err = resolve(&sources).unwrap_err();
     assert_eq!(
         err,
-        EndpointError::MissingTlsFile { which: "cert", path: certs.path().join("cert.pem"), from: "DOCKER_CERT_PATH".into() }
+        EndpointError::MissingTlsFile {
+            which: "cert",
+            path: certs.path().join("cert.pem"),
+            from: "DOCKER_CERT_PATH".into()
+        }
     );
     assert!(err.to_string().contains("cert.pem"), "{err}");
 }

@@ -92,14 +92,19 @@ impl DockerEngine {
                 bollard::API_DEFAULT_VERSION,
             )
             .map_err(|e| EngineError::Unavailable(format!("{host} over TLS: {}", error_chain(&e))))?;
-            let docker = within(&format!("GET /version on {host} over TLS"), deadlines.ping, docker.negotiate_version())
-                .await?
-                .map_err(|e| match e {
-                    // An answer of the daemon is the daemon's; anything before it (refused,
-                    // handshake) is told with its causes, which bollard's own message leaves out.
-                    BollardError::DockerResponseServerError { .. } => classify(e),
-                    other => EngineError::Unavailable(format!("{host} over TLS: {}", error_chain(&other))),
-                })?;
+            let docker =
+                within(&format!("GET /version on {host} over TLS"), deadlines.ping, docker.negotiate_version())
+                    .await?
+                    .map_err(|e| match e {
+                        // An answer of the daemon is the daemon's; anything before it (refused,
+                        // handshake) is told with its causes, which bollard's own message leaves out.
+                        BollardError::DockerResponseServerError { .. } => classify(e),
+                        other => EngineError::Unavailable(format!(
+                            "{host} over TLS: {}{}",
+                            error_chain(&other),
+                            tls_hint(&other).map(|h| format!(" ({h})")).unwrap_or_default()
+                        )),
+                    })?;
             return Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() });
         }
         let docker = match within(&format!("GET /_ping on {host}"), deadlines.ping, ping_api_version(host)).await?? {
@@ -149,6 +154,36 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// What a TLS failure means for the user, from rustls' typed error in `error`'s sources (an
+/// `io::Error` wraps it, and hides it from `source()`, so each is looked into).
+fn tls_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    let mut next = Some(error);
+    while let Some(e) = next {
+        // An io::Error's inner error (possibly another io::Error) first, then the source.
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+        match e.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateRequired)) => {
+                return Some("the daemon refused this client's certificate: give --tls-cert and --tls-key signed by the CA the daemon trusts (its --tlscacert)");
+            }
+            Some(rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature)) => {
+                return Some("the daemon's certificate is not signed by the CA given (--tls-ca, ca.pem)");
+            }
+            Some(rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => {
+                return Some("the daemon's certificate does not name this host in its subjectAltName");
+            }
+            Some(rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => {
+                return Some("the daemon's certificate has expired");
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The daemon's API version from the `Api-Version` header of `GET /_ping`, on a `unix://` or

@@ -43,8 +43,21 @@ fn ca(dir: &Path, name: &str) -> PathBuf {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &key, "-out",
-            &cert, "-days", "2", "-subj", &format!("/CN=moor test {name} CA"),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=moor test {name} CA"),
         ],
     );
     dir.join(cert)
@@ -59,15 +72,38 @@ fn leaf(dir: &Path, ca_name: &str, name: &str, ext: &str) -> (PathBuf, PathBuf) 
     openssl(
         dir,
         &[
-            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", &key, "-out", &csr,
-            "-subj", &format!("/CN={name}"),
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
         ],
     );
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &csr, "-CA", &format!("{ca_name}-ca.pem"), "-CAkey", &format!("{ca_name}-ca-key.pem"),
-            "-CAcreateserial", "-out", &cert, "-days", "2", "-extfile", &extfile,
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &format!("{ca_name}-ca.pem"),
+            "-CAkey",
+            &format!("{ca_name}-ca-key.pem"),
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &extfile,
         ],
     );
     (dir.join(cert), dir.join(key))
