@@ -103,3 +103,35 @@ async fn apply_over_tls_creates_a_container_and_wrong_credentials_are_refused() 
     let stderr = refused(env.moor(&["plan", dir]));
     assert!(stderr.contains("it wants TLS"), "{stderr}");
 }
+
+/// `ssh://` as the Docker CLI does it: the system's `ssh` to an sshd of the test's own, running
+/// `docker system dial-stdio` there (against the machine's daemon, as a remote host's would
+/// against its own).
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_over_ssh_creates_a_container_and_an_unknown_key_is_refused() {
+    common::image().await;
+    let sshd = common::sshd::Sshd::start();
+    let env = TestEnv::new("sshapply");
+    env.set_env("PATH", &sshd.path_env());
+    env.write("web.yaml", &service_yaml("web", ""));
+    let dir = s(env.manifests());
+
+    expect_code(env.moor(&["apply", dir, "--host", &sshd.host]), 0);
+    let running = common::docker_cli(&[
+        "inspect",
+        "-f",
+        "{{.State.Running}} {{index .Config.Labels \"moor.instance\"}}",
+        &env.container("web"),
+    ]);
+    assert_eq!(running.trim(), format!("true {}", env.instance), "sshd log:\n{}", sshd.log());
+    expect_code(env.moor(&["plan", dir, "--host", &sshd.host]), 0);
+    // DOCKER_HOST names it too.
+    env.set_env("DOCKER_HOST", &sshd.host);
+    expect_code(env.moor(&["plan", dir]), 0);
+
+    // A key the server does not know: ssh's own refusal is in the message.
+    sshd.use_key(&sshd.stranger_key);
+    let stderr = refused(env.moor(&["plan", dir]));
+    assert!(stderr.contains(&sshd.host) && stderr.contains("Permission denied"), "{stderr}");
+    // Cleanup through the machine's daemon (TestEnv's drop) leaves nothing behind.
+}

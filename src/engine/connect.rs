@@ -14,8 +14,8 @@
 //! as bollard adds them); `SkipTLSVerify` is refused rather than silently verified.
 //!
 //! Invariants: every file named is checked to exist here, so a typo is an [`EndpointError`] naming
-//! the file, never a TLS handshake failure later. `ssh://` hosts are refused with a clear error:
-//! bollard's `ssh` feature needs the `openssh` crate, not built here.
+//! the file, never a TLS handshake failure later. `ssh://[user@]host[:port]` is kept as given:
+//! the system's `ssh` reads its own configuration (keys, known hosts, jump hosts).
 
 use std::path::PathBuf;
 
@@ -194,20 +194,32 @@ fn host_endpoint(host: &str, origin: Origin, sources: &Sources) -> Result<Endpoi
     Ok(Endpoint { host: normalize_host(host, tls.is_some())?, tls, origin })
 }
 
-/// `tcp://host` gets the Docker CLI's default port (2376 with TLS, 2375 without); `ssh://` and
-/// unknown schemes are refused here, with what to do instead.
+/// `tcp://host` gets the Docker CLI's default port (2376 with TLS, 2375 without); `ssh://` is
+/// checked for its form; unknown schemes are refused here.
 pub fn normalize_host(host: &str, tls: bool) -> Result<String, EndpointError> {
     let bad = |reason: &str| EndpointError::BadHost { host: host.to_string(), reason: reason.to_string() };
     if host.starts_with("unix://") {
         return Ok(host.to_string());
     }
-    if host.starts_with("ssh://") {
-        return Err(bad("ssh:// hosts are not supported yet; forward the daemon's socket instead \
-                        (ssh -NL /tmp/docker.sock:/var/run/docker.sock user@host, then --host unix:///tmp/docker.sock) \
-                        or serve it over TLS (tcp://host:2376 with --tls-ca, --tls-cert, --tls-key)"));
+    if let Some(rest) = host.strip_prefix("ssh://") {
+        // `[user@]host[:port]`, nothing after: the Docker CLI refuses a path too.
+        let rest = rest.trim_end_matches('/');
+        if rest.is_empty() || rest.contains('/') || rest.ends_with('@') {
+            return Err(bad("expected ssh://[USER@]HOST[:PORT]"));
+        }
+        if tls {
+            return Err(bad("TLS options do not apply to an ssh:// host"));
+        }
+        // bollard 0.21 hands `user@host:port` to ssh as a host name ("Could not resolve hostname
+        // host:2222"); a port in the ssh configuration works.
+        if rest.rsplit_once('@').map_or(rest, |(_, h)| h).contains(':') {
+            return Err(bad("a port in an ssh:// host is not supported yet; give it in ~/.ssh/config \
+                            (Host NAME / HostName HOST / Port PORT) and use ssh://USER@NAME"));
+        }
+        return Ok(format!("ssh://{rest}"));
     }
     let Some(rest) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("https://")) else {
-        return Err(bad("the scheme is not one of unix://, tcp://"));
+        return Err(bad("the scheme is not one of unix://, tcp://, ssh://"));
     };
     let rest = rest.trim_end_matches('/');
     if rest.is_empty() || rest.contains('/') {

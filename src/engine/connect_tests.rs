@@ -195,8 +195,12 @@ fn hosts_are_normalized_or_refused() {
     assert_eq!(normalize_host("tcp://[::1]", true).unwrap(), "tcp://[::1]:2376");
     assert_eq!(normalize_host("tcp://[::1]:99", true).unwrap(), "tcp://[::1]:99");
     assert_eq!(normalize_host("unix:///x.sock", false).unwrap(), "unix:///x.sock");
-    let ssh = normalize_host("ssh://me@box", false).unwrap_err();
-    assert!(matches!(ssh, EndpointError::BadHost { .. }));
+    assert_eq!(normalize_host("ssh://me@box", false).unwrap(), "ssh://me@box");
+    let port = normalize_host("ssh://me@box:2222", false).unwrap_err();
+    assert!(port.to_string().contains("~/.ssh/config"), "{port}");
+    assert_eq!(normalize_host("ssh://box/", false).unwrap(), "ssh://box");
+    assert!(matches!(normalize_host("ssh://box/var/run", false), Err(EndpointError::BadHost { .. })));
+    assert!(matches!(normalize_host("ssh://me@box", true), Err(EndpointError::BadHost { .. })));
     assert!(normalize_host("ftp://h", false).is_err());
     assert!(normalize_host("tcp://h/x", false).is_err());
 }

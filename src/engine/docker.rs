@@ -107,6 +107,19 @@ impl DockerEngine {
                     })?;
             return Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() });
         }
+        if host.starts_with("ssh://") {
+            // Each connection is an `ssh` master plus `docker system dial-stdio` on the remote
+            // (bollard's `ssh` feature): slower than a socket, so the read deadline, not the ping's.
+            let docker = Docker::connect_with_ssh(host, BOLLARD_BACKSTOP, bollard::API_DEFAULT_VERSION, None)
+                .map_err(|e| EngineError::Unavailable(format!("{host}: {}", error_chain(&e))))?;
+            let docker = within(&format!("GET /version on {host}"), deadlines.read, docker.negotiate_version())
+                .await?
+                .map_err(|e| match e {
+                    BollardError::DockerResponseServerError { .. } => classify(e),
+                    other => EngineError::Unavailable(format!("{host}: {}", error_chain(&other))),
+                })?;
+            return Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() });
+        }
         let docker = match within(&format!("GET /_ping on {host}"), deadlines.ping, ping_api_version(host)).await?? {
             Some(server) => {
                 let version =

@@ -11,6 +11,7 @@ pub mod git;
 pub mod git_http;
 pub mod registry;
 pub mod sops;
+pub mod sshd;
 pub mod tls;
 pub mod tls_daemon;
 
