@@ -104,7 +104,8 @@ async fn apply_over_tls_creates_a_container_and_wrong_credentials_are_refused() 
     assert!(stderr.contains("it wants TLS"), "{stderr}");
 }
 
-/// `ssh://` as the Docker CLI does it: the system's `ssh` to an sshd of the test's own, running
+/// `ssh://` as the Docker CLI does it: the system's `ssh` to an sshd of the test's own (user and
+/// port in the URL), running
 /// `docker system dial-stdio` there (against the machine's daemon, as a remote host's would
 /// against its own).
 #[tokio::test(flavor = "multi_thread")]
@@ -116,6 +117,12 @@ async fn apply_over_ssh_creates_a_container_and_an_unknown_key_is_refused() {
     env.write("web.yaml", &service_yaml("web", ""));
     let dir = s(env.manifests());
 
+    // An unknown host key: refused, and ssh's reason is in the message.
+    let stderr = refused(env.moor(&["apply", dir, "--host", &sshd.host]));
+    assert!(stderr.contains("ssh said: Host key verification failed"), "{stderr}");
+    sshd.trust_host_key();
+
+    // With a port, as the Docker CLI passes it (`ssh -l root -p PORT -- 127.0.0.1 …`).
     expect_code(env.moor(&["apply", dir, "--host", &sshd.host]), 0);
     let running = common::docker_cli(&[
         "inspect",
@@ -132,6 +139,6 @@ async fn apply_over_ssh_creates_a_container_and_an_unknown_key_is_refused() {
     // A key the server does not know: ssh's own refusal is in the message.
     sshd.use_key(&sshd.stranger_key);
     let stderr = refused(env.moor(&["plan", dir]));
-    assert!(stderr.contains(&sshd.host) && stderr.contains("Permission denied"), "{stderr}");
+    assert!(stderr.contains(&sshd.host) && stderr.contains("ssh said: root@127.0.0.1: Permission denied"), "{stderr}");
     // Cleanup through the machine's daemon (TestEnv's drop) leaves nothing behind.
 }

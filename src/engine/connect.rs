@@ -201,22 +201,14 @@ pub fn normalize_host(host: &str, tls: bool) -> Result<String, EndpointError> {
     if host.starts_with("unix://") {
         return Ok(host.to_string());
     }
-    if let Some(rest) = host.strip_prefix("ssh://") {
-        // `[user@]host[:port]`, nothing after: the Docker CLI refuses a path too.
-        let rest = rest.trim_end_matches('/');
-        if rest.is_empty() || rest.contains('/') || rest.ends_with('@') {
-            return Err(bad("expected ssh://[USER@]HOST[:PORT]"));
-        }
+    if host.starts_with("ssh://") {
         if tls {
             return Err(bad("TLS options do not apply to an ssh:// host"));
         }
-        // bollard 0.21 hands `user@host:port` to ssh as a host name ("Could not resolve hostname
-        // host:2222"); a port in the ssh configuration works.
-        if rest.rsplit_once('@').map_or(rest, |(_, h)| h).contains(':') {
-            return Err(bad("a port in an ssh:// host is not supported yet; give it in ~/.ssh/config \
-                            (Host NAME / HostName HOST / Port PORT) and use ssh://USER@NAME"));
-        }
-        return Ok(format!("ssh://{rest}"));
+        return match super::ssh_bridge::SshTarget::parse(host) {
+            Some(_) => Ok(host.trim_end_matches('/').to_string()),
+            None => Err(bad("expected ssh://[USER@]HOST[:PORT]")),
+        };
     }
     let Some(rest) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("https://")) else {
         return Err(bad("the scheme is not one of unix://, tcp://, ssh://"));

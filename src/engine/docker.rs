@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
@@ -33,6 +34,7 @@ use super::auth::credentials_within;
 use super::connect;
 use super::create_body::{create_body, create_options, endpoint};
 use super::deadlines::{idle_bounded, stalled, within, Deadlines, BOLLARD_BACKSTOP};
+use super::ssh_bridge::{SshBridge, SshTarget};
 use super::{
     ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogStream,
     ServerVersion, WATCHED_ACTIONS,
@@ -49,6 +51,8 @@ const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The production engine.
 #[derive(Clone)]
 pub struct DockerEngine {
+    /// The `ssh://` bridge whose socket `docker` talks to; kept alive as long as the engine.
+    _ssh: Option<Arc<SshBridge>>,
     docker: Docker,
     deadlines: Deadlines,
     /// Show pull progress (only on a terminal).
@@ -77,7 +81,8 @@ impl DockerEngine {
         Self::connect_to(&endpoint, deadlines).await
     }
 
-    /// Connects to a resolved endpoint. Without TLS the version comes from `GET /_ping` (below);
+    /// Connects to a resolved endpoint. `ssh://` goes through an [`SshBridge`]'s local socket.
+    /// Without TLS the version comes from `GET /_ping` (below);
     /// with TLS from bollard's `GET /version` over its rustls client, within the ping deadline
     /// all the same (handshake included).
     pub async fn connect_to(endpoint: &connect::Endpoint, deadlines: Deadlines) -> EngineResult<Self> {
@@ -105,20 +110,28 @@ impl DockerEngine {
                             tls_hint(&other).map(|h| format!(" ({h})")).unwrap_or_default()
                         )),
                     })?;
-            return Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() });
+            return Ok(DockerEngine { _ssh: None, docker, deadlines, progress: std::io::stderr().is_terminal() });
         }
-        if host.starts_with("ssh://") {
-            // Each connection is an `ssh` master plus `docker system dial-stdio` on the remote
-            // (bollard's `ssh` feature): slower than a socket, so the read deadline, not the ping's.
-            let docker = Docker::connect_with_ssh(host, BOLLARD_BACKSTOP, bollard::API_DEFAULT_VERSION, None)
-                .map_err(|e| EngineError::Unavailable(format!("{host}: {}", error_chain(&e))))?;
-            let docker = within(&format!("GET /version on {host}"), deadlines.read, docker.negotiate_version())
-                .await?
-                .map_err(|e| match e {
-                    BollardError::DockerResponseServerError { .. } => classify(e),
-                    other => EngineError::Unavailable(format!("{host}: {}", error_chain(&other))),
-                })?;
-            return Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() });
+        if let Some(target) = SshTarget::parse(host) {
+            let bridge = SshBridge::start(&target).map_err(|e| EngineError::Unavailable(format!("{host}: {e}")))?;
+            let local = connect::Endpoint { host: bridge.host(), tls: None, origin: endpoint.origin.clone() };
+            // ssh's session setup counts: the read deadline, not the ping's.
+            let slower = Deadlines { ping: deadlines.read, ..deadlines };
+            return match Box::pin(Self::connect_to(&local, slower)).await {
+                Ok(engine) => Ok(DockerEngine { _ssh: Some(Arc::new(bridge)), deadlines, ..engine }),
+                Err(e) => {
+                    let inner = match e {
+                        EngineError::Unavailable(message) => message,
+                        other => other.to_string(),
+                    };
+                    let ssh = bridge.last_error();
+                    Err(EngineError::Unavailable(if ssh.is_empty() {
+                        format!("{host} (ssh … docker system dial-stdio): {inner}")
+                    } else {
+                        format!("{host}: ssh said: {ssh} (ssh … docker system dial-stdio: {inner})")
+                    }))
+                }
+            };
         }
         let docker = match within(&format!("GET /_ping on {host}"), deadlines.ping, ping_api_version(host)).await?? {
             Some(server) => {
@@ -139,7 +152,7 @@ impl DockerEngine {
                     .map_err(classify)?
             }
         };
-        Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() })
+        Ok(DockerEngine { _ssh: None, docker, deadlines, progress: std::io::stderr().is_terminal() })
     }
 
     /// The daemon's own versions (`GET /version`), for `moor version`.

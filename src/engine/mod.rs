@@ -32,6 +32,7 @@ pub mod docker;
 pub mod fake;
 pub mod log_lines;
 pub mod network_body;
+pub mod ssh_bridge;
 
 pub use deadlines::Deadlines;
 pub use docker::DockerEngine;

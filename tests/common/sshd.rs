@@ -12,12 +12,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Sshd {
-    /// `ssh://root@ALIAS`, ALIAS being 127.0.0.1 and the port in the wrapper's ssh_config.
+    /// `ssh://root@127.0.0.1:PORT`.
     pub host: String,
     /// A folder with the wrapping `ssh`, to put first on moor's `PATH`.
     pub bin: PathBuf,
     /// A key that sshd does not accept (to be refused).
     pub stranger_key: PathBuf,
+    port: u16,
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -40,8 +41,6 @@ impl Sshd {
         keygen(&d.join("stranger"));
         std::fs::copy(d.join("id.pub"), d.join("authorized_keys")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // The port is given through the ssh configuration (see `engine::connect::normalize_host`).
-        let alias = format!("moor-sshd-{port}");
         std::fs::write(
             d.join("sshd_config"),
             format!(
@@ -57,8 +56,7 @@ impl Sshd {
         std::fs::write(
             d.join("ssh_config"),
             format!(
-                "Host {alias}\n  HostName 127.0.0.1\n  Port {port}\nHost *\n  IdentityFile {}\n  UserKnownHostsFile {}\n  \
-                 GlobalKnownHostsFile /dev/null\n  LogLevel ERROR\n",
+                "Host *\n  IdentityFile {}\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  LogLevel ERROR\n",
                 p("id"),
                 p("known_hosts")
             ),
@@ -78,7 +76,14 @@ impl Sshd {
             .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
             .spawn()
             .expect("sshd");
-        let mut sshd = Sshd { host: format!("ssh://root@{alias}"), bin, stranger_key: d.join("stranger"), child, dir };
+        let mut sshd = Sshd {
+            host: format!("ssh://root@127.0.0.1:{port}"),
+            bin,
+            stranger_key: d.join("stranger"),
+            port,
+            child,
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(sshd.child.try_wait().unwrap().is_none(), "sshd exited:\n{}", sshd.log());
@@ -95,6 +100,14 @@ impl Sshd {
     /// `PATH` for moor: the wrapper first.
     pub fn path_env(&self) -> String {
         format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap_or_default())
+    }
+
+    /// Writes the server's host key into the test's known hosts file: until then, ssh refuses
+    /// the host (moor runs it with `BatchMode=yes`, nobody to ask).
+    pub fn trust_host_key(&self) {
+        let key = std::fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap();
+        let line = format!("[127.0.0.1]:{} {}", self.port, key.trim());
+        std::fs::write(self.dir.path().join("known_hosts"), line + "\n").unwrap();
     }
 
     /// Makes the wrapper use `key` instead of the accepted one.
