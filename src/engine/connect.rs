@@ -190,7 +190,10 @@ fn existing(which: &'static str, path: PathBuf, from: String) -> Result<PathBuf,
 }
 
 fn host_endpoint(host: &str, origin: Origin, sources: &Sources) -> Result<Endpoint, EndpointError> {
-    let tls = default_tls(sources)?;
+    // `DOCKER_TLS_VERIFY` left in the environment does not apply to a socket or ssh (the Docker
+    // CLI ignores it there too); a `--tls-*` option given with such a host is refused below.
+    let flags = sources.tls_ca.is_some() || sources.tls_cert.is_some() || sources.tls_key.is_some();
+    let tls = if host.starts_with("ssh://") && !flags { None } else { default_tls(sources)? };
     Ok(Endpoint { host: normalize_host(host, tls.is_some())?, tls, origin })
 }
 

@@ -202,3 +202,20 @@ fn hosts_are_normalized_or_refused() {
     assert!(normalize_host("ftp://h", false).is_err());
     assert!(normalize_host("tcp://h/x", false).is_err());
 }
+
+#[test]
+fn tls_from_the_environment_does_not_apply_to_ssh_but_a_tls_option_is_refused() {
+    let env = Env { docker_host: Some("ssh://me@box:2222".into()), docker_tls_verify: true, ..Env::default() };
+    let e = resolve(&Sources { env: env.clone(), ..Sources::default() }).unwrap();
+    assert_eq!((e.host.as_str(), e.tls), ("ssh://me@box:2222", None));
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    let dir = ca.path().parent().unwrap().to_path_buf();
+    let with_option = Sources {
+        tls_ca: Some(ca.path().to_path_buf()),
+        tls_cert: Some(ca.path().to_path_buf()),
+        tls_key: Some(ca.path().to_path_buf()),
+        env: Env { docker_cert_path: Some(dir), ..env },
+        ..Sources::default()
+    };
+    assert!(matches!(resolve(&with_option), Err(EndpointError::BadHost { .. })));
+}

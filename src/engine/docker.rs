@@ -120,16 +120,20 @@ impl DockerEngine {
             return match Box::pin(Self::connect_to(&local, slower)).await {
                 Ok(engine) => Ok(DockerEngine { _ssh: Some(Arc::new(bridge)), deadlines, ..engine }),
                 Err(e) => {
-                    let inner = match e {
-                        EngineError::Unavailable(message) => message,
-                        other => other.to_string(),
-                    };
+                    // The same kind of error, told with the ssh host and what ssh said.
                     let ssh = bridge.last_error();
-                    Err(EngineError::Unavailable(if ssh.is_empty() {
-                        format!("{host} (ssh … docker system dial-stdio): {inner}")
-                    } else {
-                        format!("{host}: ssh said: {ssh} (ssh … docker system dial-stdio: {inner})")
-                    }))
+                    let tell = |inner: String| {
+                        if ssh.is_empty() {
+                            format!("{host} (ssh … docker system dial-stdio): {inner}")
+                        } else {
+                            format!("{host}: ssh said: {ssh} (ssh … docker system dial-stdio: {inner})")
+                        }
+                    };
+                    Err(match e {
+                        EngineError::Unavailable(inner) => EngineError::Unavailable(tell(inner)),
+                        EngineError::Timeout(inner) => EngineError::Timeout(tell(inner)),
+                        other => other,
+                    })
                 }
             };
         }
