@@ -1,5 +1,6 @@
 //! The one door to Docker: a narrow [`Engine`] trait, and its production implementation over
-//! bollard in [`docker`].
+//! bollard in [`docker`], reaching the daemon that [`connect`] resolves (a socket, `tcp://` with
+//! or without TLS, `ssh://` through [`ssh_bridge`]).
 //!
 //! Invariants:
 //! - Every Docker call of moor goes through an `Engine`. The meaning of Docker's answers (the
