@@ -20,7 +20,9 @@
 //!   the liveness ping behind readiness.
 //! - [`digest`]: short forms of digests and image IDs for messages (pure).
 //! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, the
-//!   deadline of each call, the negotiated API version and the fields that need a newer one, a fake.
+//!   deadline of each call, the negotiated API version and the fields that need a newer one, a fake;
+//!   which daemon to reach as the Docker CLI picks it (`--host`, contexts, TLS: `engine::connect`)
+//!   and `ssh://` through the system's ssh (`engine::ssh_bridge`).
 //! - [`git`]: the git source of `moor run --git`: asking a remote for a ref's commit, shallow fetches with
 //!   gix, revision snapshots and the `current` link, SSH commit signatures, the sync and its poll task,
 //!   the push webhook's signatures.

@@ -44,7 +44,7 @@ struct ApplyOutput<'a> {
 }
 
 async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
-    DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")
+    global.docker().await.context("connecting to Docker")
 }
 
 /// Refuses the services whose fields need a newer API than `engine` negotiated, as the policy

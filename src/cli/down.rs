@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Global;
-use crate::engine::{DockerEngine, Engine, EngineResult};
+use crate::engine::{Engine, EngineResult};
 use crate::manifest::model::DEFAULTS;
 use crate::observe::ObservedContainer;
 use crate::spec_hash::parse_last_applied;
@@ -150,7 +150,7 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 pub fn run(args: DownArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
-        let engine = DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")?;
+        let engine = global.docker().await.context("connecting to Docker")?;
         let instance = &global.instance;
         let found = find(&engine, instance, args.volumes).await.context("listing the instance's objects")?;
         if !found.is_empty() && !args.yes {

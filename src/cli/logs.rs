@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{Global, Output};
-use crate::engine::{DockerEngine, Engine, EngineError, LogLine, LogSource};
+use crate::engine::{Engine, EngineError, LogLine, LogSource};
 
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
@@ -144,7 +144,7 @@ async fn logs<E: Engine>(engine: &E, args: &LogsArgs, global: &Global) -> anyhow
 pub fn run(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
-        let engine = DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")?;
+        let engine = global.docker().await.context("connecting to Docker")?;
         logs(&engine, &args, global).await
     })
 }

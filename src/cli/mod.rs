@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::engine::{connect, DockerEngine, EngineError, EngineResult};
+
 mod completions;
 mod converge;
 mod down;
@@ -39,9 +41,24 @@ pub struct Global {
     /// Name of this moor instance; several instances can share one daemon.
     #[arg(long, global = true, env = "MOOR_INSTANCE", default_value = "default")]
     pub instance: String,
-    /// Docker host, such as unix:///var/run/docker.sock or tcp://127.0.0.1:2375.
-    #[arg(long, global = true, env = "DOCKER_HOST")]
+    /// Docker host, such as unix:///var/run/docker.sock or tcp://10.0.0.5:2376 [env: DOCKER_HOST,
+    /// read after --context, as the Docker CLI does].
+    #[arg(long, global = true)]
     pub host: Option<String>,
+    /// Docker context (from `docker context create`) [env: DOCKER_CONTEXT; else the Docker
+    /// config's currentContext].
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// TLS: the CA that signed the daemon's certificate (default: ca.pem in DOCKER_CERT_PATH). Any
+    /// --tls-* option, or DOCKER_TLS_VERIFY, turns TLS on for --host/DOCKER_HOST.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: this client's certificate (default: cert.pem in DOCKER_CERT_PATH).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: this client's key (default: key.pem in DOCKER_CERT_PATH).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Output format for data written to stdout.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -51,6 +68,27 @@ pub struct Global {
     /// More logs (-v info, -vv debug, -vvv trace; `moor run` logs info without -v).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+impl Global {
+    /// The Docker daemon these options and the environment name (`engine::connect`).
+    pub fn endpoint(&self) -> Result<connect::Endpoint, connect::EndpointError> {
+        connect::resolve(&connect::Sources {
+            host: self.host.clone(),
+            context: self.context.clone(),
+            tls_ca: self.tls_ca.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            env: connect::Env::from_process(),
+        })
+    }
+
+    /// Connects to [`Global::endpoint`]; a bad context or a missing TLS file is an
+    /// `Unavailable` naming it.
+    pub async fn docker(&self) -> EngineResult<DockerEngine> {
+        let endpoint = self.endpoint().map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        DockerEngine::connect_to(&endpoint, crate::engine::Deadlines::DEFAULT).await
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -26,7 +26,9 @@ impl PolicyArgs {
             Some(file) => policy::load(file)?,
             None => Policy::default(),
         };
-        Ok(match global.host.as_deref().and_then(|h| h.strip_prefix("unix://")) {
+        // The default socket is the policy's own already; a bad context is told at connect.
+        let endpoint = global.endpoint().ok().filter(|e| e.origin != crate::engine::connect::Origin::Default);
+        Ok(match endpoint.as_ref().and_then(|e| e.host.strip_prefix("unix://")) {
             Some(socket) => policy.with_docker_socket(socket),
             None => policy,
         })

@@ -97,7 +97,7 @@ async fn connect(global: &Global, shared: &Shared, token: &CancellationToken) ->
     loop {
         let attempt = tokio::select! {
             _ = token.cancelled() => return None,
-            attempt = DockerEngine::connect(global.host.as_deref()) => attempt,
+            attempt = global.docker() => attempt,
         };
         match attempt {
             Ok(engine) => {

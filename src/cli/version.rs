@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::Global;
-use crate::engine::{DockerEngine, ServerVersion};
+use crate::engine::ServerVersion;
 
 /// `0.1.0 (commit abcdef1)`: what `moor --version` prints after the name.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("MOOR_GIT_COMMIT"), ")");
@@ -49,7 +49,7 @@ struct Server {
 
 async fn server(global: &Global) -> anyhow::Result<Server> {
     let ask = async {
-        let engine = DockerEngine::connect(global.host.as_deref()).await.context("connecting to Docker")?;
+        let engine = global.docker().await.context("connecting to Docker")?;
         let daemon = engine.server_version().await.context("asking Docker for its version")?;
         anyhow::Ok(Server { daemon, negotiated_api_version: crate::engine::Engine::api_version(&engine).to_string() })
     };

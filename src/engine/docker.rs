@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
@@ -30,8 +31,10 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::auth::credentials_within;
+use super::connect;
 use super::create_body::{create_body, create_options, endpoint};
 use super::deadlines::{idle_bounded, stalled, within, Deadlines, BOLLARD_BACKSTOP};
+use super::ssh_bridge::{SshBridge, SshTarget};
 use super::{
     ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogStream,
     ServerVersion, WATCHED_ACTIONS,
@@ -48,6 +51,8 @@ const REMOVAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The production engine.
 #[derive(Clone)]
 pub struct DockerEngine {
+    /// The `ssh://` bridge whose socket `docker` talks to; kept alive as long as the engine.
+    _ssh: Option<Arc<SshBridge>>,
     docker: Docker,
     deadlines: Deadlines,
     /// Show pull progress (only on a terminal).
@@ -68,21 +73,82 @@ impl DockerEngine {
     }
 
     /// [`DockerEngine::connect`] with other deadlines (tests that must not wait the defaults).
+    /// `host` is `--host`; the rest (`DOCKER_HOST`, contexts, TLS) comes from the environment,
+    /// as [`connect::resolve`] reads it.
     pub async fn connect_with(host: Option<&str>, deadlines: Deadlines) -> EngineResult<Self> {
-        let host = host.map(str::to_string).or_else(|| std::env::var("DOCKER_HOST").ok());
-        let host = host.unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
-        let docker = match within(&format!("GET /_ping on {host}"), deadlines.ping, ping_api_version(&host)).await?? {
+        let endpoint = connect::resolve(&connect::Sources::from_process(host))
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        Self::connect_to(&endpoint, deadlines).await
+    }
+
+    /// Connects to a resolved endpoint. `ssh://` goes through an [`SshBridge`]'s local socket.
+    /// Without TLS the version comes from `GET /_ping` (below);
+    /// with TLS from bollard's `GET /version` over its rustls client, within the ping deadline
+    /// all the same (handshake included).
+    pub async fn connect_to(endpoint: &connect::Endpoint, deadlines: Deadlines) -> EngineResult<Self> {
+        let host = &endpoint.host;
+        if let Some(tls) = &endpoint.tls {
+            let docker = Docker::connect_with_ssl(
+                host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                BOLLARD_BACKSTOP,
+                bollard::API_DEFAULT_VERSION,
+            )
+            .map_err(|e| EngineError::Unavailable(format!("{host} over TLS: {}", error_chain(&e))))?;
+            let docker =
+                within(&format!("GET /version on {host} over TLS"), deadlines.ping, docker.negotiate_version())
+                    .await?
+                    .map_err(|e| match e {
+                        // An answer of the daemon is the daemon's; anything before it (refused,
+                        // handshake) is told with its causes, which bollard's own message leaves out.
+                        BollardError::DockerResponseServerError { .. } => classify(e),
+                        other => EngineError::Unavailable(format!(
+                            "{host} over TLS: {}{}",
+                            error_chain(&other),
+                            tls_hint(&other).map(|h| format!(" ({h})")).unwrap_or_default()
+                        )),
+                    })?;
+            return Ok(DockerEngine { _ssh: None, docker, deadlines, progress: std::io::stderr().is_terminal() });
+        }
+        if let Some(target) = SshTarget::parse(host) {
+            let bridge = SshBridge::start(&target).map_err(|e| EngineError::Unavailable(format!("{host}: {e}")))?;
+            let local = connect::Endpoint { host: bridge.host(), tls: None, origin: endpoint.origin.clone() };
+            // ssh's session setup counts: the read deadline, not the ping's.
+            let slower = Deadlines { ping: deadlines.read, ..deadlines };
+            return match Box::pin(Self::connect_to(&local, slower)).await {
+                Ok(engine) => Ok(DockerEngine { _ssh: Some(Arc::new(bridge)), deadlines, ..engine }),
+                Err(e) => {
+                    // The same kind of error, told with the ssh host and what ssh said.
+                    let ssh = bridge.last_error();
+                    let tell = |inner: String| {
+                        if ssh.is_empty() {
+                            format!("{host} (ssh … docker system dial-stdio): {inner}")
+                        } else {
+                            format!("{host}: ssh said: {ssh} (ssh … docker system dial-stdio: {inner})")
+                        }
+                    };
+                    Err(match e {
+                        EngineError::Unavailable(inner) => EngineError::Unavailable(tell(inner)),
+                        EngineError::Timeout(inner) => EngineError::Timeout(tell(inner)),
+                        other => other,
+                    })
+                }
+            };
+        }
+        let docker = match within(&format!("GET /_ping on {host}"), deadlines.ping, ping_api_version(host)).await?? {
             Some(server) => {
                 let version =
                     if server < *bollard::API_DEFAULT_VERSION { server } else { *bollard::API_DEFAULT_VERSION };
                 match host.strip_prefix("unix://") {
                     Some(path) => Docker::connect_with_socket(path, BOLLARD_BACKSTOP, &version),
-                    None => Docker::connect_with_http(&host, BOLLARD_BACKSTOP, &version),
+                    None => Docker::connect_with_http(host, BOLLARD_BACKSTOP, &version),
                 }
                 .map_err(classify)?
             }
             None => {
-                let docker = Docker::connect_with_host(&host)
+                let docker = Docker::connect_with_host(host)
                     .map_err(classify)?
                     .with_timeout(Duration::from_secs(BOLLARD_BACKSTOP));
                 within(&format!("GET /version on {host}"), deadlines.read, docker.negotiate_version())
@@ -90,7 +156,7 @@ impl DockerEngine {
                     .map_err(classify)?
             }
         };
-        Ok(DockerEngine { docker, deadlines, progress: std::io::stderr().is_terminal() })
+        Ok(DockerEngine { _ssh: None, docker, deadlines, progress: std::io::stderr().is_terminal() })
     }
 
     /// The daemon's own versions (`GET /version`), for `moor version`.
@@ -103,6 +169,51 @@ impl DockerEngine {
             os_arch: format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
         })
     }
+}
+
+/// `error: cause: cause…`: bollard's hyper errors say "client error (Connect)" and keep the
+/// reason (refused, unknown CA, certificate required) in their sources.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// What a TLS failure means for the user, from rustls' typed error in `error`'s sources (an
+/// `io::Error` wraps it, and hides it from `source()`, so each is looked into).
+fn tls_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    let mut next = Some(error);
+    while let Some(e) = next {
+        // An io::Error's inner error (possibly another io::Error) first, then the source.
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+        match e.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateRequired)) => {
+                return Some("the daemon refused this client's certificate: give --tls-cert and --tls-key signed by the CA the daemon trusts (its --tlscacert)");
+            }
+            Some(rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature)) => {
+                return Some("the daemon's certificate is not signed by the CA given (--tls-ca, ca.pem)");
+            }
+            Some(rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => {
+                return Some("the daemon's certificate does not name this host in its subjectAltName");
+            }
+            Some(rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => {
+                return Some("the daemon's certificate has expired");
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The daemon's API version from the `Api-Version` header of `GET /_ping`, on a `unix://` or
@@ -133,6 +244,13 @@ async fn ping_api_version(host: &str) -> EngineResult<Option<bollard::ClientVers
     // Incomplete or malformed: no version, as when the header is missing.
     if !matches!(head.parse(&response), Ok(httparse::Status::Complete(_))) {
         return Ok(None);
+    }
+    // Go's TLS server answers plain HTTP with a bare 400; a Docker daemon answers `_ping` 200.
+    if head.code == Some(400) && host.starts_with("tcp://") {
+        return Err(EngineError::Unavailable(format!(
+            "{host} answered 400 to plain HTTP: it wants TLS; give --tls-ca, --tls-cert and --tls-key \
+             (or DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH), or a context with TLS"
+        )));
     }
     Ok(head.headers.iter().find(|h| h.name.eq_ignore_ascii_case("api-version")).and_then(|h| {
         let (major, minor) = std::str::from_utf8(h.value).ok()?.trim().split_once('.')?;

@@ -1,5 +1,6 @@
 //! The one door to Docker: a narrow [`Engine`] trait, and its production implementation over
-//! bollard in [`docker`].
+//! bollard in [`docker`], reaching the daemon that [`connect`] resolves (a socket, `tcp://` with
+//! or without TLS, `ssh://` through [`ssh_bridge`]).
 //!
 //! Invariants:
 //! - Every Docker call of moor goes through an `Engine`. The meaning of Docker's answers (the
@@ -25,12 +26,14 @@ use crate::observe::{Health, ObservedContainer, ObservedResource, RunState};
 
 pub mod api_version;
 pub mod auth;
+pub mod connect;
 pub mod create_body;
 pub mod deadlines;
 pub mod docker;
 pub mod fake;
 pub mod log_lines;
 pub mod network_body;
+pub mod ssh_bridge;
 
 pub use deadlines::Deadlines;
 pub use docker::DockerEngine;

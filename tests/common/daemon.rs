@@ -34,12 +34,12 @@ pub struct Daemon {
     dir: Option<tempfile::TempDir>,
 }
 
-fn run(program: &str, args: &[&str]) -> std::process::Output {
+pub fn run(program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program} {args:?}: {e}"))
 }
 
 #[track_caller]
-fn must(program: &str, args: &[&str]) {
+pub fn must(program: &str, args: &[&str]) {
     let out = run(program, args);
     assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
@@ -47,6 +47,13 @@ fn must(program: &str, args: &[&str]) {
 impl Daemon {
     /// Starts a daemon named after `test` and waits until it answers.
     pub fn start(test: &str) -> Daemon {
+        Daemon::start_with(test, |_, _| Vec::new())
+    }
+
+    /// [`Daemon::start`], with more `dockerd` arguments: `extra` gets the namespace's name and
+    /// the daemon's folder, after the namespace exists (to add interfaces to it) and before
+    /// dockerd starts.
+    pub fn start_with(test: &str, extra: impl FnOnce(&str, &Path) -> Vec<String>) -> Daemon {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let netns = format!("moor-{test}-{}-{n}", std::process::id());
         let dir = tempfile::Builder::new().prefix("moor-dockerd-").tempdir().expect("a temporary folder");
@@ -57,6 +64,7 @@ impl Daemon {
         // From here on, Drop cleans up whatever was made.
         let mut daemon = Daemon { host: format!("unix://{}", path("docker.sock")), pid: 0, netns, dir: Some(dir) };
         must("ip", &["netns", "exec", &daemon.netns, "ip", "link", "set", "lo", "up"]);
+        let extra = extra(&daemon.netns, &root);
         let log = std::fs::File::create(path("dockerd.log")).unwrap();
         let child = Command::new("nsenter")
             .arg(format!("--net=/var/run/netns/{}", daemon.netns))
@@ -64,6 +72,7 @@ impl Daemon {
             .args(["--data-root", &path("data"), "--exec-root", &path("exec"), "--pidfile", &path("dockerd.pid")])
             .args(["-H", &daemon.host, "--bridge", "none", "--iptables=false", "--shutdown-timeout", "1"])
             .args(["--config-file", &path("daemon.json")])
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

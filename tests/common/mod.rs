@@ -11,7 +11,9 @@ pub mod git;
 pub mod git_http;
 pub mod registry;
 pub mod sops;
+pub mod sshd;
 pub mod tls;
+pub mod tls_daemon;
 
 use std::collections::HashMap;
 use std::io::Write;
