@@ -15,13 +15,18 @@ use crate::manifest::Desired;
 use crate::observe::Observed;
 use crate::plan::{plan, Plan};
 
-/// Observes what this instance owns: one container list call, plus one network list and one
+/// Observes what this instance owns (of this node's, when `desired` was placed on one): one container list call, plus one network list and one
 /// volume list only when manifests declare networks or volumes. Networks are listed too when no
 /// service joins the default network (which may exist, unused, to be pruned), or when one does
 /// and no container is on it yet (it may exist or not); in the steady state a container on it
 /// says it exists, so a no-op pass stays one list call.
 pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -> EngineResult<Observed> {
-    let containers = engine.list_containers(instance).await?;
+    let mut containers = engine.list_containers(instance).await?;
+    // An agent sees only its own node's containers, and those of no node (made before nodes:
+    // adopted as they are, never recreated for the label; see `crate::labels::NODE`).
+    if let Some(node) = desired.node_name() {
+        containers.retain(|c| c.labels.get(crate::labels::NODE).is_none_or(|n| n == node));
+    }
     let default = crate::names::default_network(instance);
     let default_known =
         crate::names::default_network_used(desired) && containers.iter().any(|c| c.networks.contains(&default));

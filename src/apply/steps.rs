@@ -108,6 +108,14 @@ pub fn container_labels(
     labels
 }
 
+/// `labels` with `moor.node` when `desired` was placed on a node (outside the spec hash).
+fn node_labels(desired: &Desired, mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Some(node) = desired.node_name() {
+        labels.insert(labels::NODE.into(), node.into());
+    }
+    labels
+}
+
 /// Creates (does not start) a container of `service` named `name`. Returns its ID.
 pub async fn create<E: Engine>(
     ctx: &Context<'_, E>,
@@ -135,7 +143,10 @@ pub async fn create_from<E: Engine>(
         // The default network and the instance's name of a `service:` network mode are added
         // here, outside the spec its hash is made of.
         spec: crate::names::placed_spec(ctx.instance, ctx.desired, &service.container),
-        labels: container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
+        labels: node_labels(
+            ctx.desired,
+            container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
+        ),
         provided: provide(ctx, service)?,
     };
     Ok((create_request(ctx, &request).await?, image_id))
