@@ -209,4 +209,41 @@ mod tests {
         let hash = crate::spec_hash::spec_hash(&desired.services["web"].container, IMAGE_ID);
         assert_eq!(web.labels[crate::labels::SPEC_HASH], hash, "the hash of the spec without the network");
     }
+
+    /// The release before nodes wrote no `moor.node`: an agent with a node adopts such a
+    /// container as it is (no recreate for the label), a no-op pass is one list call, and a
+    /// container of another node is never seen, so never pruned.
+    #[tokio::test(start_paused = true)]
+    async fn a_container_without_a_node_is_adopted_and_another_nodes_is_left_alone() {
+        let engine = FakeEngine::new();
+        engine.add_image("app:1", IMAGE_ID);
+        let mut loaded = crate::manifest::load_str(std::path::Path::new("/m/web.yaml"), WEB);
+        let a = crate::node::Node::new(Some("a"), &[]).unwrap();
+        crate::manifest::placement::place(&mut loaded, &a, false);
+        let desired = loaded.desired;
+        let id = left_by_the_previous_release(&engine, &desired, "shop", "shop_web").await;
+        let mut other = container_labels("shop", "api", 1, &desired.services["web"].container, IMAGE_ID);
+        other.insert(crate::labels::NODE.into(), "b".into());
+        let spec = desired.services["web"].container.clone();
+        let request = CreateRequest {
+            name: "shop_api".into(),
+            image: "app:1".into(),
+            service: "api".into(),
+            labels: other,
+            spec,
+            provided: Default::default(),
+        };
+        let b_id = engine.create_container(&request).await.unwrap();
+        let options = ApplyOptions::new("shop", 2);
+        let pass = reconcile_once(&engine, &desired, &options).await.unwrap();
+        assert!(pass.observed.containers.iter().all(|c| c.id == id), "b's container is not observed");
+        assert!(pass.plan.services.get("api").is_none(), "b's api is not pruned: {:#?}", pass.plan);
+        let kinds: Vec<_> =
+            pass.plan.services.get("web").map(|s| s.actions.iter().map(Action::kind).collect()).unwrap_or_default();
+        assert_eq!(kinds, [crate::plan::ActionKind::Connect], "adopted, connected, not recreated");
+        let ids: Vec<String> = engine.containers().iter().map(|c| c.id.clone()).collect();
+        assert!(ids.contains(&id) && ids.contains(&b_id) && ids.len() == 2, "{ids:?}");
+        let again = reconcile_once(&engine, &desired, &options).await.unwrap();
+        assert!(again.plan.is_empty(), "{:#?}", again.plan);
+    }
 }

@@ -273,7 +273,12 @@ pub async fn create_request<E: Engine>(ctx: &Context<'_, E>, request: &CreateReq
                 return Err(ActionError::NameRace(request.name.clone()));
             };
             let short = holder.id[..holder.id.len().min(12)].to_string();
+            let node = holder.labels.get(labels::NODE).filter(|n| Some(n.as_str()) != ctx.desired.node_name());
             let who = match holder.labels.get(labels::INSTANCE) {
+                // Another node's agent of this instance on the same daemon: never this one's.
+                Some(i) if i == ctx.instance && node.is_some() && ctx.desired.node.is_some() => {
+                    format!("container {short} of node {:?} of this instance", node.unwrap())
+                }
                 Some(i) if i == ctx.instance => {
                     return Err(ActionError::HeldByOwnUnobserved { name: request.name.clone(), container: short })
                 }

@@ -224,6 +224,26 @@ mod tests {
         );
         place(&mut allowed, &n, true);
         assert!(allowed.desired.prune_guard.is_none());
+
+        // The plan lets the guard hold only while this node runs something to keep.
+        let idle = crate::plan::plan(&l.desired, &crate::observe::Observed::default());
+        assert!(!idle.prune_suspended && idle.prune_guard.is_none(), "{idle:#?}");
+        let mut running = crate::observe::Observed::default();
+        running.containers.push(crate::observe::ObservedContainer {
+            id: "c1".into(),
+            name: "edge".into(),
+            state: crate::observe::RunState::Running,
+            health: crate::observe::Health::None,
+            image: "app:1".into(),
+            image_id: "sha256:a".into(),
+            created: 0,
+            exit_code: None,
+            labels: [(crate::labels::SERVICE.to_string(), "edge".to_string())].into(),
+            networks: Vec::new(),
+        });
+        let held = crate::plan::plan(&l.desired, &running);
+        assert!(held.prune_suspended && held.services.is_empty(), "{held:#?}");
+        assert_eq!(held.prune_held, ["container edge"]);
     }
 
     #[test]
