@@ -273,17 +273,20 @@ pub async fn create_request<E: Engine>(ctx: &Context<'_, E>, request: &CreateReq
                 return Err(ActionError::NameRace(request.name.clone()));
             };
             let short = holder.id[..holder.id.len().min(12)].to_string();
-            let node = holder.labels.get(labels::NODE).filter(|n| Some(n.as_str()) != ctx.desired.node_name());
-            let who = match holder.labels.get(labels::INSTANCE) {
-                // Another node's agent of this instance on the same daemon: never this one's.
-                Some(i) if i == ctx.instance && node.is_some() && ctx.desired.node.is_some() => {
-                    format!("container {short} of node {:?} of this instance", node.unwrap())
+            // Another node's agent of this instance on the same daemon: never this one's.
+            let other_node = match ctx.desired.node_name() {
+                Some(mine) => holder.labels.get(labels::NODE).filter(|n| n.as_str() != mine),
+                None => None,
+            };
+            let who = match (holder.labels.get(labels::INSTANCE), other_node) {
+                (Some(i), Some(node)) if i == ctx.instance => {
+                    format!("container {short} of node {node:?} of this instance")
                 }
-                Some(i) if i == ctx.instance => {
+                (Some(i), _) if i == ctx.instance => {
                     return Err(ActionError::HeldByOwnUnobserved { name: request.name.clone(), container: short })
                 }
-                Some(other) => format!("container {short} of moor instance {other:?}"),
-                None => format!("container {short}, which moor does not own"),
+                (Some(other), _) => format!("container {short} of moor instance {other:?}"),
+                (None, _) => format!("container {short}, which moor does not own"),
             };
             Err(ActionError::Conflict { name: request.name.clone(), holder: who })
         }
