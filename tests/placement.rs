@@ -140,3 +140,35 @@ async fn moor_down_of_one_node_leaves_the_other_nodes_containers_and_the_shared_
     let listed = docker_cli(&["network", "ls", "-q", "--filter", &format!("name={network}")]);
     assert!(!listed.trim().is_empty(), "the network b's api is on is left");
 }
+
+/// The node of `container` once it exists and is made by `node`'s agent.
+async fn made_by(container: &str, node: &str) -> String {
+    let what = format!("{container} made by node {node}");
+    common::eventually(std::time::Duration::from_secs(40), &what, || async {
+        inspect(container).filter(|(_, n)| n == node).map(|(id, _)| id)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn two_agents_over_one_folder_place_by_name_and_selector_and_move_a_service() {
+    image().await;
+    let env = TestEnv::new("place-run");
+    env.write("web.yaml", &service_yaml("web", "  placement: {nodes: [a]}\n"));
+    env.write("api.yaml", &service_yaml("api", "  placement: {nodeSelector: {role: edge}}\n"));
+    env.write("cron.yaml", &service_yaml("cron", "  placement: {nodes: [a]}\n"));
+    let dir = env.manifests().to_str().unwrap().to_string();
+    let _a = common::Controller::start_every(&env, "2s", &[&dir, "--node", "a"]).await;
+    let b = common::Controller::start_every(&env, "2s", &[&dir, "--node", "b", "--node-label", "role=edge"]).await;
+    let (web, api) = (env.container("web"), env.container("api"));
+    let web_a = made_by(&web, "a").await;
+    let api_b = made_by(&api, "b").await;
+    assert_eq!(b.status()["node"]["name"], "b", "{}", b.status());
+
+    // web moves to b: a's agent removes its web, b's makes its own; api stays as it was.
+    env.write("web.yaml", &service_yaml("web", "  placement: {nodes: [b]}\n"));
+    let web_b = made_by(&web, "b").await;
+    assert_ne!(web_b, web_a);
+    assert_eq!(inspect(&api).map(|c| c.0), Some(api_b), "api was left alone");
+    assert!(inspect(&env.container("cron")).is_some_and(|c| c.1 == "a"), "cron stays on a");
+}

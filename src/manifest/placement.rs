@@ -7,7 +7,9 @@
 //!   and the node has each `nodeSelector` label with that value.
 //! - [`place`] only takes out what is placed elsewhere: a service not placed on this node is, for
 //!   this agent, as if undeclared (its containers of this node are pruned, under the prune
-//!   rules: an incomplete load prunes nothing). A placed service is never changed.
+//!   rules: an incomplete load prunes nothing). Of a placed service only its dependencies on
+//!   services placed elsewhere are dropped (not waited for: another node's containers are out
+//!   of sight); its spec is never changed.
 //! - A network or volume that only services placed elsewhere use is neither created nor pruned
 //!   on this node ([`NodeScope`]): a volume is never removed because a service moved away.
 //! - A source that declares services of which none is placed on this node holds prune back
@@ -118,6 +120,13 @@ pub fn place(loaded: &mut Loaded, node: &Node, allow_empty: bool) {
         d.refused = kept_refused;
         gone.into_values().chain(gone_refused.into_values().map(|r| r.service)).collect()
     };
+    // One agent cannot see another node's containers: a dependency placed only elsewhere is not
+    // waited for (as compose on a swarm ignores `depends_on`), rather than failing forever.
+    let gone: BTreeSet<&str> = elsewhere.iter().map(|s| s.name.as_str()).collect();
+    for s in d.services.values_mut().chain(d.refused.values_mut().map(|r| &mut r.service)) {
+        s.depends_on.retain(|dep, _| !gone.contains(dep.as_str()));
+        s.restart_with.retain(|dep| !gone.contains(dep.as_str()));
+    }
     let (here_networks, here_volumes) = uses(d.services.values().chain(d.refused.values().map(|r| &r.service)));
     let (there_networks, there_volumes) = uses(elsewhere.iter());
     let kept_networks: BTreeSet<String> = there_networks.difference(&here_networks).cloned().collect();
@@ -173,6 +182,10 @@ mod tests {
             "/m/pinned.yaml",
             "apiVersion: moor/v1\nkind: Service\nmetadata: {name: pinned}\nspec:\n  image: app:1\n  placement: {nodes: [a], nodeSelector: {role: edge}}\n",
         ),
+        (
+            "/m/front.yaml",
+            "apiVersion: moor/v1\nkind: Service\nmetadata: {name: front}\nspec:\n  image: app:1\n  dependsOn: [pinned, all]\n  placement: {nodes: [b, c]}\n",
+        ),
         ("/m/all.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: all}\nspec: {image: app:1}\n"),
         ("/m/data.yaml", "apiVersion: moor/v1\nkind: Volume\nmetadata: {name: data}\n"),
     ];
@@ -194,8 +207,12 @@ mod tests {
     #[test]
     fn every_given_condition_must_hold() {
         assert_eq!(placed(&node("a", &["role=edge"])).0, ["all", "edge", "pinned"]);
-        assert_eq!(placed(&node("b", &["role=edge"])).0, ["all", "edge"]);
+        let (names, b) = placed(&node("b", &["role=edge"]));
+        assert_eq!(names, ["all", "edge", "front"]);
+        let deps: Vec<&String> = b.services["front"].depends_on.keys().collect();
+        assert_eq!(deps, ["all"], "a dependency placed elsewhere is not waited for");
         assert_eq!(placed(&node("a", &[])).0, ["all"]);
+        assert_eq!(placed(&node("c", &[])).0, ["all", "front"]);
         assert_eq!(placed(&node("a", &["role=core"])).0, ["all"]);
     }
 
@@ -215,12 +232,12 @@ mod tests {
         l.desired.services.remove("all");
         let mut allowed = loaded();
         allowed.desired.services.remove("all");
-        let n = node("c", &["role=core", "zone=eu"]);
+        let n = node("d", &["role=core", "zone=eu"]);
         place(&mut l, &n, false);
         assert!(l.desired.services.is_empty());
         assert_eq!(
             l.desired.prune_guard.as_ref().map(ToString::to_string).as_deref(),
-            Some("no Service of the 2 declared is placed on node c (labels role=core, zone=eu): prune suspended (check placement, or pass --allow-empty)")
+            Some("no Service of the 3 declared is placed on node d (labels role=core, zone=eu): prune suspended (check placement, or pass --allow-empty)")
         );
         place(&mut allowed, &n, true);
         assert!(allowed.desired.prune_guard.is_none());
