@@ -24,8 +24,12 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
     let mut containers = engine.list_containers(instance).await?;
     // An agent sees only its own node's containers, and those of no node (made before nodes:
     // adopted as they are, never recreated for the label; see `crate::labels::NODE`).
+    let mut other_nodes_networks = std::collections::BTreeSet::new();
     if let Some(node) = desired.node_name() {
-        containers.retain(|c| c.labels.get(crate::labels::NODE).is_none_or(|n| n == node));
+        let (mine, others): (Vec<_>, Vec<_>) =
+            containers.into_iter().partition(|c| c.labels.get(crate::labels::NODE).is_none_or(|n| n == node));
+        containers = mine;
+        other_nodes_networks = others.into_iter().flat_map(|c| c.networks).collect();
     }
     let default = crate::names::default_network(instance);
     let default_known =
@@ -38,7 +42,14 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
         true => None,
         false => Some(engine.list_volumes(instance).await?),
     };
-    Ok(Observed { instance: instance.to_string(), containers, networks, volumes, ..Observed::default() })
+    Ok(Observed {
+        instance: instance.to_string(),
+        containers,
+        networks,
+        volumes,
+        other_nodes_networks,
+        ..Observed::default()
+    })
 }
 
 /// The outcome of one pass.

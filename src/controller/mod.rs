@@ -265,7 +265,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
             warn!(warning = %w, "manifest warning");
         }
         if let Some(guard) = &desired.prune_guard {
-            warn!(%guard, "nothing is removed until a Service manifest is back, or with --allow-empty");
+            warn!(%guard, "nothing is removed while the guard holds, or with --allow-empty");
         }
         for (name, refused) in &desired.refused {
             let reason = crate::policy::refused_text(refused);

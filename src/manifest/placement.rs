@@ -279,4 +279,28 @@ mod tests {
         let l = load_texts(&[(Path::new("/m/web.yaml").to_path_buf(), empty)]);
         assert_eq!(l.problems.len(), 1, "{:?}", l.problems);
     }
+
+    #[test]
+    fn a_network_another_nodes_containers_are_on_is_never_pruned_here() {
+        let texts = [
+            (
+                "/m/web.yaml",
+                "apiVersion: moor/v1\nkind: Service\nmetadata: {name: web}\nspec: {image: app:1, networks: [front]}\n",
+            ),
+            ("/m/front.yaml", "apiVersion: moor/v1\nkind: Network\nmetadata: {name: front}\n"),
+        ];
+        let texts: Vec<_> = texts.iter().map(|(p, t)| (Path::new(p).to_path_buf(), t.to_string())).collect();
+        let mut l = load_texts(&texts);
+        place(&mut l, &node("a", &[]), false);
+        let resource = |name: &str| crate::observe::ObservedResource { name: name.into(), labels: BTreeMap::new() };
+        let mut observed = crate::observe::Observed {
+            networks: Some(vec![resource("front"), resource("default_default")]),
+            ..Default::default()
+        };
+        let alone = crate::plan::plan(&l.desired, &observed);
+        assert_eq!(alone.networks, [crate::plan::ResourceAction::Remove { name: "default_default".into() }]);
+        observed.other_nodes_networks.insert("default_default".into());
+        let shared = crate::plan::plan(&l.desired, &observed);
+        assert!(shared.networks.is_empty(), "{shared:#?}");
+    }
 }

@@ -306,6 +306,8 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     // Declared, but used only by services placed on other nodes: kept as they are here.
     let kept = desired.node.as_ref();
     used_networks.extend(kept.into_iter().flat_map(|n| n.kept_networks.iter().map(String::as_str)));
+    // Another node's agent on this daemon has containers on these: in use, never pruned here.
+    used_networks.extend(observed.other_nodes_networks.iter().map(String::as_str));
     let mut desired_networks: BTreeSet<&String> = desired.networks.keys().collect();
     if names::default_network_wanted(desired) && !default_exists {
         desired_networks.insert(&default_network);
