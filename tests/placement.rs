@@ -172,3 +172,27 @@ async fn two_agents_over_one_folder_place_by_name_and_selector_and_move_a_servic
     assert_eq!(inspect(&api).map(|c| c.0), Some(api_b), "api was left alone");
     assert!(inspect(&env.container("cron")).is_some_and(|c| c.1 == "a"), "cron stays on a");
 }
+
+#[test]
+fn compose_placement_constraints_import_into_a_placement_that_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "services:\n  web:\n    image: nginx:1.27\n    deploy:\n      placement:\n        constraints:\n          - node.hostname == Edge-1\n          - node.labels.role == edge\n          - node.role != manager\n        preferences:\n          - spread: node.labels.zone\n";
+    std::fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let out = std::process::Command::new(common::moor_bin())
+        .current_dir(tmp.path())
+        .args(["import", "compose.yaml"])
+        .output()
+        .unwrap();
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "something is left out: {said}");
+    for left in ["services.web.deploy.placement.constraints[2]", "services.web.deploy.placement.preferences"] {
+        assert!(said.contains(left), "{left} not reported in:\n{said}");
+    }
+    let manifests = tmp.path().join("manifests");
+    let web = std::fs::read_to_string(manifests.join("web.yaml")).unwrap();
+    let loaded = moor::manifest::load_paths(&[manifests]);
+    assert!(loaded.problems.is_empty(), "{:?}\n{web}", loaded.problems);
+    let placement = loaded.desired.services["web"].placement.clone().expect("a placement");
+    assert_eq!(placement.nodes, Some(["edge-1".to_string()].into()));
+    assert_eq!(placement.node_selector, [("role".to_string(), "edge".to_string())].into());
+}
