@@ -164,6 +164,16 @@ async fn two_agents_over_one_folder_place_by_name_and_selector_and_move_a_servic
     let web_a = made_by(&web, "a").await;
     let api_b = made_by(&api, "b").await;
     assert_eq!(b.status()["node"]["name"], "b", "{}", b.status());
+    // A node with nothing placed and nothing running holds nothing back: no guard shown.
+    let c = common::Controller::start_every(&env, "2s", &[&dir, "--node", "c"]).await;
+    common::eventually(std::time::Duration::from_secs(20), "node c without a guard", || async {
+        let status = c.status();
+        (status["node"]["name"] == "c"
+            && status["pruneSuspended"].is_null()
+            && status["problems"] == serde_json::json!([]))
+        .then_some(())
+    })
+    .await;
 
     // web moves to b: a's agent removes its web, b's makes its own; api stays as it was.
     env.write("web.yaml", &service_yaml("web", "  placement: {nodes: [b]}\n"));
