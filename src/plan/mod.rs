@@ -8,8 +8,12 @@
 //! - Only owned containers (those in [`Observed`]) are ever acted on. A name held by another
 //!   owner is a conflict, reported and never touched.
 //! - Prune (removing what no manifest asks for) happens only when the load was complete and no
-//!   prune guard holds it back ([`Desired::may_prune`]): an empty source removes nothing unless
-//!   `--allow-empty` said so.
+//!   prune guard holds it back against what runs ([`crate::manifest::PruneGuard::holds`]): an
+//!   empty source removes nothing unless `--allow-empty` said so, nor does a source that places
+//!   nothing on a node that runs containers.
+//! - On a node ([`Desired::node`]), networks and volumes only services placed elsewhere use, and
+//!   networks other nodes' containers are on ([`Observed::other_nodes_networks`]), are in use:
+//!   never pruned here.
 //! - A service the host policy refuses ([`Desired::refused`]) gets no action at all: it is not
 //!   created, replaced, started or stopped, and, being declared, never pruned. The plan lists
 //!   it in [`Plan::refused`].
