@@ -9,7 +9,8 @@ mod common;
 
 use common::{docker_cli, expect_code, image, service_yaml, TestEnv};
 
-/// The container's ID and its `moor.node` label, or `None` when it does not exist.
+/// The container's ID and its `moor.node` label (empty when it has none), or `None` when it
+/// does not exist.
 fn inspect(container: &str) -> Option<(String, String)> {
     let out = std::process::Command::new("docker")
         .args(["inspect", "-f", "{{.Id}} {{index .Config.Labels \"moor.node\"}}", container])
@@ -20,7 +21,8 @@ fn inspect(container: &str) -> Option<(String, String)> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let (id, node) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
-    Some((id.to_string(), node.to_string()))
+    // Go's template prints a missing key as `<no value>`: no label.
+    Some((id.to_string(), node.replace("<no value>", "")))
 }
 
 fn volumes(env: &TestEnv) -> Vec<String> {
@@ -205,4 +207,36 @@ fn compose_placement_constraints_import_into_a_placement_that_loads() {
     let placement = loaded.desired.services["web"].placement.clone().expect("a placement");
     assert_eq!(placement.nodes, Some(["edge-1".to_string()].into()));
     assert_eq!(placement.node_selector, [("role".to_string(), "edge".to_string())].into());
+}
+
+/// A container the release before nodes made (its labels without `moor.node`) is adopted as it
+/// is: `plan --node a` is in sync and `apply --node a` keeps the same container.
+#[tokio::test]
+async fn a_container_from_before_nodes_is_adopted_without_a_recreate() {
+    image().await;
+    let env = TestEnv::new("place-upgrade");
+    let dir = env.manifests().to_str().unwrap().to_string();
+    env.write("web.yaml", &service_yaml("web", ""));
+    expect_code(env.moor(&["apply", "--node", "a", &dir]), 0);
+    let web = env.container("web");
+    // Made again as the previous release left it: the same labels, but no `moor.node`.
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&docker_cli(&["inspect", "-f", "{{json .Config.Labels}}", &web])).unwrap();
+    docker_cli(&["rm", "-f", &web]);
+    let mut args: Vec<String> = ["run", "-d", "--name", &web, "--network", &format!("{}_default", env.instance)]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (k, v) in labels.iter().filter(|(k, _)| k.as_str() != "moor.node") {
+        args.extend(["--label".to_string(), format!("{k}={v}")]);
+    }
+    args.extend([common::IMAGE.to_string(), "sh".into(), "-c".into(), common::SLEEPER.into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker_cli(&args);
+    let (id, node) = inspect(&web).expect("the old container runs");
+    assert_eq!(node, "", "made without moor.node");
+
+    assert_eq!(expect_code(env.moor(&["plan", "--node", "a", &dir]), 0), "in sync: nothing to do\n");
+    expect_code(env.moor(&["apply", "--node", "a", &dir]), 0);
+    assert_eq!(inspect(&web), Some((id, String::new())), "adopted as it is, not recreated for the label");
 }
