@@ -235,12 +235,19 @@ mod tests {
     }
 
     async fn run_container(engine: &FakeEngine, name: &str, instance: &str, stop_timeout: Duration) {
+        run_on_node(engine, name, instance, stop_timeout, None).await;
+    }
+
+    async fn run_on_node(engine: &FakeEngine, name: &str, instance: &str, stop_timeout: Duration, node: Option<&str>) {
         let spec = spec(stop_timeout);
-        let labels = BTreeMap::from([
+        let mut labels = BTreeMap::from([
             (labels::INSTANCE.to_string(), instance.to_string()),
             (labels::SERVICE.to_string(), name.to_string()),
             (labels::LAST_APPLIED.to_string(), spec.canonical_json()),
         ]);
+        if let Some(node) = node {
+            labels.insert(labels::NODE.to_string(), node.to_string());
+        }
         let request = CreateRequest {
             name: name.into(),
             image: "app:1".into(),
@@ -271,6 +278,28 @@ mod tests {
     fn volume(name: &str) -> Volume {
         let (labels, options) = (BTreeMap::new(), BTreeMap::new());
         Volume { name: name.into(), source: None, labels, driver: "local".into(), options }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn down_of_a_node_leaves_other_nodes_containers_and_the_shared_networks_and_volumes() {
+        let engine = FakeEngine::new();
+        engine.add_image("app:1", "sha256:aaaa");
+        let second = Duration::from_secs(1);
+        run_on_node(&engine, "web", "i", second, Some("a")).await;
+        run_on_node(&engine, "old", "i", second, None).await;
+        run_on_node(&engine, "api", "i", second, Some("b")).await;
+        engine.create_network(&network("net"), "i").await.unwrap();
+        engine.create_volume(&volume("vol"), "i").await.unwrap();
+        let found = find(&engine, "i", Some("a"), true).await.unwrap();
+        let names: Vec<&str> = found.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["old", "web"], "a's own and the one of no node");
+        assert_eq!((found.other_nodes, found.networks.len(), found.volumes.len()), (1, 0, 0));
+        remove(&engine, "i", found).await;
+        let left: Vec<String> = engine.containers().into_iter().map(|c| c.name).collect();
+        assert_eq!(left, ["api"]);
+        // Once b's is gone too, b's down takes the networks and volumes.
+        let found = find(&engine, "i", Some("b"), true).await.unwrap();
+        assert_eq!((found.containers.len(), found.networks.len(), found.volumes.len()), (1, 1, 1));
     }
 
     #[tokio::test(start_paused = true)]
