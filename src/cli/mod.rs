@@ -307,6 +307,22 @@ mod tests {
     }
 
     #[test]
+    fn every_command_that_works_as_a_node_takes_the_same_node_flags() {
+        for command in ["plan", "apply", "status", "down", "run"] {
+            let args = ["moor", command, "--node", "edge-1", "--node-label", "role=edge", "--node-label", "zone=eu"];
+            assert!(Cli::try_parse_from(args).is_ok(), "{command}");
+        }
+        assert!(Cli::try_parse_from(["moor", "validate", "--node", "a"]).is_err(), "validate places nothing");
+        let Cli { command: super::Command::Plan { node, .. }, .. } =
+            Cli::try_parse_from(["moor", "plan", "--node", "a", "--node-label", "role=edge"]).unwrap()
+        else {
+            panic!("not plan")
+        };
+        let node = node.node().unwrap();
+        assert_eq!((node.name.as_str(), node.labels["role"].as_str()), ("a", "edge"));
+    }
+
+    #[test]
     fn a_poll_under_a_second_is_refused() {
         for poll in ["0s", "0", "500ms"] {
             assert!(Cli::try_parse_from(["moor", "run", "--git", "file:///r", "--poll", poll]).is_err(), "{poll}");
