@@ -1,8 +1,13 @@
-//! The labels moor writes on what it owns. Ownership is decided by [`INSTANCE`] alone: moor only
-//! ever touches objects that carry its instance label.
+//! The labels moor writes on what it owns. Ownership is decided by [`INSTANCE`], scoped by
+//! [`NODE`]: moor only ever touches objects that carry its instance label, and of containers
+//! only those of its own node or of none (see `crate::observe`).
 
 pub const INSTANCE: &str = "moor.instance";
 pub const SERVICE: &str = "moor.service";
 pub const REPLICA: &str = "moor.replica";
 pub const SPEC_HASH: &str = "moor.spec-hash";
 pub const LAST_APPLIED: &str = "moor.last-applied";
+/// The node whose agent made the container (`--node`, `MOOR_NODE`, the host name); outside the
+/// spec hash. A container without it (made before nodes) belongs to whichever agent of its
+/// instance observes it: on one host that is the host's only agent.
+pub const NODE: &str = "moor.node";

@@ -32,7 +32,7 @@
 //! - [`images`]: the registry digest check; a pull only when the registry has a digest the local image lacks.
 //! - [`jobs`]: the record of a job's last run in the state dir, so an `autoRemove` job that completed is not run
 //!   again.
-//! - [`labels`]: the label keys moor writes; ownership is the [`labels::INSTANCE`] label alone.
+//! - [`labels`]: the label keys moor writes; ownership is the [`labels::INSTANCE`] label, scoped by [`labels::NODE`].
 //! - [`manifest`]: `moor/v1` YAML to a validated [`manifest::Desired`], problems located as `file:line:col`.
 //! - [`names`]: the naming rule: container names per instance, `containerName`, the default network.
 //! - [`node`]: the node a `moor run` agent runs as (`--node`, `--node-label`): in `/status`, `/metrics`, logs.

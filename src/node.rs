@@ -74,7 +74,7 @@ fn host_name() -> Option<String> {
     String::from_utf8(buf[..end].to_vec()).ok().filter(|s| !s.is_empty())
 }
 
-fn is_subdomain(name: &str) -> bool {
+pub(crate) fn is_subdomain(name: &str) -> bool {
     name.len() <= 253
         && !name.is_empty()
         && name.split('.').all(|part| {
@@ -95,14 +95,14 @@ fn is_label_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn is_label_key(key: &str) -> bool {
+pub(crate) fn is_label_key(key: &str) -> bool {
     match key.split_once('/') {
         Some((prefix, name)) => is_subdomain(prefix) && is_label_name(name),
         None => is_label_name(key),
     }
 }
 
-fn is_label_value(value: &str) -> bool {
+pub(crate) fn is_label_value(value: &str) -> bool {
     value.is_empty() || is_label_name(value)
 }
 

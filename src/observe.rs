@@ -6,6 +6,8 @@
 //!   Everything the plan compares is in the labels and the list entry (its networks included);
 //!   no inspect is needed. When no service joins the instance's default network, networks are
 //!   listed too, so that an unused default network can be pruned.
+//! - With a node (`Desired::node`), only containers of that node or of none are in the
+//!   snapshot; of the others only the networks they are on are kept, as in use.
 //! - A snapshot is all or nothing: when any list call fails there is no snapshot, and nothing is
 //!   planned (never act on partial knowledge).
 
@@ -131,6 +133,10 @@ pub struct Observed {
     /// The image ID a service must run, when an update check (or a rollback) decided it. A
     /// service without a pin runs whatever image its containers were built from.
     pub pinned: BTreeMap<String, String>,
+    /// The networks that containers of other nodes of this instance are on (one daemon shared
+    /// by several agents): in use, so never pruned by this node. Empty without nodes.
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub other_nodes_networks: std::collections::BTreeSet<String>,
     /// The last recorded run of each job (`mode: job`) that has a record in the state dir
     /// ([`crate::jobs`]): how an `autoRemove` job that Docker deleted is known to have completed.
     pub jobs: BTreeMap<String, crate::jobs::JobRecord>,
@@ -146,6 +152,7 @@ impl Default for Observed {
             volumes: None,
             conflicts: BTreeMap::new(),
             pinned: BTreeMap::new(),
+            other_nodes_networks: Default::default(),
             jobs: BTreeMap::new(),
         }
     }

@@ -15,13 +15,22 @@ use crate::manifest::Desired;
 use crate::observe::Observed;
 use crate::plan::{plan, Plan};
 
-/// Observes what this instance owns: one container list call, plus one network list and one
+/// Observes what this instance owns (of this node's, when `desired` was placed on one): one container list call, plus one network list and one
 /// volume list only when manifests declare networks or volumes. Networks are listed too when no
 /// service joins the default network (which may exist, unused, to be pruned), or when one does
 /// and no container is on it yet (it may exist or not); in the steady state a container on it
 /// says it exists, so a no-op pass stays one list call.
 pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -> EngineResult<Observed> {
-    let containers = engine.list_containers(instance).await?;
+    let mut containers = engine.list_containers(instance).await?;
+    // An agent sees only its own node's containers, and those of no node (made before nodes:
+    // adopted as they are, never recreated for the label; see `crate::labels::NODE`).
+    let mut other_nodes_networks = std::collections::BTreeSet::new();
+    if let Some(node) = desired.node_name() {
+        let (mine, others): (Vec<_>, Vec<_>) =
+            containers.into_iter().partition(|c| c.labels.get(crate::labels::NODE).is_none_or(|n| n == node));
+        containers = mine;
+        other_nodes_networks = others.into_iter().flat_map(|c| c.networks).collect();
+    }
     let default = crate::names::default_network(instance);
     let default_known =
         crate::names::default_network_used(desired) && containers.iter().any(|c| c.networks.contains(&default));
@@ -33,7 +42,14 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
         true => None,
         false => Some(engine.list_volumes(instance).await?),
     };
-    Ok(Observed { instance: instance.to_string(), containers, networks, volumes, ..Observed::default() })
+    Ok(Observed {
+        instance: instance.to_string(),
+        containers,
+        networks,
+        volumes,
+        other_nodes_networks,
+        ..Observed::default()
+    })
 }
 
 /// The outcome of one pass.
@@ -203,5 +219,42 @@ mod tests {
         assert_eq!(web.spec.as_ref().unwrap().networks, ["shop_default"]);
         let hash = crate::spec_hash::spec_hash(&desired.services["web"].container, IMAGE_ID);
         assert_eq!(web.labels[crate::labels::SPEC_HASH], hash, "the hash of the spec without the network");
+    }
+
+    /// The release before nodes wrote no `moor.node`: an agent with a node adopts such a
+    /// container as it is (no recreate for the label), a no-op pass is one list call, and a
+    /// container of another node is never seen, so never pruned.
+    #[tokio::test(start_paused = true)]
+    async fn a_container_without_a_node_is_adopted_and_another_nodes_is_left_alone() {
+        let engine = FakeEngine::new();
+        engine.add_image("app:1", IMAGE_ID);
+        let mut loaded = crate::manifest::load_str(std::path::Path::new("/m/web.yaml"), WEB);
+        let a = crate::node::Node::new(Some("a"), &[]).unwrap();
+        crate::manifest::placement::place(&mut loaded, &a, false);
+        let desired = loaded.desired;
+        let id = left_by_the_previous_release(&engine, &desired, "shop", "shop_web").await;
+        let mut other = container_labels("shop", "api", 1, &desired.services["web"].container, IMAGE_ID);
+        other.insert(crate::labels::NODE.into(), "b".into());
+        let spec = desired.services["web"].container.clone();
+        let request = CreateRequest {
+            name: "shop_api".into(),
+            image: "app:1".into(),
+            service: "api".into(),
+            labels: other,
+            spec,
+            provided: Default::default(),
+        };
+        let b_id = engine.create_container(&request).await.unwrap();
+        let options = ApplyOptions::new("shop", 2);
+        let pass = reconcile_once(&engine, &desired, &options).await.unwrap();
+        assert!(pass.observed.containers.iter().all(|c| c.id == id), "b's container is not observed");
+        assert!(!pass.plan.services.contains_key("api"), "b's api is not pruned: {:#?}", pass.plan);
+        let kinds: Vec<_> =
+            pass.plan.services.get("web").map(|s| s.actions.iter().map(Action::kind).collect()).unwrap_or_default();
+        assert_eq!(kinds, [crate::plan::ActionKind::Connect], "adopted, connected, not recreated");
+        let ids: Vec<String> = engine.containers().iter().map(|c| c.id.clone()).collect();
+        assert!(ids.contains(&id) && ids.contains(&b_id) && ids.len() == 2, "{ids:?}");
+        let again = reconcile_once(&engine, &desired, &options).await.unwrap();
+        assert!(again.plan.is_empty(), "{:#?}", again.plan);
     }
 }

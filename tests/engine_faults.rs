@@ -213,6 +213,7 @@ async fn losing_the_daemon_backs_off_without_exiting_and_resyncs_on_return() {
         policy: moor::policy::Policy::default(),
         resolver: None,
         store: None,
+        node: None,
     };
     let run = tokio::spawn(controller::run(engine.clone(), config, shared.clone(), token.clone()));
     eventually(Duration::from_secs(20), "first converge", || async {

@@ -108,6 +108,14 @@ pub fn container_labels(
     labels
 }
 
+/// `labels` with `moor.node` when `desired` was placed on a node (outside the spec hash).
+fn node_labels(desired: &Desired, mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if let Some(node) = desired.node_name() {
+        labels.insert(labels::NODE.into(), node.into());
+    }
+    labels
+}
+
 /// Creates (does not start) a container of `service` named `name`. Returns its ID.
 pub async fn create<E: Engine>(
     ctx: &Context<'_, E>,
@@ -135,7 +143,10 @@ pub async fn create_from<E: Engine>(
         // The default network and the instance's name of a `service:` network mode are added
         // here, outside the spec its hash is made of.
         spec: crate::names::placed_spec(ctx.instance, ctx.desired, &service.container),
-        labels: container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
+        labels: node_labels(
+            ctx.desired,
+            container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
+        ),
         provided: provide(ctx, service)?,
     };
     Ok((create_request(ctx, &request).await?, image_id))
@@ -262,12 +273,20 @@ pub async fn create_request<E: Engine>(ctx: &Context<'_, E>, request: &CreateReq
                 return Err(ActionError::NameRace(request.name.clone()));
             };
             let short = holder.id[..holder.id.len().min(12)].to_string();
-            let who = match holder.labels.get(labels::INSTANCE) {
-                Some(i) if i == ctx.instance => {
+            // Another node's agent of this instance on the same daemon: never this one's.
+            let other_node = match ctx.desired.node_name() {
+                Some(mine) => holder.labels.get(labels::NODE).filter(|n| n.as_str() != mine),
+                None => None,
+            };
+            let who = match (holder.labels.get(labels::INSTANCE), other_node) {
+                (Some(i), Some(node)) if i == ctx.instance => {
+                    format!("container {short} of node {node:?} of this instance")
+                }
+                (Some(i), _) if i == ctx.instance => {
                     return Err(ActionError::HeldByOwnUnobserved { name: request.name.clone(), container: short })
                 }
-                Some(other) => format!("container {short} of moor instance {other:?}"),
-                None => format!("container {short}, which moor does not own"),
+                (Some(other), _) => format!("container {short} of moor instance {other:?}"),
+                (None, _) => format!("container {short}, which moor does not own"),
             };
             Err(ActionError::Conflict { name: request.name.clone(), holder: who })
         }

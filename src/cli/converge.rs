@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::render::{self, progress, SourceStatusView};
-use super::source::{is_clean, load_folder, SourceArgs};
+use super::source::{load_folder, SourceArgs};
 use super::{default_dir, Global};
 use crate::apply::ApplyOptions;
 use crate::controller::status::timestamp;
@@ -19,6 +19,7 @@ use crate::engine::Engine;
 use crate::http_client::HttpClient;
 use crate::manifest::model::Watch;
 use crate::manifest::Desired;
+use crate::node::Node;
 use crate::observe::Observed;
 use crate::plan::plan as make_plan;
 use crate::policy::Policy;
@@ -58,16 +59,36 @@ fn style(global: &Global) -> render::Style {
     render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
 }
 
-pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
+/// Narrows `loaded` to what is placed on `node` (`spec.placement`), as its agent would.
+fn place(loaded: &mut crate::manifest::Loaded, node: &Node, allow_empty: bool) {
+    crate::manifest::placement::place(loaded, node, allow_empty);
+}
+
+/// True when the load leaves nothing to be done about the manifests: no problem, and no prune
+/// guard that holds against what runs (the plan's).
+fn is_clean_for(loaded: &crate::manifest::Loaded, plan: &crate::plan::Plan) -> bool {
+    loaded.problems.is_empty() && plan.prune_guard.is_none()
+}
+
+/// The node's guard, on stderr (the empty-source guard was already told by the load).
+fn report_node_guard(plan: &crate::plan::Plan) {
+    if let Some(guard @ crate::manifest::PruneGuard::NothingPlaced { .. }) = &plan.prune_guard {
+        eprintln!("{guard}");
+    }
+}
+
+pub fn plan(source: &SourceArgs, policy: &Policy, node: &Node, global: &Global) -> anyhow::Result<ExitCode> {
     let mut loaded = source.load(global, false, policy)?;
+    place(&mut loaded, node, source.allow_empty);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         admit_api(&engine, &mut loaded);
         let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         observed.jobs = crate::jobs::load(&source.git.state_dir(&global.instance), &global.instance, &loaded.desired);
         let plan = make_plan(&loaded.desired, &observed);
+        report_node_guard(&plan);
         render::print_data(global.output, &plan, || render::plan_text(&plan, &loaded.desired, style(global)))?;
-        Ok(ExitCode::from(match (is_clean(&loaded) && plan.refused.is_empty(), plan.is_empty()) {
+        Ok(ExitCode::from(match (is_clean_for(&loaded, &plan) && plan.refused.is_empty(), plan.is_empty()) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,
@@ -75,8 +96,15 @@ pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Re
     })
 }
 
-pub fn apply(source: &SourceArgs, policy: &Policy, concurrency: usize, global: &Global) -> anyhow::Result<ExitCode> {
+pub fn apply(
+    source: &SourceArgs,
+    policy: &Policy,
+    node: &Node,
+    concurrency: usize,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
     let mut loaded = source.load(global, true, policy)?;
+    place(&mut loaded, node, source.allow_empty);
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
     options.store = Some(std::sync::Arc::new(FileStore::new(source.git.state_dir(&global.instance))));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -95,24 +123,28 @@ pub fn apply(source: &SourceArgs, policy: &Policy, concurrency: usize, global: &
             let _ = drawer.await;
             pass.context("observing Docker")?
         };
+        report_node_guard(&pass.plan);
         eprintln!("applied in {}", progress::seconds(started.elapsed()));
         let output = ApplyOutput { report: &pass.report, refused: &pass.plan.refused };
         render::print_data(global.output, &output, || {
             render::apply_text(&pass.plan, &pass.report, &loaded.desired, style(global))
         })?;
-        let ok = pass.report.is_success() && is_clean(&loaded) && pass.plan.refused.is_empty();
+        let ok = pass.report.is_success() && is_clean_for(&loaded, &pass.plan) && pass.plan.refused.is_empty();
         Ok(ExitCode::from(if ok { IN_SYNC } else { ERROR }))
     })
 }
 
-pub fn status(
-    dir: Option<PathBuf>,
-    controller: Option<String>,
-    token_file: Option<PathBuf>,
-    state_dir: Option<PathBuf>,
-    policy: &Policy,
-    global: &Global,
-) -> anyhow::Result<ExitCode> {
+/// What `moor status` (without `--fleet`) was asked.
+pub struct StatusArgs {
+    pub dir: Option<PathBuf>,
+    pub controller: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub node: Node,
+}
+
+pub fn status(args: StatusArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
+    let StatusArgs { dir, controller, token_file, state_dir, node } = args;
     let token = match &token_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -125,6 +157,7 @@ pub fn status(
     let state_dir = state_dir.unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(&global.instance));
     let resolver = super::secrets::resolver(root.clone(), root, policy, &state_dir, super::secrets::KeyUse::Read);
     let mut loaded = super::secrets::prepare(load_folder(&dir, false)?, policy, &resolver);
+    place(&mut loaded, &node, false);
     runtime()?.block_on(async {
         let engine = connect(global).await?;
         admit_api(&engine, &mut loaded);
@@ -144,8 +177,9 @@ pub fn status(
         render::print_data(global.output, &rows, || {
             source.as_ref().map(render::source_text).unwrap_or_default() + &render::status_table(&rows)
         })?;
+        report_node_guard(&plan);
         let in_sync = rows.iter().all(|r| r.in_sync);
-        Ok(ExitCode::from(match (is_clean(&loaded) && plan.refused.is_empty(), in_sync) {
+        Ok(ExitCode::from(match (is_clean_for(&loaded, &plan) && plan.refused.is_empty(), in_sync) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,

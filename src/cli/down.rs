@@ -6,6 +6,9 @@
 //! - Containers go first (each stopped with its own `stopTimeout`, read from its
 //!   `moor.last-applied` label, then removed), then networks, then volumes (only with
 //!   `--volumes`), so that no network or volume is still in use by a container of the instance.
+//! - Containers of another node (`moor.node`, see `crate::labels::NODE`) are never touched: an
+//!   agent of another node on the same daemon keeps its own. While any is left, the instance's
+//!   networks and volumes (which they may use) are left too.
 //! - The containers' secret and config files under the state dir go once no container is left.
 //! - Nothing is removed without consent: `--yes`, or a `y` typed at the prompt on a terminal.
 
@@ -39,6 +42,8 @@ pub struct DownArgs {
     /// config files are removed with them.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub node: super::node_args::NodeArgs,
 }
 
 /// What the list calls found of one instance.
@@ -47,6 +52,9 @@ pub struct Found {
     pub containers: Vec<ObservedContainer>,
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
+    /// Containers of the instance that other nodes' agents made: left, with the networks and
+    /// volumes they may use.
+    pub other_nodes: usize,
 }
 
 impl Found {
@@ -82,13 +90,21 @@ pub struct Failure {
     pub error: String,
 }
 
-/// One list call per kind; volumes only when they are to be removed.
-pub async fn find<E: Engine>(engine: &E, instance: &str, volumes: bool) -> EngineResult<Found> {
-    let mut containers = engine.list_containers(instance).await?;
+/// One list call per kind; volumes only when they are to be removed. Of the containers, those
+/// of `node` and of no node; no network or volume while another node's container is left.
+pub async fn find<E: Engine>(engine: &E, instance: &str, node: Option<&str>, volumes: bool) -> EngineResult<Found> {
+    let (mut containers, others): (Vec<_>, Vec<_>) = engine
+        .list_containers(instance)
+        .await?
+        .into_iter()
+        .partition(|c| node.is_none_or(|node| c.labels.get(crate::labels::NODE).is_none_or(|n| n == node)));
     containers.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut networks: Vec<String> = engine.list_networks(instance).await?.into_iter().map(|n| n.name).collect();
-    networks.sort();
-    let mut found = Found { containers, networks, volumes: Vec::new() };
+    let mut found = Found { containers, other_nodes: others.len(), ..Found::default() };
+    if !others.is_empty() {
+        return Ok(found);
+    }
+    found.networks = engine.list_networks(instance).await?.into_iter().map(|n| n.name).collect();
+    found.networks.sort();
     if volumes {
         found.volumes = engine.list_volumes(instance).await?.into_iter().map(|v| v.name).collect();
         found.volumes.sort();
@@ -152,7 +168,15 @@ pub fn run(args: DownArgs, global: &Global) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let engine = global.docker().await.context("connecting to Docker")?;
         let instance = &global.instance;
-        let found = find(&engine, instance, args.volumes).await.context("listing the instance's objects")?;
+        let node = args.node.node()?;
+        let found =
+            find(&engine, instance, Some(&node.name), args.volumes).await.context("listing the instance's objects")?;
+        if found.other_nodes > 0 {
+            eprintln!(
+                "moor: {} container(s) of other nodes than {} are left, and the instance's networks and volumes with them",
+                found.other_nodes, node.name
+            );
+        }
         if !found.is_empty() && !args.yes {
             let what = format!("{} of instance {instance}", found.summary(args.volumes));
             if !std::io::stdin().is_terminal() {
@@ -211,12 +235,19 @@ mod tests {
     }
 
     async fn run_container(engine: &FakeEngine, name: &str, instance: &str, stop_timeout: Duration) {
+        run_on_node(engine, name, instance, stop_timeout, None).await;
+    }
+
+    async fn run_on_node(engine: &FakeEngine, name: &str, instance: &str, stop_timeout: Duration, node: Option<&str>) {
         let spec = spec(stop_timeout);
-        let labels = BTreeMap::from([
+        let mut labels = BTreeMap::from([
             (labels::INSTANCE.to_string(), instance.to_string()),
             (labels::SERVICE.to_string(), name.to_string()),
             (labels::LAST_APPLIED.to_string(), spec.canonical_json()),
         ]);
+        if let Some(node) = node {
+            labels.insert(labels::NODE.to_string(), node.to_string());
+        }
         let request = CreateRequest {
             name: name.into(),
             image: "app:1".into(),
@@ -250,6 +281,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn down_of_a_node_leaves_other_nodes_containers_and_the_shared_networks_and_volumes() {
+        let engine = FakeEngine::new();
+        engine.add_image("app:1", "sha256:aaaa");
+        let second = Duration::from_secs(1);
+        run_on_node(&engine, "web", "i", second, Some("a")).await;
+        run_on_node(&engine, "old", "i", second, None).await;
+        run_on_node(&engine, "api", "i", second, Some("b")).await;
+        engine.create_network(&network("net"), "i").await.unwrap();
+        engine.create_volume(&volume("vol"), "i").await.unwrap();
+        let found = find(&engine, "i", Some("a"), true).await.unwrap();
+        let names: Vec<&str> = found.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["old", "web"], "a's own and the one of no node");
+        assert_eq!((found.other_nodes, found.networks.len(), found.volumes.len()), (1, 0, 0));
+        remove(&engine, "i", found).await;
+        let left: Vec<String> = engine.containers().into_iter().map(|c| c.name).collect();
+        assert_eq!(left, ["api"]);
+        // Once b's is gone too, b's down takes the networks and volumes.
+        let found = find(&engine, "i", Some("b"), true).await.unwrap();
+        assert_eq!((found.containers.len(), found.networks.len(), found.volumes.len()), (1, 1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn down_removes_only_the_instance_and_volumes_only_when_asked() {
         let engine = FakeEngine::new();
         engine.add_image("app:1", "sha256:aaaa");
@@ -261,7 +314,7 @@ mod tests {
         engine.create_network(&network("net-b"), "b").await.unwrap();
         engine.create_volume(&volume("vol-a"), "a").await.unwrap();
 
-        let found = find(&engine, "a", false).await.unwrap();
+        let found = find(&engine, "a", None, false).await.unwrap();
         assert_eq!(found.summary(false), "2 containers, 1 network");
         let report = remove(&engine, "a", found).await;
         assert!(report.errors.is_empty(), "{:?}", report.errors);
@@ -276,7 +329,7 @@ mod tests {
         assert!(networks.contains(&"net-b".to_string()) && !networks.contains(&"net-a".to_string()));
         assert!(engine.volumes().iter().any(|v| v.name == "vol-a"), "volumes stay without --volumes");
 
-        let found = find(&engine, "a", true).await.unwrap();
+        let found = find(&engine, "a", None, true).await.unwrap();
         assert_eq!(found.summary(true), "0 containers, 0 networks, 1 volume");
         let report = remove(&engine, "a", found).await;
         assert_eq!(report.volumes, ["vol-a"]);
@@ -290,7 +343,7 @@ mod tests {
         engine.set_behaviour("sha256:aaaa", Behaviour::IgnoresStop);
         run_container(&engine, "slow", "a", Duration::from_secs(7)).await;
         let started = tokio::time::Instant::now();
-        let report = remove(&engine, "a", find(&engine, "a", false).await.unwrap()).await;
+        let report = remove(&engine, "a", find(&engine, "a", None, false).await.unwrap()).await;
         assert_eq!(report.containers, ["slow"]);
         // A container that ignores SIGTERM takes its whole timeout: 7 s, not the default 10 s.
         assert_eq!(started.elapsed().as_secs(), 7);

@@ -18,6 +18,7 @@ mod git;
 mod import;
 mod listen;
 mod logs;
+mod node_args;
 mod policy;
 mod render;
 mod run;
@@ -133,6 +134,8 @@ pub enum Command {
         source: source::SourceArgs,
         #[command(flatten)]
         policy: policy::PolicyArgs,
+        #[command(flatten)]
+        node: node_args::NodeArgs,
     },
     /// Converge once and wait. Exit 0 converged, 1 when any service failed or was refused.
     Apply {
@@ -140,6 +143,8 @@ pub enum Command {
         source: source::SourceArgs,
         #[command(flatten)]
         policy: policy::PolicyArgs,
+        #[command(flatten)]
+        node: node_args::NodeArgs,
         /// Only show the plan (same as `moor plan`).
         #[arg(long)]
         dry_run: bool,
@@ -176,6 +181,8 @@ pub enum Command {
         state_dir: Option<PathBuf>,
         #[command(flatten)]
         policy: policy::PolicyArgs,
+        #[command(flatten)]
+        node: node_args::NodeArgs,
     },
     /// Remove every container and network of this instance, found by its labels (no manifests
     /// needed); volumes too with --volumes. Asks first; without a terminal, needs --yes.
@@ -249,19 +256,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::policy::schema::policy_schema_text());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { source, policy } => converge::plan(&source, &policy.load(&cli.global)?, &cli.global),
-        Command::Apply { source, policy, dry_run: true, .. } => {
-            converge::plan(&source, &policy.load(&cli.global)?, &cli.global)
+        Command::Plan { source, policy, node } => {
+            converge::plan(&source, &policy.load(&cli.global)?, &node.node()?, &cli.global)
         }
-        Command::Apply { source, policy, concurrency, .. } => {
-            converge::apply(&source, &policy.load(&cli.global)?, concurrency, &cli.global)
+        Command::Apply { source, policy, node, dry_run: true, .. } => {
+            converge::plan(&source, &policy.load(&cli.global)?, &node.node()?, &cli.global)
+        }
+        Command::Apply { source, policy, node, concurrency, .. } => {
+            converge::apply(&source, &policy.load(&cli.global)?, &node.node()?, concurrency, &cli.global)
         }
         Command::Status { fleet, fleet_file, token_file, .. } if !fleet.is_empty() || fleet_file.is_some() => {
             fleet::status(&fleet, fleet_file.as_deref(), token_file.as_ref(), &cli.global)
         }
-        Command::Status { dir, controller, token_file, state_dir, policy, .. } => {
+        Command::Status { dir, controller, token_file, state_dir, policy, node, .. } => {
             anyhow::ensure!(controller.is_some() || token_file.is_none(), "--token-file needs --controller or --fleet");
-            converge::status(dir, controller, token_file, state_dir, &policy.load(&cli.global)?, &cli.global)
+            let status = converge::StatusArgs { dir, controller, token_file, state_dir, node: node.node()? };
+            converge::status(status, &policy.load(&cli.global)?, &cli.global)
         }
         Command::Run(args) => run::run(args, &cli.global),
         Command::Down(args) => down::run(args, &cli.global),
@@ -332,6 +342,22 @@ mod tests {
             git_token_file: None,
             git_ssh_key: None,
         }
+    }
+
+    #[test]
+    fn every_command_that_works_as_a_node_takes_the_same_node_flags() {
+        for command in ["plan", "apply", "status", "down", "run"] {
+            let args = ["moor", command, "--node", "edge-1", "--node-label", "role=edge", "--node-label", "zone=eu"];
+            assert!(Cli::try_parse_from(args).is_ok(), "{command}");
+        }
+        assert!(Cli::try_parse_from(["moor", "validate", "--node", "a"]).is_err(), "validate places nothing");
+        let Cli { command: super::Command::Plan { node, .. }, .. } =
+            Cli::try_parse_from(["moor", "plan", "--node", "a", "--node-label", "role=edge"]).unwrap()
+        else {
+            panic!("not plan")
+        };
+        let node = node.node().unwrap();
+        assert_eq!((node.name.as_str(), node.labels["role"].as_str()), ("a", "edge"));
     }
 
     #[test]

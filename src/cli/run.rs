@@ -55,13 +55,9 @@ pub struct RunArgs {
     // Read once, at start: a changed policy file takes effect at the next start.
     #[command(flatten)]
     policy: PolicyArgs,
-    /// The node this agent runs as, in /status, /metrics and logs (default: the host name;
-    /// inside a container, set it: the host name there is the container's).
-    #[arg(long, env = "MOOR_NODE", value_name = "NAME")]
-    node: Option<String>,
-    /// A label of this node, KEY=VALUE (repeatable).
-    #[arg(long = "node-label", value_name = "KEY=VALUE")]
-    node_labels: Vec<String>,
+    /// The node this agent runs as (also in /status, /metrics and logs).
+    #[command(flatten)]
+    node: super::node_args::NodeArgs,
 }
 
 /// A `--poll` interval: at least a second. `0s` (or a few milliseconds) would ask the remote
@@ -149,7 +145,7 @@ fn git_source(
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
     // A broken policy stops moor before it starts: never a controller without one.
     let policy = args.policy.load(global)?;
-    let node = crate::node::Node::new(args.node.as_deref(), &args.node_labels)?;
+    let node = args.node.node()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = runtime.block_on(async {
         let token = CancellationToken::new();
@@ -187,6 +183,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             policy,
             resolver: Some(Arc::new(resolver)),
             store: Some(Arc::new(crate::secrets::store::FileStore::new(state_dir))),
+            node: Some(node.clone()),
         };
         match &git {
             Some(source) => info!(git = %source.describe(), instance = %config.instance, node = %node.name, "moor run"),

@@ -98,9 +98,3 @@ fn report(loaded: &Loaded) {
         eprintln!("{guard}");
     }
 }
-
-/// True when a load leaves nothing to be done about the manifests themselves: no problem, and
-/// no prune guard. Commands exit 1 otherwise.
-pub fn is_clean(loaded: &Loaded) -> bool {
-    loaded.problems.is_empty() && loaded.desired.prune_guard.is_none()
-}

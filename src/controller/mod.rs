@@ -94,6 +94,10 @@ pub struct Config {
     pub resolver: Option<Arc<crate::secrets::resolve::Resolver>>,
     /// Where secret and config files for containers are written.
     pub store: Option<Arc<crate::secrets::store::FileStore>>,
+    /// The node this agent runs as: each load is narrowed to what is placed on it, and only
+    /// its containers are touched (`crate::manifest::placement`). `None`: every service, and
+    /// every container of the instance.
+    pub node: Option<crate::node::Node>,
 }
 
 /// How long a Docker event settles before its service is reconciled (see
@@ -236,6 +240,9 @@ impl<E: Engine, S: Source> Controller<E, S> {
     fn reload(&mut self) -> bool {
         let mut loaded = self.source.load();
         guard_empty(&mut loaded, &self.source.describe(), self.config.allow_empty);
+        if let Some(node) = &self.config.node {
+            crate::manifest::placement::place(&mut loaded, node, self.config.allow_empty);
+        }
         loaded.desired = crate::policy::admit(&self.config.policy, std::mem::take(&mut loaded.desired));
         // Fields the daemon's API cannot take refuse their services, as the policy does.
         let api = self.engine.api_version();
@@ -256,7 +263,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
             warn!(warning = %w, "manifest warning");
         }
         if let Some(guard) = &desired.prune_guard {
-            warn!(%guard, "nothing is removed until a Service manifest is back, or with --allow-empty");
+            warn!(%guard, "nothing is removed while the guard holds, or with --allow-empty");
         }
         for (name, refused) in &desired.refused {
             let reason = crate::policy::refused_text(refused);

@@ -62,6 +62,10 @@ impl<E: Engine, S: Source> Controller<E, S> {
             observed.jobs = crate::jobs::load(store.state_dir(), &self.config.instance, &desired);
         }
         let plan = plan(&desired, &observed);
+        // Nothing placed on this node holds prune back only while the node runs containers.
+        if matches!(desired.prune_guard, Some(crate::manifest::PruneGuard::NothingPlaced { .. })) {
+            self.shared.show_prune_guard(plan.prune_guard.as_ref().map(ToString::to_string));
+        }
         let by_service = observed.by_service();
         let now = Instant::now();
         for (name, service) in &desired.services {

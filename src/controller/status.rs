@@ -191,6 +191,13 @@ impl Shared {
         Self::mark_applied(&mut doc);
     }
 
+    /// Shows the prune guard as the plan lets it hold against what runs (nothing placed on a
+    /// node that runs nothing holds nothing back).
+    pub fn show_prune_guard(&self, guard: Option<String>) {
+        self.metrics.prune_suspended(guard.is_some());
+        self.lock().prune_suspended = guard;
+    }
+
     /// Edits one service's status.
     pub fn service(&self, name: &str, edit: impl FnOnce(&mut ServiceStatus)) {
         let mut doc = self.lock();

@@ -29,6 +29,7 @@ pub mod output;
 pub mod report;
 pub mod translate;
 mod translate_net;
+mod translate_placement;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

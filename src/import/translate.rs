@@ -950,6 +950,9 @@ fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, reso
             "replicas" => {
                 spec.insert(key("replicas"), val.clone());
             }
+            "placement" => {
+                super::translate_placement::translate_placement(&mut ctx.report, &format!("{at}.placement"), val, spec)
+            }
             "mode" if val.as_str() == Some("replicated") => {}
             "mode" if val.as_str() == Some("replicated-job") => {
                 spec.insert(key("mode"), key("job"));

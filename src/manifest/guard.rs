@@ -23,6 +23,9 @@ pub enum PruneGuard {
     /// The source (a folder, a git revision) declares no Service, and `--allow-empty` was not
     /// given. `source` names it as the user knows it.
     NoService { source: String },
+    /// The source declares services but none is placed on this node (`spec.placement`), and
+    /// `--allow-empty` was not given (see [`super::placement`]).
+    NothingPlaced { node: String, labels: std::collections::BTreeMap<String, String>, declared: usize },
 }
 
 impl fmt::Display for PruneGuard {
@@ -30,6 +33,16 @@ impl fmt::Display for PruneGuard {
         match self {
             PruneGuard::NoService { source } => {
                 write!(f, "no Service manifest in {source}: prune suspended (pass --allow-empty)")
+            }
+            PruneGuard::NothingPlaced { node, labels, declared } => {
+                let labels = match labels.is_empty() {
+                    true => "no labels".to_string(),
+                    false => {
+                        let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        format!("labels {}", pairs.join(", "))
+                    }
+                };
+                write!(f, "no Service of the {declared} declared is placed on node {node} ({labels}): prune suspended (check placement, or pass --allow-empty)")
             }
         }
     }
@@ -41,6 +54,17 @@ pub fn guard_empty(loaded: &mut Loaded, source: &str, allow_empty: bool) {
     let d = &mut loaded.desired;
     let empty = d.complete && d.services.is_empty();
     d.prune_guard = (empty && !allow_empty).then(|| PruneGuard::NoService { source: source.to_string() });
+}
+
+impl PruneGuard {
+    /// Does the guard hold against what runs? Nothing placed on a node holds prune back only
+    /// while the node runs containers of the instance: with none, there is nothing to keep.
+    pub fn holds(&self, observed: &crate::observe::Observed) -> bool {
+        match self {
+            PruneGuard::NoService { .. } => true,
+            PruneGuard::NothingPlaced { .. } => !observed.containers.is_empty(),
+        }
+    }
 }
 
 impl Desired {

@@ -38,6 +38,7 @@ pub mod model;
 pub mod model_resources;
 mod mount;
 pub mod network;
+pub mod placement;
 pub mod problem;
 pub mod raw;
 mod raw_forms;
@@ -78,6 +79,9 @@ pub struct Desired {
     /// read (`crate::secrets::resolve`): what a dependant's failure names.
     #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub unresolved: std::collections::BTreeSet<String>,
+    /// The node this desired state was narrowed to ([`placement::place`]); `None` before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<placement::NodeScope>,
 }
 
 impl Desired {

@@ -156,6 +156,9 @@ pub struct Service {
     /// whose hash matches it is current, so upgrading replaces nothing.
     #[serde(skip)]
     pub legacy_canonical: Option<String>,
+    /// `spec.placement` (outside the spec hash): `None` runs on every node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<super::placement::Placement>,
 }
 
 fn is_service(mode: &Mode) -> bool {
@@ -633,6 +636,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         }
     }
     convert_job::check_job(spec, &sp, restart, &mut c);
+    let placement = super::placement::convert(spec.placement.as_ref(), &sp, &mut c);
     if auto_remove && state == State::Stopped {
         c.report(
             sp.key("state"),
@@ -818,6 +822,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         refs,
         values: Values::default(),
         legacy_canonical: None,
+        placement,
     })
 }
 

@@ -401,6 +401,10 @@ pub struct ServiceSpec {
     /// later file overrides an earlier one, and `metadata.labels` override them all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_file: Option<OneOrMany>,
+    /// The nodes the service runs on (issue 14): all given conditions must hold. Without it,
+    /// the service runs on every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::manifest::placement::RawPlacement>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -8,8 +8,12 @@
 //! - Only owned containers (those in [`Observed`]) are ever acted on. A name held by another
 //!   owner is a conflict, reported and never touched.
 //! - Prune (removing what no manifest asks for) happens only when the load was complete and no
-//!   prune guard holds it back ([`Desired::may_prune`]): an empty source removes nothing unless
-//!   `--allow-empty` said so.
+//!   prune guard holds it back against what runs ([`crate::manifest::PruneGuard::holds`]): an
+//!   empty source removes nothing unless `--allow-empty` said so, nor does a source that places
+//!   nothing on a node that runs containers.
+//! - On a node ([`Desired::node`]), networks and volumes only services placed elsewhere use, and
+//!   networks other nodes' containers are on ([`Observed::other_nodes_networks`]), are in use:
+//!   never pruned here.
 //! - A service the host policy refuses ([`Desired::refused`]) gets no action at all: it is not
 //!   created, replaced, started or stopped, and, being declared, never pruned. The plan lists
 //!   it in [`Plan::refused`].
@@ -250,8 +254,10 @@ fn is_current(service: &Service, c: &ObservedContainer) -> bool {
 
 /// Computes what must change so that `observed` becomes `desired`.
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
-    let mut out =
-        Plan { prune_suspended: !desired.may_prune(), prune_guard: desired.prune_guard.clone(), ..Plan::default() };
+    // A guard that does not hold against what runs (nothing placed on a node that runs nothing)
+    // keeps nothing back.
+    let guard = desired.prune_guard.clone().filter(|g| g.holds(observed));
+    let mut out = Plan { prune_suspended: !desired.complete || guard.is_some(), prune_guard: guard, ..Plan::default() };
     let by_service = observed.by_service();
     let default_network = names::default_network(&observed.instance);
     let place = Placement { instance: &observed.instance, default_network: &default_network };
@@ -301,6 +307,11 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     if default_used {
         used_networks.insert(&default_network);
     }
+    // Declared, but used only by services placed on other nodes: kept as they are here.
+    let kept = desired.node.as_ref();
+    used_networks.extend(kept.into_iter().flat_map(|n| n.kept_networks.iter().map(String::as_str)));
+    // Another node's agent on this daemon has containers on these: in use, never pruned here.
+    used_networks.extend(observed.other_nodes_networks.iter().map(String::as_str));
     let mut desired_networks: BTreeSet<&String> = desired.networks.keys().collect();
     if names::default_network_wanted(desired) && !default_exists {
         desired_networks.insert(&default_network);
@@ -311,6 +322,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             crate::manifest::model::Mount::Volume { source, .. } => Some(source.as_str()),
             _ => None,
         })
+        .chain(kept.into_iter().flat_map(|n| n.kept_volumes.iter().map(String::as_str)))
         .collect();
     out.networks = plan_resources(
         desired_networks.into_iter(),

@@ -131,6 +131,7 @@ impl Harness {
             policy: self.policy.clone(),
             resolver: None,
             store: None,
+            node: None,
         };
         let run = run_with_source(
             self.engine.clone(),
