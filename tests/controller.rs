@@ -159,7 +159,10 @@ async fn sigterm_exits_zero_and_leaves_the_containers_running() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["fields"]["message"] == "converged")
         .unwrap_or_else(|| panic!("no JSON 'converged' line in\n{log}"));
-    let span = &converged["spans"][0];
+    // The agent's span (naming its node) is the root; the reconcile's is next.
+    assert_eq!(converged["spans"][0]["name"], "agent", "{converged}");
+    assert!(converged["spans"][0]["node"].as_str().is_some_and(|n| !n.is_empty()), "{converged}");
+    let span = &converged["spans"][1];
     assert_eq!(
         (span["name"].as_str(), span["service"].as_str()),
         (Some("reconcile"), Some(web.as_str())),

@@ -40,9 +40,13 @@ fn socket_gid() -> String {
 }
 
 /// `docker run --rm` of the image with the socket and the test's folder at /manifests.
+const NODE: &str = "image-test-node";
+
 fn run(env: &TestEnv, tag: &str, group: Option<&str>, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new("docker");
-    cmd.args(["run", "--rm", "-v", &format!("{SOCKET}:{SOCKET}")]);
+    // Inside a container the host name is the container's: the node is named, as the README's
+    // container recipe says, so that the host's moor (below) sees the containers as its node's.
+    cmd.args(["run", "--rm", "-e", &format!("MOOR_NODE={NODE}"), "-v", &format!("{SOCKET}:{SOCKET}")]);
     cmd.args(["-v", &format!("{}:/manifests:ro", env.manifests().display())]);
     if let Some(gid) = group {
         cmd.args(["--group-add", gid]);
@@ -79,6 +83,7 @@ async fn the_image_validates_and_applies_against_the_host_daemon() {
     .await;
 
     // The container was made by the image's moor, under the test's instance: status agrees.
+    env.set_env("MOOR_NODE", NODE);
     let out = env.moor(&["status", env.manifests().to_str().unwrap()]);
     expect_code(out, 0);
 }

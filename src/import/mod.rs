@@ -82,14 +82,18 @@ pub struct Imported {
 /// Reads, merges and translates; writes nothing.
 pub fn translate(options: &Options) -> Result<Imported, ImportError> {
     let project = compose::read(options)?;
-    let imported = translate::project(project, options)?;
-    check(&imported, &options.out_dir)?;
+    let mut imported = translate::project(project, options)?;
+    check(&mut imported, &options.out_dir)?;
     Ok(imported)
 }
 
 /// The manifests as `moor validate` would load them from `out_dir`: a translation that does not
 /// load is an error, never a written folder.
-fn check(imported: &Imported, out_dir: &std::path::Path) -> Result<(), ImportError> {
+///
+/// What the default host policy refuses (a privileged service, a GPU, a bind of `/`) is reported
+/// like a key left out, so the exit code says that `moor validate` refuses it until a host
+/// policy allows it.
+fn check(imported: &mut Imported, out_dir: &std::path::Path) -> Result<(), ImportError> {
     let texts: Vec<(PathBuf, String)> = imported
         .files
         .iter()
@@ -98,6 +102,18 @@ fn check(imported: &Imported, out_dir: &std::path::Path) -> Result<(), ImportErr
         .collect();
     let loaded = crate::manifest::load::load_texts(&texts);
     if loaded.problems.is_empty() {
+        let refused = crate::policy::refusals(&crate::policy::Policy::default(), &loaded.desired);
+        for (name, problems) in refused {
+            for problem in problems {
+                imported.report.left_out(
+                    format!("services.{name}"),
+                    format!(
+                        "the default host policy refuses {}: {}; apply it under a host policy that allows it (--policy)",
+                        problem.field, problem.message
+                    ),
+                );
+            }
+        }
         return Ok(());
     }
     let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();

@@ -356,6 +356,17 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }
     }
+    if kind == "Volume" {
+        // Compose's volume is `<project>_<name>` on the daemon: a running compose stack's data
+        // is there, not in the volume moor makes.
+        ctx.report.advise(
+            &at,
+            format!(
+                "compose keeps this volume's data in {}_{compose_name}; to take over a running stack's data, mount that name instead of {name} (or copy it over)",
+                ctx.project.name
+            ),
+        );
+    }
     let file = format!("{}-{name}.yaml", kind.to_lowercase());
     if kind == "Secret" {
         if !spec.contains_key("file") {

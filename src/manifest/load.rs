@@ -529,8 +529,7 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
     resolve_network_services(&mut desired, problems);
     // Services Docker would refuse for what another object says: taken out once every check has
     // run (so a dependant's check still finds them), never created; prune waits (a problem).
-    let mut taken_out = Vec::new();
-    check_container_names(&desired, problems);
+    let mut taken_out = check_container_names(&desired, problems);
     for service in desired.services.values() {
         for (network, endpoint) in &service.container.host.network_endpoints {
             let Some(declared) = desired.networks.get(network) else {
@@ -593,7 +592,9 @@ fn assemble(objects: Vec<Object>, problems: &mut Vec<Problem>) -> Desired {
 /// equal to another's, to another service's own name (`db`, `db-2`: the default instance's
 /// names), or to it prefixed by some instance (`shop_db`). The exact name is taken in every
 /// instance, so only a name that can clash in none is accepted.
-fn check_container_names(desired: &Desired, problems: &mut Vec<Problem>) {
+/// Returns the services refused, which are taken out like those of the other checks.
+fn check_container_names(desired: &Desired, problems: &mut Vec<Problem>) -> Vec<String> {
+    let mut refused = Vec::new();
     let mut exact: BTreeMap<&str, &str> = BTreeMap::new();
     for service in desired.services.values() {
         let Some(name) = service.container_name.as_deref() else { continue };
@@ -601,6 +602,7 @@ fn check_container_names(desired: &Desired, problems: &mut Vec<Problem>) {
         if let Some(other) = exact.insert(name, &service.name) {
             let message = format!("container name {name:?} is also the containerName of service {other:?}");
             problems.push(problem_at(&service.source, &path, message));
+            refused.push(service.name.clone());
             continue;
         }
         for other in desired.services.values().filter(|o| o.name != service.name && o.container_name.is_none()) {
@@ -610,10 +612,12 @@ fn check_container_names(desired: &Desired, problems: &mut Vec<Problem>) {
             if let Some(base) = clash {
                 let message = format!("container name {name:?} is what service {:?} names its container {base:?} (prefixed by an instance outside the default one); choose another", other.name);
                 problems.push(problem_at(&service.source, &path, message));
+                refused.push(service.name.clone());
                 break;
             }
         }
     }
+    refused
 }
 
 /// Checks `service:NAME` in `networkMode`, `ipc`, `pid` and `volumesFrom`: the service it
@@ -629,6 +633,14 @@ fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) 
         .services
         .iter()
         .map(|(name, s)| (name.clone(), s.container.host.ipc.as_deref() == Some("shareable")))
+        .collect();
+    // A job's container exits (or is removed): its namespaces cannot be joined after that.
+    // (Its volumes stay, unless it removes itself.)
+    let jobs: BTreeMap<String, bool> = desired
+        .services
+        .iter()
+        .filter(|(_, s)| s.is_job())
+        .map(|(n, s)| (n.clone(), s.container.auto_remove))
         .collect();
     for service in desired.services.values_mut() {
         let host = &service.container.host;
@@ -656,6 +668,12 @@ fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) 
                 false => format!("{name} names service {target:?}, which no Service manifest declares"),
                 true if name == "ipc" && !shareable[&target] => format!(
                     "service {target:?} keeps its IPC namespace private; set ipc: shareable there to let others join it (Docker refuses the join otherwise)"
+                ),
+                true if jobs.contains_key(&target) && name != "volumesFrom" => format!(
+                    "service {target:?} is a job: its container exits, and Docker joins only a running container's namespaces"
+                ),
+                true if jobs.get(&target) == Some(&true) => format!(
+                    "service {target:?} is an autoRemove job: its container is gone when it ends; mount a named volume in both instead"
                 ),
                 true => {
                     targets.push(target);
