@@ -11,3 +11,8 @@ pub const LAST_APPLIED: &str = "moor.last-applied";
 /// spec hash. A container without it (made before nodes) belongs to whichever agent of its
 /// instance observes it: on one host that is the host's only agent.
 pub const NODE: &str = "moor.node";
+/// On a container that joins another service's container (`service:NAME` in `networkMode`,
+/// `ipc`, `pid` or `volumesFrom`): `NAME=<container ID>,...`, the containers it joined when it
+/// was made. Docker resolves a join to the ID at create; when the target is replaced, the plan
+/// replaces the joiner (outside the spec hash).
+pub const JOINS: &str = "moor.joins";

@@ -131,6 +131,21 @@ pub fn placed_spec(instance: &str, desired: &Desired, spec: &ContainerSpec) -> C
     spec
 }
 
+/// The services whose containers `spec` joins (`service:NAME` in `networkMode`, `ipc`, `pid`,
+/// `volumesFrom`), each once, sorted.
+pub fn join_targets(spec: &ContainerSpec) -> Vec<String> {
+    let host = &spec.host;
+    let mut out: Vec<String> = [&host.network_mode, &host.ipc, &host.pid]
+        .into_iter()
+        .filter_map(|m| m.as_deref()?.strip_prefix("service:"))
+        .chain(host.volumes_from.iter().filter_map(|v| v.strip_prefix("service:")))
+        .map(|t| t.split_once(':').map_or(t, |(n, _)| n).to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

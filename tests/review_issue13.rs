@@ -76,7 +76,6 @@ async fn a_container_join_does_not_bypass_the_host_namespace_policy() {
 /// `networkMode: service:db` is resolved to db's container ID at create: when db is replaced,
 /// app must be replaced too, or it keeps a dead network namespace (only `lo`) and reads as in sync.
 #[tokio::test]
-#[ignore = "known gap (issue 13 closing note): a service: join is resolved to the target's container ID at create, and the joiner is not yet replaced when its target is"]
 async fn a_network_join_follows_its_target_across_a_replacement() {
     image().await;
     let env = TestEnv::new("rv-follow");
@@ -89,6 +88,14 @@ async fn a_network_join_follows_its_target_across_a_replacement() {
     let db_id = docker_cli(&["inspect", "-f", "{{.Id}}", &env.container("db")]).trim().to_string();
     let mode = docker_cli(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &env.container("app")]);
     assert_eq!(mode.trim(), format!("container:{db_id}"), "app still joins the replaced db's namespace");
+    // The joiner's label names the new db: the next plan is in sync.
+    expect_code(env.moor(&["plan", &dir]), 0);
+    // db replaced by hand (not through moor): the label no longer names it, and the plan says so.
+    docker_cli(&["rm", "-f", &env.container("db")]);
+    expect_code(env.moor(&["apply", &dir]), 0);
+    let db_id = docker_cli(&["inspect", "-f", "{{.Id}}", &env.container("db")]).trim().to_string();
+    let mode = docker_cli(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &env.container("app")]);
+    assert_eq!(mode.trim(), format!("container:{db_id}"), "app follows a db made anew");
 }
 
 /// A logging option holds credentials as often as an env value does (`splunk-token`, a

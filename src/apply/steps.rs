@@ -136,6 +136,11 @@ pub async fn create_from<E: Engine>(
 ) -> ActionResult<(String, String)> {
     let (image, image_id) = resolve_image(ctx, service).await?;
     ctx.progress.step(Step::Creating);
+    let mut labels =
+        node_labels(ctx.desired, container_labels(ctx.instance, &service.name, replica, &service.container, &image_id));
+    if let Some(joins) = joined_ids(ctx, &service.container).await? {
+        labels.insert(labels::JOINS.into(), joins);
+    }
     let request = CreateRequest {
         name: name.to_string(),
         image,
@@ -143,13 +148,29 @@ pub async fn create_from<E: Engine>(
         // The default network and the instance's name of a `service:` network mode are added
         // here, outside the spec its hash is made of.
         spec: crate::names::placed_spec(ctx.instance, ctx.desired, &service.container),
-        labels: node_labels(
-            ctx.desired,
-            container_labels(ctx.instance, &service.name, replica, &service.container, &image_id),
-        ),
+        labels,
         provided: provide(ctx, service)?,
     };
     Ok((create_request(ctx, &request).await?, image_id))
+}
+
+/// `NAME=<container ID>,...` of the containers a container of `spec` joins (`service:NAME`),
+/// as they are now: started before it (the join is an implied dependency). `None` when it joins
+/// none; a target that does not exist is left out (Docker then refuses the create).
+async fn joined_ids<E: Engine>(ctx: &Context<'_, E>, spec: &ContainerSpec) -> ActionResult<Option<String>> {
+    let targets = crate::names::join_targets(spec);
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = Vec::new();
+    for target in targets {
+        let Some(service) = ctx.desired.services.get(&target) else { continue };
+        let Some(first) = crate::names::container_names(ctx.instance, service).into_iter().next() else { continue };
+        if let Some(info) = ctx.engine.inspect_container(&first).await? {
+            parts.push(format!("{target}={}", info.id));
+        }
+    }
+    Ok(Some(parts.join(",")))
 }
 
 /// Runs a job's container `id` (made from `image_id`) to its end and records the run under the

@@ -43,6 +43,7 @@ mod diff;
 pub(crate) mod fixtures;
 #[cfg(test)]
 mod jobs_tests;
+mod joins;
 #[cfg(test)]
 mod tests;
 
@@ -271,6 +272,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     }
 
     restart_with_dependencies(desired, &by_service, &mut out);
+    joins::replace_joiners(desired, &by_service, &observed.instance, &mut out);
 
     // A refused service is declared: its containers are left exactly as they are.
     out.refused = desired.refused.iter().map(|(name, r)| (name.clone(), r.problems.clone())).collect();
