@@ -17,21 +17,8 @@ fn fixture(name: &str) -> PathBuf {
 fn copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let to = tmp.path().join(name);
-    copy_dir(&fixture(name), &to);
+    common::copy_dir(&fixture(name), &to);
     (tmp, to)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn moor() -> Command {

@@ -12,19 +12,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compose/realworld").join(name)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// What these files ask of the host, allowed.
 const POLICY: &str = "  gpus: true\n  privileged: true\n  capabilities: [NET_ADMIN, SYS_TIME, SYS_NICE]\n  devices: [/dev]\n  hostNamespaces: { network: true }\n  bindMounts: { allow: [/] }\n";
 
@@ -32,7 +19,7 @@ const POLICY: &str = "  gpus: true\n  privileged: true\n  capabilities: [NET_ADM
 /// (without their reasons) and the output folder.
 fn import(name: &str, tmp: &Path) -> (i32, Vec<String>, PathBuf) {
     let dir = tmp.join(name);
-    copy_dir(&fixture(name), &dir);
+    common::copy_dir(&fixture(name), &dir);
     let out = assert_cmd::Command::cargo_bin("moor")
         .unwrap()
         .current_dir(&dir)
