@@ -52,7 +52,9 @@ async fn all_exist(docker: &bollard::Docker, env: &TestEnv, names: &[&str]) {
 }
 
 /// A controller on folder `m` holding services `a` and `b`, both created. The controller comes
-/// first so that it stops before the test's cleanup runs.
+/// first so that it stops before the test's cleanup runs; a test that takes it apart binds
+/// `env` before `moor` (locals drop in reverse order), or the controller makes containers again
+/// after the cleanup.
 struct Two {
     moor: Controller,
     env: TestEnv,
@@ -90,7 +92,7 @@ fn problems_naming(moor: &Controller, file: &str) -> usize {
 
 #[tokio::test]
 async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
-    let Two { moor, env, docker, m, a, b } = two_services("g-rmall").await;
+    let Two { env, moor, docker, m, a, b } = two_services("g-rmall").await;
 
     // `rm m/*`
     std::fs::remove_file(m.join("a.yaml")).unwrap();
@@ -120,7 +122,7 @@ async fn removing_every_manifest_removes_nothing_and_status_shows_the_guard() {
 
 #[tokio::test]
 async fn a_manifest_truncated_to_zero_bytes_keeps_its_service() {
-    let Two { moor, env, docker, m, b, .. } = two_services("g-trunc").await;
+    let Two { env, moor, docker, m, b, .. } = two_services("g-trunc").await;
     let b_id = owned(&docker, &env.instance).await[&env.container(&b)].clone();
 
     // What a non-atomic editor save leaves for a moment.
