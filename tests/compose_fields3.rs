@@ -163,7 +163,13 @@ fn moor_import_translates_the_compose_forms() {
         .args(["import", "compose.yaml"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Every key translates; what the default host policy refuses (devices, rules, uts, GPUs) is
+    // reported, so the exit code is 2.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let left: Vec<&str> = stderr.lines().filter(|l| l.starts_with("not translated:")).collect();
+    assert!(left.iter().all(|l| l.contains(": the default host policy refuses ")), "{stderr}");
+    assert!(left.iter().any(|l| l.starts_with("not translated: services.job:") && l.contains("spec.gpus")), "{stderr}");
     // The loader (no host policy) takes the output as it is.
     let loaded = moor::manifest::load::load_paths(&[dir.join("manifests")]);
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
