@@ -26,8 +26,13 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
     // adopted as they are, never recreated for the label; see `crate::labels::NODE`).
     let mut other_nodes_networks = std::collections::BTreeSet::new();
     if let Some(node) = desired.node_name() {
-        let (mine, others): (Vec<_>, Vec<_>) =
-            containers.into_iter().partition(|c| c.labels.get(crate::labels::NODE).is_none_or(|n| n == node));
+        // One of no node whose service is placed on another node is that node's to adopt.
+        let elsewhere = desired.node.as_ref().map(|n| &n.placed_elsewhere);
+        let mine = |c: &crate::observe::ObservedContainer| match c.labels.get(crate::labels::NODE) {
+            Some(n) => n == node,
+            None => !c.service().is_some_and(|s| elsewhere.is_some_and(|e| e.contains(s))),
+        };
+        let (mine, others): (Vec<_>, Vec<_>) = containers.into_iter().partition(|c| mine(c));
         containers = mine;
         other_nodes_networks = others.into_iter().flat_map(|c| c.networks).collect();
     }

@@ -35,6 +35,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")
 }
 
+/// Runs `work` on a fresh runtime, which is then left without waiting for its blocking tasks:
+/// a credential helper that hangs past its deadline (`engine::auth`) must not keep the command
+/// from exiting once its work is done.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    let runtime = runtime()?;
+    let out = runtime.block_on(work);
+    runtime.shutdown_background();
+    out
+}
+
 /// What `apply -o json` prints: the report, and the services the host policy refused.
 #[derive(Serialize)]
 struct ApplyOutput<'a> {
@@ -80,7 +90,7 @@ fn report_node_guard(plan: &crate::plan::Plan) {
 pub fn plan(source: &SourceArgs, policy: &Policy, node: &Node, global: &Global) -> anyhow::Result<ExitCode> {
     let mut loaded = source.load(global, false, policy)?;
     place(&mut loaded, node, source.allow_empty);
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = connect(global).await?;
         admit_api(&engine, &mut loaded);
         let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
@@ -109,7 +119,7 @@ pub fn apply(
     options.store = Some(std::sync::Arc::new(FileStore::new(source.git.state_dir(&global.instance))));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = connect(global).await?;
         admit_api(&engine, &mut loaded);
         let started = Instant::now();
@@ -158,7 +168,7 @@ pub fn status(args: StatusArgs, policy: &Policy, global: &Global) -> anyhow::Res
     let resolver = super::secrets::resolver(root.clone(), root, policy, &state_dir, super::secrets::KeyUse::Read);
     let mut loaded = super::secrets::prepare(load_folder(&dir, false)?, policy, &resolver);
     place(&mut loaded, &node, false);
-    runtime()?.block_on(async {
+    block_on(async {
         let engine = connect(global).await?;
         admit_api(&engine, &mut loaded);
         let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;

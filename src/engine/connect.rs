@@ -213,6 +213,12 @@ pub fn normalize_host(host: &str, tls: bool) -> Result<String, EndpointError> {
             None => Err(bad("expected ssh://[USER@]HOST[:PORT]")),
         };
     }
+    // `https://` asks for TLS: spoken to only with the TLS files, never in plain HTTP.
+    if host.starts_with("https://") && !tls {
+        return Err(bad(
+            "https:// needs TLS: give --tls-ca, --tls-cert and --tls-key (or DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), or write tcp://",
+        ));
+    }
     let Some(rest) = host.strip_prefix("tcp://").or_else(|| host.strip_prefix("https://")) else {
         return Err(bad("the scheme is not one of unix://, tcp://, ssh://"));
     };

@@ -219,3 +219,10 @@ fn tls_from_the_environment_does_not_apply_to_ssh_but_a_tls_option_is_refused() 
     };
     assert!(matches!(resolve(&with_option), Err(EndpointError::BadHost { .. })));
 }
+
+#[test]
+fn an_https_host_is_spoken_to_only_with_tls() {
+    assert!(normalize_host("https://10.0.0.5:2376", false).is_err());
+    assert_eq!(normalize_host("https://10.0.0.5:2376", true).unwrap(), "tcp://10.0.0.5:2376");
+    assert_eq!(normalize_host("https://10.0.0.5", true).unwrap(), "tcp://10.0.0.5:2376");
+}

@@ -332,6 +332,45 @@ fn exit_code_from_status(status: &str) -> Option<i64> {
     let rest = status.strip_prefix("Exited (")?;
     rest.split_once(')')?.0.parse().ok()
 }
+impl DockerEngine {
+    /// Docker before API 1.44 keeps two networks of one name when two processes create it at
+    /// once (two agents of one daemon), and every create and connect naming it is then
+    /// "ambiguous". All but one are removed: the first made (then the lowest ID), which every
+    /// process picks, so agents agree without talking. One that something already uses stays (the next
+    /// pass tries again). Returns whether one network of the name is left.
+    async fn dedupe_network(&self, name: &str) -> EngineResult<bool> {
+        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
+        let options = ListNetworksOptions { filters: Some(filters) };
+        let list = within("GET /networks", self.deadlines.read, self.docker.list_networks(Some(options)))
+            .await?
+            .map_err(classify)?;
+        // The name filter matches substrings: only the exact name counts. The first made is
+        // kept (the other process's containers may be on it already; ours, just made, holds
+        // none yet), then the lowest ID.
+        let mut same: Vec<(Option<std::time::SystemTime>, String)> = list
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .filter_map(|n| {
+                let created = n.created.map(|c| c.to_string()).and_then(|c| humantime::parse_rfc3339_weak(&c).ok());
+                Some((created, n.id?))
+            })
+            .collect();
+        same.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+        let ids: Vec<String> = same.into_iter().map(|(_, id)| id).collect();
+        let mut left = ids.len();
+        for id in ids.iter().skip(1) {
+            match self.remove_network(id).await {
+                Ok(()) => {
+                    left -= 1;
+                    tracing::info!(network = name, id = %crate::digest::short(id), "removed a second network of the same name");
+                }
+                Err(e) => tracing::warn!(network = name, error = %e, "a second network of the same name is kept"),
+            }
+        }
+        Ok(left == 1)
+    }
+}
+
 /// An existing network or volume is this instance's to use unless another instance's label is
 /// on it (one without moor's label was made by hand or by compose: used as it is, as before).
 fn owned_by(
@@ -692,13 +731,22 @@ impl Engine for DockerEngine {
         match within("GET /networks/{id}", self.deadlines.read, inspect).await? {
             Ok(existing) => return owned_by(instance, "network", &network.name, existing.labels.as_ref()),
             Err(e) if status_of(&e) == Some(404) => {}
-            Err(e) => return Err(classify(e)),
+            // Held twice already (another process made it at the same time): one is kept.
+            Err(e) => {
+                if self.dedupe_network(&network.name).await? {
+                    return Ok(());
+                }
+                return Err(classify(e));
+            }
         }
         match within("POST /networks/create", self.deadlines.write, self.docker.create_network(request)).await? {
-            Ok(_) => Ok(()),
-            Err(e) if status_of(&e) == Some(409) => Ok(()),
-            Err(e) => Err(classify(e)),
+            Ok(_) => {}
+            Err(e) if status_of(&e) == Some(409) => {}
+            Err(e) => return Err(classify(e)),
         }
+        // Another process (another node's agent on this daemon) may have made it at the same
+        // moment; the lock above is this process's only.
+        self.dedupe_network(&network.name).await.map(|_| ())
     }
 
     async fn remove_network(&self, name: &str) -> EngineResult<()> {

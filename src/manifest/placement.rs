@@ -103,6 +103,10 @@ pub struct NodeScope {
     /// Declared volumes that only services placed elsewhere use: not created here, not pruned.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub kept_volumes: BTreeSet<String>,
+    /// Services declared but placed on other nodes: a container of one made before nodes (no
+    /// `moor.node`) is theirs to adopt, not this node's to prune.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub placed_elsewhere: BTreeSet<String>,
 }
 
 /// Narrows `loaded` to what is placed on `node` (see the module's invariants). Call it after
@@ -133,7 +137,8 @@ pub fn place(loaded: &mut Loaded, node: &Node, allow_empty: bool) {
     let kept_volumes: BTreeSet<String> = there_volumes.difference(&here_volumes).cloned().collect();
     d.networks.retain(|name, _| !kept_networks.contains(name));
     d.volumes.retain(|name, _| !kept_volumes.contains(name));
-    d.node = Some(NodeScope { name: node.name.clone(), kept_networks, kept_volumes });
+    let placed_elsewhere = gone.iter().map(|s| s.to_string()).collect();
+    d.node = Some(NodeScope { name: node.name.clone(), kept_networks, kept_volumes, placed_elsewhere });
     let none_here = d.complete && declared > 0 && d.services.is_empty() && d.refused.is_empty();
     if none_here && !allow_empty && d.prune_guard.is_none() {
         d.prune_guard =
