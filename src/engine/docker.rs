@@ -709,11 +709,22 @@ impl Engine for DockerEngine {
         let call = self.docker.connect_network(network, connect);
         match within("POST /networks/{id}/connect", self.deadlines.write, call).await? {
             Ok(()) => Ok(()),
-            // Docker 20.10 answers 403 "endpoint with name ... already exists in network".
-            Err(BollardError::DockerResponseServerError { status_code: 403, message })
-                if message.contains("already exists") =>
-            {
-                Ok(())
+            // Docker 20.10 answers 403 both for "already attached" and for a connect it forbids
+            // (a container on the host network): the container is re-observed rather than the
+            // message read.
+            Err(e) if status_of(&e) == Some(403) => {
+                let inspect = self.docker.inspect_container(id, None);
+                let info =
+                    within("GET /containers/{id}/json", self.deadlines.read, inspect).await?.map_err(classify)?;
+                let attached = info
+                    .network_settings
+                    .and_then(|s| s.networks)
+                    .is_some_and(|networks| networks.contains_key(network));
+                if attached {
+                    Ok(())
+                } else {
+                    Err(classify(e))
+                }
             }
             Err(e) => Err(classify(e)),
         }

@@ -382,8 +382,9 @@ pub struct HostOptions {
     pub cgroup: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
-    /// `none`, `host` or `container:NAME`; a `service:NAME` is resolved to its first container's
-    /// `container:NAME` when all manifests are loaded.
+    /// `none`, `host`, `container:NAME` or `service:NAME`; the last is kept as written (one hash
+    /// in every instance) and placed as the service's first container at create
+    /// (`crate::names::placed_spec`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
     /// The settings of the networks that have some (the map form of `networks`), by network
@@ -395,8 +396,8 @@ pub struct HostOptions {
     /// `os[/arch[/variant]]`, lower case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    /// `container:NAME[:ro|rw]` in the written order (a `service:NAME` is resolved as
-    /// `network_mode`'s).
+    /// `NAME[:ro|rw]` of a container outside the manifests, or `service:NAME[:ro|rw]` (placed as
+    /// `network_mode`'s), in the written order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes_from: Vec<String>,
 }
