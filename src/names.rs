@@ -114,14 +114,13 @@ pub fn placed_spec(instance: &str, desired: &Desired, spec: &ContainerSpec) -> C
     };
     // `networkMode`, `ipc`, `pid`: `service:NAME` -> `container:FIRST`.
     for mode in [&mut spec.host.network_mode, &mut spec.host.ipc, &mut spec.host.pid] {
-        if let Some(target) = mode.as_deref().and_then(|m| m.strip_prefix("service:")) {
+        if let Some((target, _)) = mode.as_deref().and_then(service_join) {
             *mode = Some(format!("container:{}", first(target)));
         }
     }
     // `volumesFrom`: `service:NAME[:ro|rw]` -> `FIRST[:ro|rw]` (Docker's form of a container).
     for entry in &mut spec.host.volumes_from {
-        if let Some(rest) = entry.strip_prefix("service:") {
-            let (target, mode) = rest.split_once(':').map_or((rest, None), |(t, m)| (t, Some(m)));
+        if let Some((target, mode)) = service_join(entry) {
             *entry = match mode {
                 Some(m) => format!("{}:{m}", first(target)),
                 None => first(target),
@@ -131,15 +130,22 @@ pub fn placed_spec(instance: &str, desired: &Desired, spec: &ContainerSpec) -> C
     spec
 }
 
+/// `service:NAME[:MODE]` as the service and the mode; `None` for anything else (a
+/// `container:` join, `host`, an outside container's name). The one reading of that form.
+pub fn service_join(value: &str) -> Option<(&str, Option<&str>)> {
+    let rest = value.strip_prefix("service:")?;
+    Some(rest.split_once(':').map_or((rest, None), |(t, m)| (t, Some(m))))
+}
+
 /// The services whose containers `spec` joins (`service:NAME` in `networkMode`, `ipc`, `pid`,
 /// `volumesFrom`), each once, sorted.
 pub fn join_targets(spec: &ContainerSpec) -> Vec<String> {
     let host = &spec.host;
     let mut out: Vec<String> = [&host.network_mode, &host.ipc, &host.pid]
         .into_iter()
-        .filter_map(|m| m.as_deref()?.strip_prefix("service:"))
-        .chain(host.volumes_from.iter().filter_map(|v| v.strip_prefix("service:")))
-        .map(|t| t.split_once(':').map_or(t, |(n, _)| n).to_string())
+        .filter_map(|m| m.as_deref())
+        .chain(host.volumes_from.iter().map(String::as_str))
+        .filter_map(|v| service_join(v).map(|(target, _)| target.to_string()))
         .collect();
     out.sort();
     out.dedup();

@@ -661,8 +661,8 @@ fn resolve_network_services(desired: &mut Desired, problems: &mut Vec<Problem>) 
         }
         let mut targets = Vec::new();
         for (field, name, what, value) in joins {
-            let Some(rest) = value.strip_prefix("service:") else { continue };
-            let target = rest.split_once(':').map_or(rest, |(t, _)| t).to_string();
+            let Some((target, _)) = crate::names::service_join(value) else { continue };
+            let target = target.to_string();
             let message = match firsts.contains(&target) {
                 _ if target == service.name => format!("service {target:?} cannot {what}"),
                 false => format!("{name} names service {target:?}, which no Service manifest declares"),
