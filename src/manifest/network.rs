@@ -69,13 +69,11 @@ pub struct IpamPool {
     pub aux_addresses: BTreeMap<String, IpAddr>,
 }
 
-/// An address and a prefix length, written back as given (normalized).
+/// An address and a prefix length (`172.28.0.0/16`), parsed and compared by the `ipnet` crate;
+/// written back as it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
+pub struct Cidr(pub ipnet::IpNet);
 
 impl From<Cidr> for String {
     fn from(c: Cidr) -> String {
@@ -85,48 +83,31 @@ impl From<Cidr> for String {
 
 impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }
 
 impl Cidr {
     pub fn parse(text: &str) -> Result<Cidr, String> {
-        let bad = || format!("{text:?} is not a subnet in CIDR form (`172.28.0.0/16`, `fd00:28::/64`)");
-        let (addr, prefix) = text.split_once('/').ok_or_else(bad)?;
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
-            return Err(bad());
-        }
-        Ok(Cidr { addr, prefix })
+        text.parse::<ipnet::IpNet>()
+            .map(Cidr)
+            .map_err(|_| format!("{text:?} is not a subnet in CIDR form (`172.28.0.0/16`, `fd00:28::/64`)"))
     }
 
-    /// The address as a number and the mask of the prefix, both as 128-bit values.
-    fn bits(addr: IpAddr) -> u128 {
-        match addr {
-            IpAddr::V4(a) => u32::from(a) as u128,
-            IpAddr::V6(a) => u128::from(a),
-        }
+    pub fn addr(&self) -> IpAddr {
+        self.0.addr()
     }
 
-    fn mask(&self) -> u128 {
-        let width = if self.addr.is_ipv4() { 32 } else { 128 };
-        if self.prefix == 0 {
-            0
-        } else {
-            (u128::MAX << (width - self.prefix as u32)) & if width == 32 { u32::MAX as u128 } else { u128::MAX }
-        }
+    pub fn prefix(&self) -> u8 {
+        self.0.prefix_len()
     }
 
     pub fn contains(&self, addr: IpAddr) -> bool {
-        addr.is_ipv4() == self.addr.is_ipv4() && Self::bits(addr) & self.mask() == Self::bits(self.addr) & self.mask()
+        self.0.contains(&addr)
     }
 
     fn overlaps(&self, other: &Cidr) -> bool {
-        let narrow = if self.prefix >= other.prefix { self } else { other };
-        let wide = if self.prefix >= other.prefix { other } else { self };
-        wide.contains(narrow.addr)
+        self.0.contains(&other.0.network()) || other.0.contains(&self.0.network())
     }
 }
 
@@ -139,7 +120,7 @@ impl Ipam {
     /// Whether some pool is of the address's family (a static address outside every pool of
     /// its family is refused by Docker).
     pub fn has_family(&self, v4: bool) -> bool {
-        self.pools.iter().any(|p| p.subnet.addr.is_ipv4() == v4)
+        self.pools.iter().any(|p| p.subnet.addr().is_ipv4() == v4)
     }
 }
 
@@ -195,7 +176,7 @@ fn convert_ipam(raw: &RawIpam, enable_ipv6: bool) -> Result<Ipam, Vec<FieldProbl
                 continue;
             }
         };
-        if subnet.addr.is_ipv6() && !enable_ipv6 {
+        if subnet.addr().is_ipv6() && !enable_ipv6 {
             problems.push(problem(
                 at.key("subnet"),
                 format!("{subnet} is an IPv6 subnet: set `spec.enableIpv6: true`, which Docker needs for it"),
@@ -214,7 +195,7 @@ fn convert_ipam(raw: &RawIpam, enable_ipv6: bool) -> Result<Ipam, Vec<FieldProbl
                 problems.push(problem(at.key("ipRange"), m));
                 None
             }
-            Some(Ok(r)) if !(subnet.contains(r.addr) && r.prefix >= subnet.prefix) => {
+            Some(Ok(r)) if !(subnet.contains(r.addr()) && r.prefix() >= subnet.prefix()) => {
                 problems.push(problem(at.key("ipRange"), outside("the range", &r.to_string())));
                 None
             }

@@ -224,9 +224,7 @@ fn flatten_spec(spec: &Value, sealed: &BTreeSet<&String>) -> BTreeMap<String, En
 
 /// A URL with a password in it (`https://user:pass@host`).
 fn has_userinfo(text: &str) -> bool {
-    text.split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
-        .is_some_and(|authority| authority.rsplit_once('@').is_some_and(|(user, _)| user.contains(':')))
+    url::Url::parse(text).is_ok_and(|u| u.password().is_some())
 }
 
 /// One entry of `files`: its content under `secret file TARGET` or `config file TARGET`, its
