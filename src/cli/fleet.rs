@@ -155,27 +155,19 @@ fn urls(fleet: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>> {
 }
 
 fn table(rows: &[FleetRow]) -> String {
-    let mut cells =
-        vec![["NODE".to_string(), "REVISION".into(), "IN SYNC".into(), "READY".into(), "LAST ERROR".into()]];
-    for r in rows {
-        cells.push([
-            r.node.clone(),
-            r.revision.clone().unwrap_or_else(|| "-".into()),
-            if r.reachable { format!("{}/{}", r.in_sync, r.services) } else { "-".into() },
-            if r.reachable { if r.ready { "yes" } else { "no" }.into() } else { "-".into() },
-            r.last_error.clone().unwrap_or_else(|| "-".into()),
-        ]);
-    }
-    let widths: Vec<usize> = (0..4).map(|i| cells.iter().map(|c| c[i].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for c in &cells {
-        for (i, w) in widths.iter().enumerate() {
-            out.push_str(&format!("{:<w$}  ", c[i], w = w));
-        }
-        out.push_str(&c[4]);
-        out.push('\n');
-    }
-    out
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.node.clone(),
+                r.revision.clone().unwrap_or_else(|| "-".into()),
+                if r.reachable { format!("{}/{}", r.in_sync, r.services) } else { "-".into() },
+                if r.reachable { if r.ready { "yes" } else { "no" }.into() } else { "-".into() },
+                r.last_error.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    render::table(&["NODE", "REVISION", "IN SYNC", "READY", "LAST ERROR"], &cells)
 }
 
 pub fn status(

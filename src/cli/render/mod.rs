@@ -21,7 +21,7 @@ mod status;
 mod tests;
 
 pub use plan::{plan_text, Style};
-pub use status::{source_text, status_rows, status_table, SourceStatusView, StatusRow};
+pub use status::{source_text, status_rows, status_table, table, SourceStatusView, StatusRow};
 
 use plan::{bucket, paint, write_action, write_refused, Counts, Mark};
 

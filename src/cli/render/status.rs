@@ -131,8 +131,8 @@ pub fn status_table(rows: &[StatusRow]) -> String {
     out
 }
 
-/// Left-aligned columns, two spaces apart.
-fn table<const N: usize>(header: &[&str; N], cells: &[[String; N]]) -> String {
+/// Left-aligned columns, two spaces apart (also `moor status --fleet`'s).
+pub fn table<const N: usize>(header: &[&str; N], cells: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
