@@ -51,6 +51,7 @@
 pub mod apply;
 pub mod cli;
 pub mod controller;
+pub mod dashboard;
 pub mod digest;
 pub mod engine;
 pub mod git;

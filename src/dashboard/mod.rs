@@ -1,0 +1,8 @@
+//! The read-only dashboard: `/` (and `/ui`) of `moor run --listen`, its live stream `/events`,
+//! and `moor dashboard --fleet`. See `docs/dashboard.md`.
+//!
+//! Invariants: pages are made server-side from [`model`] by pure functions (so a page renders
+//! without JavaScript, and a snapshot pins it); every value is escaped by the template engine;
+//! no secret value is ever in a model; the page loads nothing from elsewhere (no CDN).
+
+pub mod model;
