@@ -52,7 +52,7 @@ pub struct StatusChange {
     /// Not retried before now + this.
     pub backoff: Option<Duration>,
     pub crash_loop: Option<String>,
-    pub observed: Option<String>,
+    pub seen: Option<crate::observe::Seen>,
     pub update: Option<UpdateStatus>,
     /// What this reconcile learned of the daemon: it answered (any observe that worked), or it
     /// is away (an observe that could not reach it). Readiness follows the latest evidence.
@@ -160,7 +160,7 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
         count_repair(state, &mut fx, r, signature_now.as_ref(), now);
     }
     fx.status.crash_loop = state.crash.note(now);
-    fx.status.observed = r.observed.clone();
+    fx.status.seen = r.seen.clone();
     // Only fresh evidence moves readiness: an observe that could not reach Docker, or a reconcile
     // whose every call answered. A failed action may be Docker freezing after the observe (a
     // timeout 30 s later): the observe's answer is stale by then, and the liveness ping decides.

@@ -87,8 +87,9 @@ pub struct Reconciled {
     /// Networks and volumes created or pruned.
     pub resources_done: usize,
     pub duration: Duration,
-    /// The service's observed state before this reconcile acted, for status.
-    pub observed: Option<String>,
+    /// How the service's containers look: after this reconcile when it acted and succeeded
+    /// (listed again), else as it found them. For status.
+    pub seen: Option<crate::observe::Seen>,
     /// The image ID the service's first container ran before this reconcile acted.
     pub image_before: Option<String>,
     /// The image ID an `update.watch` pin made this reconcile run, part of what it converged to.
@@ -105,7 +106,7 @@ impl Reconciled {
             done: Vec::new(),
             resources_done: 0,
             duration: Duration::ZERO,
-            observed: None,
+            seen: None,
             image_before: None,
             pin: None,
         }

@@ -6,3 +6,4 @@
 //! no secret value is ever in a model; the page loads nothing from elsewhere (no CDN).
 
 pub mod model;
+pub mod view;
