@@ -6,4 +6,20 @@
 //! no secret value is ever in a model; the page loads nothing from elsewhere (no CDN).
 
 pub mod model;
+pub mod fleet_page;
+pub mod format;
+pub mod histogram;
+pub mod page;
+pub mod timeline;
 pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+pub use fleet_page::{fleet_live, fleet_page};
+pub use page::{live, page};
+
+/// The page's stylesheet, served at `ui/style.css` (relative to the page).
+pub const STYLE: &str = include_str!("assets/style.css");
+/// The page's script, served at `ui/live.js`: swaps in the `live` fragments of `events`.
+pub const SCRIPT: &str = include_str!("assets/live.js");
