@@ -104,6 +104,8 @@ pub enum Event {
     Action(ActionKind),
     /// A network or volume created or pruned.
     Resource,
+    /// Networks and volumes no manifest uses any more were removed (`network shop`).
+    Pruned(Vec<String>),
     DockerError(String),
     DriftRepaired {
         actions: Vec<ActionKind>,
@@ -148,6 +150,9 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
     fx.events.push(Event::Reconciled { success, seconds: r.duration.as_secs_f64() });
     fx.events.extend(r.done.iter().map(|k| Event::Action(*k)));
     fx.events.extend((0..r.resources_done).map(|_| Event::Resource));
+    if !r.pruned.is_empty() {
+        fx.events.push(Event::Pruned(r.pruned.clone()));
+    }
     if let Some(e) = r.outcome.engine_error() {
         fx.events.push(Event::DockerError(e.status_label()));
     }

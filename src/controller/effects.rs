@@ -9,7 +9,6 @@ use super::activity::Reason;
 use super::decide::{Effects, Event, Requeue, Why};
 use super::queue::WorkQueue;
 use super::status::{timestamp, Shared};
-use super::worker::RESOURCES;
 use crate::dashboard::model::MarkKind;
 use crate::notify::{Notifier, ServiceEvent, UpdateEvent};
 
@@ -69,14 +68,16 @@ impl Carrier<'_> {
                 let actions: Vec<&str> = actions.iter().map(|k| k.as_str()).collect();
                 shared.record(key, &actions.join(", "), Reason::from(*why), None);
             }
-            Event::Resource if key == RESOURCES => shared.record(key, "network or volume", Reason::Prune, None),
+            Event::Pruned(names) => shared.record(key, &format!("remove {}", names.join(", ")), Reason::Prune, None),
             Event::CrashLoop { restarts, delay } => {
-                let detail =
-                    format!("{restarts} repairs in a row; the next waits {}", humantime::format_duration(*delay));
+                let detail = format!(
+                    "{restarts} repairs in a row; the next waits {}",
+                    humantime::format_duration(whole_ms(*delay))
+                );
                 shared.record(key, "slowed down", Reason::CrashLoop, Some(detail));
             }
             Event::Failed { error, retry_in } => {
-                let detail = format!("{error}; retried in {}", humantime::format_duration(*retry_in));
+                let detail = format!("{error}; retried in {}", humantime::format_duration(whole_ms(*retry_in)));
                 shared.record(key, "failed", Reason::Failure, Some(detail));
             }
             Event::Held { error, .. } => {
@@ -99,6 +100,7 @@ impl Carrier<'_> {
             Event::Reconciled { success, seconds } => metrics.reconciled(*success, *seconds),
             Event::Action(kind) => metrics.action(kind.as_str()),
             Event::Resource => metrics.action("resource"),
+            Event::Pruned(names) => info!(why = "prune", "removed {}", names.join(", ")),
             Event::DockerError(status) => metrics.docker_error(status),
             Event::Acted { actions, why } => {
                 // The one line per reconcile that acted, at the default level of `moor run`.
@@ -144,6 +146,11 @@ impl Carrier<'_> {
     }
 }
 
+/// A delay as people read it: `1s 422ms`, not to the nanosecond.
+fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
 /// The mark a reconcile leaves on its service's timeline: a failure, an update, a repair of
 /// drift, or a plain reconcile. `None` for one that did not run (no `Reconciled` event).
 fn mark_of(events: &[Event]) -> Option<MarkKind> {
@@ -170,7 +177,7 @@ mod tests {
     #[test]
     fn a_reconcile_leaves_its_most_telling_mark() {
         let ok = Event::Reconciled { success: true, seconds: 0.1 };
-        assert_eq!(mark_of(&[ok.clone()]), Some(MarkKind::Reconcile));
+        assert_eq!(mark_of(std::slice::from_ref(&ok)), Some(MarkKind::Reconcile));
         let drift = Event::Acted { actions: vec![ActionKind::Create], why: Why::Drift };
         assert_eq!(mark_of(&[ok.clone(), drift]), Some(MarkKind::Repair));
         let update = Event::Acted { actions: vec![ActionKind::Replace], why: Why::ImageUpdate };

@@ -86,6 +86,8 @@ pub struct Reconciled {
     pub done: Vec<ActionKind>,
     /// Networks and volumes created or pruned.
     pub resources_done: usize,
+    /// Those pruned, as `network shop`.
+    pub pruned: Vec<String>,
     pub duration: Duration,
     /// How the service's containers look: after this reconcile when it acted and succeeded
     /// (listed again), else as it found them. For status.
@@ -105,6 +107,7 @@ impl Reconciled {
             outcome,
             done: Vec::new(),
             resources_done: 0,
+            pruned: Vec::new(),
             duration: Duration::ZERO,
             seen: None,
             image_before: None,

@@ -85,6 +85,12 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
                 }
             }
             out.resources_done = report.resources.len();
+            out.pruned = report
+                .resources
+                .iter()
+                .filter(|r| r.done == crate::apply::ResourceDone::Removed)
+                .map(crate::apply::ResourceResult::subject)
+                .collect();
             if !report.resource_errors.is_empty() && out.outcome.is_success() {
                 out.outcome = ReconcileOutcome::ResourcesFailed(report.resource_errors);
             }

@@ -53,17 +53,8 @@ fn event(secs: u64, service: &str, action: &str, why: &str, detail: Option<&str>
 }
 
 fn histogram() -> HistogramView {
-    let buckets = vec![
-        (0.005, 2),
-        (0.01, 5),
-        (0.025, 9),
-        (0.05, 4),
-        (0.1, 1),
-        (0.25, 0),
-        (0.5, 0),
-        (1.0, 1),
-        (f64::INFINITY, 0),
-    ];
+    let buckets =
+        vec![(0.005, 2), (0.01, 5), (0.025, 9), (0.05, 4), (0.1, 1), (0.25, 0), (0.5, 0), (1.0, 1), (f64::INFINITY, 0)];
     HistogramView { count: buckets.iter().map(|b| b.1).sum(), sum: 0.62, buckets }
 }
 
@@ -143,7 +134,13 @@ fn host() -> Page {
         services: vec![web, api, worker, admin, db, cache],
         events: vec![
             event(5, "api", "create, start", "drift", Some("container removed outside moor")),
-            event(45, "cache", "replace", "image update", Some(&format!("registry.example/cache:1@{}", digest("9f8e")))),
+            event(
+                45,
+                "cache",
+                "replace",
+                "image update",
+                Some(&format!("registry.example/cache:1@{}", digest("9f8e"))),
+            ),
             event(60, "worker", "restart", "crash loop", None),
             event(300, "web", "replace", "manifest change", Some("env changed")),
             event(420, "old-job", "remove", "prune", None),
@@ -366,7 +363,9 @@ fn a_page_of_ten_services_and_a_hundred_events_is_small() {
         })
         .collect();
     p.events = (0..EVENTS_SHOWN as u64)
-        .map(|i| event(i * 30, &format!("service-{}", i % 10), "replace", "drift", Some("container changed outside moor")))
+        .map(|i| {
+            event(i * 30, &format!("service-{}", i % 10), "replace", "drift", Some("container changed outside moor"))
+        })
         .collect();
     let bytes = page(&p).len();
     eprintln!("page of 10 services (60 marks each) and 100 events: {bytes} bytes");
