@@ -5,10 +5,10 @@
 //! without JavaScript, and a snapshot pins it); every value is escaped by the template engine;
 //! no secret value is ever in a model; the page loads nothing from elsewhere (no CDN).
 
-pub mod model;
 pub mod fleet_page;
 pub mod format;
 pub mod histogram;
+pub mod model;
 pub mod page;
 pub mod timeline;
 

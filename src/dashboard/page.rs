@@ -244,7 +244,12 @@ fn event(now: SystemTime, e: &EventRow) -> Markup {
             " "
             span.why { (e.why) }
             @if let Some(d) = &e.detail {
-                @if !d.is_empty() { " " span.detail { (d) } }
+                @if !d.is_empty() {
+                    " "
+                    // A digest in a detail is cut as elsewhere; the whole text stays in `title`.
+                    @let short = format::shorten_digests(d);
+                    @if short == *d { span.detail { (d) } } @else { span.detail title=(d) { (short) } }
+                }
             }
         }
     }
