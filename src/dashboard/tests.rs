@@ -297,7 +297,7 @@ fn no_inline_script_or_style_and_relative_assets() {
         assert!(!html.contains("http://cdn") && !html.contains("//fonts."));
     }
     assert!(SCRIPT.contains("new EventSource('events')") && SCRIPT.contains("'live'"));
-    assert!(STYLE.contains("prefers-color-scheme: dark") && STYLE.contains("max-width: 64rem"));
+    assert!(STYLE.contains("prefers-color-scheme: dark") && STYLE.contains("max-width: 80rem"));
 }
 
 /// The `x` of every `<circle cx=...>`, `<rect x=...>` and polygon/path point in `svg`.

@@ -125,7 +125,7 @@ fn mark(now: SystemTime, y: f64, d: &Drawn) -> Markup {
     let r = |v: f64| (v * 10.0).round() / 10.0;
     match kind {
         MarkKind::Reconcile => html! {
-            circle class=(class) cx=(r(x)) cy=(y) r="2" { title { (title) } }
+            circle class=(class) cx=(r(x)) cy=(y) r="2.5" { title { (title) } }
         },
         MarkKind::Repair => html! {
             polygon class=(class)
