@@ -331,6 +331,49 @@ fn the_timeline_keeps_the_last_hour_inside_its_box() {
     assert!(svg.contains("viewBox=\"0 0 240 20\""));
 }
 
+/// Every coordinate pair of the marks' shapes in `svg` (circle centres, polygon points, path
+/// points), the axis left out.
+fn mark_points(svg: &str) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for (key, skip_axis) in [("points=\"", false), (" d=\"M", true)] {
+        for chunk in svg.split(key).skip(1) {
+            let text = chunk.split('"').next().unwrap_or("");
+            if skip_axis && text.contains('H') {
+                continue;
+            }
+            let nums: Vec<f64> =
+                text.split(|c: char| !(c.is_ascii_digit() || c == '.')).filter_map(|n| n.parse().ok()).collect();
+            out.extend(nums.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0], p[1])));
+        }
+    }
+    let cx = numbers_after(svg, " cx=\"");
+    let cy = numbers_after(svg, " cy=\"");
+    out.extend(cx.into_iter().zip(cy));
+    out
+}
+
+#[test]
+fn marks_at_either_end_of_the_hour_are_drawn_whole() {
+    for kind in [MarkKind::Reconcile, MarkKind::Repair, MarkKind::Update, MarkKind::Failure] {
+        let list = vec![Mark { at: ago(3600), kind }, Mark { at: now(), kind }];
+        let svg = timeline::timeline(now(), "web", &list).into_string();
+        let points = mark_points(&svg);
+        let rects: Vec<(f64, f64)> =
+            numbers_after(&svg, " x=\"").into_iter().zip(numbers_after(&svg, " width=\"")).collect();
+        assert!(points.len() + rects.len() >= 2, "{kind:?}: both marks drawn: {svg}");
+        for (x, y) in points {
+            assert!(
+                (0.0..=timeline::WIDTH).contains(&x) && (0.0..=timeline::HEIGHT).contains(&y),
+                "{kind:?} ({x}, {y}): {svg}"
+            );
+        }
+        // A rect is placed by its corner: its far side must fit too.
+        for (x, w) in rects {
+            assert!(x >= 0.0 && x + w <= timeline::WIDTH, "{svg}");
+        }
+    }
+}
+
 #[test]
 fn routine_reconciles_share_a_mark_and_the_rest_stand_alone() {
     // Every 30 s for an hour, with a repair and a failure among them.
