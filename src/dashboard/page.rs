@@ -15,6 +15,11 @@ use maud::{html, Markup, DOCTYPE};
 use super::model::{EventRow, Page, ServiceRow, SourceView};
 use super::{format, histogram, timeline};
 
+/// The pages' stylesheet, to be served at `ui/style.css` (the pages link it relatively).
+pub const STYLE: &str = include_str!("assets/style.css");
+/// The pages' script, to be served at `ui/live.js`: swaps in the `live` fragments of `events`.
+pub const SCRIPT: &str = include_str!("assets/live.js");
+
 /// The whole HTML5 document of an agent's page.
 pub fn page(p: &Page) -> String {
     let who = p.node.as_deref().unwrap_or(&p.instance);
