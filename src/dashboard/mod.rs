@@ -17,9 +17,4 @@ pub mod view;
 mod tests;
 
 pub use fleet_page::{fleet_live, fleet_page};
-pub use page::{live, page};
-
-/// The page's stylesheet, served at `ui/style.css` (relative to the page).
-pub const STYLE: &str = include_str!("assets/style.css");
-/// The page's script, served at `ui/live.js`: swaps in the `live` fragments of `events`.
-pub const SCRIPT: &str = include_str!("assets/live.js");
+pub use page::{live, page, SCRIPT, STYLE};

@@ -15,6 +15,11 @@ use maud::{html, Markup, DOCTYPE};
 use super::model::{EventRow, Page, ServiceRow, SourceView};
 use super::{format, histogram, timeline};
 
+/// The pages' stylesheet, to be served at `ui/style.css` (the pages link it relatively).
+pub const STYLE: &str = include_str!("assets/style.css");
+/// The pages' script, to be served at `ui/live.js`: swaps in the `live` fragments of `events`.
+pub const SCRIPT: &str = include_str!("assets/live.js");
+
 /// The whole HTML5 document of an agent's page.
 pub fn page(p: &Page) -> String {
     let who = p.node.as_deref().unwrap_or(&p.instance);
@@ -244,7 +249,12 @@ fn event(now: SystemTime, e: &EventRow) -> Markup {
             " "
             span.why { (e.why) }
             @if let Some(d) = &e.detail {
-                @if !d.is_empty() { " " span.detail { (d) } }
+                @if !d.is_empty() {
+                    " "
+                    // A digest in a detail is cut as elsewhere; the whole text stays in `title`.
+                    @let short = format::shorten_digests(d);
+                    @if short == *d { span.detail { (d) } } @else { span.detail title=(d) { (short) } }
+                }
             }
         }
     }
