@@ -131,13 +131,13 @@ fn source(now: SystemTime, s: &SourceView) -> Markup {
                 }
                 @if let Some(rev) = &s.revision {
                     div { dt { "revision" } dd {
-                        code title=(rev) { (short_rev(rev)) }
+                        code title=(rev) { (format::short_revision(rev)) }
                         @if let Some(subject) = &s.subject { " " span.subject { (subject) } }
                     } }
                 }
                 div { dt { "applied" } dd {
                     @match &s.last_applied_revision {
-                        Some(rev) => code title=(rev) { (short_rev(rev)) },
+                        Some(rev) => code title=(rev) { (format::short_revision(rev)) },
                         None => "not yet",
                     }
                 } }
@@ -153,11 +153,6 @@ fn source(now: SystemTime, s: &SourceView) -> Markup {
             }
         }
     }
-}
-
-/// A git revision's first 12 characters (the full one is in the `title`).
-fn short_rev(rev: &str) -> &str {
-    rev.char_indices().nth(12).map_or(rev, |(i, _)| &rev[..i])
 }
 
 /// How a service stands, worst first: the word shown and the row's class.

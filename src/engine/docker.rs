@@ -353,6 +353,22 @@ impl DockerEngine {
         Ok(left == 1)
     }
 
+    /// Waits (a few seconds at most) until each of `names` is held by one network at most, as
+    /// another process stepping back leaves it, and dedupes what is still held twice after that.
+    async fn wait_networks_single(&self, names: &[String]) -> EngineResult<()> {
+        for name in names {
+            let deadline = Instant::now() + NETWORK_SETTLE;
+            while self.network_ids(name).await?.len() > 1 {
+                if Instant::now() >= deadline {
+                    self.dedupe_network(name).await?;
+                    break;
+                }
+                tokio::time::sleep(REMOVAL_POLL * 5).await;
+            }
+        }
+        Ok(())
+    }
+
     /// The IDs of the networks named exactly `name`, the first made first (then the lowest ID),
     /// the order every process sees alike.
     async fn network_ids(&self, name: &str) -> EngineResult<Vec<String>> {
@@ -374,6 +390,9 @@ impl DockerEngine {
         Ok(same.into_iter().map(|(_, id)| id).collect())
     }
 }
+
+/// How long a create waits for a network held twice to be held once again.
+const NETWORK_SETTLE: Duration = Duration::from_secs(3);
 
 /// How often `create_network` steps back from a network another process made at once.
 const NETWORK_CREATE_ATTEMPTS: u32 = 5;
@@ -588,14 +607,43 @@ impl Engine for DockerEngine {
     }
 
     async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
-        let call = self.docker.create_container(Some(create_options(request)), create_body(request));
-        let created = within("POST /containers/create", self.deadlines.write, call).await?.map_err(|e| {
-            match classify(e) {
-                // Docker's message names the holder by ID; the caller wants our name.
-                EngineError::NameInUse { .. } => EngineError::NameInUse { name: request.name.clone() },
-                other => other,
+        let body = create_body(request);
+        // The networks the create names: its endpoints, and the network mode when that is a
+        // network's name (not `host`, `none`, `bridge` or `container:`/`service:` joins).
+        let mode = body.host_config.as_ref().and_then(|h| h.network_mode.clone());
+        let named_mode =
+            mode.filter(|m| !matches!(m.as_str(), "host" | "none" | "bridge" | "default") && !m.contains(':'));
+        let mut networks: Vec<String> = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref())
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default();
+        networks.extend(named_mode.filter(|m| !networks.contains(m)));
+        let mut settled = false;
+        let created = loop {
+            let call = self.docker.create_container(Some(create_options(request)), body.clone());
+            match within("POST /containers/create", self.deadlines.write, call).await? {
+                Ok(created) => break created,
+                // A network of the request held twice for a moment (another agent made it at
+                // the same time and is stepping back: see `create_network`) makes Docker
+                // refuse the create with a 400, which may be over by the time we look. So a
+                // 400 of a create that names networks is tried once more when each is held
+                // once: a create that is wrong in itself only fails twice the same way.
+                Err(e) if !settled && status_of(&e) == Some(400) && !networks.is_empty() => {
+                    tracing::debug!(container = %request.name, error = %e, "create refused (400): trying again once its networks are each held once");
+                    self.wait_networks_single(&networks).await?;
+                    settled = true;
+                }
+                Err(e) => {
+                    return Err(match classify(e) {
+                        // Docker's message names the holder by ID; the caller wants our name.
+                        EngineError::NameInUse { .. } => EngineError::NameInUse { name: request.name.clone() },
+                        other => other,
+                    });
+                }
             }
-        })?;
+        };
         for network in request.spec.networks.iter().skip(1) {
             let connect = NetworkConnectRequest {
                 container: created.id.clone(),
