@@ -1,5 +1,5 @@
 //! The read-only dashboard: `/` (and `/ui`) of `moor run --listen`, its live stream `/events`,
-//! and `moor dashboard --fleet`. See `docs/dashboard.md`.
+//! and `moor dashboard --fleet`. See the README's "The dashboard" and docs/architecture.md.
 //!
 //! Invariants: pages are made server-side from [`model`] by pure functions (so a page renders
 //! without JavaScript, and a snapshot pins it); every value is escaped by the template engine;

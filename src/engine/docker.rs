@@ -391,6 +391,9 @@ impl DockerEngine {
     }
 }
 
+/// How often a create refused while a network was held twice is tried again.
+const CREATE_RETRIES: u32 = 2;
+
 /// How long a create waits for a network held twice to be held once again.
 const NETWORK_SETTLE: Duration = Duration::from_secs(3);
 
@@ -620,7 +623,7 @@ impl Engine for DockerEngine {
             .map(|e| e.keys().cloned().collect())
             .unwrap_or_default();
         networks.extend(named_mode.filter(|m| !networks.contains(m)));
-        let mut settled = false;
+        let mut retries = 0;
         let created = loop {
             let call = self.docker.create_container(Some(create_options(request)), body.clone());
             match within("POST /containers/create", self.deadlines.write, call).await? {
@@ -628,12 +631,14 @@ impl Engine for DockerEngine {
                 // A network of the request held twice for a moment (another agent made it at
                 // the same time and is stepping back: see `create_network`) makes Docker
                 // refuse the create with a 400, which may be over by the time we look. So a
-                // 400 of a create that names networks is tried once more when each is held
-                // once: a create that is wrong in itself only fails twice the same way.
-                Err(e) if !settled && status_of(&e) == Some(400) && !networks.is_empty() => {
+                // 400 of a create that names networks is tried again when each is held once
+                // (twice at most): a create that is wrong in itself only fails the same way again.
+                Err(e) if retries < CREATE_RETRIES && status_of(&e) == Some(400) && !networks.is_empty() => {
                     tracing::debug!(container = %request.name, error = %e, "create refused (400): trying again once its networks are each held once");
                     self.wait_networks_single(&networks).await?;
-                    settled = true;
+                    // Docker's own name lookup may lag its list for a moment.
+                    tokio::time::sleep(REMOVAL_POLL * 5 * (retries + 1)).await;
+                    retries += 1;
                 }
                 Err(e) => {
                     return Err(match classify(e) {
