@@ -41,7 +41,10 @@ impl Drop for Dashboard {
 async fn an_agents_page_shows_a_removed_container_as_drift_then_repaired() {
     image().await;
     let env = TestEnv::new("dash-agent");
-    env.write("web.yaml", &service("web", common::IMAGE));
+    // A label that tries to be a script: the page shows it, escaped.
+    let labelled = service("web", common::IMAGE)
+        .replace("  name: web\n", "  name: web\n  labels: {note: \"<script>alert(1)</script>\"}\n");
+    env.write("web.yaml", &labelled);
     let agent = Controller::start(&env, &["--node", "dash-1"]).await;
     let page = |agent: &Controller| agent.get("/").1;
     eventually(Duration::from_secs(30), "web in sync on the page", || async {
@@ -51,6 +54,8 @@ async fn an_agents_page_shows_a_removed_container_as_drift_then_repaired() {
     let first = page(&agent);
     assert!(first.contains("dash-1") && first.contains(&env.instance), "node and instance named");
     assert!(!first.contains(r#"data-why="drift""#));
+    assert!(first.contains("note=&lt;script&gt;alert(1)&lt;/script&gt;"), "the label, escaped: {first}");
+    assert!(!first.contains("<script>alert"), "a raw script in the page");
     docker_cli(&["rm", "-f", &format!("{}_web", env.instance)]);
     let repaired = eventually(Duration::from_secs(30), "the repair on the page", || async {
         let p = page(&agent);

@@ -205,7 +205,14 @@ fn service_row(now: SystemTime, s: &ServiceRow, fleet: bool) -> Markup {
     let (word, class) = standing(s);
     html! {
         tr #(id) class=(class) data-in-sync=(s.in_sync.to_string()) {
-            th scope="row" data-label="Service" { (s.name) }
+            th scope="row" data-label="Service" {
+                (s.name)
+                @if !s.labels.is_empty() {
+                    ul.labels aria-label="labels" {
+                        @for (key, value) in &s.labels { li { code { (key) "=" (value) } } }
+                    }
+                }
+            }
             td data-label="Node" { (s.node.as_deref().unwrap_or("–")) }
             td data-label="Desired" { (s.desired) }
             td data-label="Observed" { (s.observed) }

@@ -36,6 +36,7 @@ fn service(name: &str) -> ServiceRow {
         in_sync: true,
         image: Some(format!("registry.example/{name}:1")),
         running_digest: Some(digest("0a1b")),
+        labels: vec![("team".to_string(), "shop".to_string())],
         last_reconcile: Some(format::rfc3339(ago(30))),
         timeline: marks(&[(3000, MarkKind::Reconcile), (1200, MarkKind::Reconcile)]),
         ..ServiceRow::default()
@@ -263,6 +264,7 @@ fn every_value_is_escaped() {
     let mut p = host();
     p.services[0].name = EVIL.to_string();
     p.services[0].image = Some(EVIL.to_string());
+    p.services[0].labels = vec![("note".to_string(), EVIL.to_string()), (EVIL.to_string(), "v".to_string())];
     p.services[1].last_error = Some(EVIL.to_string());
     p.services[2].update = Some(EVIL.to_string());
     p.events[0].detail = Some(EVIL.to_string());
