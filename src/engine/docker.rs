@@ -353,6 +353,18 @@ impl DockerEngine {
         Ok(left == 1)
     }
 
+    /// The networks a container names: its network mode when that is a network's name, and
+    /// the networks of its endpoints.
+    async fn networks_of(&self, id: &str) -> EngineResult<Vec<String>> {
+        let call = self.docker.inspect_container(id, None);
+        let info = within("GET /containers/{id}/json", self.deadlines.read, call).await?.map_err(classify)?;
+        let mode = info.host_config.and_then(|h| h.network_mode);
+        let mut names: Vec<String> =
+            info.network_settings.and_then(|n| n.networks).map(|n| n.into_keys().collect()).unwrap_or_default();
+        names.extend(mode.filter(|m| is_network_name(m) && !names.contains(m)));
+        Ok(names)
+    }
+
     /// Waits (a few seconds at most) until each of `names` is held by one network at most, as
     /// another process stepping back leaves it, and dedupes what is still held twice after that.
     async fn wait_networks_single(&self, names: &[String]) -> EngineResult<()> {
@@ -391,7 +403,13 @@ impl DockerEngine {
     }
 }
 
-/// How often a create refused while a network was held twice is tried again.
+/// Whether a network mode names a network (not `host`, `none`, `bridge`, `default`, or a
+/// `container:`/`service:` join).
+fn is_network_name(mode: &str) -> bool {
+    !matches!(mode, "host" | "none" | "bridge" | "default") && !mode.contains(':')
+}
+
+/// How often a create or start refused while a network was held twice is tried again.
 const CREATE_RETRIES: u32 = 2;
 
 /// How long a create waits for a network held twice to be held once again.
@@ -614,8 +632,7 @@ impl Engine for DockerEngine {
         // The networks the create names: its endpoints, and the network mode when that is a
         // network's name (not `host`, `none`, `bridge` or `container:`/`service:` joins).
         let mode = body.host_config.as_ref().and_then(|h| h.network_mode.clone());
-        let named_mode =
-            mode.filter(|m| !matches!(m.as_str(), "host" | "none" | "bridge" | "default") && !m.contains(':'));
+        let named_mode = mode.filter(|m| is_network_name(m));
         let mut networks: Vec<String> = body
             .networking_config
             .as_ref()
@@ -668,11 +685,27 @@ impl Engine for DockerEngine {
     }
 
     async fn start(&self, id: &str) -> EngineResult<()> {
-        match within("POST /containers/{id}/start", self.deadlines.write, self.docker.start_container(id, None)).await?
-        {
-            Ok(()) => Ok(()),
-            Err(e) if status_of(&e) == Some(304) => Ok(()),
-            Err(e) => Err(classify(e)),
+        let mut retries = 0;
+        loop {
+            let call = self.docker.start_container(id, None);
+            match within("POST /containers/{id}/start", self.deadlines.write, call).await? {
+                Ok(()) => return Ok(()),
+                Err(e) if status_of(&e) == Some(304) => return Ok(()),
+                // Docker resolves a container's networks by name at its start: one held twice
+                // for a moment (see `create_network`) refuses it with a 400. Tried again once
+                // each of its networks is held once, as `create_container` does.
+                Err(e) if retries < CREATE_RETRIES && status_of(&e) == Some(400) => {
+                    let networks = self.networks_of(id).await?;
+                    if networks.is_empty() {
+                        return Err(classify(e));
+                    }
+                    tracing::debug!(container = %id, error = %e, "start refused (400): trying again once its networks are each held once");
+                    self.wait_networks_single(&networks).await?;
+                    tokio::time::sleep(REMOVAL_POLL * 5 * (retries + 1)).await;
+                    retries += 1;
+                }
+                Err(e) => return Err(classify(e)),
+            }
         }
     }
 
