@@ -1,0 +1,161 @@
+//! Review of issue 17 (the dashboard): defects found against `moor run` and `moor dashboard`
+//! as built. Each test fails now for the reason its comment gives and passes once it is fixed.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{eventually, http_get, image, moor_bin, service_yaml, Controller, TestEnv};
+
+/// `moor dashboard`, killed when dropped.
+struct Dashboard {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A server that is not moor but answers every request `200` with `body` as JSON (another
+/// service on the port, a proxy's JSON page). Runs until the test process ends.
+fn json_server(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// Defect: any JSON object a URL answers with 200 is taken for a moor agent's `/status` (every
+/// field of `StatusDoc` defaults), so the fleet page counts a server that is not moor as a node
+/// that answers, with "0/0 in sync", instead of showing it as not answering with why.
+#[test]
+fn review_the_fleet_page_does_not_count_a_json_answer_that_is_not_moor_as_a_node() {
+    let fake = json_server(r#"{"status": "ok", "version": "2.4.1"}"#);
+    let port = free_port();
+    let child = Command::new(moor_bin())
+        .args(["dashboard", "--fleet", &format!("http://127.0.0.1:{fake}")])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--interval", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dashboard = Dashboard { child, port };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let (code, body) = http_get(dashboard.port, "/");
+        if code == 200 {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "moor dashboard never served its page");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        page.contains("0/1 nodes answering") && page.contains("not answering"),
+        "a server that is not moor is shown as an answering node:\n{page}"
+    );
+}
+
+/// The cells of the services table row of `name`, as `data-label -> inner HTML`.
+fn row_cells(page: &str, name: &str) -> Option<Vec<(String, String)>> {
+    let start = page.find(&format!(r#"<tr id="service-{name}""#))?;
+    let row = &page[start..start + page[start..].find("</tr>")?];
+    Some(
+        row.split("data-label=\"")
+            .skip(1)
+            .map(|cell| {
+                let (label, rest) = cell.split_once('"').unwrap_or((cell, ""));
+                let inner = rest.split_once('>').map_or("", |(_, r)| r);
+                let inner = &inner[..inner.find("</td>").or_else(|| inner.find("</th>")).unwrap_or(inner.len())];
+                (label.to_string(), inner.to_string())
+            })
+            .collect(),
+    )
+}
+
+fn cell<'a>(cells: &'a [(String, String)], label: &str) -> &'a str {
+    cells.iter().find(|(l, _)| l == label).map_or("", |(_, v)| v.as_str())
+}
+
+/// Defect: a refused service's row keeps the image ID (and health) of the last time it was
+/// reconciled: `show_refused` refreshes `observed` only, never `Seen`'s health and image ID. A
+/// refused service whose container was removed shows "absent" beside a running image.
+#[tokio::test]
+async fn review_a_refused_service_does_not_show_a_stale_running_image() {
+    image().await;
+    let env = TestEnv::new("rv17-refstale");
+    env.write("web.yaml", &service_yaml("web", ""));
+    // A short resync: a refused service is only looked at again by a resync.
+    let dir = env.manifests().to_str().unwrap().to_string();
+    let agent = Controller::start_every(&env, "2s", &[dir.as_str()]).await;
+    let first = eventually(Duration::from_secs(30), "web in sync with its image ID", || async {
+        let cells = row_cells(&agent.get("/").1, "web")?;
+        (cell(&cells, "State").contains("in sync") && cell(&cells, "Running").contains("sha256:")).then_some(cells)
+    })
+    .await;
+    assert!(cell(&first, "Running").contains("sha256:"), "{first:?}");
+    env.write("web.yaml", &service_yaml("web", "  privileged: true\n"));
+    eventually(Duration::from_secs(30), "web refused", || async {
+        let cells = row_cells(&agent.get("/").1, "web")?;
+        cell(&cells, "State").contains("refused").then_some(())
+    })
+    .await;
+    common::docker_cli(&["rm", "-f", &env.container("web")]);
+    let cells = eventually(Duration::from_secs(30), "web absent on the page", || async {
+        let cells = row_cells(&agent.get("/").1, "web")?;
+        (cell(&cells, "Observed") == "absent").then_some(cells)
+    })
+    .await;
+    assert_eq!(cell(&cells, "Running"), "–", "no container runs, yet an image is shown as running: {cells:?}");
+}
+
+/// Defect: `moor dashboard --interval 0s` is taken: the fleet is then read in a loop with no
+/// pause at all (a core busy, every agent asked without rest). A zero interval must be refused
+/// like any other bad flag.
+#[test]
+fn review_moor_dashboard_refuses_a_zero_interval() {
+    let port = free_port();
+    let mut child = Command::new(moor_bin())
+        .args(["dashboard", "--fleet", "http://127.0.0.1:1", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--interval", "0s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "moor dashboard --interval 0s was accepted and ran (it reads the fleet in a busy loop): {status:?}"
+    );
+}
