@@ -192,3 +192,49 @@ fn review_the_fleet_page_never_shows_a_password_of_a_fleet_url() {
         "a password on the page:\n{page}"
     );
 }
+
+/// Defect: the issue asks that "a container removed by hand shows as drift, then as repaired"
+/// on an open page. Status is only written when a reconcile ends, and a reconcile that acted
+/// now looks again before it reports, so the service's row goes from in sync to in sync: no
+/// fragment the stream sends ever shows the service out of sync (only the event list says
+/// "drift" once the repair is done).
+#[tokio::test]
+async fn review_an_open_page_shows_a_removed_container_as_drift_before_the_repair() {
+    use std::io::{BufRead, BufReader};
+    image().await;
+    let env = TestEnv::new("rv17-drift");
+    env.write("web.yaml", &service_yaml("web", ""));
+    let agent = Controller::start(&env, &[]).await;
+    let synced = r#"<tr id="service-web" class="in-sync" data-in-sync="true""#;
+    eventually(Duration::from_secs(30), "web in sync", || async { agent.get("/").1.contains(synced).then_some(()) })
+        .await;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET /events HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let mut lines = BufReader::new(stream).lines();
+    // The fragments the stream sends, each whole (an event ends at a blank line).
+    let mut next_fragment = move || -> String {
+        let mut data = String::new();
+        for line in lines.by_ref() {
+            let line = line.expect("the stream stalled");
+            if let Some(d) = line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")) {
+                data.push_str(d);
+                data.push('\n');
+            } else if line.is_empty() && !data.is_empty() {
+                return data;
+            }
+        }
+        panic!("the stream ended");
+    };
+    assert!(next_fragment().contains(synced), "the first fragment shows web in sync");
+    common::docker_cli(&["rm", "-f", &env.container("web")]);
+    let mut shown_out_of_sync = false;
+    loop {
+        let fragment = next_fragment();
+        shown_out_of_sync |= fragment.contains(r#"<tr id="service-web""#) && !fragment.contains(synced);
+        if fragment.contains(r#"data-why="drift""#) && fragment.contains(synced) {
+            break;
+        }
+    }
+    assert!(shown_out_of_sync, "the open page never showed web out of sync between its removal and its repair");
+}
