@@ -14,6 +14,8 @@ pub mod timeline;
 pub mod view;
 
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 mod tests;
 
 pub use fleet_page::{fleet_live, fleet_page};
