@@ -167,6 +167,15 @@ fn chain(error: reqwest::Error) -> String {
 /// logs. Works on text that does not parse as a URL too.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    // A password holding `/`, `?` or `#` would end the authority early for the reading below,
+    // and a URL parser refuses such a URL whole: then all up to the last `@` is userinfo (as
+    // `git::remote` shows a remote).
+    if url::Url::parse(url).is_err() {
+        return match rest.rfind('@') {
+            Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+            None => url.to_string(),
+        };
+    }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
@@ -291,6 +300,8 @@ pub(crate) mod tests {
         assert_eq!(redact_url("http://a:b@c@host:8080/x@y"), "http://host:8080/x@y");
         assert_eq!(redact_url("http://127.0.0.1:9/hook?to=a@b"), "http://127.0.0.1:9/hook?to=a@b");
         assert_eq!(redact_url("not a url"), "not a url");
+        assert_eq!(redact_url("http://moor:s3cr/et1@127.0.0.1:1"), "http://127.0.0.1:1");
+        assert_eq!(redact_url("http://moor:a?b#c@host:9090/status"), "http://host:9090/status");
     }
 
     #[test]

@@ -93,11 +93,14 @@ async fn the_fleet_page_shows_every_node_and_a_change_reaches_an_open_stream() {
     let dashboard = Dashboard { child, port };
     let page = eventually(Duration::from_secs(30), "both agents in sync on the fleet page", || async {
         let (code, body) = http_get(dashboard.port, "/");
-        let both = body.contains(r#"id="service-edge-1-web""#) && body.contains(r#"id="service-edge-2-web""#);
+        let both = body.contains(r#"id="service-edge-1/web""#) && body.contains(r#"id="service-edge-2/web""#);
         (code == 200 && both && !body.contains("≠")).then_some(body)
     })
     .await;
-    assert!(page.contains("not answering") && page.contains(&format!("127.0.0.1:{dead}")), "the dead agent is shown");
+    assert!(
+        page.contains("cannot be reached") && page.contains(&format!("127.0.0.1:{dead}")),
+        "the dead agent is shown"
+    );
     assert!(page.contains(r#"id="node-edge-1""#) && page.contains(r#"id="node-edge-2""#));
 
     // An open page: its stream sends the first fragment, then edge-2's new failing service.
@@ -119,7 +122,7 @@ async fn the_fleet_page_shows_every_node_and_a_change_reaches_an_open_stream() {
     };
     read_until("event: live");
     b.write("broken.yaml", &service("broken", "moor-test-missing-image:1"));
-    let seen = read_until(r#"id="service-edge-2-broken""#);
+    let seen = read_until(r#"id="service-edge-2/broken""#);
     assert!(seen.iter().any(|l| l == "event: live"), "{seen:?}");
     drop(agent_a);
     drop(agent_b);

@@ -71,7 +71,8 @@ fn review_the_fleet_page_does_not_count_a_json_answer_that_is_not_moor_as_a_node
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(
-        page.contains("0/1 nodes answering") && page.contains("not answering"),
+        page.contains("0/1 nodes answering") && page.contains("is not moor&#39;s")
+            || page.contains("0/1 nodes answering") && page.contains("is not moor's"),
         "a server that is not moor is shown as an answering node:\n{page}"
     );
 }

@@ -40,9 +40,18 @@ pub struct DashboardArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub listen_args: ListenArgs,
-    /// How often every agent is read.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    /// How often every agent is read (at least 1s).
+    #[arg(long, default_value = "5s", value_parser = interval)]
     pub interval: Duration,
+}
+
+/// `--interval`: a duration of at least a second (zero would ask every agent without a pause).
+fn interval(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{text} is too short: read the agents at most once a second"));
+    }
+    Ok(d)
 }
 
 /// The fleet's page: the agents' last answers, and the signal that they changed.
@@ -112,16 +121,18 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         super::run::on_signals(shutdown.clone())?;
         let client = HttpClient::new()?;
         let page = Arc::new(FleetPage { nodes: Mutex::new(Vec::new()), changes: watch::Sender::new(0) });
-        // The first answers before the first page is served: never an empty fleet on screen.
+        // Bound first: a port in use is said at once, not after the agents answered.
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        // The first answers before the first page is served: never an empty fleet on screen
+        // (connections wait in the listener's backlog meanwhile).
         page.update(read_all(&client, &urls, token.as_deref()).await);
         let mut app = routes(page.clone(), shutdown.clone());
         if let Some(listen_token) = options.token.clone() {
             app = app.layer(axum::middleware::from_fn_with_state(listen_token, crate::http::auth::require_token));
         }
         let app = app.route("/healthz", get(|| async { "ok\n" }));
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
         let server = crate::http::serve_app(listener, app, "/ /events /healthz", options, shutdown.clone())?;
         tracing::info!(agents = urls.len(), interval = ?args.interval, "moor dashboard: reading the fleet");
         loop {

@@ -105,7 +105,17 @@ pub async fn read_agent(client: &HttpClient, url: &str, token: Option<&str>) -> 
     let status = format!("{}/status", url.trim_end_matches('/'));
     match client.get_with_token(&status, token, AGENT_TIMEOUT).await {
         Ok((200, body)) => {
-            serde_json::from_str::<StatusDoc>(&body).map_err(|e| format!("its /status is not moor's: {e}"))
+            let value: serde_json::Value =
+                serde_json::from_str(&body).map_err(|e| format!("its /status is not moor's: {e}"))?;
+            // Every field of the document has a default (an agent of an older release lacks
+            // some): `ready` and `services`, which every release writes, tell moor's answer from
+            // any other JSON (a wrong port, another service).
+            if !(value.get("ready").is_some_and(|r| r.is_boolean())
+                && value.get("services").is_some_and(|s| s.is_object()))
+            {
+                return Err("its /status is not moor's (no `ready` and `services`)".into());
+            }
+            serde_json::from_value::<StatusDoc>(value).map_err(|e| format!("its /status is not moor's: {e}"))
         }
         Ok((401, _)) => Err("answered 401: give the listener's token with --token-file".into()),
         Ok((code, _)) => Err(format!("answered {code}")),

@@ -29,7 +29,8 @@ impl Carrier<'_> {
             self.event(key, event, update_ended);
             self.record(key, event);
         }
-        if let Some(kind) = mark_of(&fx.events) {
+        // Networks and volumes are no service: they have events, not a timeline.
+        if let Some(kind) = mark_of(&fx.events).filter(|_| key != super::worker::RESOURCES) {
             self.shared.mark(key, kind);
         }
         if let Some(answers) = fx.status.docker_answers {

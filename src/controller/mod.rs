@@ -377,6 +377,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
             pin,
             conflicts,
             store: self.config.store.clone(),
+            status: self.shared.clone(),
         };
         // In the caller's span (the agent's, naming its node): a spawned task has none of its own.
         workers.spawn(worker::reconcile(self.engine.clone(), desired, job).in_current_span());

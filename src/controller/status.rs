@@ -135,6 +135,12 @@ pub struct Shared {
     changes: Changes,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
 /// Bumped on every change of what `/status` or the dashboard shows, so that a live page
 /// (`/events`) learns of it without polling. Level-based like the rest: a receiver sees that
 /// something changed, never what; it reads the whole state again.
@@ -301,6 +307,14 @@ impl Shared {
         Self::mark_applied(&mut doc);
     }
 
+    /// A reconcile of `name` is about to act on what it `seen`: not in sync meanwhile.
+    pub fn acting(&self, name: &str, seen: crate::observe::Seen) {
+        self.service(name, |s| {
+            s.in_sync = false;
+            s.see(seen);
+        });
+    }
+
     /// Keeps only the named services (others are gone and pruned).
     pub fn retain_services(&self, keep: impl Fn(&str) -> bool) {
         let mut doc = self.lock();
@@ -336,7 +350,8 @@ impl Shared {
             }
             s.desired = r.service.desired_summary();
             if let Some(observed) = observed {
-                s.observed = crate::observe::summary(observed.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]));
+                let containers = observed.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+                s.see(crate::observe::Seen::of(containers, crate::observe::summary(containers)));
             }
             s.in_sync = false;
             s.refused = true;

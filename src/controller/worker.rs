@@ -28,6 +28,9 @@ pub struct Job {
     pub conflicts: BTreeMap<String, String>,
     /// Where secret and config files are written.
     pub store: Option<Arc<crate::secrets::store::FileStore>>,
+    /// Told when the reconcile is about to act, so that a live page shows the service out of
+    /// sync (as found) while it is repaired, not only after.
+    pub status: Arc<super::status::Shared>,
 }
 
 /// The part of `full` that belongs to `key`: its service actions, plus the creation of missing
@@ -74,6 +77,11 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
         observed.conflicts = job.conflicts;
         let part = part_of(&plan(&desired, &observed), &job.key);
         tracing::debug!(actions = part.action_count(), observed = ?out.seen.as_ref().map(|s| &s.observed), "planned");
+        if part.action_count() > 0 && part.services.contains_key(&job.key) {
+            if let Some(seen) = out.seen.clone() {
+                job.status.acting(&job.key, seen);
+            }
+        }
         if part.action_count() > 0 || part.services.values().any(|s| !s.conflicts.is_empty()) {
             let mut options = ApplyOptions::new(job.instance.clone(), 1);
             options.store = job.store.clone();

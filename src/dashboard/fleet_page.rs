@@ -3,8 +3,10 @@
 //! table over every node that answered, with a NODE column.
 //!
 //! Invariants: as the agent's page (pure, escaped, no inline script or style, relative assets);
-//! a node that did not answer is shown as such (`not answering: <reason>`, class `unreachable`),
-//! never dropped and never counted as in sync.
+//! a node that did not answer is shown as such (`✗ <reason>`: `cannot be reached: …`,
+//! `answered 401: …`; class `unreachable`), never dropped and never counted as in sync; ids are
+//! unique (nodes of one name are told apart by their place, `vm#2`; a service's id joins its
+//! node's key and its name with `/`, which neither can hold).
 
 use maud::{html, Markup};
 
@@ -25,8 +27,16 @@ pub fn fleet_page(f: &Fleet) -> String {
 
 /// The fragment inside `<main id="live">`.
 pub fn fleet_live(f: &Fleet) -> String {
-    let services: Vec<ServiceRow> =
-        f.nodes.iter().filter_map(|n| n.answer.as_ref().ok()).flat_map(|v| v.services.iter().cloned()).collect();
+    let keys = node_keys(&f.nodes);
+    // Each service row names its node by the node's key, so that two nodes of one name (two
+    // agents left at the default `--node`, the host name) are told apart there too.
+    let services: Vec<ServiceRow> = f
+        .nodes
+        .iter()
+        .zip(&keys)
+        .filter_map(|(n, key)| Some((n.answer.as_ref().ok()?, key)))
+        .flat_map(|(v, key)| v.services.iter().map(|s| ServiceRow { node: Some(key.clone()), ..s.clone() }))
+        .collect();
     let answering = f.nodes.iter().filter(|n| n.answer.is_ok()).count();
     let all = answering == f.nodes.len();
     html! {
@@ -47,7 +57,7 @@ pub fn fleet_live(f: &Fleet) -> String {
                 } }
                 tbody {
                     @if f.nodes.is_empty() { tr.none { td colspan="5" { "No node." } } }
-                    @for n in &f.nodes { (node_row(n)) }
+                    @for (n, key) in f.nodes.iter().zip(&keys) { (node_row(n, key)) }
                 }
             }
         }
@@ -59,16 +69,27 @@ pub fn fleet_live(f: &Fleet) -> String {
     .into_string()
 }
 
-fn node_row(n: &FleetNode) -> Markup {
+/// Each node's key on the page: its name, or `name#N` (its place in the list) when another
+/// node has the same name. Ids are made from keys, so they are unique.
+fn node_keys(nodes: &[FleetNode]) -> Vec<String> {
+    let count = |name: &str| nodes.iter().filter(|n| n.name == name).count();
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| if count(&n.name) > 1 { format!("{}#{}", n.name, i + 1) } else { n.name.clone() })
+        .collect()
+}
+
+fn node_row(n: &FleetNode, key: &str) -> Markup {
     // Only a web URL becomes a link: the URL comes from the command line, but a `javascript:`
     // one must never be clickable.
     let link = n.url.starts_with("http://") || n.url.starts_with("https://");
     let name = html! {
         th scope="row" data-label="Node" {
-            @if link { a href=(n.url) title=(n.url) { (n.name) } } @else { (n.name) }
+            @if link { a href=(n.url) title=(n.url) { (key) } } @else { (key) }
         }
     };
-    let id = format!("node-{}", n.name);
+    let id = format!("node-{key}");
     match &n.answer {
         Ok(v) => {
             let synced = v.services.iter().filter(|s| s.in_sync).count();
@@ -91,7 +112,7 @@ fn node_row(n: &FleetNode) -> Markup {
         Err(reason) => html! {
             tr.unreachable #(id) {
                 (name)
-                td.error colspan="4" data-label="State" { "✗ not answering: " (reason) }
+                td.error colspan="4" data-label="State" { "✗ " (reason) }
             }
         },
     }

@@ -199,7 +199,7 @@ pub(super) fn services_table(now: SystemTime, rows: &[ServiceRow], fleet: bool) 
 
 fn service_row(now: SystemTime, s: &ServiceRow, fleet: bool) -> Markup {
     let id = match (&s.node, fleet) {
-        (Some(node), true) => format!("service-{node}-{}", s.name),
+        (Some(node), true) => format!("service-{node}/{}", s.name),
         _ => format!("service-{}", s.name),
     };
     let (word, class) = standing(s);

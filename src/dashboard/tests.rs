@@ -251,8 +251,8 @@ fn rows_say_their_standing_in_words() {
 fn the_fleet_shows_a_silent_node_as_such() {
     let html = fleet_live(&fleet());
     assert!(html.contains("<tr class=\"unreachable\" id=\"node-http://edge-2.example:9100\">"), "{html}");
-    assert!(html.contains("not answering: connection refused"));
-    assert!(html.contains("id=\"service-edge-1-web\"") && html.contains("id=\"service-edge-1-db\""));
+    assert!(html.contains("✗ connection refused"));
+    assert!(html.contains("id=\"service-edge-1/web\"") && html.contains("id=\"service-edge-1/db\""));
     assert!(html.contains("✗ 1/2 nodes answering"));
 }
 

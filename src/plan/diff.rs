@@ -222,9 +222,15 @@ fn flatten_spec(spec: &Value, sealed: &BTreeSet<&String>) -> BTreeMap<String, En
     out
 }
 
-/// A URL with a password in it (`https://user:pass@host`).
+/// A URL with a password in it (`https://user:pass@host`), also inside a longer value
+/// (`jdbc:postgresql://u:p@h/db`, `--db=http://u:p@h`) or with a password a URL parser refuses
+/// (one holding `/`). Errs on the side of hiding: a value is only kept out of the diff.
 fn has_userinfo(text: &str) -> bool {
     url::Url::parse(text).is_ok_and(|u| u.password().is_some())
+        || text.match_indices("://").any(|(i, _)| {
+            let word = text[i + 3..].split(char::is_whitespace).next().unwrap_or("");
+            word.rfind('@').is_some_and(|at| word[..at].contains(':'))
+        })
 }
 
 /// One entry of `files`: its content under `secret file TARGET` or `config file TARGET`, its
@@ -344,5 +350,21 @@ impl Change {
             to: Some("(does not match: replacing)".into()),
             secret: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod userinfo_tests {
+    use super::has_userinfo;
+
+    #[test]
+    fn a_password_in_a_url_is_found_wherever_it_sits() {
+        assert!(has_userinfo("https://user:pass@host/db"));
+        assert!(has_userinfo("jdbc:postgresql://u:p@db:5432/app"), "a URL inside a scheme");
+        assert!(has_userinfo("--db=http://u:p@h"), "a URL inside a flag");
+        assert!(has_userinfo("http://moor:s3cr/et@127.0.0.1:1"), "a password holding /");
+        assert!(!has_userinfo("https://host/path"));
+        assert!(!has_userinfo("https://token@host"), "a user without a password");
+        assert!(!has_userinfo("plain text with @ and : in it"));
     }
 }
