@@ -196,7 +196,7 @@ pub fn export(desired: &Desired) -> Result<Exported, ExportError> {
             ctx.advise(svc, "state", "absent: nothing exported");
             continue;
         }
-        lossy::service_fields(svc, &mut ctx);
+        lossy::service_fields(svc, desired, &mut ctx);
         let (kind, object) = workload(svc, &mut ctx);
         files.push(file(&svc.name, &kind, &object)?);
         if let Some(s) = cluster_service(svc) {

@@ -203,8 +203,16 @@ fn placement(svc: &Service, ctx: &mut Ctx, spec: &mut Map<String, Value>) {
 
 /// The service's fields outside the pod template, and every compose-parity field not in
 /// [`TRANSLATED`].
-pub(super) fn service_fields(svc: &Service, ctx: &mut Ctx) {
+pub(super) fn service_fields(svc: &Service, desired: &Desired, ctx: &mut Ctx) {
     let c = &svc.container;
+    // Declared networks are reported once (see [`networks`]); an existing one only here.
+    for n in c.networks.iter().filter(|n| !desired.networks.contains_key(*n)) {
+        ctx.left_out(
+            svc,
+            "networks",
+            format!("{n} (a network outside the manifests): every pod is on the one cluster network"),
+        );
+    }
     if c.auto_remove {
         ctx.left_out(
             svc,

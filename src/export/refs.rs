@@ -34,17 +34,17 @@ fn file_key(file: &DataFile) -> String {
 fn config_map(ctx: &mut Ctx, file: &DataFile, key: Option<String>) -> String {
     let base = dns_label(&file_key(file));
     let use_ = ConfigUse { written: file.written.clone(), key };
-    for n in 1.. {
+    let mut n = 1;
+    loop {
         let name = if n == 1 { base.clone() } else { format!("{base}-{n}") };
         match ctx.config_maps.get(&name) {
-            Some(u) if u.written != use_.written => continue,
+            Some(u) if u.written != use_.written => n += 1,
             _ => {
                 ctx.config_maps.insert(name.clone(), use_);
                 return name;
             }
         }
     }
-    unreachable!("an unbounded range ends only by returning")
 }
 
 /// The container's `env` (sorted by name) and `envFrom` (in the written order: later entries

@@ -85,6 +85,7 @@ spec:
   update: { watch: digest }
   placement: { nodes: [a, b], nodeSelector: { zone: eu } }
   dependsOn: { db: healthy }
+  networks: [outside]
   healthcheck: { test: "exit 0", interval: 5s, startPeriod: 12s }
 ---
 apiVersion: moor/v1
@@ -114,6 +115,7 @@ fn every_lossy_field_is_reported_and_the_rest_translated() {
         "resources.pids",
         "update.watch",
         "dependsOn",
+        "networks",
     ] {
         let path = format!("Service/lossy: spec.{field}");
         assert!(lost.contains(&path), "{path} not reported: {lost:?}");
