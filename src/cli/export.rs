@@ -21,6 +21,7 @@ pub enum ExportTarget {
 #[derive(Debug, clap::Args)]
 pub struct KubernetesArgs {
     /// Folder for the Kubernetes YAML files, one per object (created if missing).
+    #[arg(value_name = "DIR")]
     pub out: PathBuf,
     /// Manifest folder (default ./manifests).
     #[arg(long, value_name = "DIR")]

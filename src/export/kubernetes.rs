@@ -44,12 +44,13 @@ impl Ctx {
     }
 }
 
-/// The labels and annotations of a service's objects and pods.
+/// The labels and annotations of a service's objects and pods: a label whose value Kubernetes
+/// refuses is an annotation; one whose key it refuses is neither (`workload` reports it).
 fn labels(svc: &Service) -> (Map<String, Value>, Map<String, Value>) {
     let mut labels = Map::new();
     let mut annotations = Map::new();
-    for (k, v) in &svc.container.labels {
-        if is_label_key(k) && is_label_value(v) && v.len() <= 63 {
+    for (k, v) in svc.container.labels.iter().filter(|(k, _)| is_label_key(k)) {
+        if is_label_value(v) && v.len() <= 63 {
             labels.insert(k.clone(), json!(v));
         } else {
             annotations.insert(k.clone(), json!(v));
@@ -99,6 +100,12 @@ fn pod_spec(svc: &Service, ctx: &mut Ctx) -> Value {
 
 /// The Deployment or Job of a service.
 fn workload(svc: &Service, ctx: &mut Ctx) -> (String, Value) {
+    for key in svc.container.labels.keys().filter(|k| !is_label_key(k)) {
+        ctx.report.left_out(
+            format!("Service/{}: metadata.labels.{key}", svc.name),
+            "not a Kubernetes label or annotation key ([prefix/]name: letters, digits, '-', '_', '.', at most 63)",
+        );
+    }
     let (labels, annotations) = labels(svc);
     let mut pod_meta = json!({ "labels": labels });
     if !annotations.is_empty() {

@@ -51,7 +51,7 @@ fn the_examples_export_to_deployments_services_and_claims() {
 const LOSSY: &str = r#"
 apiVersion: moor/v1
 kind: Service
-metadata: { name: lossy, labels: { team: a, "note": "not a label value!" } }
+metadata: { name: lossy, labels: { team: a, "note": "not a label value!", "bad key!": x } }
 spec:
   image: busybox
   containerName: the-lossy-one
@@ -120,6 +120,7 @@ fn every_lossy_field_is_reported_and_the_rest_translated() {
         let path = format!("Service/lossy: spec.{field}");
         assert!(lost.contains(&path), "{path} not reported: {lost:?}");
     }
+    assert!(lost.iter().any(|p| p == "Service/lossy: metadata.labels.bad key!"), "{lost:?}");
     // Translated: never reported as lost.
     for field in ["privileged", "capAdd", "sysctls", "pid", "hostname", "extraHosts", "dns", "shmSize", "expose"] {
         let path = format!("Service/lossy: spec.{field}");
