@@ -62,6 +62,8 @@ pub(super) fn ports(svc: &Service, ctx: &mut Ctx) -> BTreeSet<(u16, &'static str
                 _ => "TCP",
             };
             out.insert((port, proto));
+        } else {
+            ctx.left_out(svc, "expose", format!("{e}: not a single port"));
         }
     }
     out
