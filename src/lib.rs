@@ -25,6 +25,8 @@
 //!   deadline of each call, the negotiated API version and the fields that need a newer one, a fake;
 //!   which daemon to reach as the Docker CLI picks it (`--host`, contexts, TLS: `engine::connect`)
 //!   and `ssh://` through the system's ssh (`engine::ssh_bridge`).
+//! - [`export`]: `moor export kubernetes`: the manifests as Deployments, Jobs, Services and claims, one-way;
+//!   Secrets and configs as references only; what has no counterpart reported as `moor import` does.
 //! - [`git`]: the git source of `moor run --git`: asking a remote for a ref's commit, shallow fetches with
 //!   gix, revision snapshots and the `current` link, SSH commit signatures, the sync and its poll task,
 //!   the push webhook's signatures.
@@ -56,6 +58,7 @@ pub mod controller;
 pub mod dashboard;
 pub mod digest;
 pub mod engine;
+pub mod export;
 pub mod git;
 pub mod http;
 pub mod http_client;

@@ -14,6 +14,7 @@ mod completions;
 mod converge;
 mod dashboard;
 mod down;
+mod export;
 mod fleet;
 mod git;
 mod import;
@@ -197,6 +198,11 @@ pub enum Command {
     /// What has no moor counterpart is listed on stderr. Exit 0 all translated, 2 something
     /// left out, 1 error (nothing written).
     Import(import::ImportArgs),
+    /// Write the manifests as another platform's objects, one-way: `moor export kubernetes DIR`.
+    /// Secrets are references only, never values. What has no counterpart is listed on stderr.
+    /// Exit 0 all translated, 2 something left out, 1 error (nothing written).
+    #[command(subcommand)]
+    Export(export::ExportTarget),
     /// Serve one read-only page over many agents (`moor run --listen` URLs), live: a NODE
     /// column, each node's revision, nodes that do not answer shown as such.
     Dashboard(dashboard::DashboardArgs),
@@ -281,6 +287,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(args) => down::run(args, &cli.global),
         Command::Logs(args) => logs::run(args, &cli.global),
         Command::Import(args) => import::run(args),
+        Command::Export(target) => export::run(target),
         Command::Dashboard(args) => dashboard::run(args),
         Command::Version => version::run(&cli.global),
         Command::Completions { shell } => completions::completions(shell),
