@@ -6,10 +6,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{docker_cli, eventually, http_get, image, moor_bin, Controller, TestEnv, SLEEPER};
+use common::dashboard::Dashboard;
+use common::{docker_cli, eventually, http_get, image, Controller, TestEnv, SLEEPER};
 
 fn service(name: &str, image: &str) -> String {
     format!(
@@ -22,19 +22,6 @@ fn in_sync(page: &str, service: &str) -> Option<bool> {
     let start = page.find(&format!(r#"<tr id="service-{service}""#))?;
     let tag = &page[start..start + page[start..].find('>')?];
     Some(tag.contains(r#"data-in-sync="true""#))
-}
-
-/// `moor dashboard`, killed when dropped.
-struct Dashboard {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]
@@ -82,15 +69,7 @@ async fn the_fleet_page_shows_every_node_and_a_change_reaches_an_open_stream() {
     let agent_b = Controller::start(&b, &["--node", "edge-2"]).await;
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let urls = format!("http://127.0.0.1:{},http://127.0.0.1:{},http://127.0.0.1:{dead}", agent_a.port, agent_b.port);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(moor_bin())
-        .args(["dashboard", "--fleet", &urls, "--listen", &listen, "--interval", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dashboard = Dashboard { child, port };
+    let dashboard = Dashboard::start(&["--fleet", &urls, "--interval", "1s"]);
     let page = eventually(Duration::from_secs(30), "both agents in sync on the fleet page", || async {
         let (code, body) = http_get(dashboard.port, "/");
         let both = body.contains(r#"id="service-edge-1/web""#) && body.contains(r#"id="service-edge-2/web""#);

@@ -4,23 +4,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, http_get, image, moor_bin, service_yaml, Controller, TestEnv};
-
-/// `moor dashboard`, killed when dropped.
-struct Dashboard {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::dashboard::Dashboard;
+use common::{eventually, image, moor_bin, service_yaml, Controller, TestEnv};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -52,24 +40,7 @@ fn json_server(body: &'static str) -> u16 {
 #[test]
 fn review_the_fleet_page_does_not_count_a_json_answer_that_is_not_moor_as_a_node() {
     let fake = json_server(r#"{"status": "ok", "version": "2.4.1"}"#);
-    let port = free_port();
-    let child = Command::new(moor_bin())
-        .args(["dashboard", "--fleet", &format!("http://127.0.0.1:{fake}")])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--interval", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dashboard = Dashboard { child, port };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let page = loop {
-        let (code, body) = http_get(dashboard.port, "/");
-        if code == 200 {
-            break body;
-        }
-        assert!(std::time::Instant::now() < deadline, "moor dashboard never served its page");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let page = Dashboard::start(&["--fleet", &format!("http://127.0.0.1:{fake}"), "--interval", "1s"]).page();
     assert!(
         page.contains("0/1 nodes answering") && page.contains("is not moor&#39;s")
             || page.contains("0/1 nodes answering") && page.contains("is not moor's"),
@@ -169,24 +140,8 @@ fn review_moor_dashboard_refuses_a_zero_interval() {
 #[test]
 fn review_the_fleet_page_never_shows_a_password_of_a_fleet_url() {
     let dead = free_port();
-    let port = free_port();
     let urls = format!("http://moor:s3cr/et1@127.0.0.1:{dead},http://moor:s3cr?et2@127.0.0.1:{dead}");
-    let child = Command::new(moor_bin())
-        .args(["dashboard", "--fleet", &urls, "--listen", &format!("127.0.0.1:{port}"), "--interval", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dashboard = Dashboard { child, port };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let page = loop {
-        let (code, body) = http_get(dashboard.port, "/");
-        if code == 200 {
-            break body;
-        }
-        assert!(std::time::Instant::now() < deadline, "moor dashboard never served its page");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let page = Dashboard::start(&["--fleet", &urls, "--interval", "1s"]).page();
     assert!(page.contains("2 nodes"), "both agents are on the page:\n{page}");
     assert!(
         !page.contains("s3cr") && !page.contains("et1@") && !page.contains("et2@"),

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
+use super::decide::Why;
 use crate::dashboard::model::{EventRow, Mark, MarkKind};
 
 /// The events kept (and shown).
@@ -19,15 +20,11 @@ pub const TIMELINE_SPAN: Duration = Duration::from_secs(3600);
 /// fits an hour; past it the oldest go first.
 pub const MARKS_KEPT: usize = 2000;
 
-/// Why moor acted, as the dashboard says it.
+/// Why moor acted, as the dashboard says it: why a reconcile acted, or what it reports
+/// without acting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    Converge,
-    ManifestChange,
-    ImageUpdate,
-    Drift,
-    CrashLoop,
-    Prune,
+    Acted(Why),
     PolicyRefusal,
     Failure,
 }
@@ -35,28 +32,9 @@ pub enum Reason {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Reason::Converge => "converge",
-            Reason::ManifestChange => "manifest change",
-            Reason::ImageUpdate => "image update",
-            Reason::Drift => "drift",
-            Reason::CrashLoop => "crash loop",
-            Reason::Prune => "prune",
+            Reason::Acted(why) => why.as_str(),
             Reason::PolicyRefusal => "policy refusal",
             Reason::Failure => "failure",
-        }
-    }
-}
-
-impl From<super::decide::Why> for Reason {
-    fn from(why: super::decide::Why) -> Self {
-        use super::decide::Why;
-        match why {
-            Why::Converge => Reason::Converge,
-            Why::ManifestChange => Reason::ManifestChange,
-            Why::ImageUpdate => Reason::ImageUpdate,
-            Why::Drift => Reason::Drift,
-            Why::CrashLoop => Reason::CrashLoop,
-            Why::Prune => Reason::Prune,
         }
     }
 }
@@ -126,7 +104,7 @@ mod tests {
     fn events_are_newest_first_and_bounded() {
         let mut a = Activity::default();
         for i in 0..(EVENTS_KEPT as u64 + 20) {
-            a.event(at(i), &format!("s{i}"), "create", Reason::Drift, None);
+            a.event(at(i), &format!("s{i}"), "create", Reason::Acted(Why::Drift), None);
         }
         let events = a.events();
         assert_eq!(events.len(), EVENTS_KEPT);

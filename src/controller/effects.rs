@@ -67,15 +67,17 @@ impl Carrier<'_> {
         match event {
             Event::Acted { actions, why } => {
                 let actions: Vec<&str> = actions.iter().map(|k| k.as_str()).collect();
-                shared.record(key, &actions.join(", "), Reason::from(*why), None);
+                shared.record(key, &actions.join(", "), Reason::Acted(*why), None);
             }
-            Event::Pruned(names) => shared.record(key, &format!("remove {}", names.join(", ")), Reason::Prune, None),
+            Event::Pruned(names) => {
+                shared.record(key, &format!("remove {}", names.join(", ")), Reason::Acted(Why::Prune), None)
+            }
             Event::CrashLoop { restarts, delay } => {
                 let detail = format!(
                     "{restarts} repairs in a row; the next waits {}",
                     humantime::format_duration(whole_ms(*delay))
                 );
-                shared.record(key, "slowed down", Reason::CrashLoop, Some(detail));
+                shared.record(key, "slowed down", Reason::Acted(Why::CrashLoop), Some(detail));
             }
             Event::Failed { error, retry_in } => {
                 let detail = format!("{error}; retried in {}", humantime::format_duration(whole_ms(*retry_in)));
@@ -89,7 +91,7 @@ impl Carrier<'_> {
                 let from = ended.from.as_deref().map(crate::digest::short).unwrap_or("-".into());
                 let detail =
                     format!("{} {from} → {}: {}", ended.reference, crate::digest::short(&ended.to), ended.message);
-                shared.record(key, &action, Reason::ImageUpdate, Some(detail));
+                shared.record(key, &action, Reason::Acted(Why::ImageUpdate), Some(detail));
             }
             _ => {}
         }

@@ -79,6 +79,7 @@ fn source_view(s: SourceStatus) -> SourceView {
 mod tests {
     use super::*;
     use crate::controller::activity::Reason;
+    use crate::controller::decide::Why;
     use crate::dashboard::model::MarkKind;
 
     #[test]
@@ -96,7 +97,7 @@ mod tests {
             s.in_sync = true;
             s.last_error = Some("boom".into());
         });
-        shared.record("web", "create, start", Reason::Drift, None);
+        shared.record("web", "create, start", Reason::Acted(Why::Drift), None);
         shared.mark("web", MarkKind::Repair);
         shared.metrics.reconciled(true, 0.012);
         let page = page_of(&shared, "prod", SystemTime::now());
@@ -121,7 +122,7 @@ mod tests {
         shared.service("web", |s| s.in_sync = true);
         assert!(rx.has_changed().unwrap());
         rx.borrow_and_update();
-        shared.record("web", "remove", Reason::Prune, None);
+        shared.record("web", "remove", Reason::Acted(Why::Prune), None);
         assert!(rx.has_changed().unwrap());
         rx.borrow_and_update();
         let _ = shared.status();

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod dashboard;
 pub mod git;
 pub mod git_http;
 pub mod registry;
