@@ -179,6 +179,37 @@ pub fn summary(containers: &[&ObservedContainer]) -> String {
     }
 }
 
+/// How a service's containers look, for status and the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// [`summary`] (or [`job_summary`] for a job).
+    pub observed: String,
+    /// The worst health among its containers (unhealthy, then starting, then healthy); `None`
+    /// when none has a healthcheck.
+    pub health: Option<&'static str>,
+    /// The image ID its first container runs.
+    pub image_id: Option<String>,
+}
+
+impl Seen {
+    /// `observed` is the summary the caller made (it knows whether the service is a job).
+    pub fn of(containers: &[&ObservedContainer], observed: String) -> Seen {
+        let rank = |h: Health| match h {
+            Health::Unhealthy => 3,
+            Health::Starting => 2,
+            Health::Healthy => 1,
+            Health::None => 0,
+        };
+        let health = containers.iter().map(|c| c.health).max_by_key(|h| rank(*h)).and_then(|h| match h {
+            Health::Unhealthy => Some("unhealthy"),
+            Health::Starting => Some("starting"),
+            Health::Healthy => Some("healthy"),
+            Health::None => None,
+        });
+        Seen { observed, health, image_id: containers.first().map(|c| c.image_id.clone()) }
+    }
+}
+
 /// How a job's container looks, for status: `completed (exit 0)` or `failed (exit N)` once it
 /// exited, from its container or, when Docker deleted it (`autoRemove`), from its record; else
 /// what [`summary`] says (`running`, `created`, `absent`).

@@ -197,6 +197,13 @@ pub struct ResourceResult {
     pub done: ResourceDone,
 }
 
+impl ResourceResult {
+    /// `network shop`, `volume data`.
+    pub fn subject(&self) -> String {
+        format!("{} {}", kind_text(self.kind), self.name)
+    }
+}
+
 impl std::fmt::Display for ResourceResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let done = match self.done {

@@ -5,52 +5,19 @@
 //! in sync and all run the same revision; 2 when all answer but that is not so; 1 when an agent
 //! cannot be read (each one is named). The decision is [`verdict`], a pure function of the rows.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{render, Global};
+use crate::controller::status::StatusDoc;
 use crate::http_client::{redact_url, HttpClient};
 
 /// How long one agent may take to answer.
 const AGENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What `/status` says, as far as the fleet view reads it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct AgentDoc {
-    node: Option<NodeDoc>,
-    ready: bool,
-    problems: Vec<String>,
-    prune_suspended: Option<String>,
-    source: Option<SourceDoc>,
-    services: BTreeMap<String, ServiceDoc>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct NodeDoc {
-    name: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct SourceDoc {
-    last_applied_revision: Option<String>,
-    revision: Option<String>,
-    last_error: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ServiceDoc {
-    in_sync: bool,
-    last_error: Option<String>,
-}
 
 /// One agent's row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,7 +58,7 @@ pub fn verdict(rows: &[FleetRow]) -> Verdict {
     }
 }
 
-fn row_of(url: &str, doc: AgentDoc) -> FleetRow {
+fn row_of(url: &str, doc: &StatusDoc) -> FleetRow {
     let services = doc.services.len();
     let in_sync = doc.services.values().filter(|s| s.in_sync).count();
     // The first reason it is not converged, in the order a reader fixes them.
@@ -102,9 +69,9 @@ fn row_of(url: &str, doc: AgentDoc) -> FleetRow {
         .or(doc.prune_suspended.clone())
         .or_else(|| doc.source.as_ref().and_then(|s| s.last_error.clone()))
         .or_else(|| doc.services.iter().find_map(|(n, s)| s.last_error.as_ref().map(|e| format!("{n}: {e}"))));
-    let revision = doc.source.and_then(|s| s.last_applied_revision.or(s.revision));
+    let revision = doc.source.as_ref().and_then(|s| s.last_applied_revision.clone().or(s.revision.clone()));
     FleetRow {
-        node: doc.node.map(|n| n.name).filter(|n| !n.is_empty()).unwrap_or_else(|| url.to_string()),
+        node: node_name(url, doc),
         url: url.to_string(),
         reachable: true,
         ready: doc.ready,
@@ -128,23 +95,37 @@ fn unreachable(url: &str, error: String) -> FleetRow {
     }
 }
 
-async fn read_agent(client: &HttpClient, url: &str, token: Option<&str>) -> FleetRow {
-    let shown = redact_url(url);
+/// The node's name an agent gives, or its URL when it gives none (a release before nodes).
+pub fn node_name(url: &str, doc: &StatusDoc) -> String {
+    doc.node.as_ref().map(|n| n.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| url.to_string())
+}
+
+/// One agent's `/status`, or why it could not be read; `url` is shown without userinfo.
+pub async fn read_agent(client: &HttpClient, url: &str, token: Option<&str>) -> Result<StatusDoc, String> {
     let status = format!("{}/status", url.trim_end_matches('/'));
     match client.get_with_token(&status, token, AGENT_TIMEOUT).await {
-        Ok((200, body)) => match serde_json::from_str::<AgentDoc>(&body) {
-            Ok(doc) => row_of(&shown, doc),
-            Err(e) => unreachable(&shown, format!("its /status is not moor's: {e}")),
-        },
-        Ok((401, _)) => unreachable(&shown, "answered 401: give the listener's token with --token-file".into()),
-        Ok((code, _)) => unreachable(&shown, format!("answered {code}")),
-        Err(e) => unreachable(&shown, format!("cannot be reached: {e}")),
+        Ok((200, body)) => {
+            serde_json::from_str::<StatusDoc>(&body).map_err(|e| format!("its /status is not moor's: {e}"))
+        }
+        Ok((401, _)) => Err("answered 401: give the listener's token with --token-file".into()),
+        Ok((code, _)) => Err(format!("answered {code}")),
+        Err(e) => Err(format!("cannot be reached: {e}")),
     }
+}
+
+/// The agents' token from `--token-file`, trimmed.
+pub fn read_token(token_file: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
+    token_file
+        .map(|file| {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            anyhow::Ok(text.trim().to_string())
+        })
+        .transpose()
 }
 
 /// The agents' URLs: `--fleet` as given, then the lines of `--fleet-file` (blank lines and
 /// `#` comments skipped).
-fn urls(fleet: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+pub fn urls(fleet: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let mut urls: Vec<String> = fleet.iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
     if let Some(file) = file {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -177,16 +158,17 @@ pub fn status(
     global: &Global,
 ) -> anyhow::Result<ExitCode> {
     let urls = urls(fleet, fleet_file)?;
-    let token = match token_file {
-        Some(file) => Some(
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?.trim().to_string(),
-        ),
-        None => None,
-    };
+    let token = read_token(token_file)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let rows = runtime.block_on(async {
         let client = HttpClient::new()?;
-        let reads = urls.iter().map(|u| read_agent(&client, u, token.as_deref()));
+        let reads = urls.iter().map(|u| async {
+            let shown = redact_url(u);
+            match read_agent(&client, u, token.as_deref()).await {
+                Ok(doc) => row_of(&shown, &doc),
+                Err(e) => unreachable(&shown, e),
+            }
+        });
         anyhow::Ok(futures_util::future::join_all(reads).await)
     })?;
     for r in rows.iter().filter(|r| !r.reachable) {
@@ -204,7 +186,7 @@ pub fn status(
 mod tests {
     use super::*;
 
-    fn doc(json: &str) -> AgentDoc {
+    fn doc(json: &str) -> StatusDoc {
         serde_json::from_str(json).unwrap()
     }
 
@@ -212,7 +194,7 @@ mod tests {
     fn rows_read_what_an_agent_says() {
         let r = row_of(
             "http://a:9090",
-            doc(r#"{"node": {"name": "edge-1", "labels": {"role": "edge"}}, "ready": true, "problems": [],
+            &doc(r#"{"node": {"name": "edge-1", "labels": {"role": "edge"}}, "ready": true, "problems": [],
                    "source": {"url": "x", "revision": "main@sha1:bb", "lastAppliedRevision": "main@sha1:aa"},
                    "services": {"db": {"inSync": true}, "web": {"inSync": false, "lastError": "boom"}}}"#),
         );
@@ -220,7 +202,7 @@ mod tests {
         assert_eq!((r.services, r.in_sync), (2, 1));
         assert_eq!(r.last_error.as_deref(), Some("web: boom"));
         // An agent of a release without node names is named by its URL.
-        let old = row_of("http://b:9090", doc(r#"{"ready": true, "problems": ["a.yaml:1:1: bad"], "services": {}}"#));
+        let old = row_of("http://b:9090", &doc(r#"{"ready": true, "problems": ["a.yaml:1:1: bad"], "services": {}}"#));
         assert_eq!((old.node.as_str(), old.last_error.as_deref()), ("http://b:9090", Some("a.yaml:1:1: bad")));
     }
 
@@ -261,7 +243,7 @@ mod tests {
         let rows = [
             row_of(
                 "http://a",
-                doc(r#"{"node": {"name": "edge-1"}, "ready": true, "services": {"db": {"inSync": true}}}"#),
+                &doc(r#"{"node": {"name": "edge-1"}, "ready": true, "services": {"db": {"inSync": true}}}"#),
             ),
             unreachable("http://b", "cannot be reached: connection refused".into()),
         ];

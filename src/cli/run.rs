@@ -152,6 +152,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         on_signals(token.clone())?;
         let shared = Arc::new(Shared::default());
         shared.set_node(&node);
+        shared.set_instance(&global.instance);
         let (git, hook) = match git_source(&args, global, &shared, &policy)? {
             Some((source, hook)) => (Some(source), hook),
             None => (None, None),

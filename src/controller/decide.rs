@@ -52,7 +52,7 @@ pub struct StatusChange {
     /// Not retried before now + this.
     pub backoff: Option<Duration>,
     pub crash_loop: Option<String>,
-    pub observed: Option<String>,
+    pub seen: Option<crate::observe::Seen>,
     pub update: Option<UpdateStatus>,
     /// What this reconcile learned of the daemon: it answered (any observe that worked), or it
     /// is away (an observe that could not reach it). Readiness follows the latest evidence.
@@ -104,6 +104,8 @@ pub enum Event {
     Action(ActionKind),
     /// A network or volume created or pruned.
     Resource,
+    /// Networks and volumes no manifest uses any more were removed (`network shop`).
+    Pruned(Vec<String>),
     DockerError(String),
     DriftRepaired {
         actions: Vec<ActionKind>,
@@ -148,6 +150,9 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
     fx.events.push(Event::Reconciled { success, seconds: r.duration.as_secs_f64() });
     fx.events.extend(r.done.iter().map(|k| Event::Action(*k)));
     fx.events.extend((0..r.resources_done).map(|_| Event::Resource));
+    if !r.pruned.is_empty() {
+        fx.events.push(Event::Pruned(r.pruned.clone()));
+    }
     if let Some(e) = r.outcome.engine_error() {
         fx.events.push(Event::DockerError(e.status_label()));
     }
@@ -160,7 +165,7 @@ pub fn on_outcome(state: &mut ServiceState, r: &Reconciled, service: Option<&Ser
         count_repair(state, &mut fx, r, signature_now.as_ref(), now);
     }
     fx.status.crash_loop = state.crash.note(now);
-    fx.status.observed = r.observed.clone();
+    fx.status.seen = r.seen.clone();
     // Only fresh evidence moves readiness: an observe that could not reach Docker, or a reconcile
     // whose every call answered. A failed action may be Docker freezing after the observe (a
     // timeout 30 s later): the observe's answer is stale by then, and the liveness ping decides.

@@ -17,10 +17,26 @@ fn label(key: &str, value: &str) -> Labels {
     vec![(key.to_string(), value.to_string())]
 }
 
+/// The reconcile duration buckets: 5 ms to about 41 s, doubling.
+fn duration_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.005, 2.0, DURATION_BUCKET_COUNT as u16)
+}
+const DURATION_BUCKET_COUNT: usize = 14;
+
+/// Reconciles per duration bucket; the last counts those above every bound.
+#[derive(Debug, Default)]
+struct DurationCounts {
+    counts: [u64; DURATION_BUCKET_COUNT + 1],
+    sum: f64,
+}
+
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<Labels, Counter>,
     duration: Histogram,
+    /// The same observations per bucket, for the dashboard: prometheus-client's histogram can
+    /// be encoded but not read back.
+    duration_seen: Mutex<DurationCounts>,
     actions: Family<Labels, Counter>,
     drift_repairs: Counter,
     queue_depth: Gauge,
@@ -53,7 +69,8 @@ impl Metrics {
         let mut registry = Registry::default();
         let m = Metrics {
             reconciles: Family::default(),
-            duration: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            duration: Histogram::new(duration_buckets()),
+            duration_seen: Mutex::new(DurationCounts::default()),
             actions: Family::default(),
             drift_repairs: Counter::default(),
             queue_depth: Gauge::default(),
@@ -147,6 +164,21 @@ impl Metrics {
         let result = if success { "success" } else { "error" };
         self.reconciles.get_or_create(&label("result", result)).inc();
         self.duration.observe(seconds);
+        let mut seen = self.duration_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = duration_buckets().position(|le| seconds <= le).unwrap_or(DURATION_BUCKET_COUNT);
+        seen.counts[bucket] += 1;
+        seen.sum += seconds;
+    }
+
+    /// `moor_reconcile_duration_seconds` per bucket (not cumulative), for the dashboard.
+    pub fn reconcile_durations(&self) -> crate::dashboard::model::HistogramView {
+        let seen = self.duration_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let bounds = duration_buckets().chain([f64::INFINITY]);
+        crate::dashboard::model::HistogramView {
+            buckets: bounds.zip(seen.counts.iter().copied()).collect(),
+            count: seen.counts.iter().sum(),
+            sum: seen.sum,
+        }
     }
 
     pub fn action(&self, kind: &str) {

@@ -46,6 +46,7 @@ use crate::http_client::HttpClient;
 use crate::manifest::{guard_empty, Desired};
 use crate::notify::Notifier;
 
+pub mod activity;
 pub mod backoff;
 mod checks;
 mod crash_loop;

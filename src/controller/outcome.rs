@@ -86,9 +86,12 @@ pub struct Reconciled {
     pub done: Vec<ActionKind>,
     /// Networks and volumes created or pruned.
     pub resources_done: usize,
+    /// Those pruned, as `network shop`.
+    pub pruned: Vec<String>,
     pub duration: Duration,
-    /// The service's observed state before this reconcile acted, for status.
-    pub observed: Option<String>,
+    /// How the service's containers look: after this reconcile when it acted and succeeded
+    /// (listed again), else as it found them. For status.
+    pub seen: Option<crate::observe::Seen>,
     /// The image ID the service's first container ran before this reconcile acted.
     pub image_before: Option<String>,
     /// The image ID an `update.watch` pin made this reconcile run, part of what it converged to.
@@ -104,8 +107,9 @@ impl Reconciled {
             outcome,
             done: Vec::new(),
             resources_done: 0,
+            pruned: Vec::new(),
             duration: Duration::ZERO,
-            observed: None,
+            seen: None,
             image_before: None,
             pin: None,
         }

@@ -79,10 +79,14 @@ impl<E: Engine, S: Source> Controller<E, S> {
             self.shared.service(name, |s| {
                 s.desired = service.desired_summary();
                 s.crash_loop = crash_loop;
-                s.observed = match service.is_job() {
-                    true => crate::observe::job_summary(containers, observed.jobs.get(name)),
-                    false => crate::observe::summary(containers),
-                };
+                s.image = Some(service.container.image.clone());
+                s.see(crate::observe::Seen::of(
+                    containers,
+                    match service.is_job() {
+                        true => crate::observe::job_summary(containers, observed.jobs.get(name)),
+                        false => crate::observe::summary(containers),
+                    },
+                ));
                 s.in_sync = !pending && !held;
                 if !pending {
                     s.last_error = held_error;

@@ -6,18 +6,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::activity::{Activity, Reason};
 use super::metrics::Metrics;
+use crate::dashboard::model::MarkKind;
 use crate::manifest::Refused;
 use crate::observe::ObservedContainer;
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ServiceStatus {
     pub desired: String,
     pub observed: String,
     pub in_sync: bool,
+    /// The worst health among its containers (`healthy`, `starting`, `unhealthy`); absent
+    /// without a healthcheck.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// The image reference of its manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The image ID its (first) container runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// RFC 3339 time before which the service is not retried.
@@ -38,9 +50,21 @@ pub struct ServiceStatus {
     pub refused: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+impl ServiceStatus {
+    /// Shows how its containers look.
+    pub fn see(&mut self, seen: crate::observe::Seen) {
+        self.observed = seen.observed;
+        self.health = seen.health.map(str::to_string);
+        self.image_id = seen.image_id;
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct StatusDoc {
+    /// The instance this agent runs (`--instance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// The node this agent runs as (`moor run --node`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<crate::node::Node>,
@@ -61,8 +85,8 @@ pub struct StatusDoc {
 }
 
 /// A git source's state, Flux's source-controller style. No field holds a credential.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct SourceStatus {
     /// The repository URL without userinfo.
     pub url: String,
@@ -104,6 +128,19 @@ pub struct Shared {
     status: Mutex<StatusDoc>,
     first_resync_done: AtomicBool,
     docker_ok: AtomicBool,
+    activity: Mutex<Activity>,
+    changes: Changes,
+}
+
+/// Bumped on every change of what `/status` or the dashboard shows, so that a live page
+/// (`/events`) learns of it without polling. Level-based like the rest: a receiver sees that
+/// something changed, never what; it reads the whole state again.
+struct Changes(tokio::sync::watch::Sender<u64>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Changes(tokio::sync::watch::Sender::new(0))
+    }
 }
 
 /// RFC 3339 text of now + `after`.
@@ -113,13 +150,59 @@ pub fn timestamp(after: Duration) -> String {
 
 impl Shared {
     pub fn status(&self) -> StatusDoc {
-        let mut doc = self.lock().clone();
+        let mut doc = self.lock_quiet().clone();
         doc.ready = self.is_ready();
         doc.docker = self.docker_ok.load(Ordering::Relaxed);
         doc
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, StatusDoc> {
+    /// The status to edit; dropping the guard tells every live page that it changed.
+    fn lock(&self) -> Edit<'_> {
+        Edit { doc: self.status.lock().unwrap_or_else(|e| e.into_inner()), changes: &self.changes }
+    }
+
+    /// A receiver that wakes on every change (see [`Changes`]).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.0.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    fn activity(&self) -> std::sync::MutexGuard<'_, Activity> {
+        self.activity.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an event moor acted on, now, and its mark on the service's timeline.
+    pub fn record(&self, service: &str, action: &str, reason: Reason, detail: Option<String>) {
+        let now = SystemTime::now();
+        self.activity().event(now, service, action, reason, detail);
+        self.changed();
+    }
+
+    /// Records a mark on `service`'s timeline, now.
+    pub fn mark(&self, service: &str, kind: MarkKind) {
+        self.activity().mark(SystemTime::now(), service, kind);
+        self.changed();
+    }
+
+    /// The last events, newest first, and each service's timeline up to `now`.
+    pub fn activity_at(
+        &self,
+        now: SystemTime,
+    ) -> (Vec<crate::dashboard::model::EventRow>, BTreeMap<String, Vec<crate::dashboard::model::Mark>>) {
+        let services: Vec<String> = self.lock_quiet().services.keys().cloned().collect();
+        let activity = self.activity();
+        let timelines = services.into_iter().map(|s| {
+            let marks = activity.timeline(&s, now);
+            (s, marks)
+        });
+        (activity.events(), timelines.collect())
+    }
+
+    /// The status to read: no change is announced.
+    fn lock_quiet(&self) -> std::sync::MutexGuard<'_, StatusDoc> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -129,11 +212,15 @@ impl Shared {
     }
 
     pub fn set_docker_ok(&self, ok: bool) {
-        self.docker_ok.store(ok, Ordering::Relaxed);
+        if self.docker_ok.swap(ok, Ordering::Relaxed) != ok {
+            self.changed();
+        }
     }
 
     pub fn resynced(&self) {
-        self.first_resync_done.store(true, Ordering::Relaxed);
+        if !self.first_resync_done.swap(true, Ordering::Relaxed) {
+            self.changed();
+        }
         let mut doc = self.lock();
         doc.last_resync = Some(timestamp(Duration::ZERO));
         if let Some(source) = doc.source.as_mut() {
@@ -147,6 +234,11 @@ impl Shared {
         if let Some(source) = self.lock().source.as_mut() {
             edit(source);
         }
+    }
+
+    /// The instance this agent runs, in `/status`.
+    pub fn set_instance(&self, instance: &str) {
+        self.lock().instance = Some(instance.to_string());
     }
 
     /// The node this agent runs as, in `/status` and `/metrics`.
@@ -209,6 +301,11 @@ impl Shared {
     /// Keeps only the named services (others are gone and pruned).
     pub fn retain_services(&self, keep: impl Fn(&str) -> bool) {
         let mut doc = self.lock();
+        let gone: Vec<String> = doc.services.keys().filter(|k| !keep(k)).cloned().collect();
+        if !gone.is_empty() {
+            let mut activity = self.activity();
+            gone.iter().for_each(|k| activity.forget(k));
+        }
         doc.services.retain(|k, _| keep(k));
         self.publish_counts(&doc);
         Self::mark_applied(&mut doc);
@@ -230,6 +327,10 @@ impl Shared {
         }
         for (name, r) in refused {
             let s = doc.services.entry(name.clone()).or_default();
+            if !s.refused {
+                let why = crate::policy::refused_text(r);
+                self.activity().event(SystemTime::now(), name, "refused", Reason::PolicyRefusal, Some(why));
+            }
             s.desired = r.service.desired_summary();
             if let Some(observed) = observed {
                 s.observed = crate::observe::summary(observed.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]));
@@ -249,6 +350,31 @@ impl Shared {
         let failing = doc.services.values().filter(|s| s.last_error.is_some() && !s.refused).count();
         let in_sync = doc.services.values().filter(|s| s.in_sync && s.last_error.is_none()).count();
         self.metrics.services(in_sync, doc.services.len() - in_sync - failing - refused, failing, refused);
+    }
+}
+
+/// The status under edit: [`Shared`]'s lock, which announces a change when dropped.
+struct Edit<'a> {
+    doc: std::sync::MutexGuard<'a, StatusDoc>,
+    changes: &'a Changes,
+}
+
+impl std::ops::Deref for Edit<'_> {
+    type Target = StatusDoc;
+    fn deref(&self) -> &StatusDoc {
+        &self.doc
+    }
+}
+
+impl std::ops::DerefMut for Edit<'_> {
+    fn deref_mut(&mut self) -> &mut StatusDoc {
+        &mut self.doc
+    }
+}
+
+impl Drop for Edit<'_> {
+    fn drop(&mut self) {
+        self.changes.0.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 

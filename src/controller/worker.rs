@@ -66,17 +66,14 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
             observed.jobs = crate::jobs::load(store.state_dir(), &job.instance, &desired);
         }
         let containers = observed.by_service().get(job.key.as_str()).cloned().unwrap_or_default();
-        out.observed = Some(match desired.services.get(&job.key).filter(|s| s.is_job()) {
-            Some(_) => crate::observe::job_summary(&containers, observed.jobs.get(&job.key)),
-            None => crate::observe::summary(&containers),
-        });
+        out.seen = Some(seen_of(&desired, &job.key, &observed));
         out.image_before = containers.first().map(|c| c.image_id.clone());
         if let Some(pin) = &job.pin {
             observed.pinned.insert(job.key.clone(), pin.clone());
         }
         observed.conflicts = job.conflicts;
         let part = part_of(&plan(&desired, &observed), &job.key);
-        tracing::debug!(actions = part.action_count(), observed = ?out.observed, "planned");
+        tracing::debug!(actions = part.action_count(), observed = ?out.seen.as_ref().map(|s| &s.observed), "planned");
         if part.action_count() > 0 || part.services.values().any(|s| !s.conflicts.is_empty()) {
             let mut options = ApplyOptions::new(job.instance.clone(), 1);
             options.store = job.store.clone();
@@ -88,8 +85,24 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
                 }
             }
             out.resources_done = report.resources.len();
+            out.pruned = report
+                .resources
+                .iter()
+                .filter(|r| r.done == crate::apply::ResourceDone::Removed)
+                .map(crate::apply::ResourceResult::subject)
+                .collect();
             if !report.resource_errors.is_empty() && out.outcome.is_success() {
                 out.outcome = ReconcileOutcome::ResourcesFailed(report.resource_errors);
+            }
+        }
+        if out.outcome.is_success() && !out.done.is_empty() {
+            // What it acted on is gone or changed: status shows how it looks now, not before.
+            // One more list call, only for a reconcile that acted; a failed look keeps the old.
+            if let Ok(mut after) = observe(engine.as_ref(), &job.instance, &desired).await {
+                if let Some(store) = &job.store {
+                    after.jobs = crate::jobs::load(store.state_dir(), &job.instance, &desired);
+                }
+                out.seen = Some(seen_of(&desired, &job.key, &after));
             }
         }
         if out.outcome.is_success() && is_update(&out) {
@@ -100,6 +113,17 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
     }
     .instrument(span)
     .await
+}
+
+/// How `key`'s containers look in `observed`, for status.
+fn seen_of(desired: &Desired, key: &str, observed: &crate::observe::Observed) -> crate::observe::Seen {
+    let by_service = observed.by_service();
+    let containers = by_service.get(key).map(Vec::as_slice).unwrap_or(&[]);
+    let summary = match desired.services.get(key).filter(|s| s.is_job()) {
+        Some(_) => crate::observe::job_summary(containers, observed.jobs.get(key)),
+        None => crate::observe::summary(containers),
+    };
+    crate::observe::Seen::of(containers, summary)
 }
 
 /// A replacement that moved the service from the image it ran to the pinned one.

@@ -339,24 +339,7 @@ impl DockerEngine {
     /// process picks, so agents agree without talking. One that something already uses stays (the next
     /// pass tries again). Returns whether one network of the name is left.
     async fn dedupe_network(&self, name: &str) -> EngineResult<bool> {
-        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
-        let options = ListNetworksOptions { filters: Some(filters) };
-        let list = within("GET /networks", self.deadlines.read, self.docker.list_networks(Some(options)))
-            .await?
-            .map_err(classify)?;
-        // The name filter matches substrings: only the exact name counts. The first made is
-        // kept (the other process's containers may be on it already; ours, just made, holds
-        // none yet), then the lowest ID.
-        let mut same: Vec<(Option<std::time::SystemTime>, String)> = list
-            .into_iter()
-            .filter(|n| n.name.as_deref() == Some(name))
-            .filter_map(|n| {
-                let created = n.created.map(|c| c.to_string()).and_then(|c| humantime::parse_rfc3339_weak(&c).ok());
-                Some((created, n.id?))
-            })
-            .collect();
-        same.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
-        let ids: Vec<String> = same.into_iter().map(|(_, id)| id).collect();
+        let ids = self.network_ids(name).await?;
         let mut left = ids.len();
         for id in ids.iter().skip(1) {
             match self.remove_network(id).await {
@@ -369,7 +352,31 @@ impl DockerEngine {
         }
         Ok(left == 1)
     }
+
+    /// The IDs of the networks named exactly `name`, the first made first (then the lowest ID),
+    /// the order every process sees alike.
+    async fn network_ids(&self, name: &str) -> EngineResult<Vec<String>> {
+        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
+        let options = ListNetworksOptions { filters: Some(filters) };
+        let list = within("GET /networks", self.deadlines.read, self.docker.list_networks(Some(options)))
+            .await?
+            .map_err(classify)?;
+        // The name filter matches substrings: only the exact name counts.
+        let mut same: Vec<(Option<std::time::SystemTime>, String)> = list
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .filter_map(|n| {
+                let created = n.created.map(|c| c.to_string()).and_then(|c| humantime::parse_rfc3339_weak(&c).ok());
+                Some((created, n.id?))
+            })
+            .collect();
+        same.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+        Ok(same.into_iter().map(|(_, id)| id).collect())
+    }
 }
+
+/// How often `create_network` steps back from a network another process made at once.
+const NETWORK_CREATE_ATTEMPTS: u32 = 5;
 
 /// An existing network or volume is this instance's to use unless another instance's label is
 /// on it (one without moor's label was made by hand or by compose: used as it is, as before).
@@ -737,26 +744,39 @@ impl Engine for DockerEngine {
         // create and connect. The controller creates a service's networks from each service's
         // reconcile at once, so creations are serialized here and one that exists is left alone.
         let _one_at_a_time = CREATING_NETWORKS.lock().await;
-        let inspect =
-            self.docker.inspect_network(&network.name, None::<bollard::query_parameters::InspectNetworkOptions>);
-        match within("GET /networks/{id}", self.deadlines.read, inspect).await? {
-            Ok(existing) => return owned_by(instance, "network", &network.name, existing.labels.as_ref()),
-            Err(e) if status_of(&e) == Some(404) => {}
-            // Held twice already (another process made it at the same time): one is kept.
-            Err(e) => {
-                if self.dedupe_network(&network.name).await? {
-                    return Ok(());
+        // Another process (another node's agent on this daemon) may create it at the same
+        // moment; the lock above is this process's only. Whoever sees a second network of the
+        // name beside the one it just made removes its own, which nothing uses yet: the other
+        // process may already have put a container on its one. Both may see both and both
+        // step back: then the name is free again and each tries anew after a random pause.
+        for attempt in 0..NETWORK_CREATE_ATTEMPTS {
+            let inspect =
+                self.docker.inspect_network(&network.name, None::<bollard::query_parameters::InspectNetworkOptions>);
+            match within("GET /networks/{id}", self.deadlines.read, inspect).await? {
+                Ok(existing) => return owned_by(instance, "network", &network.name, existing.labels.as_ref()),
+                Err(e) if status_of(&e) == Some(404) => {}
+                // Held twice already (left so by an earlier race): one is kept.
+                Err(e) => {
+                    if self.dedupe_network(&network.name).await? {
+                        return Ok(());
+                    }
+                    return Err(classify(e));
                 }
-                return Err(classify(e));
             }
+            let create = self.docker.create_network(request.clone());
+            let mine = match within("POST /networks/create", self.deadlines.write, create).await? {
+                Ok(created) => created.id,
+                Err(e) if status_of(&e) == Some(409) => continue,
+                Err(e) => return Err(classify(e)),
+            };
+            if self.network_ids(&network.name).await?.iter().all(|id| *id == mine) {
+                return Ok(());
+            }
+            tracing::info!(network = %network.name, attempt, "another process made the same network at once: stepping back");
+            self.remove_network(&mine).await?;
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(20..200))).await;
         }
-        match within("POST /networks/create", self.deadlines.write, self.docker.create_network(request)).await? {
-            Ok(_) => {}
-            Err(e) if status_of(&e) == Some(409) => {}
-            Err(e) => return Err(classify(e)),
-        }
-        // Another process (another node's agent on this daemon) may have made it at the same
-        // moment; the lock above is this process's only.
+        // Still contended: the next reconcile tries again; a leftover second one is deduped then.
         self.dedupe_network(&network.name).await.map(|_| ())
     }
 

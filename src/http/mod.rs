@@ -1,5 +1,6 @@
-//! The `--listen` endpoints of `moor run`: `/healthz`, `/readyz`, `/metrics`, `/status`, and, when a
-//! git source has a webhook secret, `POST /hooks/git`.
+//! The `--listen` endpoints of `moor run`: the dashboard (`/`, `/ui`, `/events`: [`dashboard`]),
+//! `/healthz`, `/readyz`, `/metrics`, `/status`, and, when a git source has a webhook secret,
+//! `POST /hooks/git`.
 //!
 //! A thin edge. The read endpoints only read [`Shared`]. `/hooks/git` only checks a hook's
 //! signature ([`crate::git::webhook::verify`]), counts it and, when it is valid, wakes the git
@@ -28,6 +29,9 @@ use crate::controller::status::Shared;
 use crate::git::webhook::{event_kind, verify, WebhookSecret};
 
 pub mod auth;
+pub mod dashboard;
+#[cfg(test)]
+mod dashboard_tests;
 #[cfg(test)]
 mod tests;
 pub mod tls;
@@ -62,12 +66,18 @@ struct HookState {
 
 /// The endpoints; `/hooks/git` only when `hook` is given (otherwise it is a 404 like any
 /// unknown path); with `token`, every endpoint but `/healthz` and `/hooks/git` wants it.
-pub fn router(shared: Arc<Shared>, hook: Option<GitHook>, token: Option<ListenToken>) -> Router {
+pub fn router(
+    shared: Arc<Shared>,
+    hook: Option<GitHook>,
+    token: Option<ListenToken>,
+    shutdown: CancellationToken,
+) -> Router {
     let mut read = Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
-        .with_state(shared.clone());
+        .with_state(shared.clone())
+        .merge(dashboard::routes(dashboard::AgentPage { shared: shared.clone() }, shutdown));
     if let Some(token) = token {
         read = read.layer(axum::middleware::from_fn_with_state(token, auth::require_token));
     }
@@ -155,13 +165,13 @@ pub fn serve_on(
     token: CancellationToken,
 ) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let endpoints = match hook {
-        Some(_) => "/healthz /readyz /metrics /status /hooks/git",
-        None => "/healthz /readyz /metrics /status",
+        Some(_) => "/ /events /healthz /readyz /metrics /status /hooks/git",
+        None => "/ /events /healthz /readyz /metrics /status",
     };
     let scheme = if options.tls.is_some() { "https" } else { "http" };
     let auth = if options.token.is_some() { "token" } else { "none" };
     tracing::info!(addr = %listener.local_addr()?, scheme, auth, "serving {endpoints}");
-    let app = router(shared, hook, options.token);
+    let app = router(shared, hook, options.token, token.clone());
     let shutdown = token.cancelled_owned();
     Ok(match options.tls {
         Some(config) => {
