@@ -4,7 +4,7 @@
 # with no page open, with 5 `curl -N` on /events, and with 5 tabs of one headless chromium.
 #
 # Runs the repo's example manifests (manifests/, image built by scripts/example-image.sh) under
-# a throwaway instance and token, on a free loopback port, and removes all of it at the end, also
+# a throwaway instance, network, volume and token, on a free loopback port, and removes all of it at the end, also
 # on a failure or Ctrl-C. Needs a Docker Engine, busybox-static, curl, python3 and chromium; by
 # hand, not in CI: about 5 minutes after the release build.
 set -euo pipefail
@@ -18,10 +18,8 @@ command -v chromium >/dev/null || { echo "bench-dashboard.sh: chromium is missin
 
 work=$(mktemp -d)
 instance="bench-dash-$$"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 printf '%s\n' "$token" >"$work/token"
-url="http://127.0.0.1:$port"
 pids=()
 
 cleanup() {
@@ -33,7 +31,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$MOOR" run manifests --instance "$instance" --listen "127.0.0.1:$port" \
+# The examples, with their network, volume and published port renamed for this run: those names
+# are daemon-wide, and another instance on this daemon may hold the examples' own.
+mkdir "$work/m"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+net="shop-$$" vol="data-$$" web_port=$(free_port)
+for f in manifests/*.yaml; do
+  sed -e "s/^  name: shop$/  name: $net/" -e "s/\[shop\]/[$net]/" \
+    -e "s/^  name: data$/  name: $vol/" -e "s/- data:\/srv/- $vol:\/srv/" \
+    -e "s/127.0.0.1:18080:8080/127.0.0.1:$web_port:8080/" "$f" >"$work/m/$(basename "$f")"
+done
+
+port=$(free_port)
+url="http://127.0.0.1:$port"
+"$MOOR" run "$work/m" --instance "$instance" --listen "127.0.0.1:$port" \
   --listen-token-file "$work/token" 2>"$work/moor.log" &
 moor=$!
 pids+=("$moor")
@@ -47,7 +58,7 @@ wait_for() {
   exit 1
 }
 wait_for "/readyz" curl -fsS -H "Authorization: Bearer $token" "$url/readyz"
-wait_for "the examples in sync" "$MOOR" status manifests --instance "$instance"
+wait_for "the examples in sync" "$MOOR" status "$work/m" --instance "$instance"
 
 # (a) Bytes: the page and its assets as served (identity encoding), and what gzip would make of
 # the page; then the `live` messages a drift (the worker removed by hand) pushes.
@@ -70,7 +81,7 @@ live = [len((m + "\n\n").encode()) for m in text.split("\n\n") if "event: live" 
 print(len(live), live[0] if live else 0, max(live) if live else 0)
 EOF
 )
-wait_for "the worker repaired" "$MOOR" status manifests --instance "$instance"
+wait_for "the worker repaired" "$MOOR" status "$work/m" --instance "$instance"
 
 # (b) CPU of the controller: utime + stime from /proc/PID/stat, in ms per minute.
 hz=$(getconf CLK_TCK)
@@ -88,10 +99,12 @@ for i in 1 2 3 4 5; do
   curls+=("$!"); pids+=("$!")
 done
 sleep 2
-before=$(cat "$work"/idle-*.txt | wc -c)
+live_msgs() { cat "$work"/idle-*.txt | grep -c '^event: live' || true; }
+before=$(cat "$work"/idle-*.txt | wc -c) before_msgs=$(live_msgs)
 cpu_curl=$(measure)
-after=$(cat "$work"/idle-*.txt | wc -c)
+after=$(cat "$work"/idle-*.txt | wc -c) after_msgs=$(live_msgs)
 idle_bytes=$(( (after - before) / 5 * 60 / SECS ))
+idle_msgs=$(( (after_msgs - before_msgs) * 60 / SECS ))
 for pid in "${curls[@]}"; do kill "$pid" 2>/dev/null || true; done
 
 # 5 tabs of one headless chromium over the DevTools protocol (a minimal WebSocket client: the
@@ -194,7 +207,7 @@ echo "|---|---|"
 echo "| GET / (identity; gzip -9 would make it) | $page B ($page_gz B) |"
 echo "| GET /ui/style.css, GET /ui/live.js | $css B, $js B |"
 echo "| one \`live\` event (the worker removed by hand: messages in 13 s, first, largest) | $sse_count, $sse_first B, $sse_max B |"
-echo "| /events of an idle controller, per open page | $idle_bytes B a minute |"
+echo "| /events of an idle controller, per open page | $idle_bytes B a minute ($idle_msgs \`live\` messages a minute over the 5) |"
 echo "| CPU of idle \`moor run\`, no page open | $cpu0 ms a minute |"
 echo "| CPU of idle \`moor run\`, 5 \`curl -N\` on /events | $cpu_curl ms a minute |"
 echo "| CPU of idle \`moor run\`, 5 headless chromium tabs on / | $cpu_tabs ms a minute |"
