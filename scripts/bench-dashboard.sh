@@ -104,7 +104,7 @@ before=$(cat "$work"/idle-*.txt | wc -c) before_msgs=$(live_msgs)
 cpu_curl=$(measure)
 after=$(cat "$work"/idle-*.txt | wc -c) after_msgs=$(live_msgs)
 idle_bytes=$(( (after - before) / 5 * 60 / SECS ))
-idle_msgs=$(( (after_msgs - before_msgs) * 60 / SECS ))
+idle_msgs=$(( (after_msgs - before_msgs) * 60 / SECS / 5 ))
 for pid in "${curls[@]}"; do kill "$pid" 2>/dev/null || true; done
 
 # 5 tabs of one headless chromium over the DevTools protocol (a minimal WebSocket client: the
@@ -207,7 +207,7 @@ echo "|---|---|"
 echo "| GET / (identity; gzip -9 would make it) | $page B ($page_gz B) |"
 echo "| GET /ui/style.css, GET /ui/live.js | $css B, $js B |"
 echo "| one \`live\` event (the worker removed by hand: messages in 13 s, first, largest) | $sse_count, $sse_first B, $sse_max B |"
-echo "| /events of an idle controller, per open page | $idle_bytes B a minute ($idle_msgs \`live\` messages a minute over the 5) |"
+echo "| /events of an idle controller, per open page | $idle_bytes B a minute ($idle_msgs \`live\` messages) |"
 echo "| CPU of idle \`moor run\`, no page open | $cpu0 ms a minute |"
 echo "| CPU of idle \`moor run\`, 5 \`curl -N\` on /events | $cpu_curl ms a minute |"
 echo "| CPU of idle \`moor run\`, 5 headless chromium tabs on / | $cpu_tabs ms a minute |"

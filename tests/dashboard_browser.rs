@@ -149,7 +149,7 @@ async fn the_dashboard_shows_the_services_and_a_repair_live_in_a_real_browser() 
     let before = chromium.eval(&page, &drift_count(&web)).as_u64().expect("a count");
 
     // 5. A container removed by hand: the page shows the drift, then the repair, and never reloads.
-    let removed = Instant::now();
+    let (removed, removed_at) = (Instant::now(), std::time::SystemTime::now());
     docker_cli(&["rm", "-f", &env.container(&web)]);
     chromium.wait_for(
         &page,
@@ -167,6 +167,14 @@ async fn the_dashboard_shows_the_services_and_a_repair_live_in_a_real_browser() 
     );
     let repaired = removed.elapsed();
     println!("rm -f to drift on the page: {shown:?}; to the row in sync again: {repaired:?}");
+    // Docker's start time of the new container splits that into moor's repair and the push to
+    // the page (the event is recorded once the repair is done).
+    let started = docker.inspect_container(&env.container(&web), None).await.ok().and_then(|i| i.state?.started_at);
+    if let Some(at) = started.as_deref().and_then(|s| humantime::parse_rfc3339_weak(s).ok()) {
+        if let Ok(repair) = at.duration_since(removed_at) {
+            println!("rm -f to the new container started (Docker's clock): {repair:?}");
+        }
+    }
     // The issue wants a second; the bound is generous so a loaded CI machine does not flake.
     assert!(shown < Duration::from_secs(10), "the drift took {shown:?} to show");
     assert_eq!(chromium.eval(&page, "window.__moorMarker"), json!(1), "the page reloaded");
