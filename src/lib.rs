@@ -17,7 +17,9 @@
 //! - [`apply`]: runs a [`plan::Plan`] through an [`engine::Engine`]: replacement, health gate, rollback.
 //! - [`cli`]: the `moor` command line; the binary's `main` only calls [`cli::main`]; `anyhow` lives here.
 //! - [`controller`]: `moor run`: triggers, work queue, per-service state, the pure decision, image updates,
-//!   the liveness ping behind readiness.
+//!   the liveness ping behind readiness, the activity log of the dashboard.
+//! - [`dashboard`]: the read-only web page: a plain view model, built from the controller's status and
+//!   activity or from many agents' `/status`, rendered by pure maud functions (SVG timelines, histogram).
 //! - [`digest`]: short forms of digests and image IDs for messages (pure).
 //! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, the
 //!   deadline of each call, the negotiated API version and the fields that need a newer one, a fake;
@@ -26,8 +28,8 @@
 //! - [`git`]: the git source of `moor run --git`: asking a remote for a ref's commit, shallow fetches with
 //!   gix, revision snapshots and the `current` link, SSH commit signatures, the sync and its poll task,
 //!   the push webhook's signatures.
-//! - [`http`]: the `--listen` endpoints of `moor run`: `/healthz`, `/readyz`, `/metrics`, `/status`,
-//!   `POST /hooks/git`.
+//! - [`http`]: the `--listen` endpoints of `moor run`: the dashboard (`/`, `/ui`, `/events`), `/healthz`,
+//!   `/readyz`, `/metrics`, `/status`, `POST /hooks/git`.
 //! - [`http_client`]: outgoing HTTP (reqwest with rustls) for the webhook and `moor status --controller`.
 //! - [`images`]: the registry digest check; a pull only when the registry has a digest the local image lacks.
 //! - [`jobs`]: the record of a job's last run in the state dir, so an `autoRemove` job that completed is not run

@@ -58,7 +58,7 @@ pub fn verdict(rows: &[FleetRow]) -> Verdict {
     }
 }
 
-fn row_of(url: &str, doc: &StatusDoc) -> FleetRow {
+pub fn row_of(url: &str, doc: &StatusDoc) -> FleetRow {
     let services = doc.services.len();
     let in_sync = doc.services.values().filter(|s| s.in_sync).count();
     // The first reason it is not converged, in the order a reader fixes them.

@@ -12,6 +12,7 @@ use crate::engine::{connect, DockerEngine, EngineError, EngineResult};
 
 mod completions;
 mod converge;
+mod dashboard;
 mod down;
 mod fleet;
 mod git;
@@ -196,6 +197,9 @@ pub enum Command {
     /// What has no moor counterpart is listed on stderr. Exit 0 all translated, 2 something
     /// left out, 1 error (nothing written).
     Import(import::ImportArgs),
+    /// Serve one read-only page over many agents (`moor run --listen` URLs), live: a NODE
+    /// column, each node's revision, nodes that do not answer shown as such.
+    Dashboard(dashboard::DashboardArgs),
     /// Print a shell completion script: `moor completions bash > /etc/bash_completion.d/moor`.
     Completions {
         #[arg(value_enum)]
@@ -277,6 +281,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Down(args) => down::run(args, &cli.global),
         Command::Logs(args) => logs::run(args, &cli.global),
         Command::Import(args) => import::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Version => version::run(&cli.global),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),

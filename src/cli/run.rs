@@ -71,7 +71,7 @@ fn parse_poll(text: &str) -> Result<Duration, String> {
 }
 
 /// Cancels `token` on SIGTERM or SIGINT.
-fn on_signals(token: CancellationToken) -> anyhow::Result<()> {
+pub(super) fn on_signals(token: CancellationToken) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;

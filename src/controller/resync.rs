@@ -80,6 +80,7 @@ impl<E: Engine, S: Source> Controller<E, S> {
                 s.desired = service.desired_summary();
                 s.crash_loop = crash_loop;
                 s.image = Some(service.container.image.clone());
+                s.labels = service.container.labels.clone();
                 s.see(crate::observe::Seen::of(
                     containers,
                     match service.is_job() {

@@ -27,6 +27,9 @@ pub struct ServiceStatus {
     /// The image reference of its manifest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Its manifest's `metadata.labels`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// The image ID its (first) container runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,

@@ -78,7 +78,7 @@ fn node_row(n: &FleetNode) -> Markup {
                     (name)
                     td data-label="Revision" {
                         @match &v.revision {
-                            Some(r) => code title=(r) { (r.get(..12).unwrap_or(r)) },
+                            Some(r) => code title=(r) { (super::format::short_revision(r)) },
                             None => "–",
                         }
                     }

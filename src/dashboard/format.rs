@@ -83,6 +83,16 @@ pub fn shorten_digests(text: &str) -> String {
     out
 }
 
+/// A git revision as Flux writes it, `main@sha1:<40 hex>`, cut to `main@sha1:0123abcd` (the
+/// full one goes in a `title`); another text to its first 12 characters.
+pub fn short_revision(rev: &str) -> String {
+    let cut = |text: &str, n: usize| text.char_indices().nth(n).map_or(text, |(i, _)| &text[..i]).to_string();
+    match rev.split_once("@sha1:") {
+        Some((reference, hex)) => format!("{reference}@sha1:{}", cut(hex, 8)),
+        None => cut(rev, 12),
+    }
+}
+
 /// A duration in seconds as a short label: `5 ms`, `250 ms`, `1 s`, `2.5 s`, `1 min`; `∞` for
 /// the histogram's last bound.
 pub fn seconds(s: f64) -> String {
@@ -118,6 +128,14 @@ mod tests {
 
     fn at(secs_before: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(NOW - secs_before)
+    }
+
+    #[test]
+    fn a_revision_keeps_its_ref_and_eight_hex_digits() {
+        let rev = "main@sha1:0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(short_revision(rev), "main@sha1:01234567");
+        assert_eq!(short_revision("release/v2@sha1:abc"), "release/v2@sha1:abc");
+        assert_eq!(short_revision("0123456789abcdefXYZ"), "0123456789ab");
     }
 
     #[test]

@@ -26,9 +26,23 @@ pub fn mean(h: &HistogramView) -> Option<f64> {
     m.is_finite().then_some(m)
 }
 
-/// The viewBox's width for `n` buckets (at least one bar's room, so an empty histogram is a box).
+/// The viewBox's width for `n` buckets: never narrower than [`MIN_WIDTH`], since the SVG is
+/// scaled to the page's width and a narrow box (no buckets yet) would become a tall one.
 pub fn width(n: usize) -> f64 {
-    GAP + n.max(1) as f64 * (BAR + GAP)
+    (GAP + n as f64 * (BAR + GAP)).max(MIN_WIDTH)
+}
+
+const MIN_WIDTH: f64 = 200.0;
+
+/// A bucket's label: `≤5 ms`; the last (infinite) one is `>` the bound before it.
+fn bound_label(h: &HistogramView, i: usize) -> String {
+    match h.buckets.get(i) {
+        Some((b, _)) if b.is_finite() => format!("≤{}", format::seconds(*b)),
+        _ => match i.checked_sub(1).and_then(|j| h.buckets.get(j)) {
+            Some((prev, _)) => format!(">{}", format::seconds(*prev)),
+            None => "all".to_string(),
+        },
+    }
 }
 
 /// The histogram section's figure: the SVG and its summary line.
@@ -45,11 +59,11 @@ pub fn histogram(h: &HistogramView) -> Markup {
             svg #histogram viewBox=(format!("0 0 {w} {total_h}")) role="img"
                 aria-label=(format!("reconcile durations: {summary}")) {
                 line.axis x1="0" y1=(TOP + PLOT) x2=(w) y2=(TOP + PLOT) {}
-                @for (i, (bound, count)) in h.buckets.iter().enumerate() {
+                @for (i, (_, count)) in h.buckets.iter().enumerate() {
                     @let x = GAP + i as f64 * (BAR + GAP);
                     // `max` is 0 only when every count is 0; then every bar is empty.
                     @let bh = if max == 0 { 0.0 } else { (*count as f64 / max as f64 * PLOT).round() };
-                    @let label = if bound.is_infinite() { "more".to_string() } else { format!("≤{}", format::seconds(*bound)) };
+                    @let label = bound_label(h, i);
                     g.bucket {
                         title { (format!("{label}: {count}")) }
                         rect.bar x=(x) y=(TOP + PLOT - bh) width=(BAR) height=(bh) {}

@@ -1,5 +1,5 @@
 //! The read-only dashboard: `/` (and `/ui`) of `moor run --listen`, its live stream `/events`,
-//! and `moor dashboard --fleet`. See `docs/dashboard.md`.
+//! and `moor dashboard --fleet`. See the README's "The dashboard" and docs/architecture.md.
 //!
 //! Invariants: pages are made server-side from [`model`] by pure functions (so a page renders
 //! without JavaScript, and a snapshot pins it); every value is escaped by the template engine;
@@ -14,12 +14,9 @@ pub mod timeline;
 pub mod view;
 
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 mod tests;
 
 pub use fleet_page::{fleet_live, fleet_page};
-pub use page::{live, page};
-
-/// The page's stylesheet, served at `ui/style.css` (relative to the page).
-pub const STYLE: &str = include_str!("assets/style.css");
-/// The page's script, served at `ui/live.js`: swaps in the `live` fragments of `events`.
-pub const SCRIPT: &str = include_str!("assets/live.js");
+pub use page::{live, page, SCRIPT, STYLE};

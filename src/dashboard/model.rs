@@ -53,6 +53,8 @@ pub struct SourceView {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceRow {
     pub name: String,
+    /// Its manifest's `metadata.labels`, sorted by key.
+    pub labels: Vec<(String, String)>,
     /// The node it runs on (the agent's node; for the fleet, the node that reported it).
     pub node: Option<String>,
     /// `running`, `running x3`, `stopped`, `completed (job)`.

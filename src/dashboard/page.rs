@@ -15,6 +15,11 @@ use maud::{html, Markup, DOCTYPE};
 use super::model::{EventRow, Page, ServiceRow, SourceView};
 use super::{format, histogram, timeline};
 
+/// The pages' stylesheet, to be served at `ui/style.css` (the pages link it relatively).
+pub const STYLE: &str = include_str!("assets/style.css");
+/// The pages' script, to be served at `ui/live.js`: swaps in the `live` fragments of `events`.
+pub const SCRIPT: &str = include_str!("assets/live.js");
+
 /// The whole HTML5 document of an agent's page.
 pub fn page(p: &Page) -> String {
     let who = p.node.as_deref().unwrap_or(&p.instance);
@@ -126,13 +131,13 @@ fn source(now: SystemTime, s: &SourceView) -> Markup {
                 }
                 @if let Some(rev) = &s.revision {
                     div { dt { "revision" } dd {
-                        code title=(rev) { (short_rev(rev)) }
+                        code title=(rev) { (format::short_revision(rev)) }
                         @if let Some(subject) = &s.subject { " " span.subject { (subject) } }
                     } }
                 }
                 div { dt { "applied" } dd {
                     @match &s.last_applied_revision {
-                        Some(rev) => code title=(rev) { (short_rev(rev)) },
+                        Some(rev) => code title=(rev) { (format::short_revision(rev)) },
                         None => "not yet",
                     }
                 } }
@@ -148,11 +153,6 @@ fn source(now: SystemTime, s: &SourceView) -> Markup {
             }
         }
     }
-}
-
-/// A git revision's first 12 characters (the full one is in the `title`).
-fn short_rev(rev: &str) -> &str {
-    rev.char_indices().nth(12).map_or(rev, |(i, _)| &rev[..i])
 }
 
 /// How a service stands, worst first: the word shown and the row's class.
@@ -205,7 +205,14 @@ fn service_row(now: SystemTime, s: &ServiceRow, fleet: bool) -> Markup {
     let (word, class) = standing(s);
     html! {
         tr #(id) class=(class) data-in-sync=(s.in_sync.to_string()) {
-            th scope="row" data-label="Service" { (s.name) }
+            th scope="row" data-label="Service" {
+                (s.name)
+                @if !s.labels.is_empty() {
+                    ul.labels aria-label="labels" {
+                        @for (key, value) in &s.labels { li { code { (key) "=" (value) } } }
+                    }
+                }
+            }
             td data-label="Node" { (s.node.as_deref().unwrap_or("–")) }
             td data-label="Desired" { (s.desired) }
             td data-label="Observed" { (s.observed) }
@@ -244,7 +251,12 @@ fn event(now: SystemTime, e: &EventRow) -> Markup {
             " "
             span.why { (e.why) }
             @if let Some(d) = &e.detail {
-                @if !d.is_empty() { " " span.detail { (d) } }
+                @if !d.is_empty() {
+                    " "
+                    // A digest in a detail is cut as elsewhere; the whole text stays in `title`.
+                    @let short = format::shorten_digests(d);
+                    @if short == *d { span.detail { (d) } } @else { span.detail title=(d) { (short) } }
+                }
             }
         }
     }

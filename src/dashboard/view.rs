@@ -43,6 +43,7 @@ pub fn service_row(name: &str, s: &ServiceStatus, node: Option<String>) -> Servi
     let watched = s.update.as_ref();
     ServiceRow {
         name: name.to_string(),
+        labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         node,
         desired: s.desired.clone(),
         observed: s.observed.clone(),

@@ -353,6 +353,34 @@ impl DockerEngine {
         Ok(left == 1)
     }
 
+    /// The networks a container names: its network mode when that is a network's name, and
+    /// the networks of its endpoints.
+    async fn networks_of(&self, id: &str) -> EngineResult<Vec<String>> {
+        let call = self.docker.inspect_container(id, None);
+        let info = within("GET /containers/{id}/json", self.deadlines.read, call).await?.map_err(classify)?;
+        let mode = info.host_config.and_then(|h| h.network_mode);
+        let mut names: Vec<String> =
+            info.network_settings.and_then(|n| n.networks).map(|n| n.into_keys().collect()).unwrap_or_default();
+        names.extend(mode.filter(|m| is_network_name(m) && !names.contains(m)));
+        Ok(names)
+    }
+
+    /// Waits (a few seconds at most) until each of `names` is held by one network at most, as
+    /// another process stepping back leaves it, and dedupes what is still held twice after that.
+    async fn wait_networks_single(&self, names: &[String]) -> EngineResult<()> {
+        for name in names {
+            let deadline = Instant::now() + NETWORK_SETTLE;
+            while self.network_ids(name).await?.len() > 1 {
+                if Instant::now() >= deadline {
+                    self.dedupe_network(name).await?;
+                    break;
+                }
+                tokio::time::sleep(REMOVAL_POLL * 5).await;
+            }
+        }
+        Ok(())
+    }
+
     /// The IDs of the networks named exactly `name`, the first made first (then the lowest ID),
     /// the order every process sees alike.
     async fn network_ids(&self, name: &str) -> EngineResult<Vec<String>> {
@@ -374,6 +402,18 @@ impl DockerEngine {
         Ok(same.into_iter().map(|(_, id)| id).collect())
     }
 }
+
+/// Whether a network mode names a network (not `host`, `none`, `bridge`, `default`, or a
+/// `container:`/`service:` join).
+fn is_network_name(mode: &str) -> bool {
+    !matches!(mode, "host" | "none" | "bridge" | "default") && !mode.contains(':')
+}
+
+/// How often a create or start refused while a network was held twice is tried again.
+const CREATE_RETRIES: u32 = 2;
+
+/// How long a create waits for a network held twice to be held once again.
+const NETWORK_SETTLE: Duration = Duration::from_secs(3);
 
 /// How often `create_network` steps back from a network another process made at once.
 const NETWORK_CREATE_ATTEMPTS: u32 = 5;
@@ -588,14 +628,44 @@ impl Engine for DockerEngine {
     }
 
     async fn create_container(&self, request: &CreateRequest) -> EngineResult<String> {
-        let call = self.docker.create_container(Some(create_options(request)), create_body(request));
-        let created = within("POST /containers/create", self.deadlines.write, call).await?.map_err(|e| {
-            match classify(e) {
-                // Docker's message names the holder by ID; the caller wants our name.
-                EngineError::NameInUse { .. } => EngineError::NameInUse { name: request.name.clone() },
-                other => other,
+        let body = create_body(request);
+        // The networks the create names: its endpoints, and the network mode when that is a
+        // network's name (not `host`, `none`, `bridge` or `container:`/`service:` joins).
+        let mode = body.host_config.as_ref().and_then(|h| h.network_mode.clone());
+        let named_mode = mode.filter(|m| is_network_name(m));
+        let mut networks: Vec<String> = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref())
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default();
+        networks.extend(named_mode.filter(|m| !networks.contains(m)));
+        let mut retries = 0;
+        let created = loop {
+            let call = self.docker.create_container(Some(create_options(request)), body.clone());
+            match within("POST /containers/create", self.deadlines.write, call).await? {
+                Ok(created) => break created,
+                // A network of the request held twice for a moment (another agent made it at
+                // the same time and is stepping back: see `create_network`) makes Docker
+                // refuse the create with a 400, which may be over by the time we look. So a
+                // 400 of a create that names networks is tried again when each is held once
+                // (twice at most): a create that is wrong in itself only fails the same way again.
+                Err(e) if retries < CREATE_RETRIES && status_of(&e) == Some(400) && !networks.is_empty() => {
+                    tracing::debug!(container = %request.name, error = %e, "create refused (400): trying again once its networks are each held once");
+                    self.wait_networks_single(&networks).await?;
+                    // Docker's own name lookup may lag its list for a moment.
+                    tokio::time::sleep(REMOVAL_POLL * 5 * (retries + 1)).await;
+                    retries += 1;
+                }
+                Err(e) => {
+                    return Err(match classify(e) {
+                        // Docker's message names the holder by ID; the caller wants our name.
+                        EngineError::NameInUse { .. } => EngineError::NameInUse { name: request.name.clone() },
+                        other => other,
+                    });
+                }
             }
-        })?;
+        };
         for network in request.spec.networks.iter().skip(1) {
             let connect = NetworkConnectRequest {
                 container: created.id.clone(),
@@ -615,11 +685,27 @@ impl Engine for DockerEngine {
     }
 
     async fn start(&self, id: &str) -> EngineResult<()> {
-        match within("POST /containers/{id}/start", self.deadlines.write, self.docker.start_container(id, None)).await?
-        {
-            Ok(()) => Ok(()),
-            Err(e) if status_of(&e) == Some(304) => Ok(()),
-            Err(e) => Err(classify(e)),
+        let mut retries = 0;
+        loop {
+            let call = self.docker.start_container(id, None);
+            match within("POST /containers/{id}/start", self.deadlines.write, call).await? {
+                Ok(()) => return Ok(()),
+                Err(e) if status_of(&e) == Some(304) => return Ok(()),
+                // Docker resolves a container's networks by name at its start: one held twice
+                // for a moment (see `create_network`) refuses it with a 400. Tried again once
+                // each of its networks is held once, as `create_container` does.
+                Err(e) if retries < CREATE_RETRIES && status_of(&e) == Some(400) => {
+                    let networks = self.networks_of(id).await?;
+                    if networks.is_empty() {
+                        return Err(classify(e));
+                    }
+                    tracing::debug!(container = %id, error = %e, "start refused (400): trying again once its networks are each held once");
+                    self.wait_networks_single(&networks).await?;
+                    tokio::time::sleep(REMOVAL_POLL * 5 * (retries + 1)).await;
+                    retries += 1;
+                }
+                Err(e) => return Err(classify(e)),
+            }
         }
     }
 

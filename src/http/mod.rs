@@ -168,10 +168,22 @@ pub fn serve_on(
         Some(_) => "/ /events /healthz /readyz /metrics /status /hooks/git",
         None => "/ /events /healthz /readyz /metrics /status",
     };
+    let app = router(shared, hook, options.token.clone(), token.clone());
+    serve_app(listener, app, endpoints, options, token)
+}
+
+/// Serves `app` on `listener` (TLS when `options` say so) until `token` is cancelled. `app`
+/// already carries the token's check where it wants one.
+pub fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    endpoints: &str,
+    options: ListenOptions,
+    token: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let scheme = if options.tls.is_some() { "https" } else { "http" };
     let auth = if options.token.is_some() { "token" } else { "none" };
     tracing::info!(addr = %listener.local_addr()?, scheme, auth, "serving {endpoints}");
-    let app = router(shared, hook, options.token, token.clone());
     let shutdown = token.cancelled_owned();
     Ok(match options.tls {
         Some(config) => {
