@@ -6,6 +6,7 @@
 //!   removes everything labelled with its instance when dropped, even after a failed assertion.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod daemon;
 pub mod dashboard;
 pub mod git;
