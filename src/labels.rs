@@ -16,3 +16,13 @@ pub const NODE: &str = "moor.node";
 /// was made. Docker resolves a join to the ID at create; when the target is replaced, the plan
 /// replaces the joiner (outside the spec hash).
 pub const JOINS: &str = "moor.joins";
+/// `swarm` on the services, secrets, configs and networks of the Swarm backend (`--backend
+/// swarm`); the docker backend never prunes a network that has it.
+pub const BACKEND: &str = "moor.backend";
+/// The value of [`BACKEND`] on Swarm objects.
+pub const BACKEND_SWARM: &str = "swarm";
+/// On a Swarm secret or config: the manifest name of the Secret (or config) it holds a version of.
+pub const DATA_NAME: &str = "moor.data";
+/// On a Swarm secret or config: the digest of its content (`hmac-sha256:` for a secret, keyed
+/// with the host key; `sha256:` for a config).
+pub const DIGEST: &str = "moor.digest";

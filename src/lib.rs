@@ -77,4 +77,5 @@ pub mod reconcile;
 pub mod secrets;
 pub mod sensitive;
 pub mod spec_hash;
+pub mod swarm;
 pub mod systemd;

@@ -35,6 +35,7 @@ use super::connect;
 use super::create_body::{create_body, create_options, endpoint};
 use super::deadlines::{idle_bounded, stalled, within, Deadlines, BOLLARD_BACKSTOP};
 use super::ssh_bridge::{SshBridge, SshTarget};
+use super::tls_diagnosis::{error_chain, tls_reason};
 use super::{
     ContainerEvent, ContainerInfo, CreateRequest, Engine, EngineError, EngineResult, EventStream, ImageInfo, LogStream,
     ServerVersion, WATCHED_ACTIONS,
@@ -98,18 +99,25 @@ impl DockerEngine {
             )
             .map_err(|e| EngineError::Unavailable(format!("{host} over TLS: {}", error_chain(&e))))?;
             let docker =
-                within(&format!("GET /version on {host} over TLS"), deadlines.ping, docker.negotiate_version())
-                    .await?
-                    .map_err(|e| match e {
-                        // An answer of the daemon is the daemon's; anything before it (refused,
-                        // handshake) is told with its causes, which bollard's own message leaves out.
-                        BollardError::DockerResponseServerError { .. } => classify(e),
-                        other => EngineError::Unavailable(format!(
-                            "{host} over TLS: {}{}",
-                            error_chain(&other),
-                            tls_hint(&other).map(|h| format!(" ({h})")).unwrap_or_default()
-                        )),
-                    })?;
+                within(&format!("GET /version on {host} over TLS"), deadlines.ping, docker.negotiate_version()).await?;
+            let docker = match docker {
+                Ok(docker) => docker,
+                // An answer of the daemon is the daemon's.
+                Err(e @ BollardError::DockerResponseServerError { .. }) => return Err(classify(e)),
+                // Anything before it (refused, handshake) is told with its causes, which bollard's
+                // own message leaves out, and what they mean.
+                Err(other) => {
+                    let reason = match tls_reason(&other) {
+                        Some(reason) => Some(reason),
+                        None => super::tls_diagnosis::probe(host, tls, deadlines.ping).await,
+                    };
+                    return Err(EngineError::Unavailable(format!(
+                        "{host} over TLS: {}{}",
+                        error_chain(&other),
+                        reason.map(|h| format!(" ({h})")).unwrap_or_default()
+                    )));
+                }
+            };
             return Ok(DockerEngine { _ssh: None, docker, deadlines, progress: std::io::stderr().is_terminal() });
         }
         if let Some(target) = SshTarget::parse(host) {
@@ -169,51 +177,6 @@ impl DockerEngine {
             os_arch: format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
         })
     }
-}
-
-/// `error: cause: cause…`: bollard's hyper errors say "client error (Connect)" and keep the
-/// reason (refused, unknown CA, certificate required) in their sources.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text = format!("{text}: {cause_text}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// What a TLS failure means for the user, from rustls' typed error in `error`'s sources (an
-/// `io::Error` wraps it, and hides it from `source()`, so each is looked into).
-fn tls_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    use rustls::{AlertDescription as A, CertificateError as C};
-    let mut next = Some(error);
-    while let Some(e) = next {
-        // An io::Error's inner error (possibly another io::Error) first, then the source.
-        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => e.source(),
-        };
-        match e.downcast_ref::<rustls::Error>() {
-            Some(rustls::Error::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateRequired)) => {
-                return Some("the daemon refused this client's certificate: give --tls-cert and --tls-key signed by the CA the daemon trusts (its --tlscacert)");
-            }
-            Some(rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature)) => {
-                return Some("the daemon's certificate is not signed by the CA given (--tls-ca, ca.pem)");
-            }
-            Some(rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => {
-                return Some("the daemon's certificate does not name this host in its subjectAltName");
-            }
-            Some(rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => {
-                return Some("the daemon's certificate has expired");
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The daemon's API version from the `Api-Version` header of `GET /_ping`, on a `unix://` or

@@ -34,6 +34,8 @@ pub mod fake;
 pub mod log_lines;
 pub mod network_body;
 pub mod ssh_bridge;
+pub mod swarm;
+pub mod tls_diagnosis;
 
 pub use deadlines::Deadlines;
 pub use docker::DockerEngine;
@@ -63,6 +65,13 @@ pub enum EngineError {
     /// The call did not end within its deadline ([`deadlines`]), or Docker's own wait ran out.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// A Swarm update carried a version the service no longer has: someone changed it since it
+    /// was observed. Nothing was overwritten; observe again.
+    #[error("the service changed since it was observed (update out of sequence): {0}")]
+    OutOfSequence(String),
+    /// The daemon is not a swarm manager (503): `--backend swarm` needs one.
+    #[error("this Docker daemon is not a swarm manager (run `docker swarm init`, or point --host at a manager): {0}")]
+    NotSwarmManager(String),
     /// Any other answer of the API.
     #[error("Docker answered {status}: {message}")]
     Api { status: u16, message: String },
@@ -79,6 +88,8 @@ impl EngineError {
             | EngineError::InUse(_)
             | EngineError::Owned { .. } => "409".into(),
             EngineError::NotFound { .. } => "404".into(),
+            EngineError::OutOfSequence(_) => "out_of_sequence".into(),
+            EngineError::NotSwarmManager(_) => "503".into(),
             EngineError::Api { status, .. } => status.to_string(),
         }
     }
