@@ -340,3 +340,19 @@ pub enum DataKind {
     Secret,
     Config,
 }
+
+/// What the manifests ask of the swarm, projected ([`super::project::desired`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SwarmDesired {
+    /// By Swarm service name.
+    pub services: BTreeMap<String, SwarmSpec>,
+    /// Every secret and config version the services name, by Swarm object name.
+    pub data: BTreeMap<String, SwarmData>,
+    /// Overlay networks to create (the instance's default network and the Network manifests),
+    /// by the name Docker knows them by.
+    pub networks: BTreeMap<String, crate::manifest::Network>,
+    /// The Swarm names of every service a manifest declares, admitted or refused: never pruned.
+    pub declared: std::collections::BTreeSet<String>,
+    /// `Desired::may_prune` of the load: false on any problem, refusal or guard.
+    pub may_prune: bool,
+}
