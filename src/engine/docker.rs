@@ -167,6 +167,16 @@ impl DockerEngine {
         Ok(DockerEngine { _ssh: None, docker, deadlines, progress: std::io::stderr().is_terminal() })
     }
 
+    /// The bollard client, for the Swarm calls (`super::swarm_docker`), which read Docker's
+    /// answers through [`classify`] as every other call does.
+    pub(super) fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    pub(super) fn deadlines(&self) -> Deadlines {
+        self.deadlines
+    }
+
     /// The daemon's own versions (`GET /version`), for `moor version`.
     pub async fn server_version(&self) -> EngineResult<ServerVersion> {
         let v = within("GET /version", self.deadlines.read, self.docker.version()).await?.map_err(classify)?;
