@@ -30,4 +30,11 @@
 //! - Nothing is pruned on partial knowledge: an incomplete load, a failed observe or a refused
 //!   service suspends prune, as for the docker backend.
 
+pub mod project;
 pub mod spec;
+pub mod validate;
+
+#[cfg(test)]
+mod project_tests;
+#[cfg(test)]
+mod validate_tests;
