@@ -146,8 +146,9 @@ fn env_rules(service: &Service, sp: &FieldPath) -> Vec<Found> {
             format!("env from {what}: {WHY}; mount it with secrets and have the app read a *_FILE path"),
         ));
     }
-    for r in service.refs.env.values() {
-        out.push(found(r.field.clone(), format!("an env value from a Secret: {WHY}; mount it with secrets (target /run/secrets/NAME) and have the app read a *_FILE path")));
+    // At the variable, not at the reference's `key` inside it: the variable is what goes.
+    for name in service.refs.env.keys() {
+        out.push(found(sp.key("env").key(name), format!("an env value from a Secret: {WHY}; mount it with secrets (target /run/secrets/NAME) and have the app read a *_FILE path")));
     }
     // A plain value under a secret-looking name is sealed by the resolver like a Secret's.
     for name in service.container.env.keys().filter(|n| crate::secrets::looks_secret(n)) {
