@@ -147,3 +147,108 @@ fn every_refused_field_is_located_at_its_own_line() {
         assert!(p.message.contains(':'), "a message says why and what instead: {p}");
     }
 }
+
+#[test]
+fn the_single_host_examples_are_refused_where_swarm_differs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+    let dir_of = |file: &str| dir.join(file);
+    let loaded = crate::manifest::load_paths(std::slice::from_ref(&dir));
+    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
+    let problems = validate(&loaded.desired, "default");
+    let shown: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            let file = p.file.file_name().unwrap_or_default().to_string_lossy();
+            assert!(p.column.is_some(), "{p}");
+            format!("{file}:{} {}", p.line.unwrap_or(0), p.field)
+        })
+        .collect();
+    // The worker's `autoRemove` and `dependsOn`, and besides them what the examples ask of one
+    // host: a bridge network, a port bound to 127.0.0.1, and a tmpfs with a size.
+    let read = |file: &str| std::fs::read_to_string(dir_of(file)).unwrap();
+    let at = |file: &str, prefix: &str| format!("{file}:{}", line_of(&read(file), prefix));
+    let want = [
+        (at("network.yaml", "  driver: bridge"), "spec.driver"),
+        (at("web.yaml", "  ports:"), "spec.ports[0]"),
+        (at("web.yaml", "    - { type: tmpfs"), "spec.volumes[1]"),
+        (at("worker.yaml", "  autoRemove:"), "spec.autoRemove"),
+        (at("worker.yaml", "    web: healthy"), "spec.dependsOn"),
+    ];
+    let want: Vec<String> = want.iter().map(|(at, field)| format!("{at} {field}")).collect();
+    assert_eq!(shown, want);
+    let worker: Vec<&str> =
+        problems.iter().filter(|p| p.file.ends_with("worker.yaml")).map(|p| p.message.as_str()).collect();
+    assert!(worker[0].starts_with("Swarm owns its tasks' lifecycle"), "{}", worker[0]);
+    assert!(worker[1].starts_with("Swarm starts services in no order"), "{}", worker[1]);
+}
+
+#[test]
+fn a_local_network_driver_is_refused_only_when_written() {
+    let net = |spec: &str| load(&format!("apiVersion: moor/v1\nkind: Network\nmetadata: {{ name: front }}\n{spec}"));
+    for driver in ["bridge", "macvlan", "ipvlan"] {
+        let problems = validate(&net(&format!("spec:\n  driver: {driver}\n")), "default");
+        assert_eq!(fields(&problems), ["spec.driver"], "{driver}");
+        assert_eq!((problems[0].line, problems[0].column), (Some(5), Some(11)), "{driver}");
+        assert!(problems[0].message.contains("cannot span"), "{}", problems[0].message);
+    }
+    // Unwritten: the Swarm backend makes an overlay.
+    assert_eq!(validate(&net(""), "default"), []);
+    assert_eq!(validate(&net("spec: { internal: true }\n"), "default"), []);
+    assert_eq!(validate(&net("spec: { driver: overlay }\n"), "default"), []);
+}
+
+#[test]
+fn volume_drivers_and_options_are_refused() {
+    let d = load("apiVersion: moor/v1\nkind: Volume\nmetadata: { name: data }\nspec:\n  driver: nfs\n  options: { o: addr=1.2.3.4 }\n");
+    let problems = validate(&d, "default");
+    assert_eq!(fields(&problems), ["spec.driver", "spec.options"]);
+    assert_eq!(problems.iter().map(|p| p.line).collect::<Vec<_>>(), [Some(5), Some(6)]);
+}
+
+#[test]
+fn a_service_name_with_its_prefix_must_be_a_dns_label_of_63() {
+    let name = "a".repeat(58);
+    let d = load(&service_yaml(&name, ""));
+    assert_eq!(validate(&d, "default"), []);
+    // `shop_` makes 63: still fine; `shops_` makes 64.
+    assert_eq!(validate(&d, "shop"), []);
+    let problems = validate(&d, "shops");
+    assert_eq!(fields(&problems), ["metadata.name"]);
+    assert_eq!(problems[0].line, Some(3));
+    assert!(problems[0].message.contains("at most 63"), "{}", problems[0].message);
+    let problems = validate(&load(&service_yaml("web", "")), "Shop.x");
+    assert_eq!(fields(&problems), ["metadata.name"]);
+}
+
+#[test]
+fn start_first_with_a_host_port_is_refused() {
+    // The loader refuses this pair already; a service built otherwise is refused here too.
+    let mut d = load(&service_yaml("web", "  ports: [\"8080:80\"]\n  update: { healthTimeout: 5s }\n"));
+    d.services.get_mut("web").unwrap().update.strategy = Strategy::StartFirst;
+    let problems = validate(&d, "default");
+    assert_eq!(fields(&problems), ["spec.update.strategy"]);
+    assert!(problems[0].message.contains("stop-first"), "{}", problems[0].message);
+    // Without a host port start-first is fine.
+    let d = load(&service_yaml("web", "  ports: [\"80\"]\n  update: { strategy: start-first }\n"));
+    assert_eq!(validate(&d, "default"), []);
+}
+
+#[test]
+fn jobs_env_files_and_mount_options_are_refused_at_their_field() {
+    let d = load(&service_yaml(
+        "app",
+        "  mode: job\n  envFrom: [{ file: ./app.env }]\n  volumes:\n    - data:/data:nocopy\n    - /srv:/srv:z\n  tmpfs: [\"/run:size=1m\"]\n",
+    ));
+    let problems = validate(&d, "default");
+    let got: Vec<(Option<usize>, &str)> = problems.iter().map(|p| (p.line, p.field.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(6), "spec.mode"),
+            (Some(7), "spec.envFrom[0].file"),
+            (Some(9), "spec.volumes[0]"),
+            (Some(10), "spec.volumes[1]"),
+            (Some(11), "spec.tmpfs"),
+        ]
+    );
+}
