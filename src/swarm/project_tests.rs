@@ -102,9 +102,9 @@ fn names_are_bare_in_the_default_instance_and_prefixed_elsewhere() {
 
 #[test]
 fn ownership_labels_are_on_the_service_never_on_its_tasks() {
-    let d = load(&format!(
-        "apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: app, labels: {{ team: a }} }}\nspec:\n  image: busybox:1\n"
-    ));
+    let d = load(
+        "apiVersion: moor/v1\nkind: Service\nmetadata: { name: app, labels: { team: a } }\nspec:\n  image: busybox:1\n",
+    );
     let spec = project(&d.services["app"], "shop", &d);
     assert_eq!(spec.labels[labels::INSTANCE], "shop");
     assert_eq!(spec.labels[labels::SERVICE], "app");
