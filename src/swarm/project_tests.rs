@@ -315,3 +315,10 @@ fn data_names_keep_to_swarms_charset_and_length() {
         assert!(name.starts_with(|c: char| c.is_ascii_alphanumeric()), "{name}");
     }
 }
+
+#[test]
+fn a_disabled_healthcheck_turns_off_the_images_own() {
+    let d = one("  healthcheck: { disable: true }\n");
+    let spec = project(&d.services["app"], "default", &d);
+    assert_eq!(spec.healthcheck.map(|h| h.test), Some(vec!["NONE".to_string()]));
+}

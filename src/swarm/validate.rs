@@ -14,7 +14,7 @@ use crate::manifest::model::{Mount, Source, Strategy};
 use crate::manifest::problem::FieldPath;
 use crate::manifest::{Desired, Network, Problem, Service, Volume};
 
-use super::project::{service_name, HOST_NETWORK, OVERLAY};
+use super::project::{service_name, HOST_NETWORK};
 
 /// The longest service name Swarm accepts (verified: 64 is refused).
 const MAX_SERVICE_NAME: usize = 63;
@@ -283,8 +283,7 @@ fn parity_rules(service: &Service, sp: &FieldPath) -> Vec<Found> {
 /// (`bridge`), which the Swarm backend replaces with `overlay`: only a written one is refused.
 fn network_rules(network: &Network) -> Vec<Found> {
     let at = FieldPath::parse("spec.driver");
-    let local = LOCAL_DRIVERS.contains(&network.driver.as_str());
-    if local && network.driver != OVERLAY && written(network.source.as_ref(), &at) {
+    if LOCAL_DRIVERS.contains(&network.driver.as_str()) && written(network.source.as_ref(), &at) {
         let message = format!("a {} network is local to one host and cannot span the swarm's nodes: remove driver (moor creates an overlay) or write driver: overlay", network.driver);
         vec![found(at, message)]
     } else {

@@ -252,3 +252,14 @@ fn jobs_env_files_and_mount_options_are_refused_at_their_field() {
         ]
     );
 }
+
+#[test]
+fn a_static_address_on_a_network_is_refused() {
+    let d = load(&format!(
+        "apiVersion: moor/v1\nkind: Network\nmetadata: {{ name: shop }}\nspec: {{ ipam: {{ config: [{{ subnet: 10.5.0.0/24 }}] }} }}\n---\n{}",
+        service_yaml("web", "  networks:\n    shop: { aliases: [www], ipv4Address: 10.5.0.5 }\n")
+    ));
+    let problems = validate(&d, "default");
+    assert_eq!(fields(&problems), ["spec.networks.shop.ipv4Address"]);
+    assert_eq!(problems[0].line, Some(12));
+}
