@@ -30,4 +30,9 @@
 //! - Nothing is pruned on partial knowledge: an incomplete load, a failed observe or a refused
 //!   service suspends prune, as for the docker backend.
 
+pub mod apply;
+pub mod observe;
+pub mod plan;
+mod plan_text;
 pub mod spec;
+pub mod status;
