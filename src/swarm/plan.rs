@@ -335,4 +335,4 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -73,7 +73,8 @@ fn mixed() -> (SwarmDesired, SwarmObserved) {
     let mut web = spec("web");
     web.secrets = vec![secret_ref("db_password", "db-password-0123456789abcdef")];
     let mut api = spec("api");
-    api.ports = vec![SwarmPort { target: 8080, published: Some(18081), protocol: "tcp".into(), mode: Default::default() }];
+    api.ports =
+        vec![SwarmPort { target: 8080, published: Some(18081), protocol: "tcp".into(), mode: Default::default() }];
     let mut d = desired(vec![web, api.clone(), spec("worker")]);
     d.data.insert("db-password-0123456789abcdef".into(), data(DataKind::Secret, "db-password-0123456789abcdef"));
     d.networks.insert("shop_default".into(), network("shop_default"));
@@ -277,5 +278,8 @@ fn a_global_service_and_scalar_lists_flatten_as_named() {
     let p = plan(&desired(vec![new]), &o);
     let ServiceAction::Update { changes, .. } = &p.services[0] else { panic!("{p:?}") };
     let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
-    assert_eq!(shown, ["args: (none) -> [\"sleep\",\"1\"]", "mode: (none) -> global", "mode.replicated.replicas: 1 -> (none)"]);
+    assert_eq!(
+        shown,
+        ["args: (none) -> [\"sleep\",\"1\"]", "mode: (none) -> global", "mode.replicated.replicas: 1 -> (none)"]
+    );
 }
