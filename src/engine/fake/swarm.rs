@@ -615,3 +615,7 @@ impl SwarmEngine for FakeSwarm {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "swarm_tests.rs"]
+mod tests;
