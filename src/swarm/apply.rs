@@ -169,6 +169,14 @@ async fn run<E: SwarmEngine>(
                         touched.push(Touched { step: report.steps.len(), id, created: true, rolls: false });
                         Outcome::Sent
                     }
+                    // Observe lists owned services only: the name is held by one this instance
+                    // does not own, which is never touched.
+                    Err(EngineError::NameInUse { .. }) => Outcome::Failed {
+                        message: format!(
+                            "a service named {name} exists without this instance's labels (moor.instance, \
+                             moor.backend=swarm); moor never touches it: remove or rename it, or rename this one"
+                        ),
+                    },
                     Err(e) => Outcome::Failed { message: e.to_string() },
                 };
                 report.steps.push(Step { action: StepAction::CreateService, name: name.clone(), outcome });

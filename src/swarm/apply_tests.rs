@@ -248,3 +248,26 @@ async fn a_failed_create_does_not_stop_the_other_steps() {
     assert_eq!(outcome(&report, StepAction::CreateService, "web"), &Outcome::Sent);
     assert_eq!(outcome(&report, StepAction::RemoveService, "gone"), &Outcome::Done);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_foreign_service_is_never_touched() {
+    let swarm = FakeSwarm::new();
+    // Same names as moor's, without this instance's labels: one made by hand, one of another
+    // instance.
+    swarm.add_service(SwarmSpec { name: "web".into(), image: "nginx".into(), ..SwarmSpec::default() });
+    let mut staging = spec("jobs");
+    staging.labels.insert("moor.instance".into(), "staging".into());
+    swarm.add_service(staging.clone());
+
+    // Nothing declared, prune allowed: neither is removed, since observe never sees them.
+    let report = pass(&swarm, &desired(vec![]), true).await;
+    assert!(report.steps.is_empty(), "{report:?}");
+
+    // Declaring `web` tries a create, which the name refuses; the foreign one is left as it was.
+    let report = pass(&swarm, &desired(vec![spec("web")]), true).await;
+    let Outcome::Failed { message } = outcome(&report, StepAction::CreateService, "web") else { panic!("{report:?}") };
+    assert!(message.contains("without this instance's labels"), "{message}");
+    assert_eq!(swarm.service("web").unwrap().spec.image, "nginx");
+    assert_eq!(swarm.service("jobs").unwrap().spec, staging);
+    assert_eq!(swarm.count(SwarmOp::RemoveService) + swarm.count(SwarmOp::UpdateService), 0);
+}

@@ -43,7 +43,8 @@ pub struct SwarmPlan {
     pub data_remove: Vec<DataRemove>,
     /// Owned networks no manifest asks for any longer (last).
     pub networks_remove: Vec<NetworkRemove>,
-    /// Set when `desired.may_prune` is false and something owned would have been removed.
+    /// `!desired.may_prune`: the load had problems, refusals or a guard, so nothing owned is
+    /// removed this pass (and the plan is never "in sync").
     pub prune_suspended: bool,
 }
 
@@ -128,8 +129,7 @@ impl SwarmPlan {
 
 /// The plan from `observed` to `desired`.
 pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
-    let mut out = SwarmPlan::default();
-    let mut would_prune = false;
+    let mut out = SwarmPlan { prune_suspended: !desired.may_prune, ..SwarmPlan::default() };
 
     let observed_networks: BTreeSet<&str> = observed.networks.iter().map(|n| n.name.as_str()).collect();
     out.networks_create =
@@ -152,7 +152,6 @@ pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
         if desired.services.contains_key(name) || desired.declared.contains(name) {
             continue;
         }
-        would_prune = true;
         if desired.may_prune {
             out.services.push(ServiceAction::Remove { id: service.id.clone(), name: name.clone() });
         }
@@ -181,7 +180,6 @@ pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
             if named.contains(&(kind, object.name.as_str())) || refused_in_use.contains(object.name.as_str()) {
                 continue;
             }
-            would_prune = true;
             if desired.may_prune {
                 out.data_remove.push(DataRemove { kind, id: object.id.clone(), name: object.name.clone() });
             }
@@ -192,21 +190,19 @@ pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
         if desired.networks.contains_key(&network.name) {
             continue;
         }
-        would_prune = true;
         if desired.may_prune {
             out.networks_remove.push(NetworkRemove { id: network.id.clone(), name: network.name.clone() });
         }
     }
-    out.prune_suspended = would_prune && !desired.may_prune;
     out
 }
 
 /// Update, hold, or nothing, for a service that exists.
 fn service_action(desired: &SwarmSpec, observed: &ObservedService) -> Option<ServiceAction> {
-    let changes = changes(&observed.spec, desired);
+    let diff = changes(&observed.spec, desired);
     let name = desired.name.clone();
     // Rolled back to what is desired (the manifest was reverted): nothing to hold.
-    let rolled_back_to_desired = changes.is_empty();
+    let rolled_back_to_desired = diff.is_empty();
     if let Some(update) = observed.update.as_ref().filter(|u| match u.state {
         UpdateState::Paused => true,
         UpdateState::RollbackStarted | UpdateState::RollbackPaused | UpdateState::RollbackCompleted => {
@@ -227,7 +223,7 @@ fn service_action(desired: &SwarmSpec, observed: &ObservedService) -> Option<Ser
             _ => observed.previous.as_ref(),
         };
         match tried {
-            Some(tried) if changes_between(tried, desired).is_empty() => {
+            Some(tried) if changes(tried, desired).is_empty() => {
                 let reason = format!("the last update to this spec was {what}{message}; change the spec to try again");
                 return Some(ServiceAction::Held { name, state, reason });
             }
@@ -243,14 +239,14 @@ fn service_action(desired: &SwarmSpec, observed: &ObservedService) -> Option<Ser
             }
         }
     }
-    if changes.is_empty() {
+    if diff.is_empty() {
         return None;
     }
     Some(ServiceAction::Update {
         id: observed.id.clone(),
         name,
         version: observed.version,
-        changes,
+        changes: diff,
         spec: desired.clone(),
     })
 }
@@ -261,12 +257,8 @@ pub fn image_matches(desired: &str, observed: &str) -> bool {
     desired == observed || (!desired.contains('@') && observed.split_once('@').is_some_and(|(r, _)| r == desired))
 }
 
-/// The changes from `observed` to `desired`, field by field.
+/// The changes from `observed` to `desired`, field by field; none when they are the same.
 pub fn changes(observed: &SwarmSpec, desired: &SwarmSpec) -> Vec<Change> {
-    changes_between(observed, desired)
-}
-
-fn changes_between(observed: &SwarmSpec, desired: &SwarmSpec) -> Vec<Change> {
     let mut observed = observed.clone();
     if image_matches(&desired.image, &observed.image) {
         observed.image = desired.image.clone();

@@ -64,7 +64,7 @@ pub fn plan_text(plan: &SwarmPlan) -> String {
         let _ = writeln!(out, "- network {}: remove (no manifest asks for it)", network.name);
     }
     if plan.prune_suspended {
-        out.push_str("! prune suspended: the load was not complete, so nothing owned is removed this pass\n");
+        out.push_str("! prune suspended: the manifests did not load cleanly, so nothing owned is removed this pass\n");
     }
     if plan.is_empty() && !plan.prune_suspended {
         out.push_str("in sync: nothing to do\n");
