@@ -211,11 +211,10 @@ fn service_action(desired: &SwarmSpec, observed: &ObservedService) -> Option<Ser
         UpdateState::Updating | UpdateState::Completed => false,
     }) {
         let state = update.state;
-        let what = match state {
-            UpdateState::Paused | UpdateState::RollbackPaused => "paused",
-            _ => "rolled back",
+        let outcome = match update.message.as_str() {
+            "" => state.as_str().to_string(),
+            message => format!("{}: {message}", state.as_str()),
         };
-        let message = if update.message.is_empty() { String::new() } else { format!(": {}", update.message) };
         // The spec that failed: the current one when paused (Swarm keeps it), the previous one
         // after a rollback, when Swarm still has it.
         let tried = match state {
@@ -224,16 +223,16 @@ fn service_action(desired: &SwarmSpec, observed: &ObservedService) -> Option<Ser
         };
         match tried {
             Some(tried) if changes(tried, desired).is_empty() => {
-                let reason = format!("the last update to this spec was {what}{message}; change the spec to try again");
+                let reason = format!("the last update to this spec failed ({outcome}); change the spec to try again");
                 return Some(ServiceAction::Held { name, state, reason });
             }
             // A different spec from the one that failed: a new attempt.
             Some(_) => {}
             None => {
                 let reason = format!(
-                    "the last update was {what}{message}; Swarm keeps no record of the spec it rolled back from, so \
-                     moor does not update again by itself: run `docker service update --force {name}` (or fix the \
-                     manifest and update it by hand) to go on"
+                    "the last update failed ({outcome}) and Swarm keeps no record of the spec it rolled back from, \
+                     so moor cannot tell a fixed spec from the failed one and does not update again by itself: run \
+                     `docker service update --force {name}` to let moor try again"
                 );
                 return Some(ServiceAction::Held { name, state, reason });
             }
