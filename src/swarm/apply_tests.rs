@@ -153,6 +153,9 @@ async fn a_rollback_fails_the_update_with_swarms_message_and_the_task_error() {
          last task error: task: non-zero exit (137): dockerexec: unhealthy container"
     );
     assert!(report.failed());
+    let text = report_text(&report);
+    assert!(text.contains("FAILED  update service api: update rollback_completed"), "{text}");
+    assert!(text.ends_with("failed: 1 of 1 step(s)\n"), "{text}");
     assert!(!swarm.service("api").unwrap().spec.env.contains_key("BROKEN"), "Swarm rolled back");
 
     // The next pass does not try the same spec again: it is held, and nothing is written.
@@ -270,4 +273,16 @@ async fn a_foreign_service_is_never_touched() {
     assert_eq!(swarm.service("web").unwrap().spec.image, "nginx");
     assert_eq!(swarm.service("jobs").unwrap().spec, staging);
     assert_eq!(swarm.count(SwarmOp::RemoveService) + swarm.count(SwarmOp::UpdateService), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_look_while_waiting_is_retried() {
+    let swarm = FakeSwarm::new();
+    swarm.script("web", Rollout::Converges { after: Duration::from_secs(2) });
+    let d = desired(vec![spec("web")]);
+    let observed = observe(&swarm, "default").await.unwrap();
+    let p = plan(&d, &observed);
+    swarm.fail_next(SwarmOp::ListServices, EngineError::Unavailable("connection reset".into()));
+    let report = apply(&swarm, &d, &p, &options(true)).await;
+    assert_eq!(outcome(&report, StepAction::CreateService, "web"), &Outcome::Done);
 }
