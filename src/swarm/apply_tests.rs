@@ -91,6 +91,8 @@ async fn steps_run_in_order_and_updates_carry_the_observed_version() {
         ]
     );
     assert_eq!(swarm.service("web").unwrap().spec.image, "registry.example/app:1@sha256:aaaa", "pinned");
+    assert_eq!(swarm.network_names(), ["shop_default"]);
+    assert_eq!(swarm.data_names(DataKind::Secret), ["pw-new"]);
     assert_snapshot!(report_text(&report));
 
     // The next pass finds nothing to do and writes nothing (trap T9).
