@@ -30,8 +30,13 @@
 //! - Nothing is pruned on partial knowledge: an incomplete load, a failed observe or a refused
 //!   service suspends prune, as for the docker backend.
 
+pub mod apply;
+pub mod observe;
+pub mod plan;
+mod plan_text;
 pub mod project;
 pub mod spec;
+pub mod status;
 pub mod validate;
 
 #[cfg(test)]

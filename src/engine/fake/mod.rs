@@ -41,6 +41,7 @@
 //!   blocks; the state's mutex is never held across an `.await`.
 
 mod logs;
+pub mod swarm;
 mod world;
 
 #[cfg(test)]
