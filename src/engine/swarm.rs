@@ -130,7 +130,11 @@ pub trait SwarmEngine: Send + Sync + 'static {
     fn list_tasks(&self, service_ids: &[String]) -> impl Future<Output = EngineResult<Vec<TaskInfo>>> + Send;
     fn list_nodes(&self) -> impl Future<Output = EngineResult<Vec<NodeInfo>>> + Send;
     /// Secrets or configs labelled `moor.instance=<instance>`.
-    fn list_data(&self, kind: DataKind, instance: &str) -> impl Future<Output = EngineResult<Vec<ObservedObject>>> + Send;
+    fn list_data(
+        &self,
+        kind: DataKind,
+        instance: &str,
+    ) -> impl Future<Output = EngineResult<Vec<ObservedObject>>> + Send;
     /// Swarm-scoped networks labelled `moor.instance=<instance>` and `moor.backend=swarm`.
     fn list_networks(&self, instance: &str) -> impl Future<Output = EngineResult<Vec<ObservedObject>>> + Send;
     /// The registry's manifest digest of `reference`, for pinning (`GET /distribution/…/json`).
@@ -139,7 +143,8 @@ pub trait SwarmEngine: Send + Sync + 'static {
     fn create_service(&self, spec: &SwarmSpec) -> impl Future<Output = EngineResult<String>> + Send;
     /// Updates service `id`, observed at `version`, to `spec`: the observed full spec with the
     /// projected fields replaced, so what moor does not project is kept.
-    fn update_service(&self, id: &str, version: u64, spec: &SwarmSpec) -> impl Future<Output = EngineResult<()>> + Send;
+    fn update_service(&self, id: &str, version: u64, spec: &SwarmSpec)
+        -> impl Future<Output = EngineResult<()>> + Send;
     fn remove_service(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
     /// Creates the secret or config; one of that name that exists already is `Ok` (its name
     /// holds its digest, so it holds the same data).
@@ -147,6 +152,11 @@ pub trait SwarmEngine: Send + Sync + 'static {
     fn remove_data(&self, kind: DataKind, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
     /// Creates an attachable overlay network named `name` for a Network manifest, labelled as
     /// this instance's (`moor.backend=swarm`). One that exists already is `Ok`.
-    fn create_network(&self, name: &str, network: &Network, instance: &str) -> impl Future<Output = EngineResult<()>> + Send;
+    fn create_network(
+        &self,
+        name: &str,
+        network: &Network,
+        instance: &str,
+    ) -> impl Future<Output = EngineResult<()>> + Send;
     fn remove_network(&self, id: &str) -> impl Future<Output = EngineResult<()>> + Send;
 }

@@ -29,14 +29,14 @@ use bollard::models::{
     ServiceSpecRollbackConfigFailureActionEnum, ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
     ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec, TaskSpecContainerSpec,
     TaskSpecContainerSpecConfigs, TaskSpecContainerSpecDnsConfig, TaskSpecContainerSpecFile,
-    TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement,
-    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskSpecContainerSpecFile1, TaskSpecContainerSpecSecrets, TaskSpecLogDriver, TaskSpecPlacement, TaskSpecResources,
+    TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 
 use crate::swarm::spec::{
-    EndpointMode, FailureAction, PublishMode, RestartCondition, SwarmContainerOptions, SwarmFileRef,
-    SwarmHealthcheck, SwarmMode, SwarmMount, SwarmMountKind, SwarmNetwork, SwarmPort, SwarmResources, SwarmRestart,
-    SwarmSpec, SwarmUpdate, UpdateOrder,
+    EndpointMode, FailureAction, PublishMode, RestartCondition, SwarmContainerOptions, SwarmFileRef, SwarmHealthcheck,
+    SwarmMode, SwarmMount, SwarmMountKind, SwarmNetwork, SwarmPort, SwarmResources, SwarmRestart, SwarmSpec,
+    SwarmUpdate, UpdateOrder,
 };
 
 /// The daemon's `StopGracePeriod` when none is given (design doc 2.1).
@@ -215,10 +215,10 @@ pub fn to_bollard(spec: &SwarmSpec) -> ServiceSpec {
                 })
                 .collect::<Vec<_>>(),
         ),
-        log_driver: o.log_driver.as_ref().map(|name| TaskSpecLogDriver {
-            name: Some(name.clone()),
-            options: some_map(&o.log_options),
-        }),
+        log_driver: o
+            .log_driver
+            .as_ref()
+            .map(|name| TaskSpecLogDriver { name: Some(name.clone()), options: some_map(&o.log_options) }),
         ..Default::default()
     };
     ServiceSpec {
@@ -226,9 +226,10 @@ pub fn to_bollard(spec: &SwarmSpec) -> ServiceSpec {
         labels: Some(spec.labels.clone().into_iter().collect()),
         task_template: Some(task),
         mode: Some(match spec.mode {
-            SwarmMode::Replicated { replicas } => {
-                ServiceSpecMode { replicated: Some(ServiceSpecModeReplicated { replicas: Some(to_i64(replicas)) }), ..Default::default() }
-            }
+            SwarmMode::Replicated { replicas } => ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated { replicas: Some(to_i64(replicas)) }),
+                ..Default::default()
+            },
             SwarmMode::Global => ServiceSpecMode { global: Some(HashMap::new()), ..Default::default() },
         }),
         update_config: Some(update_to(&spec.update)),
@@ -352,7 +353,8 @@ pub fn from_bollard(spec: &ServiceSpec) -> SwarmSpec {
         log_options: log.and_then(|l| l.options).unwrap_or_default().into_iter().collect(),
     };
     // `ServiceSpec.Networks` is the deprecated place; a service made by an old client has them there.
-    let networks = task.networks.clone().filter(|n| !n.is_empty()).or_else(|| spec.networks.clone()).unwrap_or_default();
+    let networks =
+        task.networks.clone().filter(|n| !n.is_empty()).or_else(|| spec.networks.clone()).unwrap_or_default();
     let update = spec.update_config.as_ref().map(|u| {
         read_update(
             u.parallelism,

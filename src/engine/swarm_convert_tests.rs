@@ -19,8 +19,18 @@ fn rich() -> SwarmSpec {
         user: Some("1000:1000".into()),
         hostname: Some("web-host".into()),
         mounts: vec![
-            SwarmMount { kind: SwarmMountKind::Volume, source: "shop_data".into(), target: "/data".into(), read_only: false },
-            SwarmMount { kind: SwarmMountKind::Bind, source: "/etc/hosts".into(), target: "/h".into(), read_only: true },
+            SwarmMount {
+                kind: SwarmMountKind::Volume,
+                source: "shop_data".into(),
+                target: "/data".into(),
+                read_only: false,
+            },
+            SwarmMount {
+                kind: SwarmMountKind::Bind,
+                source: "/etc/hosts".into(),
+                target: "/h".into(),
+                read_only: true,
+            },
             SwarmMount { kind: SwarmMountKind::Tmpfs, source: String::new(), target: "/tmp".into(), read_only: false },
         ],
         networks: vec![
@@ -103,7 +113,12 @@ fn web() -> SwarmSpec {
         image: "moor-test/busybox:1".into(),
         args: Some(vec!["sh".into(), "-c".into(), "trap 'exit 0' TERM; sleep 1000000 & wait".into()]),
         env: map(&[("A", "1")]),
-        ports: vec![SwarmPort { target: 8080, published: Some(18081), protocol: "tcp".into(), mode: PublishMode::Host }],
+        ports: vec![SwarmPort {
+            target: 8080,
+            published: Some(18081),
+            protocol: "tcp".into(),
+            mode: PublishMode::Host,
+        }],
         stop_grace_ms: 10_000,
         ..Default::default()
     }
@@ -154,11 +169,18 @@ fn the_daemons_and_the_clis_defaults_read_as_the_spec_that_made_them() {
         assert_eq!(from_bollard(&observed), web(), "{what}");
     }
     // Nothing at all filled in reads as the daemon's defaults.
-    let bare: ServiceSpec = serde_json::from_str(r#"{"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "i"}}}"#).unwrap();
+    let bare: ServiceSpec =
+        serde_json::from_str(r#"{"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "i"}}}"#).unwrap();
     let read = from_bollard(&bare);
     assert_eq!(
         (read.stop_grace_ms, read.restart, read.update, read.rollback, read.mode),
-        (10_000, SwarmRestart::default(), SwarmUpdate::default(), SwarmUpdate::default(), SwarmMode::Replicated { replicas: 1 })
+        (
+            10_000,
+            SwarmRestart::default(),
+            SwarmUpdate::default(),
+            SwarmUpdate::default(),
+            SwarmMode::Replicated { replicas: 1 }
+        )
     );
 }
 
@@ -175,7 +197,10 @@ fn capabilities_take_the_clis_prefix_and_empty_values_read_as_absent() {
     assert_eq!(read.options.cap_drop, ["ALL"]);
     assert_eq!((read.args, read.command, read.working_dir, read.user), (None, None, None, None));
     assert_eq!(read.env, map(&[("FLAG", "")]));
-    assert_eq!(read.ports, [SwarmPort { target: 80, published: None, protocol: "tcp".into(), mode: PublishMode::Ingress }]);
+    assert_eq!(
+        read.ports,
+        [SwarmPort { target: 80, published: None, protocol: "tcp".into(), mode: PublishMode::Ingress }]
+    );
 }
 
 #[test]
