@@ -156,9 +156,11 @@ impl DockerEngine {
         Ok(())
     }
 
-    /// Name → ID of the secrets or configs of these exact names (`names` matches exactly).
+    /// Name → ID of the secrets or configs of these names. The `name` filter matches by prefix
+    /// (`names`, exact, exists for secrets only: configs answer 400 "Invalid filter 'names'"),
+    /// so the caller looks names up exactly in the answer.
     async fn data_ids(&self, kind: DataKind, names: Vec<String>) -> EngineResult<BTreeMap<String, String>> {
-        let filters = Some(HashMap::from([("names".to_string(), names)]));
+        let filters = Some(HashMap::from([("name".to_string(), names)]));
         let read = self.deadlines().read;
         let found = match kind {
             DataKind::Secret => {
