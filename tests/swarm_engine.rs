@@ -14,7 +14,11 @@ use moor::engine::swarm::SwarmEngine;
 use moor::engine::{DockerEngine, EngineError};
 use moor::manifest::Network;
 use moor::sensitive::Sensitive;
-use moor::swarm::spec::{DataKind, PublishMode, SwarmData, SwarmFileRef, SwarmNetwork, SwarmPort, SwarmSpec};
+use moor::swarm::spec::{
+    DataKind, EndpointMode, FailureAction, PublishMode, RestartCondition, SwarmContainerOptions, SwarmData,
+    SwarmFileRef, SwarmHealthcheck, SwarmMode, SwarmMount, SwarmMountKind, SwarmNetwork, SwarmPort, SwarmResources,
+    SwarmRestart, SwarmSpec, SwarmUpdate, UpdateOrder,
+};
 
 const INSTANCE: &str = "t";
 /// A create, to tasks running: 2 to 3 s here (design doc 9).
@@ -57,6 +61,21 @@ fn sleeper(name: &str, network: &str, port: u16) -> SwarmSpec {
         stop_grace_ms: 1_000,
         ..Default::default()
     }
+}
+
+/// Observes service `id` and updates it to `spec` with the version observed; returns that
+/// version. Swarm's allocator bumps a new service's version by itself soon after the create (its
+/// VIPs and ports), so an `OutOfSequence` is answered by observing again, as apply does.
+async fn update_observed(engine: &DockerEngine, id: &str, spec: &SwarmSpec) -> u64 {
+    for _ in 0..5 {
+        let observed = engine.list_services(INSTANCE).await.unwrap().into_iter().find(|s| s.id == id).unwrap();
+        match engine.update_service(id, observed.version, spec).await {
+            Ok(()) => return observed.version,
+            Err(EngineError::OutOfSequence(_)) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => panic!("update of {id}: {e}"),
+        }
+    }
+    panic!("service {id} kept changing under five updates");
 }
 
 /// Waits until `service` has a task running, and returns how many it has running.
@@ -141,10 +160,9 @@ async fn a_service_lists_back_as_created_and_updates_carry_the_observed_version(
 
     // An update with the observed version is taken; the stale one then is refused and changes
     // nothing.
-    let stale = by_name["web"].version;
     let mut changed = spec.clone();
     changed.env.insert("B".into(), "2".into());
-    engine.update_service(&id, stale, &changed).await.unwrap();
+    let stale = update_observed(&engine, &id, &changed).await;
     let after = engine.list_services(INSTANCE).await.unwrap().into_iter().find(|s| s.id == id).unwrap();
     assert_eq!(after.spec, changed);
     assert!(after.version > stale);
@@ -245,4 +263,135 @@ async fn the_registry_digest_of_a_pushed_image_pins_it() {
     let listed = engine.list_services(INSTANCE).await.unwrap();
     assert_eq!(listed.iter().map(|s| (&s.id, &s.spec)).collect::<Vec<_>>(), [(&id, &spec)]);
     running(&engine, &id).await;
+}
+
+/// Every projected field set: the daemon keeps each as sent, and an update with the observed
+/// version replaces them all.
+fn rich(network: &str, secret: &str, config: &str) -> SwarmSpec {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let file = |target: &str, name: &str, mode| SwarmFileRef {
+        target: target.into(),
+        name: name.into(),
+        uid: "0".into(),
+        gid: "0".into(),
+        mode,
+    };
+    let map = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    SwarmSpec {
+        name: "rich".into(),
+        labels: owned_labels(&[("team", "a")]),
+        image: IMAGE.into(),
+        command: Some(vec!["sh".into()]),
+        args: Some(vec!["-c".into(), SLEEPER.into()]),
+        env: map(&[("A", "1"), ("B", "x=y")]),
+        container_labels: map(&[("app", "rich")]),
+        working_dir: Some("/".into()),
+        user: Some("0".into()),
+        hostname: Some("rich-host".into()),
+        mounts: vec![
+            SwarmMount {
+                kind: SwarmMountKind::Volume,
+                source: "t_data".into(),
+                target: "/data".into(),
+                read_only: false,
+            },
+            SwarmMount {
+                kind: SwarmMountKind::Bind,
+                source: "/etc".into(),
+                target: "/host-etc".into(),
+                read_only: true,
+            },
+            SwarmMount {
+                kind: SwarmMountKind::Tmpfs,
+                source: String::new(),
+                target: "/scratch".into(),
+                read_only: false,
+            },
+        ],
+        networks: vec![SwarmNetwork { target: network.into(), aliases: vec!["r1".into(), "rich".into()] }],
+        ports: vec![
+            SwarmPort { target: 53, published: Some(15353), protocol: "udp".into(), mode: PublishMode::Ingress },
+            SwarmPort { target: 8080, published: Some(18084), protocol: "tcp".into(), mode: PublishMode::Host },
+        ],
+        endpoint_mode: EndpointMode::Vip,
+        healthcheck: Some(SwarmHealthcheck {
+            test: vec!["CMD-SHELL".into(), "true".into()],
+            interval_ms: Some(1_500),
+            timeout_ms: Some(1_000),
+            retries: Some(3),
+            start_period_ms: Some(250),
+        }),
+        limits: SwarmResources { nano_cpus: Some(500_000_000), memory_bytes: Some(67_108_864), pids: Some(50) },
+        reservations: SwarmResources { nano_cpus: Some(100_000_000), memory_bytes: Some(16_777_216), pids: None },
+        restart: SwarmRestart { condition: RestartCondition::OnFailure, max_attempts: 3, delay_ms: 0 },
+        mode: SwarmMode::Replicated { replicas: 1 },
+        constraints: vec!["node.labels.role==edge".into(), "node.role==manager".into()],
+        platforms: vec![format!("linux/{arch}")],
+        update: SwarmUpdate {
+            parallelism: 2,
+            order: UpdateOrder::StartFirst,
+            failure_action: FailureAction::Rollback,
+            monitor_ms: 1_000,
+            delay_ms: 0,
+        },
+        rollback: SwarmUpdate {
+            parallelism: 0,
+            order: UpdateOrder::StopFirst,
+            failure_action: FailureAction::Continue,
+            monitor_ms: 2_000,
+            delay_ms: 100,
+        },
+        secrets: vec![file("db_password", secret, 0o400)],
+        configs: vec![file("/etc/app.conf", config, 0o444)],
+        stop_signal: Some("SIGINT".into()),
+        stop_grace_ms: 1_000,
+        options: SwarmContainerOptions {
+            init: Some(true),
+            read_only: true,
+            tty: true,
+            open_stdin: true,
+            cap_add: vec!["CAP_NET_ADMIN".into()],
+            cap_drop: vec!["CAP_MKNOD".into()],
+            sysctls: map(&[("net.core.somaxconn", "1024")]),
+            ulimits: [("nofile".to_string(), (1024, 2048))].into(),
+            groups: vec!["audio".into()],
+            hosts: vec!["10.0.0.1 db.local".into()],
+            dns: vec!["10.0.0.53".into()],
+            dns_search: vec!["example.org".into()],
+            dns_options: vec!["ndots:2".into()],
+            log_driver: Some("json-file".into()),
+            log_options: map(&[("max-size", "1m")]),
+        },
+    }
+}
+
+#[tokio::test]
+async fn every_projected_field_reads_back_as_sent_and_is_replaced_by_an_update() {
+    let swarm = SwarmDaemon::start("swarm-rich").await;
+    let engine = engine(&swarm).await;
+    engine.create_network("t_net", &overlay("t_net"), INSTANCE).await.unwrap();
+    for kind in [DataKind::Secret, DataKind::Config] {
+        let data = SwarmData {
+            kind,
+            name: "d-0123456789abcdef".into(),
+            labels: owned_labels(&[]),
+            data: Sensitive::new(b"x".to_vec()),
+        };
+        engine.create_data(&data).await.unwrap();
+    }
+    let spec = rich("t_net", "d-0123456789abcdef", "d-0123456789abcdef");
+    let id = engine.create_service(&spec).await.unwrap();
+    let listed = engine.list_services(INSTANCE).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].spec, spec);
+
+    // Back to a plain service: every field moor sets is replaced, none is left over.
+    let plain = SwarmSpec { name: "rich".into(), ..sleeper("rich", "t_net", 18084) };
+    update_observed(&engine, &id, &plain).await;
+    let after = engine.list_services(INSTANCE).await.unwrap();
+    assert_eq!(after.iter().map(|s| &s.spec).collect::<Vec<_>>(), [&plain]);
 }

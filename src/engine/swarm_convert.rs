@@ -19,6 +19,13 @@
 //!   Target`): the engine resolves IDs to names, this module cannot.
 //! - Secret and config references carry the object's name only: the daemon wants IDs too, which
 //!   the engine fills in (`swarm_docker`) before it sends.
+//! - The healthcheck travels twice (trap T13, found here): Docker 20.10 answers it as
+//!   `ContainerSpec.Healthcheck`, while bollard reads only `HealthCheck` (the API document's
+//!   spelling, which the daemon accepts on the way in), so bollard drops it from every read.
+//!   [`to_bollard`] therefore also writes it as the service label [`HEALTHCHECK_LABEL`] (its
+//!   JSON), and [`from_bollard`] reads it from there when bollard saw none, and never shows the
+//!   label itself. A healthcheck changed by hand behind moor's back is therefore not seen, and a
+//!   service made without moor reads as having none.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,6 +45,9 @@ use crate::swarm::spec::{
     SwarmMode, SwarmMount, SwarmMountKind, SwarmNetwork, SwarmPort, SwarmResources, SwarmRestart, SwarmSpec,
     SwarmUpdate, UpdateOrder,
 };
+
+/// The service label that carries moor's healthcheck, since bollard cannot read it back (T13).
+pub const HEALTHCHECK_LABEL: &str = "moor.healthcheck";
 
 /// The daemon's `StopGracePeriod` when none is given (design doc 2.1).
 const DEFAULT_STOP_GRACE_MS: u64 = 10_000;
@@ -221,9 +231,13 @@ pub fn to_bollard(spec: &SwarmSpec) -> ServiceSpec {
             .map(|name| TaskSpecLogDriver { name: Some(name.clone()), options: some_map(&o.log_options) }),
         ..Default::default()
     };
+    let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+    if let Some(health) = &spec.healthcheck {
+        labels.insert(HEALTHCHECK_LABEL.into(), serde_json::to_string(health).unwrap_or_default());
+    }
     ServiceSpec {
         name: Some(spec.name.clone()),
-        labels: Some(spec.labels.clone().into_iter().collect()),
+        labels: Some(labels),
         task_template: Some(task),
         mode: Some(match spec.mode {
             SwarmMode::Replicated { replicas } => ServiceSpecMode {
@@ -383,9 +397,11 @@ pub fn from_bollard(spec: &ServiceSpec) -> SwarmSpec {
     let restart = task.restart_policy.clone().unwrap_or_default();
     let defaults = SwarmRestart::default();
     let endpoint = spec.endpoint_spec.clone().unwrap_or_default();
+    let mut labels: BTreeMap<String, String> = spec.labels.clone().unwrap_or_default().into_iter().collect();
+    let labelled_health = labels.remove(HEALTHCHECK_LABEL).and_then(|json| serde_json::from_str(&json).ok());
     SwarmSpec {
         name: spec.name.clone().unwrap_or_default(),
-        labels: spec.labels.clone().unwrap_or_default().into_iter().collect(),
+        labels,
         image: c.image.clone().unwrap_or_default(),
         command: non_empty(&c.command),
         args: non_empty(&c.args),
@@ -416,13 +432,17 @@ pub fn from_bollard(spec: &ServiceSpec) -> SwarmSpec {
             Some(EndpointSpecModeEnum::DNSRR) => EndpointMode::Dnsrr,
             _ => EndpointMode::Vip,
         },
-        healthcheck: c.health_check.as_ref().map(|h| SwarmHealthcheck {
-            test: h.test.clone().unwrap_or_default(),
-            interval_ms: h.interval.map(ms),
-            timeout_ms: h.timeout.map(ms),
-            retries: to_u64(h.retries),
-            start_period_ms: h.start_period.map(ms),
-        }),
+        healthcheck: c
+            .health_check
+            .as_ref()
+            .map(|h| SwarmHealthcheck {
+                test: h.test.clone().unwrap_or_default(),
+                interval_ms: h.interval.map(ms),
+                timeout_ms: h.timeout.map(ms),
+                retries: to_u64(h.retries),
+                start_period_ms: h.start_period.map(ms),
+            })
+            .or(labelled_health),
         limits: SwarmResources { nano_cpus: limits.nano_cpus, memory_bytes: limits.memory_bytes, pids: limits.pids },
         reservations: SwarmResources {
             nano_cpus: reservations.nano_cpus,

@@ -242,3 +242,21 @@ fn a_rollback_config_never_asks_to_roll_back() {
     let sent = to_bollard(&spec).rollback_config.unwrap().failure_action;
     assert_eq!(sent, Some(ServiceSpecRollbackConfigFailureActionEnum::PAUSE));
 }
+
+#[test]
+fn a_healthcheck_bollard_cannot_read_comes_back_from_its_label() {
+    let spec = rich();
+    let sent = serde_json::to_value(to_bollard(&spec)).unwrap();
+    // What Docker 20.10 answers: the healthcheck under `Healthcheck`, which bollard skips.
+    let mut answered = sent.clone();
+    let container = answered["TaskTemplate"]["ContainerSpec"].as_object_mut().unwrap();
+    let health = container.remove("HealthCheck").unwrap();
+    container.insert("Healthcheck".into(), health);
+    let observed: ServiceSpec = serde_json::from_value(answered).unwrap();
+    assert_eq!(observed.task_template.as_ref().unwrap().container_spec.as_ref().unwrap().health_check, None);
+    let read = from_bollard(&observed);
+    assert_eq!(read, spec, "the label gives it back, and is not shown among the labels");
+    assert!(!read.labels.contains_key(HEALTHCHECK_LABEL));
+    // No healthcheck, no label.
+    assert!(!to_bollard(&web()).labels.unwrap().contains_key(HEALTHCHECK_LABEL));
+}
