@@ -1,5 +1,7 @@
 use super::*;
-use crate::swarm::spec::SwarmContainerOptions;
+use crate::swarm::spec::{
+    SwarmContainerOptions, SwarmFileRef, SwarmHealthcheck, SwarmNetwork, SwarmResources, SwarmRestart,
+};
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

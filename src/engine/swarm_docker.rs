@@ -53,8 +53,9 @@ enum Call<'a> {
 /// (what was to be removed is gone, what was to be created exists). Each wording was seen on
 /// Docker 20.10.24 (API 1.41), on a namespaced test daemon:
 /// - any call on a daemon without a swarm: 503 `This node is not a swarm manager. Use "docker
-///   swarm init" or "docker swarm join" to connect this node to swarm and try again.`; a worker's
-///   answer also says "not a swarm manager" (and older daemons "not part of a swarm");
+///   swarm init" or "docker swarm join" to connect this node to swarm and try again.`. A worker's
+///   answer and an older daemon's "not part of a swarm" are matched too, unverified here (this
+///   test daemon cannot be made a worker without a second node);
 /// - an update with a stale version: 500 `rpc error: code = Unknown desc = update out of
 ///   sequence`;
 /// - a remove of what is gone: 404 `service nope not found` (`secret …`, `config …`,
