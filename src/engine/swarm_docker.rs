@@ -59,10 +59,12 @@ enum Call<'a> {
 /// - an update with a stale version: 500 `rpc error: code = Unknown desc = update out of
 ///   sequence`;
 /// - a remove of what is gone: 404 `service nope not found` (`secret …`, `config …`,
-///   `network …` alike);
+///   `network …` alike); but a swarm network removed a moment ago, asked by its ID: 500
+///   `network i0mg… not found`;
 /// - a remove of a secret or config a service names: 400 `rpc error: code = InvalidArgument
-///   desc = secret 's1' is in use by the following service: web`; of a network with tasks on it:
-///   403 (as for the docker backend);
+///   desc = secret 's1' is in use by the following service: web`; of a swarm network a service
+///   names: 400 `rpc error: code = FailedPrecondition desc = network oiy8… is in use by service
+///   81ec…`; of a network with containers on it: 403 (as for the docker backend);
 /// - a create of a service whose name is taken: 409 `rpc error: code = AlreadyExists desc = name
 ///   conflicts with an existing object: service web already exists`;
 /// - a create of a secret or config that exists: 409 `rpc error: code = AlreadyExists desc =
@@ -79,10 +81,8 @@ fn swarm_answer(call: Call<'_>, error: BollardError) -> EngineResult<()> {
         Call::UpdateService if lower.contains("update out of sequence") => {
             Err(EngineError::OutOfSequence(message.clone()))
         }
-        Call::Remove if status == 404 => Ok(()),
-        Call::Remove if status == 403 || lower.contains("is in use by the following service") => {
-            Err(EngineError::InUse(message.clone()))
-        }
+        Call::Remove if status == 404 || (status == 500 && lower.ends_with("not found")) => Ok(()),
+        Call::Remove if status == 403 || lower.contains("is in use by") => Err(EngineError::InUse(message.clone())),
         Call::CreateService { name } if status == 409 || lower.contains("name conflicts with an existing object") => {
             Err(EngineError::NameInUse { name: name.to_string() })
         }
@@ -469,12 +469,19 @@ mod tests {
         let stale = "rpc error: code = Unknown desc = update out of sequence";
         assert!(matches!(swarm_answer(Call::UpdateService, server(500, stale)), Err(EngineError::OutOfSequence(_))));
         assert_eq!(swarm_answer(Call::Remove, server(404, "secret nope not found")), Ok(()));
+        assert_eq!(swarm_answer(Call::Remove, server(500, "network i0mg4czuhp5k not found")), Ok(()));
+        assert!(matches!(
+            swarm_answer(Call::Read, server(500, "network i0mg not found")),
+            Err(EngineError::Api { .. })
+        ));
         assert!(matches!(
             swarm_answer(Call::Read, server(404, "service nope not found")),
             Err(EngineError::NotFound { .. })
         ));
         let in_use = "rpc error: code = InvalidArgument desc = secret 's1' is in use by the following service: web";
         assert!(matches!(swarm_answer(Call::Remove, server(400, in_use)), Err(EngineError::InUse(_))));
+        let net_in_use = "rpc error: code = FailedPrecondition desc = network oiy8 is in use by service 81ec";
+        assert!(matches!(swarm_answer(Call::Remove, server(400, net_in_use)), Err(EngineError::InUse(_))));
         let taken =
             "rpc error: code = AlreadyExists desc = name conflicts with an existing object: service web already exists";
         assert_eq!(
