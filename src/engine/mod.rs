@@ -35,6 +35,8 @@ pub mod log_lines;
 pub mod network_body;
 pub mod ssh_bridge;
 pub mod swarm;
+pub mod swarm_convert;
+pub mod swarm_docker;
 pub mod tls_diagnosis;
 
 pub use deadlines::Deadlines;

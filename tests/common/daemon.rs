@@ -98,6 +98,11 @@ impl Daemon {
         daemon
     }
 
+    /// The daemon's network namespace (`/var/run/netns/<name>`), for helpers run inside it.
+    pub fn netns(&self) -> &str {
+        &self.netns
+    }
+
     fn dir(&self) -> &Path {
         self.dir.as_ref().expect("the daemon's folder").path()
     }
@@ -176,11 +181,30 @@ impl Drop for Daemon {
         }
         let _ = run("ip", &["netns", "del", &self.netns]);
         if let Some(dir) = self.dir.take() {
-            // The data root may hold mounts of containers that did not end cleanly: unmount
-            // what is left, then remove.
-            let _ = run("umount", &["-R", "-l", dir.path().join("exec").to_str().unwrap_or_default()]);
-            let _ = run("umount", &["-R", "-l", dir.path().join("data").to_str().unwrap_or_default()]);
+            // The data root may hold mounts of containers that did not end cleanly, and a swarm
+            // daemon leaves `nsfs` mounts at `exec/netns/*` that `umount -R exec` misses, since
+            // `exec` itself is no mount point (trap T8 of docs/swarm-design.md): unmount every
+            // mount under the folder, deepest first, then remove.
+            for mount in mounts_under(dir.path()) {
+                let _ = run("umount", &["-l", &mount]);
+            }
             let _ = std::fs::remove_dir_all(dir.path());
         }
     }
+}
+
+/// The mount points under `root` in `/proc/mounts`, deepest first. The kernel escapes spaces and
+/// the like as octal (`\040`); temporary folders hold none, and an escaped path is only skipped.
+fn mounts_under(root: &Path) -> Vec<String> {
+    let root = root.to_string_lossy().to_string();
+    let table = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut mounts: Vec<String> = table
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter(|point| point.starts_with(&format!("{root}/")))
+        .map(str::to_string)
+        .collect();
+    mounts.sort_by(|a, b| b.matches('/').count().cmp(&a.matches('/').count()).then_with(|| a.cmp(b)));
+    mounts.dedup();
+    mounts
 }

@@ -14,6 +14,7 @@ pub mod git_http;
 pub mod registry;
 pub mod sops;
 pub mod sshd;
+pub mod swarm;
 pub mod tls;
 pub mod tls_daemon;
 
