@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the manifest loader and the plan with libFuzzer for SECONDS each (default 60).
-# usage: scripts/fuzz.sh [SECONDS]
+# usage: scripts/fuzz.sh [SECONDS]    (scripts/fuzz.sh build: only build the fuzzers)
 # Needs a nightly toolchain (`rustup toolchain install nightly`) or RUSTC_BOOTSTRAP=1 on stable,
 # and a C++ compiler for libFuzzer. The instrumentation flags are cargo-fuzz's own, passed
 # directly, so cargo-fuzz need not be installed (`cargo fuzz run manifest_load` works as well).
@@ -21,6 +21,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 # fuzzer's runtime to link), as cargo-fuzz does.
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo "${toolchain[@]}" build --release --bins --quiet --target "$host"
+[ "$seconds" = build ] && exit 0
 mkdir -p corpus/manifest_load corpus/plan artifacts
 cp -n ../manifests/*.yaml corpus/manifest_load/ 2>/dev/null || true
 for target in manifest_load plan; do

@@ -221,6 +221,8 @@ async fn wait_for_dependency<E: Engine>(
             match refused.cause {
                 crate::manifest::RefusalCause::Policy => DependencyFailure::Refused,
                 crate::manifest::RefusalCause::DockerApi => DependencyFailure::RefusedByApi,
+                // Never on this backend: only `--backend swarm` refuses for Swarm.
+                crate::manifest::RefusalCause::Swarm => DependencyFailure::Refused,
             }
         } else if ctx.desired.unresolved.contains(dep) {
             DependencyFailure::Unresolved

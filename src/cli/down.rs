@@ -154,6 +154,17 @@ pub async fn remove<E: Engine>(engine: &E, instance: &str, found: Found) -> Repo
     report
 }
 
+/// `--yes`, or a yes typed at the terminal; an error when there is no terminal to ask on.
+pub(super) fn consent(yes: bool, question: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("refusing to {question:?} without --yes: stdin is not a terminal to ask on");
+    }
+    confirm(question)
+}
+
 /// Asks on the terminal; anything but `y` or `yes` is a no.
 fn confirm(question: &str) -> anyhow::Result<bool> {
     eprint!("{question} [y/N] ");

@@ -26,6 +26,7 @@ mod render;
 mod run;
 mod secrets;
 mod source;
+mod swarm;
 mod validate;
 mod version;
 
@@ -62,6 +63,10 @@ pub struct Global {
     /// TLS: this client's key (default: key.pem in DOCKER_CERT_PATH).
     #[arg(long, global = true, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// What runs the services: `docker` (containers, this daemon) or `swarm` (Swarm services,
+    /// through a swarm manager: plan, apply, run and status).
+    #[arg(long, global = true, env = "MOOR_BACKEND", value_enum, default_value_t = Backend::Docker)]
+    pub backend: Backend,
     /// Output format for data written to stdout.
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -92,6 +97,14 @@ impl Global {
         let endpoint = self.endpoint().map_err(|e| EngineError::Unavailable(e.to_string()))?;
         DockerEngine::connect_to(&endpoint, crate::engine::Deadlines::DEFAULT).await
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// Containers on one Docker daemon.
+    Docker,
+    /// Services of a Docker Swarm (`docs/swarm-design.md`).
+    Swarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -254,9 +267,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.global.backend == Backend::Swarm {
+        return run_swarm(cli);
+    }
     match cli.command {
         Command::Validate { paths, allow_empty, policy } => {
-            validate::run(&paths, allow_empty, &policy.load(&cli.global)?, cli.global.output)
+            validate::run(&paths, allow_empty, &policy.load(&cli.global)?, cli.global.output, None)
         }
         Command::Schema { policy: false } => {
             print!("{}", crate::manifest::schema::document_schema_text());
@@ -292,6 +308,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Version => version::run(&cli.global),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
+    }
+}
+
+/// The commands of `--backend swarm`; the others have no Swarm meaning and say so.
+fn run_swarm(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Validate { paths, allow_empty, policy } => {
+            validate::run(&paths, allow_empty, &policy.load(global)?, global.output, Some(&global.instance))
+        }
+        Command::Plan { source, policy, .. } | Command::Apply { source, policy, dry_run: true, .. } => {
+            swarm::plan(&source, &policy.load(global)?, global)
+        }
+        Command::Apply { source, policy, .. } => swarm::apply(&source, &policy.load(global)?, global),
+        Command::Status { fleet, fleet_file, controller, .. } => {
+            anyhow::ensure!(
+                fleet.is_empty() && fleet_file.is_none() && controller.is_none(),
+                "--fleet and --controller read `moor run` agents of the docker backend: `moor status --backend swarm` asks the swarm manager itself"
+            );
+            swarm::status(global)
+        }
+        Command::Run(args) => run::run(args, global),
+        Command::Down(args) => swarm::down(args.yes, global),
+        command @ (Command::Schema { .. }
+        | Command::Import(_)
+        | Command::Export(_)
+        | Command::Version
+        | Command::Completions { .. }
+        | Command::Man { .. }) => run(Cli { command, global: Global { backend: Backend::Docker, ..cli.global } }),
+        Command::Logs(_) | Command::Dashboard(_) => anyhow::bail!(
+            "`moor logs` and `moor dashboard` work with the docker backend only: use `docker service logs` on a manager"
+        ),
     }
 }
 

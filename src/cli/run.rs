@@ -145,6 +145,14 @@ fn git_source(
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
     // A broken policy stops moor before it starts: never a controller without one.
     let policy = args.policy.load(global)?;
+    if global.backend == super::Backend::Swarm {
+        anyhow::ensure!(
+            args.listen.is_none() && args.webhook_secret_file.is_none() && args.notify_url.is_none(),
+            "--listen, --webhook-secret-file and --notify-url are not served with --backend swarm yet: \
+             `moor status --backend swarm` shows the swarm's state"
+        );
+        return super::swarm::run(&args.source, &policy, args.interval, global);
+    }
     let node = args.node.node()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let result = runtime.block_on(async {

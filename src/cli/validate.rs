@@ -40,7 +40,14 @@ fn checker(paths: &[PathBuf], policy: &Policy) -> Resolver {
     }
 }
 
-pub fn run(paths: &[PathBuf], allow_empty: bool, policy: &Policy, output: Output) -> anyhow::Result<ExitCode> {
+/// `swarm`: the instance, with `--backend swarm`: what Swarm cannot express is a problem too.
+pub fn run(
+    paths: &[PathBuf],
+    allow_empty: bool,
+    policy: &Policy,
+    output: Output,
+    swarm: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let paths = if paths.is_empty() { vec![default_dir()] } else { paths.to_vec() };
     let mut loaded = load_paths(&paths);
     resolve(&mut loaded, &checker(&paths, policy));
@@ -63,6 +70,9 @@ pub fn run(paths: &[PathBuf], allow_empty: bool, policy: &Policy, output: Output
         }
     }
     loaded.problems.extend(refusals(policy, &loaded.desired).into_values().flatten());
+    if let Some(instance) = swarm {
+        loaded.problems.extend(crate::swarm::validate::validate(&loaded.desired, instance));
+    }
     loaded.problems.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&loaded.problems)?),

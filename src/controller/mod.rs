@@ -52,7 +52,7 @@ mod checks;
 mod crash_loop;
 pub mod decide;
 mod effects;
-mod folder_watch;
+pub mod folder_watch;
 pub mod liveness;
 pub mod metrics;
 pub mod outcome;

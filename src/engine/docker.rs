@@ -499,6 +499,9 @@ impl Engine for DockerEngine {
         Ok(list
             .into_iter()
             .map(|n| ObservedResource { name: n.name.unwrap_or_default(), labels: to_btree(n.labels) })
+            // The Swarm backend's overlays carry the instance label too; they are its own, never
+            // this backend's to prune.
+            .filter(|n| n.labels.get(labels::BACKEND).is_none_or(|b| b != labels::BACKEND_SWARM))
             .collect())
     }
 

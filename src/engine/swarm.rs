@@ -100,6 +100,9 @@ pub struct TaskInfo {
     pub message: String,
     /// `Status.Timestamp` as RFC 3339, for "the newest task".
     pub timestamp: String,
+    /// The `moor.spec-hash` of the spec the task was made from (a label of its container, so
+    /// it outlives the spec in the task history): which spec failed, after Swarm rolled it back.
+    pub spec_hash: Option<String>,
 }
 
 /// A node of the swarm.

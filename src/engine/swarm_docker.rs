@@ -233,13 +233,17 @@ impl SwarmEngine for DockerEngine {
                 id: s.id.unwrap_or_default(),
                 version: s.version.and_then(|v| v.index).unwrap_or(0),
                 spec: from_bollard(&s.spec.unwrap_or_default()),
+                // bollard's `Service` has no `PreviousSpec`: the plan learns which spec failed
+                // from the task history instead (`TaskInfo::spec_hash`).
+                previous: None,
                 update: update_status(s.update_status),
             })
             .collect();
         // The daemon holds a service's networks by ID: one more list call, only when needed.
         if services.iter().any(|s| !s.spec.networks.is_empty()) {
             let names = self.network_names().await?;
-            for network in services.iter_mut().flat_map(|s| s.spec.networks.iter_mut()) {
+            let specs = services.iter_mut().flat_map(|s| std::iter::once(&mut s.spec).chain(s.previous.as_mut()));
+            for network in specs.flat_map(|spec| spec.networks.iter_mut()) {
                 if let Some(name) = names.get(&network.target) {
                     network.target = name.clone();
                 }
@@ -274,6 +278,13 @@ impl SwarmEngine for DockerEngine {
                     error: status.err.unwrap_or_default(),
                     message: status.message.unwrap_or_default(),
                     timestamp: status.timestamp.unwrap_or_default(),
+                    spec_hash: t
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.container_spec.as_ref())
+                        .and_then(|c| c.labels.as_ref())
+                        .and_then(|l| l.get(crate::labels::SPEC_HASH))
+                        .cloned(),
                 }
             })
             .collect())

@@ -45,6 +45,15 @@ pub(super) fn convert_depends(
 
 /// Checks a job's fields; `restart` is the converted restart policy (when it converted).
 pub(super) fn check_job(spec: &raw::ServiceSpec, sp: &FieldPath, restart: Option<Restart>, c: &mut Checker) {
+    if spec.mode == Some(Mode::Global) {
+        if let Some(n) = spec.replicas.filter(|n| *n != 1) {
+            c.report(
+                sp.key("replicas"),
+                format!("replicas: {n} cannot be combined with mode: global: a global service runs one task on every eligible node"),
+            );
+        }
+        return;
+    }
     if spec.mode != Some(Mode::Job) {
         return;
     }

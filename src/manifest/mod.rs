@@ -109,6 +109,8 @@ pub enum RefusalCause {
     Policy,
     /// A field needs a newer Docker API than the one negotiated with the daemon.
     DockerApi,
+    /// `--backend swarm`: a field Swarm cannot express (`crate::swarm::validate`).
+    Swarm,
 }
 
 impl RefusalCause {
@@ -117,6 +119,7 @@ impl RefusalCause {
         match self {
             RefusalCause::Policy => "refused by policy",
             RefusalCause::DockerApi => "refused for the daemon's Docker API",
+            RefusalCause::Swarm => "refused: Swarm cannot express it",
         }
     }
 }

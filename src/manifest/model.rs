@@ -200,6 +200,13 @@ pub struct UpdatePolicy {
     #[serde(with = "duration_text")]
     pub health_timeout: Duration,
     pub rollback: bool,
+    /// Tasks Swarm replaces at once (`--backend swarm` only).
+    #[serde(skip_serializing_if = "is_one")]
+    pub parallelism: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl ContainerSpec {
@@ -857,6 +864,14 @@ fn convert_update(u: Option<&raw::Update>, path: &FieldPath, c: &mut Checker) ->
         strategy: u.and_then(|u| u.strategy).unwrap_or(Strategy::StopFirst),
         health_timeout: health_timeout?,
         rollback: u.and_then(|u| u.rollback).unwrap_or(true),
+        parallelism: match u.and_then(|u| u.parallelism) {
+            Some(0) => {
+                c.report(path.key("parallelism"), "parallelism is at least 1: the number of tasks replaced at once");
+                1
+            }
+            Some(n) => n,
+            None => 1,
+        },
     })
 }
 

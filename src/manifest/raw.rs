@@ -730,13 +730,17 @@ pub enum DependCondition {
     Completed,
 }
 
-/// What a Service is: kept running, or run to completion once.
+/// What a Service is: kept running, run to completion once, or (`global`) one task on every
+/// node that its placement allows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
     Service,
     Job,
+    /// Swarm's global mode: one task per eligible node. On the docker backend, where each agent
+    /// runs what is placed on its node, it is one container per agent: a service of one replica.
+    Global,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -757,6 +761,11 @@ pub struct Update {
     /// Bring the old container back when an update fails (default `true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<bool>,
+    /// `--backend swarm`: how many tasks Swarm replaces at once (default 1, at least 1). The
+    /// docker backend replaces one container at a time whatever this says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub parallelism: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

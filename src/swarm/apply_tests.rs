@@ -9,7 +9,7 @@ use super::*;
 use crate::engine::fake::swarm::{FakeSwarm, Rollout, SwarmOp};
 use crate::swarm::observe::observe;
 use crate::swarm::plan::plan;
-use crate::swarm::plan::tests::{data, desired, network, secret_ref, spec};
+use crate::swarm::plan::tests::{data, desired, network, secret_ref, spec, stamped};
 
 const NO_NODE: &str = "no suitable node (scheduling constraints not satisfied on 1 node)";
 
@@ -133,9 +133,10 @@ async fn a_stale_version_is_reported_and_nothing_is_overwritten() {
 #[tokio::test(start_paused = true)]
 async fn a_rollback_fails_the_update_with_swarms_message_and_the_task_error() {
     let swarm = FakeSwarm::new();
-    swarm.add_service(spec("api"));
+    swarm.add_service(stamped(spec("api")));
     let mut new = spec("api");
     new.env.insert("BROKEN".into(), "1".into());
+    let new = stamped(new);
     swarm.script(
         "api",
         Rollout::RollsBack {

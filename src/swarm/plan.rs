@@ -8,10 +8,10 @@
 //!   registry outage must not unpin); a desired image with its own digest must match exactly.
 //! - A service whose last update failed (paused, rolled back, or being rolled back) is not
 //!   updated again to the same spec: it is [`ServiceAction::Held`] and shown as failed. A
-//!   different desired spec is a new attempt. When Swarm keeps no trace of the spec it rolled
-//!   back from (`PreviousSpec` is cleared by an automatic rollback), the plan cannot tell a new
-//!   spec from the failed one, and holds: looping on a failing update is worse than waiting for
-//!   a hand update.
+//!   different desired spec is a new attempt. Swarm clears `PreviousSpec` on an automatic
+//!   rollback; the failed spec is then known from the task history, whose tasks carry the
+//!   `moor.spec-hash` of the spec they were made from. A task history that no longer holds a
+//!   task of the failed spec (Swarm keeps 5 per slot by default) allows one more attempt.
 //! - Nothing is removed unless `desired.may_prune`; a service any manifest declares is never
 //!   removed; only owned objects are observed, so only owned objects are removed.
 //! - Secrets and configs are immutable and named by digest: they are created or removed, never
@@ -144,7 +144,7 @@ pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
     for (name, spec) in &desired.services {
         match observed.service(name) {
             None => out.services.push(ServiceAction::Create { name: name.clone(), spec: spec.clone() }),
-            Some(service) => out.services.extend(service_action(spec, service)),
+            Some(service) => out.services.extend(service_action(spec, service, observed)),
         }
     }
     for service in &observed.services {
@@ -198,7 +198,7 @@ pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
 }
 
 /// Update, hold, or nothing, for a service that exists.
-fn service_action(desired: &SwarmSpec, observed: &ObservedService) -> Option<ServiceAction> {
+fn service_action(desired: &SwarmSpec, observed: &ObservedService, swarm: &SwarmObserved) -> Option<ServiceAction> {
     let diff = changes(&observed.spec, desired);
     let name = desired.name.clone();
     // Rolled back to what is desired (the manifest was reverted): nothing to hold.
@@ -215,28 +215,25 @@ fn service_action(desired: &SwarmSpec, observed: &ObservedService) -> Option<Ser
             "" => state.as_str().to_string(),
             message => format!("{}: {message}", state.as_str()),
         };
-        // The spec that failed: the current one when paused (Swarm keeps it), the previous one
-        // after a rollback, when Swarm still has it.
-        let tried = match state {
-            UpdateState::Paused => Some(&observed.spec),
-            _ => observed.previous.as_ref(),
+        // Was the desired spec the one that failed? Paused: the current spec is the failed one
+        // (Swarm keeps it). Rolled back: the previous spec when Swarm still has it (a manual
+        // rollback); after an automatic rollback Swarm clears it, and the task history tells:
+        // a task keeps the `moor.spec-hash` of the spec it was made from.
+        let failed_desired = match state {
+            UpdateState::Paused => changes(&observed.spec, desired).is_empty(),
+            _ => match &observed.previous {
+                Some(previous) => changes(previous, desired).is_empty(),
+                None => {
+                    let hash = desired.container_labels.get(crate::labels::SPEC_HASH);
+                    hash.is_some_and(|h| swarm.tasks_of(&observed.id).any(|t| t.spec_hash.as_ref() == Some(h)))
+                }
+            },
         };
-        match tried {
-            Some(tried) if changes(tried, desired).is_empty() => {
-                let reason = format!("the last update to this spec failed ({outcome}); change the spec to try again");
-                return Some(ServiceAction::Held { name, state, reason });
-            }
-            // A different spec from the one that failed: a new attempt.
-            Some(_) => {}
-            None => {
-                let reason = format!(
-                    "the last update failed ({outcome}) and Swarm keeps no record of the spec it rolled back from, \
-                     so moor cannot tell a fixed spec from the failed one and does not update again by itself: run \
-                     `docker service update --force {name}` to let moor try again"
-                );
-                return Some(ServiceAction::Held { name, state, reason });
-            }
+        if failed_desired {
+            let reason = format!("the last update to this spec failed ({outcome}); change the spec to try again");
+            return Some(ServiceAction::Held { name, state, reason });
         }
+        // A different spec from the one that failed: a new attempt.
     }
     if diff.is_empty() {
         return None;

@@ -27,6 +27,14 @@ pub(crate) fn spec(name: &str) -> SwarmSpec {
     }
 }
 
+/// `spec` with its `moor.spec-hash` container label, as the projection stamps it.
+pub(crate) fn stamped(mut spec: SwarmSpec) -> SwarmSpec {
+    spec.container_labels.remove(crate::labels::SPEC_HASH);
+    let hash = crate::swarm::project::spec_hash(&spec);
+    spec.container_labels.insert(crate::labels::SPEC_HASH.into(), hash);
+    spec
+}
+
 pub(crate) fn network(name: &str) -> Network {
     Network {
         name: name.into(),
@@ -230,14 +238,35 @@ fn a_rolled_back_spec_is_held_not_updated_again() {
 }
 
 #[test]
-fn an_automatic_rollback_without_a_previous_spec_is_held() {
-    // swarmkit clears PreviousSpec when it rolls back by itself: which spec failed is unknown,
-    // and updating again could loop.
-    let mut new = spec("web");
-    new.env.insert("BROKEN".into(), "1".into());
-    let p = plan(&desired(vec![new]), &failed(spec("web"), UpdateState::RollbackCompleted, None));
+fn after_an_automatic_rollback_the_task_history_tells_which_spec_failed() {
+    // Swarm clears PreviousSpec when it rolls back by itself (and bollard cannot read it): the
+    // failed spec is known from the `moor.spec-hash` of its tasks.
+    let mut broken = spec("web");
+    broken.env.insert("BROKEN".into(), "1".into());
+    let broken = stamped(broken);
+    let mut o = failed(stamped(spec("web")), UpdateState::RollbackCompleted, None);
+    let failed_task = crate::engine::swarm::TaskInfo {
+        id: "t1".into(),
+        service_id: "s1".into(),
+        slot: Some(1),
+        node_id: "n1".into(),
+        desired_state: "shutdown".into(),
+        state: "failed".into(),
+        error: "task: non-zero exit (137): dockerexec: unhealthy container".into(),
+        message: String::new(),
+        timestamp: "2026-11-30T10:00:00Z".into(),
+        spec_hash: broken.container_labels.get(crate::labels::SPEC_HASH).cloned(),
+    };
+    o.tasks.push(failed_task);
+    let p = plan(&desired(vec![broken.clone()]), &o);
     let [ServiceAction::Held { reason, .. }] = p.services.as_slice() else { panic!("{p:?}") };
-    assert!(reason.contains("docker service update --force web"), "{reason}");
+    assert!(reason.contains("change the spec to try again"), "{reason}");
+
+    // A fixed spec (no task was made from it) is a new attempt.
+    let mut fixed = spec("web");
+    fixed.env.insert("FIXED".into(), "1".into());
+    let p = plan(&desired(vec![stamped(fixed)]), &o);
+    assert!(matches!(p.services.as_slice(), [ServiceAction::Update { .. }]), "{p:?}");
 }
 
 #[test]

@@ -66,7 +66,9 @@ pub fn desired(desired: &Desired, instance: &str) -> SwarmDesired {
     let refused = desired.refused.keys().map(String::as_str);
     let unresolved = desired.unresolved.iter().map(String::as_str);
     out.declared = live.chain(refused).chain(unresolved).map(|n| service_name(instance, n)).collect();
-    out.may_prune = desired.may_prune() && desired.refused.is_empty() && desired.unresolved.is_empty();
+    // Refused and unresolved services are declared (above), so never pruned; the others may
+    // be, as on the docker backend.
+    out.may_prune = desired.may_prune();
     out
 }
 
@@ -86,7 +88,7 @@ fn overlay(mut network: Network) -> Network {
 pub fn project(service: &Service, instance: &str, _desired: &Desired) -> SwarmSpec {
     let c = &service.container;
     let host = &c.host;
-    SwarmSpec {
+    let mut spec = SwarmSpec {
         name: service_name(instance, &service.name),
         labels: service_labels(service, instance),
         image: c.image.clone(),
@@ -125,9 +127,12 @@ pub fn project(service: &Service, instance: &str, _desired: &Desired) -> SwarmSp
         },
         restart: restart(c.restart),
         // A stopped service keeps its spec and runs no task; `mode: global` has no way to say
-        // that (validation refuses it), so only replicated services are projected.
-        mode: SwarmMode::Replicated {
-            replicas: if service.state == State::Stopped { 0 } else { u64::from(service.replicas) },
+        // that (validation refuses it).
+        mode: match service.mode {
+            crate::manifest::raw::Mode::Global => SwarmMode::Global,
+            _ => SwarmMode::Replicated {
+                replicas: if service.state == State::Stopped { 0 } else { u64::from(service.replicas) },
+            },
         },
         constraints: constraints(service),
         platforms: host.platform.iter().map(|p| platform(p)).collect(),
@@ -154,7 +159,20 @@ pub fn project(service: &Service, instance: &str, _desired: &Desired) -> SwarmSp
             log_driver: host.logging.as_ref().and_then(|l| l.driver.clone()),
             log_options: host.logging.as_ref().map(|l| l.options.clone()).unwrap_or_default(),
         },
-    }
+    };
+    let hash = spec_hash(&spec);
+    spec.container_labels.insert(labels::SPEC_HASH.to_string(), hash);
+    spec
+}
+
+/// `sha256:<hex>` of the spec's JSON (maps sorted, so stable), put on the task containers
+/// (`moor.spec-hash`): a task keeps the label of the spec it was made from, so after Swarm rolls
+/// an update back, the task history still says which spec failed (`swarm::plan` holds it).
+/// Without `moor.instance` the label makes no container look owned to the docker backend.
+pub fn spec_hash(spec: &SwarmSpec) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(spec).expect("a SwarmSpec serializes");
+    format!("sha256:{}", hex::encode(Sha256::digest(&json)))
 }
 
 fn millis(d: std::time::Duration) -> u64 {
@@ -273,7 +291,13 @@ fn update(service: &Service, for_update: bool) -> SwarmUpdate {
         Strategy::StopFirst => UpdateOrder::StopFirst,
     };
     let failure_action = if for_update && u.rollback { FailureAction::Rollback } else { FailureAction::Pause };
-    SwarmUpdate { order, failure_action, monitor_ms: millis(u.health_timeout), ..SwarmUpdate::default() }
+    SwarmUpdate {
+        parallelism: u64::from(u.parallelism),
+        order,
+        failure_action,
+        monitor_ms: millis(u.health_timeout),
+        ..SwarmUpdate::default()
+    }
 }
 
 /// `Placement.Constraints`, sorted: each `nodeSelector` label, and the one node of `nodes`

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::project::{data_name, desired, project, service_name};
+use super::project::{data_name, desired, project, service_name, spec_hash};
 use super::spec::{DataKind, FailureAction, RestartCondition, SwarmMode, SwarmNetwork, UpdateOrder};
 use crate::labels;
 use crate::manifest::model::{FileKind, FileMount};
@@ -110,8 +110,12 @@ fn ownership_labels_are_on_the_service_never_on_its_tasks() {
     assert_eq!(spec.labels[labels::SERVICE], "app");
     assert_eq!(spec.labels[labels::BACKEND], labels::BACKEND_SWARM);
     assert_eq!(spec.labels["team"], "a");
-    // Trap T1: the task containers carry the user's labels only.
-    assert_eq!(spec.container_labels.keys().collect::<Vec<_>>(), ["team"]);
+    // Trap T1: the task containers carry the user's labels and the spec's hash, never an
+    // ownership label.
+    assert_eq!(spec.container_labels.keys().collect::<Vec<_>>(), [labels::SPEC_HASH, "team"]);
+    let mut unstamped = spec.clone();
+    unstamped.container_labels.remove(labels::SPEC_HASH);
+    assert_eq!(spec.container_labels[labels::SPEC_HASH], spec_hash(&unstamped));
 }
 
 #[test]
@@ -214,13 +218,14 @@ fn defaults_are_written_as_the_daemon_fills_them() {
 }
 
 #[test]
-fn refused_and_unresolved_services_are_declared_and_suspend_prune() {
+fn refused_and_unresolved_services_are_declared_and_prune_follows_the_load() {
     let mut d = load(&format!("{}---\n{}", service_yaml("a", ""), service_yaml("b", "")));
     assert!(desired(&d, "default").may_prune);
     d.unresolved.insert("c".into());
     let swarm = desired(&d, "shop");
     assert_eq!(swarm.declared.iter().collect::<Vec<_>>(), ["shop_a", "shop_b", "shop_c"]);
-    assert!(!swarm.may_prune);
+    // Declared, so never pruned; the others may be, as on the docker backend.
+    assert!(swarm.may_prune);
     d.complete = false;
     d.unresolved.clear();
     assert!(!desired(&d, "shop").may_prune);

@@ -173,6 +173,7 @@ mod tests {
             error: error.into(),
             message: String::new(),
             timestamp: timestamp.into(),
+            spec_hash: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //!   secret (env values, file contents).
 //! - Decisions are made on the model's typed fields, never on message text.
 
-use crate::manifest::model::{Mount, Source, Strategy};
+use crate::manifest::model::{Mount, Source, State, Strategy};
 use crate::manifest::problem::FieldPath;
 use crate::manifest::{Desired, Network, Problem, Service, Volume};
 
@@ -169,6 +169,9 @@ fn port_rules(service: &Service, sp: &FieldPath) -> Vec<Found> {
         if p.host_ip.is_some() {
             out.push(found(at(i), "a Swarm port is published on every address of the node: remove the host IP, or put a firewall in front"));
         }
+    }
+    if service.mode == crate::manifest::raw::Mode::Global && service.state == State::Stopped {
+        out.push(found(sp.key("state"), "stopped cannot be said of a global service: Swarm runs one task on every eligible node and has no count to set to 0; use mode: service (replicas: 0 when stopped) or state: absent"));
     }
     let host_port = c.ports.iter().any(|p| p.host.is_some());
     if host_port && service.update.strategy == Strategy::StartFirst {

@@ -313,6 +313,12 @@ impl World {
     fn add_task(&mut self, service_id: &str, slot: u64, node: &str, state: &str, error: &str, message: &str) {
         let id = self.new_id("task");
         let timestamp = self.timestamp();
+        // Made from the service's spec as it is now, as Swarm's task carries its spec's labels.
+        let spec_hash = self
+            .services
+            .values()
+            .find(|s| s.id == service_id)
+            .and_then(|s| s.spec.container_labels.get(crate::labels::SPEC_HASH).cloned());
         self.tasks.push(TaskInfo {
             id,
             service_id: service_id.to_string(),
@@ -323,6 +329,7 @@ impl World {
             error: error.into(),
             message: message.into(),
             timestamp,
+            spec_hash,
         });
     }
 
