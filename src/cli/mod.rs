@@ -166,6 +166,10 @@ pub enum Command {
         /// Services applied at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// `--backend swarm`: how long apply waits for Swarm to finish what it changed (tasks
+        /// running, updates completed) before it reports what is still pending.
+        #[arg(long, default_value = "5m", value_parser = crate::manifest::units::parse_duration)]
+        wait_timeout: std::time::Duration,
     },
     /// The controller: converge continuously on interval, Docker events and manifest changes.
     /// Runs until SIGTERM or SIGINT, then exits 0; managed containers keep running.
@@ -321,7 +325,9 @@ fn run_swarm(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan { source, policy, .. } | Command::Apply { source, policy, dry_run: true, .. } => {
             swarm::plan(&source, &policy.load(global)?, global)
         }
-        Command::Apply { source, policy, .. } => swarm::apply(&source, &policy.load(global)?, global),
+        Command::Apply { source, policy, wait_timeout, .. } => {
+            swarm::apply(&source, &policy.load(global)?, wait_timeout, global)
+        }
         Command::Status { fleet, fleet_file, controller, .. } => {
             anyhow::ensure!(
                 fleet.is_empty() && fleet_file.is_none() && controller.is_none(),

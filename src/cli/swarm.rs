@@ -31,8 +31,6 @@ const IN_SYNC: u8 = 0;
 const ERROR: u8 = 1;
 const PENDING: u8 = 2;
 
-/// How long `apply` waits for Swarm's verdict on what it changed, at most.
-pub const APPLY_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often it looks: Swarm's own monitor periods are seconds long.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -123,7 +121,9 @@ pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Re
         let observed = observe(&engine, &global.instance).await.context("observing the swarm")?;
         let plan = make_plan(&desired, &observed);
         render::print_data(global.output, &plan, || plan_text(&plan))?;
-        Ok(ExitCode::from(match (is_clean(&loaded), plan.is_empty()) {
+        // A held service is a failed update, not a pending change.
+        let held = plan.held().next().is_some();
+        Ok(ExitCode::from(match (is_clean(&loaded) && !held, plan.is_empty()) {
             (false, _) => ERROR,
             (true, true) => IN_SYNC,
             (true, false) => PENDING,
@@ -138,13 +138,13 @@ struct ApplyOutput<'a> {
     report: &'a SwarmReport,
 }
 
-pub fn apply(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
+pub fn apply(source: &SourceArgs, policy: &Policy, timeout: Duration, global: &Global) -> anyhow::Result<ExitCode> {
     let (mut loaded, _) = load(source, policy, global, true)?;
     block_on(async {
         let engine = connect(global).await?;
         let desired = admit_api(&engine, &mut loaded, &global.instance);
         let span = tracing::info_span!("reconcile", instance = %global.instance, backend = "swarm");
-        let (plan, report) = pass(&engine, &desired, &global.instance, true).instrument_in(span).await?;
+        let (plan, report) = pass(&engine, &desired, &global.instance, Some(timeout)).instrument_in(span).await?;
         render::print_data(global.output, &ApplyOutput { plan: &plan, report: &report }, || {
             crate::swarm::apply::report_text(&report)
         })?;
@@ -157,11 +157,16 @@ async fn pass(
     engine: &DockerEngine,
     desired: &crate::swarm::spec::SwarmDesired,
     instance: &str,
-    wait: bool,
+    wait: Option<Duration>,
 ) -> anyhow::Result<(SwarmPlan, SwarmReport)> {
     let observed = observe(engine, instance).await.context("observing the swarm")?;
     let plan = make_plan(desired, &observed);
-    let options = SwarmApplyOptions { instance: instance.to_string(), wait, timeout: APPLY_TIMEOUT, poll: POLL };
+    let options = SwarmApplyOptions {
+        instance: instance.to_string(),
+        wait: wait.is_some(),
+        timeout: wait.unwrap_or_default(),
+        poll: POLL,
+    };
     let report = apply_plan(engine, desired, &plan, &options).await;
     Ok((plan, report))
 }
@@ -236,7 +241,7 @@ pub fn run(source: &SourceArgs, policy: &Policy, interval: Duration, global: &Gl
                 }
             };
             let desired = admit_api(&engine, &mut loaded, &global.instance);
-            match pass(&engine, &desired, &global.instance, false).instrument_in(span.clone()).await {
+            match pass(&engine, &desired, &global.instance, None).instrument_in(span.clone()).await {
                 Ok((plan, report)) if !plan.is_empty() => {
                     tracing::info!(parent: &span, failed = report.failed(), "{}", crate::swarm::apply::report_text(&report).trim_end());
                 }

@@ -373,9 +373,15 @@ fn timed_out(observed: &SwarmObserved, touched: &Touched, timeout: Duration, err
             .tasks_of(&service.id)
             .filter(|t| t.desired_state == "running" && t.state != "running")
             .max_by(|a, b| a.timestamp.cmp(&b.timestamp));
+        let newest = || observed.tasks_of(&service.id).max_by(|a, b| a.timestamp.cmp(&b.timestamp));
         if let Some(task) = waiting {
             let why = if task.error.is_empty() { &task.message } else { &task.error };
             message.push_str(&format!("; task still {}: {why}", task.state));
+        } else if let Some(task) = newest().filter(|t| t.state != "running") {
+            // Tasks that end (a command that exits, even with 0) are restarted by Swarm and
+            // never count as running: say how the newest one ended.
+            let why = if task.error.is_empty() { &task.message } else { &task.error };
+            message.push_str(&format!("; the newest task is {}: {why}", task.state));
         }
     }
     if let Some(error) = error {
