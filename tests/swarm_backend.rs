@@ -117,9 +117,16 @@ async fn a_service_is_created_rolled_repaired_and_pruned_and_a_no_op_writes_noth
     expect_code(s.moor(&["apply", &dir]), 0);
     assert!(!s.inspect("web", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}").contains("DRIFT"));
 
-    // A service made by hand under a name of this instance, without its labels: never touched.
+    // A service made by hand under a name of this instance, without its labels: never touched,
+    // also when a manifest asks for that name.
     let foreign = s.env.container("foreign");
     s.docker(&["service", "create", "-d", "--name", &foreign, common::IMAGE, "sleep", "1000000"]);
+    s.env.write("foreign.yaml", &service_yaml("foreign", ""));
+    let out = s.moor(&["apply", &dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("exists without this instance's labels"), "{}", text(&out));
+    assert!(s.inspect("foreign", "{{json .Spec.TaskTemplate.ContainerSpec.Args}}").contains("sleep"));
+    std::fs::remove_file(s.env.manifests().join("foreign.yaml")).unwrap();
 
     // Prune: the manifest removed, the service goes; the foreign one stays.
     std::fs::remove_file(s.env.manifests().join("api.yaml")).unwrap();
@@ -292,4 +299,71 @@ async fn the_swarm_example_runs_and_the_single_host_examples_are_refused_where_l
 
     expect_code(s.moor(&["down", "--yes"]), 0);
     assert!(s.docker(&["service", "ls", "-q"]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moor_run_repairs_drift_follows_the_manifests_and_stops_on_sigterm() {
+    let s = Swarm::start("swrun").await;
+    let dir = s.dir();
+    s.env.write("web.yaml", &service_yaml("web", "  env: { A: '1' }\n  update: { healthTimeout: 1s }\n"));
+    let log = s.env.manifests().parent().unwrap().join(format!("{}.log", s.env.instance));
+    let mut child = std::process::Command::new(common::moor_bin())
+        .args(["run", &dir, "--backend", "swarm", "--host", &s.daemon.host, "--interval", "1s"])
+        .args(["--instance", &s.env.instance])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("moor run");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let guard = Kill(&mut child);
+    let env_of = |s: &Swarm| {
+        let out = s.daemon.docker(&[
+            "service",
+            "inspect",
+            "-f",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+            &s.service("web"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    eventually(CONVERGE, "moor run to create web", || {
+        let env = env_of(&s);
+        async move { env.contains("A=1").then_some(()) }
+    })
+    .await;
+
+    // Drift, by hand: repaired at the next pass.
+    s.docker(&["service", "update", "-d", "--env-add", "DRIFT=1", &s.service("web")]);
+    eventually(CONVERGE, "the drift to be repaired", || {
+        let env = env_of(&s);
+        async move { (env.contains("A=1") && !env.contains("DRIFT")).then_some(()) }
+    })
+    .await;
+
+    // A manifest change: applied without a command.
+    s.env.write("web.yaml", &service_yaml("web", "  env: { A: '2' }\n  update: { healthTimeout: 1s }\n"));
+    eventually(CONVERGE, "the change to be applied", || {
+        let env = env_of(&s);
+        async move { env.contains("A=2").then_some(()) }
+    })
+    .await;
+
+    // SIGTERM: a clean exit, the service left running.
+    let pid = guard.0.id().to_string();
+    common::daemon::must("kill", &["-TERM", &pid]);
+    let status = eventually(Duration::from_secs(15), "moor run to exit", || {
+        let status = guard.0.try_wait().ok().flatten();
+        async move { status }
+    })
+    .await;
+    assert!(status.success(), "{status:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(env_of(&s).contains("A=2"));
+    drop(guard);
+    let _ = std::fs::remove_file(&log);
 }

@@ -125,7 +125,7 @@ pub fn project(service: &Service, instance: &str, _desired: &Desired) -> SwarmSp
             memory_bytes: host.mem_reservation.and_then(|m| i64::try_from(m).ok()),
             ..SwarmResources::default()
         },
-        restart: restart(c.restart),
+        restart: restart(c.restart, restart_written(service)),
         // A stopped service keeps its spec and runs no task; `mode: global` has no way to say
         // that (validation refuses it).
         mode: match service.mode {
@@ -273,8 +273,18 @@ fn protocol(p: Protocol) -> &'static str {
 /// `always` and `unless-stopped` both restart whatever the exit (Swarm has no "unless stopped":
 /// a stopped service has no task); the delay is the daemon's 5 s default, as manifests have no
 /// restart delay.
-fn restart(r: Restart) -> SwarmRestart {
+/// Did the manifest write `spec.restart`?
+fn restart_written(service: &Service) -> bool {
+    let path = crate::manifest::problem::FieldPath::parse("spec.restart");
+    super::validate::written(service.source.as_ref(), &path)
+}
+
+/// The restart policy. A manifest that does not say gets Swarm's own default, `any`, not the
+/// docker backend's `no`: with `none`, Swarm replaces no task, not even one whose node went down,
+/// and rescheduling is what the backend is for.
+fn restart(r: Restart, written: bool) -> SwarmRestart {
     let (condition, max_attempts) = match r {
+        Restart::No if !written => (RestartCondition::Any, 0),
         Restart::No => (RestartCondition::None, 0),
         Restart::Always | Restart::UnlessStopped => (RestartCondition::Any, 0),
         Restart::OnFailure(n) => (RestartCondition::OnFailure, n.map(u64::from).unwrap_or(0)),

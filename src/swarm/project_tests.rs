@@ -187,6 +187,9 @@ fn restart_policies_map_to_swarm_conditions_with_the_daemons_delay() {
         let r = project(&d.services["app"], "default", &d).restart;
         assert_eq!((r.condition, r.max_attempts, r.delay_ms), (condition, max, 5_000), "{restart}");
     }
+    // Not written: Swarm's own `any`, so that a task of a node that went down is replaced.
+    let d = one("");
+    assert_eq!(project(&d.services["app"], "default", &d).restart.condition, RestartCondition::Any);
 }
 
 #[test]

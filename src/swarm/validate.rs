@@ -65,7 +65,7 @@ fn locate(source: Option<&Source>, found: Vec<Found>) -> Vec<Problem> {
 /// Was `path` written in the manifest? The model applies defaults, so a default value cannot
 /// tell; the document index can: an unwritten path is placed at its parent, a written one at
 /// its own value. Without a source, anything that differs from the default counts as written.
-fn written(source: Option<&Source>, path: &FieldPath) -> bool {
+pub(super) fn written(source: Option<&Source>, path: &FieldPath) -> bool {
     let Some(source) = source else { return true };
     let mut parent = path.clone();
     parent.0.pop();
