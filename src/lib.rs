@@ -21,7 +21,7 @@
 //! - [`dashboard`]: the read-only web page: a plain view model, built from the controller's status and
 //!   activity or from many agents' `/status`, rendered by pure maud functions (SVG timelines, histogram).
 //! - [`digest`]: short forms of digests and image IDs for messages (pure).
-//! - [`engine`]: the [`engine::Engine`] trait, the bollard implementation that reads Docker's answers, the
+//! - [`engine`]: the [`engine::Engine`] trait (and [`engine::swarm::SwarmEngine`] for Swarm), the bollard implementation that reads Docker's answers, the
 //!   deadline of each call, the negotiated API version and the fields that need a newer one, a fake;
 //!   which daemon to reach as the Docker CLI picks it (`--host`, contexts, TLS: `engine::connect`)
 //!   and `ssh://` through the system's ssh (`engine::ssh_bridge`).
@@ -47,6 +47,8 @@
 //!   left as it is.
 //! - [`reconcile`]: observing through the engine, and the one-pass observe, plan and apply of `moor apply`.
 //! - [`spec_hash`]: the `moor.spec-hash` label: canonical JSON of the spec plus the image ID.
+//! - [`swarm`]: `--backend swarm`: the manifests as Swarm services; the projection, validation, pure plan,
+//!   apply (Swarm rolls and rolls back), status of tasks. Docker calls through [`engine::swarm::SwarmEngine`].
 //! - [`systemd`]: `moor run`'s notify protocol: `READY=1` when first ready, `STOPPING=1`, watchdog pings.
 //!
 //! The design (layers, invariants, Docker's answers, the label contract, the controller's state machine,
