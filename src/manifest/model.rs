@@ -108,6 +108,10 @@ pub struct Written {
     pub cap_add: Vec<usize>,
     pub devices: Vec<usize>,
     pub security_opt: Vec<usize>,
+    /// The entries of `container.ports` (by their index there) written with `mode: ingress`:
+    /// published through Swarm's routing mesh on `--backend swarm`. Outside the container spec,
+    /// since a single daemon publishes on the host either way.
+    pub ingress: std::collections::BTreeSet<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -670,8 +674,12 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
             }
         }
     }
+    // Swarm's routing mesh publishes an ingress port once for all tasks, so replicas share it.
+    let is_ingress = |i: usize| matches!(&spec.ports[i], raw::Port::Long(p) if p.mode.as_deref() == Some("ingress"));
+    let ingress_entries: Vec<PortBinding> =
+        entries.iter().filter(|(i, _)| is_ingress(*i)).map(|(_, p)| p.clone()).collect();
     let mut ports: Vec<PortBinding> = entries.into_iter().map(|(_, p)| p).collect();
-    let fixed_host_port = ports.iter().find_map(|p| p.host);
+    let fixed_host_port = ports.iter().filter(|p| !ingress_entries.contains(p)).find_map(|p| p.host);
     if let (Some(h), true) = (fixed_host_port, replicas > 1) {
         c.report(
             sp.key("replicas"),
@@ -785,6 +793,7 @@ pub fn convert_service(doc: &raw::ServiceDoc, base: &Path) -> Result<Service, Ve
         cap_add: host_written.cap_add,
         devices: host_written.devices,
         security_opt: host_written.security_opt,
+        ingress: ports.iter().enumerate().filter(|(_, p)| ingress_entries.contains(p)).map(|(k, _)| k).collect(),
     };
 
     if !c.problems.is_empty() {

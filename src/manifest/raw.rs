@@ -560,8 +560,8 @@ pub struct PortLong {
     /// The application protocol (compose `app_protocol`, such as `http`): documentation only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
-    /// Compose's `host` or `ingress` (Swarm's routing mesh); a single daemon publishes on the
-    /// host either way.
+    /// Compose's `host` or `ingress` (Swarm's routing mesh, `--backend swarm`: published once
+    /// for all replicas); a single daemon publishes on the host either way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
 }

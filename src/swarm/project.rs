@@ -107,7 +107,7 @@ pub fn project(service: &Service, instance: &str, _desired: &Desired) -> SwarmSp
         hostname: host.hostname.clone(),
         mounts: c.mounts.iter().map(mount).collect(),
         networks: networks(service, instance),
-        ports: c.ports.iter().filter_map(port).collect(),
+        ports: c.ports.iter().enumerate().filter_map(|(k, p)| port(p, service.written.ingress.contains(&k))).collect(),
         endpoint_mode: EndpointMode::Vip,
         healthcheck: c.healthcheck.as_ref().map(|h| SwarmHealthcheck {
             test: h.test.clone(),
@@ -248,17 +248,21 @@ fn networks(service: &Service, instance: &str) -> Vec<SwarmNetwork> {
     out
 }
 
-/// A published port. Host mode, not ingress: moor's manifests publish on the host as
-/// `docker run -p` does, which is what a single-host user expects, and the ingress routing mesh
-/// needs iptables, which the test daemons run without (design 2.1, 2.5). A port without a host
-/// port stays unpublished: it is reachable on the overlay networks the service joins.
-fn port(p: &PortBinding) -> Option<SwarmPort> {
-    let published = p.host?;
+/// A published port. Host mode unless the manifest wrote `mode: ingress`: moor's manifests
+/// publish on the host as `docker run -p` does, which is what a single-host user expects, and
+/// the ingress routing mesh needs iptables (which the test daemons run without: design 2.1,
+/// 2.5). A host-mode port without a host port stays unpublished: it is reachable on the overlay
+/// networks the service joins. An ingress port without one gets a port Swarm picks.
+fn port(p: &PortBinding, ingress: bool) -> Option<SwarmPort> {
+    let published = p.host;
+    if published.is_none() && !ingress {
+        return None;
+    }
     Some(SwarmPort {
         target: p.container,
-        published: Some(published),
+        published,
         protocol: protocol(p.protocol).to_string(),
-        mode: PublishMode::Host,
+        mode: if ingress { PublishMode::Ingress } else { PublishMode::Host },
     })
 }
 

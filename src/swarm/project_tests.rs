@@ -330,3 +330,31 @@ fn a_disabled_healthcheck_turns_off_the_images_own() {
     let spec = project(&d.services["app"], "default", &d);
     assert_eq!(spec.healthcheck.map(|h| h.test), Some(vec!["NONE".to_string()]));
 }
+
+#[test]
+fn ports_are_host_mode_unless_written_ingress_where_replicas_may_share_one() {
+    use super::spec::{PublishMode, SwarmPort};
+    let d = one(concat!(
+        "  replicas: 3\n",
+        "  update: { strategy: start-first }\n",
+        "  ports:\n",
+        "    - { container: 80, host: 8080, mode: ingress }\n",
+        "    - { container: 81, mode: ingress }\n",
+        "    - { container: 82 }\n",
+    ));
+    let spec = project(&d.services["app"], "default", &d);
+    let port = |target, published, mode| SwarmPort { target, published, protocol: "tcp".into(), mode };
+    assert_eq!(
+        spec.ports,
+        [port(80, Some(8080), PublishMode::Ingress), port(81, None, PublishMode::Ingress)],
+        "an unpublished host-mode port is left out"
+    );
+    // Start-first is fine with ingress ports: no task holds a host port.
+    assert!(crate::swarm::validate::validate(&d, "default").is_empty());
+
+    let d = one("  ports: [\"8080:80\"]\n");
+    assert_eq!(project(&d.services["app"], "default", &d).ports, [port(80, Some(8080), PublishMode::Host)]);
+    // Replicas cannot share a host-mode port on one node: the loader refuses it as before.
+    let loaded = load_str(Path::new("/m/s.yaml"), &service_yaml("app", "  replicas: 2\n  ports: [\"8080:80\"]\n"));
+    assert!(loaded.problems.iter().any(|p| p.field == "spec.replicas"), "{:?}", loaded.problems);
+}

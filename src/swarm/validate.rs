@@ -173,7 +173,7 @@ fn port_rules(service: &Service, sp: &FieldPath) -> Vec<Found> {
     if service.mode == crate::manifest::raw::Mode::Global && service.state == State::Stopped {
         out.push(found(sp.key("state"), "stopped cannot be said of a global service: Swarm runs one task on every eligible node and has no count to set to 0; use mode: service (replicas: 0 when stopped) or state: absent"));
     }
-    let host_port = c.ports.iter().any(|p| p.host.is_some());
+    let host_port = c.ports.iter().enumerate().any(|(k, p)| p.host.is_some() && !service.written.ingress.contains(&k));
     if host_port && service.update.strategy == Strategy::StartFirst {
         out.push(found(sp.key("update").key("strategy"), "start-first with a published host port never finishes on one node: the new task waits for the port the old one holds (trap T7); use stop-first"));
     }
