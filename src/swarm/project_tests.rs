@@ -7,21 +7,12 @@ use sha2::{Digest, Sha256};
 
 use super::project::{data_name, desired, project, service_name, spec_hash};
 use super::spec::{DataKind, FailureAction, RestartCondition, SwarmMode, SwarmNetwork, UpdateOrder};
+use super::validate_tests::{load, service_yaml};
 use crate::labels;
 use crate::manifest::model::{FileKind, FileMount};
 use crate::manifest::{load_str, Desired};
 use crate::secrets::host_key::{content_digest, HostKey};
 use crate::sensitive::Sensitive;
-
-fn load(yaml: &str) -> Desired {
-    let loaded = load_str(Path::new("/m/s.yaml"), yaml);
-    assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
-    loaded.desired
-}
-
-fn service_yaml(name: &str, spec: &str) -> String {
-    format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: {name} }}\nspec:\n  image: busybox:1\n{spec}")
-}
 
 fn one(spec: &str) -> Desired {
     load(&service_yaml("app", spec))

@@ -7,13 +7,15 @@ use super::validate::validate;
 use crate::manifest::model::Strategy;
 use crate::manifest::{load_str, Desired, Problem};
 
-fn load(yaml: &str) -> Desired {
+/// The manifests of `yaml`, which must load without a problem (also for `project_tests`).
+pub(super) fn load(yaml: &str) -> Desired {
     let loaded = load_str(Path::new("/m/s.yaml"), yaml);
     assert!(loaded.problems.is_empty(), "{:#?}", loaded.problems);
     loaded.desired
 }
 
-fn service_yaml(name: &str, spec: &str) -> String {
+/// A Service `name` on busybox with `spec` lines (each indented by two spaces).
+pub(super) fn service_yaml(name: &str, spec: &str) -> String {
     format!("apiVersion: moor/v1\nkind: Service\nmetadata: {{ name: {name} }}\nspec:\n  image: busybox:1\n{spec}")
 }
 
