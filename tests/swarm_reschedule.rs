@@ -153,7 +153,7 @@ async fn a_task_on_a_stopped_node_runs_on_another_and_is_counted_once() {
         c.docker_replicas(&service)
     );
     assert!(!c.ready(&on), "{on} still reads ready");
-    // A new task was made: Swarm rescheduled; moor wrote nothing.
+    // A new task was made, by Swarm: since the stop, moor has only been asked for its status.
     let after = c.managers.docker(1, &["service", "ps", "-q", &service]).lines().count();
     assert!(after > before, "no new task: {before} before, {after} after");
 
