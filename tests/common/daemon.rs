@@ -9,8 +9,9 @@
 //! `/etc/docker/daemon.json` sets a `data-root`, which conflicts with `--data-root`.
 //!
 //! Dropping a `Daemon` (also after a failed assertion) thaws it, terminates it (its containerd
-//! with it), deletes the namespace and removes its folder. Needs root, `dockerd`, `ip` and
-//! `nsenter`, as the machine's daemon does.
+//! with it) unless [`Daemon::stop`] did already, deletes the namespace and removes its folder.
+//! Needs root, `dockerd`, `ip` and `nsenter` (and `unshare` for a hostname), as the machine's
+//! daemon does.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -54,6 +55,13 @@ impl Daemon {
     /// the daemon's folder, after the namespace exists (to add interfaces to it) and before
     /// dockerd starts.
     pub fn start_with(test: &str, extra: impl FnOnce(&str, &Path) -> Vec<String>) -> Daemon {
+        Daemon::start_as(test, None, extra)
+    }
+
+    /// [`Daemon::start_with`], with dockerd in a UTS namespace of its own whose hostname is
+    /// `hostname`, when given: every daemon otherwise shares the machine's hostname, and a
+    /// swarm names its nodes by it (trap T5 of docs/swarm-design.md).
+    pub fn start_as(test: &str, hostname: Option<&str>, extra: impl FnOnce(&str, &Path) -> Vec<String>) -> Daemon {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let netns = format!("moor-{test}-{}-{n}", std::process::id());
         let dir = tempfile::Builder::new().prefix("moor-dockerd-").tempdir().expect("a temporary folder");
@@ -66,9 +74,16 @@ impl Daemon {
         must("ip", &["netns", "exec", &daemon.netns, "ip", "link", "set", "lo", "up"]);
         let extra = extra(&daemon.netns, &root);
         let log = std::fs::File::create(path("dockerd.log")).unwrap();
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{}", daemon.netns))
-            .arg("dockerd")
+        let mut command = Command::new("nsenter");
+        command.arg(format!("--net=/var/run/netns/{}", daemon.netns));
+        match hostname {
+            // unshare and sh both exec: the child's pid is still dockerd's.
+            Some(name) => {
+                command.args(["unshare", "--uts", "--", "sh", "-c", "hostname \"$0\" && exec dockerd \"$@\"", name])
+            }
+            None => command.arg("dockerd"),
+        };
+        let child = command
             .args(["--data-root", &path("data"), "--exec-root", &path("exec"), "--pidfile", &path("dockerd.pid")])
             .args(["-H", &daemon.host, "--bridge", "none", "--iptables=false", "--shutdown-timeout", "1"])
             .args(["--config-file", &path("daemon.json")])
@@ -78,7 +93,7 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("nsenter dockerd");
-        // nsenter execs dockerd: the child's pid is dockerd's. Reaped by a thread, so that a
+        // nsenter execs dockerd (through unshare and sh): the child's pid is dockerd's. Reaped by a thread, so that a
         // terminated daemon leaves no zombie for `kill -0` to see.
         daemon.pid = child.id();
         std::thread::spawn(move || {
@@ -158,10 +173,17 @@ impl Daemon {
     pub fn thaw(&self) {
         must("kill", &["-CONT", &self.pid.to_string()]);
     }
-}
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
+    /// Terminates dockerd now, as a node's daemon stops (SIGTERM: it stops its containers
+    /// first), and waits until it has exited; `pid` is 0 afterwards. The namespace and the
+    /// folder stay until the drop, so that the test goes on and the cleanup is the usual one.
+    pub fn stop(&mut self) {
+        self.terminate();
+    }
+
+    /// SIGTERM (after a thaw), then SIGKILL to dockerd and its containerd if it has not exited
+    /// within [`EXIT_TIMEOUT`]. Does nothing once done.
+    fn terminate(&mut self) {
         if self.pid != 0 {
             let pid = self.pid.to_string();
             // A frozen process does not act on SIGTERM until it runs again.
@@ -178,7 +200,14 @@ impl Drop for Daemon {
                     let _ = run("kill", &["-KILL", containerd.trim()]);
                 }
             }
+            self.pid = 0;
         }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.terminate();
         let _ = run("ip", &["netns", "del", &self.netns]);
         if let Some(dir) = self.dir.take() {
             // The data root may hold mounts of containers that did not end cleanly, and a swarm

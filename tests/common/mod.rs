@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod dashboard;
 pub mod git;
 pub mod git_http;
+pub mod hub;
 pub mod registry;
 pub mod sops;
 pub mod sshd;
