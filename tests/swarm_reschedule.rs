@@ -101,11 +101,11 @@ async fn a_task_on_a_stopped_node_runs_on_another_and_is_counted_once() {
     eprintln!("three managers up in {:?}", started.elapsed());
     let dir = c.dir();
     let service = c.env.container("roam");
-    // No placement. `restart: always` (Swarm's `any`): moor's default, `no`, maps to Swarm's
-    // `none`, and Swarm does not replace a `none` task lost with its node (moby/moby#32979;
-    // seen here: the task went desired `Shutdown` and no other came). Manifests have no restart
-    // delay, so Swarm's default 5 s applies.
-    const SPEC: &str = "  restart: always\n  update: { healthTimeout: 1s }\n";
+    // No placement, and no `restart`: on Swarm that is Swarm's `any` (`swarm::project`), since
+    // Swarm does not replace a `none` task lost with its node (moby/moby#32979; seen here: the
+    // task went desired `Shutdown` and no other came). Manifests have no restart delay, so
+    // Swarm's default 5 s applies.
+    const SPEC: &str = "  update: { healthTimeout: 1s }\n";
     c.env.write("roam.yaml", &service_yaml("roam", SPEC));
     expect_code(c.moor(&["apply", &dir, "--wait-timeout", "60s"]), 0);
     let mut on = wait_for("the task to run", || match c.running_on(&service).as_slice() {
