@@ -153,3 +153,33 @@ async fn a_policy_refusal_is_reported_not_called_in_sync() {
         assert!(all.contains("capAdd") && !all.contains("in sync"), "{command} exits 1 and says:\n{all}");
     }
 }
+
+/// `docker service rollback` by hand is drift like any `docker service update` (it is one, with
+/// `--rollback`): the issue asks that drift be repaired. moor instead takes the manual rollback
+/// for a failed update of its spec and holds the service ("the last update to this spec failed
+/// ... change the spec to try again"), exit 1, forever.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "defect: a manual `docker service rollback` is held as a failed update, never repaired"]
+async fn a_manual_rollback_is_drift_and_is_repaired() {
+    let s = Swarm::start("rvmanual").await;
+    let dir = s.dir();
+    let web = |a: &str| service_yaml("web", &format!("  env: {{ A: '{a}' }}\n  update: {{ healthTimeout: 1s }}\n"));
+    s.env.write("web.yaml", &web("1"));
+    expect_code(s.moor(&["apply", &dir]), 0);
+    s.running("web", 1).await;
+    s.env.write("web.yaml", &web("2"));
+    expect_code(s.moor(&["apply", &dir]), 0);
+
+    let service = s.env.container("web");
+    let out = s.daemon.docker(&["service", "rollback", "-d", &service]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(CONVERGE, "the manual rollback to complete", || {
+        let out = s.daemon.docker(&["service", "inspect", "-f", "{{.UpdateStatus.State}}", &service]);
+        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        async move { (state == "rollback_completed").then_some(()) }
+    })
+    .await;
+
+    let plan = s.moor(&["plan", &dir]);
+    assert_eq!(plan.status.code(), Some(2), "drift (env.A 1 -> 2) to repair, not a failure:\n{}", text(&plan));
+}
