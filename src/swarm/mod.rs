@@ -42,4 +42,6 @@ pub mod validate;
 #[cfg(test)]
 mod project_tests;
 #[cfg(test)]
+mod review_tests;
+#[cfg(test)]
 mod validate_tests;
