@@ -67,7 +67,6 @@ fn text(out: &std::process::Output) -> String {
 /// task containers' labels, so the scale is a `TaskTemplate` change: Swarm replaces the
 /// running task too.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "defect: a replicas change rolls every running task (moor.spec-hash covers replicas)"]
 async fn scaling_up_keeps_the_running_task() {
     let s = Swarm::start("rvscale").await;
     let dir = s.dir();
@@ -141,7 +140,6 @@ async fn a_rich_service_reads_back_in_sync() {
 /// makes `plan` and `apply` exit 1, as they should; but with `--backend swarm` nothing says why:
 /// the refusal is never printed, and the output claims "in sync: nothing to do".
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "defect: a policy refusal exits 1 on --backend swarm with no reason, printing \"in sync\""]
 async fn a_policy_refusal_is_reported_not_called_in_sync() {
     let s = Swarm::start("rvpolicy").await;
     let dir = s.dir();
@@ -159,7 +157,6 @@ async fn a_policy_refusal_is_reported_not_called_in_sync() {
 /// for a failed update of its spec and holds the service ("the last update to this spec failed
 /// ... change the spec to try again"), exit 1, forever.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "defect: a manual `docker service rollback` is held as a failed update, never repaired"]
 async fn a_manual_rollback_is_drift_and_is_repaired() {
     let s = Swarm::start("rvmanual").await;
     let dir = s.dir();

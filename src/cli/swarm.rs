@@ -60,12 +60,10 @@ pub fn admit(loaded: &mut Loaded, instance: &str) -> Vec<Problem> {
             complete: true,
             ..Desired::default()
         };
+        // Told with the plan's refused services, as the policy's refusals are.
         let problems = crate::swarm::validate::validate(&one, instance);
         if problems.is_empty() {
             continue;
-        }
-        for p in &problems {
-            eprintln!("{p}");
         }
         if let Some(service) = desired.services.remove(&name) {
             desired.refused.insert(name, Refused { service, problems, cause: RefusalCause::Swarm });
@@ -96,16 +94,11 @@ fn load(
     Ok((loaded, desired))
 }
 
-/// Refuses the services whose fields need a newer API than the manager speaks, printed.
+/// Refuses the services whose fields need a newer API than the manager speaks (told with the
+/// plan's refused services).
 fn admit_api(engine: &DockerEngine, loaded: &mut Loaded, instance: &str) -> crate::swarm::spec::SwarmDesired {
-    let before: Vec<String> = loaded.desired.refused.keys().cloned().collect();
     loaded.desired =
         crate::engine::api_version::admit(SwarmEngine::api_version(engine), std::mem::take(&mut loaded.desired));
-    for (name, refused) in &loaded.desired.refused {
-        if !before.contains(name) {
-            refused.problems.iter().for_each(|p| eprintln!("{p}"));
-        }
-    }
     crate::swarm::project::desired(&loaded.desired, instance)
 }
 
@@ -146,7 +139,13 @@ pub fn apply(source: &SourceArgs, policy: &Policy, timeout: Duration, global: &G
         let span = tracing::info_span!("reconcile", instance = %global.instance, backend = "swarm");
         let (plan, report) = pass(&engine, &desired, &global.instance, Some(timeout)).instrument_in(span).await?;
         render::print_data(global.output, &ApplyOutput { plan: &plan, report: &report }, || {
-            crate::swarm::apply::report_text(&report)
+            let refused = crate::swarm::plan::refused_text(&plan);
+            match (refused.is_empty(), report.steps.is_empty()) {
+                (true, _) => crate::swarm::apply::report_text(&report),
+                // Not "in sync": the refused services are not what the manifests ask.
+                (false, true) => format!("{refused}nothing applied: {} service(s) refused\n", plan.refused.len()),
+                (false, false) => format!("{refused}{}", crate::swarm::apply::report_text(&report)),
+            }
         })?;
         Ok(ExitCode::from(if is_clean(&loaded) && !report.failed() { IN_SYNC } else { ERROR }))
     })
@@ -241,6 +240,11 @@ pub fn run(source: &SourceArgs, policy: &Policy, interval: Duration, global: &Gl
                 }
             };
             let desired = admit_api(&engine, &mut loaded, &global.instance);
+            for (name, problems) in &desired.refused {
+                for problem in problems {
+                    tracing::warn!(parent: &span, service = %name, "refused, left as it runs: {problem}");
+                }
+            }
             match pass(&engine, &desired, &global.instance, None).instrument_in(span.clone()).await {
                 Ok((plan, report)) if !plan.is_empty() => {
                     tracing::info!(parent: &span, failed = report.failed(), "{}", crate::swarm::apply::report_text(&report).trim_end());

@@ -36,6 +36,9 @@ pub struct ObservedService {
     /// rollback, the spec on the other side of it. swarmkit clears it when it rolls back by
     /// itself (`rollback_completed` after `failure_action: rollback`).
     pub previous: Option<SwarmSpec>,
+    /// `ServiceStatus.DesiredTasks`: for a global service, the tasks its constraints allow on
+    /// the swarm's nodes. `None` when the daemon did not say.
+    pub desired_tasks: Option<u64>,
 }
 
 /// `UpdateStatus` of a service.

@@ -236,6 +236,7 @@ impl SwarmEngine for DockerEngine {
                 // bollard's `Service` has no `PreviousSpec`: the plan learns which spec failed
                 // from the task history instead (`TaskInfo::spec_hash`).
                 previous: None,
+                desired_tasks: s.service_status.as_ref().and_then(|st| st.desired_tasks),
                 update: update_status(s.update_status),
             })
             .collect();

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::observe::SwarmObserved;
-pub use super::plan_text::plan_text;
+pub use super::plan_text::{plan_text, refused_text};
 use super::spec::{DataKind, SwarmDesired, SwarmSpec};
 use crate::engine::swarm::{ObservedService, UpdateState};
 use crate::plan::{Change, Secret};
@@ -43,9 +43,12 @@ pub struct SwarmPlan {
     pub data_remove: Vec<DataRemove>,
     /// Owned networks no manifest asks for any longer (last).
     pub networks_remove: Vec<NetworkRemove>,
-    /// `!desired.may_prune`: the load had problems, refusals or a guard, so nothing owned is
-    /// removed this pass (and the plan is never "in sync").
+    /// `!desired.may_prune`: the load had problems or a guard, so nothing owned is removed this
+    /// pass (and the plan is never "in sync").
     pub prune_suspended: bool,
+    /// Services refused, with why (`SwarmDesired::refused`): left as they run; never "in sync".
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub refused: BTreeMap<String, Vec<crate::manifest::Problem>>,
 }
 
 /// What is done to one service.
@@ -129,7 +132,8 @@ impl SwarmPlan {
 
 /// The plan from `observed` to `desired`.
 pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
-    let mut out = SwarmPlan { prune_suspended: !desired.may_prune, ..SwarmPlan::default() };
+    let mut out =
+        SwarmPlan { prune_suspended: !desired.may_prune, refused: desired.refused.clone(), ..SwarmPlan::default() };
 
     let observed_networks: BTreeSet<&str> = observed.networks.iter().map(|n| n.name.as_str()).collect();
     out.networks_create =
@@ -197,6 +201,14 @@ pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
     out
 }
 
+/// Did the task end by itself? Failed, rejected, or exited (`complete`, which is also how a
+/// TERM-trapping task killed as unhealthy ends: trap T3). A task Swarm stopped, as a manual
+/// `docker service rollback` stops the new spec's tasks, reads `shutdown`: that spec did not
+/// fail, and the rollback is drift to repair.
+fn task_failed(task: &crate::engine::swarm::TaskInfo) -> bool {
+    !task.error.is_empty() || matches!(task.state.as_str(), "failed" | "rejected" | "complete")
+}
+
 /// Update, hold, or nothing, for a service that exists.
 fn service_action(desired: &SwarmSpec, observed: &ObservedService, swarm: &SwarmObserved) -> Option<ServiceAction> {
     let diff = changes(&observed.spec, desired);
@@ -225,7 +237,9 @@ fn service_action(desired: &SwarmSpec, observed: &ObservedService, swarm: &Swarm
                 Some(previous) => changes(previous, desired).is_empty(),
                 None => {
                     let hash = desired.container_labels.get(crate::labels::SPEC_HASH);
-                    hash.is_some_and(|h| swarm.tasks_of(&observed.id).any(|t| t.spec_hash.as_ref() == Some(h)))
+                    hash.is_some_and(|h| {
+                        swarm.tasks_of(&observed.id).any(|t| t.spec_hash.as_ref() == Some(h) && task_failed(t))
+                    })
                 }
             },
         };

@@ -68,7 +68,7 @@ pub(crate) fn desired(services: Vec<SwarmSpec>) -> SwarmDesired {
 }
 
 fn observed_service(id: &str, version: u64, spec: SwarmSpec) -> ObservedService {
-    ObservedService { id: id.into(), version, spec, update: None, previous: None }
+    ObservedService { id: id.into(), version, spec, update: None, previous: None, desired_tasks: None }
 }
 
 fn object(id: &str, name: &str) -> ObservedObject {

@@ -66,7 +66,8 @@ pub fn plan_text(plan: &SwarmPlan) -> String {
     if plan.prune_suspended {
         out.push_str("! prune suspended: the manifests did not load cleanly, so nothing owned is removed this pass\n");
     }
-    if plan.is_empty() && !plan.prune_suspended {
+    out.push_str(&refused_text(plan));
+    if plan.is_empty() && !plan.prune_suspended && plan.refused.is_empty() {
         out.push_str("in sync: nothing to do\n");
         return out;
     }
@@ -79,5 +80,16 @@ pub fn plan_text(plan: &SwarmPlan) -> String {
         plan.networks_create.len(),
         plan.networks_remove.len(),
     );
+    out
+}
+
+/// One line per refused service and per reason: `! service NAME refused, left as it runs: …`.
+pub fn refused_text(plan: &SwarmPlan) -> String {
+    let mut out = String::new();
+    for (name, problems) in &plan.refused {
+        for problem in problems {
+            let _ = writeln!(out, "! service {name} refused, left as it runs: {problem}");
+        }
+    }
     out
 }

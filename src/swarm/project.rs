@@ -58,7 +58,9 @@ pub fn desired(desired: &Desired, instance: &str) -> SwarmDesired {
     for network in desired.networks.values() {
         out.networks.insert(network.name.clone(), overlay(network.clone()));
     }
-    if names::default_network_wanted(desired) {
+    // Also for a refused service still on it (declared, left as it runs), as the docker
+    // backend keeps it (`names::default_network_used`).
+    if names::default_network_used(desired) {
         let name = names::default_network(instance);
         out.networks.insert(name.clone(), overlay(names::default_network_spec(&name)));
     }
@@ -69,6 +71,7 @@ pub fn desired(desired: &Desired, instance: &str) -> SwarmDesired {
     // Refused and unresolved services are declared (above), so never pruned; the others may
     // be, as on the docker backend.
     out.may_prune = desired.may_prune();
+    out.refused = desired.refused.iter().map(|(name, r)| (name.clone(), r.problems.clone())).collect();
     out
 }
 
@@ -107,7 +110,7 @@ pub fn project(service: &Service, instance: &str, _desired: &Desired) -> SwarmSp
         hostname: host.hostname.clone(),
         mounts: c.mounts.iter().map(mount).collect(),
         networks: networks(service, instance),
-        ports: c.ports.iter().enumerate().filter_map(|(k, p)| port(p, service.written.ingress.contains(&k))).collect(),
+        ports: c.ports.iter().enumerate().map(|(k, p)| port(p, service.written.ingress.contains(&k))).collect(),
         endpoint_mode: EndpointMode::Vip,
         healthcheck: c.healthcheck.as_ref().map(|h| SwarmHealthcheck {
             test: h.test.clone(),
@@ -165,13 +168,27 @@ pub fn project(service: &Service, instance: &str, _desired: &Desired) -> SwarmSp
     spec
 }
 
-/// `sha256:<hex>` of the spec's JSON (maps sorted, so stable), put on the task containers
-/// (`moor.spec-hash`): a task keeps the label of the spec it was made from, so after Swarm rolls
-/// an update back, the task history still says which spec failed (`swarm::plan` holds it).
-/// Without `moor.instance` the label makes no container look owned to the docker backend.
+/// `sha256:<hex>` of the task template's part of the spec, as JSON (maps sorted, so stable),
+/// put on the task containers (`moor.spec-hash`): a task keeps the label of the spec it was made
+/// from, so after Swarm rolls an update back, the task history still says which spec failed
+/// (`swarm::plan` holds it). Without `moor.instance` the label makes no container look owned to
+/// the docker backend.
+///
+/// Only what Swarm puts in the task template counts: the label is part of the template, so a
+/// field outside it (replicas, mode, the service's labels, ports, update and rollback settings)
+/// in the hash would make a scale or a retune roll every task.
 pub fn spec_hash(spec: &SwarmSpec) -> String {
     use sha2::{Digest, Sha256};
-    let json = serde_json::to_vec(spec).expect("a SwarmSpec serializes");
+    let mut template = spec.clone();
+    template.name = String::new();
+    template.labels = BTreeMap::new();
+    template.ports = Vec::new();
+    template.endpoint_mode = EndpointMode::default();
+    template.mode = SwarmMode::default();
+    template.update = SwarmUpdate::default();
+    template.rollback = SwarmUpdate::default();
+    template.container_labels.remove(labels::SPEC_HASH);
+    let json = serde_json::to_vec(&template).expect("a SwarmSpec serializes");
     format!("sha256:{}", hex::encode(Sha256::digest(&json)))
 }
 
@@ -248,22 +265,20 @@ fn networks(service: &Service, instance: &str) -> Vec<SwarmNetwork> {
     out
 }
 
-/// A published port. Host mode unless the manifest wrote `mode: ingress`: moor's manifests
-/// publish on the host as `docker run -p` does, which is what a single-host user expects, and
-/// the ingress routing mesh needs iptables (which the test daemons run without: design 2.1,
-/// 2.5). A host-mode port without a host port stays unpublished: it is reachable on the overlay
-/// networks the service joins. An ingress port without one gets a port Swarm picks.
-fn port(p: &PortBinding, ingress: bool) -> Option<SwarmPort> {
+/// A published port. With a host port, host mode unless the manifest wrote `mode: ingress`:
+/// moor's manifests publish on the host as `docker run -p` does, which is what a single-host user
+/// expects, and the ingress routing mesh needs iptables (which the test daemons run without:
+/// design 2.1, 2.5). Without a host port, where the docker backend publishes on a port Docker
+/// picks, Swarm's routing mesh publishes it on a port Swarm picks.
+fn port(p: &PortBinding, ingress: bool) -> SwarmPort {
     let published = p.host;
-    if published.is_none() && !ingress {
-        return None;
-    }
-    Some(SwarmPort {
+    let ingress = ingress || published.is_none();
+    SwarmPort {
         target: p.container,
         published,
         protocol: protocol(p.protocol).to_string(),
         mode: if ingress { PublishMode::Ingress } else { PublishMode::Host },
-    })
+    }
 }
 
 fn protocol(p: Protocol) -> &'static str {

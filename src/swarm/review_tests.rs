@@ -39,7 +39,6 @@ fn outside_task_template(field: &str) -> bool {
 /// service labels and update settings included), on `ContainerSpec.Labels`, so every scale
 /// changes the task template and Swarm replaces every running task (a full rolling restart).
 #[test]
-#[ignore = "defect: moor.spec-hash covers replicas/labels/update settings, so a scale rolls every task"]
 fn scaling_or_retuning_updates_leaves_the_task_template_alone() {
     let base = projected("  replicas: 2\n");
     for (what, spec) in [
@@ -66,7 +65,6 @@ fn node(id: &str, labels: &[(&str, &str)]) -> NodeInfo {
 /// A global service runs one task on each node its constraints admit, not on every ready node
 /// (Swarm's own `ServiceStatus.DesiredTasks`, which the design names as the desired count).
 #[test]
-#[ignore = "defect: status counts a global service's desired tasks as every ready node, ignoring its constraints"]
 fn a_global_service_desires_one_task_per_eligible_node() {
     let spec = SwarmSpec {
         name: "agent".into(),
@@ -75,7 +73,15 @@ fn a_global_service_desires_one_task_per_eligible_node() {
         ..SwarmSpec::default()
     };
     let observed = SwarmObserved {
-        services: vec![ObservedService { id: "g".into(), version: 3, spec, update: None, previous: None }],
+        // What Swarm reports for it: one eligible node.
+        services: vec![ObservedService {
+            id: "g".into(),
+            version: 3,
+            spec,
+            update: None,
+            previous: None,
+            desired_tasks: Some(1),
+        }],
         tasks: vec![TaskInfo {
             id: "t1".into(),
             service_id: "g".into(),
@@ -106,7 +112,6 @@ fn a_global_service_desires_one_task_per_eligible_node() {
 /// projection only asks `default_network_wanted` (admitted services), so the plan prunes the
 /// default overlay under a refused service that is still on it.
 #[test]
-#[ignore = "defect: the default overlay of a refused (declared) service is planned for removal"]
 fn the_default_network_of_a_refused_service_is_kept() {
     let mut d = load(&format!(
         "apiVersion: moor/v1\nkind: Network\nmetadata: {{ name: front }}\n---\n{}---\n{}",
@@ -127,7 +132,14 @@ fn the_default_network_of_a_refused_service_is_kept() {
     let mut running_old = projected("");
     running_old.name = "old".into();
     let observed = SwarmObserved {
-        services: vec![ObservedService { id: "o".into(), version: 9, spec: running_old, update: None, previous: None }],
+        services: vec![ObservedService {
+            id: "o".into(),
+            version: 9,
+            spec: running_old,
+            update: None,
+            previous: None,
+            desired_tasks: None,
+        }],
         networks: vec![net("n1", "default_default"), net("n2", "front")],
         ..SwarmObserved::default()
     };
@@ -140,7 +152,6 @@ fn the_default_network_of_a_refused_service_is_kept() {
 /// does: the plan treats a pinned observed image as equal to the tag, and no pass asks the
 /// registry again, so the field is silently dropped (validation promises nothing is).
 #[test]
-#[ignore = "defect: update.watch: digest is neither carried nor refused on --backend swarm"]
 fn image_watch_is_refused_where_located() {
     let d = load(&service_yaml("app", "  update: { watch: digest }\n"));
     let problems = validate(&d, "default");
@@ -152,7 +163,6 @@ fn image_watch_is_refused_where_located() {
 /// projection drops a port without a host port, and validation says nothing: the issue asks for
 /// ports "ingress or host mode", and nothing may be dropped silently.
 #[test]
-#[ignore = "defect: a port without a host port is silently dropped on --backend swarm"]
 fn a_port_without_a_host_port_is_published_or_refused() {
     let d = load(&service_yaml("app", "  ports: [\"8080\"]\n"));
     let problems = validate(&d, "default");

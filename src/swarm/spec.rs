@@ -353,6 +353,9 @@ pub struct SwarmDesired {
     pub networks: BTreeMap<String, crate::manifest::Network>,
     /// The Swarm names of every service a manifest declares, admitted or refused: never pruned.
     pub declared: std::collections::BTreeSet<String>,
-    /// `Desired::may_prune` of the load: false on any problem, refusal or guard.
+    /// `Desired::may_prune` of the load: false on any problem or guard.
     pub may_prune: bool,
+    /// The services refused (by the host policy, the daemon's API or Swarm), by manifest name,
+    /// with why: declared, so never pruned, but left as they run.
+    pub refused: BTreeMap<String, Vec<crate::manifest::Problem>>,
 }

@@ -48,7 +48,9 @@ pub fn counts(observed: &SwarmObserved, service: &ObservedService) -> (u64, u64)
         .count() as u64;
     let desired = match service.spec.mode {
         SwarmMode::Replicated { replicas } => replicas,
-        SwarmMode::Global => ready.len() as u64,
+        // Swarm's own count, which knows the constraints and drained nodes; without it, every
+        // ready node.
+        SwarmMode::Global => service.desired_tasks.unwrap_or(ready.len() as u64),
     };
     (running, desired)
 }
@@ -159,6 +161,7 @@ mod tests {
             spec: SwarmSpec { name: name.into(), mode, ..SwarmSpec::default() },
             update: update.map(|(state, message)| UpdateStatus { state, message: message.into() }),
             previous: None,
+            desired_tasks: None,
         }
     }
 

@@ -97,6 +97,9 @@ fn service_rules(service: &Service, instance: &str) -> Vec<Found> {
     if service.is_job() {
         out.push(found(sp.key("mode"), "a job runs to completion once, and moor's Swarm backend runs services only (Swarm's replicated-job mode re-runs a failed job by itself): run it with --backend docker, or as a service"));
     }
+    if service.update.watch == crate::manifest::model::Watch::Digest {
+        out.push(found(sp.key("update").key("watch"), "the Swarm backend does not follow a tag's new digest yet (an image is pinned when it is created or changed): remove watch, and change the tag or the digest in the manifest to roll a new image"));
+    }
     if service.container_name.is_some() {
         out.push(found(sp.key("containerName"), "Swarm names each task <service>.<slot>.<task id>, so a container name cannot be chosen: remove containerName and reach the service by its name on the network"));
     }

@@ -277,6 +277,7 @@ impl Service {
             spec: self.spec.clone(),
             update: self.update.clone(),
             previous: self.previous.clone(),
+            desired_tasks: None,
         }
     }
 }
