@@ -185,7 +185,6 @@ async fn a_manual_rollback_is_drift_and_is_repaired() {
 /// labels): the design's plan reports it as a conflict that is never touched. The plan observes
 /// only owned services, so it promises "+ service …: create" (exit 2), which apply then fails.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "defect: plan promises a create over a foreign service of the same name (design: a conflict)"]
 async fn a_foreign_service_of_the_same_name_is_a_conflict_in_the_plan() {
     let s = Swarm::start("rvconflict").await;
     let dir = s.dir();

@@ -19,7 +19,7 @@ use crate::engine::DockerEngine;
 use crate::manifest::{Desired, Loaded, Problem, RefusalCause, Refused};
 use crate::policy::Policy;
 use crate::swarm::apply::{apply as apply_plan, SwarmApplyOptions, SwarmReport};
-use crate::swarm::observe::observe;
+use crate::swarm::observe::{foreign, observe};
 use crate::swarm::plan::{plan as make_plan, plan_text, SwarmPlan};
 use crate::swarm::status::{exit_code, rows, status_text};
 
@@ -111,7 +111,8 @@ pub fn plan(source: &SourceArgs, policy: &Policy, global: &Global) -> anyhow::Re
     block_on(async {
         let engine = connect(global).await?;
         let desired = admit_api(&engine, &mut loaded, &global.instance);
-        let observed = observe(&engine, &global.instance).await.context("observing the swarm")?;
+        let mut observed = observe(&engine, &global.instance).await.context("observing the swarm")?;
+        foreign(&engine, &desired, &mut observed).await.context("observing the swarm")?;
         let plan = make_plan(&desired, &observed);
         render::print_data(global.output, &plan, || plan_text(&plan))?;
         // A held service is a failed update, not a pending change.
@@ -158,7 +159,8 @@ async fn pass(
     instance: &str,
     wait: Option<Duration>,
 ) -> anyhow::Result<(SwarmPlan, SwarmReport)> {
-    let observed = observe(engine, instance).await.context("observing the swarm")?;
+    let mut observed = observe(engine, instance).await.context("observing the swarm")?;
+    foreign(engine, desired, &mut observed).await.context("observing the swarm")?;
     let plan = make_plan(desired, &observed);
     let options = SwarmApplyOptions {
         instance: instance.to_string(),

@@ -149,6 +149,9 @@ pub trait SwarmEngine: Send + Sync + 'static {
     fn list_networks(&self, instance: &str) -> impl Future<Output = EngineResult<Vec<ObservedObject>>> + Send;
     /// The registry's manifest digest of `reference`, for pinning (`GET /distribution/…/json`).
     fn registry_digest(&self, reference: &str) -> impl Future<Output = EngineResult<String>> + Send;
+    /// Does a service of this name exist, owned or not (`GET /services/{name}`)? For the plan to
+    /// tell a conflict before apply meets it.
+    fn service_exists(&self, name: &str) -> impl Future<Output = EngineResult<bool>> + Send;
     /// Creates the service; its ID.
     fn create_service(&self, spec: &SwarmSpec) -> impl Future<Output = EngineResult<String>> + Send;
     /// Updates service `id`, observed at `version`, to `spec`: the observed full spec with the

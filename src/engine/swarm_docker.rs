@@ -398,6 +398,17 @@ impl SwarmEngine for DockerEngine {
         }
     }
 
+    async fn service_exists(&self, name: &str) -> EngineResult<bool> {
+        let call = self.client().inspect_service(name, None);
+        match within("GET /services/{name}", self.deadlines().read, call).await? {
+            Ok(_) => Ok(true),
+            Err(e) => match classify(e) {
+                EngineError::NotFound { .. } => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn remove_service(&self, id: &str) -> EngineResult<()> {
         let call = self.client().delete_service(id);
         within("DELETE /services/{id}", self.deadlines().write, call).await?.or_else(|e| swarm_answer(Call::Remove, e))

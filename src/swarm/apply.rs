@@ -204,6 +204,14 @@ async fn run<E: SwarmEngine>(
                 let outcome = Outcome::Failed { message: reason.clone() };
                 report.steps.push(Step { action: StepAction::HeldService, name: name.clone(), outcome });
             }
+            ServiceAction::Conflict { name } => {
+                let message = format!(
+                    "a service named {name} exists without this instance's labels (moor.instance, moor.backend=swarm); \
+                     moor never touches it: remove or rename it, or rename this one"
+                );
+                let outcome = Outcome::Failed { message };
+                report.steps.push(Step { action: StepAction::CreateService, name: name.clone(), outcome });
+            }
             ServiceAction::Remove { .. } => {}
         }
     }

@@ -276,6 +276,18 @@ async fn a_foreign_service_is_never_touched() {
     assert_eq!(swarm.service("web").unwrap().spec.image, "nginx");
     assert_eq!(swarm.service("jobs").unwrap().spec, staging);
     assert_eq!(swarm.count(SwarmOp::RemoveService) + swarm.count(SwarmOp::UpdateService), 0);
+
+    // Asked before planning, as the CLI does: the plan says conflict, and apply tries no create.
+    let d = desired(vec![spec("web")]);
+    let mut observed = observe(&swarm, "default").await.unwrap();
+    crate::swarm::observe::foreign(&swarm, &d, &mut observed).await.unwrap();
+    let p = plan(&d, &observed);
+    assert!(matches!(p.services.as_slice(), [crate::swarm::plan::ServiceAction::Conflict { name }] if name == "web"));
+    assert!(crate::swarm::plan::plan_text(&p).contains("exists without this instance's labels"));
+    let creates = swarm.count(SwarmOp::CreateService);
+    let report = apply(&swarm, &d, &p, &options(true)).await;
+    assert!(report.failed());
+    assert_eq!(swarm.count(SwarmOp::CreateService), creates);
 }
 
 #[tokio::test(start_paused = true)]

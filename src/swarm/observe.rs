@@ -22,6 +22,9 @@ pub struct SwarmObserved {
     pub secrets: Vec<ObservedObject>,
     pub configs: Vec<ObservedObject>,
     pub networks: Vec<ObservedObject>,
+    /// Names of services that exist without this instance's labels, among those the manifests
+    /// ask for ([`foreign`]): a conflict, never touched.
+    pub foreign: std::collections::BTreeSet<String>,
 }
 
 impl SwarmObserved {
@@ -56,7 +59,24 @@ pub async fn observe<E: SwarmEngine>(engine: &E, instance: &str) -> EngineResult
     let secrets = engine.list_data(DataKind::Secret, instance).await?;
     let configs = engine.list_data(DataKind::Config, instance).await?;
     let networks = engine.list_networks(instance).await?;
-    Ok(SwarmObserved { services, tasks, nodes, secrets, configs, networks })
+    Ok(SwarmObserved { services, tasks, nodes, secrets, configs, networks, foreign: Default::default() })
+}
+
+/// Asks, for each desired service this instance does not own, whether a service of that name
+/// exists anyway (made by hand, or by another tool): one call per such name, so none on a pass
+/// where every desired service exists.
+pub async fn foreign<E: SwarmEngine>(
+    engine: &E,
+    desired: &crate::swarm::spec::SwarmDesired,
+    observed: &mut SwarmObserved,
+) -> EngineResult<()> {
+    let missing: Vec<&String> = desired.services.keys().filter(|n| observed.service(n).is_none()).collect();
+    for name in missing {
+        if engine.service_exists(name).await? {
+            observed.foreign.insert(name.clone());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -72,6 +72,10 @@ pub enum ServiceAction {
         id: String,
         name: String,
     },
+    /// A service of this name exists without this instance's labels: never touched.
+    Conflict {
+        name: String,
+    },
     /// The last update of this spec failed; it is not tried again by itself.
     Held {
         name: String,
@@ -86,6 +90,7 @@ impl ServiceAction {
             ServiceAction::Create { name, .. }
             | ServiceAction::Update { name, .. }
             | ServiceAction::Remove { name, .. }
+            | ServiceAction::Conflict { name }
             | ServiceAction::Held { name, .. } => name,
         }
     }
@@ -124,9 +129,10 @@ impl SwarmPlan {
             && self.networks_remove.is_empty()
     }
 
-    /// Services held after a failed update.
+    /// Services held after a failed update, and those in conflict with a foreign service: what
+    /// makes a plan fail.
     pub fn held(&self) -> impl Iterator<Item = &ServiceAction> {
-        self.services.iter().filter(|a| matches!(a, ServiceAction::Held { .. }))
+        self.services.iter().filter(|a| matches!(a, ServiceAction::Held { .. } | ServiceAction::Conflict { .. }))
     }
 }
 
@@ -147,6 +153,9 @@ pub fn plan(desired: &SwarmDesired, observed: &SwarmObserved) -> SwarmPlan {
 
     for (name, spec) in &desired.services {
         match observed.service(name) {
+            None if observed.foreign.contains(name) => {
+                out.services.push(ServiceAction::Conflict { name: name.clone() })
+            }
             None => out.services.push(ServiceAction::Create { name: name.clone(), spec: spec.clone() }),
             Some(service) => out.services.extend(service_action(spec, service, observed)),
         }

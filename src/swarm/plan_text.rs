@@ -51,6 +51,13 @@ pub fn plan_text(plan: &SwarmPlan) -> String {
                 removes += 1;
                 let _ = writeln!(out, "- service {name}: remove (no manifest declares it)");
             }
+            ServiceAction::Conflict { name } => {
+                held += 1;
+                let _ = writeln!(
+                    out,
+                    "! service {name}: a service of this name exists without this instance's labels; moor never touches it: remove or rename it, or rename this one"
+                );
+            }
             ServiceAction::Held { name, state, reason } => {
                 held += 1;
                 let _ = writeln!(out, "! service {name}: failed ({}): {reason}", state.as_str());

@@ -51,6 +51,7 @@ pub enum SwarmOp {
     ListData,
     ListNetworks,
     RegistryDigest,
+    ServiceExists,
     CreateService,
     UpdateService,
     RemoveService,
@@ -548,6 +549,11 @@ impl SwarmEngine for FakeSwarm {
             w.start_rollout(id, true);
             Ok(())
         })
+    }
+
+    async fn service_exists(&self, name: &str) -> EngineResult<bool> {
+        self.enter(SwarmOp::ServiceExists, name, None)?;
+        Ok(self.with(|w| w.services.values().any(|s| s.spec.name == name)))
     }
 
     async fn remove_service(&self, id: &str) -> EngineResult<()> {
