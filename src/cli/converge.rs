@@ -38,7 +38,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs `work` on a fresh runtime, which is then left without waiting for its blocking tasks:
 /// a credential helper that hangs past its deadline (`engine::auth`) must not keep the command
 /// from exiting once its work is done.
-fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(super) fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let runtime = runtime()?;
     let out = runtime.block_on(work);
     runtime.shutdown_background();

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::converge::block_on;
 use super::render;
 use super::source::SourceArgs;
 use super::Global;
@@ -34,14 +35,6 @@ const PENDING: u8 = 2;
 /// How often it looks: Swarm's own monitor periods are seconds long.
 const POLL: Duration = Duration::from_millis(500);
 
-fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting tokio")?;
-    let out = runtime.block_on(work);
-    runtime.shutdown_background();
-    out
-}
-
 /// Connects and checks that the daemon is a swarm manager.
 async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
     let engine = global.docker().await.context("connecting to Docker")?;
@@ -49,8 +42,9 @@ async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
     Ok(engine)
 }
 
-/// Moves every service with a field Swarm cannot express into `desired.refused`, and returns
-/// the problems of the networks (which make the load incomplete). Each problem is printed.
+/// Moves every service with a field Swarm cannot express into `desired.refused` (the plan tells
+/// them), and returns the problems of the networks and volumes, which make the load incomplete
+/// (printed here).
 pub fn admit(loaded: &mut Loaded, instance: &str) -> Vec<Problem> {
     let desired = &mut loaded.desired;
     let names: Vec<String> = desired.services.keys().cloned().collect();
