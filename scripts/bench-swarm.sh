@@ -98,7 +98,7 @@ s0=$(version stk_web)
 stack=$(median_ms sh -c "cd '$work' && docker -H '$sock' stack deploy -c stack.yaml stk")
 s1=$(version stk_web)
 
-echo "runs: $RUNS (median wall time; the swarm: one manager, 3 services' tasks running)"
+echo "runs: $RUNS (median wall time; a swarm of one manager: web 1 task, api 2)"
 echo "moor plan --backend swarm (in sync):  ${plan} ms"
 echo "moor apply --backend swarm (in sync): ${apply} ms; web's Version.Index $v0 -> $v1"
 echo "docker stack deploy (unchanged):      ${stack} ms; web's Version.Index $s0 -> $s1"
