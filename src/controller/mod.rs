@@ -314,6 +314,11 @@ impl<E: Engine, S: Source> Controller<E, S> {
     /// Handles a trigger; true when a full resync is due now.
     fn on_trigger(&mut self, trigger: Trigger) -> bool {
         match trigger {
+            Trigger::Service(service) | Trigger::Exited(service) if self.failed_job(&service) => {
+                // The failed job's own container starting and exiting: its reconcile already
+                // knows how the run ended, and the retry waits for its backoff, not for these.
+                tracing::trace!(service = %service, "event of a failed job's run; its backoff stands");
+            }
             Trigger::Service(service) => self.enqueue(&service, EVENT_SETTLE),
             Trigger::Destroyed(service) => self.enqueue(&service, Duration::ZERO),
             Trigger::Exited(service) => {
@@ -337,6 +342,15 @@ impl<E: Engine, S: Source> Controller<E, S> {
             }
         }
         false
+    }
+
+    /// A job (`mode: job`) whose last reconcile failed: it is retried on its backoff.
+    fn failed_job(&self, service: &str) -> bool {
+        self.desired.services.get(service).is_some_and(|s| s.is_job())
+            && self
+                .services
+                .get(service)
+                .is_some_and(|s| matches!(s.last_outcome, Some(outcome::ReconcileOutcome::ActionFailed { .. })))
     }
 
     /// Queues `key` after `settle`, or later when its repairs are slowed down by a crash loop.
