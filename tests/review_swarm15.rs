@@ -1,5 +1,6 @@
 //! Adversarial review of issue 15 (the Swarm backend), against a swarm of the test's own
-//! (`common::swarm`). Each test shows a defect and is ignored with the reason until fixed.
+//! (`common::swarm`). Each test showed a defect the review found (its doc comment says which);
+//! all are fixed, and the tests keep them fixed.
 
 mod common;
 
