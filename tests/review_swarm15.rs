@@ -106,7 +106,7 @@ async fn a_rich_service_reads_back_in_sync() {
   volumes:
     - data:/srv
     - /tmp/moor-rv-bind:/bind:ro
-    - { type: tmpfs, target: /scratch }
+    - { type: tmpfs, target: /scratch, size: 16Mi }
   restart: on-failure:3
   healthcheck:
     test: [CMD, \"true\"]

@@ -240,6 +240,11 @@ fn mount_to(m: &SwarmMount) -> Mount {
             SwarmMountKind::Tmpfs => MountType::TMPFS,
         }),
         read_only: m.read_only.then_some(true),
+        tmpfs_options: m.tmpfs.map(|t| bollard::models::MountTmpfsOptions {
+            size_bytes: t.size_bytes,
+            mode: t.mode.map(i64::from),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

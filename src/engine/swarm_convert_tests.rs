@@ -26,14 +26,22 @@ fn rich() -> SwarmSpec {
                 source: "shop_data".into(),
                 target: "/data".into(),
                 read_only: false,
+                tmpfs: None,
             },
             SwarmMount {
                 kind: SwarmMountKind::Bind,
                 source: "/etc/hosts".into(),
                 target: "/h".into(),
                 read_only: true,
+                tmpfs: None,
             },
-            SwarmMount { kind: SwarmMountKind::Tmpfs, source: String::new(), target: "/tmp".into(), read_only: false },
+            SwarmMount {
+                kind: SwarmMountKind::Tmpfs,
+                source: String::new(),
+                target: "/tmp".into(),
+                read_only: false,
+                tmpfs: Some(crate::swarm::spec::SwarmTmpfs { size_bytes: Some(16 << 20), mode: Some(0o1777) }),
+            },
         ],
         networks: vec![
             SwarmNetwork { target: "shop_default".into(), aliases: vec!["web".into()] },

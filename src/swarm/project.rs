@@ -24,7 +24,7 @@ use crate::names;
 use crate::swarm::spec::{
     DataKind, EndpointMode, FailureAction, PublishMode, RestartCondition, SwarmContainerOptions, SwarmData,
     SwarmDesired, SwarmFileRef, SwarmHealthcheck, SwarmMode, SwarmMount, SwarmMountKind, SwarmNetwork, SwarmPort,
-    SwarmResources, SwarmRestart, SwarmSpec, SwarmUpdate, UpdateOrder,
+    SwarmResources, SwarmRestart, SwarmSpec, SwarmTmpfs, SwarmUpdate, UpdateOrder,
 };
 
 /// The driver of every network moor creates on a swarm: a local one cannot span nodes.
@@ -216,12 +216,14 @@ fn mount(m: &Mount) -> SwarmMount {
             source: source.clone(),
             target: target.clone(),
             read_only: *read_only,
+            tmpfs: None,
         },
         Mount::Volume { source, target, read_only, .. } => SwarmMount {
             kind: SwarmMountKind::Volume,
             source: source.clone(),
             target: target.clone(),
             read_only: *read_only,
+            tmpfs: None,
         },
         // No source: each task gets a volume the daemon names, as a container does.
         Mount::Anonymous { target, read_only, .. } => SwarmMount {
@@ -229,10 +231,16 @@ fn mount(m: &Mount) -> SwarmMount {
             source: String::new(),
             target: target.clone(),
             read_only: *read_only,
+            tmpfs: None,
         },
-        Mount::Tmpfs { target, .. } => {
-            SwarmMount { kind: SwarmMountKind::Tmpfs, source: String::new(), target: target.clone(), read_only: false }
-        }
+        Mount::Tmpfs { target, size, mode } => SwarmMount {
+            kind: SwarmMountKind::Tmpfs,
+            source: String::new(),
+            target: target.clone(),
+            read_only: false,
+            tmpfs: (size.is_some() || mode.is_some())
+                .then(|| SwarmTmpfs { size_bytes: size.and_then(|s| i64::try_from(s).ok()), mode: *mode }),
+        },
     }
 }
 

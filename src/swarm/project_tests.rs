@@ -353,3 +353,14 @@ fn ports_are_host_mode_unless_written_ingress_where_replicas_may_share_one() {
     let loaded = load_str(Path::new("/m/s.yaml"), &service_yaml("app", "  replicas: 2\n  ports: [\"8080:80\"]\n"));
     assert!(loaded.problems.iter().any(|p| p.field == "spec.replicas"), "{:?}", loaded.problems);
 }
+
+#[test]
+fn a_tmpfs_keeps_its_size_and_mode() {
+    use super::spec::{SwarmMountKind, SwarmTmpfs};
+    let d = one("  tmpfs: [\"/run:size=1m,mode=1777\", \"/tmp\"]\n");
+    let spec = project(&d.services["app"], "default", &d);
+    let tmpfs: Vec<(&str, Option<SwarmTmpfs>)> =
+        spec.mounts.iter().filter(|m| m.kind == SwarmMountKind::Tmpfs).map(|m| (m.target.as_str(), m.tmpfs)).collect();
+    assert_eq!(tmpfs, [("/run", Some(SwarmTmpfs { size_bytes: Some(1 << 20), mode: Some(0o1777) })), ("/tmp", None)],);
+    assert!(crate::swarm::validate::validate(&d, "default").is_empty());
+}

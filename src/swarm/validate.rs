@@ -199,7 +199,6 @@ fn mount_rules(service: &Service, sp: &FieldPath) -> Vec<Found> {
                 Some("creating the host path (Swarm rejects a task whose bind source is missing)")
             }
             Mount::Volume { nocopy: true, .. } | Mount::Anonymous { nocopy: true, .. } => Some("nocopy"),
-            Mount::Tmpfs { size, mode, .. } if size.is_some() || mode.is_some() => Some("a tmpfs size or mode"),
             _ => None,
         };
         if let Some(option) = option {

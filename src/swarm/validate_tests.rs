@@ -166,13 +166,12 @@ fn the_single_host_examples_are_refused_where_swarm_differs() {
         })
         .collect();
     // The worker's `autoRemove` and `dependsOn`, and besides them what the examples ask of one
-    // host: a bridge network, a port bound to 127.0.0.1, and a tmpfs with a size.
+    // host: a bridge network and a port bound to 127.0.0.1 (the tmpfs's size is carried).
     let read = |file: &str| std::fs::read_to_string(dir_of(file)).unwrap();
     let at = |file: &str, prefix: &str| format!("{file}:{}", line_of(&read(file), prefix));
     let want = [
         (at("network.yaml", "  driver: bridge"), "spec.driver"),
         (at("web.yaml", "  ports:"), "spec.ports[0]"),
-        (at("web.yaml", "    - { type: tmpfs"), "spec.volumes[1]"),
         (at("worker.yaml", "  autoRemove:"), "spec.autoRemove"),
         (at("worker.yaml", "    web: healthy"), "spec.dependsOn"),
     ];
@@ -250,7 +249,6 @@ fn jobs_env_files_and_mount_options_are_refused_at_their_field() {
             (Some(7), "spec.envFrom[0].file"),
             (Some(9), "spec.volumes[0]"),
             (Some(10), "spec.volumes[1]"),
-            (Some(11), "spec.tmpfs"),
         ]
     );
 }

@@ -14,7 +14,7 @@ use super::{DEFAULT_STOP_GRACE_MS, HEALTHCHECK_LABEL, NS_PER_MS};
 use crate::swarm::spec::{
     EndpointMode, FailureAction, PublishMode, RestartCondition, SwarmContainerOptions, SwarmFileRef, SwarmHealthcheck,
     SwarmMode, SwarmMount, SwarmMountKind, SwarmNetwork, SwarmPort, SwarmResources, SwarmRestart, SwarmSpec,
-    SwarmUpdate, UpdateOrder,
+    SwarmTmpfs, SwarmUpdate, UpdateOrder,
 };
 
 fn ms(ns: i64) -> u64 {
@@ -264,6 +264,11 @@ fn mount_from(m: &Mount) -> Option<SwarmMount> {
         source: m.source.clone().unwrap_or_default(),
         target: m.target.clone().unwrap_or_default(),
         read_only: m.read_only.unwrap_or(false),
+        tmpfs: m
+            .tmpfs_options
+            .as_ref()
+            .map(|t| SwarmTmpfs { size_bytes: t.size_bytes, mode: t.mode.and_then(|m| u32::try_from(m).ok()) })
+            .filter(|t| t.size_bytes.is_some() || t.mode.is_some()),
     })
 }
 
