@@ -4,64 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::swarm::SwarmDaemon;
-use common::{eventually, expect_code, service_yaml, TestEnv};
-
-const CONVERGE: Duration = Duration::from_secs(60);
-
-struct Swarm {
-    daemon: SwarmDaemon,
-    env: TestEnv,
-}
-
-impl Swarm {
-    async fn start(test: &str) -> Swarm {
-        Swarm { daemon: SwarmDaemon::start(test).await, env: TestEnv::new(test) }
-    }
-
-    fn dir(&self) -> String {
-        self.env.manifests().to_str().unwrap().to_string()
-    }
-
-    fn moor(&self, args: &[&str]) -> std::process::Output {
-        let host = self.daemon.host.clone();
-        self.env.moor(&[args, &["--backend", "swarm", "--host", &host]].concat())
-    }
-
-    /// The IDs of the tasks of `name` that are running and meant to.
-    fn running_tasks(&self, name: &str) -> Vec<String> {
-        let service = self.env.container(name);
-        let out = self.daemon.docker(&[
-            "service",
-            "ps",
-            "--no-trunc",
-            "--filter",
-            "desired-state=running",
-            "--format",
-            "{{.ID}} {{.CurrentState}}",
-            &service,
-        ]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.contains(" Running"))
-            .map(|l| l.split(' ').next().unwrap().to_string())
-            .collect()
-    }
-
-    async fn running(&self, name: &str, n: usize) -> Vec<String> {
-        eventually(CONVERGE, &format!("{n} running task(s) of {name}"), || {
-            let ids = self.running_tasks(name);
-            async move { (ids.len() == n).then_some(ids) }
-        })
-        .await
-    }
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
+use common::swarm::{text, SwarmEnv as Swarm, CONVERGE};
+use common::{eventually, expect_code, service_yaml};
 
 /// Scaling 1 → 2 through the manifest should add a task and keep the one that runs, as
 /// `docker service scale` does. moor stamps a hash of the whole spec (replicas included) on the

@@ -8,70 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::swarm::{NsRegistry, SwarmDaemon};
-use common::{eventually, expect_code, service_yaml, TestEnv};
-
-/// A create or an update, to tasks running: seconds here (design doc 9); generous for CI.
-const CONVERGE: Duration = Duration::from_secs(60);
-
-struct Swarm {
-    daemon: SwarmDaemon,
-    env: TestEnv,
-}
-
-impl Swarm {
-    async fn start(test: &str) -> Swarm {
-        Swarm { daemon: SwarmDaemon::start(test).await, env: TestEnv::new(test) }
-    }
-
-    fn dir(&self) -> String {
-        self.env.manifests().to_str().unwrap().to_string()
-    }
-
-    /// `moor ARGS --backend swarm --host <this daemon>` (and the test's `--instance`).
-    fn moor(&self, args: &[&str]) -> std::process::Output {
-        let host = self.daemon.host.clone();
-        self.env.moor(&[args, &["--backend", "swarm", "--host", &host]].concat())
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        let out = self.daemon.docker(args);
-        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn service(&self, name: &str) -> String {
-        self.env.container(name)
-    }
-
-    fn inspect(&self, name: &str, format: &str) -> String {
-        self.docker(&["service", "inspect", "-f", format, &self.service(name)])
-    }
-
-    /// Waits until `name` runs `n` tasks.
-    async fn running(&self, name: &str, n: usize) {
-        let service = self.service(name);
-        eventually(CONVERGE, &format!("{n} running task(s) of {service}"), || {
-            let out = self.daemon.docker(&[
-                "service",
-                "ps",
-                "-q",
-                "--filter",
-                "desired-state=running",
-                "--format",
-                "{{.CurrentState}}",
-                &service,
-            ]);
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            async move { (text.lines().filter(|l| l.starts_with("Running")).count() == n).then_some(()) }
-        })
-        .await;
-    }
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
+use common::swarm::{text, NsRegistry, SwarmEnv as Swarm, CONVERGE};
+use common::{eventually, expect_code, service_yaml};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_service_is_created_rolled_repaired_and_pruned_and_a_no_op_writes_nothing() {

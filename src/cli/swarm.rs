@@ -17,7 +17,7 @@ use super::source::SourceArgs;
 use super::Global;
 use crate::engine::swarm::SwarmEngine;
 use crate::engine::DockerEngine;
-use crate::manifest::{Desired, Loaded, Problem, RefusalCause, Refused};
+use crate::manifest::{Desired, Loaded, RefusalCause, Refused};
 use crate::policy::Policy;
 use crate::swarm::apply::{apply as apply_plan, SwarmApplyOptions, SwarmReport};
 use crate::swarm::observe::{foreign, observe};
@@ -43,9 +43,8 @@ async fn connect(global: &Global) -> anyhow::Result<DockerEngine> {
 }
 
 /// Moves every service with a field Swarm cannot express into `desired.refused` (the plan tells
-/// them), and returns the problems of the networks and volumes, which make the load incomplete
-/// (printed here).
-pub fn admit(loaded: &mut Loaded, instance: &str) -> Vec<Problem> {
+/// them); the problems of the networks and volumes make the load incomplete (printed here).
+fn admit(loaded: &mut Loaded, instance: &str) {
     let desired = &mut loaded.desired;
     let names: Vec<String> = desired.services.keys().cloned().collect();
     for name in names {
@@ -70,9 +69,8 @@ pub fn admit(loaded: &mut Loaded, instance: &str) -> Vec<Problem> {
     }
     if !problems.is_empty() {
         desired.complete = false;
-        loaded.problems.extend(problems.iter().cloned());
+        loaded.problems.extend(problems);
     }
-    problems
 }
 
 /// Loads, refuses for the API and for Swarm, projects.

@@ -109,3 +109,79 @@ impl Drop for NsRegistry {
         let _ = self.child.wait();
     }
 }
+
+/// A swarm of one and a test's own instance on it: what the tests that drive the `moor` binary
+/// with `--backend swarm` share (`tests/swarm_backend.rs`, `tests/review_swarm15.rs`).
+pub struct SwarmEnv {
+    pub daemon: SwarmDaemon,
+    pub env: super::TestEnv,
+}
+
+/// A create or an update, to tasks running: seconds here (design doc 9); generous for CI.
+pub const CONVERGE: Duration = Duration::from_secs(60);
+
+impl SwarmEnv {
+    pub async fn start(test: &str) -> SwarmEnv {
+        SwarmEnv { daemon: SwarmDaemon::start(test).await, env: super::TestEnv::new(test) }
+    }
+
+    /// The manifest folder.
+    pub fn dir(&self) -> String {
+        self.env.manifests().to_str().unwrap().to_string()
+    }
+
+    /// `moor ARGS --backend swarm --host <this daemon>` (and the test's `--instance`).
+    pub fn moor(&self, args: &[&str]) -> std::process::Output {
+        let host = self.daemon.host.clone();
+        self.env.moor(&[args, &["--backend", "swarm", "--host", &host]].concat())
+    }
+
+    /// `docker ARGS` against this daemon, which must succeed; its trimmed stdout.
+    pub fn docker(&self, args: &[&str]) -> String {
+        let out = self.daemon.docker(args);
+        assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The Swarm name of manifest `name` in this instance.
+    pub fn service(&self, name: &str) -> String {
+        self.env.container(name)
+    }
+
+    pub fn inspect(&self, name: &str, format: &str) -> String {
+        self.docker(&["service", "inspect", "-f", format, &self.service(name)])
+    }
+
+    /// The IDs of the tasks of `name` that are running and meant to.
+    pub fn running_tasks(&self, name: &str) -> Vec<String> {
+        let out = self.daemon.docker(&[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.ID}} {{.CurrentState}}",
+            &self.service(name),
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(" Running"))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    }
+
+    /// Waits until `name` runs exactly `n` tasks; their IDs.
+    pub async fn running(&self, name: &str, n: usize) -> Vec<String> {
+        super::eventually(CONVERGE, &format!("{n} running task(s) of {}", self.service(name)), || {
+            let ids = self.running_tasks(name);
+            async move { (ids.len() == n).then_some(ids) }
+        })
+        .await
+    }
+}
+
+/// A command's stdout and stderr, for messages and `contains` checks.
+pub fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
