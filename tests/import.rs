@@ -146,7 +146,8 @@ fn a_required_variable_stops_the_import_and_nothing_is_written() {
 #[test]
 fn build_only_services_get_the_compose_image_name() {
     let (_tmp, dir) = copy("build");
-    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml", "-d", "out"]));
+    // `-o DIR` after `import` names the folder (the global `-o` is the output format).
+    let r = run(moor().current_dir(&dir).args(["import", "compose.yaml", "-o", "out"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     let app = fs::read_to_string(dir.join("out/app.yaml")).unwrap();
     assert!(app.contains("image: build-app") && app.contains("pull: never"), "{app}");

@@ -3,6 +3,7 @@
 //! Exit codes: 0 everything translated, 2 something left out (listed on stderr, one line per
 //! compose path), 1 an error (nothing written).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,7 +14,8 @@ pub struct ImportArgs {
     /// Compose files, merged in this order (later files override earlier ones).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Folder for the manifests (default ./manifests). `-o` is the global output format.
+    /// Folder for the manifests (default ./manifests). After `import`, `-o DIR` / `--output DIR`
+    /// name it too (as in `kompose convert -o`); before it, `-o` is the global output format.
     #[arg(short = 'd', long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Activate a compose profile (repeatable; COMPOSE_PROFILES works too).
@@ -43,4 +45,103 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         eprintln!("not translated: {note}");
     }
     Ok(if imported.report.complete() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// `moor import FILE.. -o DIR`: the issue, compose users and `kompose convert -o` all name the
+/// folder with `-o`, but `-o` is moor's global output format, and clap cannot let one subcommand
+/// take a global's short name. Import writes no formatted data (stdout lists the files written),
+/// so after the `import` word `-o`/`--output` can only mean the folder: the arguments are
+/// rewritten to `--dir` before clap reads them. Before the subcommand, `-o` keeps its global
+/// meaning; after `--`, nothing is rewritten. Which global options take a value (so that their
+/// value is not mistaken for the subcommand) is read from clap's own definition.
+pub(super) fn output_names_the_folder(args: Vec<OsString>) -> Vec<OsString> {
+    use clap::CommandFactory;
+    let command = super::Cli::command();
+    let takes_value = |token: &str| {
+        command.get_arguments().filter(|a| a.get_action().takes_values()).any(|a| {
+            token.strip_prefix("--").is_some_and(|long| a.get_long() == Some(long))
+                || (token.len() == 2 && token.strip_prefix('-').and_then(|s| s.chars().next()) == a.get_short())
+        })
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter();
+    out.extend(iter.next()); // the program name
+                             // Up to the subcommand: global options and their values pass through.
+    let mut is_import = false;
+    while let Some(arg) = iter.next() {
+        let token = arg.to_string_lossy().into_owned();
+        out.push(arg);
+        if token.starts_with('-') {
+            if takes_value(&token) {
+                out.extend(iter.next());
+            }
+            continue;
+        }
+        is_import = token == "import";
+        break;
+    }
+    if !is_import {
+        out.extend(iter);
+        return out;
+    }
+    while let Some(arg) = iter.next() {
+        let token = arg.to_string_lossy().into_owned();
+        if token == "--" {
+            out.push(arg);
+            out.extend(iter);
+            break;
+        }
+        match token.as_str() {
+            "-o" | "--output" => out.push("--dir".into()),
+            _ => match token.strip_prefix("--output=").or_else(|| token.strip_prefix("-o").filter(|v| !v.is_empty())) {
+                Some(dir) => out.push(format!("--dir={dir}").into()),
+                None => out.push(arg),
+            },
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::output_names_the_folder;
+
+    fn rewrite(line: &str) -> String {
+        let args = line.split(' ').map(Into::into).collect();
+        output_names_the_folder(args).iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn after_import_o_names_the_folder() {
+        assert_eq!(rewrite("moor import a.yml -o deploy"), "moor import a.yml --dir deploy");
+        assert_eq!(rewrite("moor import -o deploy a.yml b.yml"), "moor import --dir deploy a.yml b.yml");
+        assert_eq!(rewrite("moor import a.yml --output deploy"), "moor import a.yml --dir deploy");
+        assert_eq!(rewrite("moor import a.yml --output=deploy"), "moor import a.yml --dir=deploy");
+        assert_eq!(rewrite("moor import a.yml -odeploy"), "moor import a.yml --dir=deploy");
+    }
+
+    #[test]
+    fn global_options_before_the_subcommand_keep_their_meaning() {
+        assert_eq!(rewrite("moor -o json import a.yml -o d"), "moor -o json import a.yml --dir d");
+        // `import` as the value of a global option is not the subcommand.
+        assert_eq!(rewrite("moor --instance import plan -o json"), "moor --instance import plan -o json");
+        assert_eq!(rewrite("moor --instance=x import a.yml -o d"), "moor --instance=x import a.yml --dir d");
+    }
+
+    #[test]
+    fn other_commands_and_after_double_dash_are_untouched() {
+        assert_eq!(rewrite("moor status -o json"), "moor status -o json");
+        assert_eq!(rewrite("moor import -- -o"), "moor import -- -o");
+    }
+
+    #[test]
+    fn the_rewritten_line_parses_with_the_folder() {
+        use clap::Parser;
+        let args = output_names_the_folder(["moor", "import", "c.yml", "-o", "out"].map(Into::into).to_vec());
+        let cli = super::super::Cli::try_parse_from(args).expect("parses");
+        match cli.command {
+            super::super::Command::Import(args) => assert_eq!(args.dir.as_deref(), Some(std::path::Path::new("out"))),
+            other => panic!("not import: {other:?}"),
+        }
+    }
 }

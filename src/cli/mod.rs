@@ -259,7 +259,7 @@ fn init_logging(global: &Global, daemon: bool) {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(import::output_names_the_folder(std::env::args_os().collect()));
     init_logging(&cli.global, matches!(cli.command, Command::Run(_)));
     match run(cli) {
         Ok(code) => code,
