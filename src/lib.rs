@@ -23,8 +23,9 @@
 //! - [`digest`]: short forms of digests and image IDs for messages (pure).
 //! - [`engine`]: the [`engine::Engine`] trait (and [`engine::swarm::SwarmEngine`] for Swarm), the bollard implementation that reads Docker's answers, the
 //!   deadline of each call, the negotiated API version and the fields that need a newer one, a fake;
-//!   which daemon to reach as the Docker CLI picks it (`--host`, contexts, TLS: `engine::connect`)
-//!   and `ssh://` through the system's ssh (`engine::ssh_bridge`).
+//!   which daemon to reach as the Docker CLI picks it (`--host`, contexts, TLS: `engine::connect`),
+//!   TLS over one pooled connection (`engine::tls_transport`) and `ssh://` through the system's ssh
+//!   (`engine::ssh_bridge`).
 //! - [`export`]: `moor export kubernetes`: the manifests as Deployments, Jobs, Services and claims, one-way;
 //!   Secrets and configs as references only; what has no counterpart reported as `moor import` does.
 //! - [`git`]: the git source of `moor run --git`: asking a remote for a ref's commit, shallow fetches with

@@ -84,20 +84,13 @@ impl DockerEngine {
 
     /// Connects to a resolved endpoint. `ssh://` goes through an [`SshBridge`]'s local socket.
     /// Without TLS the version comes from `GET /_ping` (below);
-    /// with TLS from bollard's `GET /version` over its rustls client, within the ping deadline
+    /// with TLS from bollard's `GET /version` over [`super::tls_transport`], within the ping deadline
     /// all the same (handshake included).
     pub async fn connect_to(endpoint: &connect::Endpoint, deadlines: Deadlines) -> EngineResult<Self> {
         let host = &endpoint.host;
         if let Some(tls) = &endpoint.tls {
-            let docker = Docker::connect_with_ssl(
-                host,
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                BOLLARD_BACKSTOP,
-                bollard::API_DEFAULT_VERSION,
-            )
-            .map_err(|e| EngineError::Unavailable(format!("{host} over TLS: {}", error_chain(&e))))?;
+            let docker = super::tls_transport::connect(host, tls, BOLLARD_BACKSTOP, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| EngineError::Unavailable(format!("{host} over TLS: {e}")))?;
             let docker =
                 within(&format!("GET /version on {host} over TLS"), deadlines.ping, docker.negotiate_version()).await?;
             let docker = match docker {

@@ -38,6 +38,7 @@ pub mod swarm;
 pub mod swarm_convert;
 pub mod swarm_docker;
 pub mod tls_diagnosis;
+pub mod tls_transport;
 
 pub use deadlines::Deadlines;
 pub use docker::DockerEngine;

@@ -10,8 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::io::AsyncReadExt;
 
 use super::connect::TlsFiles;
@@ -80,21 +79,8 @@ async fn exchange(host: &str, tls: &TlsFiles) -> std::io::Result<()> {
     let name = name.trim_start_matches('[').trim_end_matches(']');
     let server = ServerName::try_from(name.to_string()).map_err(|e| invalid(e.to_string()))?;
 
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&tls.ca).map_err(|e| invalid(e.to_string()))? {
-        roots.add(cert.map_err(|e| invalid(e.to_string()))?).map_err(|e| invalid(e.to_string()))?;
-    }
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
-        .map_err(|e| invalid(e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(e.to_string()))?;
-    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| invalid(e.to_string()))?;
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| invalid(e.to_string()))?;
+    // The daemon's CA only: the probe asks for the daemon's verdict, not the system's.
+    let config = super::tls_transport::client_config(tls, false).map_err(invalid)?;
 
     let tcp = tokio::net::TcpStream::connect(address).await?;
     let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(server, tcp).await?;
@@ -108,14 +94,16 @@ async fn exchange(host: &str, tls: &TlsFiles) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::AsyncWriteExt;
 
     /// A CA in `dir/<name>-ca.pem` and a leaf for 127.0.0.1 it signed (`<name>-cert.pem`,
     /// `<name>-key.pem`).
-    fn pki(dir: &std::path::Path, name: &str) -> TlsFiles {
+    pub(in crate::engine) fn pki(dir: &std::path::Path, name: &str) -> TlsFiles {
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         // Distinct names: two CAs of one name make the verifier report a bad signature instead.
