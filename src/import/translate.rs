@@ -390,9 +390,12 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
     let mut spec = Mapping::new();
     let mut env_spec = Mapping::new();
     let mut env_from = Vec::new();
+    // The env file of `environment`'s hidden values: after the `env_file`s, since in compose
+    // `environment` wins over `env_file` and in `envFrom` a later entry wins.
+    let mut hidden_env = Vec::new();
     // Environment first: it still carries the interpolation marks.
     if let Some(environment) = service.remove("environment") {
-        translate_env(ctx, &at, &name, environment, &mut env_spec, &mut env_from);
+        translate_env(ctx, &at, &name, environment, &mut env_spec, &mut hidden_env);
     }
     let mut value = Value::Mapping(service);
     // A secret-looking variable's value anywhere but `environment` (a command argument, a label,
@@ -538,6 +541,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }
     }
+    env_from.extend(hidden_env);
     if !env_from.is_empty() {
         spec.insert(key("envFrom"), Value::Sequence(env_from));
     }
