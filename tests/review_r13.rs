@@ -121,6 +121,23 @@ fn dotenv_values_expand_earlier_variables() {
     assert!(app.contains("/srv/app/data:/data"), "{app}");
     // Single quotes keep the text as it is, as in compose.
     assert!(app.contains("LIT: ${BASE}") || app.contains("LIT: '${BASE}'"), "{app}");
+
+    // A `.env` value built from a secret-looking variable is as secret as it: never inline,
+    // whether the compose file interpolates it or names it bare.
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "services:\n  app:\n    image: example/app:1\n    environment:\n      DATABASE_URL: ${DB_URL}\n";
+    let dotenv = "DB_PASSWORD=pw-secret-7\nDB_URL=postgres://u:${DB_PASSWORD}@db/app\n";
+    let out = import(tmp.path(), &[("compose.yaml", &compose)], Some(dotenv));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let bare = "services:\n  app:\n    image: example/app:1\n    environment: [DB_URL, \"DATABASE_URL=${DB_URL}\"]\n";
+    let tmp2 = tempfile::tempdir().unwrap();
+    let out2 = import(tmp2.path(), &[("compose.yaml", bare)], Some(dotenv));
+    assert_eq!(out2.status.code(), Some(0), "{}", stderr(&out2));
+    for dir in [tmp.path(), tmp2.path()] {
+        let manifest = fs::read_to_string(dir.join("out/app.yaml")).unwrap();
+        assert!(!manifest.contains("pw-secret-7"), "{manifest}");
+        assert!(everything_written(dir).contains("postgres://u:pw-secret-7@db/app"), "the value was lost");
+    }
 }
 
 /// A service that only has `build:` with its own Dockerfile (and target): the line that says how

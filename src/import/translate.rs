@@ -609,7 +609,8 @@ fn translate_env(
                 (v, marked)
             }
         };
-        let secret_var = holds_secret(&value);
+        // A value built from a secret-looking variable, or a bare name whose `.env` value was.
+        let secret_var = holds_secret(&value) || ctx.project.secret_vars.contains(&k);
         untag(&mut value);
         if from_env && (crate::secrets::looks_secret(&k) || secret_var) {
             hidden.push((k, text(&value)));
