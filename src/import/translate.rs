@@ -352,6 +352,25 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
                 // Compose mounts a secret file whole, whatever its name.
                 spec.insert(key("format"), key("binary"));
             }
+            // Compose's secret from a variable of `.env` or the environment: its value goes to a
+            // private file beside the manifests (never into one), read whole as compose mounts it.
+            ("Secret", "environment") => {
+                let var = text(v);
+                let Some(value) = ctx.project.vars.get(&var).cloned() else {
+                    ctx.report.left_out(path, format!("variable {var} is not set in .env or the environment"));
+                    continue;
+                };
+                let file = format!("files/secret-{name}");
+                ctx.files.push(OutFile { name: file.clone(), content: value, private: true });
+                ctx.report.advise(
+                    &path,
+                    format!(
+                        "the value of {var} written to {file} (mode 0600), not to a manifest; encrypt it before committing it (`sops --encrypt --age <recipient> --input-type binary --output-type binary --in-place {file}`)"
+                    ),
+                );
+                spec.insert(key("file"), key(&format!("./{file}")));
+                spec.insert(key("format"), key("binary"));
+            }
             ("Network" | "Volume" | "Secret", "external") => {}
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }
@@ -370,7 +389,7 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
     let file = format!("{}-{name}.yaml", kind.to_lowercase());
     if kind == "Secret" {
         if !spec.contains_key("file") {
-            ctx.report.left_out(&at, "only file secrets are translated; no manifest written");
+            ctx.report.left_out(&at, "only file and environment secrets are translated; no manifest written");
             return;
         }
         // A Secret has no labels: it creates nothing in Docker.

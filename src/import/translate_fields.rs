@@ -217,6 +217,21 @@ pub(super) fn translate_secret_refs(ctx: &mut Ctx, at: &str, v: &Value, spec: &m
     let mut refs = Vec::new();
     for (i, s) in v.as_sequence().into_iter().flatten().enumerate() {
         let s_at = format!("{at}[{i}]");
+        // A reference to a secret that gets no Secret manifest (external, or of a source moor
+        // does not take) is left out with it: kept, it would fail the whole import.
+        let source = match s {
+            Value::Mapping(m) => m.get("source").map(text),
+            other => Some(text(other)),
+        };
+        if let Some(source) = source.filter(|n| !secret_translated(ctx, n)) {
+            ctx.report.left_out(
+                s_at,
+                format!(
+                    "secret {source} gets no Secret manifest (see secrets.{source}): the service does not mount it"
+                ),
+            );
+            continue;
+        }
         match s {
             Value::String(n) => refs.push(key(&dns_name(n))),
             Value::Mapping(m) => {
@@ -249,6 +264,15 @@ pub(super) fn translate_secret_refs(ctx: &mut Ctx, at: &str, v: &Value, spec: &m
         }
     }
     spec.insert(key("secrets"), Value::Sequence(refs));
+}
+
+/// Whether the top-level secret `name` becomes a Secret manifest: one from a file or from a
+/// variable that is set, not an external one.
+fn secret_translated(ctx: &Ctx, name: &str) -> bool {
+    let Some(def) = ctx.project.secrets.get(name) else { return false };
+    let external = def.get("external").is_some_and(|e| e.as_bool() != Some(false) && !e.is_null());
+    let from_var = def.get("environment").is_some_and(|var| ctx.project.vars.contains_key(text(var).as_str()));
+    !external && (def.get("file").is_some() || from_var)
 }
 
 pub(super) fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, resources: &mut Mapping) {
