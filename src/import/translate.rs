@@ -441,14 +441,12 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             spec.insert(key("image"), key(image));
         }
         (Some(build), None) => {
-            let image = format!("{}-{name}", ctx.project.name);
-            let context = match build {
-                Value::Mapping(m) => m.get("context").map(text).unwrap_or_else(|| ".".into()),
-                other => text(other),
-            };
+            // Compose's name for the image it builds: the project and the service as compose
+            // names it (not the DNS-1123 manifest name).
+            let image = format!("{}-{}", ctx.project.name, compose_name.to_lowercase());
             ctx.report.left_out(
                 format!("{at}.build"),
-                format!("not translated (moor runs images): build and tag it, `docker build -t {image} {context}`"),
+                format!("not translated (moor runs images): build and tag it, `{}`", build_command(&image, build)),
             );
             spec.insert(key("image"), key(&image));
             spec.insert(key("pull"), key("never"));
@@ -572,6 +570,27 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
     super::translate_net::coerce_scalars(&mut spec);
     ctx.emit("Service", format!("{name}.yaml"), &name, labels, Some(spec), &at);
     Ok(())
+}
+
+/// The `docker build` that makes what compose's `build` makes, run from the project folder:
+/// its context, and its Dockerfile (relative to the context in compose, to the folder for
+/// `-f`) and target when it names them.
+fn build_command(image: &str, build: &Value) -> String {
+    let Value::Mapping(m) = build else { return format!("docker build -t {image} {}", text(build)) };
+    let context = m.get("context").map(text).unwrap_or_else(|| ".".into());
+    let mut command = format!("docker build -t {image}");
+    if let Some(file) = m.get("dockerfile").map(text) {
+        let remote = context.contains("://") || context.starts_with("git@");
+        let file = match file.starts_with('/') || remote {
+            true => file,
+            false => format!("{}/{file}", context.trim_end_matches('/')),
+        };
+        command.push_str(&format!(" -f {file}"));
+    }
+    if let Some(target) = m.get("target").map(text) {
+        command.push_str(&format!(" --target {target}"));
+    }
+    format!("{command} {context}")
 }
 
 /// A service another waits for with `service_completed_successfully`, or one that
