@@ -228,3 +228,25 @@ fn values_docker_refuses_are_refused_at_their_field() {
     }
     assert!(!text.contains("ok.yaml"), "{text}");
 }
+
+/// `:cached` / `:delegated` / `:consistent` (Docker Desktop's consistency, which compose takes
+/// and Docker on Linux ignores) are common in development files: the import failed on them
+/// (exit 1, "unknown mount option"). They are left out with an advice line; other options stay.
+#[test]
+fn volume_consistency_options_are_left_out_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "services:\n  app:\n    image: node:20\n    volumes:\n      - ./src:/app/src:cached\n      - ./data:/data:ro,delegated\n      - cache:/cache:consistent\n      - { type: bind, source: ./conf, target: /conf, consistency: cached }\nvolumes:\n  cache: {}\n";
+    for dir in ["src", "data", "conf"] {
+        fs::create_dir_all(tmp.path().join(dir)).unwrap();
+    }
+    let out = import(tmp.path(), &[("compose.yaml", compose)], None);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("services.app.volumes[0]: the consistency"), "{err}");
+    assert!(err.contains("services.app.volumes[3].consistency"), "{err}");
+    validates(tmp.path());
+    let app = fs::read_to_string(tmp.path().join("out/app.yaml")).unwrap();
+    assert!(app.contains("/data:/data:ro\n"), "{app}");
+    assert!(app.contains("cache:/cache\n"), "{app}");
+    assert!(!app.contains("cached") && !app.contains("delegated") && !app.contains("consistent"), "{app}");
+}
