@@ -53,12 +53,51 @@ pub(super) fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Map
     spec.insert(key("ports"), Value::Sequence(ports));
 }
 
+/// Why compose's `cached`, `delegated` and `consistent` are left out.
+const CONSISTENCY: &str =
+    "the consistency (cached, delegated, consistent) is left out: it is Docker Desktop's for macOS, and Docker on Linux ignores it";
+
+/// A short volume entry without compose's consistency options, which Docker on Linux ignores
+/// and moor does not take (an advice line when there was one). The options are the last
+/// `:`-part when it is a list of option words (a target is an absolute path, never one).
+fn without_consistency(ctx: &mut Ctx, at: &str, entry: &str) -> String {
+    const WORDS: &[&str] = &[
+        "ro",
+        "rw",
+        "z",
+        "Z",
+        "nocopy",
+        "cached",
+        "delegated",
+        "consistent",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+    ];
+    let Some((head, options)) = entry.rsplit_once(':') else { return entry.to_string() };
+    if !head.contains(':') || !options.split(',').all(|o| WORDS.contains(&o)) {
+        return entry.to_string();
+    }
+    let kept: Vec<&str> = options.split(',').filter(|o| !["cached", "delegated", "consistent"].contains(o)).collect();
+    if kept.len() == options.split(',').count() {
+        return entry.to_string();
+    }
+    ctx.report.advise(at, CONSISTENCY);
+    match kept.is_empty() {
+        true => head.to_string(),
+        false => format!("{head}:{}", kept.join(",")),
+    }
+}
+
 pub(super) fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
     let mut mounts = Vec::new();
     for (i, m) in v.as_sequence().into_iter().flatten().enumerate() {
         let m_at = format!("{at}[{i}]");
         match m {
-            Value::String(s) => match s.split_once(':') {
+            Value::String(s) => match without_consistency(ctx, &m_at, s).split_once(':') {
                 // An anonymous volume, as moor writes it.
                 None => mounts.push(m.clone()),
                 Some((source, rest)) if !source.starts_with(['.', '/', '~']) => {
@@ -103,6 +142,7 @@ pub(super) fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut M
                         "read_only" => {
                             long.insert(key("readOnly"), val.clone());
                         }
+                        "consistency" => ctx.report.advise(format!("{m_at}.{k}"), CONSISTENCY),
                         "tmpfs" | "bind" | "volume" => mount_options(ctx, &format!("{m_at}.{k}"), k, val, &mut long),
                         _ => ctx.report.left_out(format!("{m_at}.{k}"), "not translated"),
                     }
