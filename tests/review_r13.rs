@@ -250,3 +250,24 @@ fn volume_consistency_options_are_left_out_not_fatal() {
     assert!(app.contains("cache:/cache\n"), "{app}");
     assert!(!app.contains("cached") && !app.contains("delegated") && !app.contains("consistent"), "{app}");
 }
+
+/// Compose sends `deploy.resources.reservations.memory` as the container's memory reservation
+/// and `deploy.restart_policy` as its restart policy (winning over `restart`), outside Swarm too;
+/// the import left both out. What Docker's policy cannot hold (`delay`, `window`) is reported.
+#[test]
+fn deploy_reservations_memory_and_restart_policy_are_translated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "services:\n  web:\n    image: nginx:1.27\n    restart: always\n    deploy:\n      resources:\n        limits: { memory: 50M }\n        reservations: { memory: 20M }\n      restart_policy: { condition: on-failure, max_attempts: 3, delay: 5s }\n  worker:\n    image: nginx:1.27\n    deploy:\n      restart_policy: { condition: any }\n";
+    let out = import(tmp.path(), &[("compose.yaml", compose)], None);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("services.web.deploy.restart_policy.delay"), "{err}");
+    assert!(!err.contains("reservations.memory") && !err.contains("restart_policy:"), "{err}");
+    validates(tmp.path());
+    let loaded = moor::manifest::load::load_paths(&[tmp.path().join("out")]);
+    let web = fs::read_to_string(tmp.path().join("out/web.yaml")).unwrap();
+    assert!(web.contains("memReservation: 20M") && web.contains("restart: on-failure:3"), "{web}");
+    let worker = fs::read_to_string(tmp.path().join("out/worker.yaml")).unwrap();
+    assert!(worker.contains("restart: always"), "{worker}");
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+}
