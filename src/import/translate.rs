@@ -559,6 +559,9 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
         }
     }
     env_from.extend(hidden_env);
+    if let Some(restart) = fields::deploy_restart(&service) {
+        spec.insert(key("restart"), restart);
+    }
     if !env_from.is_empty() {
         spec.insert(key("envFrom"), Value::Sequence(env_from));
     }

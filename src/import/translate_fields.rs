@@ -315,6 +315,21 @@ fn secret_translated(ctx: &Ctx, name: &str) -> bool {
     !external && (def.get("file").is_some() || from_var)
 }
 
+/// The `restart` compose gives a container from `deploy.restart_policy` (which wins over
+/// `restart`): `any` is `always`, `none` is `no`, `on-failure` with `max_attempts` as its count.
+pub(super) fn deploy_restart(service: &Mapping) -> Option<Value> {
+    let policy = service.get("deploy")?.get("restart_policy")?;
+    let condition = policy.get("condition").map(text).unwrap_or_else(|| "any".into());
+    let attempts = policy.get("max_attempts").map(text).filter(|n| n != "0");
+    let restart = match (condition.as_str(), attempts) {
+        ("any", _) => "always".to_string(),
+        ("none", _) => "no".to_string(),
+        ("on-failure", Some(n)) => format!("on-failure:{n}"),
+        (other, _) => other.to_string(),
+    };
+    Some(key(&restart))
+}
+
 pub(super) fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, resources: &mut Mapping) {
     for (k, val) in v.as_mapping().into_iter().flatten() {
         let k = k.as_str().unwrap_or("?");
@@ -329,6 +344,18 @@ pub(super) fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Ma
                 spec,
             ),
             "mode" if val.as_str() == Some("replicated") => {}
+            // Its condition and attempts are the service's `restart` (see `deploy_restart`).
+            "restart_policy" => {
+                for (rk, _) in val.as_mapping().into_iter().flatten() {
+                    let rk = rk.as_str().unwrap_or("?");
+                    if !["condition", "max_attempts"].contains(&rk) {
+                        ctx.report.left_out(
+                            format!("{at}.restart_policy.{rk}"),
+                            "not translated: Docker's restart policy has a condition and a count only",
+                        );
+                    }
+                }
+            }
             "mode" if val.as_str() == Some("replicated-job") => {
                 spec.insert(key("mode"), key("job"));
             }
@@ -341,6 +368,10 @@ pub(super) fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Ma
                                 // Device reservations are GPU requests (HostConfig.DeviceRequests).
                                 ("devices", Value::Sequence(items)) => {
                                     spec.insert(key("gpus"), Value::Sequence(items.iter().map(camel_keys).collect()));
+                                }
+                                // Compose sends it as the container's memory reservation.
+                                ("memory", v) => {
+                                    spec.entry(key("memReservation")).or_insert_with(|| v.clone());
                                 }
                                 (other, _) => ctx
                                     .report
