@@ -127,7 +127,7 @@ fn dotenv_values_expand_earlier_variables() {
     let tmp = tempfile::tempdir().unwrap();
     let compose = "services:\n  app:\n    image: example/app:1\n    environment:\n      DATABASE_URL: ${DB_URL}\n";
     let dotenv = "DB_PASSWORD=pw-secret-7\nDB_URL=postgres://u:${DB_PASSWORD}@db/app\n";
-    let out = import(tmp.path(), &[("compose.yaml", &compose)], Some(dotenv));
+    let out = import(tmp.path(), &[("compose.yaml", compose)], Some(dotenv));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let bare = "services:\n  app:\n    image: example/app:1\n    environment: [DB_URL, \"DATABASE_URL=${DB_URL}\"]\n";
     let tmp2 = tempfile::tempdir().unwrap();
