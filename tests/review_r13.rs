@@ -271,3 +271,58 @@ fn deploy_reservations_memory_and_restart_policy_are_translated() {
     assert!(worker.contains("restart: always"), "{worker}");
     assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
 }
+
+/// Compose's `configs` (a file, inline `content`, or a variable) mounted into a service: moor
+/// has `configs` of files, but the import left every config out. A file outside the output
+/// folder is copied into it (configs are read inside the manifest source); inline content and
+/// a variable's value become files there. The container gets them (read back from it).
+#[tokio::test]
+async fn compose_configs_become_config_files_in_the_container() {
+    image().await;
+    let env = TestEnv::new("r13-configs");
+    let compose_dir = env.dir.path().join("compose");
+    fs::create_dir_all(&compose_dir).unwrap();
+    let compose = format!(
+        "services:
+  app:
+    image: {IMAGE}
+    command: [\"sh\", \"-c\", \"{SLEEPER}\"]
+    configs:
+      - app_conf
+      - source: inline_conf
+        target: /etc/app/inline.conf
+        mode: 0440
+      - source: from_env
+        target: etc/from-env.txt
+configs:
+  app_conf:
+    file: ./app.json
+  inline_conf:
+    content: |
+      listen 8080
+  from_env:
+    environment: GREETING
+"
+    );
+    fs::write(compose_dir.join("compose.yaml"), compose).unwrap();
+    fs::write(compose_dir.join("app.json"), "{\"a\": 1}\n").unwrap();
+    let out = Command::new(common::moor_bin())
+        .current_dir(&compose_dir)
+        .args(["import", "compose.yaml", "-d", "../m"])
+        .env("GREETING", "hello")
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let manifests = env.dir.path().join("m");
+    let state = env.dir.path().join("state");
+    expect_code(env.moor(&["apply", manifests.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]), 0);
+    let container = env.container("app");
+    let cat = |path: &str| common::docker_cli(&["exec", &container, "cat", path]);
+    assert_eq!(cat("/app_conf"), "{\"a\": 1}\n");
+    assert_eq!(cat("/etc/app/inline.conf"), "listen 8080\n");
+    assert_eq!(cat("/etc/from-env.txt"), "hello");
+    let mode = common::docker_cli(&["exec", &container, "stat", "-c", "%a", "/etc/app/inline.conf"]);
+    assert_eq!(mode.trim(), "440");
+}
