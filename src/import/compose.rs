@@ -25,7 +25,7 @@ pub const INTERPOLATED: &str = "moor-interpolated";
 pub const INTERPOLATED_SECRET: &str = "moor-interpolated-secret";
 
 /// Top-level keys that are translated (or harmless: `version` is obsolete in compose-spec).
-const TOP_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes", "secrets"];
+const TOP_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes", "secrets", "configs"];
 
 /// The compose project after merging, before translation.
 #[derive(Debug, Default)]
@@ -37,6 +37,8 @@ pub struct Project {
     pub networks: Mapping,
     pub volumes: Mapping,
     pub secrets: Mapping,
+    /// Top-level `configs`, read where a service mounts one.
+    pub configs: Mapping,
     /// `.env` and the environment, the latter winning.
     pub vars: BTreeMap<String, String>,
     /// Variables of `.env` whose value was built from a secret-looking one
@@ -97,8 +99,20 @@ pub fn read(options: &Options) -> Result<Project, ImportError> {
     };
     let mut services = take("services")?;
     let (networks, volumes, secrets) = (take("networks")?, take("volumes")?, take("secrets")?);
+    let configs = take("configs")?;
     apply_profiles(&mut services, &options.profiles, &vars, &mut report);
-    Ok(Project { name: normalize_project(&name), dir, services, networks, volumes, secrets, vars, secret_vars, report })
+    Ok(Project {
+        name: normalize_project(&name),
+        dir,
+        services,
+        networks,
+        volumes,
+        secrets,
+        configs,
+        vars,
+        secret_vars,
+        report,
+    })
 }
 
 /// One compose file as a mapping: YAML merge keys applied, list forms normalized, variables

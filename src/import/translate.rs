@@ -231,6 +231,16 @@ impl Ctx<'_> {
     /// reads such files only inside the manifest source. A note says to encrypt it. A file that
     /// cannot be read as text is named by its absolute path instead.
     fn carried_path(&mut self, at: &str, path: &str) -> String {
+        self.carried(at, path, true)
+    }
+
+    /// A config's file, as [`Ctx::carried_path`] carries it, but readable by all and without
+    /// the advice to encrypt it: a config is no secret.
+    fn carried_config(&mut self, at: &str, path: &str) -> String {
+        self.carried(at, path, false)
+    }
+
+    fn carried(&mut self, at: &str, path: &str, secret: bool) -> String {
         let abs = normalize(&self.project.dir.join(path));
         if abs.starts_with(&self.out_dir) {
             return self.manifest_path(at, path);
@@ -249,13 +259,14 @@ impl Ctx<'_> {
             n += 1;
             name = format!("files/{n}-{base}");
         }
-        self.files.push(OutFile { name: name.clone(), content, private: true });
-        self.report.advise(
-            at,
-            format!(
+        self.files.push(OutFile { name: name.clone(), content, private: secret });
+        let advice = match secret {
+            true => format!(
                 "{path} copied into the output folder as {name} (mode 0600): encrypt it before committing it (`sops --encrypt --age <recipient> --in-place {name}`)"
             ),
-        );
+            false => format!("{path} copied into the output folder as {name}"),
+        };
+        self.report.advise(at, advice);
         format!("./{name}")
     }
 
@@ -524,6 +535,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
                 spec.insert(key("gpus"), gpus);
             }
             "secrets" => translate_secret_refs(ctx, &path, v, &mut spec),
+            "configs" => fields::translate_config_refs(ctx, &path, v, &mut spec),
             "devices" => {
                 let mut devices = Vec::new();
                 for (i, d) in v.as_sequence().into_iter().flatten().enumerate() {

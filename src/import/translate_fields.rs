@@ -315,6 +315,73 @@ fn secret_translated(ctx: &Ctx, name: &str) -> bool {
     !external && (def.get("file").is_some() || from_var)
 }
 
+/// A service's `configs`: compose's top-level configs (a file, inline `content`, a variable's
+/// value) as moor config files. The short form's target is `/<name>`, and a relative one is
+/// under `/`, as compose mounts them.
+pub(super) fn translate_config_refs(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let mut configs = Vec::new();
+    for (i, c) in v.as_sequence().into_iter().flatten().enumerate() {
+        let c_at = format!("{at}[{i}]");
+        let long = c.as_mapping();
+        let Some(source) = long.map_or(Some(text(c)), |m| m.get("source").map(text)) else {
+            ctx.report.left_out(c_at, "no `source`");
+            continue;
+        };
+        let Some(file) = config_file(ctx, &source) else {
+            ctx.report.left_out(
+                c_at,
+                format!("config {source} gets no file (see configs.{source}): the service does not mount it"),
+            );
+            continue;
+        };
+        let mut entry = Mapping::new();
+        entry.insert(key("file"), key(&file));
+        let target = long.and_then(|m| m.get("target")).map(text).unwrap_or_else(|| source.clone());
+        let target = if target.starts_with('/') { target } else { format!("/{target}") };
+        entry.insert(key("target"), key(&target));
+        for (k, val) in long.into_iter().flatten() {
+            match k.as_str().unwrap_or("?") {
+                "source" | "target" => {}
+                k @ ("uid" | "gid") => {
+                    let n = text(val).parse::<u32>().map(|n| Value::Number(n.into())).unwrap_or(val.clone());
+                    entry.insert(key(k), n);
+                }
+                "mode" => {
+                    entry.insert(key("mode"), val.clone());
+                }
+                other => ctx.report.left_out(format!("{c_at}.{other}"), "not translated"),
+            }
+        }
+        configs.push(Value::Mapping(entry));
+    }
+    spec.insert(key("configs"), Value::Sequence(configs));
+}
+
+/// The file, in the output folder, of the top-level config `name`: its `file` carried there,
+/// or its `content` or `environment` variable's value written there (once for all services).
+/// `None` for an external or unknown config, or an unset variable.
+fn config_file(ctx: &mut Ctx, name: &str) -> Option<String> {
+    let mut def = ctx.project.configs.get(name)?.clone();
+    crate::import::compose::untag(&mut def);
+    let at = format!("configs.{name}");
+    if def.get("external").is_some_and(|e| e.as_bool() != Some(false) && !e.is_null()) {
+        return None;
+    }
+    if let Some(file) = def.get("file") {
+        return Some(ctx.carried_config(&format!("{at}.file"), &text(file)));
+    }
+    let content = match (def.get("content"), def.get("environment")) {
+        (Some(content), _) => text(content),
+        (None, Some(var)) => ctx.project.vars.get(&text(var))?.clone(),
+        (None, None) => return None,
+    };
+    let file = format!("files/config-{}", dns_name(name));
+    if !ctx.files.iter().any(|f| f.name == file) {
+        ctx.files.push(OutFile { name: file.clone(), content, private: false });
+    }
+    Some(format!("./{file}"))
+}
+
 /// The `restart` compose gives a container from `deploy.restart_policy` (which wins over
 /// `restart`): `any` is `always`, `none` is `no`, `on-failure` with `max_attempts` as its count.
 pub(super) fn deploy_restart(service: &Mapping) -> Option<Value> {
