@@ -1,5 +1,7 @@
 //! Adversarial review r13 of issue 13 (compose parity, import): regression tests for the defects
-//! the review found. Each failed on the commit it was written against (6254358).
+//! the review found. Each failed on the commit it was written against (6254358 or, for the later
+//! ones, the branch before its fix), except `user_working_dir_and_stop_signal_reach_the_container`,
+//! which fills a gap in the coverage table's tests.
 
 use std::fs;
 use std::path::Path;
@@ -325,4 +327,27 @@ configs:
     assert_eq!(cat("/etc/from-env.txt"), "hello");
     let mode = common::docker_cli(&["exec", &container, "stat", "-c", "%a", "/etc/app/inline.conf"]);
     assert_eq!(mode.trim(), "440");
+}
+
+/// `user`, `working_dir` and `stop_signal` are "full" in docs/compose-coverage.md, but no test
+/// read them back from a container of the Docker backend.
+#[tokio::test]
+async fn user_working_dir_and_stop_signal_reach_the_container() {
+    image().await;
+    let env = TestEnv::new("r13-user");
+    env.write(
+        "app.yaml",
+        &common::service_yaml("app", "  user: \"1000:1000\"\n  workingDir: /tmp\n  stopSignal: SIGUSR1\n"),
+    );
+    expect_code(env.moor(&["apply", env.manifests().to_str().unwrap()]), 0);
+    let container = env.container("app");
+    let got = common::docker_cli(&[
+        "inspect",
+        "-f",
+        "{{.Config.User}} {{.Config.WorkingDir}} {{.Config.StopSignal}}",
+        &container,
+    ]);
+    assert_eq!(got.trim(), "1000:1000 /tmp SIGUSR1");
+    assert_eq!(common::docker_cli(&["exec", &container, "id", "-u"]).trim(), "1000");
+    assert_eq!(common::docker_cli(&["exec", &container, "pwd"]).trim(), "/tmp");
 }
