@@ -351,3 +351,34 @@ async fn user_working_dir_and_stop_signal_reach_the_container() {
     assert_eq!(common::docker_cli(&["exec", &container, "id", "-u"]).trim(), "1000");
     assert_eq!(common::docker_cli(&["exec", &container, "pwd"]).trim(), "/tmp");
 }
+
+/// Compose merges `env_file` (and `dns`, `tmpfs`, ...) given as one path in both files as a
+/// list of both, and `depends_on`/`networks` in list form in one file and map form in the other
+/// as one map (compose-go's merge rules). The import kept only the later file's value, silently
+/// dropping the base's env file and dependency.
+#[test]
+fn merging_keeps_both_files_env_files_and_dependencies() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir_all(tmp.path().join("common")).unwrap();
+    fs::write(tmp.path().join("common/base.env"), "LOG_FORMAT=json\n").unwrap();
+    fs::write(tmp.path().join("local.env"), "A=1\n").unwrap();
+    fs::write(
+        tmp.path().join("common/base.yaml"),
+        "services:\n  base:\n    image: alpine:3.20\n    env_file: ./base.env\n    dns: 10.0.0.53\n",
+    )
+    .unwrap();
+    let compose = "services:\n  worker:\n    extends: { file: common/base.yaml, service: base }\n    env_file: ./local.env\n    dns: 10.0.0.54\n    depends_on: [db]\n    networks: [back]\n  db:\n    image: postgres:16\n  cache:\n    image: redis:7\nnetworks:\n  back: {}\n  front: {}\n";
+    let over = "services:\n  worker:\n    depends_on: { cache: { condition: service_started } }\n    networks: { front: { aliases: [w] } }\n";
+    let out = import(tmp.path(), &[("compose.yaml", compose), ("override.yaml", over)], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    validates(tmp.path());
+    let loaded = moor::manifest::load::load_paths(&[tmp.path().join("out")]);
+    let worker = fs::read_to_string(tmp.path().join("out/worker.yaml")).unwrap();
+    let (base, local) = (worker.find("files/base.env"), worker.find("files/local.env"));
+    assert!(base.is_some() && local.is_some() && base < local, "both env files, the base's first:\n{worker}");
+    let spec = &loaded.desired.services["worker"].container;
+    assert_eq!(spec.host.dns, ["10.0.0.53", "10.0.0.54"], "{worker}");
+    let deps = &loaded.desired.services["worker"].depends_on;
+    assert!(deps.contains_key("db") && deps.contains_key("cache"), "{worker}");
+    assert!(spec.networks.contains(&"back".to_string()) && spec.networks.contains(&"front".to_string()), "{worker}");
+}
