@@ -343,3 +343,17 @@ pub fn read_dotenv(
     }
     Ok((vars, secret))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// compose-go's `NormalizeProjectName`: lowercase, only `[a-z0-9_-]`, and no leading `_` or
+    /// `-` (a folder named `_site` is project `site`), so that `<project>-<service>` is an image
+    /// name.
+    #[test]
+    fn project_names_normalize_as_compose_does() {
+        assert_eq!(normalize_project("My.App"), "myapp");
+        assert_eq!(normalize_project("_-site_1"), "site_1");
+    }
+}
