@@ -144,9 +144,11 @@ fn read_doc(
     Ok(doc)
 }
 
-/// Compose lowercases the project name and keeps only `[a-z0-9_-]`.
+/// Compose lowercases the project name, keeps only `[a-z0-9_-]` and trims a leading `_` or `-`.
 fn normalize_project(name: &str) -> String {
-    name.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    let kept: String =
+        name.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    kept.trim_start_matches(['_', '-']).to_string()
 }
 
 /// Drops the services none of whose profiles is active (from `profiles` and
