@@ -10,7 +10,7 @@
 //! - The list forms of `environment` and `labels` become mappings before merging.
 //! - Every error names its file and, where there is one, the compose path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_yaml::value::{Tag, TaggedValue};
@@ -25,7 +25,7 @@ pub const INTERPOLATED: &str = "moor-interpolated";
 pub const INTERPOLATED_SECRET: &str = "moor-interpolated-secret";
 
 /// Top-level keys that are translated (or harmless: `version` is obsolete in compose-spec).
-const TOP_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes", "secrets"];
+const TOP_KEYS: &[&str] = &["version", "name", "services", "networks", "volumes", "secrets", "configs"];
 
 /// The compose project after merging, before translation.
 #[derive(Debug, Default)]
@@ -37,8 +37,13 @@ pub struct Project {
     pub networks: Mapping,
     pub volumes: Mapping,
     pub secrets: Mapping,
+    /// Top-level `configs`, read where a service mounts one.
+    pub configs: Mapping,
     /// `.env` and the environment, the latter winning.
     pub vars: BTreeMap<String, String>,
+    /// Variables of `.env` whose value was built from a secret-looking one
+    /// (`DB_URL=postgres://u:${DB_PASSWORD}@db`): their values are secret too.
+    pub secret_vars: BTreeSet<String>,
     pub report: Report,
 }
 
@@ -50,18 +55,18 @@ pub fn read(options: &Options) -> Result<Project, ImportError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let mut vars = read_dotenv(&dir.join(".env"))?;
+    let (mut vars, secret_vars) = read_dotenv(&dir.join(".env"), &options.environment)?;
     vars.extend(options.environment.clone());
     let mut report = Report::default();
     let mut merged = Value::Mapping(Mapping::new());
     for file in &options.files {
-        let mut doc = read_doc(file, &vars, &mut report)?;
+        let mut doc = read_doc(file, &vars, &secret_vars, &mut report)?;
         if let Some(Value::Mapping(services)) = doc.get_mut("services") {
             let path = std::path::absolute(file).unwrap_or_else(|_| file.clone());
             // `extends: {file}` reads the other file as any compose file (interpolated with the
             // same variables); its problems are reported against it.
             let mut load = |other: &Path| -> Result<Mapping, String> {
-                let doc = read_doc(other, &vars, &mut report).map_err(|e| e.to_string())?;
+                let doc = read_doc(other, &vars, &secret_vars, &mut report).map_err(|e| e.to_string())?;
                 match doc.get("services") {
                     Some(Value::Mapping(m)) => Ok(m.clone()),
                     _ => Ok(Mapping::new()),
@@ -94,13 +99,30 @@ pub fn read(options: &Options) -> Result<Project, ImportError> {
     };
     let mut services = take("services")?;
     let (networks, volumes, secrets) = (take("networks")?, take("volumes")?, take("secrets")?);
+    let configs = take("configs")?;
     apply_profiles(&mut services, &options.profiles, &vars, &mut report);
-    Ok(Project { name: normalize_project(&name), dir, services, networks, volumes, secrets, vars, report })
+    Ok(Project {
+        name: normalize_project(&name),
+        dir,
+        services,
+        networks,
+        volumes,
+        secrets,
+        configs,
+        vars,
+        secret_vars,
+        report,
+    })
 }
 
 /// One compose file as a mapping: YAML merge keys applied, list forms normalized, variables
 /// interpolated (an unset one reported).
-fn read_doc(file: &Path, vars: &BTreeMap<String, String>, report: &mut Report) -> Result<Value, ImportError> {
+fn read_doc(
+    file: &Path,
+    vars: &BTreeMap<String, String>,
+    secret_vars: &BTreeSet<String>,
+    report: &mut Report,
+) -> Result<Value, ImportError> {
     let at_file = |message: String| ImportError::File { path: file.to_path_buf(), message };
     let text = std::fs::read_to_string(file).map_err(|e| at_file(e.to_string()))?;
     let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| at_file(e.to_string()))?;
@@ -111,7 +133,7 @@ fn read_doc(file: &Path, vars: &BTreeMap<String, String>, report: &mut Report) -
     }
     normalize_lists(&mut doc);
     let mut unset = Vec::new();
-    interpolate_value(&mut doc, vars, "", &mut unset).map_err(|(at, message)| ImportError::At {
+    interpolate_value(&mut doc, vars, secret_vars, "", &mut unset).map_err(|(at, message)| ImportError::At {
         file: file.to_path_buf(),
         at,
         message,
@@ -122,9 +144,11 @@ fn read_doc(file: &Path, vars: &BTreeMap<String, String>, report: &mut Report) -
     Ok(doc)
 }
 
-/// Compose lowercases the project name and keeps only `[a-z0-9_-]`.
+/// Compose lowercases the project name, keeps only `[a-z0-9_-]` and trims a leading `_` or `-`.
 fn normalize_project(name: &str) -> String {
-    name.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    let kept: String =
+        name.to_lowercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    kept.trim_start_matches(['_', '-']).to_string()
 }
 
 /// Drops the services none of whose profiles is active (from `profiles` and
@@ -179,6 +203,7 @@ fn normalize_lists(doc: &mut Value) {
 fn interpolate_value(
     value: &mut Value,
     vars: &BTreeMap<String, String>,
+    secret_vars: &BTreeSet<String>,
     at: &str,
     unset: &mut Vec<(String, String)>,
 ) -> Result<(), (String, String)> {
@@ -187,7 +212,7 @@ fn interpolate_value(
             let done = interpolate::interpolate(s, vars).map_err(|m| (at.to_string(), m))?;
             unset.extend(done.unset.into_iter().map(|n| (at.to_string(), n)));
             if done.substituted {
-                let secret = done.used.iter().any(|n| crate::secrets::looks_secret(n));
+                let secret = done.used.iter().any(|n| crate::secrets::looks_secret(n) || secret_vars.contains(n));
                 *value = Value::Tagged(Box::new(TaggedValue {
                     tag: Tag::new(if secret { INTERPOLATED_SECRET } else { INTERPOLATED }),
                     value: Value::String(done.text),
@@ -198,17 +223,17 @@ fn interpolate_value(
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate_value(item, vars, &format!("{at}[{i}]"), unset)?;
+                interpolate_value(item, vars, secret_vars, &format!("{at}[{i}]"), unset)?;
             }
         }
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 let key = k.as_str().unwrap_or("?");
                 let path = if at.is_empty() { key.to_string() } else { format!("{at}.{key}") };
-                interpolate_value(v, vars, &path, unset)?;
+                interpolate_value(v, vars, secret_vars, &path, unset)?;
             }
         }
-        Value::Tagged(t) => interpolate_value(&mut t.value, vars, at, unset)?,
+        Value::Tagged(t) => interpolate_value(&mut t.value, vars, secret_vars, at, unset)?,
         _ => {}
     }
     Ok(())
@@ -267,11 +292,18 @@ pub fn redact_secrets(value: &mut Value, placeholder: &str) {
 }
 
 /// `.env` lines: `KEY=VALUE`, `export KEY=VALUE`, `#` comments, single or double quotes. A
-/// missing file is no variables.
-pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ImportError> {
+/// missing file is no variables. As in compose (compose-go's dotenv), an unquoted or
+/// double-quoted value is interpolated with `environment` and the lines above it (`environment`
+/// first); a single-quoted one is kept as written. The second set names the variables whose
+/// value used a secret-looking variable (or another such).
+pub fn read_dotenv(
+    path: &Path,
+    environment: &BTreeMap<String, String>,
+) -> Result<(BTreeMap<String, String>, BTreeSet<String>), ImportError> {
+    let mut secret = BTreeSet::new();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((BTreeMap::new(), secret)),
         Err(e) => return Err(ImportError::File { path: path.to_path_buf(), message: e.to_string() }),
     };
     let mut vars = BTreeMap::new();
@@ -288,15 +320,42 @@ pub fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ImportError>
             });
         };
         let value = value.trim();
-        let value = if value.len() >= 2
-            && ((value.starts_with('"') && value.ends_with('"')) || (value.starts_with('\'') && value.ends_with('\'')))
-        {
+        let single = value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'');
+        let value = if single || (value.len() >= 2 && value.starts_with('"') && value.ends_with('"')) {
             &value[1..value.len() - 1]
         } else {
             // An unquoted value ends at ` #`, a comment.
             value.split(" #").next().unwrap_or("").trim_end()
         };
-        vars.insert(key.trim().to_string(), value.to_string());
+        let value = if single {
+            value.to_string()
+        } else {
+            let mut known = vars.clone();
+            known.extend(environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let done = interpolate::interpolate(value, &known).map_err(|message| ImportError::File {
+                path: path.to_path_buf(),
+                message: format!("line {}: {message}", n + 1),
+            })?;
+            if done.used.iter().any(|u| crate::secrets::looks_secret(u) || secret.contains(u)) {
+                secret.insert(key.trim().to_string());
+            }
+            done.text
+        };
+        vars.insert(key.trim().to_string(), value);
     }
-    Ok(vars)
+    Ok((vars, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// compose-go's `NormalizeProjectName`: lowercase, only `[a-z0-9_-]`, and no leading `_` or
+    /// `-` (a folder named `_site` is project `site`), so that `<project>-<service>` is an image
+    /// name.
+    #[test]
+    fn project_names_normalize_as_compose_does() {
+        assert_eq!(normalize_project("My.App"), "myapp");
+        assert_eq!(normalize_project("_-site_1"), "site_1");
+    }
 }

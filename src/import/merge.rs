@@ -6,6 +6,9 @@
 //!   `command`, `entrypoint` and a healthcheck's `test`, which the later value replaces.
 //! - `environment` and `labels` are merged as mappings: [`super::compose`] turns their list forms
 //!   into mappings before any merge.
+//! - As compose-go does: a key that takes one value or a list (`env_file`, `dns`, `tmpfs`, ...)
+//!   is merged as a list of both; `depends_on` and `networks` in list form in one file and map
+//!   form in the other are merged as one map.
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +20,48 @@ pub type LoadServices<'a> = dyn FnMut(&Path) -> Result<Mapping, String> + 'a;
 /// Keys whose sequence value is replaced, not appended.
 const REPLACED: &[&str] = &["command", "entrypoint", "test", "profiles"];
 
+/// Keys whose value is one item or a list of them: merged as lists (compose-go's
+/// `mergeToSequence`).
+const TO_SEQUENCE: &[&str] = &["env_file", "label_file", "dns", "dns_opt", "dns_search", "tmpfs"];
+
+/// Keys written as a list of names or a map by name: merged as maps.
+const TO_MAPPING: &[&str] = &["depends_on", "networks"];
+
+/// `value` as a sequence: a scalar or mapping as the one item of a list.
+fn to_sequence(value: Value) -> Value {
+    match value {
+        Value::Sequence(_) | Value::Null => value,
+        one => Value::Sequence(vec![one]),
+    }
+}
+
+/// A list of names as a map of name to `entry` (what the list form means).
+fn to_mapping(value: Value, entry: &Value) -> Value {
+    match value {
+        Value::Sequence(names) => Value::Mapping(names.into_iter().map(|n| (n, entry.clone())).collect()),
+        other => other,
+    }
+}
+
 /// `over` merged onto `base`; `key` is the key both values sit under ("" at the top).
 pub fn merge(base: Value, over: Value, key: &str) -> Value {
+    let (base, over) = match (base, over) {
+        // Both mappings: not such a value (a network or service of that name), merged as maps.
+        (b, o)
+            if TO_SEQUENCE.contains(&key) && !(b.is_null() || o.is_null()) && !(b.is_mapping() && o.is_mapping()) =>
+        {
+            (to_sequence(b), to_sequence(o))
+        }
+        (b, o) if TO_MAPPING.contains(&key) && (b.is_mapping() != o.is_mapping()) && !(b.is_null() || o.is_null()) => {
+            // The list form of `depends_on` means `service_started`; of `networks`, no settings.
+            let entry = match key {
+                "depends_on" => serde_yaml::from_str("{condition: service_started}").expect("a mapping"),
+                _ => Value::Null,
+            };
+            (to_mapping(b, &entry), to_mapping(o, &entry))
+        }
+        pair => pair,
+    };
     match (base, over) {
         (Value::Mapping(mut base), Value::Mapping(over)) => {
             for (k, v) in over {
@@ -167,6 +210,18 @@ mod tests {
         let over = yaml("{image: b, ports: ['1:1', '2:2'], command: [z], environment: {B: '3'}}");
         let want = yaml("{image: b, ports: ['1:1', '2:2'], command: [z], environment: {A: '1', B: '3'}}");
         assert_eq!(merge(base, over, ""), want);
+    }
+
+    #[test]
+    fn one_or_many_keys_merge_as_lists_and_list_or_map_keys_as_maps() {
+        let base = yaml("{env_file: a.env, dns: 1.1.1.1, depends_on: [db], networks: [back]}");
+        let over = yaml("{env_file: [b.env], dns: 8.8.8.8, depends_on: {cache: {condition: service_healthy}}, networks: {front: {aliases: [w]}}}");
+        let want = yaml("{env_file: [a.env, b.env], dns: [1.1.1.1, 8.8.8.8], depends_on: {db: {condition: service_started}, cache: {condition: service_healthy}}, networks: {back: null, front: {aliases: [w]}}}");
+        assert_eq!(merge(base, over, "web"), want);
+        // A network named like such a key is a network: its settings merge as a map.
+        let nets = yaml("{networks: {dns: {driver: bridge}}}");
+        let more = yaml("{networks: {dns: {internal: true}}}");
+        assert_eq!(merge(nets, more, ""), yaml("{networks: {dns: {driver: bridge, internal: true}}}"));
     }
 
     #[test]

@@ -231,6 +231,16 @@ impl Ctx<'_> {
     /// reads such files only inside the manifest source. A note says to encrypt it. A file that
     /// cannot be read as text is named by its absolute path instead.
     fn carried_path(&mut self, at: &str, path: &str) -> String {
+        self.carried(at, path, true)
+    }
+
+    /// A config's file, as [`Ctx::carried_path`] carries it, but readable by all and without
+    /// the advice to encrypt it: a config is no secret.
+    fn carried_config(&mut self, at: &str, path: &str) -> String {
+        self.carried(at, path, false)
+    }
+
+    fn carried(&mut self, at: &str, path: &str, secret: bool) -> String {
         let abs = normalize(&self.project.dir.join(path));
         if abs.starts_with(&self.out_dir) {
             return self.manifest_path(at, path);
@@ -249,13 +259,14 @@ impl Ctx<'_> {
             n += 1;
             name = format!("files/{n}-{base}");
         }
-        self.files.push(OutFile { name: name.clone(), content, private: true });
-        self.report.advise(
-            at,
-            format!(
+        self.files.push(OutFile { name: name.clone(), content, private: secret });
+        let advice = match secret {
+            true => format!(
                 "{path} copied into the output folder as {name} (mode 0600): encrypt it before committing it (`sops --encrypt --age <recipient> --in-place {name}`)"
             ),
-        );
+            false => format!("{path} copied into the output folder as {name}"),
+        };
+        self.report.advise(at, advice);
         format!("./{name}")
     }
 
@@ -352,6 +363,25 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
                 // Compose mounts a secret file whole, whatever its name.
                 spec.insert(key("format"), key("binary"));
             }
+            // Compose's secret from a variable of `.env` or the environment: its value goes to a
+            // private file beside the manifests (never into one), read whole as compose mounts it.
+            ("Secret", "environment") => {
+                let var = text(v);
+                let Some(value) = ctx.project.vars.get(&var).cloned() else {
+                    ctx.report.left_out(path, format!("variable {var} is not set in .env or the environment"));
+                    continue;
+                };
+                let file = format!("files/secret-{name}");
+                ctx.files.push(OutFile { name: file.clone(), content: value, private: true });
+                ctx.report.advise(
+                    &path,
+                    format!(
+                        "the value of {var} written to {file} (mode 0600), not to a manifest; encrypt it before committing it (`sops --encrypt --age <recipient> --input-type binary --output-type binary --in-place {file}`)"
+                    ),
+                );
+                spec.insert(key("file"), key(&format!("./{file}")));
+                spec.insert(key("format"), key("binary"));
+            }
             ("Network" | "Volume" | "Secret", "external") => {}
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }
@@ -370,7 +400,7 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
     let file = format!("{}-{name}.yaml", kind.to_lowercase());
     if kind == "Secret" {
         if !spec.contains_key("file") {
-            ctx.report.left_out(&at, "only file secrets are translated; no manifest written");
+            ctx.report.left_out(&at, "only file and environment secrets are translated; no manifest written");
             return;
         }
         // A Secret has no labels: it creates nothing in Docker.
@@ -390,9 +420,12 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
     let mut spec = Mapping::new();
     let mut env_spec = Mapping::new();
     let mut env_from = Vec::new();
+    // The env file of `environment`'s hidden values: after the `env_file`s, since in compose
+    // `environment` wins over `env_file` and in `envFrom` a later entry wins.
+    let mut hidden_env = Vec::new();
     // Environment first: it still carries the interpolation marks.
     if let Some(environment) = service.remove("environment") {
-        translate_env(ctx, &at, &name, environment, &mut env_spec, &mut env_from);
+        translate_env(ctx, &at, &name, environment, &mut env_spec, &mut hidden_env);
     }
     let mut value = Value::Mapping(service);
     // A secret-looking variable's value anywhere but `environment` (a command argument, a label,
@@ -419,14 +452,12 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             spec.insert(key("image"), key(image));
         }
         (Some(build), None) => {
-            let image = format!("{}-{name}", ctx.project.name);
-            let context = match build {
-                Value::Mapping(m) => m.get("context").map(text).unwrap_or_else(|| ".".into()),
-                other => text(other),
-            };
+            // Compose's name for the image it builds: the project and the service as compose
+            // names it (not the DNS-1123 manifest name).
+            let image = format!("{}-{}", ctx.project.name, compose_name.to_lowercase());
             ctx.report.left_out(
                 format!("{at}.build"),
-                format!("not translated (moor runs images): build and tag it, `docker build -t {image} {context}`"),
+                format!("not translated (moor runs images): build and tag it, `{}`", build_command(&image, build)),
             );
             spec.insert(key("image"), key(&image));
             spec.insert(key("pull"), key("never"));
@@ -504,6 +535,7 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
                 spec.insert(key("gpus"), gpus);
             }
             "secrets" => translate_secret_refs(ctx, &path, v, &mut spec),
+            "configs" => fields::translate_config_refs(ctx, &path, v, &mut spec),
             "devices" => {
                 let mut devices = Vec::new();
                 for (i, d) in v.as_sequence().into_iter().flatten().enumerate() {
@@ -538,6 +570,10 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }
     }
+    env_from.extend(hidden_env);
+    if let Some(restart) = fields::deploy_restart(&service) {
+        spec.insert(key("restart"), restart);
+    }
     if !env_from.is_empty() {
         spec.insert(key("envFrom"), Value::Sequence(env_from));
     }
@@ -549,6 +585,27 @@ fn translate_service(ctx: &mut Ctx, compose_name: &str, mut service: Mapping) ->
     super::translate_net::coerce_scalars(&mut spec);
     ctx.emit("Service", format!("{name}.yaml"), &name, labels, Some(spec), &at);
     Ok(())
+}
+
+/// The `docker build` that makes what compose's `build` makes, run from the project folder:
+/// its context, and its Dockerfile (relative to the context in compose, to the folder for
+/// `-f`) and target when it names them.
+fn build_command(image: &str, build: &Value) -> String {
+    let Value::Mapping(m) = build else { return format!("docker build -t {image} {}", text(build)) };
+    let context = m.get("context").map(text).unwrap_or_else(|| ".".into());
+    let mut command = format!("docker build -t {image}");
+    if let Some(file) = m.get("dockerfile").map(text) {
+        let remote = context.contains("://") || context.starts_with("git@");
+        let file = match file.starts_with('/') || remote {
+            true => file,
+            false => format!("{}/{file}", context.trim_end_matches('/')),
+        };
+        command.push_str(&format!(" -f {file}"));
+    }
+    if let Some(target) = m.get("target").map(text) {
+        command.push_str(&format!(" --target {target}"));
+    }
+    format!("{command} {context}")
 }
 
 /// A service another waits for with `service_completed_successfully`, or one that
@@ -605,7 +662,8 @@ fn translate_env(
                 (v, marked)
             }
         };
-        let secret_var = holds_secret(&value);
+        // A value built from a secret-looking variable, or a bare name whose `.env` value was.
+        let secret_var = holds_secret(&value) || ctx.project.secret_vars.contains(&k);
         untag(&mut value);
         if from_env && (crate::secrets::looks_secret(&k) || secret_var) {
             hidden.push((k, text(&value)));

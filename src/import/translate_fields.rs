@@ -53,12 +53,51 @@ pub(super) fn translate_ports(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Map
     spec.insert(key("ports"), Value::Sequence(ports));
 }
 
+/// Why compose's `cached`, `delegated` and `consistent` are left out.
+const CONSISTENCY: &str =
+    "the consistency (cached, delegated, consistent) is left out: it is Docker Desktop's for macOS, and Docker on Linux ignores it";
+
+/// A short volume entry without compose's consistency options, which Docker on Linux ignores
+/// and moor does not take (an advice line when there was one). The options are the last
+/// `:`-part when it is a list of option words (a target is an absolute path, never one).
+fn without_consistency(ctx: &mut Ctx, at: &str, entry: &str) -> String {
+    const WORDS: &[&str] = &[
+        "ro",
+        "rw",
+        "z",
+        "Z",
+        "nocopy",
+        "cached",
+        "delegated",
+        "consistent",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+    ];
+    let Some((head, options)) = entry.rsplit_once(':') else { return entry.to_string() };
+    if !head.contains(':') || !options.split(',').all(|o| WORDS.contains(&o)) {
+        return entry.to_string();
+    }
+    let kept: Vec<&str> = options.split(',').filter(|o| !["cached", "delegated", "consistent"].contains(o)).collect();
+    if kept.len() == options.split(',').count() {
+        return entry.to_string();
+    }
+    ctx.report.advise(at, CONSISTENCY);
+    match kept.is_empty() {
+        true => head.to_string(),
+        false => format!("{head}:{}", kept.join(",")),
+    }
+}
+
 pub(super) fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
     let mut mounts = Vec::new();
     for (i, m) in v.as_sequence().into_iter().flatten().enumerate() {
         let m_at = format!("{at}[{i}]");
         match m {
-            Value::String(s) => match s.split_once(':') {
+            Value::String(s) => match without_consistency(ctx, &m_at, s).split_once(':') {
                 // An anonymous volume, as moor writes it.
                 None => mounts.push(m.clone()),
                 Some((source, rest)) if !source.starts_with(['.', '/', '~']) => {
@@ -103,6 +142,7 @@ pub(super) fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut M
                         "read_only" => {
                             long.insert(key("readOnly"), val.clone());
                         }
+                        "consistency" => ctx.report.advise(format!("{m_at}.{k}"), CONSISTENCY),
                         "tmpfs" | "bind" | "volume" => mount_options(ctx, &format!("{m_at}.{k}"), k, val, &mut long),
                         _ => ctx.report.left_out(format!("{m_at}.{k}"), "not translated"),
                     }
@@ -217,6 +257,21 @@ pub(super) fn translate_secret_refs(ctx: &mut Ctx, at: &str, v: &Value, spec: &m
     let mut refs = Vec::new();
     for (i, s) in v.as_sequence().into_iter().flatten().enumerate() {
         let s_at = format!("{at}[{i}]");
+        // A reference to a secret that gets no Secret manifest (external, or of a source moor
+        // does not take) is left out with it: kept, it would fail the whole import.
+        let source = match s {
+            Value::Mapping(m) => m.get("source").map(text),
+            other => Some(text(other)),
+        };
+        if let Some(source) = source.filter(|n| !secret_translated(ctx, n)) {
+            ctx.report.left_out(
+                s_at,
+                format!(
+                    "secret {source} gets no Secret manifest (see secrets.{source}): the service does not mount it"
+                ),
+            );
+            continue;
+        }
         match s {
             Value::String(n) => refs.push(key(&dns_name(n))),
             Value::Mapping(m) => {
@@ -251,6 +306,97 @@ pub(super) fn translate_secret_refs(ctx: &mut Ctx, at: &str, v: &Value, spec: &m
     spec.insert(key("secrets"), Value::Sequence(refs));
 }
 
+/// Whether the top-level secret `name` becomes a Secret manifest: one from a file or from a
+/// variable that is set, not an external one.
+fn secret_translated(ctx: &Ctx, name: &str) -> bool {
+    let Some(def) = ctx.project.secrets.get(name) else { return false };
+    let external = def.get("external").is_some_and(|e| e.as_bool() != Some(false) && !e.is_null());
+    let from_var = def.get("environment").is_some_and(|var| ctx.project.vars.contains_key(text(var).as_str()));
+    !external && (def.get("file").is_some() || from_var)
+}
+
+/// A service's `configs`: compose's top-level configs (a file, inline `content`, a variable's
+/// value) as moor config files. The short form's target is `/<name>`, and a relative one is
+/// under `/`, as compose mounts them.
+pub(super) fn translate_config_refs(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping) {
+    let mut configs = Vec::new();
+    for (i, c) in v.as_sequence().into_iter().flatten().enumerate() {
+        let c_at = format!("{at}[{i}]");
+        let long = c.as_mapping();
+        let Some(source) = long.map_or(Some(text(c)), |m| m.get("source").map(text)) else {
+            ctx.report.left_out(c_at, "no `source`");
+            continue;
+        };
+        let Some(file) = config_file(ctx, &source) else {
+            ctx.report.left_out(
+                c_at,
+                format!("config {source} gets no file (see configs.{source}): the service does not mount it"),
+            );
+            continue;
+        };
+        let mut entry = Mapping::new();
+        entry.insert(key("file"), key(&file));
+        let target = long.and_then(|m| m.get("target")).map(text).unwrap_or_else(|| source.clone());
+        let target = if target.starts_with('/') { target } else { format!("/{target}") };
+        entry.insert(key("target"), key(&target));
+        for (k, val) in long.into_iter().flatten() {
+            match k.as_str().unwrap_or("?") {
+                "source" | "target" => {}
+                k @ ("uid" | "gid") => {
+                    let n = text(val).parse::<u32>().map(|n| Value::Number(n.into())).unwrap_or(val.clone());
+                    entry.insert(key(k), n);
+                }
+                "mode" => {
+                    entry.insert(key("mode"), val.clone());
+                }
+                other => ctx.report.left_out(format!("{c_at}.{other}"), "not translated"),
+            }
+        }
+        configs.push(Value::Mapping(entry));
+    }
+    spec.insert(key("configs"), Value::Sequence(configs));
+}
+
+/// The file, in the output folder, of the top-level config `name`: its `file` carried there,
+/// or its `content` or `environment` variable's value written there (once for all services).
+/// `None` for an external or unknown config, or an unset variable.
+fn config_file(ctx: &mut Ctx, name: &str) -> Option<String> {
+    let mut def = ctx.project.configs.get(name)?.clone();
+    crate::import::compose::untag(&mut def);
+    let at = format!("configs.{name}");
+    if def.get("external").is_some_and(|e| e.as_bool() != Some(false) && !e.is_null()) {
+        return None;
+    }
+    if let Some(file) = def.get("file") {
+        return Some(ctx.carried_config(&format!("{at}.file"), &text(file)));
+    }
+    let content = match (def.get("content"), def.get("environment")) {
+        (Some(content), _) => text(content),
+        (None, Some(var)) => ctx.project.vars.get(&text(var))?.clone(),
+        (None, None) => return None,
+    };
+    let file = format!("files/config-{}", dns_name(name));
+    if !ctx.files.iter().any(|f| f.name == file) {
+        ctx.files.push(OutFile { name: file.clone(), content, private: false });
+    }
+    Some(format!("./{file}"))
+}
+
+/// The `restart` compose gives a container from `deploy.restart_policy` (which wins over
+/// `restart`): `any` is `always`, `none` is `no`, `on-failure` with `max_attempts` as its count.
+pub(super) fn deploy_restart(service: &Mapping) -> Option<Value> {
+    let policy = service.get("deploy")?.get("restart_policy")?;
+    let condition = policy.get("condition").map(text).unwrap_or_else(|| "any".into());
+    let attempts = policy.get("max_attempts").map(text).filter(|n| n != "0");
+    let restart = match (condition.as_str(), attempts) {
+        ("any", _) => "always".to_string(),
+        ("none", _) => "no".to_string(),
+        ("on-failure", Some(n)) => format!("on-failure:{n}"),
+        (other, _) => other.to_string(),
+    };
+    Some(key(&restart))
+}
+
 pub(super) fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Mapping, resources: &mut Mapping) {
     for (k, val) in v.as_mapping().into_iter().flatten() {
         let k = k.as_str().unwrap_or("?");
@@ -265,6 +411,18 @@ pub(super) fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Ma
                 spec,
             ),
             "mode" if val.as_str() == Some("replicated") => {}
+            // Its condition and attempts are the service's `restart` (see `deploy_restart`).
+            "restart_policy" => {
+                for (rk, _) in val.as_mapping().into_iter().flatten() {
+                    let rk = rk.as_str().unwrap_or("?");
+                    if !["condition", "max_attempts"].contains(&rk) {
+                        ctx.report.left_out(
+                            format!("{at}.restart_policy.{rk}"),
+                            "not translated: Docker's restart policy has a condition and a count only",
+                        );
+                    }
+                }
+            }
             "mode" if val.as_str() == Some("replicated-job") => {
                 spec.insert(key("mode"), key("job"));
             }
@@ -277,6 +435,10 @@ pub(super) fn translate_deploy(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut Ma
                                 // Device reservations are GPU requests (HostConfig.DeviceRequests).
                                 ("devices", Value::Sequence(items)) => {
                                     spec.insert(key("gpus"), Value::Sequence(items.iter().map(camel_keys).collect()));
+                                }
+                                // Compose sends it as the container's memory reservation.
+                                ("memory", v) => {
+                                    spec.entry(key("memReservation")).or_insert_with(|| v.clone());
                                 }
                                 (other, _) => ctx
                                     .report

@@ -220,11 +220,81 @@ fn extra_hosts(hosts: &raw::ExtraHosts, path: &FieldPath, c: &mut Checker) -> Ve
     }
 }
 
-fn sysctl(name: &str, value: String) -> Result<(String, String), String> {
+/// The IPC namespace's sysctls, which runc sets besides `fs.mqueue.*` (its validator's list).
+const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// Which of the host's namespaces a service shares (`networks: [host]` or `networkMode: host`,
+/// `ipc: host`, `uts: host`): runc refuses a sysctl of a namespace the container shares with
+/// the host.
+struct HostNamespaces {
+    net: bool,
+    ipc: bool,
+    uts: bool,
+}
+
+/// A sysctl as runc takes it (libcontainer's validator): only the parameters of a namespace the
+/// container has of its own; any other would change the host, and runc refuses it at start.
+fn sysctl(name: &str, value: String, host: &HostNamespaces) -> Result<(String, String), String> {
     if name.trim().is_empty() || name.contains(char::is_whitespace) {
         return Err(format!("invalid sysctl name {name:?}: write a kernel parameter such as net.core.somaxconn"));
     }
+    let shared = |ns: &str, field: &str| {
+        format!("sysctl {name} is of the {ns} namespace, which this service shares with the host ({field}): runc refuses to set it")
+    };
+    if IPC_SYSCTLS.contains(&name) || name.starts_with("fs.mqueue.") {
+        if host.ipc {
+            return Err(shared("IPC", "ipc: host"));
+        }
+    } else if name.starts_with("net.") {
+        if host.net {
+            return Err(shared("network", "the host network"));
+        }
+    } else if name == "kernel.hostname" {
+        return Err("sysctl kernel.hostname is refused by runc: set hostname instead".into());
+    } else if name == "kernel.domainname" {
+        if host.uts {
+            return Err(shared("UTS", "uts: host"));
+        }
+    } else {
+        return Err(format!(
+            "sysctl {name} is not of a namespace the container has of its own, so runc refuses it: only net.*, fs.mqueue.*, kernel.domainname and the IPC ones ({}) are",
+            IPC_SYSCTLS.join(", ")
+        ));
+    }
     Ok((name.to_string(), value))
+}
+
+/// The signal names Docker's `signal.ParseSignal` knows on Linux, without `SIG`.
+const SIGNALS: &[&str] = &[
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL",
+    "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1",
+    "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN", "RTMAX",
+];
+
+/// A stop signal as Docker parses it at create: a number other than 0, or a name with or
+/// without `SIG`, in any case (`RTMIN+1`..`RTMIN+15`, `RTMAX-14`..`RTMAX-1` too).
+fn stop_signal(text: &str) -> Result<(), String> {
+    if let Ok(n) = text.parse::<i32>() {
+        return if n == 0 { Err("0 is not a signal".into()) } else { Ok(()) };
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let offset = |base: &str, max: u32| {
+        name.strip_prefix(base).and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| (1..=max).contains(&n))
+    };
+    if SIGNALS.contains(&name) || offset("RTMIN+", 15) || offset("RTMAX-", 14) {
+        return Ok(());
+    }
+    Err(format!("{text:?} is not a signal Docker knows: write a name such as SIGTERM, SIGINT or SIGQUIT, or a number"))
 }
 
 fn ulimit(name: &str, limit: &raw::Ulimit) -> Result<Ulimit, String> {
@@ -349,11 +419,27 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
     expose.sort();
     expose.dedup();
     host.expose = expose;
+    if let Some(dir) = spec.working_dir.as_deref().filter(|d| !d.starts_with('/')) {
+        c.report(
+            sp.key("workingDir"),
+            format!("{dir:?} is not an absolute path, which Docker requires of a working directory"),
+        );
+    }
+    if let Some(signal) = &spec.stop_signal {
+        c.check(sp.key("stopSignal"), stop_signal(signal));
+    }
+    let shared = HostNamespaces {
+        net: spec.network_mode.as_deref() == Some("host") || spec.networks.names().iter().any(|n| n == "host"),
+        ipc: spec.ipc.as_deref() == Some("host"),
+        uts: spec.uts.as_deref() == Some("host"),
+    };
     match &spec.sysctls {
         None => {}
         Some(raw::Sysctls::Map(map)) => {
-            host.sysctls =
-                map.iter().filter_map(|(k, v)| c.check(sp.key("sysctls").key(k), sysctl(k, v.text()))).collect();
+            host.sysctls = map
+                .iter()
+                .filter_map(|(k, v)| c.check(sp.key("sysctls").key(k), sysctl(k, v.text(), &shared)))
+                .collect();
         }
         Some(raw::Sysctls::List(entries)) => {
             let mut seen = BTreeMap::new();
@@ -363,7 +449,7 @@ pub(super) fn convert_host(spec: &raw::ServiceSpec, sp: &FieldPath, c: &mut Chec
                     c.report(path, format!("{e:?} has no value; write name=value"));
                     continue;
                 };
-                if let Some((k, v)) = c.check(path.clone(), sysctl(k.trim(), v.trim().to_string())) {
+                if let Some((k, v)) = c.check(path.clone(), sysctl(k.trim(), v.trim().to_string(), &shared)) {
                     if let Some(first) = seen.insert(k.clone(), i) {
                         c.report(path, format!("sysctl {k} is already set by sysctls[{first}]"));
                     }

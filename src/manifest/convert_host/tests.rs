@@ -124,7 +124,7 @@ fn docker_rules_are_located_and_explained() {
   dns: [dns.google]
   shmSize: 0
   expose: [\"90-80\", \"53/icmp\", 0]
-  sysctls: [\"net.core.somaxconn\", \"=1\", \"a=1\", \"a=2\"]
+  sysctls: [\"net.core.somaxconn\", \"=1\", \"net.a=1\", \"net.a=2\"]
   ulimits: { nofile: { soft: 10, hard: 5 }, bogus: 1, nproc: -2 }
   logging: { driver: \"\" }
   groupAdd: [\"a b\"]
@@ -144,7 +144,7 @@ fn docker_rules_are_located_and_explained() {
         "10:32: spec.expose[2]: \"0\" is not a port",
         "11:13: spec.sysctls[0]: \"net.core.somaxconn\" has no value; write name=value",
         "11:35: spec.sysctls[1]: invalid sysctl name \"\"",
-        "11:48: spec.sysctls[3]: sysctl a is already set by sysctls[2]",
+        "11:52: spec.sysctls[3]: sysctl net.a is already set by sysctls[2]",
         "12:22: spec.ulimits.nofile: soft limit 10 is above hard limit 5",
         "12:52: spec.ulimits.bogus: unknown ulimit \"bogus\"",
         "12:62: spec.ulimits.nproc: nproc limits are numbers from 0 up, or -1 for unlimited",
