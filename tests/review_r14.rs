@@ -60,9 +60,7 @@ async fn every_log_line_of_moor_run_names_its_node() {
         let found = lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with(needed)));
         assert!(found, "no {needed:?} line in:\n{log}");
     }
-    let unnamed: Vec<&serde_json::Value> = lines
-        .iter()
-        .filter(|l| l["fields"]["node"] != "r14-node" && l["span"]["node"] != "r14-node")
-        .collect();
+    let unnamed: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["fields"]["node"] != "r14-node" && l["span"]["node"] != "r14-node").collect();
     assert!(unnamed.is_empty(), "lines without the node:\n{unnamed:#?}");
 }
