@@ -5,7 +5,9 @@ mod common;
 use std::time::Duration;
 
 use common::git::GitRepo;
-use common::{eventually, image, service_yaml, Controller, TestEnv};
+use std::process::Command;
+
+use common::{docker_cli, eventually, image, service_yaml, Controller, TestEnv};
 
 /// Every line `moor run` writes names its node (issue 14: "logs carry the node name"; README:
 /// "on every log line of the agent"), also those of the listener (its start, a webhook's
@@ -63,4 +65,72 @@ async fn every_log_line_of_moor_run_names_its_node() {
     let unnamed: Vec<&serde_json::Value> =
         lines.iter().filter(|l| l["fields"]["node"] != "r14-node" && l["span"]["node"] != "r14-node").collect();
     assert!(unnamed.is_empty(), "lines without the node:\n{unnamed:#?}");
+}
+
+/// A plain `tcp://127.0.0.1:PORT` in front of the machine's daemon socket, as a daemon on
+/// another host is reached (`--host tcp://...`); it serves until the test process ends.
+fn tcp_to_local_daemon() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(daemon) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else { continue };
+            let (mut c2, mut d2) = (client.try_clone().unwrap(), daemon.try_clone().unwrap());
+            let (mut c, mut d) = (client, daemon);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c, &mut d);
+                let _ = d.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut d2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    format!("tcp://127.0.0.1:{port}")
+}
+
+/// `moor ARGS --instance ...` run on a machine whose host name is `host_name` (a UTS namespace
+/// of its own: a laptop, a CI runner), with no `MOOR_NODE`.
+fn moor_on(env: &TestEnv, host_name: &str, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<&str> = vec!["--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", host_name];
+    let bin = common::moor_bin();
+    all.push(bin);
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--instance", &env.instance]);
+    Command::new("unshare").args(&all).envs(env.envs()).env_remove("MOOR_NODE").output().expect("unshare")
+}
+
+/// Without `--node`, the node of a daemon on another host is that host's: a `moor apply` from
+/// a laptop, then a `moor plan` from a CI runner (another host name), both against the same
+/// remote daemon, see one node. (Defect: each took its own host name as the node, so the
+/// runner found the laptop's containers as another node's: it planned creates over them and
+/// its apply failed with name conflicts; a single-host user could no longer manage their
+/// containers from two machines.)
+#[tokio::test]
+async fn the_default_node_of_a_remote_daemon_is_that_daemons_host_not_the_clients() {
+    image().await;
+    let env = TestEnv::new("r14remote");
+    env.write("web.yaml", &service_yaml("web", ""));
+    let dir = env.manifests().to_str().unwrap().to_string();
+    let host = tcp_to_local_daemon();
+    let daemon_name = docker_cli(&["info", "-f", "{{.Name}}"]).trim().to_lowercase();
+
+    let out = moor_on(&env, "laptop-r14", &["apply", &dir, "--host", &host]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let node = docker_cli(&["inspect", "-f", "{{index .Config.Labels \"moor.node\"}}", &env.container("web")]);
+    assert_eq!(node.trim(), daemon_name, "the node of a container made over tcp://");
+
+    let plan = moor_on(&env, "ci-runner-r14", &["plan", &dir, "--host", &host]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert_eq!(plan.status.code(), Some(0), "another client sees another node's containers:\n{text}");
+    let status = moor_on(&env, "ci-runner-r14", &["status", &dir, "--host", &host]);
+    assert_eq!(status.status.code(), Some(0), "{}", String::from_utf8_lossy(&status.stdout));
+
+    // `moor run` against another host's daemon cannot know its node before Docker answers:
+    // without --node it is refused, saying so, rather than run as the wrong node.
+    let run = moor_on(&env, "laptop-r14", &["run", &dir, "--host", &host]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--node"), "{stderr}");
 }
