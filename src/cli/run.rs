@@ -153,7 +153,11 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         );
         return super::swarm::run(&args.source, &policy, args.interval, global);
     }
-    let node = args.node.node()?;
+    // A context that cannot be read is told by the first connection, as without nodes.
+    let node = match global.endpoint() {
+        Ok(endpoint) => args.node.for_agent(&endpoint.host)?,
+        Err(_) => args.node.node()?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     // Every log line of the agent names its node: the span is entered around everything the
     // agent runs (the listener, the reconciles, the shutdown; what it spawns takes it along),
