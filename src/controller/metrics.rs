@@ -270,3 +270,27 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Label keys that differ only in `.`, `/` or `-` against `_` (Kubernetes allows both) must
+    /// not give one series two labels of one name: Prometheus refuses such a scrape whole.
+    #[test]
+    fn node_labels_that_sanitize_alike_give_one_label_name_each() {
+        let metrics = Metrics::new();
+        let labels = ["zone.x=eu".to_string(), "zone_x=us".to_string(), "role=edge".to_string()];
+        metrics.node(&crate::node::Node::new(Some("edge-1"), &labels).unwrap());
+        let text = metrics.text();
+        let line = text.lines().find(|l| l.starts_with("moor_node_info{")).unwrap();
+        let names: Vec<&str> = line
+            .trim_start_matches("moor_node_info{")
+            .split("\",")
+            .map(|pair| pair.split_once('=').unwrap().0)
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "duplicate label names in {line}");
+        assert!(line.contains("node=\"edge-1\"") && line.contains("label_role=\"edge\""), "{line}");
+    }
+}
