@@ -246,12 +246,17 @@ impl Metrics {
     }
 
     /// The node this agent runs as: its name, and each label as `label_<key>` (a key's `.`,
-    /// `/` and `-` as `_`, as Prometheus label names allow).
+    /// `/` and `-` as `_`, as Prometheus label names allow). Keys that become one name (`zone.x`
+    /// and `zone_x`) give it once, the first in key order: a series with a label name twice
+    /// fails the whole scrape.
     pub fn node(&self, node: &crate::node::Node) {
         let mut labels: Labels = vec![("node".to_string(), node.name.clone())];
         for (k, v) in &node.labels {
             let key: String = k.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-            labels.push((format!("label_{key}"), v.clone()));
+            let name = format!("label_{key}");
+            if labels.iter().all(|(taken, _)| *taken != name) {
+                labels.push((name, v.clone()));
+            }
         }
         self.node_info.get_or_create(&labels).set(1);
     }
