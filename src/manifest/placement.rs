@@ -268,6 +268,37 @@ mod tests {
         assert_eq!(held.prune_held, ["container edge"]);
     }
 
+    /// `moor plan --node a` is how a pull request is reviewed per node: a service moved to
+    /// another node is removed here for that reason, not because "no manifest declares" it.
+    #[test]
+    fn a_service_placed_elsewhere_is_removed_saying_so() {
+        let mut l = loaded();
+        place(&mut l, &node("a", &[]), false);
+        let mut observed = crate::observe::Observed::default();
+        observed.containers.push(crate::observe::ObservedContainer {
+            id: "c1".into(),
+            name: "front".into(),
+            state: crate::observe::RunState::Running,
+            health: crate::observe::Health::None,
+            image: "app:1".into(),
+            image_id: "sha256:a".into(),
+            created: 0,
+            exit_code: None,
+            labels: [(crate::labels::SERVICE.to_string(), "front".to_string())].into(),
+            networks: Vec::new(),
+        });
+        let plan = crate::plan::plan(&l.desired, &observed);
+        let reasons: Vec<String> = plan.services["front"]
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                crate::plan::Action::Remove { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons, ["placed on other nodes (spec.placement), not on a"], "{plan:#?}");
+    }
+
     #[test]
     fn bad_names_keys_and_values_are_located() {
         let text = "apiVersion: moor/v1\nkind: Service\nmetadata: {name: web}\nspec:\n  image: app:1\n  placement:\n    nodes: [Edge_1]\n    nodeSelector: {\"-x\": ok, role: \"a b\"}\n";
