@@ -134,3 +134,21 @@ async fn the_default_node_of_a_remote_daemon_is_that_daemons_host_not_the_client
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("--node"), "{stderr}");
 }
+
+/// `moor plan --node b` shows what b's agent would do: where another node's container of the
+/// instance holds the name of a service b would create (two agents on one daemon placing one
+/// service), the plan says so, as apply will, instead of promising a create.
+#[tokio::test]
+async fn plan_names_a_conflict_with_another_nodes_container_instead_of_promising_a_create() {
+    image().await;
+    let env = TestEnv::new("r14clash");
+    env.write("web.yaml", &service_yaml("web", ""));
+    let dir = env.manifests().to_str().unwrap().to_string();
+    let a = env.moor(&["apply", "--node", "a", &dir]);
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    let plan = env.moor(&["plan", "--node", "b", &dir]);
+    let said = String::from_utf8_lossy(&plan.stdout).into_owned() + &String::from_utf8_lossy(&plan.stderr);
+    assert!(!said.contains(&format!("+ create {}", env.container("web"))), "a create promised:\n{said}");
+    assert!(said.contains("of node \"a\" of this instance"), "{said}");
+    assert_ne!(plan.status.code(), Some(0), "{said}");
+}
