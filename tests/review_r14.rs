@@ -152,3 +152,35 @@ async fn plan_names_a_conflict_with_another_nodes_container_instead_of_promising
     assert!(said.contains("of node \"a\" of this instance"), "{said}");
     assert_ne!(plan.status.code(), Some(0), "{said}");
 }
+
+/// A host name that cannot be a node name (`My_Host`: an underscore) is no reason to fail
+/// silently on what the user never asked for: the error says the name is the host's and that
+/// `--node` (or `MOOR_NODE`) names the node instead; with it, plan works.
+#[test]
+fn a_host_name_that_is_no_node_name_says_to_give_node() {
+    use std::os::unix::process::CommandExt;
+    let env = TestEnv::new("r14host");
+    env.write("web.yaml", &service_yaml("web", ""));
+    let dir = env.manifests().to_str().unwrap().to_string();
+    let on_my_host = |extra: &[&str]| {
+        let mut command = Command::new(common::moor_bin());
+        command.args(["plan", &dir, "--instance", &env.instance]).args(extra).env_remove("MOOR_NODE");
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                let name = b"My_Host";
+                if libc::unshare(libc::CLONE_NEWUTS) != 0 || libc::sethostname(name.as_ptr().cast(), name.len()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        command.output().expect("moor plan in a UTS namespace")
+    };
+    let out = on_my_host(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("host name") && stderr.contains("--node"), "{stderr}");
+    let out = on_my_host(&["--node", "my-host"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
