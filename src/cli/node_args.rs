@@ -53,12 +53,47 @@ impl NodeArgs {
         })
     }
 
-    /// `moor run`'s node: against another host's daemon, only a given one.
+    /// `moor run`'s node: against another host's daemon, only a given one (a local socket, or
+    /// a loopback address, is this host's daemon).
     pub fn for_agent(&self, endpoint: &str) -> anyhow::Result<Node> {
         anyhow::ensure!(
-            self.node.is_some() || endpoint.starts_with("unix://"),
+            self.node.is_some() || endpoint.starts_with("unix://") || is_loopback(endpoint),
             "moor run against a daemon on another host ({endpoint}) needs --node (or MOOR_NODE): its node is that host, whose name this host does not know before Docker answers"
         );
         self.node()
+    }
+}
+
+/// `tcp://127.0.0.1:2375`, `tcp://localhost:2375`, `tcp://[::1]:2375` (the same for https://).
+fn is_loopback(endpoint: &str) -> bool {
+    let Some(rest) = endpoint.strip_prefix("tcp://").or_else(|| endpoint.strip_prefix("https://")) else {
+        return false;
+    };
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => rest.split(':').next().unwrap_or(""),
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_against_another_hosts_daemon_needs_its_node() {
+        let none = NodeArgs::default();
+        for local in ["unix:///var/run/docker.sock", "tcp://127.0.0.1:2375", "tcp://localhost:2376", "tcp://[::1]:2375"]
+        {
+            assert!(none.for_agent(local).is_ok(), "{local}");
+        }
+        for remote in
+            ["tcp://10.0.0.5:2376", "ssh://me@box:22", "tcp://box.example:2376", "tcp://127.0.0.1.example:2375"]
+        {
+            let e = none.for_agent(remote).unwrap_err().to_string();
+            assert!(e.contains("--node") && e.contains(remote), "{e}");
+        }
+        let named = NodeArgs { node: Some("edge-1".into()), node_labels: vec![] };
+        assert_eq!(named.for_agent("ssh://me@box:22").unwrap().name, "edge-1");
     }
 }
