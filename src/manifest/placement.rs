@@ -299,6 +299,32 @@ mod tests {
         assert_eq!(reasons, ["placed on other nodes (spec.placement), not on a"], "{plan:#?}");
     }
 
+    /// A join (`service:db`) needs db's container on this node: a service joining one placed
+    /// only elsewhere cannot run here. It is a located problem (nothing pruned while it
+    /// stands), never a create that Docker refuses with "No such container".
+    #[test]
+    fn a_join_of_a_service_placed_elsewhere_is_a_located_problem() {
+        let texts = [
+            ("/m/db.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: db}\nspec: {image: app:1, placement: {nodes: [b]}}\n"),
+            ("/m/web.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: web}\nspec:\n  image: app:1\n  networkMode: service:db\n"),
+            ("/m/all.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: all}\nspec: {image: app:1}\n"),
+        ];
+        let texts: Vec<_> = texts.iter().map(|(p, t)| (Path::new(p).to_path_buf(), t.to_string())).collect();
+        let mut on_b = load_texts(&texts);
+        assert!(on_b.problems.is_empty(), "{:?}", on_b.problems);
+        place(&mut on_b, &node("b", &[]), false);
+        assert!(on_b.problems.is_empty() && on_b.desired.services.contains_key("web"), "{:?}", on_b.problems);
+        let mut on_a = load_texts(&texts);
+        place(&mut on_a, &node("a", &[]), false);
+        let names: Vec<&String> = on_a.desired.services.keys().collect();
+        assert_eq!(names, ["all"]);
+        assert!(!on_a.desired.complete, "nothing is pruned while the problem stands");
+        let problems: Vec<String> = on_a.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("/m/web.yaml:"), "{problems:?}");
+        assert!(problems[0].contains("service:db") && problems[0].contains("node a"), "{problems:?}");
+    }
+
     #[test]
     fn bad_names_keys_and_values_are_located() {
         let text = "apiVersion: moor/v1\nkind: Service\nmetadata: {name: web}\nspec:\n  image: app:1\n  placement:\n    nodes: [Edge_1]\n    nodeSelector: {\"-x\": ok, role: \"a b\"}\n";
