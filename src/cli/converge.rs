@@ -82,7 +82,12 @@ async fn place(
 ) -> anyhow::Result<()> {
     let endpoint = global.endpoint().map(|e| e.host).unwrap_or_default();
     let node: Node = node.resolve(engine, &endpoint).await?;
+    let told = loaded.problems.len();
     crate::manifest::placement::place(loaded, &node, allow_empty);
+    // Those of placement (a join of a service placed elsewhere), as the load's were told.
+    for p in &loaded.problems[told..] {
+        eprintln!("{p}");
+    }
     Ok(())
 }
 

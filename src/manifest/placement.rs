@@ -127,6 +127,30 @@ pub fn place(loaded: &mut Loaded, node: &Node, allow_empty: bool) {
     // One agent cannot see another node's containers: a dependency placed only elsewhere is not
     // waited for (as compose on a swarm ignores `depends_on`), rather than failing forever.
     let gone: BTreeSet<&str> = elsewhere.iter().map(|s| s.name.as_str()).collect();
+    // A join (`service:NAME`) needs that container on this node: a service joining one placed
+    // only elsewhere cannot run here. It is left out as a problem at its spec, and nothing is
+    // pruned while the problem stands (its container here, if any, stays).
+    let mut problems = Vec::new();
+    d.services.retain(|name, s| {
+        let Some(target) = crate::names::join_targets(&s.container).into_iter().find(|t| gone.contains(t.as_str()))
+        else {
+            return true;
+        };
+        let path = FieldPath::root().key("spec");
+        let (file, (line, column)) = match &s.source {
+            Some(source) => (source.file.clone(), source.locate(&path)),
+            None => (Default::default(), (None, None)),
+        };
+        let message = format!(
+            "{name} joins service:{target}, which is not placed on node {}: a join needs both on one node (spec.placement)",
+            node.name
+        );
+        problems.push(super::Problem { file, line, column, field: path.to_string(), message });
+        false
+    });
+    if !problems.is_empty() {
+        d.complete = false;
+    }
     for s in d.services.values_mut().chain(d.refused.values_mut().map(|r| &mut r.service)) {
         s.depends_on.retain(|dep, _| !gone.contains(dep.as_str()));
         s.restart_with.retain(|dep| !gone.contains(dep.as_str()));
@@ -144,6 +168,7 @@ pub fn place(loaded: &mut Loaded, node: &Node, allow_empty: bool) {
         d.prune_guard =
             Some(PruneGuard::NothingPlaced { node: node.name.clone(), labels: node.labels.clone(), declared });
     }
+    loaded.problems.extend(problems);
 }
 
 /// The networks and volumes `services` use.
