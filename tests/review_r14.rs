@@ -128,11 +128,34 @@ async fn the_default_node_of_a_remote_daemon_is_that_daemons_host_not_the_client
     assert_eq!(status.status.code(), Some(0), "{}", String::from_utf8_lossy(&status.stdout));
 
     // `moor run` against another host's daemon cannot know its node before Docker answers:
-    // without --node it is refused, saying so, rather than run as the wrong node.
-    let run = moor_on(&env, "laptop-r14", &["run", &dir, "--host", &host]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("--node"), "{stderr}");
+    // without --node it is refused at once, saying so, rather than run as the wrong node (the
+    // address is never dialled; a loopback one would be this host's daemon).
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut run = Killed(
+        Command::new(common::moor_bin())
+            .args(["run", &dir, "--host", "tcp://192.0.2.1:2376", "--instance", &env.instance])
+            .envs(env.envs())
+            .env_remove("MOOR_NODE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let code = eventually(Duration::from_secs(20), "moor run to refuse", || {
+        let exited = run.0.try_wait().unwrap();
+        async move { exited }
+    })
+    .await;
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(run.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(code.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--node") && stderr.contains("tcp://192.0.2.1:2376"), "{stderr}");
 }
 
 /// `moor plan --node b` shows what b's agent would do: where another node's container of the
