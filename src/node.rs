@@ -33,6 +33,8 @@ pub enum NodeError {
     Duplicate(String),
     #[error("no node name: --node or MOOR_NODE is not set and the host name cannot be read")]
     NoHostName,
+    #[error("the host name {0:?} cannot be the node name (its default without --node): a node name is a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253); give --node NAME (or MOOR_NODE)")]
+    HostName(String),
 }
 
 impl Node {
@@ -40,7 +42,14 @@ impl Node {
     pub fn new(name: Option<&str>, labels: &[String]) -> Result<Node, NodeError> {
         let name = match name {
             Some(n) => n.to_string(),
-            None => host_name().ok_or(NodeError::NoHostName)?.to_lowercase(),
+            None => {
+                let host = host_name().ok_or(NodeError::NoHostName)?;
+                let name = host.to_lowercase();
+                if !is_subdomain(&name) {
+                    return Err(NodeError::HostName(host));
+                }
+                name
+            }
         };
         if !is_subdomain(&name) {
             return Err(NodeError::Name(name));

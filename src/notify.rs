@@ -140,10 +140,10 @@ impl Notifier {
             }
         };
         let this = self.clone();
-        tokio::spawn(async move {
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
             let delivery = this.deliver(body).await;
             (this.on_delivery)(delivery);
-        });
+        }));
     }
 
     async fn deliver(&self, body: String) -> Delivery {

@@ -127,8 +127,9 @@ pub struct Observed {
     pub networks: Option<Vec<ObservedResource>>,
     /// `None` when not listed (no Volume manifests).
     pub volumes: Option<Vec<ObservedResource>>,
-    /// Names held by containers this instance does not own, as learned from a 409 on create.
-    /// The value says who holds it.
+    /// Names held by containers this instance does not own, as learned from a 409 on create,
+    /// and those of other nodes' containers of this instance (seen by the list call). The value
+    /// says who holds it.
     pub conflicts: BTreeMap<String, String>,
     /// The image ID a service must run, when an update check (or a rollback) decided it. A
     /// service without a pin runs whatever image its containers were built from.

@@ -25,6 +25,7 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
     // An agent sees only its own node's containers, and those of no node (made before nodes:
     // adopted as they are, never recreated for the label; see `crate::labels::NODE`).
     let mut other_nodes_networks = std::collections::BTreeSet::new();
+    let mut conflicts = std::collections::BTreeMap::new();
     if let Some(node) = desired.node_name() {
         // One of no node whose service is placed on another node is that node's to adopt.
         let elsewhere = desired.node.as_ref().map(|n| &n.placed_elsewhere);
@@ -34,6 +35,14 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
         };
         let (mine, others): (Vec<_>, Vec<_>) = containers.into_iter().partition(|c| mine(c));
         containers = mine;
+        // Their names are held: a service of this node wanting one is in conflict (as the
+        // create would find), never promised a create.
+        for c in &others {
+            if let Some(n) = c.labels.get(crate::labels::NODE) {
+                let short = &c.id[..c.id.len().min(12)];
+                conflicts.insert(c.name.clone(), format!("container {short} of node {n:?} of this instance"));
+            }
+        }
         other_nodes_networks = others.into_iter().flat_map(|c| c.networks).collect();
     }
     let default = crate::names::default_network(instance);
@@ -53,6 +62,7 @@ pub async fn observe<E: Engine>(engine: &E, instance: &str, desired: &Desired) -
         networks,
         volumes,
         other_nodes_networks,
+        conflicts,
         ..Observed::default()
     })
 }

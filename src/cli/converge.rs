@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use super::node_args::NodeArgs;
 use super::render::{self, progress, SourceStatusView};
 use super::source::{load_folder, SourceArgs};
 use super::{default_dir, Global};
@@ -69,9 +70,25 @@ fn style(global: &Global) -> render::Style {
     render::Style { colour: render::colour_for_stdout(), verbose: global.verbose > 0 }
 }
 
-/// Narrows `loaded` to what is placed on `node` (`spec.placement`), as its agent would.
-fn place(loaded: &mut crate::manifest::Loaded, node: &Node, allow_empty: bool) {
-    crate::manifest::placement::place(loaded, node, allow_empty);
+/// Narrows `loaded` to what is placed on the node (`spec.placement`), as its agent would; the
+/// node is resolved against `engine` (`NodeArgs::resolve`: a daemon on another host is its
+/// own node by default).
+async fn place(
+    loaded: &mut crate::manifest::Loaded,
+    node: &NodeArgs,
+    engine: &DockerEngine,
+    global: &Global,
+    allow_empty: bool,
+) -> anyhow::Result<()> {
+    let endpoint = global.endpoint().map(|e| e.host).unwrap_or_default();
+    let node: Node = node.resolve(engine, &endpoint).await?;
+    let told = loaded.problems.len();
+    crate::manifest::placement::place(loaded, &node, allow_empty);
+    // Those of placement (a join of a service placed elsewhere), as the load's were told.
+    for p in &loaded.problems[told..] {
+        eprintln!("{p}");
+    }
+    Ok(())
 }
 
 /// True when the load leaves nothing to be done about the manifests: no problem, and no prune
@@ -87,11 +104,12 @@ fn report_node_guard(plan: &crate::plan::Plan) {
     }
 }
 
-pub fn plan(source: &SourceArgs, policy: &Policy, node: &Node, global: &Global) -> anyhow::Result<ExitCode> {
+pub fn plan(source: &SourceArgs, policy: &Policy, node: &NodeArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    node.check()?;
     let mut loaded = source.load(global, false, policy)?;
-    place(&mut loaded, node, source.allow_empty);
     block_on(async {
         let engine = connect(global).await?;
+        place(&mut loaded, node, &engine, global, source.allow_empty).await?;
         admit_api(&engine, &mut loaded);
         let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         observed.jobs = crate::jobs::load(&source.git.state_dir(&global.instance), &global.instance, &loaded.desired);
@@ -109,18 +127,19 @@ pub fn plan(source: &SourceArgs, policy: &Policy, node: &Node, global: &Global) 
 pub fn apply(
     source: &SourceArgs,
     policy: &Policy,
-    node: &Node,
+    node: &NodeArgs,
     concurrency: usize,
     global: &Global,
 ) -> anyhow::Result<ExitCode> {
+    node.check()?;
     let mut loaded = source.load(global, true, policy)?;
-    place(&mut loaded, node, source.allow_empty);
     let mut options = ApplyOptions::new(global.instance.clone(), concurrency);
     options.store = Some(std::sync::Arc::new(FileStore::new(source.git.state_dir(&global.instance))));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     options.progress = Some(tx);
     block_on(async {
         let engine = connect(global).await?;
+        place(&mut loaded, node, &engine, global, source.allow_empty).await?;
         admit_api(&engine, &mut loaded);
         let started = Instant::now();
         let drawer = tokio::spawn(progress::draw(rx, progress::Mode::for_stderr()));
@@ -150,11 +169,12 @@ pub struct StatusArgs {
     pub controller: Option<String>,
     pub token_file: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
-    pub node: Node,
+    pub node: NodeArgs,
 }
 
 pub fn status(args: StatusArgs, policy: &Policy, global: &Global) -> anyhow::Result<ExitCode> {
     let StatusArgs { dir, controller, token_file, state_dir, node } = args;
+    node.check()?;
     let token = match &token_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -167,9 +187,9 @@ pub fn status(args: StatusArgs, policy: &Policy, global: &Global) -> anyhow::Res
     let state_dir = state_dir.unwrap_or_else(|| std::path::Path::new("/var/lib/moor").join(&global.instance));
     let resolver = super::secrets::resolver(root.clone(), root, policy, &state_dir, super::secrets::KeyUse::Read);
     let mut loaded = super::secrets::prepare(load_folder(&dir, false)?, policy, &resolver);
-    place(&mut loaded, &node, false);
     block_on(async {
         let engine = connect(global).await?;
+        place(&mut loaded, &node, &engine, global, false).await?;
         admit_api(&engine, &mut loaded);
         let mut observed = observe(&engine, &global.instance, &loaded.desired).await.context("observing Docker")?;
         observed.jobs = crate::jobs::load(&state_dir, &global.instance, &loaded.desired);

@@ -177,9 +177,11 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
 pub fn run(args: DownArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
     runtime.block_on(async {
+        args.node.check()?;
         let engine = global.docker().await.context("connecting to Docker")?;
         let instance = &global.instance;
-        let node = args.node.node()?;
+        let endpoint = global.endpoint().map(|e| e.host).unwrap_or_default();
+        let node = args.node.resolve(&engine, &endpoint).await?;
         let found =
             find(&engine, instance, Some(&node.name), args.volumes).await.context("listing the instance's objects")?;
         if found.other_nodes > 0 {

@@ -287,20 +287,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { source, policy, node } => {
-            converge::plan(&source, &policy.load(&cli.global)?, &node.node()?, &cli.global)
+            converge::plan(&source, &policy.load(&cli.global)?, &node, &cli.global)
         }
         Command::Apply { source, policy, node, dry_run: true, .. } => {
-            converge::plan(&source, &policy.load(&cli.global)?, &node.node()?, &cli.global)
+            converge::plan(&source, &policy.load(&cli.global)?, &node, &cli.global)
         }
         Command::Apply { source, policy, node, concurrency, .. } => {
-            converge::apply(&source, &policy.load(&cli.global)?, &node.node()?, concurrency, &cli.global)
+            converge::apply(&source, &policy.load(&cli.global)?, &node, concurrency, &cli.global)
         }
         Command::Status { fleet, fleet_file, token_file, .. } if !fleet.is_empty() || fleet_file.is_some() => {
             fleet::status(&fleet, fleet_file.as_deref(), token_file.as_ref(), &cli.global)
         }
         Command::Status { dir, controller, token_file, state_dir, policy, node, .. } => {
             anyhow::ensure!(controller.is_some() || token_file.is_none(), "--token-file needs --controller or --fleet");
-            let status = converge::StatusArgs { dir, controller, token_file, state_dir, node: node.node()? };
+            let status = converge::StatusArgs { dir, controller, token_file, state_dir, node };
             converge::status(status, &policy.load(&cli.global)?, &cli.global)
         }
         Command::Run(args) => run::run(args, &cli.global),

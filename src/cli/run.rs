@@ -75,13 +75,13 @@ pub(super) fn on_signals(token: CancellationToken) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::spawn(async move {
+    tokio::spawn(tracing::Instrument::in_current_span(async move {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM"),
             _ = int.recv() => info!("SIGINT"),
         }
         token.cancel();
-    });
+    }));
     Ok(())
 }
 
@@ -153,8 +153,17 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         );
         return super::swarm::run(&args.source, &policy, args.interval, global);
     }
-    let node = args.node.node()?;
+    // A context that cannot be read is told by the first connection, as without nodes.
+    let node = match global.endpoint() {
+        Ok(endpoint) => args.node.for_agent(&endpoint.host)?,
+        Err(_) => args.node.node()?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // Every log line of the agent names its node: the span is entered around everything the
+    // agent runs (the listener, the reconciles, the shutdown; what it spawns takes it along),
+    // so that a fleet's logs can be merged.
+    let agent = tracing::info_span!("agent", node = %node.name);
+    let _agent = agent.enter();
     let result = runtime.block_on(async {
         let token = CancellationToken::new();
         on_signals(token.clone())?;
@@ -211,9 +220,6 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        // Every log line of the agent names its node (the span is the parent of every
-        // reconcile's span), so that a fleet's logs can be merged.
-        let work = tracing::Instrument::instrument(work, tracing::info_span!("agent", node = %node.name));
         crate::systemd::supervise(work, &shared, &token).await;
         token.cancel();
         if let Some(server) = server {

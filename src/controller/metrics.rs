@@ -246,12 +246,17 @@ impl Metrics {
     }
 
     /// The node this agent runs as: its name, and each label as `label_<key>` (a key's `.`,
-    /// `/` and `-` as `_`, as Prometheus label names allow).
+    /// `/` and `-` as `_`, as Prometheus label names allow). Keys that become one name (`zone.x`
+    /// and `zone_x`) give it once, the first in key order: a series with a label name twice
+    /// fails the whole scrape.
     pub fn node(&self, node: &crate::node::Node) {
         let mut labels: Labels = vec![("node".to_string(), node.name.clone())];
         for (k, v) in &node.labels {
             let key: String = k.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-            labels.push((format!("label_{key}"), v.clone()));
+            let name = format!("label_{key}");
+            if labels.iter().all(|(taken, _)| *taken != name) {
+                labels.push((name, v.clone()));
+            }
         }
         self.node_info.get_or_create(&labels).set(1);
     }
@@ -268,5 +273,29 @@ impl Metrics {
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Label keys that differ only in `.`, `/` or `-` against `_` (Kubernetes allows both) must
+    /// not give one series two labels of one name: Prometheus refuses such a scrape whole.
+    #[test]
+    fn node_labels_that_sanitize_alike_give_one_label_name_each() {
+        let metrics = Metrics::new();
+        let labels = ["zone.x=eu".to_string(), "zone_x=us".to_string(), "role=edge".to_string()];
+        metrics.node(&crate::node::Node::new(Some("edge-1"), &labels).unwrap());
+        let text = metrics.text();
+        let line = text.lines().find(|l| l.starts_with("moor_node_info{")).unwrap();
+        let names: Vec<&str> = line
+            .trim_start_matches("moor_node_info{")
+            .split("\",")
+            .map(|pair| pair.split_once('=').unwrap().0)
+            .collect();
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "duplicate label names in {line}");
+        assert!(line.contains("node=\"edge-1\"") && line.contains("label_role=\"edge\""), "{line}");
     }
 }

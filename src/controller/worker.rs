@@ -74,7 +74,8 @@ pub async fn reconcile<E: Engine>(engine: Arc<E>, desired: Arc<Desired>, job: Jo
         if let Some(pin) = &job.pin {
             observed.pinned.insert(job.key.clone(), pin.clone());
         }
-        observed.conflicts = job.conflicts;
+        // Learned ones (a 409 on create) beside those observe saw (another node's containers).
+        observed.conflicts.extend(job.conflicts);
         let part = part_of(&plan(&desired, &observed), &job.key);
         tracing::debug!(actions = part.action_count(), observed = ?out.seen.as_ref().map(|s| &s.observed), "planned");
         if part.action_count() > 0 && part.services.contains_key(&job.key) {

@@ -170,6 +170,13 @@ impl DockerEngine {
         self.deadlines
     }
 
+    /// The daemon's host name (`GET /info`'s `Name`, as `docker info` shows it): the default
+    /// node of a daemon on another host.
+    pub async fn daemon_name(&self) -> EngineResult<String> {
+        let info = within("GET /info", self.deadlines.read, self.docker.info()).await?.map_err(classify)?;
+        Ok(info.name.unwrap_or_default())
+    }
+
     /// The daemon's own versions (`GET /version`), for `moor version`.
     pub async fn server_version(&self) -> EngineResult<ServerVersion> {
         let v = within("GET /version", self.deadlines.read, self.docker.version()).await?.map_err(classify)?;

@@ -185,11 +185,22 @@ pub fn serve_app(
     let auth = if options.token.is_some() { "token" } else { "none" };
     tracing::info!(addr = %listener.local_addr()?, scheme, auth, "serving {endpoints}");
     let shutdown = token.cancelled_owned();
+    // axum serves each connection in a task of its own: every request is put back in the
+    // caller's span (`moor run`'s `agent{node=...}`), so that what a handler logs names the node.
+    let span = tracing::Span::current();
+    let app =
+        app.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+            tracing::Instrument::instrument(next.run(request), span.clone())
+        }));
     Ok(match options.tls {
         Some(config) => {
             let listener = tls::TlsListener::new(listener, config)?;
-            tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await })
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
+                axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            }))
         }
-        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await }),
+        None => tokio::spawn(tracing::Instrument::in_current_span(async move {
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        })),
     })
 }

@@ -70,7 +70,7 @@ impl TlsListener {
         let local = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, ready) = mpsc::channel(64);
-        let accepting = tokio::spawn(async move {
+        let accepting = tokio::spawn(tracing::Instrument::in_current_span(async move {
             loop {
                 let (tcp, peer) = match listener.accept().await {
                     Ok(accepted) => accepted,
@@ -82,7 +82,7 @@ impl TlsListener {
                     }
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
+                tokio::spawn(tracing::Instrument::in_current_span(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
@@ -90,9 +90,9 @@ impl TlsListener {
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
-                });
+                }));
             }
-        });
+        }));
         Ok(TlsListener { local, ready, accepting })
     }
 }

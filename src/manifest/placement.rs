@@ -127,6 +127,30 @@ pub fn place(loaded: &mut Loaded, node: &Node, allow_empty: bool) {
     // One agent cannot see another node's containers: a dependency placed only elsewhere is not
     // waited for (as compose on a swarm ignores `depends_on`), rather than failing forever.
     let gone: BTreeSet<&str> = elsewhere.iter().map(|s| s.name.as_str()).collect();
+    // A join (`service:NAME`) needs that container on this node: a service joining one placed
+    // only elsewhere cannot run here. It is left out as a problem at its spec, and nothing is
+    // pruned while the problem stands (its container here, if any, stays).
+    let mut problems = Vec::new();
+    d.services.retain(|name, s| {
+        let Some(target) = crate::names::join_targets(&s.container).into_iter().find(|t| gone.contains(t.as_str()))
+        else {
+            return true;
+        };
+        let path = FieldPath::root().key("spec");
+        let (file, (line, column)) = match &s.source {
+            Some(source) => (source.file.clone(), source.locate(&path)),
+            None => (Default::default(), (None, None)),
+        };
+        let message = format!(
+            "{name} joins service:{target}, which is not placed on node {}: a join needs both on one node (spec.placement)",
+            node.name
+        );
+        problems.push(super::Problem { file, line, column, field: path.to_string(), message });
+        false
+    });
+    if !problems.is_empty() {
+        d.complete = false;
+    }
     for s in d.services.values_mut().chain(d.refused.values_mut().map(|r| &mut r.service)) {
         s.depends_on.retain(|dep, _| !gone.contains(dep.as_str()));
         s.restart_with.retain(|dep| !gone.contains(dep.as_str()));
@@ -144,6 +168,7 @@ pub fn place(loaded: &mut Loaded, node: &Node, allow_empty: bool) {
         d.prune_guard =
             Some(PruneGuard::NothingPlaced { node: node.name.clone(), labels: node.labels.clone(), declared });
     }
+    loaded.problems.extend(problems);
 }
 
 /// The networks and volumes `services` use.
@@ -266,6 +291,63 @@ mod tests {
         let held = crate::plan::plan(&l.desired, &running);
         assert!(held.prune_suspended && held.services.is_empty(), "{held:#?}");
         assert_eq!(held.prune_held, ["container edge"]);
+    }
+
+    /// `moor plan --node a` is how a pull request is reviewed per node: a service moved to
+    /// another node is removed here for that reason, not because "no manifest declares" it.
+    #[test]
+    fn a_service_placed_elsewhere_is_removed_saying_so() {
+        let mut l = loaded();
+        place(&mut l, &node("a", &[]), false);
+        let mut observed = crate::observe::Observed::default();
+        observed.containers.push(crate::observe::ObservedContainer {
+            id: "c1".into(),
+            name: "front".into(),
+            state: crate::observe::RunState::Running,
+            health: crate::observe::Health::None,
+            image: "app:1".into(),
+            image_id: "sha256:a".into(),
+            created: 0,
+            exit_code: None,
+            labels: [(crate::labels::SERVICE.to_string(), "front".to_string())].into(),
+            networks: Vec::new(),
+        });
+        let plan = crate::plan::plan(&l.desired, &observed);
+        let reasons: Vec<String> = plan.services["front"]
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                crate::plan::Action::Remove { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons, ["placed on other nodes (spec.placement), not on a"], "{plan:#?}");
+    }
+
+    /// A join (`service:db`) needs db's container on this node: a service joining one placed
+    /// only elsewhere cannot run here. It is a located problem (nothing pruned while it
+    /// stands), never a create that Docker refuses with "No such container".
+    #[test]
+    fn a_join_of_a_service_placed_elsewhere_is_a_located_problem() {
+        let texts = [
+            ("/m/db.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: db}\nspec: {image: app:1, placement: {nodes: [b]}}\n"),
+            ("/m/web.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: web}\nspec:\n  image: app:1\n  networkMode: service:db\n"),
+            ("/m/all.yaml", "apiVersion: moor/v1\nkind: Service\nmetadata: {name: all}\nspec: {image: app:1}\n"),
+        ];
+        let texts: Vec<_> = texts.iter().map(|(p, t)| (Path::new(p).to_path_buf(), t.to_string())).collect();
+        let mut on_b = load_texts(&texts);
+        assert!(on_b.problems.is_empty(), "{:?}", on_b.problems);
+        place(&mut on_b, &node("b", &[]), false);
+        assert!(on_b.problems.is_empty() && on_b.desired.services.contains_key("web"), "{:?}", on_b.problems);
+        let mut on_a = load_texts(&texts);
+        place(&mut on_a, &node("a", &[]), false);
+        let names: Vec<&String> = on_a.desired.services.keys().collect();
+        assert_eq!(names, ["all"]);
+        assert!(!on_a.desired.complete, "nothing is pruned while the problem stands");
+        let problems: Vec<String> = on_a.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("/m/web.yaml:"), "{problems:?}");
+        assert!(problems[0].contains("service:db") && problems[0].contains("node a"), "{problems:?}");
     }
 
     #[test]

@@ -292,7 +292,14 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
             out.prune_held.extend(sorted.iter().map(|c| format!("container {}", c.name)));
             continue;
         }
-        let actions = sorted.iter().map(|c| remove_or_wait(c, "no manifest declares this service")).collect();
+        // Declared but placed on other nodes: what a per-node review must read as such.
+        let reason = match &desired.node {
+            Some(node) if node.placed_elsewhere.contains(*name) => {
+                format!("placed on other nodes (spec.placement), not on {}", node.name)
+            }
+            _ => "no manifest declares this service".to_string(),
+        };
+        let actions = sorted.iter().map(|c| remove_or_wait(c, &reason)).collect();
         let key = if name.is_empty() { "(unlabelled)" } else { name };
         out.services.insert(key.to_string(), ServicePlan { actions, conflicts: Vec::new(), orphan: true });
     }
