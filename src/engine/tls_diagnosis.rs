@@ -124,7 +124,9 @@ pub(super) mod tests {
 
     /// A server as dockerd's `--tlsverify`: its certificate from `server`, and client
     /// certificates required and verified against `server.ca`. Answers one `_ping` per connection.
-    async fn daemon(server: &TlsFiles) -> String {
+    /// A daemon's TLS, as dockerd's `--tlsverify`: its certificate from `server`, client
+    /// certificates required and verified against `server.ca`.
+    pub(in crate::engine) fn acceptor(server: &TlsFiles) -> tokio_rustls::TlsAcceptor {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(CertificateDer::from_pem_file(&server.ca).unwrap()).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -140,7 +142,11 @@ pub(super) mod tests {
                 PrivateKeyDer::from_pem_file(&server.key).unwrap(),
             )
             .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
+    async fn daemon(server: &TlsFiles) -> String {
+        let acceptor = acceptor(server);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {

@@ -90,22 +90,7 @@ mod tests {
     /// A daemon's TLS listener (client certificates required, as `--tlsverify`) that answers
     /// `GET /_ping` with `OK` and keeps each connection open; counts the connections accepted.
     async fn daemon(server: &TlsFiles, accepted: Arc<AtomicUsize>) -> String {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_file(&server.ca).unwrap()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(
-                vec![CertificateDer::from_pem_file(&server.cert).unwrap()],
-                PrivateKeyDer::from_pem_file(&server.key).unwrap(),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let acceptor = super::super::tls_diagnosis::tests::acceptor(server);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {

@@ -276,21 +276,26 @@ mod tests {
         let idle = crate::plan::plan(&l.desired, &crate::observe::Observed::default());
         assert!(!idle.prune_suspended && idle.prune_guard.is_none(), "{idle:#?}");
         let mut running = crate::observe::Observed::default();
-        running.containers.push(crate::observe::ObservedContainer {
+        running.containers.push(running_container("edge"));
+        let held = crate::plan::plan(&l.desired, &running);
+        assert!(held.prune_suspended && held.services.is_empty(), "{held:#?}");
+        assert_eq!(held.prune_held, ["container edge"]);
+    }
+
+    /// A running container of service `name` (no node label: made before nodes).
+    fn running_container(name: &str) -> crate::observe::ObservedContainer {
+        crate::observe::ObservedContainer {
             id: "c1".into(),
-            name: "edge".into(),
+            name: name.into(),
             state: crate::observe::RunState::Running,
             health: crate::observe::Health::None,
             image: "app:1".into(),
             image_id: "sha256:a".into(),
             created: 0,
             exit_code: None,
-            labels: [(crate::labels::SERVICE.to_string(), "edge".to_string())].into(),
+            labels: [(crate::labels::SERVICE.to_string(), name.to_string())].into(),
             networks: Vec::new(),
-        });
-        let held = crate::plan::plan(&l.desired, &running);
-        assert!(held.prune_suspended && held.services.is_empty(), "{held:#?}");
-        assert_eq!(held.prune_held, ["container edge"]);
+        }
     }
 
     /// `moor plan --node a` is how a pull request is reviewed per node: a service moved to
@@ -300,18 +305,7 @@ mod tests {
         let mut l = loaded();
         place(&mut l, &node("a", &[]), false);
         let mut observed = crate::observe::Observed::default();
-        observed.containers.push(crate::observe::ObservedContainer {
-            id: "c1".into(),
-            name: "front".into(),
-            state: crate::observe::RunState::Running,
-            health: crate::observe::Health::None,
-            image: "app:1".into(),
-            image_id: "sha256:a".into(),
-            created: 0,
-            exit_code: None,
-            labels: [(crate::labels::SERVICE.to_string(), "front".to_string())].into(),
-            networks: Vec::new(),
-        });
+        observed.containers.push(running_container("front"));
         let plan = crate::plan::plan(&l.desired, &observed);
         let reasons: Vec<String> = plan.services["front"]
             .actions
