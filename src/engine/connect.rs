@@ -4,7 +4,7 @@
 //! Precedence, as the Docker CLI's: `--host` > `--context` > `DOCKER_HOST` > `DOCKER_CONTEXT` >
 //! `currentContext` of `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`) > the local
 //! socket. A context named `default` is the Docker CLI's default context: `DOCKER_HOST`, else the
-//! local socket.
+//! local socket. `--host` and `--context` together are refused, as the Docker CLI refuses them.
 //!
 //! TLS, for a host given by `--host` or `DOCKER_HOST`: on when `DOCKER_TLS_VERIFY` is non-empty
 //! or any of `--tls-ca`, `--tls-cert`, `--tls-key` is given; each file is the option's, else
@@ -117,11 +117,17 @@ pub enum EndpointError {
     BadHost { host: String, reason: String },
     #[error("Docker context {name:?}: no config folder (set DOCKER_CONFIG or HOME)")]
     NoConfigDir { name: String },
+    #[error("conflicting options: either specify --host or --context, not both")]
+    HostAndContext,
 }
 
 /// The endpoint that `sources` name, by the Docker CLI's precedence (module docs).
 pub fn resolve(sources: &Sources) -> Result<Endpoint, EndpointError> {
     let env = &sources.env;
+    // As the Docker CLI: both options at once is a mistake to tell, not a precedence to apply.
+    if sources.host.is_some() && sources.context.is_some() {
+        return Err(EndpointError::HostAndContext);
+    }
     if let Some(host) = &sources.host {
         return host_endpoint(host, Origin::HostOption, sources);
     }

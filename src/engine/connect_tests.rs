@@ -74,9 +74,11 @@ fn precedence_is_the_docker_clis() {
         env: Env { docker_host: Some("tcp://10.0.0.8:2375".into()), docker_context: Some("envctx".into()), ..c.env() },
         ..Sources::default()
     };
+    // --host and --context together are refused, as the Docker CLI refuses them.
+    assert_eq!(resolve(&all), Err(EndpointError::HostAndContext));
     // Each rule, then the same without it: --host, --context, DOCKER_HOST, DOCKER_CONTEXT,
     // currentContext.
-    assert_eq!(host_of(&all), "tcp://10.0.0.9:2375");
+    assert_eq!(host_of(&Sources { context: None, ..all.clone() }), "tcp://10.0.0.9:2375");
     let no_host = Sources { host: None, ..all.clone() };
     assert_eq!(resolve(&no_host).unwrap().origin, Origin::Context("flag".into()));
     assert_eq!(host_of(&no_host), "tcp://10.0.0.1:2375");
