@@ -367,3 +367,17 @@ fn compose_forms_import_into_manifests_that_load() {
     assert!(manifest.contains("required: false"), "{manifest}");
     assert!(manifest.contains("labelFile:") && manifest.contains("app.labels"), "{manifest}");
 }
+
+/// `healthcheck.start_interval` is translated, and the report says at once that an older daemon
+/// refuses it (moor sends it only at Docker API 1.44), rather than leaving it to `apply`.
+#[test]
+fn start_interval_is_translated_with_the_api_it_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "services:\n  web:\n    image: nginx:1.27\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      start_period: 30s\n      start_interval: 2s\n";
+    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let web = fs::read_to_string(tmp.path().join("out/web.yaml")).unwrap();
+    assert!(web.contains("startInterval: 2s"), "{web}");
+    assert!(r.stderr.contains("note: services.web.healthcheck.start_interval: needs Docker API 1.44"), "{}", r.stderr);
+}
