@@ -381,3 +381,28 @@ fn start_interval_is_translated_with_the_api_it_needs() {
     assert!(web.contains("startInterval: 2s"), "{web}");
     assert!(r.stderr.contains("note: services.web.healthcheck.start_interval: needs Docker API 1.44"), "{}", r.stderr);
 }
+
+/// A compose volume with `name:` is that very Docker volume (compose does not prefix it): the
+/// manifest takes the name, so the data is taken over, and every mount follows; a name that
+/// is not DNS-1123 is reported and the compose key names the volume.
+#[test]
+fn a_volume_name_is_the_docker_volume_compose_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - pgdata:/var/lib/postgresql/data\n      - type: volume\n        source: cache\n        target: /cache\n      - logs:/logs\nvolumes:\n  pgdata:\n    name: shop-pg-data\n  cache:\n    name: Cache_Vol\n  logs: {}\n";
+    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let db = fs::read_to_string(tmp.path().join("out/db.yaml")).unwrap();
+    assert!(db.contains("shop-pg-data:/var/lib/postgresql/data") && db.contains("source: cache"), "{db}");
+    let volume = fs::read_to_string(tmp.path().join("out/volume-shop-pg-data.yaml")).unwrap();
+    assert!(volume.contains("name: shop-pg-data"), "{volume}");
+    assert!(tmp.path().join("out/volume-cache.yaml").exists());
+    assert!(
+        r.stderr.contains("not translated: volumes.cache.name: \"Cache_Vol\" is not a DNS-1123 name"),
+        "{}",
+        r.stderr
+    );
+    // Compose's own prefixed name is advised only where compose prefixes it.
+    assert!(r.stderr.contains("shop_logs") && !r.stderr.contains("shop_pgdata"), "{}", r.stderr);
+    validate(&tmp.path().join("out"));
+}

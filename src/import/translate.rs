@@ -94,6 +94,19 @@ struct Ctx<'a> {
     files: Vec<OutFile>,
 }
 
+impl Ctx<'_> {
+    /// The manifest name of compose volume `compose_name`: its `name:` when it has one moor can
+    /// use as it is (a DNS-1123 name: then it is the very volume compose uses, so its data is
+    /// taken over), else the compose key made DNS-1123. Every reference goes through here.
+    fn volume_name(&self, compose_name: &str) -> String {
+        let given = self.project.volumes.get(compose_name).and_then(|d| d.get("name")).and_then(Value::as_str);
+        match given {
+            Some(name) if dns_name(name) == name => name.to_string(),
+            _ => dns_name(compose_name),
+        }
+    }
+}
+
 /// Translates a merged project.
 pub fn project(mut project: Project, options: &Options) -> Result<Imported, ImportError> {
     let out_dir = normalize(
@@ -319,8 +332,9 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
         );
         return;
     }
-    let name = dns_name(compose_name);
-    if name != compose_name {
+    let name = if kind == "Volume" { ctx.volume_name(compose_name) } else { dns_name(compose_name) };
+    let given = def.get("name").and_then(Value::as_str).filter(|_| kind == "Volume");
+    if name != compose_name && given != Some(name.as_str()) {
         ctx.report.advise(&at, format!("named {name} (DNS-1123)"));
     }
     if def.get("external").and_then(Value::as_bool) == Some(true) {
@@ -383,10 +397,18 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
                 spec.insert(key("format"), key("binary"));
             }
             ("Network" | "Volume" | "Secret", "external") => {}
+            ("Volume", "name") if given == Some(name.as_str()) => {}
+            ("Volume", "name") => ctx.report.left_out(
+                path,
+                format!(
+                    "{:?} is not a DNS-1123 name, which a Volume manifest needs: the volume is named {name}",
+                    text(v)
+                ),
+            ),
             _ => ctx.report.left_out(path, "no moor counterpart"),
         }
     }
-    if kind == "Volume" {
+    if kind == "Volume" && given.is_none() {
         // Compose's volume is `<project>_<name>` on the daemon: a running compose stack's data
         // is there, not in the volume moor makes.
         ctx.report.advise(

@@ -111,7 +111,7 @@ pub(super) fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut M
                     }
                     let rest =
                         if kept.is_empty() { target.to_string() } else { format!("{target}:{}", kept.join(",")) };
-                    mounts.push(key(&format!("{}:{rest}", dns_name(source))));
+                    mounts.push(key(&format!("{}:{rest}", ctx.volume_name(source))));
                 }
                 // A relative bind source is relative to the compose file, a manifest's to its folder.
                 Some((source, rest)) if source.starts_with('.') => {
@@ -130,7 +130,7 @@ pub(super) fn translate_volumes(ctx: &mut Ctx, at: &str, v: &Value, spec: &mut M
                             long.insert(key(k), val.clone());
                         }
                         "source" if kind == "volume" => {
-                            long.insert(key("source"), key(&dns_name(&text(val))));
+                            long.insert(key("source"), key(&ctx.volume_name(&text(val))));
                         }
                         "source" if text(val).starts_with('.') => {
                             let source = ctx.manifest_path(&m_at, &text(val));
