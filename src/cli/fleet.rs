@@ -4,6 +4,9 @@
 //! Exit codes: 0 when every agent answers, is ready, has no manifest problem, has every service
 //! in sync and all run the same revision; 2 when all answer but that is not so; 1 when an agent
 //! cannot be read (each one is named). The decision is [`verdict`], a pure function of the rows.
+//! Two agents that answer with one node name are not in sync either: placement and the
+//! `moor.node` ownership label take a node name for one agent, so the fleet is misconfigured
+//! ([`shared_nodes`] names them). A URL listed twice is read once.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,11 +54,21 @@ pub fn verdict(rows: &[FleetRow]) -> Verdict {
     }
     let all_in_sync = rows.iter().all(|r| r.ready && r.last_error.is_none() && r.in_sync == r.services);
     let same_revision = rows.windows(2).all(|w| w[0].revision == w[1].revision);
-    if all_in_sync && same_revision {
+    if all_in_sync && same_revision && shared_nodes(rows).is_empty() {
         Verdict::InSync
     } else {
         Verdict::NotInSync
     }
+}
+
+/// Node names that more than one agent answered with, each with those agents' URLs.
+pub fn shared_nodes(rows: &[FleetRow]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut by_node: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for r in rows.iter().filter(|r| r.reachable) {
+        by_node.entry(r.node.as_str()).or_default().push(r.url.as_str());
+    }
+    by_node.retain(|_, urls| urls.len() > 1);
+    by_node
 }
 
 pub fn row_of(url: &str, doc: &StatusDoc) -> FleetRow {
@@ -142,6 +155,8 @@ pub fn urls(fleet: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>
         urls.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
     }
     anyhow::ensure!(!urls.is_empty(), "--fleet names no agent");
+    let mut seen = std::collections::BTreeSet::new();
+    urls.retain(|u| seen.insert(u.clone()));
     Ok(urls)
 }
 
@@ -183,6 +198,13 @@ pub fn status(
     })?;
     for r in rows.iter().filter(|r| !r.reachable) {
         eprintln!("! {}: {}", r.url, r.last_error.as_deref().unwrap_or("unreachable"));
+    }
+    for (node, urls) in shared_nodes(&rows) {
+        eprintln!(
+            "! node {node} is the node of {} agents ({}): give each agent a node name of its own (--node or MOOR_NODE)",
+            urls.len(),
+            urls.join(", ")
+        );
     }
     render::print_data(global.output, &rows, || table(&rows))?;
     Ok(ExitCode::from(match verdict(&rows) {
@@ -234,6 +256,13 @@ mod tests {
         assert_eq!(verdict(&[ok("a", "r1"), behind]), Verdict::NotInSync);
         let starting = FleetRow { ready: false, ..ok("b", "r1") };
         assert_eq!(verdict(&[ok("a", "r1"), starting]), Verdict::NotInSync);
+        // Two agents answering as one node: misconfigured, whatever their services say.
+        let twin = FleetRow { url: "http://a-again".into(), ..ok("a", "r1") };
+        assert_eq!(verdict(&[ok("a", "r1"), twin.clone()]), Verdict::NotInSync);
+        assert_eq!(
+            shared_nodes(&[ok("a", "r1"), ok("b", "r1"), twin]),
+            [("a", vec!["http://a", "http://a-again"])].into()
+        );
         let gone = unreachable("http://c", "cannot be reached".into());
         assert_eq!(verdict(&[ok("a", "r1"), ok("b", "r2"), gone]), Verdict::Unreachable);
     }
@@ -243,7 +272,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("agents");
         std::fs::write(&file, "# the fleet\nhttp://c:9090\n\n  http://d:9090  \n").unwrap();
-        let got = urls(&["http://a:9090".into(), " ".into()], Some(&file)).unwrap();
+        // A URL given twice (here in the flag and the file) is one agent.
+        let got = urls(&["http://a:9090".into(), " ".into(), "http://c:9090".into()], Some(&file)).unwrap();
         assert_eq!(got, ["http://a:9090", "http://c:9090", "http://d:9090"]);
         assert!(urls(&[], None).is_err());
     }
