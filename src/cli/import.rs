@@ -134,6 +134,33 @@ mod tests {
         assert_eq!(rewrite("moor import -- -o"), "moor import -- -o");
     }
 
+    /// The folder and the global output format clap reads from the rewritten `line`.
+    fn parsed(line: &str) -> (Option<std::path::PathBuf>, super::super::Output, u8) {
+        use clap::Parser;
+        let args = output_names_the_folder(line.split(' ').map(Into::into).collect());
+        let cli = super::super::Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{line}: {e}"));
+        match cli.command {
+            super::super::Command::Import(args) => (args.dir, cli.global.output, cli.global.verbose),
+            other => panic!("not import: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn short_forms_clap_reads_as_o_name_the_folder_too() {
+        use super::super::Output;
+        let out = Some(std::path::PathBuf::from("out"));
+        // clap reads `-o=out` as the value `out` (not `=out`).
+        assert_eq!(parsed("moor import c.yml -o=out"), (out.clone(), Output::Text, 0));
+        // `-vo out` is `-v -o out`: the -o after `import` is still the folder.
+        assert_eq!(parsed("moor import c.yml -vo out"), (out.clone(), Output::Text, 1));
+        assert_eq!(parsed("moor import c.yml -voout"), (out.clone(), Output::Text, 1));
+        // Before the subcommand, `-vo json` is the global format, and its value is not the
+        // subcommand: the -o after `import` is still the folder.
+        assert_eq!(parsed("moor -vo json import c.yml -o out"), (out.clone(), Output::Json, 1));
+        // `-d` takes a value: the `o` inside `-dout` is part of it.
+        assert_eq!(parsed("moor import c.yml -dout"), (out, Output::Text, 0));
+    }
+
     #[test]
     fn the_rewritten_line_parses_with_the_folder() {
         use clap::Parser;
