@@ -279,6 +279,14 @@ mod tests {
     }
 
     #[test]
+    fn a_url_with_a_trailing_slash_is_the_same_agent() {
+        // read_agent asks `<url>/status` with the slash trimmed: these are one agent, which
+        // would otherwise be read twice and reported as two agents sharing its node name.
+        let got = urls(&["http://a:9090".into(), "http://a:9090/".into()], None).unwrap();
+        assert_eq!(got, ["http://a:9090"]);
+    }
+
+    #[test]
     fn the_table_has_a_node_column() {
         let rows = [
             row_of(
