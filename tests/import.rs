@@ -406,3 +406,19 @@ fn a_volume_name_is_the_docker_volume_compose_uses() {
     assert!(r.stderr.contains("shop_logs") && !r.stderr.contains("shop_pgdata"), "{}", r.stderr);
     validate(&tmp.path().join("out"));
 }
+
+/// Two compose volumes whose `name:` is the same are one Docker volume to compose: the import
+/// writes one Volume manifest for it and mounts it at both places (it failed: the manifests it
+/// wrote held the Volume twice and did not validate, exit 1).
+#[test]
+fn two_volumes_with_one_name_are_one_volume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - a:/a\n      - b:/b\nvolumes:\n  a:\n    name: shared\n  b:\n    name: shared\n";
+    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = fs::read_to_string(tmp.path().join("out/db.yaml")).unwrap();
+    assert!(db.contains("shared:/a") && db.contains("shared:/b"), "{db}");
+    assert!(fs::read_to_string(tmp.path().join("out/volume-shared.yaml")).unwrap().contains("name: shared"));
+    validate(&tmp.path().join("out"));
+}
