@@ -422,3 +422,18 @@ fn two_volumes_with_one_name_are_one_volume() {
     assert!(fs::read_to_string(tmp.path().join("out/volume-shared.yaml")).unwrap().contains("name: shared"));
     validate(&tmp.path().join("out"));
 }
+
+/// An external volume is not compose's to name: it is mounted by its `name:` as given, or by
+/// its key when it has none (compose prefixes neither), even when that is not DNS-1123 (it
+/// failed: `volumes.legacy` named shop_legacy_data was mounted as `legacy`, a new empty volume).
+#[test]
+fn external_volumes_are_mounted_by_the_name_compose_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - legacy:/legacy\n      - type: volume\n        source: old_data\n        target: /old\nvolumes:\n  legacy:\n    external: true\n    name: shop_legacy_data\n  old_data:\n    external: true\n";
+    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let db = fs::read_to_string(tmp.path().join("out/db.yaml")).unwrap();
+    assert!(db.contains("shop_legacy_data:/legacy") && db.contains("source: old_data"), "{db}");
+    validate(&tmp.path().join("out"));
+}
