@@ -53,16 +53,15 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
 /// so after the `import` word `-o`/`--output` can only mean the folder: the arguments are
 /// rewritten to `--dir` before clap reads them. Before the subcommand, `-o` keeps its global
 /// meaning; after `--`, nothing is rewritten. Which global options take a value (so that their
-/// value is not mistaken for the subcommand) is read from clap's own definition.
+/// value is not mistaken for the subcommand) is read from clap's own definition, and short
+/// options are read as clap reads them: `-o=DIR`, `-oDIR`, `-vo DIR` (a cluster) and `-dDIR`
+/// (whose `o` is part of the folder).
 pub(super) fn output_names_the_folder(args: Vec<OsString>) -> Vec<OsString> {
     use clap::CommandFactory;
-    let command = super::Cli::command();
-    let takes_value = |token: &str| {
-        command.get_arguments().filter(|a| a.get_action().takes_values()).any(|a| {
-            token.strip_prefix("--").is_some_and(|long| a.get_long() == Some(long))
-                || (token.len() == 2 && token.strip_prefix('-').and_then(|s| s.chars().next()) == a.get_short())
-        })
-    };
+    let mut command = super::Cli::command();
+    command.build(); // the global options are then the subcommand's too
+    let import = command.find_subcommand("import").expect("moor has an import subcommand");
+    let global_long = |long: &str| command.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values());
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter();
     out.extend(iter.next()); // the program name
@@ -71,14 +70,17 @@ pub(super) fn output_names_the_folder(args: Vec<OsString>) -> Vec<OsString> {
     while let Some(arg) = iter.next() {
         let token = arg.to_string_lossy().into_owned();
         out.push(arg);
-        if token.starts_with('-') {
-            if takes_value(&token) {
-                out.extend(iter.next());
+        let needs_value = match token.strip_prefix("--") {
+            Some(long) => global_long(long),
+            None if token.starts_with('-') => matches!(short_cluster(&command, &token), Cluster::ValueNext(_)),
+            None => {
+                is_import = token == "import";
+                break;
             }
-            continue;
+        };
+        if needs_value {
+            out.extend(iter.next());
         }
-        is_import = token == "import";
-        break;
     }
     if !is_import {
         out.extend(iter);
@@ -91,15 +93,70 @@ pub(super) fn output_names_the_folder(args: Vec<OsString>) -> Vec<OsString> {
             out.extend(iter);
             break;
         }
-        match token.as_str() {
-            "-o" | "--output" => out.push("--dir".into()),
-            _ => match token.strip_prefix("--output=").or_else(|| token.strip_prefix("-o").filter(|v| !v.is_empty())) {
-                Some(dir) => out.push(format!("--dir={dir}").into()),
-                None => out.push(arg),
-            },
+        if let Some(long) = token.strip_prefix("--") {
+            match long.split_once('=') {
+                Some(("output", dir)) => out.push(format!("--dir={dir}").into()),
+                None if long == "output" => out.push("--dir".into()),
+                None if import.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values()) => {
+                    out.push(arg);
+                    out.extend(iter.next());
+                }
+                _ => out.push(arg),
+            }
+            continue;
+        }
+        if !token.starts_with('-') || token == "-" {
+            out.push(arg);
+            continue;
+        }
+        // A cluster of short options, as clap reads it: flags, then at most one option that
+        // takes a value (the rest of the token, an `=` dropped, or the next argument).
+        match short_cluster(import, &token) {
+            Cluster::Flags => out.push(arg),
+            Cluster::ValueNext(at) if token[at..].starts_with('o') => {
+                if at > 1 {
+                    out.push(token[..at].to_string().into());
+                }
+                out.push("--dir".into());
+            }
+            Cluster::ValueNext(_) => {
+                out.push(arg);
+                out.extend(iter.next());
+            }
+            Cluster::ValueIn(at) if token[at..].starts_with('o') => {
+                if at > 1 {
+                    out.push(token[..at].to_string().into());
+                }
+                let dir = &token[at + 1..];
+                out.push(format!("--dir={}", dir.strip_prefix('=').unwrap_or(dir)).into());
+            }
+            Cluster::ValueIn(_) => out.push(arg),
         }
     }
     out
+}
+
+/// How clap reads a token `-abc` of short options.
+enum Cluster {
+    /// Flags only (or a letter clap will refuse).
+    Flags,
+    /// The option at this byte offset takes a value: the next argument.
+    ValueNext(usize),
+    /// The option at this byte offset takes a value: the rest of the token.
+    ValueIn(usize),
+}
+
+/// `command`'s reading of `token` (`-` then short options; globals are `command`'s too).
+fn short_cluster(command: &clap::Command, token: &str) -> Cluster {
+    for (at, c) in token.char_indices().skip(1) {
+        let Some(arg) = command.get_arguments().find(|a| a.get_short() == Some(c)) else {
+            return Cluster::Flags;
+        };
+        if arg.get_action().takes_values() {
+            return if at + c.len_utf8() == token.len() { Cluster::ValueNext(at) } else { Cluster::ValueIn(at) };
+        }
+    }
+    Cluster::Flags
 }
 
 #[cfg(test)]
