@@ -156,7 +156,8 @@ pub fn urls(fleet: &[String], file: Option<&Path>) -> anyhow::Result<Vec<String>
     }
     anyhow::ensure!(!urls.is_empty(), "--fleet names no agent");
     let mut seen = std::collections::BTreeSet::new();
-    urls.retain(|u| seen.insert(u.clone()));
+    // read_agent trims a trailing slash: `http://a:9090/` is `http://a:9090`.
+    urls.retain(|u| seen.insert(u.trim_end_matches('/').to_string()));
     Ok(urls)
 }
 
