@@ -104,13 +104,18 @@ pub(super) mod tests {
     /// A CA in `dir/<name>-ca.pem` and a leaf for 127.0.0.1 it signed (`<name>-cert.pem`,
     /// `<name>-key.pem`).
     pub(in crate::engine) fn pki(dir: &std::path::Path, name: &str) -> TlsFiles {
+        pki_for(dir, name, &["127.0.0.1"])
+    }
+
+    /// As [`pki`], the leaf certificate for `names` (IP addresses or DNS names).
+    pub(in crate::engine) fn pki_for(dir: &std::path::Path, name: &str, names: &[&str]) -> TlsFiles {
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         // Distinct names: two CAs of one name make the verifier report a bad signature instead.
         ca.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} CA"));
         let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+        let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap().signed_by(&key, &ca).unwrap();
         let files = TlsFiles {
             ca: dir.join(format!("{name}-ca.pem")),
             cert: dir.join(format!("{name}-cert.pem")),

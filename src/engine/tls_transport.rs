@@ -90,8 +90,14 @@ mod tests {
     /// A daemon's TLS listener (client certificates required, as `--tlsverify`) that answers
     /// `GET /_ping` with `OK` and keeps each connection open; counts the connections accepted.
     async fn daemon(server: &TlsFiles, accepted: Arc<AtomicUsize>) -> String {
+        daemon_at(server, accepted, "127.0.0.1:0", false).await
+    }
+
+    /// As [`daemon`], listening at `bind`; with `close_after_answer`, each connection is closed
+    /// right after its first answer (as a daemon or a proxy closing an idle connection).
+    async fn daemon_at(server: &TlsFiles, accepted: Arc<AtomicUsize>, bind: &str, close_after_answer: bool) -> String {
         let acceptor = super::super::tls_diagnosis::tests::acceptor(server);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -107,6 +113,10 @@ mod tests {
                             buffer.drain(..end + 4);
                             let answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nOK";
                             if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                            if close_after_answer {
+                                let _ = stream.shutdown().await;
                                 return;
                             }
                         }
@@ -133,6 +143,36 @@ mod tests {
         }
         // bollard's own `connect_with_ssl` made a connection (and a handshake) per request.
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_host_and_a_dns_name_are_verified_by_their_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = super::super::tls_diagnosis::tests::pki_for(dir.path(), "names", &["::1", "localhost"]);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        // `tcp://[::1]:PORT`: the server name is the IP address ::1, without its brackets.
+        let host = daemon_at(&files, accepted.clone(), "[::1]:0", false).await;
+        assert!(host.starts_with("tcp://[::1]:"), "{host}");
+        let docker = connect(&host, &files, 10, bollard::API_DEFAULT_VERSION).unwrap();
+        assert_eq!(docker.ping().await.unwrap(), "OK");
+        // `https://localhost:PORT`: the server name is the DNS name (SNI), not an address.
+        let host = daemon_at(&files, accepted, "127.0.0.1:0", false).await;
+        let port = host.rsplit(':').next().unwrap();
+        let docker = connect(&format!("https://localhost:{port}"), &files, 10, bollard::API_DEFAULT_VERSION).unwrap();
+        assert_eq!(docker.ping().await.unwrap(), "OK");
+    }
+
+    #[tokio::test]
+    async fn a_pooled_connection_the_daemon_closed_is_not_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = super::super::tls_diagnosis::tests::pki(dir.path(), "closing");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let host = daemon_at(&files, accepted.clone(), "127.0.0.1:0", true).await;
+        let docker = connect(&host, &files, 10, bollard::API_DEFAULT_VERSION).unwrap();
+        for round in 0..20 {
+            assert_eq!(docker.ping().await.unwrap_or_else(|e| panic!("request {round}: {e}")), "OK");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 20);
     }
 
     #[test]
