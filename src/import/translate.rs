@@ -99,7 +99,13 @@ impl Ctx<'_> {
     /// use as it is (a DNS-1123 name: then it is the very volume compose uses, so its data is
     /// taken over), else the compose key made DNS-1123. Every reference goes through here.
     fn volume_name(&self, compose_name: &str) -> String {
-        let given = self.project.volumes.get(compose_name).and_then(|d| d.get("name")).and_then(Value::as_str);
+        let def = self.project.volumes.get(compose_name);
+        let given = def.and_then(|d| d.get("name")).and_then(Value::as_str);
+        // An external volume is the daemon's, named as it is (compose prefixes nothing, and a
+        // mount may name any Docker volume): its `name:`, else its key.
+        if def.and_then(|d| d.get("external")).and_then(Value::as_bool) == Some(true) {
+            return given.unwrap_or(compose_name).to_string();
+        }
         match given {
             Some(name) if dns_name(name) == name => name.to_string(),
             _ => dns_name(compose_name),
