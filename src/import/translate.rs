@@ -347,6 +347,12 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
         ctx.report.left_out(&at, "external: not created by moor, no manifest written");
         return;
     }
+    let file = format!("{}-{name}.yaml", kind.to_lowercase());
+    if kind == "Volume" && ctx.files.iter().any(|f| f.name == file) {
+        // Compose volumes with one `name:` are one Docker volume: one manifest, the first's.
+        ctx.report.advise(&at, format!("the same volume {name} as an earlier one: one Volume manifest, with its settings"));
+        return;
+    }
     let mut spec = Mapping::new();
     let mut labels = Mapping::new();
     for (k, v) in &def {
@@ -425,7 +431,6 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
             ),
         );
     }
-    let file = format!("{}-{name}.yaml", kind.to_lowercase());
     if kind == "Secret" {
         if !spec.contains_key("file") {
             ctx.report.left_out(&at, "only file and environment secrets are translated; no manifest written");
