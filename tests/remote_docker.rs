@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::tls_daemon::TlsDaemon;
-use common::{expect_code, service_yaml, TestEnv};
+use common::{eventually, expect_code, service_yaml, Controller, TestEnv};
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
@@ -102,6 +102,38 @@ async fn apply_over_tls_creates_a_container_and_wrong_credentials_are_refused() 
     env.set_env("DOCKER_TLS_VERIFY", "");
     let stderr = refused(env.moor(&["plan", dir]));
     assert!(stderr.contains("it wants TLS"), "{stderr}");
+}
+
+/// `moor run` over TLS (moor's own transport: one pooled connection for requests, one for the
+/// events stream): a container removed behind its back is made again within seconds, so the
+/// events stream is read over TLS (the interval is 60 s), and later requests still get through.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_over_tls_follows_the_events_stream() {
+    let tls = TlsDaemon::start("tlsrun");
+    tls.daemon.load_test_image().await;
+    let env = TestEnv::new("tlsrun");
+    env.write("web.yaml", &service_yaml("web", ""));
+    let good = &tls.good;
+    let with_good =
+        ["--host", &tls.tcp, "--tls-ca", s(&good.ca), "--tls-cert", s(&good.cert), "--tls-key", s(&good.key)];
+    let _run = Controller::start(&env, &[&with_good[..], &["--node", "tls-node"]].concat()).await;
+    let id_of = || {
+        let out = tls.daemon.docker(&["inspect", "-f", "{{.Id}} {{.State.Running}}", &env.container("web")]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success()).then(|| text.trim().strip_suffix(" true").map(str::to_string)).flatten()
+    };
+    let first = eventually(std::time::Duration::from_secs(30), "web running over TLS", || async { id_of() }).await;
+    for round in 0..2 {
+        let before = id_of().unwrap_or_default();
+        let out = tls.daemon.docker(&["rm", "-f", &env.container("web")]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let again =
+            eventually(std::time::Duration::from_secs(20), &format!("web made again (round {round})"), || async {
+                id_of().filter(|id| *id != before)
+            })
+            .await;
+        assert_ne!(again, first);
+    }
 }
 
 /// `ssh://` as the Docker CLI does it: the system's `ssh` to an sshd of the test's own (user and
