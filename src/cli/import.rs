@@ -61,7 +61,8 @@ pub(super) fn output_names_the_folder(args: Vec<OsString>) -> Vec<OsString> {
     let mut command = super::Cli::command();
     command.build(); // the global options are then the subcommand's too
     let import = command.find_subcommand("import").expect("moor has an import subcommand");
-    let global_long = |long: &str| command.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values());
+    let global_long =
+        |long: &str| command.get_arguments().any(|a| a.get_long() == Some(long) && a.get_action().takes_values());
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter();
     out.extend(iter.next()); // the program name

@@ -115,7 +115,10 @@ pub(super) mod tests {
         ca.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} CA"));
         let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
         let key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap().signed_by(&key, &ca).unwrap();
+        let leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
         let files = TlsFiles {
             ca: dir.join(format!("{name}-ca.pem")),
             cert: dir.join(format!("{name}-cert.pem")),

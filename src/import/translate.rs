@@ -350,7 +350,8 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
     let file = format!("{}-{name}.yaml", kind.to_lowercase());
     if kind == "Volume" && ctx.files.iter().any(|f| f.name == file) {
         // Compose volumes with one `name:` are one Docker volume: one manifest, the first's.
-        ctx.report.advise(&at, format!("the same volume {name} as an earlier one: one Volume manifest, with its settings"));
+        ctx.report
+            .advise(&at, format!("the same volume {name} as an earlier one: one Volume manifest, with its settings"));
         return;
     }
     let mut spec = Mapping::new();
