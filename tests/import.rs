@@ -437,3 +437,16 @@ fn external_volumes_are_mounted_by_the_name_compose_uses() {
     assert!(db.contains("shop_legacy_data:/legacy") && db.contains("source: old_data"), "{db}");
     validate(&tmp.path().join("out"));
 }
+
+/// A volume key that becomes the `name:` of another volume is two volumes to compose (the key
+/// is prefixed, the name is not): one manifest can only be one, so it is reported (exit 2).
+#[test]
+fn a_key_meeting_another_volume_name_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - a:/a\n      - shared:/b\nvolumes:\n  a:\n    name: shared\n  shared: {}\n";
+    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not translated: volumes.shared: named shared as volumes.a is"), "{}", r.stderr);
+    validate(&tmp.path().join("out"));
+}
