@@ -349,9 +349,25 @@ fn translate_object(ctx: &mut Ctx, kind: &str, compose_name: &str, def: Mapping)
     }
     let file = format!("{}-{name}.yaml", kind.to_lowercase());
     if kind == "Volume" && ctx.files.iter().any(|f| f.name == file) {
-        // Compose volumes with one `name:` are one Docker volume: one manifest, the first's.
-        ctx.report
-            .advise(&at, format!("the same volume {name} as an earlier one: one Volume manifest, with its settings"));
+        // Compose volumes with one `name:` are one Docker volume: one manifest, the first's. A
+        // key made DNS-1123 that meets another's name is two volumes to compose: told.
+        let named = |d: Option<&Value>| d.and_then(|d| d.get("name")).and_then(Value::as_str) == Some(name.as_str());
+        let earlier = ctx.project.volumes.iter().map(|(k, d)| (text(k), d)).find(|(k, d)| {
+            k != compose_name && ctx.volume_name(k) == name && d.get("external").and_then(Value::as_bool) != Some(true)
+        });
+        match earlier {
+            Some((k, d)) if named(Some(d)) && given == Some(name.as_str()) => ctx.report.advise(
+                &at,
+                format!("the same volume {name} as volumes.{k} (one name:): one Volume manifest, with its settings"),
+            ),
+            Some((k, _)) => ctx.report.left_out(
+                &at,
+                format!(
+                    "named {name} as volumes.{k} is, which compose keeps apart: rename one (both mount {name} here)"
+                ),
+            ),
+            None => {}
+        }
         return;
     }
     let mut spec = Mapping::new();
