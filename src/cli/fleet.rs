@@ -280,6 +280,24 @@ mod tests {
     }
 
     #[test]
+    fn agents_of_two_instances_on_one_node_do_not_share_it() {
+        // `--instance` lets several instances share one daemon, so one node: the agent of each
+        // is on that node by right, and giving them node names of their own would be wrong.
+        let agent = |url: &str, instance: &str| {
+            let json = format!(
+                r#"{{"instance": "{instance}", "node": {{"name": "edge-1"}}, "ready": true, "problems": [], "services": {{}}}}"#
+            );
+            row_of(url, &doc(&json))
+        };
+        let rows = [agent("http://edge-1:9090", "web"), agent("http://edge-1:9091", "metrics")];
+        assert_eq!(shared_nodes(&rows), Default::default());
+        assert_eq!(verdict(&rows), Verdict::InSync);
+        // One instance twice on the node is the misconfiguration.
+        let twins = [agent("http://edge-1:9090", "web"), agent("http://edge-1:9091", "web")];
+        assert_eq!(shared_nodes(&twins).len(), 1);
+    }
+
+    #[test]
     fn a_url_with_a_trailing_slash_is_the_same_agent() {
         // read_agent asks `<url>/status` with the slash trimmed: these are one agent, which
         // would otherwise be read twice and reported as two agents sharing its node name.
