@@ -29,6 +29,9 @@ pub struct FleetRow {
     /// The agent's node name, or its URL when it did not say (or did not answer).
     pub node: String,
     pub url: String,
+    /// The agent's instance (`--instance`), when it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     pub reachable: bool,
     pub ready: bool,
     /// The revision applied (a git source); `None` for a folder source.
@@ -61,13 +64,17 @@ pub fn verdict(rows: &[FleetRow]) -> Verdict {
     }
 }
 
-/// Node names that more than one agent answered with, each with those agents' URLs.
+/// Node names that more than one agent of one instance answered with, each with those agents'
+/// URLs. Agents of different instances on one node are not: instances share a daemon by design.
 pub fn shared_nodes(rows: &[FleetRow]) -> std::collections::BTreeMap<&str, Vec<&str>> {
-    let mut by_node: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    let mut by_agent: std::collections::BTreeMap<(&str, Option<&str>), Vec<&str>> = Default::default();
     for r in rows.iter().filter(|r| r.reachable) {
-        by_node.entry(r.node.as_str()).or_default().push(r.url.as_str());
+        by_agent.entry((r.node.as_str(), r.instance.as_deref())).or_default().push(r.url.as_str());
     }
-    by_node.retain(|_, urls| urls.len() > 1);
+    let mut by_node: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for ((node, _), urls) in by_agent.into_iter().filter(|(_, urls)| urls.len() > 1) {
+        by_node.entry(node).or_default().extend(urls);
+    }
     by_node
 }
 
@@ -86,6 +93,7 @@ pub fn row_of(url: &str, doc: &StatusDoc) -> FleetRow {
     FleetRow {
         node: node_name(url, doc),
         url: url.to_string(),
+        instance: doc.instance.clone(),
         reachable: true,
         ready: doc.ready,
         revision,
@@ -99,6 +107,7 @@ fn unreachable(url: &str, error: String) -> FleetRow {
     FleetRow {
         node: url.to_string(),
         url: url.to_string(),
+        instance: None,
         reachable: false,
         ready: false,
         revision: None,
@@ -202,7 +211,7 @@ pub fn status(
     }
     for (node, urls) in shared_nodes(&rows) {
         eprintln!(
-            "! node {node} is the node of {} agents ({}): give each agent a node name of its own (--node or MOOR_NODE)",
+            "! node {node} is the node of {} agents of one instance ({}): give each agent a node name of its own (--node or MOOR_NODE)",
             urls.len(),
             urls.join(", ")
         );
@@ -244,6 +253,7 @@ mod tests {
         let ok = |node: &str, rev: &str| FleetRow {
             node: node.into(),
             url: format!("http://{node}"),
+            instance: None,
             reachable: true,
             ready: true,
             revision: Some(rev.into()),
