@@ -450,3 +450,17 @@ fn a_key_meeting_another_volume_name_is_reported() {
     assert!(r.stderr.contains("not translated: volumes.shared: named shared as volumes.a is"), "{}", r.stderr);
     validate(&tmp.path().join("out"));
 }
+
+/// `disable: true` drops the whole healthcheck, start_interval with it: no advice about the API
+/// start_interval needs is given for a field that is not written.
+#[test]
+fn a_disabled_healthcheck_gives_no_start_interval_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let compose = "services:\n  web:\n    image: busybox\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      start_interval: 2s\n      disable: true\n";
+    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let web = fs::read_to_string(tmp.path().join("out/web.yaml")).unwrap();
+    assert!(web.contains("NONE") && !web.contains("startInterval"), "{web}");
+    assert!(!r.stderr.contains("start_interval"), "{}", r.stderr);
+}
