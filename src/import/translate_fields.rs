@@ -237,12 +237,6 @@ pub(super) fn translate_healthcheck(ctx: &mut Ctx, at: &str, v: &Value, spec: &m
             "disable" if val.as_bool() == Some(false) => {}
             "start_interval" => {
                 check.insert(key("startInterval"), val.clone());
-                // moor sends it only to a daemon that speaks API 1.44 (Docker Engine 25) and
-                // refuses the service on an older one: better said now than at apply.
-                ctx.report.advise(
-                    format!("{at}.{k}"),
-                    "needs Docker API 1.44 (Docker Engine 25 or later): an older daemon refuses the service at healthcheck.startInterval; remove it there",
-                );
             }
             "disable" if val.as_bool() == Some(true) => {
                 check = Mapping::new();
@@ -251,6 +245,14 @@ pub(super) fn translate_healthcheck(ctx: &mut Ctx, at: &str, v: &Value, spec: &m
             }
             _ => ctx.report.left_out(format!("{at}.{k}"), "not translated"),
         }
+    }
+    if check.contains_key("startInterval") && check.contains_key("test") {
+        // moor sends it only to a daemon that speaks API 1.44 (Docker Engine 25) and refuses
+        // the service on an older one: better said now than at apply (and only when written).
+        ctx.report.advise(
+            format!("{at}.start_interval"),
+            "needs Docker API 1.44 (Docker Engine 25 or later): an older daemon refuses the service at healthcheck.startInterval; remove it there",
+        );
     }
     if check.contains_key("test") {
         spec.insert(key("healthcheck"), Value::Mapping(check));
