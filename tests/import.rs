@@ -48,6 +48,14 @@ fn import_full(dir: &Path, extra: &[&str]) -> Run {
     run(moor().current_dir(dir).args(["import", "compose.yaml", "override.yaml", "-d", "config"]).args(extra))
 }
 
+/// `moor import compose.yaml -o out` in a fresh folder holding `compose` as compose.yaml.
+fn import_inline(compose: &str) -> (tempfile::TempDir, Run) {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
+    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    (tmp, r)
+}
+
 fn validate(dir: &Path) {
     let r = run(moor().arg("validate").arg(dir));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -372,10 +380,7 @@ fn compose_forms_import_into_manifests_that_load() {
 /// refuses it (moor sends it only at Docker API 1.44), rather than leaving it to `apply`.
 #[test]
 fn start_interval_is_translated_with_the_api_it_needs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let compose = "services:\n  web:\n    image: nginx:1.27\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      start_period: 30s\n      start_interval: 2s\n";
-    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
-    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    let (tmp, r) = import_inline("services:\n  web:\n    image: nginx:1.27\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      start_period: 30s\n      start_interval: 2s\n");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let web = fs::read_to_string(tmp.path().join("out/web.yaml")).unwrap();
     assert!(web.contains("startInterval: 2s"), "{web}");
@@ -387,10 +392,7 @@ fn start_interval_is_translated_with_the_api_it_needs() {
 /// is not DNS-1123 is reported and the compose key names the volume.
 #[test]
 fn a_volume_name_is_the_docker_volume_compose_uses() {
-    let tmp = tempfile::tempdir().unwrap();
-    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - pgdata:/var/lib/postgresql/data\n      - type: volume\n        source: cache\n        target: /cache\n      - logs:/logs\nvolumes:\n  pgdata:\n    name: shop-pg-data\n  cache:\n    name: Cache_Vol\n  logs: {}\n";
-    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
-    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    let (tmp, r) = import_inline("name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - pgdata:/var/lib/postgresql/data\n      - type: volume\n        source: cache\n        target: /cache\n      - logs:/logs\nvolumes:\n  pgdata:\n    name: shop-pg-data\n  cache:\n    name: Cache_Vol\n  logs: {}\n");
     assert_eq!(r.code, 2, "{}", r.stderr);
     let db = fs::read_to_string(tmp.path().join("out/db.yaml")).unwrap();
     assert!(db.contains("shop-pg-data:/var/lib/postgresql/data") && db.contains("source: cache"), "{db}");
@@ -412,10 +414,7 @@ fn a_volume_name_is_the_docker_volume_compose_uses() {
 /// wrote held the Volume twice and did not validate, exit 1).
 #[test]
 fn two_volumes_with_one_name_are_one_volume() {
-    let tmp = tempfile::tempdir().unwrap();
-    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - a:/a\n      - b:/b\nvolumes:\n  a:\n    name: shared\n  b:\n    name: shared\n";
-    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
-    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    let (tmp, r) = import_inline("name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - a:/a\n      - b:/b\nvolumes:\n  a:\n    name: shared\n  b:\n    name: shared\n");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let db = fs::read_to_string(tmp.path().join("out/db.yaml")).unwrap();
     assert!(db.contains("shared:/a") && db.contains("shared:/b"), "{db}");
@@ -428,10 +427,7 @@ fn two_volumes_with_one_name_are_one_volume() {
 /// failed: `volumes.legacy` named shop_legacy_data was mounted as `legacy`, a new empty volume).
 #[test]
 fn external_volumes_are_mounted_by_the_name_compose_uses() {
-    let tmp = tempfile::tempdir().unwrap();
-    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - legacy:/legacy\n      - type: volume\n        source: old_data\n        target: /old\nvolumes:\n  legacy:\n    external: true\n    name: shop_legacy_data\n  old_data:\n    external: true\n";
-    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
-    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    let (tmp, r) = import_inline("name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - legacy:/legacy\n      - type: volume\n        source: old_data\n        target: /old\nvolumes:\n  legacy:\n    external: true\n    name: shop_legacy_data\n  old_data:\n    external: true\n");
     assert_eq!(r.code, 2, "{}", r.stderr);
     let db = fs::read_to_string(tmp.path().join("out/db.yaml")).unwrap();
     assert!(db.contains("shop_legacy_data:/legacy") && db.contains("source: old_data"), "{db}");
@@ -442,10 +438,7 @@ fn external_volumes_are_mounted_by_the_name_compose_uses() {
 /// is prefixed, the name is not): one manifest can only be one, so it is reported (exit 2).
 #[test]
 fn a_key_meeting_another_volume_name_is_reported() {
-    let tmp = tempfile::tempdir().unwrap();
-    let compose = "name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - a:/a\n      - shared:/b\nvolumes:\n  a:\n    name: shared\n  shared: {}\n";
-    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
-    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    let (tmp, r) = import_inline("name: shop\nservices:\n  db:\n    image: postgres:16\n    volumes:\n      - a:/a\n      - shared:/b\nvolumes:\n  a:\n    name: shared\n  shared: {}\n");
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not translated: volumes.shared: named shared as volumes.a is"), "{}", r.stderr);
     validate(&tmp.path().join("out"));
@@ -455,10 +448,7 @@ fn a_key_meeting_another_volume_name_is_reported() {
 /// start_interval needs is given for a field that is not written.
 #[test]
 fn a_disabled_healthcheck_gives_no_start_interval_advice() {
-    let tmp = tempfile::tempdir().unwrap();
-    let compose = "services:\n  web:\n    image: busybox\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      start_interval: 2s\n      disable: true\n";
-    fs::write(tmp.path().join("compose.yaml"), compose).unwrap();
-    let r = run(moor().current_dir(tmp.path()).args(["import", "compose.yaml", "-o", "out"]));
+    let (tmp, r) = import_inline("services:\n  web:\n    image: busybox\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      start_interval: 2s\n      disable: true\n");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let web = fs::read_to_string(tmp.path().join("out/web.yaml")).unwrap();
     assert!(web.contains("NONE") && !web.contains("startInterval"), "{web}");
