@@ -62,6 +62,23 @@ fn validates(dir: &Path) {
     assert_eq!(out.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
 }
 
+/// `moor import compose.yaml -d ../m` in `compose_dir` with the variable `var` set (exit 0),
+/// then `moor apply` of `../m` in `env`'s instance (exit 0).
+fn import_then_apply(env: &TestEnv, compose_dir: &std::path::Path, var: (&str, &str)) {
+    let out = Command::new(common::moor_bin())
+        .current_dir(compose_dir)
+        .args(["import", "compose.yaml", "-d", "../m"])
+        .env(var.0, var.1)
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let manifests = env.dir.path().join("m");
+    let state = env.dir.path().join("state");
+    expect_code(env.moor(&["apply", manifests.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]), 0);
+}
+
 /// Compose's secrets from the environment (`secrets: {x: {environment: VAR}}`) and external
 /// ones are common in self-hosted files. The import failed on them with exit 1 ("secret is not
 /// declared by any Secret manifest"), writing nothing; an environment secret must become a file
@@ -176,18 +193,7 @@ async fn environment_from_dotenv_wins_over_env_file_as_in_compose() {
     );
     fs::write(compose_dir.join("compose.yaml"), compose).unwrap();
     fs::write(compose_dir.join("app.env"), "DB_PASSWORD=from-env-file\nOTHER=kept\n").unwrap();
-    let out = Command::new(common::moor_bin())
-        .current_dir(&compose_dir)
-        .args(["import", "compose.yaml", "-d", "../m"])
-        .env("DB_PASSWORD", "from-environment")
-        .env_remove("COMPOSE_PROFILES")
-        .env_remove("COMPOSE_PROJECT_NAME")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let manifests = env.dir.path().join("m");
-    let state = env.dir.path().join("state");
-    expect_code(env.moor(&["apply", manifests.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]), 0);
+    import_then_apply(&env, &compose_dir, ("DB_PASSWORD", "from-environment"));
     let vars = common::docker_cli(&["inspect", "-f", "{{json .Config.Env}}", &env.container("app")]);
     assert!(vars.contains("\"DB_PASSWORD=from-environment\""), "{vars}");
     assert!(vars.contains("\"OTHER=kept\""), "{vars}");
@@ -308,18 +314,7 @@ configs:
     );
     fs::write(compose_dir.join("compose.yaml"), compose).unwrap();
     fs::write(compose_dir.join("app.json"), "{\"a\": 1}\n").unwrap();
-    let out = Command::new(common::moor_bin())
-        .current_dir(&compose_dir)
-        .args(["import", "compose.yaml", "-d", "../m"])
-        .env("GREETING", "hello")
-        .env_remove("COMPOSE_PROFILES")
-        .env_remove("COMPOSE_PROJECT_NAME")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let manifests = env.dir.path().join("m");
-    let state = env.dir.path().join("state");
-    expect_code(env.moor(&["apply", manifests.to_str().unwrap(), "--state-dir", state.to_str().unwrap()]), 0);
+    import_then_apply(&env, &compose_dir, ("GREETING", "hello"));
     let container = env.container("app");
     let cat = |path: &str| common::docker_cli(&["exec", &container, "cat", path]);
     assert_eq!(cat("/app_conf"), "{\"a\": 1}\n");
