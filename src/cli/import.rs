@@ -49,7 +49,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
 
 /// `moor import FILE.. -o DIR`: the issue, compose users and `kompose convert -o` all name the
 /// folder with `-o`, but `-o` is moor's global output format, and clap cannot let one subcommand
-/// take a global's short name. Import writes no formatted data (stdout lists the files written),
+/// take a global's short name: a different id with the same short fails clap's uniqueness
+/// check, and the same id (which clap does let shadow the global) has clap carry the value
+/// between parent and subcommand by id, mixing the format's type with the folder's (clap_builder
+/// `Command::_propagate_global_args`, `ArgMatcher::propagate_globals`). Import writes no formatted data (stdout lists the files written),
 /// so after the `import` word `-o`/`--output` can only mean the folder: the arguments are
 /// rewritten to `--dir` before clap reads them. Before the subcommand, `-o` keeps its global
 /// meaning; after `--`, nothing is rewritten. Which global options take a value (so that their
